@@ -1,0 +1,297 @@
+//! The string to sign (docs/PROTOCOL.md, "String to sign").
+
+use std::fmt;
+
+use hmac::Mac;
+use http::{HeaderMap, HeaderName, Method, Uri, header};
+use sha2::{Digest, Sha256};
+
+use crate::header::{Authorization, SCHEME, Signature};
+use crate::key::SecretKey;
+use crate::rejection::{Rejection, RejectionKind};
+
+/// SHA-256 of the empty string: the body hash of a request without a body.
+pub const EMPTY_BODY_SHA256: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
+/// SHA-256 of a whole body held in memory (the empty body's hash is not recomputed).
+pub fn body_sha256(body: &[u8]) -> [u8; 32] {
+    if body.is_empty() {
+        EMPTY_BODY_SHA256
+    } else {
+        Sha256::digest(body).into()
+    }
+}
+
+/// SHA-256 of a body that arrives in chunks.
+#[derive(Clone, Default)]
+pub struct BodyHasher {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl BodyHasher {
+    /// A hasher for an empty body so far.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if !chunk.is_empty() {
+            self.hasher.update(chunk);
+            self.len += chunk.len() as u64;
+        }
+    }
+
+    /// How many bytes were hashed.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was hashed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The hash of everything added.
+    pub fn finish(self) -> [u8; 32] {
+        if self.len == 0 {
+            EMPTY_BODY_SHA256
+        } else {
+            self.hasher.finalize().into()
+        }
+    }
+}
+
+impl fmt::Debug for BodyHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyHasher").field("len", &self.len).finish()
+    }
+}
+
+/// The host a request is addressed to, lower-cased: the `Host` header's field lines joined with
+/// `,` or, when there is none (HTTP/2), the URI's authority.
+pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
+    let mut value = joined_header_value(headers, &header::HOST)?;
+    if value.is_empty() && !headers.contains_key(header::HOST) {
+        value = uri.authority()?.as_str().as_bytes().to_vec();
+    }
+    value.make_ascii_lowercase();
+    Some(value)
+}
+
+/// Every field line of `name`, each trimmed of spaces and tabs, joined with `,`; `None` when the
+/// header is absent (for `host`: see [`request_host`]).
+fn joined_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(trim_sp_htab(value.as_bytes()));
+    }
+    Some(out)
+}
+
+fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    if name == header::HOST {
+        let host = request_host(uri, headers)?;
+        return (!host.is_empty() || headers.contains_key(header::HOST)).then_some(host);
+    }
+    if !headers.contains_key(name) {
+        return None;
+    }
+    joined_header_value(headers, name)
+}
+
+fn trim_sp_htab(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// The parts of a request that are signed: everything in the string to sign but the body hash.
+///
+/// Built before the body is read, so a request missing a signed header is refused without reading
+/// its body; [`verify`](Self::verify) then adds the body hash.
+#[derive(Clone)]
+pub struct CanonicalRequest {
+    prefix: Vec<u8>,
+}
+
+impl CanonicalRequest {
+    /// The canonical request for a parsed `Authorization` header and the request's head.
+    ///
+    /// Fails with `missing_signed_header` when a header named in `SignedHeaders` is absent.
+    pub fn new(
+        auth: &Authorization,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Self, Rejection> {
+        Self::build(
+            auth.timestamp_str(),
+            auth.nonce(),
+            auth.key_id(),
+            auth.signed_headers_str(),
+            auth.signed_headers(),
+            method,
+            uri,
+            headers,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build(
+        timestamp: &str,
+        nonce: &str,
+        key_id: &str,
+        signed_headers: &str,
+        names: &[HeaderName],
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Self, Rejection> {
+        let path = match uri.path() {
+            "" => "/",
+            path => path,
+        };
+        let query = uri.query().unwrap_or("");
+        let mut prefix = Vec::with_capacity(256);
+        for line in [
+            SCHEME,
+            timestamp,
+            nonce,
+            key_id,
+            method.as_str(),
+            path,
+            query,
+            signed_headers,
+        ] {
+            prefix.extend_from_slice(line.as_bytes());
+            prefix.push(b'\n');
+        }
+        for name in names {
+            let value = signed_header_value(uri, headers, name).ok_or_else(|| {
+                Rejection::new(RejectionKind::MissingSignedHeader)
+                    .with_detail("a header named in SignedHeaders is absent from the request")
+            })?;
+            prefix.extend_from_slice(name.as_str().as_bytes());
+            prefix.push(b':');
+            prefix.extend_from_slice(&value);
+            prefix.push(b'\n');
+        }
+        Ok(Self { prefix })
+    }
+
+    /// The complete string to sign for a body with this SHA-256.
+    pub fn string_to_sign(&self, body_sha256: &[u8; 32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + 64);
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(hex::encode(body_sha256).as_bytes());
+        out
+    }
+
+    /// The signature of this request under `key`.
+    pub fn sign(&self, key: &SecretKey, body_sha256: &[u8; 32]) -> Signature {
+        Signature::from_bytes(self.mac(key, body_sha256).finalize().into_bytes().into())
+    }
+
+    /// Checks `signature` in constant time (`Mac::verify_slice`).
+    pub fn verify(
+        &self,
+        key: &SecretKey,
+        body_sha256: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), Rejection> {
+        self.mac(key, body_sha256)
+            .verify_slice(signature.as_bytes())
+            .map_err(|_| Rejection::new(RejectionKind::InvalidSignature))
+    }
+
+    fn mac(&self, key: &SecretKey, body_sha256: &[u8; 32]) -> crate::key::HmacSha256 {
+        let mut hex_hash = [0u8; 64];
+        // The buffer is exactly twice the input's length, so this cannot fail.
+        let _ = hex::encode_to_slice(body_sha256, &mut hex_hash);
+        let mut mac = key.mac();
+        mac.update(&self.prefix);
+        mac.update(&hex_hash);
+        mac
+    }
+}
+
+impl fmt::Debug for CanonicalRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CanonicalRequest")
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::DEFAULT_MAX_HEADER_LEN;
+    use http::HeaderValue;
+
+    #[test]
+    fn empty_body_hash_matches_sha256_of_nothing() {
+        assert_eq!(EMPTY_BODY_SHA256, <[u8; 32]>::from(Sha256::digest(b"")));
+        assert_eq!(BodyHasher::new().finish(), EMPTY_BODY_SHA256);
+    }
+
+    #[test]
+    fn chunked_hash_equals_whole_hash() {
+        let mut hasher = BodyHasher::new();
+        hasher.update(b"hello ");
+        hasher.update(b"");
+        hasher.update(b"world");
+        assert_eq!(hasher.len(), 11);
+        assert_eq!(hasher.finish(), body_sha256(b"hello world"));
+    }
+
+    #[test]
+    fn host_falls_back_to_the_uri_authority() {
+        let uri: Uri = "https://API.example.com:8443/x".parse().unwrap();
+        assert_eq!(
+            request_host(&uri, &HeaderMap::new()).unwrap(),
+            b"api.example.com:8443"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("Other.Example"));
+        assert_eq!(request_host(&uri, &headers).unwrap(), b"other.example");
+    }
+
+    #[test]
+    fn no_host_at_all_is_a_missing_signed_header() {
+        let auth = Authorization::parse(
+            b"HMAC-SHA256 Credential=k, Timestamp=1, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+            DEFAULT_MAX_HEADER_LEN,
+        )
+        .unwrap();
+        let uri: Uri = "/x".parse().unwrap();
+        let err = CanonicalRequest::new(&auth, &Method::GET, &uri, &HeaderMap::new()).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::MissingSignedHeader);
+    }
+
+    #[test]
+    fn empty_signed_header_value_is_present() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-empty", HeaderValue::from_static(""));
+        let uri: Uri = "http://h/".parse().unwrap();
+        assert_eq!(
+            signed_header_value(&uri, &headers, &HeaderName::from_static("x-empty")).unwrap(),
+            b""
+        );
+        assert!(signed_header_value(&uri, &headers, &HeaderName::from_static("x-absent")).is_none());
+    }
+}

@@ -1,0 +1,176 @@
+//! Secret keys.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// A shared secret used to sign and verify requests.
+///
+/// The bytes are zeroized when the key is dropped, `Debug` prints `[redacted]`, and there is no
+/// `Display` or `Serialize`: a key never reaches a log line by accident.
+///
+/// ```
+/// use tower_hmac_core::SecretKey;
+///
+/// let key = SecretKey::from_base64("c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcyEhIQ==").unwrap();
+/// assert_eq!(format!("{key:?}"), "SecretKey([redacted])");
+/// ```
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretKey {
+    bytes: Box<[u8]>,
+}
+
+impl SecretKey {
+    /// The shortest key accepted, in bytes (the output size of SHA-256).
+    pub const MIN_LEN: usize = 32;
+    /// The longest key accepted, in bytes.
+    pub const MAX_LEN: usize = 1024;
+    /// The length of keys made by [`SecretKey::generate`].
+    pub const GENERATED_LEN: usize = 32;
+
+    /// A key from raw bytes: between [`MIN_LEN`](Self::MIN_LEN) and [`MAX_LEN`](Self::MAX_LEN) long.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(KeyError::TooShort { len: bytes.len() });
+        }
+        if bytes.len() > Self::MAX_LEN {
+            return Err(KeyError::TooLong { len: bytes.len() });
+        }
+        Ok(Self { bytes: bytes.into() })
+    }
+
+    /// A key from standard Base64 (RFC 4648 §4, padded), as written in configuration.
+    /// Leading and trailing ASCII white space (a file's final newline) is ignored.
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        let decoded = Zeroizing::new(
+            STANDARD
+                .decode(text.trim_ascii())
+                .map_err(|_| KeyError::InvalidBase64)?,
+        );
+        Self::from_bytes(&decoded)
+    }
+
+    /// A new random key of [`GENERATED_LEN`](Self::GENERATED_LEN) bytes from the operating
+    /// system's CSPRNG.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut bytes = Zeroizing::new([0u8; Self::GENERATED_LEN]);
+        getrandom::fill(bytes.as_mut()).map_err(|_| KeyError::RandomUnavailable)?;
+        Self::from_bytes(bytes.as_ref())
+    }
+
+    /// The key as standard Base64, for writing configuration (`tower-hmac keygen`).
+    /// The returned string is zeroized on drop.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(&self.bytes))
+    }
+
+    /// The key's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always `false`: a key has at least [`MIN_LEN`](Self::MIN_LEN) bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub(crate) fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length, so this cannot fail.
+        <HmacSha256 as KeyInit>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable_mac())
+    }
+}
+
+#[cold]
+fn unreachable_mac() -> HmacSha256 {
+    // `Hmac::new_from_slice` only fails for fixed-size-key MACs; keep a total function anyway.
+    <HmacSha256 as KeyInit>::new(&Default::default())
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// Why a [`SecretKey`] could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Fewer than [`SecretKey::MIN_LEN`] bytes.
+    #[error("secret key is {len} bytes; at least 32 are required")]
+    TooShort {
+        /// The length given.
+        len: usize,
+    },
+    /// More than [`SecretKey::MAX_LEN`] bytes.
+    #[error("secret key is {len} bytes; at most 1024 are accepted")]
+    TooLong {
+        /// The length given.
+        len: usize,
+    },
+    /// Not standard, padded Base64.
+    #[error("secret key is not valid standard Base64")]
+    InvalidBase64,
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator is unavailable")]
+    RandomUnavailable,
+}
+
+/// The lower-case hex HMAC-SHA256 of `data` under `key`: a helper for tools and tests.
+pub(crate) fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = key.mac();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_short_keys() {
+        assert_eq!(
+            SecretKey::from_bytes(&[0; 31]).unwrap_err(),
+            KeyError::TooShort { len: 31 }
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_base64() {
+        assert_eq!(
+            SecretKey::from_base64("not base64!").unwrap_err(),
+            KeyError::InvalidBase64
+        );
+    }
+
+    #[test]
+    fn base64_round_trip_ignores_surrounding_whitespace() {
+        let key = SecretKey::generate().unwrap();
+        let text = format!("  {}\n", key.to_base64().as_str());
+        let again = SecretKey::from_base64(&text).unwrap();
+        assert_eq!(key.bytes, again.bytes);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+        assert_eq!(format!("{key:?}"), "SecretKey([redacted])");
+        assert_eq!(format!("{key:#?}"), "SecretKey([redacted])");
+    }
+
+    #[test]
+    fn generated_keys_differ() {
+        let a = SecretKey::generate().unwrap();
+        let b = SecretKey::generate().unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a.bytes, b.bytes);
+    }
+}

@@ -1,0 +1,56 @@
+//! The core of [tower-hmac](https://docs.rs/tower-hmac): HMAC-SHA256 request authentication with
+//! no I/O — the wire format, strict parsing, the string to sign, signing and constant-time
+//! verification as pure functions over [`http`] types and bytes, plus the traits that key
+//! registries and nonce stores implement. The clock is always passed in.
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+//! use tower_hmac_core::{Authorization, CanonicalRequest, SecretKey, Signer, body_sha256};
+//!
+//! let key = SecretKey::from_base64("c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcyEhIQ==").unwrap();
+//! let body = br#"{"amount":7}"#;
+//!
+//! // Client: sign.
+//! let mut headers = HeaderMap::new();
+//! headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
+//! headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+//! let uri: Uri = "/payments".parse().unwrap();
+//! let signer = Signer::new("backoffice-2026", key.clone()).unwrap();
+//! let auth = signer
+//!     .sign(&Method::POST, &uri, &headers, &body_sha256(body), 1_700_000_000,
+//!           "9b2Zr0Vq3kYH1xQmU5aWcA", &[header::CONTENT_TYPE])
+//!     .unwrap();
+//!
+//! // Server: parse strictly, rebuild the string to sign, compare in constant time.
+//! let parsed = Authorization::parse(auth.to_string().as_bytes(), 4096).unwrap();
+//! let canonical = CanonicalRequest::new(&parsed, &Method::POST, &uri, &headers).unwrap();
+//! assert!(canonical.verify(&key, &body_sha256(body), parsed.signature()).is_ok());
+//! assert!(canonical.verify(&key, &body_sha256(b"tampered"), parsed.signature()).is_err());
+//! ```
+
+mod canonical;
+pub mod clock;
+mod future;
+mod header;
+mod key;
+mod nonce;
+pub mod policy;
+mod registry;
+mod rejection;
+pub mod scheme;
+mod sign;
+
+pub use canonical::{BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, request_host};
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use future::StoreFuture;
+pub use header::{
+    Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,
+    MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature,
+};
+pub use key::{KeyError, SecretKey};
+pub use nonce::{NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind};
+pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
+pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError};
+pub use rejection::{Rejection, RejectionKind, TimeHint};
+pub use scheme::{Credentials, Scheme, V1};
+pub use sign::{SignError, Signer, generate_nonce};

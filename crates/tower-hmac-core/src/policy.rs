@@ -1,0 +1,180 @@
+//! The checks every scheme shares: allowed hosts, clock skew, and the replay window.
+
+use std::fmt;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+use crate::key::{SecretKey, hmac_sha256};
+
+/// The default allowed clock skew: 300 seconds either way.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// The hosts a server answers for.
+///
+/// There is no default: a server either lists its hosts (with the port when it is not the
+/// scheme's default, exactly as clients send it in `Host`) or opts out with
+/// [`AllowedHosts::any`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct AllowedHosts {
+    hosts: Option<Vec<Box<[u8]>>>,
+}
+
+impl AllowedHosts {
+    /// Only these hosts (`api.example.com`, `api.example.com:8443`, `127.0.0.1:8080`, `[::1]:8080`).
+    /// Compared case-insensitively and exactly otherwise: `example.com` does not allow
+    /// `example.com:8080`.
+    pub fn new<I, S>(hosts: I) -> Result<Self, HostError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list = Vec::new();
+        for host in hosts {
+            let host = host.as_ref();
+            if host.is_empty()
+                || host.len() > 255
+                || !host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+                })
+            {
+                return Err(HostError {
+                    host: host.to_owned(),
+                });
+            }
+            list.push(host.to_ascii_lowercase().into_bytes().into_boxed_slice());
+        }
+        if list.is_empty() {
+            return Err(HostError {
+                host: String::new(),
+            });
+        }
+        Ok(Self { hosts: Some(list) })
+    }
+
+    /// Every host. **This weakens security**: a request signed for one of your services is then
+    /// accepted by every other service that shares its key. Use it only when a proxy in front
+    /// already pins the host, and say so where you use it.
+    pub fn any() -> Self {
+        Self { hosts: None }
+    }
+
+    /// Whether `host` (already lower-cased) is allowed.
+    pub fn allows(&self, host: &[u8]) -> bool {
+        match &self.hosts {
+            None => true,
+            Some(list) => list.iter().any(|allowed| allowed.as_ref() == host),
+        }
+    }
+
+    /// Whether this is [`AllowedHosts::any`].
+    pub fn is_any(&self) -> bool {
+        self.hosts.is_none()
+    }
+}
+
+impl fmt::Debug for AllowedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.hosts {
+            None => f.write_str("AllowedHosts(any)"),
+            Some(list) => f
+                .debug_list()
+                .entries(list.iter().map(|h| String::from_utf8_lossy(h)))
+                .finish(),
+        }
+    }
+}
+
+/// An allowed host that is not a host name, IP literal or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid allowed host {host:?}: expected host or host:port, and at least one")]
+pub struct HostError {
+    host: String,
+}
+
+/// Whether a request made at `timestamp` is fresh at `now` (both Unix seconds):
+/// `|now − timestamp| ≤ max_skew`.
+pub fn is_fresh(timestamp: u64, now: u64, max_skew: Duration) -> bool {
+    timestamp.abs_diff(now) <= max_skew.as_secs()
+}
+
+/// How long a nonce must be remembered: until the request's timestamp leaves the validity window
+/// (`timestamp + max_skew`), plus one second for rounding. A future-dated request is remembered
+/// for longer, so it cannot be replayed once its entry expires.
+pub fn nonce_ttl(timestamp: u64, now: u64, max_skew: Duration) -> Duration {
+    let expires = timestamp.saturating_add(max_skew.as_secs());
+    Duration::from_secs(expires.saturating_sub(now).saturating_add(1))
+}
+
+/// The label that separates server-time MACs from request signatures.
+pub const TIME_MAC_LABEL: &str = "HMAC-SHA256-TIME\n";
+
+/// `HMAC(key, "HMAC-SHA256-TIME\n" + ts)`: proves a server time came from a holder of the key.
+pub fn time_mac(key: &SecretKey, ts: u64) -> [u8; 32] {
+    hmac_sha256(
+        key,
+        &[TIME_MAC_LABEL.as_bytes(), ts.to_string().as_bytes()],
+    )
+}
+
+/// Checks a server time's MAC in constant time.
+pub fn verify_time_mac(key: &SecretKey, ts: u64, tsm: &[u8]) -> bool {
+    time_mac(key, ts).ct_eq(tsm).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_exactly_and_case_insensitively() {
+        let hosts = AllowedHosts::new(["API.example.com", "127.0.0.1:8080"]).unwrap();
+        assert!(hosts.allows(b"api.example.com"));
+        assert!(hosts.allows(b"127.0.0.1:8080"));
+        assert!(!hosts.allows(b"api.example.com:8080"));
+        assert!(!hosts.allows(b"127.0.0.1"));
+        assert!(!hosts.allows(b"evil.example.com"));
+        assert!(!hosts.allows(b""));
+    }
+
+    #[test]
+    fn an_empty_host_list_is_an_error() {
+        assert!(AllowedHosts::new(Vec::<String>::new()).is_err());
+        assert!(AllowedHosts::new([""]).is_err());
+        assert!(AllowedHosts::new(["a b"]).is_err());
+    }
+
+    #[test]
+    fn any_allows_everything() {
+        assert!(AllowedHosts::any().allows(b"whatever"));
+    }
+
+    #[test]
+    fn freshness_is_symmetric_and_inclusive() {
+        let skew = Duration::from_secs(300);
+        assert!(is_fresh(1000, 1300, skew));
+        assert!(is_fresh(1300, 1000, skew));
+        assert!(!is_fresh(1000, 1301, skew));
+        assert!(!is_fresh(1301, 1000, skew));
+        assert!(is_fresh(u64::MAX, u64::MAX, skew));
+    }
+
+    #[test]
+    fn nonce_ttl_covers_the_rest_of_the_window() {
+        let skew = Duration::from_secs(300);
+        assert_eq!(nonce_ttl(1000, 1000, skew), Duration::from_secs(301));
+        assert_eq!(nonce_ttl(1000, 1300, skew), Duration::from_secs(1));
+        // future-dated: remembered until it is stale
+        assert_eq!(nonce_ttl(1300, 1000, skew), Duration::from_secs(601));
+        assert_eq!(nonce_ttl(u64::MAX, 0, skew), Duration::from_secs(u64::MAX));
+    }
+
+    #[test]
+    fn time_mac_round_trips() {
+        let key = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let tsm = time_mac(&key, 1_700_000_000);
+        assert!(verify_time_mac(&key, 1_700_000_000, &tsm));
+        assert!(!verify_time_mac(&key, 1_700_000_001, &tsm));
+        assert!(!verify_time_mac(&key, 1_700_000_000, &tsm[..31]));
+    }
+}

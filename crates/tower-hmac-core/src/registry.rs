@@ -1,0 +1,113 @@
+//! The key registry: who holds which key.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::future::StoreFuture;
+use crate::key::SecretKey;
+
+/// Whether a key may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyState {
+    /// The key verifies requests.
+    Active,
+    /// The key is known but refused (`revoked_key`).
+    Revoked,
+}
+
+/// What the registry knows of one key id: the application it belongs to, its secret and state.
+///
+/// Cheap to clone (the secret is shared, never copied).
+#[derive(Clone)]
+pub struct KeyRecord {
+    app_id: Arc<str>,
+    secret: Arc<SecretKey>,
+    state: KeyState,
+}
+
+impl KeyRecord {
+    /// An active key of `app_id`.
+    pub fn new(app_id: impl Into<Arc<str>>, secret: impl Into<Arc<SecretKey>>) -> Self {
+        Self {
+            app_id: app_id.into(),
+            secret: secret.into(),
+            state: KeyState::Active,
+        }
+    }
+
+    /// With another state.
+    pub fn with_state(mut self, state: KeyState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The application the key belongs to.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The application id, shared.
+    pub fn app_id_arc(&self) -> &Arc<str> {
+        &self.app_id
+    }
+
+    /// The secret.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The key's state.
+    pub fn state(&self) -> KeyState {
+        self.state
+    }
+}
+
+impl fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("app_id", &self.app_id)
+            .field("secret", &self.secret)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// Looks up keys by key id.
+///
+/// `lookup` returns [`StoreFuture::ready`] when the answer is in memory and [`StoreFuture::new`]
+/// when it needs I/O; the future must own what it uses (`'static`).
+pub trait KeyRegistry: Send + Sync + 'static {
+    /// The record for `key_id`, `Ok(None)` when there is none, or an error when the registry
+    /// cannot answer (the request is then refused with `503 key_store_unavailable`).
+    fn lookup(&self, key_id: &str) -> StoreFuture<Result<Option<KeyRecord>, RegistryError>>;
+}
+
+impl<T: KeyRegistry + ?Sized> KeyRegistry for Arc<T> {
+    fn lookup(&self, key_id: &str) -> StoreFuture<Result<Option<KeyRecord>, RegistryError>> {
+        (**self).lookup(key_id)
+    }
+}
+
+/// A registry could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("key registry unavailable")]
+pub struct RegistryError {
+    #[source]
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl RegistryError {
+    /// A failure caused by `source`.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: Some(source.into()),
+        }
+    }
+
+    /// A failure with no further cause.
+    pub fn unavailable() -> Self {
+        Self { source: None }
+    }
+}

@@ -1,0 +1,304 @@
+//! Why a request was rejected.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// The reason a request was rejected: a stable machine-readable code and an HTTP status.
+///
+/// The codes are part of the protocol (docs/PROTOCOL.md) and never change meaning; new kinds may
+/// be added, so match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// No `Authorization` header.
+    MissingAuthorization,
+    /// The `Authorization` header does not follow the grammar (or appears more than once).
+    MalformedAuthorization,
+    /// The `Authorization` header names another scheme.
+    UnsupportedScheme,
+    /// The key id is not in the registry.
+    UnknownKey,
+    /// The key id is in the registry but disabled.
+    RevokedKey,
+    /// The request's host is not one the server answers for.
+    HostNotAllowed,
+    /// The timestamp is further from the server's clock than the allowed skew.
+    StaleTimestamp,
+    /// A header named in `SignedHeaders` is absent from the request.
+    MissingSignedHeader,
+    /// The signature does not match the request.
+    InvalidSignature,
+    /// The nonce was already used with this key inside the validity window.
+    ReplayedNonce,
+    /// The body is larger than the configured limit.
+    BodyTooLarge,
+    /// The body could not be read (the client went away or the transport failed).
+    BodyUnreadable,
+    /// The replay store failed or is full; the request was not accepted (fail closed).
+    ReplayStoreUnavailable,
+    /// The key registry failed; the request was not accepted (fail closed).
+    KeyStoreUnavailable,
+}
+
+impl RejectionKind {
+    /// Every kind, in the order of the checks that produce them.
+    pub const ALL: [RejectionKind; 14] = [
+        Self::MissingAuthorization,
+        Self::MalformedAuthorization,
+        Self::UnsupportedScheme,
+        Self::UnknownKey,
+        Self::RevokedKey,
+        Self::HostNotAllowed,
+        Self::StaleTimestamp,
+        Self::MissingSignedHeader,
+        Self::BodyTooLarge,
+        Self::BodyUnreadable,
+        Self::InvalidSignature,
+        Self::ReplayedNonce,
+        Self::ReplayStoreUnavailable,
+        Self::KeyStoreUnavailable,
+    ];
+
+    /// The stable code, as sent in `WWW-Authenticate` and the problem body.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::MissingAuthorization => "missing_authorization",
+            Self::MalformedAuthorization => "malformed_authorization",
+            Self::UnsupportedScheme => "unsupported_scheme",
+            Self::UnknownKey => "unknown_key",
+            Self::RevokedKey => "revoked_key",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::MissingSignedHeader => "missing_signed_header",
+            Self::InvalidSignature => "invalid_signature",
+            Self::ReplayedNonce => "replayed_nonce",
+            Self::BodyTooLarge => "body_too_large",
+            Self::BodyUnreadable => "body_unreadable",
+            Self::ReplayStoreUnavailable => "replay_store_unavailable",
+            Self::KeyStoreUnavailable => "key_store_unavailable",
+        }
+    }
+
+    /// The HTTP status of the default response.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A short human-readable sentence (the problem body's `title`).
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::MissingAuthorization => "The request has no Authorization header.",
+            Self::MalformedAuthorization => "The Authorization header is malformed.",
+            Self::UnsupportedScheme => "The Authorization scheme is not supported.",
+            Self::UnknownKey => "The credential's key id is not known.",
+            Self::RevokedKey => "The credential's key has been revoked.",
+            Self::HostNotAllowed => "The request's host is not served here.",
+            Self::StaleTimestamp => "The request's timestamp is outside the allowed clock skew.",
+            Self::MissingSignedHeader => "A signed header is missing from the request.",
+            Self::InvalidSignature => "The signature does not match the request.",
+            Self::ReplayedNonce => "The nonce has already been used.",
+            Self::BodyTooLarge => "The request body is larger than allowed.",
+            Self::BodyUnreadable => "The request body could not be read.",
+            Self::ReplayStoreUnavailable => "The replay store is unavailable; try again later.",
+            Self::KeyStoreUnavailable => "The key store is unavailable; try again later.",
+        }
+    }
+
+    /// Whether this is a `401` that carries a `WWW-Authenticate` challenge.
+    pub const fn is_unauthorized(self) -> bool {
+        matches!(self.status(), StatusCode::UNAUTHORIZED)
+    }
+}
+
+impl fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The server's clock, sent with a `stale_timestamp` rejection so that a client can correct its
+/// own offset. `tsm` proves the time came from a server that holds the client's key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TimeHint {
+    ts: u64,
+    tsm: Option<[u8; 32]>,
+}
+
+impl TimeHint {
+    /// A time hint: the server's Unix time and, when the key was known, its MAC.
+    pub fn new(ts: u64, tsm: Option<[u8; 32]>) -> Self {
+        Self { ts, tsm }
+    }
+
+    /// The server's Unix time in seconds.
+    pub fn ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// `HMAC(key, "HMAC-SHA256-TIME\n" + ts)` when the key was known.
+    pub fn tsm(&self) -> Option<&[u8; 32]> {
+        self.tsm.as_ref()
+    }
+}
+
+impl fmt::Debug for TimeHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeHint")
+            .field("ts", &self.ts)
+            .field("tsm", &self.tsm.map(|_| "[present]"))
+            .finish()
+    }
+}
+
+/// A rejected request: what went wrong, with what a response needs to say so.
+///
+/// It never holds a secret, a signature or a request value, so it is safe to log and to put in the
+/// response's extensions.
+#[derive(Clone)]
+pub struct Rejection {
+    kind: RejectionKind,
+    detail: Option<&'static str>,
+    time_hint: Option<TimeHint>,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl Rejection {
+    /// A rejection of this kind.
+    pub fn new(kind: RejectionKind) -> Self {
+        Self {
+            kind,
+            detail: None,
+            time_hint: None,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    /// With a fixed explanation (no request data), sent as the problem body's `detail`.
+    pub fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// With the server's time (for `stale_timestamp`).
+    pub fn with_time_hint(mut self, hint: TimeHint) -> Self {
+        self.time_hint = Some(hint);
+        self
+    }
+
+    /// With a `Retry-After` hint (for the `503` kinds).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// With the underlying error (a store's failure); it is logged, never sent.
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The stable code (`kind().code()`).
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The HTTP status (`kind().status()`).
+    pub fn status(&self) -> http::StatusCode {
+        self.kind.status()
+    }
+
+    /// A fixed explanation, if any.
+    pub fn detail(&self) -> Option<&'static str> {
+        self.detail
+    }
+
+    /// The server's time, for `stale_timestamp`.
+    pub fn time_hint(&self) -> Option<&TimeHint> {
+        self.time_hint.as_ref()
+    }
+
+    /// How long the client should wait before retrying, for the `503` kinds.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl From<RejectionKind> for Rejection {
+    fn from(kind: RejectionKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .field("time_hint", &self.time_hint)
+            .field("retry_after", &self.retry_after)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request rejected: {}", self.kind.code())?;
+        if let Some(detail) = self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Rejection {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_snake_case() {
+        let mut codes: Vec<_> = RejectionKind::ALL.iter().map(|k| k.code()).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), RejectionKind::ALL.len());
+    }
+
+    #[test]
+    fn statuses_follow_the_protocol() {
+        assert_eq!(RejectionKind::InvalidSignature.status(), 401);
+        assert_eq!(RejectionKind::BodyTooLarge.status(), 413);
+        assert_eq!(RejectionKind::ReplayStoreUnavailable.status(), 503);
+        assert_eq!(RejectionKind::KeyStoreUnavailable.status(), 503);
+    }
+}

@@ -1,0 +1,228 @@
+//! Signing requests (the client side of protocol v1).
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderName, Method, Uri, header};
+
+use crate::canonical::CanonicalRequest;
+use crate::header::{Authorization, MAX_SIGNED_HEADERS, Signature};
+use crate::key::{KeyError, SecretKey};
+
+/// A fresh nonce: 128 random bits from the OS CSPRNG, base64url without padding (22 characters).
+pub fn generate_nonce() -> Result<String, KeyError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| KeyError::RandomUnavailable)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Signs requests with one key.
+///
+/// ```
+/// use http::{HeaderMap, Method, Uri};
+/// use tower_hmac_core::{SecretKey, Signer, body_sha256};
+///
+/// let key = SecretKey::from_bytes(&[42; 32]).unwrap();
+/// let signer = Signer::new("backoffice-1", key).unwrap();
+/// let uri: Uri = "https://api.example.com/orders?id=7".parse().unwrap();
+/// let auth = signer
+///     .sign(&Method::GET, &uri, &HeaderMap::new(), &body_sha256(b""), 1_700_000_000,
+///           "AAAAAAAAAAAAAAAAAAAAAA", &[])
+///     .unwrap();
+/// assert!(auth.to_string().starts_with("HMAC-SHA256 Credential=backoffice-1, Timestamp=1700000000"));
+/// ```
+#[derive(Clone)]
+pub struct Signer {
+    key_id: String,
+    key: Arc<SecretKey>,
+}
+
+impl Signer {
+    /// A signer for `key_id` (checked against the protocol's grammar).
+    pub fn new(key_id: impl Into<String>, key: impl Into<Arc<SecretKey>>) -> Result<Self, SignError> {
+        let key_id = key_id.into();
+        let probe = Authorization::new(
+            &key_id,
+            0,
+            "AAAAAAAAAAAAAAAA",
+            &[header::HOST],
+            Signature::from_bytes([0; 32]),
+        );
+        if probe.is_err() {
+            return Err(SignError::InvalidKeyId);
+        }
+        Ok(Self {
+            key_id,
+            key: key.into(),
+        })
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The key.
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// The `Authorization` header for a request.
+    ///
+    /// `host` is always signed; `signed` adds further headers (any order, duplicates ignored),
+    /// each of which must be present in `headers`. When `headers` has no `Host`, the URI's
+    /// authority is signed as the host, so the caller must then send it as `Host` (or `:authority`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body_sha256: &[u8; 32],
+        timestamp: u64,
+        nonce: &str,
+        signed: &[HeaderName],
+    ) -> Result<Authorization, SignError> {
+        let mut names: Vec<HeaderName> = Vec::with_capacity(signed.len() + 1);
+        names.push(header::HOST);
+        names.extend(signed.iter().cloned());
+        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        if names.contains(&header::AUTHORIZATION) {
+            return Err(SignError::AuthorizationSigned);
+        }
+        if names.len() > MAX_SIGNED_HEADERS {
+            return Err(SignError::TooManyHeaders);
+        }
+        let placeholder = Signature::from_bytes([0; 32]);
+        let auth = Authorization::new(&self.key_id, timestamp, nonce, &names, placeholder)
+            .map_err(|_| SignError::InvalidNonceOrTimestamp)?;
+        let canonical = CanonicalRequest::new(&auth, method, uri, headers).map_err(|_| {
+            let missing = names
+                .iter()
+                .find(|n| {
+                    if **n == header::HOST {
+                        !headers.contains_key(header::HOST) && uri.authority().is_none()
+                    } else {
+                        !headers.contains_key(*n)
+                    }
+                })
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default();
+            SignError::MissingHeader(missing)
+        })?;
+        let signature = canonical.sign(&self.key, body_sha256);
+        Ok(auth.with_signature(signature))
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// Why a request could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The key id breaks the grammar (1–128 of `A-Z a-z 0-9 . _ ~ -`).
+    #[error("invalid key id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
+    InvalidKeyId,
+    /// The nonce or timestamp breaks the grammar.
+    #[error("invalid nonce or timestamp")]
+    InvalidNonceOrTimestamp,
+    /// A header to sign is not in the request (for `host`: neither `Host` nor a URI authority).
+    #[error("header {0:?} is to be signed but the request does not have it")]
+    MissingHeader(String),
+    /// `authorization` cannot be signed.
+    #[error("the authorization header cannot be signed")]
+    AuthorizationSigned,
+    /// More than 32 headers to sign.
+    #[error("at most 32 headers can be signed")]
+    TooManyHeaders,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::body_sha256;
+
+    fn signer() -> Signer {
+        Signer::new("k1", SecretKey::from_bytes(&[9; 32]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn nonces_are_22_url_safe_characters_and_differ() {
+        let a = generate_nonce().unwrap();
+        let b = generate_nonce().unwrap();
+        assert_eq!(a.len(), 22);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn rejects_invalid_key_id() {
+        let key = SecretKey::from_bytes(&[9; 32]).unwrap();
+        assert_eq!(Signer::new("a b", key).unwrap_err(), SignError::InvalidKeyId);
+    }
+
+    #[test]
+    fn signs_host_and_listed_headers_sorted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        headers.insert("x-b", "1".parse().unwrap());
+        let uri: Uri = "http://h.example/p".parse().unwrap();
+        let auth = signer()
+            .sign(
+                &Method::POST,
+                &uri,
+                &headers,
+                &body_sha256(b"{}"),
+                5,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[HeaderName::from_static("x-b"), header::CONTENT_TYPE, header::HOST],
+            )
+            .unwrap();
+        assert_eq!(auth.signed_headers_str(), "content-type;host;x-b");
+    }
+
+    #[test]
+    fn missing_header_is_named() {
+        let uri: Uri = "http://h.example/p".parse().unwrap();
+        let err = signer()
+            .sign(
+                &Method::GET,
+                &uri,
+                &HeaderMap::new(),
+                &body_sha256(b""),
+                5,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[header::CONTENT_TYPE],
+            )
+            .unwrap_err();
+        assert_eq!(err, SignError::MissingHeader("content-type".into()));
+    }
+
+    #[test]
+    fn refuses_to_sign_authorization() {
+        let uri: Uri = "http://h.example/p".parse().unwrap();
+        let err = signer()
+            .sign(
+                &Method::GET,
+                &uri,
+                &HeaderMap::new(),
+                &body_sha256(b""),
+                5,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[header::AUTHORIZATION],
+            )
+            .unwrap_err();
+        assert_eq!(err, SignError::AuthorizationSigned);
+    }
+}
