@@ -171,6 +171,7 @@ pub struct Rejection {
     detail: Option<&'static str>,
     time_hint: Option<TimeHint>,
     retry_after: Option<Duration>,
+    scheme: Option<&'static str>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -182,6 +183,7 @@ impl Rejection {
             detail: None,
             time_hint: None,
             retry_after: None,
+            scheme: None,
             source: None,
         }
     }
@@ -205,9 +207,20 @@ impl Rejection {
     }
 
     /// With the underlying error (a store's failure); it is logged, never sent.
-    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        self.source = Some(Arc::from(source.into()));
         self
+    }
+
+    /// With the name of the scheme whose challenge the response carries (`WWW-Authenticate`).
+    pub fn with_scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = Some(scheme);
+        self
+    }
+
+    /// The scheme to challenge with, when the server set it.
+    pub fn scheme(&self) -> Option<&'static str> {
+        self.scheme
     }
 
     /// What went wrong.
@@ -254,6 +267,7 @@ impl fmt::Debug for Rejection {
             .field("detail", &self.detail)
             .field("time_hint", &self.time_hint)
             .field("retry_after", &self.retry_after)
+            .field("scheme", &self.scheme)
             .field("source", &self.source)
             .finish()
     }

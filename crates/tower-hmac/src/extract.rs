@@ -1,0 +1,82 @@
+//! The authenticated identity handed to the inner service.
+
+use std::sync::Arc;
+
+/// Who signed the request: put in the request's extensions by the layer when it accepts a request.
+///
+/// With the `axum` feature it is an extractor; a handler behind the layer takes it as an argument.
+/// Outside the layer (a misconfigured route) extracting it fails with `500` and a message saying
+/// the layer is missing — never a silent anonymous request. `Option<Authenticated>` extracts
+/// `None` instead.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Authenticated {
+    app_id: Arc<str>,
+    key_id: Arc<str>,
+}
+
+impl Authenticated {
+    pub(crate) fn new(app_id: Arc<str>, key_id: Arc<str>) -> Self {
+        Self { app_id, key_id }
+    }
+
+    /// The application the key belongs to.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The key id the request was signed with.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum_impl {
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+    use axum::response::{IntoResponse, Response};
+    use http::StatusCode;
+    use http::request::Parts;
+
+    use super::Authenticated;
+
+    /// `Authenticated` was extracted on a route that the HMAC layer does not cover.
+    #[derive(Debug, Clone, Copy, Default)]
+    #[non_exhaustive]
+    pub struct MissingAuthentication;
+
+    impl IntoResponse for MissingAuthentication {
+        fn into_response(self) -> Response {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "tower-hmac: HmacAuthLayer does not cover this route, so there is no Authenticated identity",
+            )
+                .into_response()
+        }
+    }
+
+    impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+        type Rejection = MissingAuthentication;
+
+        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+            parts
+                .extensions
+                .get::<Authenticated>()
+                .cloned()
+                .ok_or(MissingAuthentication)
+        }
+    }
+
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<Authenticated>().cloned())
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use axum_impl::MissingAuthentication;

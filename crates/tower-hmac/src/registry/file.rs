@@ -1,0 +1,380 @@
+//! The registry file (TOML).
+//!
+//! ```toml
+//! [[apps]]
+//! id = "backoffice"
+//!
+//! [[apps.keys]]                 # the current key
+//! id = "backoffice-2026-11"
+//! secret_env = "BACKOFFICE_KEY" # Base64, from an environment variable
+//!
+//! [[apps.keys]]                 # the previous key, still accepted during the rollover
+//! id = "backoffice-2026-05"
+//! secret_file = "secrets/backoffice-2026-05.key"  # Base64 in a file (relative to this file)
+//!
+//! [[apps.keys]]                 # a retired key: known, refused with `revoked_key`
+//! id = "backoffice-2025-11"
+//! secret = "…Base64…"           # inline (demo and tests; prefer env or file)
+//! disabled = true
+//! ```
+//!
+//! Each key has exactly one of `secret`, `secret_env`, `secret_file`. Key ids are unique across
+//! the file. Unknown fields are errors. Error messages name the app and key, never a secret.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tower_hmac_core::{KeyError, KeyRecord, KeyState, MAX_KEY_ID_LEN, SecretKey};
+use zeroize_string::wipe;
+
+use super::memory::InMemoryRegistry;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    apps: Vec<RawApp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    id: String,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    disabled: bool,
+}
+
+impl Drop for RawKey {
+    fn drop(&mut self) {
+        if let Some(secret) = self.secret.as_mut() {
+            wipe(secret);
+        }
+    }
+}
+
+mod zeroize_string {
+    /// Overwrites a string's bytes before it is freed.
+    pub(super) fn wipe(text: &mut String) {
+        let mut bytes = std::mem::take(text).into_bytes();
+        bytes.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Why a registry file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryFileError {
+    /// The file (or a `secret_file`) could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the registry's shape.
+    #[error("invalid registry file at line {line}: {message}")]
+    Syntax {
+        /// The line (1-based), 0 when unknown.
+        line: usize,
+        /// What is wrong (the offending text is not repeated: it may hold a secret).
+        message: String,
+    },
+    /// An app or key id breaks the grammar (1–128 of `A-Z a-z 0-9 . _ ~ -`).
+    #[error("invalid {what} id {id:?}: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
+    InvalidId {
+        /// `app` or `key`.
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// A key id appears twice.
+    #[error("key id {key:?} appears more than once")]
+    DuplicateKeyId {
+        /// The key id.
+        key: String,
+    },
+    /// A key has none, or more than one, of `secret`, `secret_env`, `secret_file`.
+    #[error("key {key:?} of app {app:?} must have exactly one of secret, secret_env, secret_file")]
+    SecretSource {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
+    },
+    /// A key's `secret_env` variable is not set (or not Unicode).
+    #[error("key {key:?} of app {app:?}: environment variable {var} is not set")]
+    MissingEnv {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
+        /// The variable's name.
+        var: String,
+    },
+    /// A key's secret is not valid (Base64, length).
+    #[error("key {key:?} of app {app:?}: {source}")]
+    InvalidSecret {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
+        /// The cause.
+        #[source]
+        source: KeyError,
+    },
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_KEY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl InMemoryRegistry {
+    /// Loads a registry from TOML text; `secret_file` paths are relative to the working directory.
+    pub fn from_toml_str(text: &str) -> Result<Self, RegistryFileError> {
+        Self::from_toml_in(text, Path::new("."))
+    }
+
+    /// Loads a registry file; `secret_file` paths are relative to the file's directory.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, RegistryFileError> {
+        let path = path.as_ref();
+        let mut text = std::fs::read_to_string(path).map_err(|source| RegistryFileError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let result = Self::from_toml_in(&text, base);
+        wipe(&mut text);
+        result
+    }
+
+    fn from_toml_in(text: &str, base: &Path) -> Result<Self, RegistryFileError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| RegistryFileError::Syntax {
+            line: e.span().map_or(0, |s| line_of(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        let registry = InMemoryRegistry::new();
+        for app in &raw.apps {
+            if !valid_id(&app.id) {
+                return Err(RegistryFileError::InvalidId {
+                    what: "app",
+                    id: app.id.clone(),
+                });
+            }
+            for key in &app.keys {
+                if !valid_id(&key.id) {
+                    return Err(RegistryFileError::InvalidId {
+                        what: "key",
+                        id: key.id.clone(),
+                    });
+                }
+                if registry.get(&key.id).is_some() {
+                    return Err(RegistryFileError::DuplicateKeyId {
+                        key: key.id.clone(),
+                    });
+                }
+                let secret = load_secret(&app.id, key, base)?;
+                let state = if key.disabled {
+                    KeyState::Revoked
+                } else {
+                    KeyState::Active
+                };
+                registry.insert_record(
+                    key.id.as_str(),
+                    KeyRecord::new(app.id.as_str(), secret).with_state(state),
+                );
+            }
+        }
+        Ok(registry)
+    }
+}
+
+fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, RegistryFileError> {
+    let invalid = |source| RegistryFileError::InvalidSecret {
+        app: app.to_owned(),
+        key: key.id.clone(),
+        source,
+    };
+    match (&key.secret, &key.secret_env, &key.secret_file) {
+        (Some(inline), None, None) => SecretKey::from_base64(inline).map_err(invalid),
+        (None, Some(var), None) => {
+            let mut value = std::env::var(var).map_err(|_| RegistryFileError::MissingEnv {
+                app: app.to_owned(),
+                key: key.id.clone(),
+                var: var.clone(),
+            })?;
+            let secret = SecretKey::from_base64(&value).map_err(invalid);
+            wipe(&mut value);
+            secret
+        }
+        (None, None, Some(file)) => {
+            let path = base.join(file);
+            let mut value =
+                std::fs::read_to_string(&path).map_err(|source| RegistryFileError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            let secret = SecretKey::from_base64(&value).map_err(invalid);
+            wipe(&mut value);
+            secret
+        }
+        _ => Err(RegistryFileError::SecretSource {
+            app: app.to_owned(),
+            key: key.id.clone(),
+        }),
+    }
+}
+
+impl fmt::Debug for RawKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn loads_apps_with_several_keys() {
+        let registry = InMemoryRegistry::from_toml_str(&format!(
+            r#"
+            [[apps]]
+            id = "backoffice"
+            [[apps.keys]]
+            id = "bo-new"
+            secret = "{KEY_A}"
+            [[apps.keys]]
+            id = "bo-old"
+            secret = "{KEY_A}"
+            disabled = true
+            "#
+        ))
+        .unwrap();
+        assert_eq!(registry.len(), 2);
+        assert_eq!(registry.get("bo-new").unwrap().state(), KeyState::Active);
+        assert_eq!(registry.get("bo-old").unwrap().state(), KeyState::Revoked);
+        assert_eq!(registry.get("bo-old").unwrap().app_id(), "backoffice");
+    }
+
+    #[test]
+    fn reads_secrets_from_env_and_files() {
+        let dir = std::env::temp_dir().join(format!("tower-hmac-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k.key"), format!("{KEY_A}\n")).unwrap();
+        let var = format!("TOWER_HMAC_TEST_KEY_{}", std::process::id());
+        // SAFETY-free: set_var is unsafe in edition 2024 only because of other threads reading
+        // the environment; this test reads it on this thread right away.
+        let toml = format!(
+            r#"
+            [[apps]]
+            id = "a"
+            [[apps.keys]]
+            id = "from-file"
+            secret_file = "k.key"
+            [[apps.keys]]
+            id = "from-env"
+            secret_env = "{var}"
+            "#
+        );
+        std::fs::write(dir.join("registry.toml"), &toml).unwrap();
+        let err = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap_err();
+        assert!(matches!(err, RegistryFileError::MissingEnv { .. }), "{err}");
+        let without_env = toml.replace(&format!("secret_env = \"{var}\""), "secret_file = \"k.key\"");
+        std::fs::write(dir.join("registry.toml"), without_env).unwrap();
+        let registry = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap();
+        assert_eq!(registry.len(), 2);
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\nsecert = \"x\"\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(err, RegistryFileError::Syntax { line: 6, .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_duplicate_key_ids_across_apps() {
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n\
+             [[apps]]\nid = \"b\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(err, RegistryFileError::DuplicateKeyId { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_keys_with_no_or_two_secret_sources() {
+        let none = "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\n";
+        assert!(matches!(
+            InMemoryRegistry::from_toml_str(none).unwrap_err(),
+            RegistryFileError::SecretSource { .. }
+        ));
+        let two = format!("{none}secret = \"{KEY_A}\"\nsecret_env = \"X\"\n");
+        assert!(matches!(
+            InMemoryRegistry::from_toml_str(&two).unwrap_err(),
+            RegistryFileError::SecretSource { .. }
+        ));
+    }
+
+    #[test]
+    fn rejects_short_secrets_without_printing_them() {
+        let short = "c2hvcnQ="; // "short"
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{short}\"\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(err, RegistryFileError::InvalidSecret { .. }));
+        assert!(!err.to_string().contains(short));
+    }
+
+    #[test]
+    fn syntax_errors_do_not_repeat_the_offending_line() {
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\n"
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains(KEY_A), "{text}");
+        assert!(matches!(err, RegistryFileError::Syntax { line: 5, .. }), "{text}");
+    }
+
+    #[test]
+    fn rejects_invalid_ids() {
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a b\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(err, RegistryFileError::InvalidId { what: "app", .. }));
+    }
+}

@@ -1,0 +1,7 @@
+//! Key registries: an in-memory one, loadable from a TOML file.
+
+mod file;
+mod memory;
+
+pub use file::RegistryFileError;
+pub use memory::InMemoryRegistry;

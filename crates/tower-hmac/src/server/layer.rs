@@ -1,0 +1,218 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use http_body::Body;
+use tower::Layer;
+use tower_hmac_core::{
+    AllowedHosts, Clock, DEFAULT_MAX_HEADER_LEN, DEFAULT_MAX_SKEW, KeyRegistry, NonceStore,
+    Rejection, Scheme, SystemClock, V1,
+};
+
+use super::body::VerifiedBody;
+use super::response::{DefaultRejectionResponse, RejectionResponse};
+use super::service::HmacAuth;
+use super::verify::Config;
+use crate::error::ConfigError;
+use crate::store::MokaNonceStore;
+
+/// The default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// Applies [`HmacAuth`] to a service: every request must carry a valid signature.
+///
+/// Cheap to clone; every clone shares one configuration and one replay store.
+pub struct HmacAuthLayer<Sc = V1> {
+    config: Arc<Config<Sc>>,
+}
+
+impl HmacAuthLayer<V1> {
+    /// Starts a protocol v1 layer that looks keys up in `registry`.
+    ///
+    /// The allowed hosts must be set before [`build`](HmacAuthBuilder::build); everything else
+    /// has a secure default.
+    pub fn builder(registry: impl KeyRegistry) -> HmacAuthBuilder<V1> {
+        HmacAuthBuilder::new(V1, registry)
+    }
+}
+
+impl<Sc: Scheme> HmacAuthLayer<Sc> {
+    /// Verifies one request as the service would, without calling an inner service: on success the
+    /// request (with its body read, and [`Authenticated`](crate::Authenticated) in its extensions).
+    pub async fn verify<B>(&self, request: Request<B>) -> Result<Request<VerifiedBody>, Rejection>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.config.verify(request).await.map_err(|f| f.rejection)
+    }
+}
+
+impl<Sc> Clone for HmacAuthLayer<Sc> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<Sc: fmt::Debug> fmt::Debug for HmacAuthLayer<Sc> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacAuthLayer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
+    type Service = HmacAuth<S, Sc>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HmacAuth::new(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Settings for an [`HmacAuthLayer`], with secure defaults.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`allowed_hosts`](Self::allowed_hosts) | none: required |
+/// | [`max_skew`](Self::max_skew) | 300 s |
+/// | [`body_limit`](Self::body_limit) | 1 MiB |
+/// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
+/// | [`nonce_store`](Self::nonce_store) | a [`MokaNonceStore`] of [`MokaNonceStore::DEFAULT_CAPACITY`] |
+/// | [`clock`](Self::clock) | the system clock |
+/// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
+pub struct HmacAuthBuilder<Sc = V1> {
+    scheme: Sc,
+    registry: Arc<dyn KeyRegistry>,
+    nonces: Option<Arc<dyn NonceStore>>,
+    hosts: Option<AllowedHosts>,
+    max_skew: Duration,
+    body_limit: u64,
+    max_header_len: usize,
+    clock: Arc<dyn Clock>,
+    responder: Arc<dyn RejectionResponse>,
+}
+
+impl<Sc: Scheme> HmacAuthBuilder<Sc> {
+    /// A builder for `scheme` with keys from `registry`.
+    pub fn new(scheme: Sc, registry: impl KeyRegistry) -> Self {
+        Self {
+            scheme,
+            registry: Arc::new(registry),
+            nonces: None,
+            hosts: None,
+            max_skew: DEFAULT_MAX_SKEW,
+            body_limit: DEFAULT_BODY_LIMIT,
+            max_header_len: DEFAULT_MAX_HEADER_LEN,
+            clock: Arc::new(SystemClock),
+            responder: Arc::new(DefaultRejectionResponse),
+        }
+    }
+
+    /// The hosts this server answers for (required). A request whose `Host` (or, without one, URI
+    /// authority) is not among them is refused with `host_not_allowed`.
+    pub fn allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.hosts = Some(hosts);
+        self
+    }
+
+    /// How far a request's timestamp may be from the server's clock, either way (1 s to 1 h;
+    /// default 300 s). A larger value lets a captured request be replayed against a server whose
+    /// replay store was emptied (restart) for longer, and makes the store hold more nonces.
+    pub fn max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// The largest body read, in bytes (default 1 MiB); larger bodies get `413 body_too_large`.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The longest `Authorization` header parsed, in bytes (256 to 65536; default 4096).
+    pub fn max_header_len(mut self, bytes: usize) -> Self {
+        self.max_header_len = bytes;
+        self
+    }
+
+    /// The replay store (default: a [`MokaNonceStore`] of the default capacity, private to this
+    /// layer and its clones). Share one store between instances with a distributed store.
+    pub fn nonce_store(mut self, store: impl NonceStore) -> Self {
+        self.nonces = Some(Arc::new(store));
+        self
+    }
+
+    /// The clock (default: the system clock). For tests, pass a closure returning a `SystemTime`.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How rejections are answered (default: [`DefaultRejectionResponse`]).
+    pub fn rejection_response(mut self, responder: impl RejectionResponse) -> Self {
+        self.responder = Arc::new(responder);
+        self
+    }
+
+    /// Another scheme (wire format) with the same settings.
+    pub fn scheme<Sc2: Scheme>(self, scheme: Sc2) -> HmacAuthBuilder<Sc2> {
+        HmacAuthBuilder {
+            scheme,
+            registry: self.registry,
+            nonces: self.nonces,
+            hosts: self.hosts,
+            max_skew: self.max_skew,
+            body_limit: self.body_limit,
+            max_header_len: self.max_header_len,
+            clock: self.clock,
+            responder: self.responder,
+        }
+    }
+
+    /// The layer, or what is wrong with the settings.
+    pub fn build(self) -> Result<HmacAuthLayer<Sc>, ConfigError> {
+        let hosts = self.hosts.ok_or(ConfigError::NoAllowedHosts)?;
+        let skew = self.max_skew.as_secs();
+        if !(1..=3600).contains(&skew) || self.max_skew.subsec_nanos() != 0 {
+            return Err(ConfigError::MaxSkewOutOfRange { secs: skew });
+        }
+        if !(256..=65536).contains(&self.max_header_len) {
+            return Err(ConfigError::MaxHeaderLenOutOfRange {
+                len: self.max_header_len,
+            });
+        }
+        let nonces = match self.nonces {
+            Some(store) => store,
+            None => Arc::new(MokaNonceStore::new(MokaNonceStore::DEFAULT_CAPACITY)?),
+        };
+        Ok(HmacAuthLayer {
+            config: Arc::new(Config {
+                scheme: self.scheme,
+                registry: self.registry,
+                nonces,
+                hosts,
+                max_skew: self.max_skew,
+                body_limit: self.body_limit,
+                max_header_len: self.max_header_len,
+                clock: self.clock,
+                responder: self.responder,
+            }),
+        })
+    }
+}
+
+impl<Sc: fmt::Debug> fmt::Debug for HmacAuthBuilder<Sc> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacAuthBuilder")
+            .field("scheme", &self.scheme)
+            .field("hosts", &self.hosts)
+            .field("max_skew", &self.max_skew)
+            .field("body_limit", &self.body_limit)
+            .field("max_header_len", &self.max_header_len)
+            .finish_non_exhaustive()
+    }
+}

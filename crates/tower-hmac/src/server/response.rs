@@ -1,0 +1,163 @@
+//! The response sent for a rejected request, and how to replace it.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response};
+use tower_hmac_core::Rejection;
+
+/// Builds the response for a rejected request.
+///
+/// Implemented by [`DefaultRejectionResponse`] and by any `Fn(&Rejection) -> Response<Bytes>`.
+/// Whatever it returns, the layer adds a `Date` header when there is none and puts the
+/// [`Rejection`] in the response's extensions.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Response, header};
+/// use tower_hmac::server::challenge;
+/// use tower_hmac_core::Rejection;
+///
+/// // Plain text instead of problem+json, keeping the standard challenge.
+/// let respond = |rejection: &Rejection| {
+///     let mut res = Response::new(Bytes::from(format!("denied: {}\n", rejection.code())));
+///     *res.status_mut() = rejection.status();
+///     if let Some(value) = challenge(rejection) {
+///         res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+///     }
+///     res
+/// };
+/// # let _: &dyn tower_hmac::server::RejectionResponse = &respond;
+/// ```
+pub trait RejectionResponse: Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn response(&self, rejection: &Rejection) -> Response<Bytes>;
+}
+
+impl<F> RejectionResponse for F
+where
+    F: Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn response(&self, rejection: &Rejection) -> Response<Bytes> {
+        self(rejection)
+    }
+}
+
+/// The default rejection response.
+///
+/// - status: the kind's (`401`, `413`, `400` or `503`);
+/// - `WWW-Authenticate: HMAC-SHA256 error="<code>"` on every `401`, with `ts="<server time>"` and,
+///   when the key was known, `tsm="<hex MAC>"` for `stale_timestamp`;
+/// - `Retry-After` (seconds) on `503` when the store gave a hint, `1` otherwise;
+/// - body `application/problem+json` (RFC 9457): `type`, `title`, `status`, `code`, and `detail`
+///   when there is a fixed explanation. It never holds a request value, a key or a signature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultRejectionResponse;
+
+impl RejectionResponse for DefaultRejectionResponse {
+    fn response(&self, rejection: &Rejection) -> Response<Bytes> {
+        let mut res = Response::new(Bytes::from(problem_json(rejection)));
+        *res.status_mut() = rejection.status();
+        let headers = res.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(value) = challenge(rejection) {
+            headers.insert(WWW_AUTHENTICATE, value);
+        }
+        if rejection.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+            let secs = rejection.retry_after().map_or(1, |d| d.as_secs().max(1));
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// The problem+json body for a rejection.
+pub fn problem_json(rejection: &Rejection) -> String {
+    let kind = rejection.kind();
+    let mut body = serde_json::json!({
+        "type": format!("urn:tower-hmac:error:{}", kind.code()),
+        "title": kind.title(),
+        "status": kind.status().as_u16(),
+        "code": kind.code(),
+    });
+    if let (Some(detail), Some(map)) = (rejection.detail(), body.as_object_mut()) {
+        map.insert("detail".into(), detail.into());
+    }
+    body.to_string()
+}
+
+/// The `WWW-Authenticate` value for a `401` rejection: `<scheme> error="<code>"`, plus `ts` and
+/// `tsm` for `stale_timestamp`. `None` for rejections that are not `401`.
+pub fn challenge(rejection: &Rejection) -> Option<HeaderValue> {
+    if !rejection.kind().is_unauthorized() {
+        return None;
+    }
+    let scheme = rejection.scheme().unwrap_or(tower_hmac_core::SCHEME);
+    let mut value = format!("{scheme} error=\"{}\"", rejection.code());
+    if let Some(hint) = rejection.time_hint() {
+        value.push_str(&format!(", ts=\"{}\"", hint.ts()));
+        if let Some(tsm) = hint.tsm() {
+            value.push_str(&format!(", tsm=\"{}\"", hex_lower(tsm)));
+        }
+    }
+    HeaderValue::from_str(&value).ok()
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    struct Hex<'a>(&'a [u8]);
+    impl fmt::Display for Hex<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        }
+    }
+    Hex(bytes).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_hmac_core::{RejectionKind, TimeHint};
+
+    #[test]
+    fn unauthorized_carries_a_challenge_and_problem_json() {
+        let rejection = Rejection::new(RejectionKind::InvalidSignature).with_scheme("HMAC-SHA256");
+        let res = DefaultRejectionResponse.response(&rejection);
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()[WWW_AUTHENTICATE],
+            "HMAC-SHA256 error=\"invalid_signature\""
+        );
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/problem+json");
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["code"], "invalid_signature");
+        assert_eq!(body["status"], 401);
+    }
+
+    #[test]
+    fn stale_timestamp_carries_ts_and_tsm() {
+        let rejection = Rejection::new(RejectionKind::StaleTimestamp)
+            .with_time_hint(TimeHint::new(1_700_000_000, Some([0xab; 32])));
+        let value = challenge(&rejection).unwrap();
+        assert_eq!(
+            value,
+            format!(
+                "HMAC-SHA256 error=\"stale_timestamp\", ts=\"1700000000\", tsm=\"{}\"",
+                "ab".repeat(32)
+            )
+            .as_str()
+        );
+    }
+
+    #[test]
+    fn unavailable_carries_retry_after_and_no_challenge() {
+        let rejection = Rejection::new(RejectionKind::ReplayStoreUnavailable);
+        let res = DefaultRejectionResponse.response(&rejection);
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+        assert!(res.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+}

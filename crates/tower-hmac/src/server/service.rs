@@ -1,0 +1,103 @@
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::DATE;
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+use tower::Service;
+use tower_hmac_core::{Scheme, V1};
+
+use super::body::{ResponseBody, VerifiedBody};
+use super::future::ResponseFuture;
+use super::verify::{Config, Failure, log_accepted, log_rejected};
+use crate::Authenticated;
+
+/// Verifies each request before the inner service sees it.
+///
+/// A rejected request never reaches the inner service: it is answered with a response (see
+/// [`RejectionResponse`](super::RejectionResponse)) carrying the
+/// [`Rejection`](tower_hmac_core::Rejection) in its extensions. An accepted one reaches it with
+/// its body unchanged and [`Authenticated`] in its extensions. The service's error is the inner
+/// service's.
+pub struct HmacAuth<S, Sc = V1> {
+    inner: S,
+    config: Arc<Config<Sc>>,
+}
+
+impl<S, Sc> HmacAuth<S, Sc> {
+    pub(crate) fn new(inner: S, config: Arc<Config<Sc>>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S: Clone, Sc> Clone for HmacAuth<S, Sc> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, Sc: fmt::Debug> fmt::Debug for HmacAuth<S, Sc> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacAuth")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, Sc, ReqBody, ResBody> Service<Request<ReqBody>> for HmacAuth<S, Sc>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    Sc: Scheme,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The ready service is the one that must be called; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        ResponseFuture::new(async move {
+            match config.verify(req).await {
+                Ok(req) => {
+                    log_accepted(req.extensions().get::<Authenticated>());
+                    let res = inner.call(req).await?;
+                    Ok(res.map(ResponseBody::inner))
+                }
+                Err(failure) => {
+                    log_rejected(&failure);
+                    Ok(rejection_response(&config, failure))
+                }
+            }
+        })
+    }
+}
+
+fn rejection_response<Sc, B>(config: &Config<Sc>, failure: Failure) -> Response<ResponseBody<B>> {
+    let mut res = config.responder.response(&failure.rejection);
+    if !res.headers().contains_key(DATE) {
+        let date = httpdate::fmt_http_date(config.clock.now());
+        if let Ok(value) = HeaderValue::from_str(&date) {
+            res.headers_mut().insert(DATE, value);
+        }
+    }
+    res.extensions_mut().insert(failure.rejection);
+    res.map(|body: Bytes| ResponseBody::rejection(body))
+}

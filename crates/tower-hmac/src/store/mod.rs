@@ -1,0 +1,5 @@
+//! Nonce stores that live in this process.
+
+mod moka;
+
+pub use self::moka::MokaNonceStore;

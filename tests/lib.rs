@@ -1,0 +1,1 @@
+//! Integration tests live in `tcp.rs`; this library is empty.
