@@ -1,1 +1,92 @@
-//! Integration tests live in `tcp.rs`; this library is empty.
+//! Shared helpers of the integration tests: the nonce-store conformance suite, written once and
+//! run against every store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_hmac::NonceStore;
+use tower_hmac::core::{NonceOutcome, generate_nonce};
+
+fn nonce() -> String {
+    generate_nonce().expect("random nonce")
+}
+
+/// A key id no other run uses, so that stores shared between runs (Redis) never collide.
+pub fn unique_key_id(label: &str) -> String {
+    format!("{label}-{}", nonce())
+}
+
+async fn insert(store: &dyn NonceStore, key_id: &str, nonce: &str, ttl: Duration) -> NonceOutcome {
+    store
+        .check_and_insert(key_id, nonce, ttl)
+        .await
+        .expect("store answers")
+}
+
+/// A new nonce is fresh; the same again is a replay.
+pub async fn fresh_then_replayed(store: &dyn NonceStore) {
+    let key = unique_key_id("fresh");
+    let n = nonce();
+    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
+    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
+    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
+}
+
+/// One nonce under two key ids is two different entries.
+pub async fn isolates_key_ids(store: &dyn NonceStore) {
+    let (a, b) = (unique_key_id("iso-a"), unique_key_id("iso-b"));
+    let n = nonce();
+    assert_eq!(insert(store, &a, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
+    assert_eq!(insert(store, &b, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
+    assert_eq!(insert(store, &a, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
+}
+
+/// A nonce is remembered for its whole TTL, and forgotten after it.
+pub async fn remembers_for_the_ttl_then_forgets(store: &dyn NonceStore) {
+    let key = unique_key_id("ttl");
+    let n = nonce();
+    let ttl = Duration::from_secs(2);
+    assert_eq!(insert(store, &key, &n, ttl).await, NonceOutcome::Fresh);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        insert(store, &key, &n, ttl).await,
+        NonceOutcome::Replayed,
+        "forgotten before its TTL"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        insert(store, &key, &n, ttl).await,
+        NonceOutcome::Fresh,
+        "remembered after its TTL"
+    );
+}
+
+/// Of many concurrent inserts of one pair, exactly one is fresh.
+pub async fn concurrent_identical_inserts_admit_one(store: Arc<dyn NonceStore>, copies: usize) {
+    let key = unique_key_id("race");
+    let n = nonce();
+    let barrier = Arc::new(tokio::sync::Barrier::new(copies));
+    let mut tasks = Vec::with_capacity(copies);
+    for _ in 0..copies {
+        let (store, key, n, barrier) = (Arc::clone(&store), key.clone(), n.clone(), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.check_and_insert(&key, &n, Duration::from_secs(60)).await
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        if task.await.expect("task").expect("store answers") == NonceOutcome::Fresh {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1, "{copies} concurrent copies");
+}
+
+/// Runs the whole suite against `store`.
+pub async fn nonce_store_conformance(store: Arc<dyn NonceStore>) {
+    fresh_then_replayed(&*store).await;
+    isolates_key_ids(&*store).await;
+    concurrent_identical_inserts_admit_one(Arc::clone(&store), 200).await;
+    remembers_for_the_ttl_then_forgets(&*store).await;
+}

@@ -1,1 +1,1 @@
-#[test] fn placeholder() {}
+//! The layer over real TCP (hyper server, raw HTTP/1.1 client).

@@ -85,18 +85,23 @@ impl MokaNonceStore {
     }
 
     fn insert(&self, key_id: &str, nonce: &str, ttl: Duration) -> Result<NonceOutcome, NonceStoreError> {
-        if !self.reserve() {
-            // Expired entries may still be counted: let moka remove them, then try once more.
-            self.cache.run_pending_tasks();
-            if !self.reserve() {
-                return Err(NonceStoreError::new(NonceStoreErrorKind::CapacityExceeded)
-                    .with_retry_after(Duration::from_secs(1)));
-            }
-        }
         let mut key = String::with_capacity(key_id.len() + 1 + nonce.len());
         key.push_str(key_id);
         key.push('\n');
         key.push_str(nonce);
+        if !self.reserve() {
+            // Expired entries may still be counted: let moka remove them, then try once more.
+            self.cache.run_pending_tasks();
+            if !self.reserve() {
+                // Full. Nothing is inserted, so this read only picks the more precise answer: a
+                // replay of a recorded nonce is still reported as a replay.
+                if self.cache.contains_key(key.as_str()) {
+                    return Ok(NonceOutcome::Replayed);
+                }
+                return Err(NonceStoreError::new(NonceStoreErrorKind::CapacityExceeded)
+                    .with_retry_after(Duration::from_secs(1)));
+            }
+        }
         let entry = self
             .cache
             .entry(key.into_boxed_str())

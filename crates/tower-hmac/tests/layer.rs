@@ -1,0 +1,761 @@
+//! The verifying layer driven in memory (`oneshot`): one test per rejection code and per edge.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, DATE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderName, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower_hmac::core::policy::verify_time_mac;
+use tower_hmac::core::{
+    KeyRecord, NonceOutcome, NonceStoreError, NonceStoreErrorKind, RegistryError, StoreFuture,
+    body_sha256,
+};
+use tower_hmac::server::{HmacAuthLayer, VerifiedBody};
+use tower_hmac::{
+    AllowedHosts, Authenticated, ConfigError, InMemoryRegistry, KeyRegistry, MokaNonceStore,
+    NonceStore, Rejection, RejectionKind, SecretKey,
+};
+
+const NOW: u64 = 1_700_000_000;
+const HOST_OK: &str = "api.example.com";
+
+fn key() -> SecretKey {
+    SecretKey::from_bytes(&[7; 32]).unwrap()
+}
+
+fn key2() -> SecretKey {
+    SecretKey::from_bytes(&[8; 32]).unwrap()
+}
+
+fn registry() -> InMemoryRegistry {
+    let registry = InMemoryRegistry::new();
+    registry.insert("k1", "backoffice", key());
+    registry.insert("k2", "backoffice", key2());
+    registry.insert("old", "backoffice", key());
+    registry.revoke("old");
+    registry
+}
+
+fn fixed_clock() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+fn layer_with(store: impl NonceStore) -> HmacAuthLayer {
+    HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .body_limit(1024)
+        .nonce_store(store)
+        .build()
+        .unwrap()
+}
+
+fn layer() -> HmacAuthLayer {
+    layer_with(MokaNonceStore::new(1000).unwrap())
+}
+
+/// Echoes the body and the identity: `<app>/<key>:<body>`.
+async fn echo(req: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let auth = req.extensions().get::<Authenticated>().cloned();
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let who = auth.map_or("anonymous".to_owned(), |a| {
+        format!("{}/{}", a.app_id(), a.key_id())
+    });
+    let mut out = who.into_bytes();
+    out.push(b':');
+    out.extend_from_slice(&body);
+    Ok(Response::new(Full::new(Bytes::from(out))))
+}
+
+struct Req {
+    method: Method,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    key_id: String,
+    key: SecretKey,
+    ts: u64,
+    nonce: String,
+    signed: Vec<HeaderName>,
+}
+
+impl Req {
+    fn get(target: &str) -> Self {
+        Self {
+            method: Method::GET,
+            target: target.to_owned(),
+            headers: vec![("host".into(), HOST_OK.into())],
+            body: Vec::new(),
+            key_id: "k1".into(),
+            key: key(),
+            ts: NOW,
+            nonce: tower_hmac::core::generate_nonce().unwrap(),
+            signed: Vec::new(),
+        }
+    }
+
+    fn post(target: &str, body: &[u8]) -> Self {
+        let mut req = Self::get(target);
+        req.method = Method::POST;
+        req.body = body.to_vec();
+        req.headers.push(("content-type".into(), "application/json".into()));
+        req.signed.push(CONTENT_TYPE);
+        req
+    }
+
+    fn authorization(&self) -> String {
+        let (parts, ()) = self.builder().body(()).unwrap().into_parts();
+        tower_hmac::core::Signer::new(self.key_id.clone(), self.key.clone())
+            .unwrap()
+            .sign(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &body_sha256(&self.body),
+                self.ts,
+                &self.nonce,
+                &self.signed,
+            )
+            .unwrap()
+            .to_string()
+    }
+
+    fn builder(&self) -> http::request::Builder {
+        let mut b = Request::builder()
+            .method(self.method.clone())
+            .uri(self.target.as_str());
+        for (n, v) in &self.headers {
+            b = b.header(n.as_str(), v.as_str());
+        }
+        b
+    }
+
+    /// The signed request.
+    fn signed(&self) -> Request<Full<Bytes>> {
+        let auth = self.authorization();
+        self.builder()
+            .header(AUTHORIZATION, auth)
+            .body(Full::new(Bytes::from(self.body.clone())))
+            .unwrap()
+    }
+}
+
+async fn send<S>(svc: S, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<tower_hmac::server::ResponseBody<Full<Bytes>>>, Error = Infallible>,
+{
+    let res = svc.oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let rejection = res.extensions().get::<Rejection>().cloned();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, rejection, body)
+}
+
+async fn call(layer: &HmacAuthLayer, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes) {
+    send(ServiceBuilder::new().layer(layer.clone()).service_fn(echo), req).await
+}
+
+async fn expect_code(layer: &HmacAuthLayer, req: Request<Full<Bytes>>, kind: RejectionKind) -> http::HeaderMap {
+    let (status, headers, rejection, body) = call(layer, req).await;
+    assert_eq!(status, kind.status(), "{kind:?}: body {body:?}");
+    assert_eq!(rejection.map(|r| r.kind()), Some(kind));
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["code"], kind.code());
+    assert_eq!(json["status"], status.as_u16());
+    assert_eq!(headers[CONTENT_TYPE], "application/problem+json");
+    assert!(headers.contains_key(DATE), "Date header missing");
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = headers[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+        assert!(
+            challenge.starts_with(&format!("HMAC-SHA256 error=\"{}\"", kind.code())),
+            "{challenge}"
+        );
+    }
+    headers
+}
+
+#[tokio::test]
+async fn accepts_a_signed_get_and_hands_over_the_identity() {
+    let (status, _, rejection, body) = call(&layer(), Req::get("/orders?id=7").signed()).await;
+    assert_eq!(status, 200);
+    assert!(rejection.is_none());
+    assert_eq!(&body[..], b"backoffice/k1:");
+}
+
+#[tokio::test]
+async fn accepts_a_signed_post_and_passes_the_body_unchanged() {
+    let body = br#"{"amount":7,"note":"caf\u00e9"}"#;
+    let (status, _, _, out) = call(&layer(), Req::post("/payments", body).signed()).await;
+    assert_eq!(status, 200);
+    assert_eq!(&out[..], [&b"backoffice/k1:"[..], &body[..]].concat());
+}
+
+#[tokio::test]
+async fn accepts_every_live_key_of_an_app_during_rotation() {
+    let layer = layer();
+    let mut req = Req::get("/");
+    req.key_id = "k2".into();
+    req.key = key2();
+    let (status, _, _, body) = call(&layer, req.signed()).await;
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], b"backoffice/k2:");
+    let (status, _, _, _) = call(&layer, Req::get("/").signed()).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn rejects_missing_authorization() {
+    let req = Req::get("/").builder().body(Full::default()).unwrap();
+    expect_code(&layer(), req, RejectionKind::MissingAuthorization).await;
+}
+
+#[tokio::test]
+async fn rejects_malformed_authorization() {
+    let req = Req::get("/")
+        .builder()
+        .header(AUTHORIZATION, "HMAC-SHA256 Credential=k1")
+        .body(Full::default())
+        .unwrap();
+    expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
+}
+
+#[tokio::test]
+async fn rejects_duplicate_authorization_headers() {
+    let r = Req::get("/");
+    let auth = r.authorization();
+    let req = r
+        .builder()
+        .header(AUTHORIZATION, auth.clone())
+        .header(AUTHORIZATION, auth)
+        .body(Full::default())
+        .unwrap();
+    expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
+}
+
+#[tokio::test]
+async fn rejects_an_authorization_header_over_the_length_limit() {
+    let r = Req::get("/");
+    let auth = format!("{}{}", r.authorization(), " ".repeat(5000));
+    let req = r.builder().header(AUTHORIZATION, auth).body(Full::default()).unwrap();
+    expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
+}
+
+#[tokio::test]
+async fn rejects_non_utf8_authorization_bytes() {
+    let r = Req::get("/");
+    let mut auth = r.authorization().into_bytes();
+    auth[20] = 0xfe;
+    let value = http::HeaderValue::from_bytes(&auth).unwrap();
+    let req = r.builder().header(AUTHORIZATION, value).body(Full::default()).unwrap();
+    expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
+}
+
+#[tokio::test]
+async fn rejects_unsupported_scheme() {
+    let req = Req::get("/")
+        .builder()
+        .header(AUTHORIZATION, "Bearer abc.def")
+        .body(Full::default())
+        .unwrap();
+    expect_code(&layer(), req, RejectionKind::UnsupportedScheme).await;
+}
+
+#[tokio::test]
+async fn rejects_unknown_key() {
+    let mut r = Req::get("/");
+    r.key_id = "nobody".into();
+    expect_code(&layer(), r.signed(), RejectionKind::UnknownKey).await;
+}
+
+#[tokio::test]
+async fn rejects_revoked_key() {
+    let mut r = Req::get("/");
+    r.key_id = "old".into();
+    expect_code(&layer(), r.signed(), RejectionKind::RevokedKey).await;
+}
+
+#[tokio::test]
+async fn rejects_a_key_revoked_at_run_time() {
+    let registry = registry();
+    let layer = HmacAuthLayer::builder(registry.clone())
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .build()
+        .unwrap();
+    assert_eq!(call(&layer, Req::get("/").signed()).await.0, 200);
+    registry.revoke("k1");
+    expect_code(&layer, Req::get("/").signed(), RejectionKind::RevokedKey).await;
+    registry.remove("k1");
+    expect_code(&layer, Req::get("/").signed(), RejectionKind::UnknownKey).await;
+}
+
+#[tokio::test]
+async fn rejects_host_not_allowed() {
+    let mut r = Req::get("/");
+    r.headers[0].1 = "evil.example.com".into();
+    expect_code(&layer(), r.signed(), RejectionKind::HostNotAllowed).await;
+}
+
+#[tokio::test]
+async fn rejects_an_allowed_host_with_another_port() {
+    let mut r = Req::get("/");
+    r.headers[0].1 = format!("{HOST_OK}:8080");
+    expect_code(&layer(), r.signed(), RejectionKind::HostNotAllowed).await;
+}
+
+#[tokio::test]
+async fn host_is_compared_case_insensitively() {
+    let mut r = Req::get("/");
+    r.headers[0].1 = HOST_OK.to_uppercase();
+    assert_eq!(call(&layer(), r.signed()).await.0, 200);
+}
+
+#[tokio::test]
+async fn uses_the_uri_authority_when_there_is_no_host_header() {
+    let mut r = Req::get(&format!("https://{HOST_OK}/x"));
+    r.headers.clear();
+    assert_eq!(call(&layer(), r.signed()).await.0, 200);
+}
+
+#[tokio::test]
+async fn rejects_stale_timestamp_with_a_verifiable_server_time() {
+    let mut r = Req::get("/");
+    r.ts = NOW - 301;
+    let headers = expect_code(&layer(), r.signed(), RejectionKind::StaleTimestamp).await;
+    let challenge = headers[WWW_AUTHENTICATE].to_str().unwrap();
+    let ts = challenge.split("ts=\"").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(ts, NOW.to_string());
+    let tsm = challenge.split("tsm=\"").nth(1).unwrap().split('"').next().unwrap();
+    assert!(verify_time_mac(&key(), NOW, &hex::decode(tsm).unwrap()));
+    assert!(!verify_time_mac(&key2(), NOW, &hex::decode(tsm).unwrap()));
+}
+
+#[tokio::test]
+async fn rejects_a_timestamp_too_far_in_the_future() {
+    let mut r = Req::get("/");
+    r.ts = NOW + 301;
+    expect_code(&layer(), r.signed(), RejectionKind::StaleTimestamp).await;
+}
+
+#[tokio::test]
+async fn accepts_timestamps_at_the_edge_of_the_skew() {
+    let layer = layer();
+    for ts in [NOW - 300, NOW + 300] {
+        let mut r = Req::get("/");
+        r.ts = ts;
+        assert_eq!(call(&layer, r.signed()).await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn rejects_missing_signed_header() {
+    let mut r = Req::post("/", b"{}");
+    let auth = r.authorization();
+    r.headers.retain(|(n, _)| n != "content-type");
+    let req = r
+        .builder()
+        .header(AUTHORIZATION, auth)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    expect_code(&layer(), req, RejectionKind::MissingSignedHeader).await;
+}
+
+#[tokio::test]
+async fn rejects_invalid_signature_for_a_tampered_body() {
+    let r = Req::post("/", b"{\"amount\":7}");
+    let auth = r.authorization();
+    let req = r
+        .builder()
+        .header(AUTHORIZATION, auth)
+        .body(Full::new(Bytes::from_static(b"{\"amount\":700}")))
+        .unwrap();
+    expect_code(&layer(), req, RejectionKind::InvalidSignature).await;
+}
+
+#[tokio::test]
+async fn rejects_invalid_signature_for_each_tampered_component() {
+    let layer = layer();
+    let tamper: Vec<(&str, Box<dyn Fn(&mut http::request::Parts)>)> = vec![
+        ("method", Box::new(|p| p.method = Method::DELETE)),
+        ("path", Box::new(|p| p.uri = "/Orders?id=7".parse().unwrap())),
+        ("query", Box::new(|p| p.uri = "/orders?id=8".parse().unwrap())),
+        (
+            "signed header",
+            Box::new(|p| {
+                p.headers.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
+            }),
+        ),
+        (
+            "second value of a signed header",
+            Box::new(|p| {
+                p.headers.append(CONTENT_TYPE, "text/plain".parse().unwrap());
+            }),
+        ),
+    ];
+    for (what, f) in tamper {
+        let mut r = Req::post("/orders?id=7", b"{}");
+        r.nonce = tower_hmac::core::generate_nonce().unwrap();
+        let (mut parts, body) = r.signed().into_parts();
+        f(&mut parts);
+        let (status, _, rejection, _) = call(&layer, Request::from_parts(parts, body)).await;
+        assert_eq!(status, 401, "{what}");
+        assert_eq!(rejection.unwrap().kind(), RejectionKind::InvalidSignature, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_signature_made_with_another_key() {
+    let mut r = Req::get("/");
+    r.key = key2();
+    expect_code(&layer(), r.signed(), RejectionKind::InvalidSignature).await;
+}
+
+#[tokio::test]
+async fn unsigned_headers_may_change() {
+    let r = Req::get("/");
+    let (mut parts, body) = r.signed().into_parts();
+    parts.headers.insert("x-unsigned", "anything".parse().unwrap());
+    assert_eq!(call(&layer(), Request::from_parts(parts, body)).await.0, 200);
+}
+
+#[tokio::test]
+async fn rejects_replayed_nonce() {
+    let layer = layer();
+    let r = Req::get("/");
+    assert_eq!(call(&layer, r.signed()).await.0, 200);
+    expect_code(&layer, r.signed(), RejectionKind::ReplayedNonce).await;
+}
+
+#[tokio::test]
+async fn the_same_nonce_under_another_key_is_not_a_replay() {
+    let layer = layer();
+    let r = Req::get("/");
+    assert_eq!(call(&layer, r.signed()).await.0, 200);
+    let mut other = Req::get("/");
+    other.nonce = r.nonce.clone();
+    other.key_id = "k2".into();
+    other.key = key2();
+    assert_eq!(call(&layer, other.signed()).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_forged_request_does_not_burn_the_nonce() {
+    let layer = layer();
+    let good = Req::get("/");
+    let mut forged = Req::get("/");
+    forged.nonce = good.nonce.clone();
+    forged.key = key2();
+    expect_code(&layer, forged.signed(), RejectionKind::InvalidSignature).await;
+    assert_eq!(call(&layer, good.signed()).await.0, 200);
+}
+
+#[tokio::test]
+async fn clones_of_the_layer_share_one_replay_store() {
+    let layer = layer();
+    let copy = layer.clone();
+    let r = Req::get("/");
+    assert_eq!(call(&layer, r.signed()).await.0, 200);
+    expect_code(&copy, r.signed(), RejectionKind::ReplayedNonce).await;
+}
+
+#[tokio::test]
+async fn rejects_body_too_large_by_declared_length() {
+    let r = Req::post("/", &[b'x'; 1025]);
+    expect_code(&layer(), r.signed(), RejectionKind::BodyTooLarge).await;
+}
+
+#[tokio::test]
+async fn accepts_a_body_at_the_limit() {
+    let r = Req::post("/", &[b'x'; 1024]);
+    assert_eq!(call(&layer(), r.signed()).await.0, 200);
+}
+
+#[tokio::test]
+async fn rejects_body_too_large_when_streamed_without_length() {
+    use http_body_util::StreamBody;
+    let r = Req::post("/", &[b'x'; 2048]);
+    let (parts, _) = r.signed().into_parts();
+    let chunks: Vec<Result<http_body::Frame<Bytes>, Infallible>> = (0..4)
+        .map(|_| Ok(http_body::Frame::data(Bytes::from_static(&[b'x'; 512]))))
+        .collect();
+    let body = StreamBody::new(futures_lite_stream(chunks));
+    let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
+    let res = svc.oneshot(Request::from_parts(parts, body)).await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(
+        res.extensions().get::<Rejection>().unwrap().kind(),
+        RejectionKind::BodyTooLarge
+    );
+}
+
+fn futures_lite_stream<T: Unpin>(items: Vec<T>) -> impl futures_core::Stream<Item = T> {
+    struct Iter<T>(std::vec::IntoIter<T>);
+    impl<T: Unpin> futures_core::Stream for Iter<T> {
+        type Item = T;
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<T>> {
+            std::task::Poll::Ready(self.get_mut().0.next())
+        }
+    }
+    Iter(items.into_iter())
+}
+
+#[tokio::test]
+async fn rejects_body_unreadable() {
+    use http_body_util::StreamBody;
+    let r = Req::post("/", b"{}");
+    let (parts, _) = r.signed().into_parts();
+    let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> =
+        vec![Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone"))];
+    let body = StreamBody::new(futures_lite_stream(frames));
+    let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
+    let res = svc.oneshot(Request::from_parts(parts, body)).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let rejection = res.extensions().get::<Rejection>().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::BodyUnreadable);
+    assert!(std::error::Error::source(rejection).is_some());
+}
+
+struct FailingStore;
+
+impl NonceStore for FailingStore {
+    fn check_and_insert(
+        &self,
+        _: &str,
+        _: &str,
+        _: Duration,
+    ) -> StoreFuture<Result<NonceOutcome, NonceStoreError>> {
+        StoreFuture::new(async {
+            Err(NonceStoreError::new(NonceStoreErrorKind::Unavailable)
+                .with_retry_after(Duration::from_secs(3)))
+        })
+    }
+}
+
+#[tokio::test]
+async fn rejects_with_replay_store_unavailable_when_the_store_fails() {
+    let headers = expect_code(
+        &layer_with(FailingStore),
+        Req::get("/").signed(),
+        RejectionKind::ReplayStoreUnavailable,
+    )
+    .await;
+    assert_eq!(headers[RETRY_AFTER], "3");
+    assert!(headers.get(WWW_AUTHENTICATE).is_none());
+}
+
+#[tokio::test]
+async fn fails_closed_when_the_moka_store_is_full() {
+    let layer = layer_with(MokaNonceStore::new(2).unwrap());
+    assert_eq!(call(&layer, Req::get("/").signed()).await.0, 200);
+    assert_eq!(call(&layer, Req::get("/").signed()).await.0, 200);
+    let headers = expect_code(&layer, Req::get("/").signed(), RejectionKind::ReplayStoreUnavailable).await;
+    assert!(headers.contains_key(RETRY_AFTER));
+}
+
+struct FailingRegistry;
+
+impl KeyRegistry for FailingRegistry {
+    fn lookup(&self, _: &str) -> StoreFuture<Result<Option<KeyRecord>, RegistryError>> {
+        StoreFuture::new(async { Err(RegistryError::new("connection refused")) })
+    }
+}
+
+#[tokio::test]
+async fn rejects_with_key_store_unavailable_when_the_registry_fails() {
+    let layer = HmacAuthLayer::builder(FailingRegistry)
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .build()
+        .unwrap();
+    let headers = expect_code(&layer, Req::get("/").signed(), RejectionKind::KeyStoreUnavailable).await;
+    assert_eq!(headers[RETRY_AFTER], "1");
+}
+
+#[tokio::test]
+async fn a_rejected_request_never_reaches_the_inner_service() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let svc = ServiceBuilder::new().layer(layer()).service(service_fn(move |req| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        echo(req)
+    }));
+    let mut r = Req::get("/");
+    r.key = key2();
+    let (status, ..) = send(svc, r.signed()).await;
+    assert_eq!(status, 401);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_rejection_response_can_be_replaced() {
+    let layer = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .rejection_response(|r: &Rejection| {
+            let mut res = Response::new(Bytes::from(format!("nope: {}", r.code())));
+            *res.status_mut() = StatusCode::FORBIDDEN;
+            res
+        })
+        .build()
+        .unwrap();
+    let req = Req::get("/").builder().body(Full::default()).unwrap();
+    let (status, headers, rejection, body) = call(&layer, req).await;
+    assert_eq!(status, 403);
+    assert_eq!(&body[..], b"nope: missing_authorization");
+    assert_eq!(rejection.unwrap().kind(), RejectionKind::MissingAuthorization);
+    assert!(headers.contains_key(DATE));
+}
+
+#[tokio::test]
+async fn verify_is_usable_without_a_service() {
+    let layer = layer();
+    let req = layer.verify(Req::post("/", b"{}").signed()).await.unwrap();
+    let auth = req.extensions().get::<Authenticated>().unwrap();
+    assert_eq!((auth.app_id(), auth.key_id()), ("backoffice", "k1"));
+    let err = layer
+        .verify(Req::get("/").builder().body(Full::<Bytes>::default()).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MissingAuthorization);
+}
+
+#[test]
+fn building_without_allowed_hosts_is_an_error() {
+    let err = HmacAuthLayer::builder(registry()).build().unwrap_err();
+    assert_eq!(err, ConfigError::NoAllowedHosts);
+}
+
+#[test]
+fn building_with_an_out_of_range_skew_is_an_error() {
+    for skew in [Duration::ZERO, Duration::from_secs(3601), Duration::from_millis(1500)] {
+        let err = HmacAuthLayer::builder(registry())
+            .allowed_hosts(AllowedHosts::any())
+            .max_skew(skew)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::MaxSkewOutOfRange { .. }), "{skew:?}");
+    }
+}
+
+#[test]
+fn building_with_an_out_of_range_header_limit_is_an_error() {
+    let err = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::any())
+        .max_header_len(10)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::MaxHeaderLenOutOfRange { len: 10 }));
+}
+
+#[test]
+fn a_zero_capacity_store_is_an_error() {
+    assert_eq!(MokaNonceStore::new(0).unwrap_err(), ConfigError::ZeroCapacity);
+}
+
+#[tokio::test]
+async fn a_shorter_skew_is_honoured() {
+    let layer = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .max_skew(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut r = Req::get("/");
+    r.ts = NOW - 31;
+    expect_code(&layer, r.signed(), RejectionKind::StaleTimestamp).await;
+}
+
+async fn whoami(auth: Authenticated) -> String {
+    format!("{} {}", auth.app_id(), auth.key_id())
+}
+
+async fn maybe(auth: Option<Authenticated>) -> String {
+    auth.map_or("anonymous".into(), |a| a.app_id().to_owned())
+}
+
+async fn echo_axum(body: Bytes) -> Bytes {
+    body
+}
+
+#[tokio::test]
+async fn works_with_axum_router_layer_and_the_extractor() {
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/echo", post(echo_axum))
+        .layer(layer());
+    let res = app
+        .clone()
+        .oneshot(Req::get("/whoami").signed().map(axum::body::Body::new))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"backoffice k1");
+
+    let res = app
+        .clone()
+        .oneshot(Req::post("/echo", b"payload").signed().map(axum::body::Body::new))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(&res.into_body().collect().await.unwrap().to_bytes()[..], b"payload");
+
+    let res = app
+        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.extensions().get::<Rejection>().is_some());
+}
+
+#[tokio::test]
+async fn works_with_axum_route_layer_leaving_other_routes_open() {
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route_layer(layer())
+        .route("/health", get(|| async { "ok" }))
+        .route("/maybe", get(maybe));
+    let open = app
+        .clone()
+        .oneshot(Request::get("/health").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let anon = app
+        .clone()
+        .oneshot(Request::get("/maybe").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        &anon.into_body().collect().await.unwrap().to_bytes()[..],
+        b"anonymous"
+    );
+    let denied = app
+        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+}
+
+#[tokio::test]
+async fn the_extractor_outside_the_layer_is_a_clear_server_error() {
+    let app = Router::new().route("/whoami", get(whoami));
+    let res = app
+        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("HmacAuthLayer"));
+}
