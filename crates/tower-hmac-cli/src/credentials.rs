@@ -1,0 +1,33 @@
+//! Loading the key: from a file or the environment, never from an argument.
+
+use std::path::Path;
+
+use tower_hmac_core::{SecretKey, Signer};
+use zeroize::Zeroizing;
+
+use crate::KeyArgs;
+
+/// The environment variable holding the secret (standard Base64).
+pub(crate) const SECRET_ENV: &str = "TOWER_HMAC_SECRET";
+
+pub(crate) fn signer(args: &KeyArgs) -> Result<Signer, String> {
+    let key = match &args.key_file {
+        Some(path) => from_file(path)?,
+        None => from_env()?,
+    };
+    Signer::new(args.key_id.clone(), key).map_err(|e| format!("--key-id: {e}"))
+}
+
+fn from_file(path: &Path) -> Result<SecretKey, String> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    SecretKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn from_env() -> Result<SecretKey, String> {
+    let text = Zeroizing::new(std::env::var(SECRET_ENV).map_err(|_| {
+        format!("no key: set {SECRET_ENV} (standard Base64) or pass --key-file PATH")
+    })?);
+    SecretKey::from_base64(&text).map_err(|e| format!("{SECRET_ENV}: {e}"))
+}

@@ -1,0 +1,56 @@
+//! `cargo run -p demo-server`: the tower-hmac demo on 127.0.0.1:8080.
+//!
+//! Environment: `TOWER_HMAC_DEMO_ADDR` (listening address, default 127.0.0.1:8080),
+//! `TOWER_HMAC_DEMO_REGISTRY` (a registry TOML file instead of the embedded demo one),
+//! `RUST_LOG` (default `info,tower_hmac=debug`).
+
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+use tower_hmac::InMemoryRegistry;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_hmac=debug,tower_http=info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
+    let (registry, custom) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
+        Some(path) => (InMemoryRegistry::from_toml_file(path)?, true),
+        None => (demo_server::demo_registry()?, false),
+    };
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    println!("tower-hmac demo server listening on http://{bound}");
+    println!("  GET  /health   open");
+    println!("  GET  /whoami   signed: answers with the caller's app and key id");
+    println!("  POST /echo     signed: answers with the body it was sent");
+    if !custom {
+        println!();
+        println!("Call it with the CLI (demo key, published in the repository: never use it elsewhere):");
+        println!("  export TOWER_HMAC_KEY_ID={}", demo_server::DEMO_KEY_ID);
+        println!("  export TOWER_HMAC_SECRET={}", demo_server::demo_secret_base64());
+        println!("  cargo run -q -p tower-hmac-cli -- sign GET http://{bound}/whoami --curl | sh");
+        println!(
+            "  cargo run -q -p tower-hmac-cli -- sign POST http://{bound}/echo -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}' --curl | sh"
+        );
+    }
+    demo_server::serve(listener, registry).await?;
+    Ok(())
+}
