@@ -1,5 +1,8 @@
 //! Shared helpers of the integration tests: the nonce-store conformance suite, written once and
 //! run against every store.
+//!
+//! This library is test code: a failed expectation is a failed test, hence `expect`.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,18 +30,36 @@ async fn insert(store: &dyn NonceStore, key_id: &str, nonce: &str, ttl: Duration
 pub async fn fresh_then_replayed(store: &dyn NonceStore) {
     let key = unique_key_id("fresh");
     let n = nonce();
-    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
-    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
-    assert_eq!(insert(store, &key, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
+    assert_eq!(
+        insert(store, &key, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Fresh
+    );
+    assert_eq!(
+        insert(store, &key, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Replayed
+    );
+    assert_eq!(
+        insert(store, &key, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Replayed
+    );
 }
 
 /// One nonce under two key ids is two different entries.
 pub async fn isolates_key_ids(store: &dyn NonceStore) {
     let (a, b) = (unique_key_id("iso-a"), unique_key_id("iso-b"));
     let n = nonce();
-    assert_eq!(insert(store, &a, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
-    assert_eq!(insert(store, &b, &n, Duration::from_secs(60)).await, NonceOutcome::Fresh);
-    assert_eq!(insert(store, &a, &n, Duration::from_secs(60)).await, NonceOutcome::Replayed);
+    assert_eq!(
+        insert(store, &a, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Fresh
+    );
+    assert_eq!(
+        insert(store, &b, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Fresh
+    );
+    assert_eq!(
+        insert(store, &a, &n, Duration::from_secs(60)).await,
+        NonceOutcome::Replayed
+    );
 }
 
 /// A nonce is remembered for its whole TTL, and forgotten after it.
@@ -68,10 +89,17 @@ pub async fn concurrent_identical_inserts_admit_one(store: Arc<dyn NonceStore>, 
     let barrier = Arc::new(tokio::sync::Barrier::new(copies));
     let mut tasks = Vec::with_capacity(copies);
     for _ in 0..copies {
-        let (store, key, n, barrier) = (Arc::clone(&store), key.clone(), n.clone(), Arc::clone(&barrier));
+        let (store, key, n, barrier) = (
+            Arc::clone(&store),
+            key.clone(),
+            n.clone(),
+            Arc::clone(&barrier),
+        );
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.check_and_insert(&key, &n, Duration::from_secs(60)).await
+            store
+                .check_and_insert(&key, &n, Duration::from_secs(60))
+                .await
         }));
     }
     let mut fresh = 0;

@@ -1,11 +1,13 @@
 //! The nonce-store conformance suite against every store, plus each store's own limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use tower_hmac::MokaNonceStore;
-use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
 use tower_hmac::NonceStore;
+use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
 use tower_hmac_integration::{nonce_store_conformance, unique_key_id};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +38,11 @@ async fn moka_store_fails_closed_at_capacity_and_recovers_when_nonces_expire() {
         .check_and_insert(&key, "after-expiry-0000", Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(outcome, NonceOutcome::Fresh, "the window passed, so there is room again");
+    assert_eq!(
+        outcome,
+        NonceOutcome::Fresh,
+        "the window passed, so there is room again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

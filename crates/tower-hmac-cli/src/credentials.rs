@@ -20,7 +20,8 @@ pub(crate) fn signer(args: &KeyArgs) -> Result<Signer, String> {
 
 fn from_file(path: &Path) -> Result<SecretKey, String> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
     );
     SecretKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

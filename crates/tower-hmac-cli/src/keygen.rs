@@ -12,7 +12,7 @@ pub(crate) struct Args {
     /// The application the key belongs to.
     #[arg(long, default_value = "my-app", value_name = "ID")]
     app_id: String,
-    /// The key id. Default: <app-id>-<8 random characters>.
+    /// The key id. Default: the app id, a dash and 8 random characters.
     #[arg(long, value_name = "ID")]
     key_id: Option<String>,
     /// Write the secret to this file (mode 0600) and reference it with secret_file, instead of
@@ -55,7 +55,10 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         None => format!("secret = \"{}\"", secret.as_str()),
     };
     let client_secret = match &args.secret_file {
-        Some(path) => format!("# the client reads the key with --key-file {}", path.display()),
+        Some(path) => format!(
+            "# the client reads the key with --key-file {}",
+            path.display()
+        ),
         None => format!("{SECRET_ENV}={}", secret.as_str()),
     };
 

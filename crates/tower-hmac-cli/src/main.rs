@@ -29,12 +29,14 @@ enum Command {
         tower-hmac keygen --app-id backoffice --key-id backoffice-2026-11 --secret-file bo.key")]
     Keygen(keygen::Args),
     /// Sign a request: print its Authorization header, or with --curl a complete curl command.
-    #[command(after_help = "The key is read from --key-file or TOWER_HMAC_SECRET (standard Base64), the key id \
+    #[command(
+        after_help = "The key is read from --key-file or TOWER_HMAC_SECRET (standard Base64), the key id \
         from --key-id or TOWER_HMAC_KEY_ID.\n\n\
         Examples:\n  \
         tower-hmac sign GET https://api.example.com/orders?id=7\n  \
         tower-hmac sign POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}' --curl | sh\n  \
-        tower-hmac sign PUT https://api.example.com/files/1 -d @report.pdf --key-file ./app.key --curl")]
+        tower-hmac sign PUT https://api.example.com/files/1 -d @report.pdf --key-file ./app.key --curl"
+    )]
     Sign(sign::Args),
 }
 

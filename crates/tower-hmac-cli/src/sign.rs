@@ -40,7 +40,9 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let signer = crate::credentials::signer(&args.key)?;
     let body = read_body(args.data.as_deref())?;
     if args.curl && !body.bytes.is_empty() && body.file.is_none() && body.inline.is_none() {
-        return Err("a body from standard input must be UTF-8 to print a curl command; use -d @FILE".into());
+        return Err(
+            "a body from standard input must be UTF-8 to print a curl command; use -d @FILE".into(),
+        );
     }
     let signed = sign(args, &signer, &body.bytes)?;
     if args.curl {
@@ -101,7 +103,12 @@ fn sign(args: &Args, signer: &tower_hmac_core::Signer, body: &[u8]) -> Result<Si
         .map_err(|e| format!("invalid URL {:?}: {e}", args.url))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.authority().is_some() => {}
-        _ => return Err(format!("the URL must be absolute http:// or https://, got {:?}", args.url)),
+        _ => {
+            return Err(format!(
+                "the URL must be absolute http:// or https://, got {:?}",
+                args.url
+            ));
+        }
     }
 
     let mut headers = HeaderMap::new();
@@ -114,11 +121,13 @@ fn sign(args: &Args, signer: &tower_hmac_core::Signer, body: &[u8]) -> Result<Si
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| format!("invalid header name in {line:?}"))?;
         if name == header::AUTHORIZATION {
-            return Err("-H Authorization: the Authorization header is what this command makes".into());
+            return Err(
+                "-H Authorization: the Authorization header is what this command makes".into(),
+            );
         }
         let value = value.trim_matches([' ', '\t']);
-        let header_value =
-            HeaderValue::from_str(value).map_err(|_| format!("invalid header value in {line:?}"))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| format!("invalid header value in {line:?}"))?;
         headers.append(name.clone(), header_value);
         listed.push((name.as_str().to_owned(), value.to_owned()));
         names.push(name);
@@ -126,7 +135,8 @@ fn sign(args: &Args, signer: &tower_hmac_core::Signer, body: &[u8]) -> Result<Si
     // Send the host that is signed: curl would otherwise pick its own form.
     if !headers.contains_key(header::HOST) {
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-        let value = HeaderValue::from_str(authority).map_err(|_| "invalid URL authority".to_owned())?;
+        let value =
+            HeaderValue::from_str(authority).map_err(|_| "invalid URL authority".to_owned())?;
         headers.insert(header::HOST, value);
         listed.insert(0, ("host".into(), authority.to_owned()));
     }

@@ -1,6 +1,8 @@
 //! End to end over real TCP: the CLI's `sign --curl` output, run by real curl against the demo
 //! server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::sync::mpsc;
@@ -29,7 +31,9 @@ fn start_demo(registry: InMemoryRegistry) -> SocketAddr {
 
 fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("TOWER_HMAC_KEY_ID").env_remove("TOWER_HMAC_SECRET");
+    cmd.args(args)
+        .env_remove("TOWER_HMAC_KEY_ID")
+        .env_remove("TOWER_HMAC_SECRET");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -48,7 +52,11 @@ fn sign_curl(args: &[&str], env: &[(&str, &str)]) -> String {
     all.extend_from_slice(args);
     all.push("--curl");
     let out = cli(&all, env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
 
@@ -60,14 +68,21 @@ fn run_curl(command: &str) -> (u16, String) {
         .arg(&full)
         .output()
         .expect("curl is installed (apt-get install curl)");
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap(), body.to_owned())
 }
 
 fn code_of(body: &str) -> String {
-    let start = body.find("\"code\":\"").map(|i| i + 8).unwrap_or_else(|| panic!("no code in {body}"));
+    let start = body
+        .find("\"code\":\"")
+        .map(|i| i + 8)
+        .unwrap_or_else(|| panic!("no code in {body}"));
     body[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -91,7 +106,14 @@ fn signed_curl_is_accepted_once_then_rejected_as_a_replay() {
 fn signed_post_echoes_and_a_tampered_body_is_rejected() {
     let addr = start_demo(demo_server::demo_registry().unwrap());
     let url = format!("http://{addr}/echo");
-    let args = ["POST", &url, "-H", "Content-Type: application/json", "-d", r#"{"amount":7}"#];
+    let args = [
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"amount":7}"#,
+    ];
 
     let cmd = sign_curl(&args, &demo_env());
     let (status, body) = run_curl(&cmd);
@@ -112,7 +134,10 @@ fn a_wrong_host_is_rejected() {
     let cmd = sign_curl(&["GET", &format!("http://{addr}/whoami")], &demo_env());
     let host_header = format!("-H 'host: {addr}'");
     assert!(cmd.contains(&host_header), "{cmd}");
-    let wrong = cmd.replace(&host_header, &format!("-H 'host: evil.example:{}'", addr.port()));
+    let wrong = cmd.replace(
+        &host_header,
+        &format!("-H 'host: evil.example:{}'", addr.port()),
+    );
     let (status, body) = run_curl(&wrong);
     assert_eq!(status, 401, "{body}");
     assert_eq!(code_of(&body), "host_not_allowed");
@@ -136,7 +161,10 @@ fn a_body_from_a_file_is_sent_byte_for_byte() {
     let path = dir.join("body.txt");
     std::fs::write(&path, "line one\nline two\r\n'quoted' $HOME\n").unwrap();
     let data = format!("@{}", path.display());
-    let cmd = sign_curl(&["POST", &format!("http://{addr}/echo"), "-d", &data], &demo_env());
+    let cmd = sign_curl(
+        &["POST", &format!("http://{addr}/echo"), "-d", &data],
+        &demo_env(),
+    );
     let (status, body) = run_curl(&cmd);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "line one\nline two\r\n'quoted' $HOME\n");
@@ -144,7 +172,10 @@ fn a_body_from_a_file_is_sent_byte_for_byte() {
 
 #[test]
 fn keygen_output_makes_a_working_registry_and_client() {
-    let out = cli(&["keygen", "--app-id", "partner", "--key-id", "partner-1"], &[]);
+    let out = cli(
+        &["keygen", "--app-id", "partner", "--key-id", "partner-1"],
+        &[],
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let (server, client) = text.split_once("# Client").unwrap();
@@ -167,7 +198,10 @@ fn keygen_output_makes_a_working_registry_and_client() {
 
 #[test]
 fn sign_prints_the_authorization_header() {
-    let out = cli(&["sign", "GET", "https://api.example.com/x?y=1"], &demo_env());
+    let out = cli(
+        &["sign", "GET", "https://api.example.com/x?y=1"],
+        &demo_env(),
+    );
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -179,10 +213,16 @@ fn sign_prints_the_authorization_header() {
 
 #[test]
 fn sign_without_a_key_explains_where_keys_come_from() {
-    let out = cli(&["sign", "GET", "https://api.example.com/", "--key-id", "k"], &[]);
+    let out = cli(
+        &["sign", "GET", "https://api.example.com/", "--key-id", "k"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("TOWER_HMAC_SECRET") && err.contains("--key-file"), "{err}");
+    assert!(
+        err.contains("TOWER_HMAC_SECRET") && err.contains("--key-file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -192,10 +232,22 @@ fn sign_reads_the_key_from_a_file() {
     let path = dir.join("demo.key");
     std::fs::write(&path, format!("{}\n", demo_server::demo_secret_base64())).unwrap();
     let out = cli(
-        &["sign", "GET", "https://api.example.com/", "--key-id", "demo-2026", "--key-file", path.to_str().unwrap()],
+        &[
+            "sign",
+            "GET",
+            "https://api.example.com/",
+            "--key-id",
+            "demo-2026",
+            "--key-file",
+            path.to_str().unwrap(),
+        ],
         &[],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

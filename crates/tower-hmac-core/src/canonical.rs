@@ -68,7 +68,9 @@ impl BodyHasher {
 
 impl fmt::Debug for BodyHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BodyHasher").field("len", &self.len).finish()
+        f.debug_struct("BodyHasher")
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -292,6 +294,8 @@ mod tests {
             signed_header_value(&uri, &headers, &HeaderName::from_static("x-empty")).unwrap(),
             b""
         );
-        assert!(signed_header_value(&uri, &headers, &HeaderName::from_static("x-absent")).is_none());
+        assert!(
+            signed_header_value(&uri, &headers, &HeaderName::from_static("x-absent")).is_none()
+        );
     }
 }

@@ -58,6 +58,8 @@ impl<T> fmt::Debug for StoreFuture<T> {
             Inner::Ready(_) => "ready",
             Inner::Boxed(_) => "boxed",
         };
-        f.debug_struct("StoreFuture").field("state", &state).finish()
+        f.debug_struct("StoreFuture")
+            .field("state", &state)
+            .finish()
     }
 }

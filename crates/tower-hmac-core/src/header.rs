@@ -316,7 +316,9 @@ fn validate_key_id(value: &[u8]) -> Result<&str, &'static str> {
 }
 
 fn validate_timestamp(value: &[u8]) -> Result<(&str, u64), &'static str> {
-    if value.is_empty() || value.len() > MAX_TIMESTAMP_DIGITS || !value.iter().all(u8::is_ascii_digit)
+    if value.is_empty()
+        || value.len() > MAX_TIMESTAMP_DIGITS
+        || !value.iter().all(u8::is_ascii_digit)
     {
         return Err("Timestamp must be 1 to 12 decimal digits");
     }
@@ -615,8 +617,26 @@ mod tests {
     fn new_checks_its_inputs() {
         let sig = Signature::from_bytes([0; 32]);
         let host = HeaderName::from_static("host");
-        assert!(Authorization::new("k", 1, "AAAAAAAAAAAAAAAAAAAAAA", &[host.clone()], sig).is_ok());
-        assert!(Authorization::new("k/", 1, "AAAAAAAAAAAAAAAAAAAAAA", &[host.clone()], sig).is_err());
+        assert!(
+            Authorization::new(
+                "k",
+                1,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                std::slice::from_ref(&host),
+                sig
+            )
+            .is_ok()
+        );
+        assert!(
+            Authorization::new(
+                "k/",
+                1,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                std::slice::from_ref(&host),
+                sig
+            )
+            .is_err()
+        );
         assert!(Authorization::new("k", 1, "short", &[host], sig).is_err());
         let ct = HeaderName::from_static("content-type");
         assert!(Authorization::new("k", 1, "AAAAAAAAAAAAAAAAAAAAAA", &[ct], sig).is_err());

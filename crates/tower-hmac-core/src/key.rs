@@ -42,7 +42,9 @@ impl SecretKey {
         if bytes.len() > Self::MAX_LEN {
             return Err(KeyError::TooLong { len: bytes.len() });
         }
-        Ok(Self { bytes: bytes.into() })
+        Ok(Self {
+            bytes: bytes.into(),
+        })
     }
 
     /// A key from standard Base64 (RFC 4648 §4, padded), as written in configuration.

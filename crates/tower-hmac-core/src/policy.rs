@@ -35,7 +35,8 @@ impl AllowedHosts {
             if host.is_empty()
                 || host.len() > 255
                 || !host.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
                 })
             {
                 return Err(HostError {
@@ -111,10 +112,7 @@ pub const TIME_MAC_LABEL: &str = "HMAC-SHA256-TIME\n";
 
 /// `HMAC(key, "HMAC-SHA256-TIME\n" + ts)`: proves a server time came from a holder of the key.
 pub fn time_mac(key: &SecretKey, ts: u64) -> [u8; 32] {
-    hmac_sha256(
-        key,
-        &[TIME_MAC_LABEL.as_bytes(), ts.to_string().as_bytes()],
-    )
+    hmac_sha256(key, &[TIME_MAC_LABEL.as_bytes(), ts.to_string().as_bytes()])
 }
 
 /// Checks a server time's MAC in constant time.

@@ -41,7 +41,10 @@ pub struct Signer {
 
 impl Signer {
     /// A signer for `key_id` (checked against the protocol's grammar).
-    pub fn new(key_id: impl Into<String>, key: impl Into<Arc<SecretKey>>) -> Result<Self, SignError> {
+    pub fn new(
+        key_id: impl Into<String>,
+        key: impl Into<Arc<SecretKey>>,
+    ) -> Result<Self, SignError> {
         let key_id = key_id.into();
         let probe = Authorization::new(
             &key_id,
@@ -162,14 +165,20 @@ mod tests {
         let a = generate_nonce().unwrap();
         let b = generate_nonce().unwrap();
         assert_eq!(a.len(), 22);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_ne!(a, b);
     }
 
     #[test]
     fn rejects_invalid_key_id() {
         let key = SecretKey::from_bytes(&[9; 32]).unwrap();
-        assert_eq!(Signer::new("a b", key).unwrap_err(), SignError::InvalidKeyId);
+        assert_eq!(
+            Signer::new("a b", key).unwrap_err(),
+            SignError::InvalidKeyId
+        );
     }
 
     #[test]
@@ -186,7 +195,11 @@ mod tests {
                 &body_sha256(b"{}"),
                 5,
                 "AAAAAAAAAAAAAAAAAAAAAA",
-                &[HeaderName::from_static("x-b"), header::CONTENT_TYPE, header::HOST],
+                &[
+                    HeaderName::from_static("x-b"),
+                    header::CONTENT_TYPE,
+                    header::HOST,
+                ],
             )
             .unwrap();
         assert_eq!(auth.signed_headers_str(), "content-type;host;x-b");

@@ -1,6 +1,8 @@
 //! Known-answer vectors from `testdata/vectors.json` (made by `scripts/gen-vectors.py`, an
 //! independent implementation in Python's standard library).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
@@ -100,7 +102,8 @@ fn string_to_sign_matches_every_vector() {
 fn signature_verifies_for_every_vector() {
     for v in load().vectors {
         let b = build(&v);
-        let auth = Authorization::parse(v.authorization.as_bytes(), DEFAULT_MAX_HEADER_LEN).unwrap();
+        let auth =
+            Authorization::parse(v.authorization.as_bytes(), DEFAULT_MAX_HEADER_LEN).unwrap();
         assert_eq!(auth.signature().to_hex(), v.signature);
         let canonical =
             CanonicalRequest::new(&auth, &b.parts.method, &b.parts.uri, &b.parts.headers).unwrap();
@@ -186,8 +189,25 @@ fn changing_a_signed_header_value_breaks_the_signature() {
 #[test]
 fn rejection_vectors_give_their_codes() {
     for (value, code) in load().rejections {
-        let err = Authorization::parse(value.as_bytes(), DEFAULT_MAX_HEADER_LEN)
-            .expect_err(&value);
+        let err = Authorization::parse(value.as_bytes(), DEFAULT_MAX_HEADER_LEN).expect_err(&value);
         assert_eq!(err.code(), code, "{value}");
+    }
+}
+
+#[test]
+fn protocol_document_shows_every_vector() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/PROTOCOL.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/PROTOCOL.md");
+    for v in load().vectors {
+        assert!(
+            doc.contains(&v.authorization),
+            "PROTOCOL.md lacks the header of vector {}",
+            v.name
+        );
+        assert!(
+            doc.contains(&v.string_to_sign.replace('\t', "\\t")),
+            "PROTOCOL.md lacks the string to sign of vector {}",
+            v.name
+        );
     }
 }

@@ -57,7 +57,10 @@ mod axum_impl {
     impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         type Rejection = MissingAuthentication;
 
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
             parts
                 .extensions
                 .get::<Authenticated>()

@@ -7,13 +7,18 @@ pub mod server;
 pub mod store;
 
 pub use error::ConfigError;
+pub use extract::Authenticated;
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthentication;
-pub use extract::Authenticated;
 pub use registry::{InMemoryRegistry, RegistryFileError};
 pub use server::{HmacAuth, HmacAuthBuilder, HmacAuthLayer};
 pub use store::MokaNonceStore;
 pub use tower_hmac_core as core;
+/// The workspace README's code, compiled as a doctest so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use tower_hmac_core::{
     AllowedHosts, KeyRecord, KeyRegistry, KeyState, NonceStore, Rejection, RejectionKind, SecretKey,
 };

@@ -1,5 +1,7 @@
 //! The verifying layer driven in memory (`oneshot`): one test per rejection code and per edge.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -105,7 +107,8 @@ impl Req {
         let mut req = Self::get(target);
         req.method = Method::POST;
         req.body = body.to_vec();
-        req.headers.push(("content-type".into(), "application/json".into()));
+        req.headers
+            .push(("content-type".into(), "application/json".into()));
         req.signed.push(CONTENT_TYPE);
         req
     }
@@ -147,9 +150,16 @@ impl Req {
     }
 }
 
-async fn send<S>(svc: S, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes)
+async fn send<S>(
+    svc: S,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes)
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<tower_hmac::server::ResponseBody<Full<Bytes>>>, Error = Infallible>,
+    S: Service<
+            Request<Full<Bytes>>,
+            Response = Response<tower_hmac::server::ResponseBody<Full<Bytes>>>,
+            Error = Infallible,
+        >,
 {
     let res = svc.oneshot(req).await.unwrap();
     let status = res.status();
@@ -159,11 +169,22 @@ where
     (status, headers, rejection, body)
 }
 
-async fn call(layer: &HmacAuthLayer, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes) {
-    send(ServiceBuilder::new().layer(layer.clone()).service_fn(echo), req).await
+async fn call(
+    layer: &HmacAuthLayer,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, Option<Rejection>, Bytes) {
+    send(
+        ServiceBuilder::new().layer(layer.clone()).service_fn(echo),
+        req,
+    )
+    .await
 }
 
-async fn expect_code(layer: &HmacAuthLayer, req: Request<Full<Bytes>>, kind: RejectionKind) -> http::HeaderMap {
+async fn expect_code(
+    layer: &HmacAuthLayer,
+    req: Request<Full<Bytes>>,
+    kind: RejectionKind,
+) -> http::HeaderMap {
     let (status, headers, rejection, body) = call(layer, req).await;
     assert_eq!(status, kind.status(), "{kind:?}: body {body:?}");
     assert_eq!(rejection.map(|r| r.kind()), Some(kind));
@@ -244,7 +265,11 @@ async fn rejects_duplicate_authorization_headers() {
 async fn rejects_an_authorization_header_over_the_length_limit() {
     let r = Req::get("/");
     let auth = format!("{}{}", r.authorization(), " ".repeat(5000));
-    let req = r.builder().header(AUTHORIZATION, auth).body(Full::default()).unwrap();
+    let req = r
+        .builder()
+        .header(AUTHORIZATION, auth)
+        .body(Full::default())
+        .unwrap();
     expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
 }
 
@@ -254,7 +279,11 @@ async fn rejects_non_utf8_authorization_bytes() {
     let mut auth = r.authorization().into_bytes();
     auth[20] = 0xfe;
     let value = http::HeaderValue::from_bytes(&auth).unwrap();
-    let req = r.builder().header(AUTHORIZATION, value).body(Full::default()).unwrap();
+    let req = r
+        .builder()
+        .header(AUTHORIZATION, value)
+        .body(Full::default())
+        .unwrap();
     expect_code(&layer(), req, RejectionKind::MalformedAuthorization).await;
 }
 
@@ -331,9 +360,21 @@ async fn rejects_stale_timestamp_with_a_verifiable_server_time() {
     r.ts = NOW - 301;
     let headers = expect_code(&layer(), r.signed(), RejectionKind::StaleTimestamp).await;
     let challenge = headers[WWW_AUTHENTICATE].to_str().unwrap();
-    let ts = challenge.split("ts=\"").nth(1).unwrap().split('"').next().unwrap();
+    let ts = challenge
+        .split("ts=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     assert_eq!(ts, NOW.to_string());
-    let tsm = challenge.split("tsm=\"").nth(1).unwrap().split('"').next().unwrap();
+    let tsm = challenge
+        .split("tsm=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     assert!(verify_time_mac(&key(), NOW, &hex::decode(tsm).unwrap()));
     assert!(!verify_time_mac(&key2(), NOW, &hex::decode(tsm).unwrap()));
 }
@@ -383,20 +424,29 @@ async fn rejects_invalid_signature_for_a_tampered_body() {
 #[tokio::test]
 async fn rejects_invalid_signature_for_each_tampered_component() {
     let layer = layer();
-    let tamper: Vec<(&str, Box<dyn Fn(&mut http::request::Parts)>)> = vec![
+    type Tamper = Box<dyn Fn(&mut http::request::Parts)>;
+    let tamper: Vec<(&str, Tamper)> = vec![
         ("method", Box::new(|p| p.method = Method::DELETE)),
-        ("path", Box::new(|p| p.uri = "/Orders?id=7".parse().unwrap())),
-        ("query", Box::new(|p| p.uri = "/orders?id=8".parse().unwrap())),
+        (
+            "path",
+            Box::new(|p| p.uri = "/Orders?id=7".parse().unwrap()),
+        ),
+        (
+            "query",
+            Box::new(|p| p.uri = "/orders?id=8".parse().unwrap()),
+        ),
         (
             "signed header",
             Box::new(|p| {
-                p.headers.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
+                p.headers
+                    .insert(CONTENT_TYPE, "text/plain".parse().unwrap());
             }),
         ),
         (
             "second value of a signed header",
             Box::new(|p| {
-                p.headers.append(CONTENT_TYPE, "text/plain".parse().unwrap());
+                p.headers
+                    .append(CONTENT_TYPE, "text/plain".parse().unwrap());
             }),
         ),
     ];
@@ -407,7 +457,11 @@ async fn rejects_invalid_signature_for_each_tampered_component() {
         f(&mut parts);
         let (status, _, rejection, _) = call(&layer, Request::from_parts(parts, body)).await;
         assert_eq!(status, 401, "{what}");
-        assert_eq!(rejection.unwrap().kind(), RejectionKind::InvalidSignature, "{what}");
+        assert_eq!(
+            rejection.unwrap().kind(),
+            RejectionKind::InvalidSignature,
+            "{what}"
+        );
     }
 }
 
@@ -422,8 +476,13 @@ async fn rejects_a_signature_made_with_another_key() {
 async fn unsigned_headers_may_change() {
     let r = Req::get("/");
     let (mut parts, body) = r.signed().into_parts();
-    parts.headers.insert("x-unsigned", "anything".parse().unwrap());
-    assert_eq!(call(&layer(), Request::from_parts(parts, body)).await.0, 200);
+    parts
+        .headers
+        .insert("x-unsigned", "anything".parse().unwrap());
+    assert_eq!(
+        call(&layer(), Request::from_parts(parts, body)).await.0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -515,8 +574,9 @@ async fn rejects_body_unreadable() {
     use http_body_util::StreamBody;
     let r = Req::post("/", b"{}");
     let (parts, _) = r.signed().into_parts();
-    let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> =
-        vec![Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone"))];
+    let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = vec![Err(
+        std::io::Error::new(std::io::ErrorKind::ConnectionReset, "gone"),
+    )];
     let body = StreamBody::new(futures_lite_stream(frames));
     let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
     let res = svc.oneshot(Request::from_parts(parts, body)).await.unwrap();
@@ -559,7 +619,12 @@ async fn fails_closed_when_the_moka_store_is_full() {
     let layer = layer_with(MokaNonceStore::new(2).unwrap());
     assert_eq!(call(&layer, Req::get("/").signed()).await.0, 200);
     assert_eq!(call(&layer, Req::get("/").signed()).await.0, 200);
-    let headers = expect_code(&layer, Req::get("/").signed(), RejectionKind::ReplayStoreUnavailable).await;
+    let headers = expect_code(
+        &layer,
+        Req::get("/").signed(),
+        RejectionKind::ReplayStoreUnavailable,
+    )
+    .await;
     assert!(headers.contains_key(RETRY_AFTER));
 }
 
@@ -578,7 +643,12 @@ async fn rejects_with_key_store_unavailable_when_the_registry_fails() {
         .clock(fixed_clock)
         .build()
         .unwrap();
-    let headers = expect_code(&layer, Req::get("/").signed(), RejectionKind::KeyStoreUnavailable).await;
+    let headers = expect_code(
+        &layer,
+        Req::get("/").signed(),
+        RejectionKind::KeyStoreUnavailable,
+    )
+    .await;
     assert_eq!(headers[RETRY_AFTER], "1");
 }
 
@@ -586,10 +656,12 @@ async fn rejects_with_key_store_unavailable_when_the_registry_fails() {
 async fn a_rejected_request_never_reaches_the_inner_service() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
-    let svc = ServiceBuilder::new().layer(layer()).service(service_fn(move |req| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        echo(req)
-    }));
+    let svc = ServiceBuilder::new()
+        .layer(layer())
+        .service(service_fn(move |req| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            echo(req)
+        }));
     let mut r = Req::get("/");
     r.key = key2();
     let (status, ..) = send(svc, r.signed()).await;
@@ -613,7 +685,10 @@ async fn the_rejection_response_can_be_replaced() {
     let (status, headers, rejection, body) = call(&layer, req).await;
     assert_eq!(status, 403);
     assert_eq!(&body[..], b"nope: missing_authorization");
-    assert_eq!(rejection.unwrap().kind(), RejectionKind::MissingAuthorization);
+    assert_eq!(
+        rejection.unwrap().kind(),
+        RejectionKind::MissingAuthorization
+    );
     assert!(headers.contains_key(DATE));
 }
 
@@ -624,7 +699,12 @@ async fn verify_is_usable_without_a_service() {
     let auth = req.extensions().get::<Authenticated>().unwrap();
     assert_eq!((auth.app_id(), auth.key_id()), ("backoffice", "k1"));
     let err = layer
-        .verify(Req::get("/").builder().body(Full::<Bytes>::default()).unwrap())
+        .verify(
+            Req::get("/")
+                .builder()
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), RejectionKind::MissingAuthorization);
@@ -638,13 +718,20 @@ fn building_without_allowed_hosts_is_an_error() {
 
 #[test]
 fn building_with_an_out_of_range_skew_is_an_error() {
-    for skew in [Duration::ZERO, Duration::from_secs(3601), Duration::from_millis(1500)] {
+    for skew in [
+        Duration::ZERO,
+        Duration::from_secs(3601),
+        Duration::from_millis(1500),
+    ] {
         let err = HmacAuthLayer::builder(registry())
             .allowed_hosts(AllowedHosts::any())
             .max_skew(skew)
             .build()
             .unwrap_err();
-        assert!(matches!(err, ConfigError::MaxSkewOutOfRange { .. }), "{skew:?}");
+        assert!(
+            matches!(err, ConfigError::MaxSkewOutOfRange { .. }),
+            "{skew:?}"
+        );
     }
 }
 
@@ -655,12 +742,18 @@ fn building_with_an_out_of_range_header_limit_is_an_error() {
         .max_header_len(10)
         .build()
         .unwrap_err();
-    assert!(matches!(err, ConfigError::MaxHeaderLenOutOfRange { len: 10 }));
+    assert!(matches!(
+        err,
+        ConfigError::MaxHeaderLenOutOfRange { len: 10 }
+    ));
 }
 
 #[test]
 fn a_zero_capacity_store_is_an_error() {
-    assert_eq!(MokaNonceStore::new(0).unwrap_err(), ConfigError::ZeroCapacity);
+    assert_eq!(
+        MokaNonceStore::new(0).unwrap_err(),
+        ConfigError::ZeroCapacity
+    );
 }
 
 #[tokio::test]
@@ -705,14 +798,25 @@ async fn works_with_axum_router_layer_and_the_extractor() {
 
     let res = app
         .clone()
-        .oneshot(Req::post("/echo", b"payload").signed().map(axum::body::Body::new))
+        .oneshot(
+            Req::post("/echo", b"payload")
+                .signed()
+                .map(axum::body::Body::new),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(&res.into_body().collect().await.unwrap().to_bytes()[..], b"payload");
+    assert_eq!(
+        &res.into_body().collect().await.unwrap().to_bytes()[..],
+        b"payload"
+    );
 
     let res = app
-        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/whoami")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
@@ -728,13 +832,21 @@ async fn works_with_axum_route_layer_leaving_other_routes_open() {
         .route("/maybe", get(maybe));
     let open = app
         .clone()
-        .oneshot(Request::get("/health").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/health")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(open.status(), 200);
     let anon = app
         .clone()
-        .oneshot(Request::get("/maybe").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/maybe")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -742,7 +854,11 @@ async fn works_with_axum_route_layer_leaving_other_routes_open() {
         b"anonymous"
     );
     let denied = app
-        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/whoami")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(denied.status(), 401);
@@ -752,10 +868,67 @@ async fn works_with_axum_route_layer_leaving_other_routes_open() {
 async fn the_extractor_outside_the_layer_is_a_clear_server_error() {
     let app = Router::new().route("/whoami", get(whoami));
     let res = app
-        .oneshot(Request::get("/whoami").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/whoami")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("HmacAuthLayer"));
+}
+
+/// A `Write` into a shared buffer, to capture tracing output.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_one_event_per_decision_without_secrets_or_signatures() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = layer();
+    let good = Req::get("/");
+    let good_auth = good.authorization();
+    assert_eq!(call(&layer, good.signed()).await.0, 200);
+    let mut bad = Req::get("/");
+    bad.key = key2();
+    let bad_auth = bad.authorization();
+    assert_eq!(call(&layer, bad.signed()).await.0, 401);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tower_hmac::auth"))
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert!(
+        events[0].contains("outcome=\"accepted\"") && events[0].contains("app_id=\"backoffice\"")
+    );
+    assert!(
+        events[1].contains("code=\"invalid_signature\"") && events[1].contains("key_id=\"k1\"")
+    );
+    for auth in [good_auth, bad_auth] {
+        let signature = auth.rsplit("Signature=").next().unwrap();
+        assert!(!text.contains(signature), "a signature was logged: {text}");
+    }
+    assert!(!text.contains(&hex::encode([7u8; 32])));
 }

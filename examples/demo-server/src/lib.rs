@@ -60,7 +60,9 @@ pub fn app(layer: HmacAuthLayer) -> Router {
 /// The layer of the demo: the registry, and the hosts of `addr`.
 pub fn layer(registry: InMemoryRegistry, addr: SocketAddr) -> Result<HmacAuthLayer, ConfigError> {
     let hosts = hosts_for(addr).map_err(|_| ConfigError::NoAllowedHosts)?;
-    HmacAuthLayer::builder(registry).allowed_hosts(hosts).build()
+    HmacAuthLayer::builder(registry)
+        .allowed_hosts(hosts)
+        .build()
 }
 
 /// Serves the demo on `listener` until the future is dropped.

@@ -28,7 +28,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
+    let addr =
+        std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
     let (registry, custom) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
         Some(path) => (InMemoryRegistry::from_toml_file(path)?, true),
         None => (demo_server::demo_registry()?, false),
@@ -43,9 +44,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("  POST /echo     signed: answers with the body it was sent");
     if !custom {
         println!();
-        println!("Call it with the CLI (demo key, published in the repository: never use it elsewhere):");
+        println!(
+            "Call it with the CLI (demo key, published in the repository: never use it elsewhere):"
+        );
         println!("  export TOWER_HMAC_KEY_ID={}", demo_server::DEMO_KEY_ID);
-        println!("  export TOWER_HMAC_SECRET={}", demo_server::demo_secret_base64());
+        println!(
+            "  export TOWER_HMAC_SECRET={}",
+            demo_server::demo_secret_base64()
+        );
         println!("  cargo run -q -p tower-hmac-cli -- sign GET http://{bound}/whoami --curl | sh");
         println!(
             "  cargo run -q -p tower-hmac-cli -- sign POST http://{bound}/echo -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}' --curl | sh"

@@ -253,7 +253,9 @@ fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, Regist
 
 impl fmt::Debug for RawKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("RawKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -308,7 +310,10 @@ mod tests {
         std::fs::write(dir.join("registry.toml"), &toml).unwrap();
         let err = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap_err();
         assert!(matches!(err, RegistryFileError::MissingEnv { .. }), "{err}");
-        let without_env = toml.replace(&format!("secret_env = \"{var}\""), "secret_file = \"k.key\"");
+        let without_env = toml.replace(
+            &format!("secret_env = \"{var}\""),
+            "secret_file = \"k.key\"",
+        );
         std::fs::write(dir.join("registry.toml"), without_env).unwrap();
         let registry = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap();
         assert_eq!(registry.len(), 2);
@@ -320,7 +325,10 @@ mod tests {
             "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\nsecert = \"x\"\n"
         ))
         .unwrap_err();
-        assert!(matches!(err, RegistryFileError::Syntax { line: 6, .. }), "{err}");
+        assert!(
+            matches!(err, RegistryFileError::Syntax { line: 6, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -330,7 +338,10 @@ mod tests {
              [[apps]]\nid = \"b\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n"
         ))
         .unwrap_err();
-        assert!(matches!(err, RegistryFileError::DuplicateKeyId { .. }), "{err}");
+        assert!(
+            matches!(err, RegistryFileError::DuplicateKeyId { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -366,7 +377,10 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert!(!text.contains(KEY_A), "{text}");
-        assert!(matches!(err, RegistryFileError::Syntax { line: 5, .. }), "{text}");
+        assert!(
+            matches!(err, RegistryFileError::Syntax { line: 5, .. }),
+            "{text}"
+        );
     }
 
     #[test]
@@ -375,6 +389,9 @@ mod tests {
             "[[apps]]\nid = \"a b\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n"
         ))
         .unwrap_err();
-        assert!(matches!(err, RegistryFileError::InvalidId { what: "app", .. }));
+        assert!(matches!(
+            err,
+            RegistryFileError::InvalidId { what: "app", .. }
+        ));
     }
 }

@@ -30,7 +30,12 @@ impl InMemoryRegistry {
     }
 
     /// Adds or replaces an active key `key_id` of application `app_id`.
-    pub fn insert(&self, key_id: impl Into<Box<str>>, app_id: impl Into<Arc<str>>, secret: SecretKey) {
+    pub fn insert(
+        &self,
+        key_id: impl Into<Box<str>>,
+        app_id: impl Into<Arc<str>>,
+        secret: SecretKey,
+    ) {
         self.insert_record(key_id, KeyRecord::new(app_id, secret));
     }
 
@@ -91,6 +96,8 @@ impl fmt::Debug for InMemoryRegistry {
         let keys = self.read();
         let mut ids: Vec<_> = keys.keys().map(|k| &**k).collect();
         ids.sort_unstable();
-        f.debug_struct("InMemoryRegistry").field("key_ids", &ids).finish()
+        f.debug_struct("InMemoryRegistry")
+            .field("key_ids", &ids)
+            .finish()
     }
 }

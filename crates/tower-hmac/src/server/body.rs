@@ -100,7 +100,8 @@ where
     let mut out = VerifiedBody::default();
     let mut hasher = BodyHasher::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Rejection::new(RejectionKind::BodyUnreadable).with_source(e))?;
+        let frame =
+            frame.map_err(|e| Rejection::new(RejectionKind::BodyUnreadable).with_source(e))?;
         match frame.into_data() {
             Ok(mut data) => {
                 let chunk = data.copy_to_bytes(data.remaining());
@@ -248,7 +249,9 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_streamed_body_over_the_limit() {
-        let err = read_and_hash(stream(vec![b"123", b"456"]), 5).await.unwrap_err();
+        let err = read_and_hash(stream(vec![b"123", b"456"]), 5)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), RejectionKind::BodyTooLarge);
     }
 

@@ -59,11 +59,12 @@ impl<Sc: Scheme> Config<Sc> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let scheme_name = self.scheme.name();
-        let fail = |rejection: Rejection, key_id: Option<&str>, app_id: Option<&Arc<str>>| Failure {
-            rejection: rejection.with_scheme(scheme_name),
-            key_id: key_id.map(str::to_owned),
-            app_id: app_id.cloned(),
-        };
+        let fail =
+            |rejection: Rejection, key_id: Option<&str>, app_id: Option<&Arc<str>>| Failure {
+                rejection: rejection.with_scheme(scheme_name),
+                key_id: key_id.map(str::to_owned),
+                app_id: app_id.cloned(),
+            };
 
         let (mut parts, body) = req.into_parts();
         let creds = self

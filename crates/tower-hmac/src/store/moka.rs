@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::sync::Cache;
-use tower_hmac_core::{NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture};
+use tower_hmac_core::{
+    NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture,
+};
 
 use crate::error::ConfigError;
 
@@ -84,7 +86,12 @@ impl MokaNonceStore {
         false
     }
 
-    fn insert(&self, key_id: &str, nonce: &str, ttl: Duration) -> Result<NonceOutcome, NonceStoreError> {
+    fn insert(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        ttl: Duration,
+    ) -> Result<NonceOutcome, NonceStoreError> {
         let mut key = String::with_capacity(key_id.len() + 1 + nonce.len());
         key.push_str(key_id);
         key.push('\n');
