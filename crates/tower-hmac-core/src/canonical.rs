@@ -74,6 +74,22 @@ impl fmt::Debug for BodyHasher {
     }
 }
 
+/// The first 8 bytes of the SHA-256 of each line of a string to sign.
+///
+/// A server sends them (hex) with `invalid_signature`, so a client can find which line — which
+/// part of the request — it signed differently, without the server echoing any request value.
+pub fn line_digests(string_to_sign: &[u8]) -> Vec<[u8; 8]> {
+    string_to_sign
+        .split(|&b| b == b'\n')
+        .map(|line| {
+            let digest = Sha256::digest(line);
+            let mut out = [0u8; 8];
+            out.copy_from_slice(&digest[..8]);
+            out
+        })
+        .collect()
+}
+
 /// The host a request is addressed to, lower-cased: the `Host` header's field lines joined with
 /// `,` or, when there is none (HTTP/2), the URI's authority.
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
@@ -208,7 +224,8 @@ impl CanonicalRequest {
         Signature::from_bytes(self.mac(key, body_sha256).finalize().into_bytes().into())
     }
 
-    /// Checks `signature` in constant time (`Mac::verify_slice`).
+    /// Checks `signature` in constant time (`Mac::verify_slice`). The `invalid_signature`
+    /// rejection carries the [`line_digests`] of this string to sign, for diagnosis.
     pub fn verify(
         &self,
         key: &SecretKey,
@@ -217,7 +234,10 @@ impl CanonicalRequest {
     ) -> Result<(), Rejection> {
         self.mac(key, body_sha256)
             .verify_slice(signature.as_bytes())
-            .map_err(|_| Rejection::new(RejectionKind::InvalidSignature))
+            .map_err(|_| {
+                Rejection::new(RejectionKind::InvalidSignature)
+                    .with_line_digests(line_digests(&self.string_to_sign(body_sha256)))
+            })
     }
 
     fn mac(&self, key: &SecretKey, body_sha256: &[u8; 32]) -> crate::key::HmacSha256 {

@@ -28,7 +28,8 @@
 //! assert!(canonical.verify(&key, &body_sha256(b"tampered"), parsed.signature()).is_err());
 //! ```
 
-mod canonical;
+pub mod canonical;
+pub mod challenge;
 pub mod clock;
 mod future;
 mod header;
@@ -40,7 +41,10 @@ mod rejection;
 pub mod scheme;
 mod sign;
 
-pub use canonical::{BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, request_host};
+pub use challenge::Challenge;
+pub use canonical::{
+    BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, line_digests, request_host,
+};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use future::StoreFuture;
 pub use header::{

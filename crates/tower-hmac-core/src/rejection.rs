@@ -172,6 +172,7 @@ pub struct Rejection {
     time_hint: Option<TimeHint>,
     retry_after: Option<Duration>,
     scheme: Option<&'static str>,
+    line_digests: Option<Arc<[[u8; 8]]>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -184,6 +185,7 @@ impl Rejection {
             time_hint: None,
             retry_after: None,
             scheme: None,
+            line_digests: None,
             source: None,
         }
     }
@@ -216,6 +218,24 @@ impl Rejection {
     pub fn with_scheme(mut self, scheme: &'static str) -> Self {
         self.scheme = Some(scheme);
         self
+    }
+
+    /// With the digests of the server's string to sign, one per line (see
+    /// [`line_digests`](crate::canonical::line_digests)), for `invalid_signature`.
+    pub fn with_line_digests(mut self, digests: Vec<[u8; 8]>) -> Self {
+        self.line_digests = Some(digests.into());
+        self
+    }
+
+    /// Drops the string-to-sign digests (a server that does not send them).
+    pub fn without_line_digests(mut self) -> Self {
+        self.line_digests = None;
+        self
+    }
+
+    /// The digests of the server's string to sign, one per line, when it sends them.
+    pub fn line_digests(&self) -> Option<&[[u8; 8]]> {
+        self.line_digests.as_deref()
     }
 
     /// The scheme to challenge with, when the server set it.
@@ -268,6 +288,7 @@ impl fmt::Debug for Rejection {
             .field("time_hint", &self.time_hint)
             .field("retry_after", &self.retry_after)
             .field("scheme", &self.scheme)
+            .field("line_digests", &self.line_digests.as_ref().map(|d| d.len()))
             .field("source", &self.source)
             .finish()
     }

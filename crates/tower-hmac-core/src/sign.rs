@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, HeaderName, Method, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
 use crate::canonical::CanonicalRequest;
 use crate::header::{Authorization, MAX_SIGNED_HEADERS, Signature};
@@ -121,6 +121,37 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Signs a request in place: sets `Host` from the URI's authority when the request has none
+    /// (so that what is signed is what is sent), then sets `Authorization`, marked sensitive.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorize(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &mut HeaderMap,
+        body_sha256: &[u8; 32],
+        timestamp: u64,
+        nonce: &str,
+        signed: &[HeaderName],
+    ) -> Result<(), SignError> {
+        if !headers.contains_key(header::HOST) {
+            let authority = uri
+                .authority()
+                .ok_or_else(|| SignError::MissingHeader("host".into()))?;
+            let value = HeaderValue::from_str(authority.as_str())
+                .map_err(|_| SignError::MissingHeader("host".into()))?;
+            headers.insert(header::HOST, value);
+        }
+        let auth = self.sign(method, uri, headers, body_sha256, timestamp, nonce, signed)?;
+        let mut value = HeaderValue::from_str(&auth.to_string())
+            .map_err(|_| SignError::InvalidNonceOrTimestamp)?;
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
@@ -220,6 +251,18 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err, SignError::MissingHeader("content-type".into()));
+    }
+
+    #[test]
+    fn authorize_sets_host_and_a_sensitive_authorization() {
+        let uri: Uri = "http://h.example:8080/p".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        signer()
+            .authorize(&Method::GET, &uri, &mut headers, &body_sha256(b""), 5, "AAAAAAAAAAAAAAAAAAAAAA", &[])
+            .unwrap();
+        assert_eq!(headers[header::HOST], "h.example:8080");
+        assert!(headers[header::AUTHORIZATION].is_sensitive());
+        assert!(format!("{headers:?}").contains("Sensitive"));
     }
 
     #[test]

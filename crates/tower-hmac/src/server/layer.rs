@@ -84,6 +84,7 @@ impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
 /// | [`nonce_store`](Self::nonce_store) | a [`MokaNonceStore`] of [`MokaNonceStore::DEFAULT_CAPACITY`] |
 /// | [`clock`](Self::clock) | the system clock |
 /// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
+/// | [`signature_diagnostics`](Self::signature_diagnostics) | on |
 pub struct HmacAuthBuilder<Sc = V1> {
     scheme: Sc,
     registry: Arc<dyn KeyRegistry>,
@@ -94,6 +95,7 @@ pub struct HmacAuthBuilder<Sc = V1> {
     max_header_len: usize,
     clock: Arc<dyn Clock>,
     responder: Arc<dyn RejectionResponse>,
+    diagnostics: bool,
 }
 
 impl<Sc: Scheme> HmacAuthBuilder<Sc> {
@@ -109,6 +111,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             max_header_len: DEFAULT_MAX_HEADER_LEN,
             clock: Arc::new(SystemClock),
             responder: Arc::new(DefaultRejectionResponse),
+            diagnostics: true,
         }
     }
 
@@ -158,6 +161,15 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         self
     }
 
+    /// Whether an `invalid_signature` rejection carries the digests of the server's string to
+    /// sign, one per line (default: yes). They let `tower-hmac explain` name the part of a request
+    /// that the client signed differently; they are hashes of what the client sent and hold no
+    /// secret, but a server may turn them off to answer with less.
+    pub fn signature_diagnostics(mut self, enabled: bool) -> Self {
+        self.diagnostics = enabled;
+        self
+    }
+
     /// Another scheme (wire format) with the same settings.
     pub fn scheme<Sc2: Scheme>(self, scheme: Sc2) -> HmacAuthBuilder<Sc2> {
         HmacAuthBuilder {
@@ -170,6 +182,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             max_header_len: self.max_header_len,
             clock: self.clock,
             responder: self.responder,
+            diagnostics: self.diagnostics,
         }
     }
 
@@ -200,6 +213,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
                 max_header_len: self.max_header_len,
                 clock: self.clock,
                 responder: self.responder,
+                diagnostics: self.diagnostics,
             }),
         })
     }

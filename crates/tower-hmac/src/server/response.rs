@@ -50,8 +50,11 @@ where
 /// - `WWW-Authenticate: HMAC-SHA256 error="<code>"` on every `401`, with `ts="<server time>"` and,
 ///   when the key was known, `tsm="<hex MAC>"` for `stale_timestamp`;
 /// - `Retry-After` (seconds) on `503` when the store gave a hint, `1` otherwise;
-/// - body `application/problem+json` (RFC 9457): `type`, `title`, `status`, `code`, and `detail`
-///   when there is a fixed explanation. It never holds a request value, a key or a signature.
+/// - body `application/problem+json` (RFC 9457): `type`, `title`, `status`, `code`, `detail`
+///   when there is a fixed explanation, and for `invalid_signature` the digests of the server's
+///   string to sign (`diagnostics.string_to_sign_lines`, see
+///   [`line_digests`](tower_hmac_core::line_digests)). It never holds a request value, a key or a
+///   signature.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRejectionResponse;
 
@@ -84,8 +87,17 @@ pub fn problem_json(rejection: &Rejection) -> String {
         "status": kind.status().as_u16(),
         "code": kind.code(),
     });
-    if let (Some(detail), Some(map)) = (rejection.detail(), body.as_object_mut()) {
-        map.insert("detail".into(), detail.into());
+    if let Some(map) = body.as_object_mut() {
+        if let Some(detail) = rejection.detail() {
+            map.insert("detail".into(), detail.into());
+        }
+        if let Some(digests) = rejection.line_digests() {
+            let lines: Vec<String> = digests.iter().map(|d| hex_lower(d)).collect();
+            map.insert(
+                "diagnostics".into(),
+                serde_json::json!({ "string_to_sign_lines": lines }),
+            );
+        }
     }
     body.to_string()
 }

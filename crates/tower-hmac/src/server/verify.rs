@@ -29,6 +29,7 @@ pub(crate) struct Config<Sc> {
     pub(crate) max_header_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) responder: Arc<dyn RejectionResponse>,
+    pub(crate) diagnostics: bool,
 }
 
 impl<Sc: fmt::Debug> fmt::Debug for Config<Sc> {
@@ -110,7 +111,14 @@ impl<Sc: Scheme> Config<Sc> {
 
         self.scheme
             .verify(&creds, &pending, &body_sha256, record.secret())
-            .map_err(|r| fail(r, key_id, app_id))?;
+            .map_err(|r| {
+                let r = if self.diagnostics {
+                    r
+                } else {
+                    r.without_line_digests()
+                };
+                fail(r, key_id, app_id)
+            })?;
 
         let ttl = nonce_ttl(creds.timestamp(), now, self.max_skew);
         match self
