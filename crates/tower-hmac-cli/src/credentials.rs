@@ -10,12 +10,24 @@ use crate::KeyArgs;
 /// The environment variable holding the secret (standard Base64).
 pub(crate) const SECRET_ENV: &str = "TOWER_HMAC_SECRET";
 
+/// The key id, which signing commands require.
+pub(crate) fn key_id(args: &KeyArgs) -> Result<&str, String> {
+    args.key_id
+        .as_deref()
+        .ok_or_else(|| "no key id: set TOWER_HMAC_KEY_ID or pass --key-id ID".to_owned())
+}
+
+/// The secret: from `--key-file`, else from `TOWER_HMAC_SECRET`.
+pub(crate) fn secret(args: &KeyArgs) -> Result<SecretKey, String> {
+    match &args.key_file {
+        Some(path) => from_file(path),
+        None => from_env(),
+    }
+}
+
 pub(crate) fn signer(args: &KeyArgs) -> Result<Signer, String> {
-    let key = match &args.key_file {
-        Some(path) => from_file(path)?,
-        None => from_env()?,
-    };
-    Signer::new(args.key_id.clone(), key).map_err(|e| format!("--key-id: {e}"))
+    let key_id = key_id(args)?;
+    Signer::new(key_id, secret(args)?).map_err(|e| format!("--key-id: {e}"))
 }
 
 fn from_file(path: &Path) -> Result<SecretKey, String> {

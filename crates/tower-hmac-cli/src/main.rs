@@ -1,4 +1,5 @@
-//! `tower-hmac`: generate keys and sign requests for tower-hmac protocol v1.
+//! `tower-hmac`: generate keys, sign and send requests, and explain signature mismatches for
+//! tower-hmac protocol v1.
 //!
 //! Key material is read from the environment (`TOWER_HMAC_SECRET`) or a file (`--key-file`),
 //! never from an argument that `ps` would show.
@@ -9,13 +10,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod credentials;
+mod explain;
 mod keygen;
+mod request;
+mod send;
 mod shell;
 mod sign;
 
 /// HMAC-SHA256 request signing for tower-hmac (protocol v1, docs/PROTOCOL.md).
+///
+/// Exit status: 0 on success, 1 for an HTTP error answer (request) or a difference found
+/// (explain), 2 for a usage, key or network error.
 #[derive(Debug, Parser)]
-#[command(name = "tower-hmac", version, about, propagate_version = true)]
+#[command(name = "tower-hmac", version, about, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,13 +38,29 @@ enum Command {
     /// Sign a request: print its Authorization header, or with --curl a complete curl command.
     #[command(
         after_help = "The key is read from --key-file or TOWER_HMAC_SECRET (standard Base64), the key id \
-        from --key-id or TOWER_HMAC_KEY_ID.\n\n\
+        from --key-id or TOWER_HMAC_KEY_ID. Every -H header is signed, and the host always.\n\n\
         Examples:\n  \
         tower-hmac sign GET https://api.example.com/orders?id=7\n  \
         tower-hmac sign POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}' --curl | sh\n  \
         tower-hmac sign PUT https://api.example.com/files/1 -d @report.pdf --key-file ./app.key --curl"
     )]
     Sign(sign::Args),
+    /// Sign and send a request, like curl; print the response body. Recovers from clock skew.
+    #[command(
+        after_help = "Exit status 1 when the server answers with an HTTP error (4xx, 5xx).\n\n\
+        Examples:\n  \
+        tower-hmac request GET http://127.0.0.1:8080/whoami\n  \
+        tower-hmac request POST https://api.example.com/orders -H 'Content-Type: application/json' -d @order.json -i"
+    )]
+    Request(send::Args),
+    /// Show the exact string to sign and the expected signature; with an Authorization header,
+    /// say which part differs; with the server's problem+json, what it rejected.
+    #[command(after_help = "Examples:\n  \
+        tower-hmac explain POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}'\n  \
+        tower-hmac explain POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}' \\\n      \
+        -H 'Authorization: HMAC-SHA256 Credential=…' --problem answer.json\n  \
+        tower-hmac explain --request-file captured.http --problem answer.json")]
+    Explain(explain::Args),
 }
 
 /// Where the key comes from (shared by every command that signs).
@@ -45,7 +68,7 @@ enum Command {
 struct KeyArgs {
     /// The key id (Credential). Default: $TOWER_HMAC_KEY_ID.
     #[arg(long, env = "TOWER_HMAC_KEY_ID", value_name = "ID")]
-    key_id: String,
+    key_id: Option<String>,
     /// A file holding the secret as standard Base64. Default: the secret in $TOWER_HMAC_SECRET.
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
@@ -54,11 +77,13 @@ struct KeyArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen(args) => keygen::run(&args),
+        Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Sign(args) => sign::run(&args),
+        Command::Request(args) => send::run(&args),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tower-hmac: {e}");
             ExitCode::from(2)

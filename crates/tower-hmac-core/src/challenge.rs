@@ -113,7 +113,8 @@ mod tests {
     #[test]
     fn parses_a_stale_timestamp_challenge_and_verifies_its_time() {
         let tsm = hex::encode(time_mac(&key(), 1_700_000_600));
-        let value = format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1700000600\", tsm=\"{tsm}\"");
+        let value =
+            format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1700000600\", tsm=\"{tsm}\"");
         let challenge = Challenge::parse(value.as_bytes()).unwrap();
         assert_eq!(challenge.error(), "stale_timestamp");
         assert_eq!(challenge.verified_server_time(&key()), Some(1_700_000_600));
@@ -124,11 +125,13 @@ mod tests {
     #[test]
     fn a_forged_ts_is_not_verified() {
         let tsm = hex::encode(time_mac(&key(), 1_700_000_600));
-        let value = format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\", tsm=\"{tsm}\"");
+        let value =
+            format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\", tsm=\"{tsm}\"");
         let challenge = Challenge::parse(value.as_bytes()).unwrap();
         assert_eq!(challenge.unverified_ts(), Some(1_800_000_000));
         assert_eq!(challenge.verified_server_time(&key()), None);
-        let without = Challenge::parse(b"HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\"").unwrap();
+        let without =
+            Challenge::parse(b"HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\"").unwrap();
         assert_eq!(without.verified_server_time(&key()), None);
     }
 

@@ -41,10 +41,10 @@ mod rejection;
 pub mod scheme;
 mod sign;
 
-pub use challenge::Challenge;
 pub use canonical::{
     BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, line_digests, request_host,
 };
+pub use challenge::Challenge;
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use future::StoreFuture;
 pub use header::{

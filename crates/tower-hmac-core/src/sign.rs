@@ -258,7 +258,15 @@ mod tests {
         let uri: Uri = "http://h.example:8080/p".parse().unwrap();
         let mut headers = HeaderMap::new();
         signer()
-            .authorize(&Method::GET, &uri, &mut headers, &body_sha256(b""), 5, "AAAAAAAAAAAAAAAAAAAAAA", &[])
+            .authorize(
+                &Method::GET,
+                &uri,
+                &mut headers,
+                &body_sha256(b""),
+                5,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[],
+            )
             .unwrap();
         assert_eq!(headers[header::HOST], "h.example:8080");
         assert!(headers[header::AUTHORIZATION].is_sensitive());

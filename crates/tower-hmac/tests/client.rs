@@ -82,8 +82,14 @@ fn signer() -> RequestSigner {
     RequestSigner::new("client-key", key()).unwrap()
 }
 
-async fn send(client: &mut Signed, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), BoxError> {
-    let res = ServiceExt::<Request<Full<Bytes>>>::ready(client).await?.call(req).await?;
+async fn send(
+    client: &mut Signed,
+    req: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), BoxError> {
+    let res = ServiceExt::<Request<Full<Bytes>>>::ready(client)
+        .await?
+        .call(req)
+        .await?;
     let status = res.status();
     Ok((status, res.into_body().collect().await?.to_bytes()))
 }
@@ -96,7 +102,9 @@ fn text(bytes: &Bytes) -> String {
 async fn signs_a_get() {
     let addr = start_server(0).await;
     let mut c = client(signer());
-    let req = Request::get(format!("http://{addr}/whoami")).body(Full::default()).unwrap();
+    let req = Request::get(format!("http://{addr}/whoami"))
+        .body(Full::default())
+        .unwrap();
     let (status, body) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 200, "{}", text(&body));
     assert_eq!(text(&body), "client-key GET /whoami [host] 0\n");
@@ -136,7 +144,9 @@ async fn signs_a_query_with_reserved_characters_exactly() {
     let addr = start_server(0).await;
     let mut c = client(signer());
     let target = "/search?q=a%2Bb&x=%3D%26&y=1+2&z=%E2%82%AC&empty=&flag&q=dup";
-    let req = Request::get(format!("http://{addr}{target}")).body(Full::default()).unwrap();
+    let req = Request::get(format!("http://{addr}{target}"))
+        .body(Full::default())
+        .unwrap();
     let (status, body) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 200, "{}", text(&body));
     assert_eq!(text(&body), format!("client-key GET {target} [host] 0\n"));
@@ -147,10 +157,15 @@ async fn signs_a_percent_encoded_path_exactly() {
     let addr = start_server(0).await;
     let mut c = client(signer());
     let target = "/files/My%20Report%2Fv2.pdf";
-    let req = Request::delete(format!("http://{addr}{target}")).body(Full::default()).unwrap();
+    let req = Request::delete(format!("http://{addr}{target}"))
+        .body(Full::default())
+        .unwrap();
     let (status, body) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 200, "{}", text(&body));
-    assert_eq!(text(&body), format!("client-key DELETE {target} [host] 0\n"));
+    assert_eq!(
+        text(&body),
+        format!("client-key DELETE {target} [host] 0\n")
+    );
 }
 
 #[tokio::test]
@@ -167,7 +182,9 @@ async fn signs_extra_headers() {
     assert_eq!(status, 200, "{}", text(&body));
     assert!(text(&body).contains("[host;x-request-id]"));
 
-    let missing = Request::get(format!("http://{addr}/orders")).body(Full::default()).unwrap();
+    let missing = Request::get(format!("http://{addr}/orders"))
+        .body(Full::default())
+        .unwrap();
     let err = send(&mut c, missing).await.unwrap_err();
     assert!(err.downcast_ref::<SignRequestError>().is_some(), "{err}");
 }
@@ -181,7 +198,10 @@ async fn refuses_a_body_over_the_limit_without_sending_it() {
         .unwrap();
     let err = send(&mut c, req).await.unwrap_err();
     assert!(
-        matches!(err.downcast_ref::<SignRequestError>(), Some(SignRequestError::BodyTooLarge { limit: 10 })),
+        matches!(
+            err.downcast_ref::<SignRequestError>(),
+            Some(SignRequestError::BodyTooLarge { limit: 10 })
+        ),
         "{err}"
     );
 }
@@ -198,9 +218,15 @@ async fn recovers_from_a_server_clock_ten_minutes_ahead() {
         .unwrap();
     let (status, body) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 200, "{}", text(&body));
-    assert!((598..=602).contains(&offset.seconds()), "offset {}", offset.seconds());
+    assert!(
+        (598..=602).contains(&offset.seconds()),
+        "offset {}",
+        offset.seconds()
+    );
     // Later requests use the learned offset at once.
-    let req = Request::get(format!("http://{addr}/again")).body(Full::default()).unwrap();
+    let req = Request::get(format!("http://{addr}/again"))
+        .body(Full::default())
+        .unwrap();
     assert_eq!(send(&mut c, req).await.unwrap().0, 200);
 }
 
@@ -208,7 +234,9 @@ async fn recovers_from_a_server_clock_ten_minutes_ahead() {
 async fn without_retry_the_stale_answer_is_returned() {
     let addr = start_server(600).await;
     let mut c = client(signer().retry_on_stale_timestamp(false));
-    let req = Request::get(format!("http://{addr}/late")).body(Full::default()).unwrap();
+    let req = Request::get(format!("http://{addr}/late"))
+        .body(Full::default())
+        .unwrap();
     let (status, body) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 401);
     assert!(text(&body).contains("stale_timestamp"));
@@ -244,7 +272,10 @@ async fn a_forged_server_time_changes_nothing() {
         // no tsm at all
         format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\""),
         // a tsm that is not a MAC of ts with the key
-        format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\", tsm=\"{}\"", "ab".repeat(32)),
+        format!(
+            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\", tsm=\"{}\"",
+            "ab".repeat(32)
+        ),
         // a valid MAC, but with another key
         format!(
             "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\", tsm=\"{}\"",
@@ -260,7 +291,9 @@ async fn a_forged_server_time_changes_nothing() {
         let s = signer();
         let offset = s.clock_offset().clone();
         let mut c = client(s);
-        let req = Request::get(format!("http://{addr}/x")).body(Full::default()).unwrap();
+        let req = Request::get(format!("http://{addr}/x"))
+            .body(Full::default())
+            .unwrap();
         let (status, _) = send(&mut c, req).await.unwrap();
         assert_eq!(status, 401, "{challenge}");
         assert_eq!(hits.load(Ordering::SeqCst), 1, "retried on {challenge}");
@@ -281,7 +314,9 @@ async fn a_verified_server_time_is_learned_but_retried_only_once() {
     let s = signer();
     let offset = s.clock_offset().clone();
     let mut c = client(s);
-    let req = Request::get(format!("http://{addr}/x")).body(Full::default()).unwrap();
+    let req = Request::get(format!("http://{addr}/x"))
+        .body(Full::default())
+        .unwrap();
     let (status, _) = send(&mut c, req).await.unwrap();
     assert_eq!(status, 401);
     assert_eq!(hits.load(Ordering::SeqCst), 2, "one retry, no loop");
@@ -296,9 +331,18 @@ async fn the_authorization_header_is_marked_sensitive() {
         *record.lock().unwrap() = Some(req.headers()[AUTHORIZATION].is_sensitive());
         async { Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default())) }
     });
-    let mut c = ServiceBuilder::new().layer(SignRequestLayer::new(signer())).service(svc);
-    let req = Request::get("http://api.example.com/x").body(Full::<Bytes>::default()).unwrap();
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut c).await.unwrap().call(req).await.unwrap();
+    let mut c = ServiceBuilder::new()
+        .layer(SignRequestLayer::new(signer()))
+        .service(svc);
+    let req = Request::get("http://api.example.com/x")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut c)
+        .await
+        .unwrap()
+        .call(req)
+        .await
+        .unwrap();
     assert_eq!(*seen.lock().unwrap(), Some(true));
 }
 
@@ -312,8 +356,11 @@ async fn an_invalid_signature_answer_carries_line_digests_unless_disabled() {
             .signature_diagnostics(enabled)
             .build()
             .unwrap();
-        let app = Router::new().route("/x", post(|| async { "ok" })).layer(layer);
-        let other = RequestSigner::new("client-key", SecretKey::from_bytes(&[9; 32]).unwrap()).unwrap();
+        let app = Router::new()
+            .route("/x", post(|| async { "ok" }))
+            .layer(layer);
+        let other =
+            RequestSigner::new("client-key", SecretKey::from_bytes(&[9; 32]).unwrap()).unwrap();
         let mut req = Request::post("http://api.example.com/x")
             .header(CONTENT_TYPE, "text/plain")
             .body(axum::body::Body::from("hi"))
@@ -321,7 +368,12 @@ async fn an_invalid_signature_answer_carries_line_digests_unless_disabled() {
         let (parts, body) = std::mem::take(&mut req).into_parts();
         let mut parts = parts;
         other
-            .sign(&parts.method, &parts.uri, &mut parts.headers, &tower_hmac::core::body_sha256(b"hi"))
+            .sign(
+                &parts.method,
+                &parts.uri,
+                &mut parts.headers,
+                &tower_hmac::core::body_sha256(b"hi"),
+            )
             .unwrap();
         let res = app.oneshot(Request::from_parts(parts, body)).await.unwrap();
         assert_eq!(res.status(), 401);

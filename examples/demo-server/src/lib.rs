@@ -69,6 +69,12 @@ pub fn layer(registry: InMemoryRegistry, addr: SocketAddr) -> Result<HmacAuthLay
 pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Result<()> {
     let addr = listener.local_addr()?;
     let layer = layer(registry, addr).map_err(io::Error::other)?;
+    serve_with(listener, layer).await
+}
+
+/// Serves the demo routes behind a layer configured by the caller (tests use it for a skewed
+/// server clock).
+pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Result<()> {
     let app = app(layer).layer(tower_http::trace::TraceLayer::new_for_http());
     axum::serve(listener, app).await
 }

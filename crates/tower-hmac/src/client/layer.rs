@@ -1,7 +1,7 @@
 use tower::Layer;
 
-use super::signer::RequestSigner;
 use super::service::SignRequest;
+use super::signer::RequestSigner;
 
 /// Signs every request of the service it wraps (any Tower HTTP client: hyper-util's, or another
 /// layer stack), and recovers from a skewed clock.

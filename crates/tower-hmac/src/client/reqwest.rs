@@ -38,10 +38,9 @@ impl HmacMiddleware {
     fn sign(&self, req: &mut reqwest::Request, hash: &[u8; 32]) -> Result<(), SignRequestError> {
         let mut url = req.url().clone();
         url.set_fragment(None);
-        let uri: http::Uri = url
-            .as_str()
-            .parse()
-            .map_err(|_| SignRequestError::Sign(tower_hmac_core::SignError::MissingHeader("host".into())))?;
+        let uri: http::Uri = url.as_str().parse().map_err(|_| {
+            SignRequestError::Sign(tower_hmac_core::SignError::MissingHeader("host".into()))
+        })?;
         let method = req.method().clone();
         self.signer.sign(&method, &uri, req.headers_mut(), hash)
     }

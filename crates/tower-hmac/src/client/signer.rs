@@ -8,7 +8,9 @@ use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use tower_hmac_core::challenge::{apply_offset, clock_offset};
-use tower_hmac_core::{Challenge, Clock, SecretKey, SignError, Signer, SystemClock, generate_nonce};
+use tower_hmac_core::{
+    Challenge, Clock, SecretKey, SignError, Signer, SystemClock, generate_nonce,
+};
 
 /// The default limit on a body the client buffers to sign: 8 MiB.
 pub const DEFAULT_CLIENT_BODY_LIMIT: u64 = 8 * 1024 * 1024;

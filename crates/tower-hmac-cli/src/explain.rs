@@ -1,0 +1,373 @@
+//! `tower-hmac explain`: why does a signature not match?
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use http::header;
+use tower_hmac_core::clock::{Clock, SystemClock};
+use tower_hmac_core::{
+    Authorization, CanonicalRequest, RejectionKind, body_sha256, generate_nonce, line_digests,
+};
+
+use crate::KeyArgs;
+use crate::request::{from_args, from_raw, read_body};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The HTTP method (unless --request-file is given).
+    method: Option<String>,
+    /// The absolute URL (unless --request-file is given).
+    url: Option<String>,
+    /// A header as 'Name: value' (repeatable); include the Authorization header to check it.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// The body: the text itself, @FILE for a file's bytes, or @- for standard input.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    data: Option<String>,
+    /// A raw HTTP/1.1 request (request line, headers, blank line, body) instead of METHOD URL -H -d.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["method", "url", "headers", "data"])]
+    request_file: Option<PathBuf>,
+    /// The server's problem+json answer, to say what it rejected and which part differs.
+    #[arg(long, value_name = "FILE")]
+    problem: Option<PathBuf>,
+    /// The server's allowed clock skew in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    max_skew: u64,
+    #[command(flatten)]
+    key: KeyArgs,
+}
+
+/// What each line of the string to sign is.
+fn labels(auth: &Authorization) -> Vec<String> {
+    let mut labels: Vec<String> = [
+        "algorithm",
+        "timestamp",
+        "nonce",
+        "key id",
+        "method",
+        "path",
+        "query",
+        "signed headers",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    labels.extend(auth.signed_headers().iter().map(|n| format!("header {n}")));
+    labels.push("body SHA-256".into());
+    labels
+}
+
+/// A line with invisible characters made visible: tabs as `\t`, other control and non-ASCII
+/// bytes as `\xNN`, and spaces at either end as `·`.
+pub(crate) fn visible(line: &[u8]) -> String {
+    let lead = line.iter().take_while(|&&b| b == b' ').count();
+    let trail = line[lead..]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ')
+        .count();
+    let mut out = String::new();
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            b' ' if i < lead || i >= line.len() - trail => out.push('·'),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn run(args: &Args) -> Result<u8, String> {
+    let given = match &args.request_file {
+        Some(path) => {
+            let raw =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            from_raw(&raw)?
+        }
+        None => {
+            let (Some(method), Some(url)) = (&args.method, &args.url) else {
+                return Err("give METHOD URL (with -H and -d), or --request-file FILE".into());
+            };
+            from_args(method, url, &args.headers, read_body(args.data.as_deref())?)?
+        }
+    };
+    let key = crate::credentials::secret(&args.key)?;
+    let mut out = String::new();
+    let mut problems = 0;
+
+    let body_hash = body_sha256(&given.body.bytes);
+    let _ = writeln!(
+        out,
+        "Request: {} {} — host {} — body {} bytes",
+        given.method,
+        given.uri.path_and_query().map_or("/", |p| p.as_str()),
+        tower_hmac_core::request_host(&given.uri, &given.headers)
+            .map_or("(none)".into(), |h| String::from_utf8_lossy(&h)
+                .into_owned()),
+        given.body.bytes.len()
+    );
+
+    let (auth, given_auth) = match given.headers.get(header::AUTHORIZATION) {
+        Some(value) => match Authorization::parse(value.as_bytes(), 65536) {
+            Ok(auth) => (auth, true),
+            Err(rejection) => {
+                let _ = writeln!(
+                    out,
+                    "\nAuthorization header: {} — {}",
+                    rejection.code(),
+                    rejection.detail().unwrap_or(rejection.kind().title())
+                );
+                print!("{out}");
+                return Ok(1);
+            }
+        },
+        None => {
+            let key_id = crate::credentials::key_id(&args.key)?;
+            let signer =
+                tower_hmac_core::Signer::new(key_id, key.clone()).map_err(|e| e.to_string())?;
+            let names = crate::sign::signed_names(&given);
+            let mut headers = given.headers.clone();
+            if !headers.contains_key(header::HOST) {
+                if let Some(a) = given.uri.authority() {
+                    headers.insert(header::HOST, a.as_str().parse().map_err(|_| "bad host")?);
+                }
+            }
+            let nonce = generate_nonce().map_err(|e| e.to_string())?;
+            let auth = signer
+                .sign(
+                    &given.method,
+                    &given.uri,
+                    &headers,
+                    &body_hash,
+                    SystemClock.unix_seconds(),
+                    &nonce,
+                    &names,
+                )
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(
+                out,
+                "No Authorization header given: showing how `tower-hmac sign` would sign it now."
+            );
+            (auth, false)
+        }
+    };
+
+    let canonical = match CanonicalRequest::new(&auth, &given.method, &given.uri, &given.headers) {
+        Ok(c) => Some(c),
+        Err(_) => {
+            let missing: Vec<&str> = auth
+                .signed_headers()
+                .iter()
+                .filter(|n| {
+                    if **n == header::HOST {
+                        tower_hmac_core::request_host(&given.uri, &given.headers).is_none()
+                    } else {
+                        !given.headers.contains_key(*n)
+                    }
+                })
+                .map(|n| n.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nSigned header(s) absent from the request: {} → missing_signed_header",
+                missing.join(", ")
+            );
+            problems += 1;
+            None
+        }
+    };
+
+    let string_to_sign = canonical.as_ref().map(|c| c.string_to_sign(&body_hash));
+    if let Some(sts) = &string_to_sign {
+        let _ = writeln!(
+            out,
+            "\nString to sign (lines end with \\n except the last; · is a space at either end, \\t a tab, \\xNN another byte):"
+        );
+        for (i, (label, line)) in labels(&auth)
+            .iter()
+            .zip(sts.split(|&b| b == b'\n'))
+            .enumerate()
+        {
+            let _ = writeln!(out, "  {:>2}  {:<20} {}", i + 1, label, visible(line));
+        }
+    }
+    let expected = canonical.as_ref().map(|c| c.sign(&key, &body_hash));
+    if let Some(sig) = &expected {
+        let _ = writeln!(out, "\nExpected signature with this key: {}", sig.to_hex());
+    }
+
+    if given_auth {
+        let _ = writeln!(out, "\nThe Authorization header given:");
+        match args.key.key_id.as_deref() {
+            Some(id) if id != auth.key_id() => {
+                problems += 1;
+                let _ = writeln!(
+                    out,
+                    "  key id          {:<24} DIFFERS: the key given is for {id}",
+                    auth.key_id()
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "  key id          {}", auth.key_id());
+            }
+        }
+        let now = SystemClock.unix_seconds();
+        let age = i128::from(now) - i128::from(auth.timestamp());
+        if age.unsigned_abs() > u128::from(args.max_skew) {
+            problems += 1;
+            let _ = writeln!(
+                out,
+                "  timestamp       {:<24} OUTSIDE the ±{} s window ({age:+} s from this machine's clock) → stale_timestamp",
+                auth.timestamp(),
+                args.max_skew
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  timestamp       {:<24} ok ({age:+} s from this machine's clock)",
+                auth.timestamp()
+            );
+        }
+        let unsigned: Vec<&str> = given
+            .headers
+            .keys()
+            .filter(|n| **n != header::AUTHORIZATION && !auth.signed_headers().contains(n))
+            .map(|n| n.as_str())
+            .collect();
+        let _ = writeln!(out, "  signed headers  {}", auth.signed_headers_str());
+        if !unsigned.is_empty() {
+            let _ = writeln!(
+                out,
+                "                  note: sent but not signed (anyone on the path may change them): {}",
+                unsigned.join(", ")
+            );
+        }
+        if let Some(sig) = &expected {
+            if sig == auth.signature() {
+                let _ = writeln!(out, "  signature       matches this request and key");
+            } else {
+                problems += 1;
+                let _ = writeln!(
+                    out,
+                    "  signature       DIFFERS from the expected one: the request was changed after signing, or the key differs"
+                );
+            }
+        }
+    }
+
+    if let Some(path) = &args.problem {
+        problems += explain_problem(path, &auth, string_to_sign.as_deref(), &mut out)?;
+    } else if given_auth && problems > 0 {
+        let _ = writeln!(
+            out,
+            "\nPass the server's answer with --problem FILE to see which part it signed differently."
+        );
+    }
+    print!("{out}");
+    Ok(u8::from(problems > 0))
+}
+
+fn explain_problem(
+    path: &std::path::Path,
+    auth: &Authorization,
+    string_to_sign: Option<&[u8]>,
+    out: &mut String,
+) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(text.trim())
+        .map_err(|e| format!("{} is not the server's problem+json: {e}", path.display()))?;
+    let code = json["code"].as_str().unwrap_or("(no code)");
+    let kind = RejectionKind::ALL.iter().find(|k| k.code() == code);
+    let _ = writeln!(
+        out,
+        "\nThe server answered: {code} — {}",
+        kind.map_or("(not a tower-hmac code)", |k| k.title())
+    );
+    let hint = match kind {
+        Some(RejectionKind::UnknownKey) => format!("the server has no key id {}", auth.key_id()),
+        Some(RejectionKind::RevokedKey) => format!("key id {} is disabled on the server: use the current key", auth.key_id()),
+        Some(RejectionKind::HostNotAllowed) => "the server does not answer for this host: check the URL's host and port (and any proxy's Host)".into(),
+        Some(RejectionKind::StaleTimestamp) => "the clocks differ by more than the skew: sync the clock (the client library corrects this itself)".into(),
+        Some(RejectionKind::ReplayedNonce) => "the same nonce was sent twice: sign every request (and every retry) anew".into(),
+        Some(RejectionKind::MissingSignedHeader) => "a header named in SignedHeaders did not reach the server: a proxy may drop it".into(),
+        Some(RejectionKind::MalformedAuthorization) => json["detail"].as_str().unwrap_or("the Authorization header breaks the grammar").into(),
+        _ => String::new(),
+    };
+    if !hint.is_empty() {
+        let _ = writeln!(out, "  {hint}");
+    }
+    if code != "invalid_signature" {
+        return Ok(1);
+    }
+    let Some(server) = json["diagnostics"]["string_to_sign_lines"].as_array() else {
+        let _ = writeln!(
+            out,
+            "  the server sent no string-to-sign digests (diagnostics are off)"
+        );
+        return Ok(1);
+    };
+    let Some(sts) = string_to_sign else {
+        return Ok(1);
+    };
+    let ours: Vec<String> = line_digests(sts).iter().map(hex::encode).collect();
+    let labels = labels(auth);
+    if server.len() != ours.len() {
+        let _ = writeln!(
+            out,
+            "  the server's string to sign has {} lines, this one {}: the signed-header list differs",
+            server.len(),
+            ours.len()
+        );
+        return Ok(1);
+    }
+    let mut differing = 0;
+    for (i, (theirs, mine)) in server.iter().zip(&ours).enumerate() {
+        if theirs.as_str() != Some(mine.as_str()) {
+            differing += 1;
+            let why = match labels.get(i).map(String::as_str) {
+                Some("body SHA-256") => {
+                    "the server hashed a different body than this one (the body hash differs)"
+                }
+                Some("path") | Some("query") => {
+                    "the server received another request target (a proxy may rewrite or re-encode it)"
+                }
+                Some("header host") => "the server saw another host (a proxy may set its own Host)",
+                Some(l) if l.starts_with("header ") => {
+                    "the server received another value for this header"
+                }
+                _ => "differs",
+            };
+            let _ = writeln!(
+                out,
+                "  line {:>2} {:<20} DIFFERS: {why}",
+                i + 1,
+                labels.get(i).map_or("?", String::as_str)
+            );
+        }
+    }
+    if differing == 0 {
+        let _ = writeln!(
+            out,
+            "  every line matches the server's string to sign: the key differs (the server holds another secret for {})",
+            auth.key_id()
+        );
+    }
+    Ok(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn makes_invisible_characters_visible() {
+        assert_eq!(visible(b"  a b\t"), "··a b\\t");
+        assert_eq!(visible(b"caf\xc3\xa9 "), "caf\\xc3\\xa9·");
+        assert_eq!(visible(b"\x00"), "\\x00");
+        assert_eq!(visible(b""), "");
+    }
+}

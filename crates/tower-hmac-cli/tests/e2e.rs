@@ -1,0 +1,563 @@
+//! End to end over real TCP against the demo server: the CLI's `sign --curl` output run by real
+//! curl, `request`, and `explain`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::mpsc;
+
+use tower_hmac::InMemoryRegistry;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tower-hmac");
+
+/// Starts the demo server with `registry` on a free loopback port, on its own thread.
+fn start_demo(registry: InMemoryRegistry) -> SocketAddr {
+    start_demo_with(registry, 0)
+}
+
+/// The same, with the server's clock `offset_secs` ahead.
+fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tx.send(addr).unwrap();
+            let layer = tower_hmac::HmacAuthLayer::builder(registry)
+                .allowed_hosts(demo_server::hosts_for(addr).unwrap())
+                .clock(tower_hmac::core::OffsetClock::new(offset_secs))
+                .build()
+                .unwrap();
+            demo_server::serve_with(listener, layer).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("TOWER_HMAC_KEY_ID")
+        .env_remove("TOWER_HMAC_SECRET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run tower-hmac")
+}
+
+fn demo_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("TOWER_HMAC_KEY_ID", demo_server::DEMO_KEY_ID),
+        ("TOWER_HMAC_SECRET", demo_server::demo_secret_base64()),
+    ]
+}
+
+fn sign_curl(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["sign"];
+    all.extend_from_slice(args);
+    all.push("--curl");
+    let out = cli(&all, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// Runs a curl command line with `sh`; returns (status, body).
+fn run_curl(command: &str) -> (u16, String) {
+    let full = format!("{command} -w '\\n%{{http_code}}'");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&full)
+        .output()
+        .expect("curl is installed (apt-get install curl)");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+fn code_of(body: &str) -> String {
+    let start = body
+        .find("\"code\":\"")
+        .map(|i| i + 8)
+        .unwrap_or_else(|| panic!("no code in {body}"));
+    body[start..].split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn signed_curl_is_accepted_once_then_rejected_as_a_replay() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let cmd = sign_curl(&["GET", &format!("http://{addr}/whoami")], &demo_env());
+    assert!(cmd.starts_with("curl "), "{cmd}");
+
+    let (status, body) = run_curl(&cmd);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"key_id\":\"demo-2026\""), "{body}");
+    assert!(body.contains("\"app_id\":\"demo-backoffice\""), "{body}");
+
+    let (status, body) = run_curl(&cmd);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code_of(&body), "replayed_nonce");
+}
+
+#[test]
+fn signed_post_echoes_and_a_tampered_body_is_rejected() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let url = format!("http://{addr}/echo");
+    let args = [
+        "POST",
+        &url,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"amount":7}"#,
+    ];
+
+    let cmd = sign_curl(&args, &demo_env());
+    let (status, body) = run_curl(&cmd);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"amount":7}"#);
+
+    let cmd = sign_curl(&args, &demo_env());
+    let tampered = cmd.replace(r#"{"amount":7}"#, r#"{"amount":700}"#);
+    assert_ne!(tampered, cmd);
+    let (status, body) = run_curl(&tampered);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code_of(&body), "invalid_signature");
+}
+
+#[test]
+fn a_wrong_host_is_rejected() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let cmd = sign_curl(&["GET", &format!("http://{addr}/whoami")], &demo_env());
+    let host_header = format!("-H 'host: {addr}'");
+    assert!(cmd.contains(&host_header), "{cmd}");
+    let wrong = cmd.replace(
+        &host_header,
+        &format!("-H 'host: evil.example:{}'", addr.port()),
+    );
+    let (status, body) = run_curl(&wrong);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code_of(&body), "host_not_allowed");
+}
+
+#[test]
+fn the_health_route_is_open_and_whoami_is_not() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let (status, body) = run_curl(&format!("curl -sS http://{addr}/health"));
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = run_curl(&format!("curl -sS http://{addr}/whoami"));
+    assert_eq!(status, 401);
+    assert_eq!(code_of(&body), "missing_authorization");
+}
+
+#[test]
+fn a_body_from_a_file_is_sent_byte_for_byte() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let dir = std::env::temp_dir().join(format!("tower-hmac-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("body.txt");
+    std::fs::write(&path, "line one\nline two\r\n'quoted' $HOME\n").unwrap();
+    let data = format!("@{}", path.display());
+    let cmd = sign_curl(
+        &["POST", &format!("http://{addr}/echo"), "-d", &data],
+        &demo_env(),
+    );
+    let (status, body) = run_curl(&cmd);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "line one\nline two\r\n'quoted' $HOME\n");
+}
+
+#[test]
+fn keygen_output_makes_a_working_registry_and_client() {
+    let out = cli(
+        &["keygen", "--app-id", "partner", "--key-id", "partner-1"],
+        &[],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (server, client) = text.split_once("# Client").unwrap();
+    let registry = InMemoryRegistry::from_toml_str(server).unwrap();
+    assert_eq!(registry.get("partner-1").unwrap().app_id(), "partner");
+    let env: Vec<(String, String)> = client
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(env.len(), 2, "{client}");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let addr = start_demo(registry);
+    let cmd = sign_curl(&["GET", &format!("http://{addr}/whoami")], &env);
+    let (status, body) = run_curl(&cmd);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"app_id\":\"partner\""));
+}
+
+#[test]
+fn sign_prints_the_authorization_header() {
+    let out = cli(
+        &["sign", "GET", "https://api.example.com/x?y=1"],
+        &demo_env(),
+    );
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("Authorization: HMAC-SHA256 Credential=demo-2026, Timestamp="),
+        "{line}"
+    );
+    assert!(line.contains("SignedHeaders=host, Signature="));
+}
+
+#[test]
+fn sign_without_a_key_explains_where_keys_come_from() {
+    let out = cli(
+        &["sign", "GET", "https://api.example.com/", "--key-id", "k"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("TOWER_HMAC_SECRET") && err.contains("--key-file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sign_reads_the_key_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("tower-hmac-keyfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("demo.key");
+    std::fs::write(&path, format!("{}\n", demo_server::demo_secret_base64())).unwrap();
+    let out = cli(
+        &[
+            "sign",
+            "GET",
+            "https://api.example.com/",
+            "--key-id",
+            "demo-2026",
+            "--key-file",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sign_rejects_a_relative_url_and_a_bad_header() {
+    let out = cli(&["sign", "GET", "/relative"], &demo_env());
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(&["sign", "GET", "http://h/", "-H", "no colon"], &demo_env());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn there_is_no_argument_that_takes_a_secret() {
+    for command in ["sign", "keygen"] {
+        let out = cli(&[command, "--help"], &[]);
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(!help.contains("--secret "), "{help}");
+        assert!(!help.contains("--key <"), "{help}");
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn request_sends_a_signed_get() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let out = cli(
+        &["request", "GET", &format!("http://{addr}/whoami")],
+        &demo_env(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("\"key_id\":\"demo-2026\""));
+}
+
+#[test]
+fn request_posts_a_body_and_includes_the_head_with_i() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let out = cli(
+        &[
+            "request",
+            "POST",
+            &format!("http://{addr}/echo"),
+            "-H",
+            "Content-Type: text/plain",
+            "-d",
+            "hi there",
+            "-i",
+        ],
+        &demo_env(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("content-type: text/plain\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nhi there"), "{text}");
+}
+
+#[test]
+fn request_exits_1_on_an_http_error() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let wrong = [
+        ("TOWER_HMAC_KEY_ID", "demo-2026"),
+        (
+            "TOWER_HMAC_SECRET",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+    ];
+    let out = cli(
+        &["request", "GET", &format!("http://{addr}/whoami")],
+        &wrong,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("invalid_signature"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+#[test]
+fn request_recovers_from_a_server_clock_ten_minutes_ahead() {
+    let addr = start_demo_with(demo_server::demo_registry().unwrap(), 600);
+    let out = cli(
+        &["request", "GET", &format!("http://{addr}/whoami")],
+        &demo_env(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("demo-2026"));
+}
+
+#[test]
+fn request_exits_2_when_the_server_is_unreachable() {
+    let out = cli(
+        &["request", "GET", "http://127.0.0.1:9/whoami"],
+        &demo_env(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn authorization_in(curl: &str) -> String {
+    let start = curl.find("'Authorization: ").unwrap() + 1;
+    let end = start + curl[start..].find('\'').unwrap();
+    curl[start..end].to_owned()
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("tower-hmac-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn explain_names_the_body_hash_when_the_body_was_changed() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let url = format!("http://{addr}/echo");
+    let signed_body = r#"{"amount":7}"#;
+    let cmd = sign_curl(
+        &[
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            signed_body,
+        ],
+        &demo_env(),
+    );
+    let (status, answer) = run_curl(&cmd.replace(signed_body, r#"{"amount":700}"#));
+    assert_eq!(status, 401);
+    let problem = temp_file("body-answer.json", answer.as_bytes());
+
+    let auth = authorization_in(&cmd);
+    let out = cli(
+        &[
+            "explain",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &auth,
+            "-d",
+            signed_body,
+            "--problem",
+            &problem,
+        ],
+        &demo_env(),
+    );
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("The server answered: invalid_signature"),
+        "{text}"
+    );
+    let differing: Vec<&str> = text.lines().filter(|l| l.contains("DIFFERS")).collect();
+    assert_eq!(differing.len(), 1, "{text}");
+    assert!(
+        differing[0].contains("body SHA-256") && differing[0].contains("body hash differs"),
+        "{text}"
+    );
+    // What this client signed matches its own header.
+    assert!(
+        text.contains("signature       matches this request and key"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_says_the_key_differs_when_every_line_matches() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let url = format!("http://{addr}/whoami");
+    let wrong = [
+        ("TOWER_HMAC_KEY_ID", "demo-2026"),
+        (
+            "TOWER_HMAC_SECRET",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+    ];
+    let cmd = sign_curl(&["GET", &url], &wrong);
+    let (status, answer) = run_curl(&cmd);
+    assert_eq!(status, 401);
+    let problem = temp_file("key-answer.json", answer.as_bytes());
+    let host = format!("Host: {addr}");
+    let out = cli(
+        &[
+            "explain",
+            "GET",
+            &url,
+            "-H",
+            &host,
+            "-H",
+            &authorization_in(&cmd),
+            "--problem",
+            &problem,
+        ],
+        &wrong,
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("every line matches the server's string to sign: the key differs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_shows_the_string_to_sign_with_invisible_characters() {
+    let out = cli(
+        &[
+            "explain",
+            "PUT",
+            "http://api.example.com/items/1?x=1",
+            "-H",
+            "X-Note:  tab\there ",
+            "-d",
+            "body",
+        ],
+        &demo_env(),
+    );
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("No Authorization header given"), "{text}");
+    for expected in [
+        "algorithm",
+        "HMAC-SHA256",
+        "method",
+        "PUT",
+        "query",
+        "x=1",
+        "header x-note",
+        "tab\\there",
+        "body SHA-256",
+        "Expected signature with this key: ",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in\n{text}");
+    }
+}
+
+#[test]
+fn explain_reads_a_raw_request_file_and_spots_a_stale_timestamp() {
+    let auth = "HMAC-SHA256 Credential=demo-2026, Timestamp=1000000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000";
+    let raw =
+        format!("GET /whoami HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: {auth}\r\n\r\n");
+    let path = temp_file("stale.http", raw.as_bytes());
+    let out = cli(&["explain", "--request-file", &path], &demo_env());
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OUTSIDE the ±300 s window"), "{text}");
+    assert!(text.contains("signature       DIFFERS"), "{text}");
+}
+
+#[test]
+fn explain_names_a_missing_signed_header() {
+    let auth = "Authorization: HMAC-SHA256 Credential=demo-2026, Timestamp=1000000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000";
+    let out = cli(&["explain", "GET", "http://h/", "-H", auth], &demo_env());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("absent from the request: content-type"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for command in ["keygen", "sign", "request", "explain"] {
+        let out = cli(&[command, "--help"], &[]);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Examples:"), "{command}");
+    }
+}
