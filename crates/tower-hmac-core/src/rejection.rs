@@ -167,6 +167,12 @@ impl fmt::Debug for TimeHint {
 /// response's extensions.
 #[derive(Clone)]
 pub struct Rejection {
+    // Boxed: a rejection is made only on the failure path, and `Result<_, Rejection>` stays small.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: RejectionKind,
     detail: Option<&'static str>,
     time_hint: Option<TimeHint>,
@@ -180,97 +186,99 @@ impl Rejection {
     /// A rejection of this kind.
     pub fn new(kind: RejectionKind) -> Self {
         Self {
-            kind,
-            detail: None,
-            time_hint: None,
-            retry_after: None,
-            scheme: None,
-            line_digests: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                detail: None,
+                time_hint: None,
+                retry_after: None,
+                scheme: None,
+                line_digests: None,
+                source: None,
+            }),
         }
     }
 
     /// With a fixed explanation (no request data), sent as the problem body's `detail`.
     pub fn with_detail(mut self, detail: &'static str) -> Self {
-        self.detail = Some(detail);
+        self.inner.detail = Some(detail);
         self
     }
 
     /// With the server's time (for `stale_timestamp`).
     pub fn with_time_hint(mut self, hint: TimeHint) -> Self {
-        self.time_hint = Some(hint);
+        self.inner.time_hint = Some(hint);
         self
     }
 
     /// With a `Retry-After` hint (for the `503` kinds).
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.inner.retry_after = Some(after);
         self
     }
 
     /// With the underlying error (a store's failure); it is logged, never sent.
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        self.source = Some(Arc::from(source.into()));
+        self.inner.source = Some(Arc::from(source.into()));
         self
     }
 
     /// With the name of the scheme whose challenge the response carries (`WWW-Authenticate`).
     pub fn with_scheme(mut self, scheme: &'static str) -> Self {
-        self.scheme = Some(scheme);
+        self.inner.scheme = Some(scheme);
         self
     }
 
     /// With the digests of the server's string to sign, one per line (see
     /// [`line_digests`](crate::canonical::line_digests)), for `invalid_signature`.
     pub fn with_line_digests(mut self, digests: Vec<[u8; 8]>) -> Self {
-        self.line_digests = Some(digests.into());
+        self.inner.line_digests = Some(digests.into());
         self
     }
 
     /// Drops the string-to-sign digests (a server that does not send them).
     pub fn without_line_digests(mut self) -> Self {
-        self.line_digests = None;
+        self.inner.line_digests = None;
         self
     }
 
     /// The digests of the server's string to sign, one per line, when it sends them.
     pub fn line_digests(&self) -> Option<&[[u8; 8]]> {
-        self.line_digests.as_deref()
+        self.inner.line_digests.as_deref()
     }
 
     /// The scheme to challenge with, when the server set it.
     pub fn scheme(&self) -> Option<&'static str> {
-        self.scheme
+        self.inner.scheme
     }
 
     /// What went wrong.
     pub fn kind(&self) -> RejectionKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The stable code (`kind().code()`).
     pub fn code(&self) -> &'static str {
-        self.kind.code()
+        self.inner.kind.code()
     }
 
     /// The HTTP status (`kind().status()`).
     pub fn status(&self) -> http::StatusCode {
-        self.kind.status()
+        self.inner.kind.status()
     }
 
     /// A fixed explanation, if any.
     pub fn detail(&self) -> Option<&'static str> {
-        self.detail
+        self.inner.detail
     }
 
     /// The server's time, for `stale_timestamp`.
     pub fn time_hint(&self) -> Option<&TimeHint> {
-        self.time_hint.as_ref()
+        self.inner.time_hint.as_ref()
     }
 
     /// How long the client should wait before retrying, for the `503` kinds.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 }
 
@@ -282,22 +290,26 @@ impl From<RejectionKind> for Rejection {
 
 impl fmt::Debug for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
         f.debug_struct("Rejection")
-            .field("kind", &self.kind)
-            .field("detail", &self.detail)
-            .field("time_hint", &self.time_hint)
-            .field("retry_after", &self.retry_after)
-            .field("scheme", &self.scheme)
-            .field("line_digests", &self.line_digests.as_ref().map(|d| d.len()))
-            .field("source", &self.source)
+            .field("kind", &inner.kind)
+            .field("detail", &inner.detail)
+            .field("time_hint", &inner.time_hint)
+            .field("retry_after", &inner.retry_after)
+            .field("scheme", &inner.scheme)
+            .field(
+                "line_digests",
+                &inner.line_digests.as_ref().map(|d| d.len()),
+            )
+            .field("source", &inner.source)
             .finish()
     }
 }
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "request rejected: {}", self.kind.code())?;
-        if let Some(detail) = self.detail {
+        write!(f, "request rejected: {}", self.inner.kind.code())?;
+        if let Some(detail) = self.inner.detail {
             write!(f, " ({detail})")?;
         }
         Ok(())
@@ -306,7 +318,8 @@ impl fmt::Display for Rejection {
 
 impl StdError for Rejection {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }

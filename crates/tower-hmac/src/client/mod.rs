@@ -25,7 +25,7 @@
 //!     .service(hyper);
 //!
 //! let req = http::Request::get("http://127.0.0.1:8080/whoami").body(Full::<Bytes>::default())?;
-//! let res = client.ready().await?.call(req).await?;
+//! let res = ServiceExt::<http::Request<Full<Bytes>>>::ready(&mut client).await?.call(req).await?;
 //! # Ok(()) }
 //! ```
 
