@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use tower_hmac_core::{SecretKey, generate_nonce};
+use tower_hmac_core::{SecretKey, generate_nonce, is_valid_key_id};
 
 use crate::credentials::SECRET_ENV;
 
@@ -21,16 +21,8 @@ pub(crate) struct Args {
     secret_file: Option<PathBuf>,
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= tower_hmac_core::MAX_KEY_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-}
-
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    if !valid_id(&args.app_id) {
+    if !is_valid_key_id(&args.app_id) {
         return Err("--app-id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
     }
     let key_id = match &args.key_id {
@@ -40,7 +32,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             format!("{}-{}", args.app_id, &suffix[..8])
         }
     };
-    if !valid_id(&key_id) {
+    if !is_valid_key_id(&key_id) {
         return Err("--key-id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
     }
     let key = SecretKey::generate().map_err(|e| e.to_string())?;

@@ -4,6 +4,33 @@ use std::io::Read;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
+/// The arguments that describe a request to sign (`sign`, `request`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct RequestArgs {
+    /// The HTTP method (GET, POST, …).
+    pub(crate) method: String,
+    /// The absolute URL (http:// or https://).
+    pub(crate) url: String,
+    /// A header to send and sign, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub(crate) headers: Vec<String>,
+    /// The body: the text itself, @FILE for a file's bytes, or @- for standard input.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub(crate) data: Option<String>,
+}
+
+impl RequestArgs {
+    /// The request these arguments describe.
+    pub(crate) fn given(&self) -> Result<Given, String> {
+        from_args(
+            &self.method,
+            &self.url,
+            &self.headers,
+            read_body(self.data.as_deref())?,
+        )
+    }
+}
+
 /// A request as given on the command line.
 pub(crate) struct Given {
     pub(crate) method: Method,
@@ -78,6 +105,21 @@ pub(crate) fn from_args(
             ));
         }
     }
+    let (headers, listed) = parse_headers(lines.iter().map(String::as_str))?;
+    Ok(Given {
+        method,
+        uri,
+        url: url.to_owned(),
+        headers,
+        listed,
+        body,
+    })
+}
+
+/// `Name: value` lines into a header map, and the same list for printing.
+fn parse_headers<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> Result<(HeaderMap, Vec<(String, String)>), String> {
     let mut headers = HeaderMap::new();
     let mut listed = Vec::new();
     for line in lines {
@@ -92,14 +134,7 @@ pub(crate) fn from_args(
         )
         .map_err(|e| format!("{e} in {line:?}"))?;
     }
-    Ok(Given {
-        method,
-        uri,
-        url: url.to_owned(),
-        headers,
-        listed,
-        body,
-    })
+    Ok((headers, listed))
 }
 
 fn add_header(
@@ -109,7 +144,7 @@ fn add_header(
     value: &[u8],
 ) -> Result<(), String> {
     let name = HeaderName::from_bytes(name).map_err(|_| "invalid header name".to_owned())?;
-    let value = trim(value);
+    let value = tower_hmac_core::trim_ows(value);
     let header_value =
         HeaderValue::from_bytes(value).map_err(|_| "invalid header value".to_owned())?;
     headers.append(name.clone(), header_value);
@@ -118,18 +153,6 @@ fn add_header(
         String::from_utf8_lossy(value).into_owned(),
     ));
     Ok(())
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
 }
 
 /// A request from a raw HTTP/1.x request: request line, header lines (CRLF or LF), a blank line,
@@ -143,15 +166,7 @@ pub(crate) fn from_raw(raw: &[u8]) -> Result<Given, String> {
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return Err(format!("bad request line {request_line:?}"));
     };
-    let mut headers = HeaderMap::new();
-    let mut listed = Vec::new();
-    for line in lines {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("header {line:?} is not 'Name: value'"))?;
-        add_header(&mut headers, &mut listed, name.as_bytes(), value.as_bytes())
-            .map_err(|e| format!("{e} in {line:?}"))?;
-    }
+    let (headers, listed) = parse_headers(lines)?;
     let url = if target.starts_with('/') || target == "*" {
         let host = headers
             .get(header::HOST)

@@ -5,20 +5,12 @@ use std::io::Write;
 use tower_hmac::client::{HmacMiddleware, RequestSigner};
 
 use crate::KeyArgs;
-use crate::request::{from_args, read_body};
+use crate::request::RequestArgs;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The HTTP method (GET, POST, …).
-    method: String,
-    /// The absolute URL (http:// or https://).
-    url: String,
-    /// A header to send and sign, as 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    headers: Vec<String>,
-    /// The body: the text itself, @FILE for a file's bytes, or @- for standard input.
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    data: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Print the status line and the response headers before the body.
     #[arg(short = 'i', long = "include")]
     include: bool,
@@ -29,8 +21,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<u8, String> {
     let key_id = crate::credentials::key_id(&args.key)?;
     let secret = crate::credentials::secret(&args.key)?;
-    let body = read_body(args.data.as_deref())?;
-    let given = from_args(&args.method, &args.url, &args.headers, body)?;
+    let given = args.request.given()?;
     let mut signer = RequestSigner::new(key_id, secret).map_err(|e| format!("--key-id: {e}"))?;
     for name in crate::sign::signed_names(&given) {
         signer = signer.sign_header(name);

@@ -5,21 +5,13 @@ use tower_hmac_core::clock::{Clock, SystemClock};
 use tower_hmac_core::{Authorization, body_sha256, generate_nonce};
 
 use crate::KeyArgs;
-use crate::request::{Given, from_args, read_body};
+use crate::request::{Given, RequestArgs};
 use crate::shell::quote;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The HTTP method (GET, POST, …).
-    method: String,
-    /// The absolute URL (http:// or https://).
-    url: String,
-    /// A header to send and sign, as 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    headers: Vec<String>,
-    /// The body: the text itself, @FILE for a file's bytes, or @- for standard input.
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    data: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Print a complete curl command instead of the Authorization header.
     #[arg(long)]
     curl: bool,
@@ -29,13 +21,13 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<u8, String> {
     let signer = crate::credentials::signer(&args.key)?;
-    let body = read_body(args.data.as_deref())?;
+    let mut given = args.request.given()?;
+    let body = &given.body;
     if args.curl && !body.bytes.is_empty() && body.file.is_none() && body.inline.is_none() {
         return Err(
             "a body from standard input must be UTF-8 to print a curl command; use -d @FILE".into(),
         );
     }
-    let mut given = from_args(&args.method, &args.url, &args.headers, body)?;
     if given.headers.contains_key(header::AUTHORIZATION) {
         return Err("-H Authorization: the Authorization header is what this command makes".into());
     }

@@ -109,7 +109,7 @@ fn joined_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(trim_sp_htab(value.as_bytes()));
+        out.extend_from_slice(trim_ows(value.as_bytes()));
     }
     Some(out)
 }
@@ -125,7 +125,8 @@ fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Opt
     joined_header_value(headers, name)
 }
 
-fn trim_sp_htab(bytes: &[u8]) -> &[u8] {
+/// `bytes` without leading and trailing spaces and tabs (HTTP's optional white space).
+pub fn trim_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|&b| b != b' ' && b != b'\t')

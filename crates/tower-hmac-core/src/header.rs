@@ -5,6 +5,7 @@ use std::fmt;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
+use crate::canonical::trim_ows;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The scheme name of protocol v1 (matched case-insensitively).
@@ -285,21 +286,15 @@ fn malformed(detail: &'static str) -> Rejection {
     Rejection::new(RejectionKind::MalformedAuthorization).with_detail(detail)
 }
 
-fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
-}
-
 fn as_ascii(bytes: &[u8]) -> &str {
     // Only called after every byte was checked to be ASCII.
     std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Whether `id` is a valid key id: 1 to 128 characters of `A-Z a-z 0-9 . _ ~ -` (the same
+/// grammar serves for application ids).
+pub fn is_valid_key_id(id: &str) -> bool {
+    validate_key_id(id.as_bytes()).is_ok()
 }
 
 fn validate_key_id(value: &[u8]) -> Result<&str, &'static str> {

@@ -43,13 +43,14 @@ mod sign;
 
 pub use canonical::{
     BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, line_digests, request_host,
+    trim_ows,
 };
 pub use challenge::Challenge;
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use future::StoreFuture;
 pub use header::{
     Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,
-    MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature,
+    MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature, is_valid_key_id,
 };
 pub use key::{KeyError, SecretKey};
 pub use nonce::{NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind};

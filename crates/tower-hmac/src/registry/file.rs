@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tower_hmac_core::{KeyError, KeyRecord, KeyState, MAX_KEY_ID_LEN, SecretKey};
+use tower_hmac_core::{KeyError, KeyRecord, KeyState, SecretKey, is_valid_key_id};
 use zeroize_string::wipe;
 
 use super::memory::InMemoryRegistry;
@@ -139,14 +139,6 @@ pub enum RegistryFileError {
     },
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_KEY_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-}
-
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -181,14 +173,14 @@ impl InMemoryRegistry {
         })?;
         let registry = InMemoryRegistry::new();
         for app in &raw.apps {
-            if !valid_id(&app.id) {
+            if !is_valid_key_id(&app.id) {
                 return Err(RegistryFileError::InvalidId {
                     what: "app",
                     id: app.id.clone(),
                 });
             }
             for key in &app.keys {
-                if !valid_id(&key.id) {
+                if !is_valid_key_id(&key.id) {
                     return Err(RegistryFileError::InvalidId {
                         what: "key",
                         id: key.id.clone(),

@@ -1,0 +1,110 @@
+//! What the layer logs. Alone in its own test binary: tracing caches per-callsite interest
+//! globally, so a thread-local subscriber in a binary that runs other tests in parallel can miss
+//! events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use http_body_util::Full;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_hmac::core::{Signer, body_sha256, generate_nonce};
+use tower_hmac::server::VerifiedBody;
+use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
+
+const NOW: u64 = 1_700_000_000;
+
+fn key() -> SecretKey {
+    SecretKey::from_bytes(&[7; 32]).unwrap()
+}
+
+async fn ok(_: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::default()))
+}
+
+fn signed(key: &SecretKey) -> (Request<Full<Bytes>>, String) {
+    let uri: http::Uri = "/orders".parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, "api.example.com".parse().unwrap());
+    let auth = Signer::new("k1", key.clone())
+        .unwrap()
+        .sign(
+            &http::Method::GET,
+            &uri,
+            &headers,
+            &body_sha256(b""),
+            NOW,
+            &generate_nonce().unwrap(),
+            &[],
+        )
+        .unwrap()
+        .to_string();
+    let req = Request::get(uri)
+        .header(http::header::HOST, "api.example.com")
+        .header(AUTHORIZATION, auth.clone())
+        .body(Full::default())
+        .unwrap();
+    (req, auth)
+}
+
+/// A `Write` into a shared buffer, to capture tracing output.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_one_event_per_decision_without_secrets_or_signatures() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let registry = InMemoryRegistry::new();
+    registry.insert("k1", "backoffice", key());
+    let layer = HmacAuthLayer::builder(registry)
+        .allowed_hosts(AllowedHosts::new(["api.example.com"]).unwrap())
+        .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new().layer(layer).service_fn(ok);
+    let (good, good_auth) = signed(&key());
+    assert_eq!(svc.clone().oneshot(good).await.unwrap().status(), 200);
+    let (bad, bad_auth) = signed(&SecretKey::from_bytes(&[8; 32]).unwrap());
+    assert_eq!(svc.oneshot(bad).await.unwrap().status(), 401);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tower_hmac::auth"))
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert!(
+        events[0].contains("outcome=\"accepted\"") && events[0].contains("app_id=\"backoffice\"")
+    );
+    assert!(
+        events[1].contains("code=\"invalid_signature\"") && events[1].contains("key_id=\"k1\"")
+    );
+    for auth in [good_auth, bad_auth] {
+        let signature = auth.rsplit("Signature=").next().unwrap();
+        assert!(!text.contains(signature), "a signature was logged: {text}");
+    }
+    assert!(!text.contains(&hex::encode([7u8; 32])));
+}
