@@ -10,6 +10,34 @@ use std::time::Duration;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, generate_nonce};
 
+/// The Redis the tests use: `$REDIS_URL`, or the project's usual 127.0.0.1:6379.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Fails — never skips — when Redis is not reachable, saying how to start one.
+pub async fn require_redis() -> String {
+    let url = redis_url();
+    let reachable = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), reachable).await;
+    assert!(
+        matches!(answer, Ok(Some(_))),
+        "Redis is not reachable at {url}. These tests need a real Redis: start one with\n  \
+         redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no\n\
+         or point REDIS_URL at another."
+    );
+    url
+}
+
+/// A Redis key prefix no other run uses.
+pub fn unique_prefix(label: &str) -> String {
+    format!("tower-hmac-test:{label}:{}:", nonce())
+}
+
 fn nonce() -> String {
     generate_nonce().expect("random nonce")
 }

@@ -8,11 +8,54 @@ use std::time::Duration;
 use tower_hmac::MokaNonceStore;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
-use tower_hmac_integration::{nonce_store_conformance, unique_key_id};
+use tower_hmac_integration::{nonce_store_conformance, require_redis, unique_key_id, unique_prefix};
+use tower_hmac_redis::RedisNonceStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moka_store_conforms() {
     nonce_store_conformance(Arc::new(MokaNonceStore::new(10_000).unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_conforms() {
+    let url = require_redis().await;
+    let store = RedisNonceStore::open(&url).unwrap().with_prefix(unique_prefix("conformance"));
+    nonce_store_conformance(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_sets_the_ttl_the_layer_asks_for() {
+    let url = require_redis().await;
+    let prefix = unique_prefix("ttl");
+    let store = RedisNonceStore::open(&url).unwrap().with_prefix(prefix.clone());
+    let key = unique_key_id("ttl");
+    store
+        .check_and_insert(&key, "nonce-nonce-nonce", Duration::from_secs(301))
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(store.key(&key, "nonce-nonce-nonce"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((300_000..=301_000).contains(&pttl), "PTTL {pttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_fails_closed_when_redis_is_unreachable() {
+    // Nothing listens on port 1.
+    let store = RedisNonceStore::open("redis://127.0.0.1:1").unwrap();
+    let err = store
+        .check_and_insert("k", "nonce-nonce-nonce", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), NonceStoreErrorKind::Unavailable | NonceStoreErrorKind::Timeout),
+        "{err:?}"
+    );
+    assert!(err.retry_after().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,115 @@
+//! The Redis store through the layer when Redis goes away: `503` with `Retry-After`, then service
+//! again without a restart. Alone in its own test binary because it kills Redis client
+//! connections (`CLIENT KILL`), which would disturb tests running beside it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
+use http::{Request, StatusCode};
+use tower::ServiceExt;
+use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
+use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
+use tower_hmac_integration::{require_redis, unique_prefix};
+use tower_hmac_redis::RedisNonceStore;
+
+fn key() -> SecretKey {
+    SecretKey::from_bytes(&[0x33; 32]).unwrap()
+}
+
+fn app(store: RedisNonceStore) -> Router {
+    let registry = InMemoryRegistry::new();
+    registry.insert("redis-key", "redis-app", key());
+    let layer = HmacAuthLayer::builder(registry)
+        .allowed_hosts(AllowedHosts::new(["api.test"]).unwrap())
+        .nonce_store(store)
+        .build()
+        .unwrap();
+    Router::new().route("/", get(|| async { "ok" })).layer(layer)
+}
+
+fn signed() -> Request<Body> {
+    let uri: http::Uri = "/".parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(HOST, "api.test".parse().unwrap());
+    let auth = Signer::new("redis-key", key())
+        .unwrap()
+        .sign(
+            &http::Method::GET,
+            &uri,
+            &headers,
+            &body_sha256(b""),
+            SystemClock.unix_seconds(),
+            &generate_nonce().unwrap(),
+            &[],
+        )
+        .unwrap();
+    Request::get(uri)
+        .header(HOST, "api.test")
+        .header(AUTHORIZATION, auth.to_string())
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn status(app: &Router) -> (StatusCode, Option<String>) {
+    let res = app.clone().oneshot(signed()).await.unwrap();
+    let retry = res
+        .headers()
+        .get(RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status(), retry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_is_a_503_with_retry_after() {
+    let store = RedisNonceStore::open("redis://127.0.0.1:1").unwrap();
+    let (status, retry) = status(&app(store)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_resumes_after_the_connection_is_killed() {
+    let url = require_redis().await;
+    let store = RedisNonceStore::open(&url)
+        .unwrap()
+        .with_prefix(unique_prefix("recovery"));
+    let app = app(store);
+    assert_eq!(status(&app).await.0, StatusCode::OK);
+
+    // Kill every other client connection, ours included.
+    let admin = redis::Client::open(url.as_str()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "no connection was killed");
+
+    // Requests right after may be refused (fail closed, never an unchecked pass) …
+    let mut statuses = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, retry) = status(&app).await;
+        statuses.push(status);
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{statuses:?}");
+        assert!(retry.is_some());
+        assert!(tokio::time::Instant::now() < deadline, "did not recover: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // … and then it serves again, without a restart.
+    assert_eq!(status(&app).await.0, StatusCode::OK, "{statuses:?}");
+    println!("statuses after CLIENT KILL: {statuses:?}");
+}
