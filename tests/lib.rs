@@ -21,7 +21,10 @@ pub async fn require_redis() -> String {
     let reachable = async {
         let client = redis::Client::open(url.as_str()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     };
     let answer = tokio::time::timeout(std::time::Duration::from_secs(3), reachable).await;
     assert!(

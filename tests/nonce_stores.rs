@@ -8,7 +8,9 @@ use std::time::Duration;
 use tower_hmac::MokaNonceStore;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
-use tower_hmac_integration::{nonce_store_conformance, require_redis, unique_key_id, unique_prefix};
+use tower_hmac_integration::{
+    nonce_store_conformance, require_redis, unique_key_id, unique_prefix,
+};
 use tower_hmac_redis::RedisNonceStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +21,9 @@ async fn moka_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_conforms() {
     let url = require_redis().await;
-    let store = RedisNonceStore::open(&url).unwrap().with_prefix(unique_prefix("conformance"));
+    let store = RedisNonceStore::open(&url)
+        .unwrap()
+        .with_prefix(unique_prefix("conformance"));
     nonce_store_conformance(Arc::new(store)).await;
 }
 
@@ -27,7 +31,9 @@ async fn redis_store_conforms() {
 async fn redis_store_sets_the_ttl_the_layer_asks_for() {
     let url = require_redis().await;
     let prefix = unique_prefix("ttl");
-    let store = RedisNonceStore::open(&url).unwrap().with_prefix(prefix.clone());
+    let store = RedisNonceStore::open(&url)
+        .unwrap()
+        .with_prefix(prefix.clone());
     let key = unique_key_id("ttl");
     store
         .check_and_insert(&key, "nonce-nonce-nonce", Duration::from_secs(301))
@@ -52,7 +58,10 @@ async fn redis_store_fails_closed_when_redis_is_unreachable() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err.kind(), NonceStoreErrorKind::Unavailable | NonceStoreErrorKind::Timeout),
+        matches!(
+            err.kind(),
+            NonceStoreErrorKind::Unavailable | NonceStoreErrorKind::Timeout
+        ),
         "{err:?}"
     );
     assert!(err.retry_after().is_some());

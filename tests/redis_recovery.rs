@@ -29,7 +29,9 @@ fn app(store: RedisNonceStore) -> Router {
         .nonce_store(store)
         .build()
         .unwrap();
-    Router::new().route("/", get(|| async { "ok" })).layer(layer)
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(layer)
 }
 
 fn signed() -> Request<Body> {
@@ -106,7 +108,10 @@ async fn service_resumes_after_the_connection_is_killed() {
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{statuses:?}");
         assert!(retry.is_some());
-        assert!(tokio::time::Instant::now() < deadline, "did not recover: {statuses:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "did not recover: {statuses:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // … and then it serves again, without a restart.

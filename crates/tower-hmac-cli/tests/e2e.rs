@@ -30,7 +30,7 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             let addr = listener.local_addr().unwrap();
             tx.send(addr).unwrap();
             let layer = tower_hmac::HmacAuthLayer::builder(registry)
-                .allowed_hosts(demo_server::hosts_for(addr).unwrap())
+                .allowed_hosts(demo_server::hosts_for(addr, &[]).unwrap())
                 .clock(tower_hmac::core::OffsetClock::new(offset_secs))
                 .build()
                 .unwrap();

@@ -34,7 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use tower_hmac_core::{NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture};
+use tower_hmac_core::{
+    NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture,
+};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tower-hmac:nonce:";
@@ -125,7 +127,9 @@ where
 
 /// `SET key 1 NX PX ttl`: `Some("OK")` when set, `None` when the key existed.
 fn set_nx_px(key: &str, ttl: Duration) -> redis::Cmd {
-    let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).clamp(1, i64::MAX as u64);
+    let millis = u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, i64::MAX as u64);
     let mut cmd = redis::cmd("SET");
     cmd.arg(key).arg(1).arg("NX").arg("PX").arg(millis);
     cmd
@@ -149,7 +153,8 @@ where
         let mut conn = self.conn.clone();
         let timeout = self.timeout;
         StoreFuture::new(async move {
-            match tokio::time::timeout(timeout, cmd.query_async::<Option<String>>(&mut conn)).await {
+            match tokio::time::timeout(timeout, cmd.query_async::<Option<String>>(&mut conn)).await
+            {
                 Ok(Ok(Some(_))) => Ok(NonceOutcome::Fresh),
                 Ok(Ok(None)) => Ok(NonceOutcome::Replayed),
                 Ok(Err(e)) => Err(unavailable(NonceStoreErrorKind::Unavailable).with_source(e)),
@@ -212,7 +217,9 @@ mod tests {
 
     #[tokio::test]
     async fn keys_join_prefix_key_id_and_nonce() {
-        let store = RedisNonceStore::open("redis://127.0.0.1:6379").unwrap().with_prefix("x:");
+        let store = RedisNonceStore::open("redis://127.0.0.1:6379")
+            .unwrap()
+            .with_prefix("x:");
         assert_eq!(store.key("k1", "abc"), "x:k1:abc");
     }
 }

@@ -13,7 +13,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tower_hmac::{AllowedHosts, Authenticated, ConfigError, HmacAuthLayer, InMemoryRegistry};
+use tower_hmac::core::HostError;
+use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
 
 /// The demo registry, embedded: **published demo keys**, for this demo only.
 pub const DEMO_REGISTRY: &str = include_str!("../demo-registry.toml");
@@ -37,14 +38,14 @@ pub fn demo_secret_base64() -> &'static str {
         .unwrap_or_default()
 }
 
-/// The hosts a client may name for a server bound to `addr`: the address itself and, for
-/// loopback, `localhost` with the same port.
-pub fn hosts_for(addr: SocketAddr) -> Result<AllowedHosts, tower_hmac::core::HostError> {
-    let port = addr.port();
+/// The hosts a client may name for a server bound to `addr`: the address itself, for loopback
+/// `localhost` with the same port, and `extra` (a load balancer's name, for example).
+pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, HostError> {
     let mut hosts = vec![addr.to_string()];
     if addr.ip().is_loopback() {
-        hosts.push(format!("localhost:{port}"));
+        hosts.push(format!("localhost:{}", addr.port()));
     }
+    hosts.extend(extra.iter().cloned());
     AllowedHosts::new(hosts)
 }
 
@@ -57,23 +58,71 @@ pub fn app(layer: HmacAuthLayer) -> Router {
         .route("/health", get(health))
 }
 
-/// The layer of the demo: the registry, and the hosts of `addr`.
-pub fn layer(registry: InMemoryRegistry, addr: SocketAddr) -> Result<HmacAuthLayer, ConfigError> {
-    let hosts = hosts_for(addr).map_err(|_| ConfigError::NoAllowedHosts)?;
-    HmacAuthLayer::builder(registry)
-        .allowed_hosts(hosts)
-        .build()
+/// Where the demo keeps nonces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReplayStore {
+    /// The in-process moka store (the default): protects this instance only.
+    #[default]
+    Memory,
+    /// A Redis shared by every instance, with a key prefix.
+    Redis {
+        /// The Redis URL.
+        url: String,
+        /// The key prefix.
+        prefix: String,
+    },
 }
 
-/// Serves the demo on `listener` until the future is dropped.
+impl ReplayStore {
+    /// From the setting's text: `memory` (or nothing), or a `redis://`/`rediss://` URL.
+    pub fn parse(setting: &str, prefix: Option<String>) -> Result<Self, String> {
+        match setting {
+            "" | "memory" => Ok(Self::Memory),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Self::Redis {
+                url: url.to_owned(),
+                prefix: prefix.unwrap_or_else(|| tower_hmac_redis::DEFAULT_PREFIX.to_owned()),
+            }),
+            other => Err(format!(
+                "replay store {other:?}: expected \"memory\" or a redis:// URL"
+            )),
+        }
+    }
+}
+
+/// The demo's settings beyond the registry (the defaults need no other service).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Hosts allowed besides the listening address.
+    pub extra_hosts: Vec<String>,
+    /// Where nonces are kept.
+    pub replay_store: ReplayStore,
+}
+
+/// The demo's layer: the registry, the hosts of `addr` and the settings.
+pub fn layer(
+    registry: InMemoryRegistry,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
+    let builder =
+        HmacAuthLayer::builder(registry).allowed_hosts(hosts_for(addr, &settings.extra_hosts)?);
+    let builder = match &settings.replay_store {
+        ReplayStore::Memory => builder,
+        ReplayStore::Redis { url, prefix } => builder.nonce_store(
+            tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
+        ),
+    };
+    Ok(builder.build()?)
+}
+
+/// Serves the demo with its default settings on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    let layer = layer(registry, addr).map_err(io::Error::other)?;
+    let layer = layer(registry, addr, &Settings::default()).map_err(io::Error::other)?;
     serve_with(listener, layer).await
 }
 
-/// Serves the demo routes behind a layer configured by the caller (tests use it for a skewed
-/// server clock).
+/// Serves the demo routes behind a layer configured by the caller.
 pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Result<()> {
     let app = app(layer).layer(tower_http::trace::TraceLayer::new_for_http());
     axum::serve(listener, app).await
@@ -116,8 +165,23 @@ mod tests {
     }
 
     #[test]
+    fn the_replay_store_setting_is_memory_or_a_redis_url() {
+        assert_eq!(ReplayStore::parse("", None).unwrap(), ReplayStore::Memory);
+        assert_eq!(
+            ReplayStore::parse("memory", None).unwrap(),
+            ReplayStore::Memory
+        );
+        assert!(matches!(
+            ReplayStore::parse("redis://127.0.0.1:6379", None).unwrap(),
+            ReplayStore::Redis { .. }
+        ));
+        assert!(ReplayStore::parse("postgres://x", None).is_err());
+    }
+
+    #[test]
     fn loopback_hosts_include_localhost() {
-        let hosts = hosts_for("127.0.0.1:8080".parse().unwrap()).unwrap();
+        let hosts = hosts_for("127.0.0.1:8080".parse().unwrap(), &["api.test".into()]).unwrap();
+        assert!(hosts.allows(b"api.test"));
         assert!(hosts.allows(b"127.0.0.1:8080"));
         assert!(hosts.allows(b"localhost:8080"));
         assert!(!hosts.allows(b"localhost"));

@@ -1,8 +1,12 @@
 //! `cargo run -p demo-server`: the tower-hmac demo on 127.0.0.1:8080.
 //!
-//! Environment: `TOWER_HMAC_DEMO_ADDR` (listening address, default 127.0.0.1:8080),
-//! `TOWER_HMAC_DEMO_REGISTRY` (a registry TOML file instead of the embedded demo one),
-//! `RUST_LOG` (default `info,tower_hmac=debug`).
+//! Environment:
+//! - `TOWER_HMAC_DEMO_ADDR`: listening address (default 127.0.0.1:8080);
+//! - `TOWER_HMAC_DEMO_REGISTRY`: a registry TOML file instead of the embedded demo one;
+//! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default) or a `redis://host:port` URL shared by
+//!   several instances; `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
+//! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
+//! - `RUST_LOG` (default `info,tower_hmac=debug`).
 
 use std::process::ExitCode;
 
@@ -27,7 +31,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr =
         std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
     let (registry, custom) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
@@ -38,7 +42,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
+    let settings = demo_server::Settings {
+        extra_hosts: std::env::var("TOWER_HMAC_DEMO_HOSTS")
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        replay_store: demo_server::ReplayStore::parse(
+            &std::env::var("TOWER_HMAC_DEMO_REPLAY_STORE").unwrap_or_default(),
+            std::env::var("TOWER_HMAC_DEMO_REDIS_PREFIX").ok(),
+        )?,
+    };
+    let layer = demo_server::layer(registry, bound, &settings)?;
     println!("tower-hmac demo server listening on http://{bound}");
+    match &settings.replay_store {
+        demo_server::ReplayStore::Memory => {
+            println!("  replay store: in-process (this instance only)")
+        }
+        demo_server::ReplayStore::Redis { url, prefix } => {
+            println!(
+                "  replay store: Redis at {url}, prefix {prefix:?} (shared by every instance)"
+            );
+        }
+    }
     println!("  GET  /health   open");
     println!("  GET  /whoami   signed: answers with the caller's app and key id");
     println!("  POST /echo     signed: answers with the body it was sent");
@@ -57,6 +86,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "  cargo run -q -p tower-hmac-cli -- sign POST http://{bound}/echo -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}' --curl | sh"
         );
     }
-    demo_server::serve(listener, registry).await?;
+    demo_server::serve_with(listener, layer).await?;
     Ok(())
 }
