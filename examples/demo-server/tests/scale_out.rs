@@ -36,14 +36,21 @@ async fn start_instance(redis_url: &str, prefix: &str) -> Instance {
         .expect("start demo-server");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("demo-server exited");
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("demo-server exited");
         if let Some(rest) = line.strip_prefix("tower-hmac demo server listening on http://") {
             break rest.parse().unwrap();
         }
     };
     // Keep draining its output so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Instance { addr, _child: child }
+    Instance {
+        addr,
+        _child: child,
+    }
 }
 
 fn signed_request() -> Vec<u8> {
@@ -84,7 +91,10 @@ async fn send(addr: SocketAddr, request: &[u8]) -> (u16, String) {
 async fn a_request_accepted_by_one_instance_is_a_replay_at_the_other() {
     let url = require_redis().await;
     let prefix = unique_prefix("scale-out");
-    let (a, b) = (start_instance(&url, &prefix).await, start_instance(&url, &prefix).await);
+    let (a, b) = (
+        start_instance(&url, &prefix).await,
+        start_instance(&url, &prefix).await,
+    );
     let request = signed_request();
 
     let (status, text) = send(a.addr, &request).await;
@@ -100,7 +110,10 @@ async fn a_request_accepted_by_one_instance_is_a_replay_at_the_other() {
 async fn of_200_concurrent_copies_over_two_instances_exactly_one_is_accepted() {
     let url = require_redis().await;
     let prefix = unique_prefix("scale-out-race");
-    let (a, b) = (start_instance(&url, &prefix).await, start_instance(&url, &prefix).await);
+    let (a, b) = (
+        start_instance(&url, &prefix).await,
+        start_instance(&url, &prefix).await,
+    );
     let request = Arc::new(signed_request());
     let barrier = Arc::new(tokio::sync::Barrier::new(200));
     let mut tasks = Vec::new();

@@ -1,0 +1,109 @@
+//! Measures the Redis store's round trip against a bare `PING` on the same connection, in the
+//! same run (the machine is shared and noisy: compare ratios, not absolute figures).
+//!
+//! ```sh
+//! cargo run --release -p tower-hmac-redis --example round_trip [-- REDIS_URL [N]]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use tower_hmac_core::{NonceStore, generate_nonce};
+use tower_hmac_redis::RedisNonceStore;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    let median = percentile(&samples, 0.5);
+    println!(
+        "{name:<28} median {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs",
+        median.as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        samples[samples.len() - 1].as_secs_f64() * 1e6
+    );
+    median
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let n: usize = args.next().map_or(Ok(20_000), |s| s.parse())?;
+    let prefix = format!("tower-hmac-bench:{}:", generate_nonce()?);
+
+    let client = redis::Client::open(url.as_str())?;
+    let mut ping_conn = ConnectionManager::new(client.clone()).await?;
+    let store = RedisNonceStore::from_connection(ConnectionManager::new(client).await?)
+        .with_prefix(prefix.as_str());
+    let ttl = Duration::from_secs(60);
+    let nonces: Vec<String> = (0..n).map(|_| generate_nonce()).collect::<Result<_, _>>()?;
+
+    // Warm up both paths.
+    for nonce in nonces.iter().take(1000) {
+        let _: String = redis::cmd("PING").query_async(&mut ping_conn).await?;
+        store.check_and_insert("warmup", nonce, ttl).await?;
+    }
+
+    println!("sequential, {n} calls each, one connection, {url}");
+    let mut ping = Vec::with_capacity(n);
+    let mut set = Vec::with_capacity(n);
+    for nonce in &nonces {
+        let t = Instant::now();
+        let _: String = redis::cmd("PING").query_async(&mut ping_conn).await?;
+        ping.push(t.elapsed());
+        let t = Instant::now();
+        store.check_and_insert("bench-key", nonce, ttl).await?;
+        set.push(t.elapsed());
+    }
+    let ping_median = summary("PING (baseline)", ping);
+    let set_median = summary("check_and_insert (SET NX PX)", set);
+    println!(
+        "ratio check_and_insert / PING (medians): {:.2}",
+        set_median.as_secs_f64() / ping_median.as_secs_f64()
+    );
+
+    let concurrency = 64;
+    let per_task = n / concurrency;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                let nonce = format!("concurrent-{t:04}-{i:08}");
+                store
+                    .check_and_insert("bench-key", &nonce, Duration::from_secs(60))
+                    .await?;
+            }
+            Ok::<_, tower_hmac_core::NonceStoreError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "concurrent: {} tasks × {per_task} = {} inserts in {:.2} s → {:.0} inserts/s on one multiplexed connection",
+        concurrency,
+        concurrency * per_task,
+        elapsed.as_secs_f64(),
+        (concurrency * per_task) as f64 / elapsed.as_secs_f64()
+    );
+
+    // Clean up.
+    let mut conn = ping_conn;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    for chunk in keys.chunks(1000) {
+        let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
+    }
+    Ok(())
+}
