@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_hmac::MokaNonceStore;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
+use tower_hmac::{MemoryNonceStore, MokaNonceStore};
 use tower_hmac_integration::{
     nonce_store_conformance, require_redis, unique_key_id, unique_prefix,
 };
@@ -68,8 +68,12 @@ async fn redis_store_fails_closed_when_redis_is_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moka_store_fails_closed_at_capacity_and_recovers_when_nonces_expire() {
-    let store = MokaNonceStore::new(100).unwrap();
+async fn memory_store_conforms() {
+    nonce_store_conformance(Arc::new(MemoryNonceStore::new(10_000).unwrap())).await;
+}
+
+/// At capacity an in-process store refuses new nonces (fail closed) and recovers when they expire.
+async fn fails_closed_at_capacity_and_recovers(store: &dyn NonceStore) {
     let key = unique_key_id("cap");
     for i in 0..100 {
         let outcome = store
@@ -83,9 +87,14 @@ async fn moka_store_fails_closed_at_capacity_and_recovers_when_nonces_expire() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), NonceStoreErrorKind::CapacityExceeded);
-    assert!(store.live() <= store.capacity());
+    assert!(err.retry_after().is_some());
     // A replay of a stored nonce is still recognised as a replay, not refused as "full".
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let replay = store
+        .check_and_insert(&key, "nonce-000000000007", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(replay, NonceOutcome::Replayed);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let outcome = store
         .check_and_insert(&key, "after-expiry-0000", Duration::from_secs(1))
         .await
@@ -97,9 +106,8 @@ async fn moka_store_fails_closed_at_capacity_and_recovers_when_nonces_expire() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moka_store_never_evicts_a_live_nonce_to_make_room() {
-    let store = MokaNonceStore::new(10).unwrap();
+/// Flooding a full store never pushes out a live nonce.
+async fn never_evicts_a_live_nonce(store: &dyn NonceStore) {
     let key = unique_key_id("evict");
     store
         .check_and_insert(&key, "the-captured-nonce", Duration::from_secs(60))
@@ -117,4 +125,28 @@ async fn moka_store_never_evicts_a_live_nonce_to_make_room() {
         matches!(outcome, Ok(NonceOutcome::Replayed)),
         "the captured nonce must still be known: {outcome:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_fails_closed_at_capacity_and_recovers() {
+    let store = MemoryNonceStore::new(100).unwrap();
+    fails_closed_at_capacity_and_recovers(&store).await;
+    assert!(store.len() <= store.capacity());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moka_store_fails_closed_at_capacity_and_recovers() {
+    let store = MokaNonceStore::new(100).unwrap();
+    fails_closed_at_capacity_and_recovers(&store).await;
+    assert!(store.live() <= store.capacity());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_never_evicts_a_live_nonce_to_make_room() {
+    never_evicts_a_live_nonce(&MemoryNonceStore::new(10).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moka_store_never_evicts_a_live_nonce_to_make_room() {
+    never_evicts_a_live_nonce(&MokaNonceStore::new(10).unwrap()).await;
 }

@@ -13,7 +13,7 @@ pub use extract::Authenticated;
 pub use extract::MissingAuthentication;
 pub use registry::{InMemoryRegistry, RegistryFileError};
 pub use server::{HmacAuth, HmacAuthBuilder, HmacAuthLayer};
-pub use store::MokaNonceStore;
+pub use store::{MemoryNonceStore, MokaNonceStore};
 pub use tower_hmac_core as core;
 /// The workspace README's code, compiled as a doctest so that it cannot rot (it uses both the
 /// server and the reqwest client, so it needs both features, as `cargo test --workspace` has).

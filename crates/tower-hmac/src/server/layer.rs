@@ -15,7 +15,7 @@ use super::response::{DefaultRejectionResponse, RejectionResponse};
 use super::service::HmacAuth;
 use super::verify::Config;
 use crate::error::ConfigError;
-use crate::store::MokaNonceStore;
+use crate::store::MemoryNonceStore;
 
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
@@ -81,7 +81,7 @@ impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
 /// | [`max_skew`](Self::max_skew) | 300 s |
 /// | [`body_limit`](Self::body_limit) | 1 MiB |
 /// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
-/// | [`nonce_store`](Self::nonce_store) | a [`MokaNonceStore`] of [`MokaNonceStore::DEFAULT_CAPACITY`] |
+/// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`MemoryNonceStore::DEFAULT_CAPACITY`] |
 /// | [`clock`](Self::clock) | the system clock |
 /// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
 /// | [`signature_diagnostics`](Self::signature_diagnostics) | on |
@@ -142,7 +142,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         self
     }
 
-    /// The replay store (default: a [`MokaNonceStore`] of the default capacity, private to this
+    /// The replay store (default: a [`MemoryNonceStore`] of the default capacity, private to this
     /// layer and its clones). Share one store between instances with a distributed store.
     pub fn nonce_store(mut self, store: impl NonceStore) -> Self {
         self.nonces = Some(Arc::new(store));
@@ -200,7 +200,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         }
         let nonces = match self.nonces {
             Some(store) => store,
-            None => Arc::new(MokaNonceStore::new(MokaNonceStore::DEFAULT_CAPACITY)?),
+            None => Arc::new(MemoryNonceStore::new(MemoryNonceStore::DEFAULT_CAPACITY)?),
         };
         Ok(HmacAuthLayer {
             config: Arc::new(Config {
