@@ -5,7 +5,6 @@ use std::fmt;
 use http::HeaderName;
 use subtle::ConstantTimeEq;
 
-use crate::canonical::trim_ows;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The scheme name of protocol v1 (matched case-insensitively).
@@ -38,11 +37,24 @@ impl Signature {
 
     /// A signature from 64 lower-case hex digits.
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Self::from_hex_bytes(text.as_bytes())
+    }
+
+    fn from_hex_bytes(text: &[u8]) -> Option<Self> {
+        fn nibble(b: u8) -> Option<u8> {
+            match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                _ => None,
+            }
+        }
+        if text.len() != 64 {
             return None;
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).ok()?;
+        for (out, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
         Some(Self(bytes))
     }
 
@@ -77,11 +89,11 @@ impl fmt::Debug for Signature {
 /// `Debug` leaves out the signature.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
-    key_id: String,
-    timestamp: String,
+    /// Key id, timestamp, nonce and signed headers as sent, one after the other (one allocation).
+    text: String,
+    /// Where each of the four ends in `text`.
+    ends: [u32; 4],
     timestamp_secs: u64,
-    nonce: String,
-    signed_headers: String,
     header_names: Vec<HeaderName>,
     signature: Signature,
 }
@@ -119,19 +131,36 @@ impl Authorization {
         if rest.is_empty() {
             return Err(malformed("the Authorization header has no parameters"));
         }
-
         let mut key_id = None;
         let mut timestamp = None;
         let mut nonce = None;
         let mut signed_headers = None;
         let mut signature = None;
-        for item in rest.split(|&b| b == b',') {
-            let item = trim_ows(item);
-            let eq = item
-                .iter()
-                .position(|&b| b == b'=')
-                .ok_or_else(|| malformed("a parameter has no '='"))?;
-            let (name, value) = (&item[..eq], &item[eq + 1..]);
+        // One pass over the bytes: `name=value` items separated by `,` and optional white space.
+        let is_ows = |b: u8| b == b' ' || b == b'\t';
+        let mut i = 0;
+        loop {
+            while i < rest.len() && is_ows(rest[i]) {
+                i += 1;
+            }
+            let name_start = i;
+            while i < rest.len() && rest[i] != b'=' && rest[i] != b',' {
+                i += 1;
+            }
+            if i == rest.len() || rest[i] == b',' {
+                return Err(malformed("a parameter has no '='"));
+            }
+            let name = &rest[name_start..i];
+            i += 1;
+            let value_start = i;
+            while i < rest.len() && rest[i] != b',' {
+                i += 1;
+            }
+            let mut value_end = i;
+            while value_end > value_start && is_ows(rest[value_end - 1]) {
+                value_end -= 1;
+            }
+            let value = &rest[value_start..value_end];
             if name.is_empty() {
                 return Err(malformed("a parameter has no name"));
             }
@@ -149,6 +178,10 @@ impl Authorization {
             if slot.replace(value).is_some() {
                 return Err(malformed("duplicate parameter"));
             }
+            if i == rest.len() {
+                break;
+            }
+            i += 1; // the comma; a trailing one leaves an empty item, refused above
         }
 
         let key_id = key_id.ok_or_else(|| malformed("missing Credential"))?;
@@ -162,20 +195,44 @@ impl Authorization {
         let nonce = validate_nonce(nonce).map_err(malformed)?;
         let (signed_headers, header_names) =
             validate_signed_headers(signed_headers).map_err(malformed)?;
-        let signature = std::str::from_utf8(signature)
-            .ok()
-            .and_then(Signature::from_hex)
+        let signature = Signature::from_hex_bytes(signature)
             .ok_or_else(|| malformed("Signature must be 64 lower-case hex digits"))?;
 
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            timestamp: timestamp.to_owned(),
+        Ok(Self::assemble(
+            [key_id, timestamp, nonce, signed_headers],
             timestamp_secs,
-            nonce: nonce.to_owned(),
-            signed_headers: signed_headers.to_owned(),
             header_names,
             signature,
-        })
+        ))
+    }
+
+    fn assemble(
+        parts: [&str; 4],
+        timestamp_secs: u64,
+        header_names: Vec<HeaderName>,
+        signature: Signature,
+    ) -> Self {
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 4];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            // Bounded by the header length limit (at most 64 KiB), so this always fits.
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        Self {
+            text,
+            ends,
+            timestamp_secs,
+            header_names,
+            signature,
+        }
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
     }
 
     /// Builds a header from its parts, checking each as [`parse`](Self::parse) would.
@@ -199,25 +256,22 @@ impl Authorization {
             .collect::<Vec<_>>()
             .join(";");
         let (_, header_names) = validate_signed_headers(joined.as_bytes()).map_err(FormatError)?;
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            timestamp: timestamp_text,
-            timestamp_secs: timestamp,
-            nonce: nonce.to_owned(),
-            signed_headers: joined,
+        Ok(Self::assemble(
+            [key_id, &timestamp_text, nonce, &joined],
+            timestamp,
             header_names,
             signature,
-        })
+        ))
     }
 
     /// The key id (`Credential`).
     pub fn key_id(&self) -> &str {
-        &self.key_id
+        self.part(0)
     }
 
     /// The timestamp exactly as sent.
     pub fn timestamp_str(&self) -> &str {
-        &self.timestamp
+        self.part(1)
     }
 
     /// The timestamp in Unix seconds.
@@ -227,12 +281,12 @@ impl Authorization {
 
     /// The nonce.
     pub fn nonce(&self) -> &str {
-        &self.nonce
+        self.part(2)
     }
 
     /// `SignedHeaders` exactly as sent.
     pub fn signed_headers_str(&self) -> &str {
-        &self.signed_headers
+        self.part(3)
     }
 
     /// The signed header names, in order.
@@ -256,10 +310,10 @@ impl fmt::Display for Authorization {
         write!(
             f,
             "{SCHEME} Credential={}, Timestamp={}, Nonce={}, SignedHeaders={}, Signature={}",
-            self.key_id,
-            self.timestamp,
-            self.nonce,
-            self.signed_headers,
+            self.key_id(),
+            self.timestamp_str(),
+            self.nonce(),
+            self.signed_headers_str(),
             self.signature.to_hex()
         )
     }
@@ -268,10 +322,10 @@ impl fmt::Display for Authorization {
 impl fmt::Debug for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorization")
-            .field("key_id", &self.key_id)
-            .field("timestamp", &self.timestamp)
-            .field("nonce", &self.nonce)
-            .field("signed_headers", &self.signed_headers)
+            .field("key_id", &self.key_id())
+            .field("timestamp", &self.timestamp_str())
+            .field("nonce", &self.nonce())
+            .field("signed_headers", &self.signed_headers_str())
             .field("signature", &self.signature)
             .finish()
     }

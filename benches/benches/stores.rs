@@ -1,0 +1,56 @@
+//! One check-and-insert of a fresh nonce in each in-process store: empty, and with 1M live nonces.
+
+#![allow(missing_docs)] // criterion_group! makes undocumented functions
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark set-up
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tower_hmac::{MemoryNonceStore, MokaNonceStore, NonceStore};
+use tower_hmac_benches::prefill;
+
+fn insert_fresh(c: &mut Criterion, name: &str, store: &dyn NonceStore) {
+    let counter = AtomicU64::new(0);
+    let ttl = Duration::from_secs(600);
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let nonce = format!("bench-nonce-{n:016}");
+            // Ready at once for in-process stores: poll without a runtime.
+            futures_poll(store.check_and_insert("bench-key", &nonce, ttl))
+        })
+    });
+}
+
+fn futures_poll<F: std::future::Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("an in-process store is always ready"),
+    }
+}
+
+fn stores(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let capacity = 4_000_000;
+
+    let memory = MemoryNonceStore::new(capacity).unwrap();
+    insert_fresh(c, "memory store: insert, empty", &memory);
+    let moka = MokaNonceStore::new(capacity).unwrap();
+    insert_fresh(c, "moka store: insert, empty", &moka);
+
+    let memory = MemoryNonceStore::new(capacity).unwrap();
+    rt.block_on(prefill(&memory, 1_000_000, Duration::from_secs(600)));
+    insert_fresh(c, "memory store: insert, 1M live", &memory);
+    let moka = MokaNonceStore::new(capacity).unwrap();
+    rt.block_on(prefill(&moka, 1_000_000, Duration::from_secs(600)));
+    insert_fresh(c, "moka store: insert, 1M live", &moka);
+}
+
+criterion_group!(benches, stores);
+criterion_main!(benches);

@@ -1,0 +1,106 @@
+//! The replay store's latency-cliff benchmark: 1M live nonces, 50k new nonces per second with a
+//! 20 s TTL (so as many expire as arrive), every check timed.
+//!
+//! ```sh
+//! cargo run --release -p tower-hmac-benches --bin nonce_churn -- [memory|moka] [SECONDS]
+//! ```
+//!
+//! Prints the insert latency distribution (median … max), how many checks took over 1 ms and
+//! 5 ms, and the resident memory per live nonce.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
+
+use std::time::{Duration, Instant};
+
+use tower_hmac::{MemoryNonceStore, MokaNonceStore, NonceStore};
+
+const LIVE: usize = 1_000_000;
+const RATE: usize = 50_000;
+const TTL_SECS: u64 = 20;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn poll_ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("in-process stores answer at once"),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().unwrap_or_else(|| "memory".into());
+    let seconds: usize = args.next().map_or(30, |s| s.parse().unwrap());
+    let mut samples: Vec<Duration> = Vec::with_capacity(RATE * seconds + 1);
+
+    let rss_before = rss_bytes();
+    let store: Box<dyn NonceStore> = match kind.as_str() {
+        "memory" => Box::new(MemoryNonceStore::new(4 * LIVE as u64).unwrap()),
+        "moka" => Box::new(MokaNonceStore::new(4 * LIVE as u64).unwrap()),
+        other => panic!("unknown store {other}: memory or moka"),
+    };
+    // 1M live nonces whose expiries are spread over the next 20 s, as under steady churn.
+    for i in 0..LIVE {
+        let ttl = Duration::from_millis(1000 + (i as u64 * TTL_SECS * 1000 / LIVE as u64));
+        poll_ready(store.check_and_insert("churn-key", &format!("prefill-{i:016}"), ttl)).unwrap();
+    }
+    let rss_after = rss_bytes();
+    println!(
+        "{kind}: {LIVE} live nonces, resident memory {:.1} MB → {:.0} bytes per live nonce",
+        (rss_after - rss_before) as f64 / 1e6,
+        (rss_after - rss_before) as f64 / LIVE as f64
+    );
+
+    // Steady churn: RATE new nonces per second in 100 batches per second.
+    let batch = RATE / 100;
+    let started = Instant::now();
+    let mut n: u64 = 0;
+    for tick in 0..(seconds * 100) {
+        let due = started + Duration::from_millis(tick as u64 * 10);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for _ in 0..batch {
+            n += 1;
+            let nonce = format!("churn-{n:016}");
+            let t = Instant::now();
+            let outcome = poll_ready(store.check_and_insert(
+                "churn-key",
+                &nonce,
+                Duration::from_secs(TTL_SECS),
+            ));
+            samples.push(t.elapsed());
+            outcome.unwrap();
+        }
+    }
+    let elapsed = started.elapsed();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
+    let over = |limit: Duration| samples.iter().filter(|s| **s > limit).count();
+    println!(
+        "{kind}: {} checks in {:.1} s ({:.0}/s): median {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.1} µs; > 1 ms: {}, > 5 ms: {}",
+        samples.len(),
+        elapsed.as_secs_f64(),
+        samples.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        pct(0.999),
+        samples[samples.len() - 1].as_secs_f64() * 1e6,
+        over(Duration::from_millis(1)),
+        over(Duration::from_millis(5)),
+    );
+    println!(
+        "{kind}: resident memory at the end {:.1} MB",
+        (rss_bytes() - rss_before) as f64 / 1e6
+    );
+}

@@ -1,0 +1,79 @@
+//! Shared pieces of the benchmarks: the bench key, signed requests, a pre-filled replay store.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
+use tower_hmac::{InMemoryRegistry, NonceStore, SecretKey};
+
+/// The key id of the benchmarks.
+pub const KEY_ID: &str = "bench-2026";
+
+/// The benchmarks' key (not a secret: benchmarks only).
+pub fn key() -> SecretKey {
+    SecretKey::from_bytes(&[0x5a; 32]).unwrap_or_else(|e| panic!("bench key: {e}"))
+}
+
+/// A registry with the bench key.
+pub fn registry() -> InMemoryRegistry {
+    let registry = InMemoryRegistry::new();
+    registry.insert(KEY_ID, "bench-app", key());
+    registry
+}
+
+/// A signer for the bench key.
+pub fn signer() -> Signer {
+    Signer::new(KEY_ID, key()).unwrap_or_else(|e| panic!("signer: {e}"))
+}
+
+/// The `Authorization` value of a request to `host` with a fresh nonce, signed now.
+pub fn authorization(method: &Method, host: &str, target: &str, body: &[u8]) -> String {
+    let uri: Uri = target.parse().unwrap_or_else(|e| panic!("target: {e}"));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::HOST,
+        HeaderValue::from_str(host).unwrap_or_else(|e| panic!("host: {e}")),
+    );
+    let nonce = generate_nonce().unwrap_or_else(|e| panic!("nonce: {e}"));
+    signer()
+        .sign(
+            method,
+            &uri,
+            &headers,
+            &body_sha256(body),
+            SystemClock.unix_seconds(),
+            &nonce,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("sign: {e}"))
+        .to_string()
+}
+
+/// A signed request with a body type of the caller's.
+pub fn signed_request<B>(
+    method: Method,
+    host: &str,
+    target: &str,
+    body: &[u8],
+    wrap: impl FnOnce(Vec<u8>) -> B,
+) -> Request<B> {
+    let auth = authorization(&method, host, target, body);
+    Request::builder()
+        .method(method)
+        .uri(target)
+        .header(header::HOST, host)
+        .header(header::AUTHORIZATION, auth)
+        .body(wrap(body.to_vec()))
+        .unwrap_or_else(|e| panic!("request: {e}"))
+}
+
+/// Fills a store with `n` live nonces (TTL `ttl`), as a busy server would have.
+pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
+    for i in 0..n {
+        let nonce = format!("prefill-{i:016}");
+        store
+            .check_and_insert("prefill-key", &nonce, ttl)
+            .await
+            .unwrap_or_else(|e| panic!("prefill: {e}"));
+    }
+}
