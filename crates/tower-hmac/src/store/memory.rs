@@ -50,6 +50,9 @@ struct Shard {
     /// fingerprint → the second (since `epoch`) after which it may be forgotten.
     entries: HashMap<u64, u32, BuildHasherDefault<Identity>>,
     next_sweep: u32,
+    /// The second of the last sweep forced by a full store: at most one per second, so that a
+    /// flood against a full store cannot make every request pay for a sweep.
+    forced_at: Option<u32>,
 }
 
 /// The fingerprints are already uniformly random: hash them as themselves.
@@ -166,8 +169,9 @@ impl MemoryNonceStore {
         ttl: Duration,
     ) -> Result<NonceOutcome, NonceStoreError> {
         let fingerprint = self.fingerprint(key_id, nonce);
-        // The top bits pick the shard; the table hashes the whole value.
-        let shard = &self.inner.shards[(fingerprint >> 58) as usize % SHARDS];
+        // Bits 32..38 pick the shard: the table itself uses the low bits (bucket) and the top 7
+        // (tag), which must stay varied within a shard.
+        let shard = &self.inner.shards[(fingerprint >> 32) as usize % SHARDS];
         let now = self.now();
         let ttl_secs = u32::try_from(
             ttl.as_secs()
@@ -189,7 +193,10 @@ impl MemoryNonceStore {
             return Ok(NonceOutcome::Fresh);
         }
         if !self.reserve() {
-            held.fetch_sub(shard.sweep(now), Ordering::AcqRel);
+            if shard.forced_at != Some(now) {
+                shard.forced_at = Some(now);
+                held.fetch_sub(shard.sweep(now), Ordering::AcqRel);
+            }
             if !self.reserve() {
                 return Err(NonceStoreError::new(NonceStoreErrorKind::CapacityExceeded)
                     .with_retry_after(Duration::from_secs(1)));

@@ -1,0 +1,70 @@
+//! The server of the HTTP load benchmark (`scripts/bench-http.sh`), and its request signer.
+//!
+//! ```text
+//! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka
+//! bench_server sign COUNT HOST    COUNT Authorization values for `GET /`, one per line
+//! ```
+//!
+//! The `hmac` modes hold one million live nonces before they listen, as a busy server would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
+
+use std::io::Write;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use http::Method;
+use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore, MokaNonceStore, NonceStore};
+use tower_hmac_benches::{authorization, prefill, registry};
+
+const LIVE: usize = 1_000_000;
+
+fn app() -> Router {
+    Router::new().route("/", get(|| async { "hello" }))
+}
+
+async fn hmac(addr: &str, store: impl NonceStore) -> Router {
+    prefill(&store, LIVE, Duration::from_secs(600)).await;
+    let layer = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::new([addr]).unwrap())
+        .nonce_store(store)
+        .build()
+        .unwrap();
+    app().layer(layer)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["sign", count, host] => {
+            let count: usize = count.parse().unwrap();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for _ in 0..count {
+                writeln!(out, "{}", authorization(&Method::GET, host, "/", b"")).unwrap();
+            }
+        }
+        ["serve", mode, addr] => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let app = match *mode {
+                    "bare" => app(),
+                    #[allow(deprecated)]
+                    "bearer" => app().layer(
+                        tower_http::validate_request::ValidateRequestHeaderLayer::bearer("bench-token"),
+                    ),
+                    "hmac" => hmac(addr, MemoryNonceStore::new(4 * LIVE as u64).unwrap()).await,
+                    "hmac-moka" => hmac(addr, MokaNonceStore::new(4 * LIVE as u64).unwrap()).await,
+                    other => panic!("unknown mode {other}"),
+                };
+                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+                println!("ready {mode} on {addr}");
+                axum::serve(listener, app).await.unwrap();
+            });
+        }
+        _ => {
+            eprintln!("usage: bench_server serve bare|bearer|hmac|hmac-moka ADDR | bench_server sign COUNT HOST");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# HTTP load benchmark: bare axum, tower-http's bearer check, tower-hmac (1M live nonces, the
+# default store) and tower-hmac on the moka store — side by side in one run, the server pinned to
+# core 0 and wrk to core 1, GET / with pre-signed requests (every request a fresh nonce).
+# `bare-signed` is bare axum sent the same pre-signed requests through the same wrk Lua script:
+# the fair baseline for the tower-hmac modes, since the script costs wrk time and the longer
+# requests cost the server parsing time whether or not they are verified.
+#
+#   scripts/bench-http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=64]
+#
+# Prints, per mode, the median over RUNS of: requests/s, server CPU µs per request (from
+# /proc/PID/stat), p99 latency — and each as a ratio to bare axum. Runs with any non-2xx answer
+# are flagged (a replayed or stale pre-signed request would make a run look faster than it is).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+runs=${2:-3}
+conns=${3:-64}
+port=18080
+addr="127.0.0.1:$port"
+modes=(bare bare-signed bearer hmac hmac-moka)
+
+if ! command -v wrk >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq wrk
+fi
+cargo build --release -q -p tower-hmac-benches --bin bench_server
+bin=target/release/bench_server
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+hz=$(getconf CLK_TCK)
+
+cat > "$work/signed.lua" <<'LUA'
+local values = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do values[#values + 1] = line end
+end
+request = function()
+  i = i + 1
+  if i > #values then i = 1 end
+  return wrk.format("GET", "/", { ["Authorization"] = values[i] })
+end
+LUA
+cat > "$work/bearer.lua" <<'LUA'
+wrk.headers["Authorization"] = "Bearer bench-token"
+LUA
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_mode() { # mode run → "rps cpu_us p99_us non2xx"
+  local mode=$1 opts=() extra=()
+  local serve=${mode%-signed}
+  case $mode in
+    hmac*|bare-signed) "$bin" sign $(( 160000 * secs )) "$addr" > "$work/values.txt"
+           opts=(-s "$work/signed.lua"); extra=(-- "$work/values.txt") ;;
+    bearer) opts=(-s "$work/bearer.lua") ;;
+  esac
+  taskset -c 0 "$bin" serve "$serve" "$addr" > "$work/server.out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+  local before; before=$(cpu_ticks $pid)
+  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${opts[@]}" "http://$addr/" "${extra[@]}" 2>&1)
+  local after; after=$(cpu_ticks $pid)
+  kill $pid; wait $pid 2>/dev/null || true
+  local requests rps p99 non2xx
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s/,"",v); print v*1000000}}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  local cpu_us; cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+  echo "$rps $cpu_us $p99 ${non2xx:-0}"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), wrk -t1 -c$conns -d${secs}s, $runs runs, $(date -u +%F)"
+declare -A results
+for run in $(seq 1 "$runs"); do
+  for mode in "${modes[@]}"; do
+    r=$(run_mode "$mode")
+    results[$mode]+="$r"$'\n'
+    echo "run $run $mode: rps cpu_us/req p99_us non2xx = $r"
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+echo "ratios and Δ against bare axum; for the signed modes also against bare-signed (same requests)"
+printf '%-12s %10s %7s %7s %11s %7s %7s %9s %7s %7s %7s\n' mode req/s ratio r/sgn "CPU µs/req" "Δ µs" "Δ/sgn" "p99 µs" ratio r/sgn non-2xx
+base_rps=$(echo -n "${results[bare]}" | awk '{print $1}' | median)
+base_cpu=$(echo -n "${results[bare]}" | awk '{print $2}' | median)
+base_p99=$(echo -n "${results[bare]}" | awk '{print $3}' | median)
+sgn_rps=$(echo -n "${results[bare-signed]}" | awk '{print $1}' | median)
+sgn_cpu=$(echo -n "${results[bare-signed]}" | awk '{print $2}' | median)
+sgn_p99=$(echo -n "${results[bare-signed]}" | awk '{print $3}' | median)
+for mode in "${modes[@]}"; do
+  rps=$(echo -n "${results[$mode]}" | awk '{print $1}' | median)
+  cpu=$(echo -n "${results[$mode]}" | awk '{print $2}' | median)
+  p99=$(echo -n "${results[$mode]}" | awk '{print $3}' | median)
+  bad=$(echo -n "${results[$mode]}" | awk '{s+=$4} END {print s}')
+  awk -v m="$mode" -v r="$rps" -v br="$base_rps" -v sr="$sgn_rps" -v c="$cpu" -v bc="$base_cpu" -v sc="$sgn_cpu" \
+      -v p="$p99" -v bp="$base_p99" -v sp="$sgn_p99" -v bad="$bad" \
+    'BEGIN {printf "%-12s %10.0f %7.2f %7.2f %11.2f %+7.2f %+7.2f %9.0f %7.2f %7.2f %7d\n", m, r, r/br, r/sr, c, c-bc, c-sc, p, p/bp, p/sp, bad}'
+done
