@@ -41,21 +41,33 @@ impl Signature {
     }
 
     fn from_hex_bytes(text: &[u8]) -> Option<Self> {
-        fn nibble(b: u8) -> Option<u8> {
-            match b {
-                b'0'..=b'9' => Some(b - b'0'),
-                b'a'..=b'f' => Some(b - b'a' + 10),
-                _ => None,
+        /// Lower-case hex digit → value; anything else → 0xff.
+        const NIBBLE: [u8; 256] = {
+            let mut table = [0xffu8; 256];
+            let mut i = 0;
+            while i < 10 {
+                table[b'0' as usize + i] = i as u8;
+                i += 1;
             }
-        }
+            let mut i = 0;
+            while i < 6 {
+                table[b'a' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            table
+        };
         if text.len() != 64 {
             return None;
         }
         let mut bytes = [0u8; 32];
+        let mut invalid = 0u8;
         for (out, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-            *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+            let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+            invalid |= hi | lo;
+            *out = (hi << 4) | (lo & 0x0f);
         }
-        Some(Self(bytes))
+        // Valid nibbles are < 16: any 0xff marks a bad digit.
+        (invalid & 0xf0 == 0).then_some(Self(bytes))
     }
 
     /// The signature's bytes.
