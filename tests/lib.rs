@@ -4,6 +4,8 @@
 //! This library is test code: a failed expectation is a failed test, hence `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fuzz;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -36,7 +36,12 @@ async fn hmac(addr: &str, store: impl NonceStore) -> Router {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["sign", count, host] => {
             let count: usize = count.parse().unwrap();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -45,13 +50,18 @@ fn main() {
             }
         }
         ["serve", mode, addr] => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let app = match *mode {
                     "bare" => app(),
                     #[allow(deprecated)]
                     "bearer" => app().layer(
-                        tower_http::validate_request::ValidateRequestHeaderLayer::bearer("bench-token"),
+                        tower_http::validate_request::ValidateRequestHeaderLayer::bearer(
+                            "bench-token",
+                        ),
                     ),
                     "hmac" => hmac(addr, MemoryNonceStore::new(4 * LIVE as u64).unwrap()).await,
                     "hmac-moka" => hmac(addr, MokaNonceStore::new(4 * LIVE as u64).unwrap()).await,
@@ -63,7 +73,9 @@ fn main() {
             });
         }
         _ => {
-            eprintln!("usage: bench_server serve bare|bearer|hmac|hmac-moka ADDR | bench_server sign COUNT HOST");
+            eprintln!(
+                "usage: bench_server serve bare|bearer|hmac|hmac-moka ADDR | bench_server sign COUNT HOST"
+            );
             std::process::exit(2);
         }
     }

@@ -38,6 +38,8 @@ pub enum RejectionKind {
     BodyTooLarge,
     /// The body could not be read (the client went away or the transport failed).
     BodyUnreadable,
+    /// The body did not arrive within the configured time (a slowly trickled body).
+    BodyTimeout,
     /// The replay store failed or is full; the request was not accepted (fail closed).
     ReplayStoreUnavailable,
     /// The key registry failed; the request was not accepted (fail closed).
@@ -46,7 +48,7 @@ pub enum RejectionKind {
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 14] = [
+    pub const ALL: [RejectionKind; 15] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
@@ -57,6 +59,7 @@ impl RejectionKind {
         Self::MissingSignedHeader,
         Self::BodyTooLarge,
         Self::BodyUnreadable,
+        Self::BodyTimeout,
         Self::InvalidSignature,
         Self::ReplayedNonce,
         Self::ReplayStoreUnavailable,
@@ -78,6 +81,7 @@ impl RejectionKind {
             Self::ReplayedNonce => "replayed_nonce",
             Self::BodyTooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::ReplayStoreUnavailable => "replay_store_unavailable",
             Self::KeyStoreUnavailable => "key_store_unavailable",
         }
@@ -88,6 +92,7 @@ impl RejectionKind {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -110,6 +115,7 @@ impl RejectionKind {
             Self::ReplayedNonce => "The nonce has already been used.",
             Self::BodyTooLarge => "The request body is larger than allowed.",
             Self::BodyUnreadable => "The request body could not be read.",
+            Self::BodyTimeout => "The request body did not arrive in time.",
             Self::ReplayStoreUnavailable => "The replay store is unavailable; try again later.",
             Self::KeyStoreUnavailable => "The key store is unavailable; try again later.",
         }

@@ -23,6 +23,12 @@ pub enum ConfigError {
         /// The value given.
         len: usize,
     },
+    /// The body timeout is zero.
+    #[error("body_timeout must be more than zero")]
+    ZeroBodyTimeout,
+    /// The operating system's random number generator failed (the layer needs a random key).
+    #[error("the operating system's random number generator is unavailable")]
+    RandomUnavailable,
     /// A nonce store's capacity is zero.
     #[error("the nonce store's capacity must be at least 1")]
     ZeroCapacity,

@@ -227,11 +227,7 @@ fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, Regist
         }
         (None, None, Some(file)) => {
             let path = base.join(file);
-            let mut value =
-                std::fs::read_to_string(&path).map_err(|source| RegistryFileError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+            let mut value = read_secret_file(&path)?;
             let secret = SecretKey::from_base64(&value).map_err(invalid);
             wipe(&mut value);
             secret
@@ -241,6 +237,31 @@ fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, Regist
             key: key.id.clone(),
         }),
     }
+}
+
+/// The most a `secret_file` may hold: a Base64 key of the longest length with room for white
+/// space. A larger file (or `/dev/zero`) is refused instead of read without bound.
+const MAX_SECRET_FILE: u64 = 4096;
+
+fn read_secret_file(path: &Path) -> Result<String, RegistryFileError> {
+    use std::io::Read as _;
+    let io = |source| RegistryFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        wipe(&mut text);
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "secret file larger than 4096 bytes",
+        )));
+    }
+    Ok(text)
 }
 
 impl fmt::Debug for RawKey {
@@ -309,6 +330,15 @@ mod tests {
         std::fs::write(dir.join("registry.toml"), without_env).unwrap();
         let registry = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap();
         assert_eq!(registry.len(), 2);
+    }
+
+    #[test]
+    fn refuses_an_endless_secret_file() {
+        let err = InMemoryRegistry::from_toml_str(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret_file = \"/dev/zero\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("larger than 4096"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use http_body::Body;
 use tower::Layer;
 use tower_hmac_core::{
     AllowedHosts, Clock, DEFAULT_MAX_HEADER_LEN, DEFAULT_MAX_SKEW, KeyRegistry, NonceStore,
-    Rejection, Scheme, SystemClock, V1,
+    Rejection, Scheme, SecretKey, SystemClock, V1,
 };
 
 use super::body::VerifiedBody;
@@ -19,6 +19,8 @@ use crate::store::MemoryNonceStore;
 
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
+/// The default time allowed for the whole body to arrive: 30 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Applies [`HmacAuth`] to a service: every request must carry a valid signature.
 ///
@@ -80,6 +82,7 @@ impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
 /// | [`allowed_hosts`](Self::allowed_hosts) | none: required |
 /// | [`max_skew`](Self::max_skew) | 300 s |
 /// | [`body_limit`](Self::body_limit) | 1 MiB |
+/// | [`body_timeout`](Self::body_timeout) | 30 s |
 /// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
 /// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`MemoryNonceStore::DEFAULT_CAPACITY`] |
 /// | [`clock`](Self::clock) | the system clock |
@@ -96,6 +99,7 @@ pub struct HmacAuthBuilder<Sc = V1> {
     clock: Arc<dyn Clock>,
     responder: Arc<dyn RejectionResponse>,
     diagnostics: bool,
+    body_timeout: Duration,
 }
 
 impl<Sc: Scheme> HmacAuthBuilder<Sc> {
@@ -112,6 +116,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             clock: Arc::new(SystemClock),
             responder: Arc::new(DefaultRejectionResponse),
             diagnostics: true,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 
@@ -133,6 +138,13 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
     /// The largest body read, in bytes (default 1 MiB); larger bodies get `413 body_too_large`.
     pub fn body_limit(mut self, bytes: u64) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How long the whole body may take to arrive (default 30 s); a slower one gets
+    /// `408 body_timeout`, so a trickled body cannot hold a connection and its buffer forever.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -183,6 +195,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             clock: self.clock,
             responder: self.responder,
             diagnostics: self.diagnostics,
+            body_timeout: self.body_timeout,
         }
     }
 
@@ -198,6 +211,10 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
                 len: self.max_header_len,
             });
         }
+        if self.body_timeout.is_zero() {
+            return Err(ConfigError::ZeroBodyTimeout);
+        }
+        let decoy_key = SecretKey::generate().map_err(|_| ConfigError::RandomUnavailable)?;
         let nonces = match self.nonces {
             Some(store) => store,
             None => Arc::new(MemoryNonceStore::new(MemoryNonceStore::DEFAULT_CAPACITY)?),
@@ -214,6 +231,8 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
                 clock: self.clock,
                 responder: self.responder,
                 diagnostics: self.diagnostics,
+                body_timeout: self.body_timeout,
+                decoy_key,
             }),
         })
     }

@@ -5,12 +5,14 @@
 //! 1. parse the `Authorization` header strictly (`missing_authorization`, `malformed_authorization`,
 //!    `unsupported_scheme`);
 //! 2. look the key id up in the [`KeyRegistry`](tower_hmac_core::KeyRegistry) (`unknown_key`,
-//!    `revoked_key`, `503 key_store_unavailable`);
+//!    `revoked_key`, `503 key_store_unavailable`) — an unknown or revoked key still costs the
+//!    work of a bad signature (steps 5–7 with a decoy key) before it is refused, so the answer's
+//!    timing does not tell which key ids exist;
 //! 3. the host is one of the allowed hosts (`host_not_allowed`);
 //! 4. the timestamp is within the allowed skew (`stale_timestamp`, with the server's time);
 //! 5. every signed header is present (`missing_signed_header`);
 //! 6. read the body up to the limit and hash it as it arrives (`413 body_too_large`,
-//!    `400 body_unreadable`);
+//!    `400 body_unreadable`, `408 body_timeout`);
 //! 7. the MAC matches, compared in constant time (`invalid_signature`);
 //! 8. record the nonce in the replay store — only now, so strangers cannot fill it
 //!    (`replayed_nonce`, `503 replay_store_unavailable`);
@@ -53,7 +55,7 @@ mod verify;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
-pub use layer::{DEFAULT_BODY_LIMIT, HmacAuthBuilder, HmacAuthLayer};
+pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
 pub use response::{DefaultRejectionResponse, RejectionResponse, challenge, problem_json};
 pub use service::HmacAuth;
 pub use verify::TRACING_TARGET;

@@ -9,7 +9,7 @@ use http_body::Body;
 use tower_hmac_core::policy::{is_fresh, nonce_ttl};
 use tower_hmac_core::{
     AllowedHosts, Clock, Credentials, KeyRegistry, KeyState, NonceOutcome, NonceStore, Rejection,
-    RejectionKind, Scheme, TimeHint, request_host,
+    RejectionKind, Scheme, SecretKey, TimeHint, request_host,
 };
 
 use super::body::{VerifiedBody, read_and_hash};
@@ -30,6 +30,10 @@ pub(crate) struct Config<Sc> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) responder: Arc<dyn RejectionResponse>,
     pub(crate) diagnostics: bool,
+    pub(crate) body_timeout: Duration,
+    /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
+    /// that its answer takes as long as a bad signature's.
+    pub(crate) decoy_key: SecretKey,
 }
 
 impl<Sc: fmt::Debug> fmt::Debug for Config<Sc> {
@@ -75,17 +79,23 @@ impl<Sc: Scheme> Config<Sc> {
         let key_id = Some(creds.key_id());
 
         let record = match self.registry.lookup(creds.key_id()).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Err(fail(RejectionKind::UnknownKey.into(), key_id, None)),
+            Ok(Some(record)) if record.state() == KeyState::Active => record,
+            Ok(found) => {
+                // Unknown or revoked: do the work of a bad signature before saying so.
+                let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
+                let kind = match found {
+                    Some(_) => RejectionKind::RevokedKey,
+                    None => RejectionKind::UnknownKey,
+                };
+                self.decoy_verification(&creds, &parts, body).await;
+                return Err(fail(kind.into(), key_id, app_id.as_ref()));
+            }
             Err(e) => {
                 let rejection = Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e);
                 return Err(fail(rejection, key_id, None));
             }
         };
         let app_id = Some(record.app_id_arc());
-        if record.state() != KeyState::Active {
-            return Err(fail(RejectionKind::RevokedKey.into(), key_id, app_id));
-        }
 
         let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
         if !self.hosts.allows(&host) {
@@ -105,7 +115,8 @@ impl<Sc: Scheme> Config<Sc> {
             .prepare(&creds, &parts)
             .map_err(|r| fail(r, key_id, app_id))?;
 
-        let (body, body_sha256) = read_and_hash(body, self.body_limit)
+        let (body, body_sha256) = self
+            .read_body(body)
             .await
             .map_err(|r| fail(r, key_id, app_id))?;
 
@@ -144,6 +155,47 @@ impl<Sc: Scheme> Config<Sc> {
             creds.key_id().into(),
         ));
         Ok(Request::from_parts(parts, body))
+    }
+}
+
+impl<Sc: Scheme> Config<Sc> {
+    /// Reads and hashes the body within the limits of size and time.
+    async fn read_body<B>(&self, body: B) -> Result<(VerifiedBody, [u8; 32]), Rejection>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let read = read_and_hash(body, self.body_limit);
+        // The timer needs a Tokio runtime (axum and hyper-util run on one); elsewhere the body is
+        // read without a time limit rather than panicking.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return read.await;
+        }
+        tokio::time::timeout(self.body_timeout, read)
+            .await
+            .unwrap_or_else(|_| Err(Rejection::new(RejectionKind::BodyTimeout)))
+    }
+
+    /// What a bad signature costs — the canonical request, the body, a MAC — done with a key
+    /// that verifies nothing; its outcome is ignored.
+    async fn decoy_verification<B>(
+        &self,
+        creds: &Sc::Credentials,
+        parts: &http::request::Parts,
+        body: B,
+    ) where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Ok(pending) = self.scheme.prepare(creds, parts) else {
+            return;
+        };
+        let Ok((_, body_sha256)) = self.read_body(body).await else {
+            return;
+        };
+        let _ = self
+            .scheme
+            .verify(creds, &pending, &body_sha256, &self.decoy_key);
     }
 }
 

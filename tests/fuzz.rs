@@ -1,0 +1,191 @@
+//! The fuzz targets' checks, written once: `fuzz/fuzz_targets/*` call them with the fuzzer's
+//! inputs, and `tests/fuzz_regressions.rs` replays the kept inputs (`fuzz/regressions/`) through
+//! them in the ordinary test suite. Each panics on a violated property.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::sync::OnceLock;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderName, Request};
+use http_body_util::Full;
+use tower_hmac::core::{
+    Authorization, CanonicalRequest, Challenge, DEFAULT_MAX_HEADER_LEN, Signer, body_sha256,
+    generate_nonce,
+};
+use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, SecretKey};
+
+const NOW: u64 = 1_700_000_000;
+
+fn key() -> SecretKey {
+    SecretKey::from_bytes(&[5; 32]).expect("key")
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+fn layer() -> &'static HmacAuthLayer {
+    static LAYER: OnceLock<HmacAuthLayer> = OnceLock::new();
+    LAYER.get_or_init(|| {
+        let registry = InMemoryRegistry::new();
+        registry.insert("fuzz-key", "fuzz-app", key());
+        HmacAuthLayer::builder(registry)
+            .allowed_hosts(AllowedHosts::any())
+            .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+            .nonce_store(MemoryNonceStore::new(10_000_000).expect("store"))
+            .build()
+            .expect("layer")
+    })
+}
+
+/// The `Authorization` parser: never panics; whatever it accepts formats back to itself.
+pub fn parse_authorization(data: &[u8]) {
+    if let Ok(auth) = Authorization::parse(data, DEFAULT_MAX_HEADER_LEN) {
+        let text = auth.to_string();
+        let again = Authorization::parse(text.as_bytes(), DEFAULT_MAX_HEADER_LEN)
+            .expect("a formatted header parses");
+        assert_eq!(again, auth);
+        assert_eq!(again.to_string(), text);
+    }
+}
+
+/// The client's `WWW-Authenticate` parser: never panics.
+pub fn parse_challenge(data: &[u8]) {
+    if let Some(challenge) = Challenge::parse(data) {
+        let key = SecretKey::from_bytes(&[7; 32]).expect("key");
+        let _ = challenge.verified_server_time(&key);
+    }
+}
+
+/// The registry file parser: never panics, never reads without bound.
+pub fn parse_registry(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = InMemoryRegistry::from_toml_str(text);
+    }
+}
+
+/// The string-to-sign builder over arbitrary request parts: never panics, and what a signer
+/// signs, the verifier accepts.
+/// Input: NUL-separated fields — method, target, host, then `name: value` header lines; the rest
+/// after a second NUL run is the body.
+pub fn string_to_sign(data: &[u8]) {
+    let mut fields = data.split(|&b| b == 0);
+    let (Some(method), Some(target), Some(host)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return;
+    };
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(target)
+        .header("host", host);
+    let mut names = Vec::new();
+    let mut body: &[u8] = &[];
+    for field in fields {
+        if let Some(i) = field.iter().position(|&b| b == b':') {
+            let (name, value) = (&field[..i], &field[i + 1..]);
+            if let Ok(name) = HeaderName::from_bytes(name) {
+                if name != http::header::AUTHORIZATION && name != http::header::HOST {
+                    names.push(name.clone());
+                }
+                builder = builder.header(name, value);
+            }
+        } else {
+            body = field;
+        }
+    }
+    let Ok(req) = builder.body(()) else { return };
+    let (parts, ()) = req.into_parts();
+    let key = SecretKey::from_bytes(&[9; 32]).expect("key");
+    let signer = Signer::new("fuzz-key", key.clone()).expect("signer");
+    let hash = body_sha256(body);
+    let Ok(auth) = signer.sign(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &hash,
+        1_700_000_000,
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        &names,
+    ) else {
+        return;
+    };
+    let parsed = Authorization::parse(auth.to_string().as_bytes(), DEFAULT_MAX_HEADER_LEN)
+        .expect("own header parses");
+    let canonical = CanonicalRequest::new(&parsed, &parts.method, &parts.uri, &parts.headers)
+        .expect("signed headers present");
+    let _ = canonical.string_to_sign(&hash);
+    canonical
+        .verify(&key, &hash, parsed.signature())
+        .expect("what is signed verifies");
+}
+
+/// The whole verification over arbitrary request parts: never panics. When the first byte is odd
+/// the request is first signed correctly, so the fuzzer also explores accepted requests, and a
+/// correctly signed request must be accepted.
+/// Input: first byte (mode), then NUL-separated: method, target, Authorization (when not signed),
+/// `name: value` header lines; the last field is the body.
+pub fn verify_request(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut fields: Vec<&[u8]> = rest.split(|&b| b == 0).collect();
+    if fields.len() < 3 {
+        return;
+    }
+    let body = fields.pop().unwrap_or_default().to_vec();
+    let (method, target, authorization) = (fields[0], fields[1], fields[2]);
+    let mut builder = Request::builder().method(method).uri(target);
+    let mut names = Vec::new();
+    for field in &fields[3..] {
+        if let Some(i) = field.iter().position(|&b| b == b':') {
+            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
+                if name != http::header::AUTHORIZATION && name != http::header::HOST {
+                    names.push(name.clone());
+                }
+                builder = builder.header(name, &field[i + 1..]);
+            }
+        }
+    }
+    let Ok(req) = builder.body(Full::new(Bytes::from(body.clone()))) else {
+        return;
+    };
+    let (mut parts, body_full) = req.into_parts();
+    let signed = mode & 1 == 1;
+    if signed {
+        let Ok(nonce) = generate_nonce() else { return };
+        let signer = Signer::new("fuzz-key", key()).expect("signer");
+        if signer
+            .authorize(
+                &parts.method,
+                &parts.uri,
+                &mut parts.headers,
+                &body_sha256(&body),
+                NOW,
+                &nonce,
+                &names,
+            )
+            .is_err()
+        {
+            return;
+        }
+    } else if let Ok(value) = http::HeaderValue::from_bytes(authorization) {
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+    }
+    let result = runtime().block_on(layer().verify(Request::from_parts(parts, body_full)));
+    if signed {
+        // Within the default limits a correctly signed request is accepted.
+        if body.len() < 1024 * 1024 {
+            if let Err(rejection) = &result {
+                panic!("a correctly signed request was refused: {rejection}");
+            }
+        }
+    }
+}
