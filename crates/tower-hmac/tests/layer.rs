@@ -879,3 +879,13 @@ async fn the_extractor_outside_the_layer_is_a_clear_server_error() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("HmacAuthLayer"));
 }
+
+#[test]
+fn a_zero_body_timeout_is_an_error() {
+    let err = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::any())
+        .body_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::ZeroBodyTimeout);
+}
