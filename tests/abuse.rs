@@ -19,8 +19,8 @@ use http_body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
 use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
+use tower_hmac_integration::authorization_now;
 
 const HOST_NAME: &str = "api.test";
 const LIMIT: u64 = 64 * 1024;
@@ -96,22 +96,7 @@ async fn start(
 }
 
 fn authorization(body: &[u8], key_id: &str, key: &SecretKey) -> String {
-    let uri: http::Uri = "/upload".parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(HOST, HOST_NAME.parse().unwrap());
-    Signer::new(key_id, key.clone())
-        .unwrap()
-        .sign(
-            &Method::POST,
-            &uri,
-            &headers,
-            &body_sha256(body),
-            SystemClock.unix_seconds(),
-            &generate_nonce().unwrap(),
-            &[],
-        )
-        .unwrap()
-        .to_string()
+    authorization_now(key_id, key, &Method::POST, HOST_NAME, "/upload", body)
 }
 
 async fn read_answer(stream: &mut TcpStream) -> String {

@@ -13,11 +13,11 @@ use axum::routing::get;
 use http::Request;
 use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
 use tower::ServiceExt;
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
 use tower_hmac::{
     AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, MokaNonceStore, NonceStore,
     SecretKey,
 };
+use tower_hmac_integration::authorization_now;
 use tower_hmac_integration::{require_redis, unique_prefix};
 use tower_hmac_redis::RedisNonceStore;
 
@@ -40,22 +40,7 @@ fn app(store: impl NonceStore, max_skew: Duration) -> Router {
 }
 
 fn authorization() -> String {
-    let uri: http::Uri = "/".parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(HOST, "api.test".parse().unwrap());
-    Signer::new("race-key", key())
-        .unwrap()
-        .sign(
-            &http::Method::GET,
-            &uri,
-            &headers,
-            &body_sha256(b""),
-            SystemClock.unix_seconds(),
-            &generate_nonce().unwrap(),
-            &[],
-        )
-        .unwrap()
-        .to_string()
+    authorization_now("race-key", &key(), &http::Method::GET, "api.test", "/", b"")
 }
 
 fn request(auth: &str) -> Request<Body> {

@@ -12,6 +12,35 @@ use std::time::Duration;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, generate_nonce};
 
+/// The `Authorization` value of a request to `host`, signed now with a fresh nonce; `host` and
+/// nothing else is signed.
+pub fn authorization_now(
+    key_id: &str,
+    key: &tower_hmac::SecretKey,
+    method: &http::Method,
+    host: &str,
+    target: &str,
+    body: &[u8],
+) -> String {
+    use tower_hmac::core::clock::Clock as _;
+    let uri: http::Uri = target.parse().expect("target");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse().expect("host"));
+    tower_hmac::core::Signer::new(key_id, key.clone())
+        .expect("key id")
+        .sign(
+            method,
+            &uri,
+            &headers,
+            &tower_hmac::core::body_sha256(body),
+            tower_hmac::core::SystemClock.unix_seconds(),
+            &nonce(),
+            &[],
+        )
+        .expect("sign")
+        .to_string()
+}
+
 /// The Redis the tests use: `$REDIS_URL`, or the project's usual 127.0.0.1:6379.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())

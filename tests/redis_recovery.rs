@@ -12,8 +12,8 @@ use axum::routing::get;
 use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
 use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
+use tower_hmac_integration::authorization_now;
 use tower_hmac_integration::{require_redis, unique_prefix};
 use tower_hmac_redis::RedisNonceStore;
 
@@ -35,24 +35,17 @@ fn app(store: RedisNonceStore) -> Router {
 }
 
 fn signed() -> Request<Body> {
-    let uri: http::Uri = "/".parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(HOST, "api.test".parse().unwrap());
-    let auth = Signer::new("redis-key", key())
-        .unwrap()
-        .sign(
-            &http::Method::GET,
-            &uri,
-            &headers,
-            &body_sha256(b""),
-            SystemClock.unix_seconds(),
-            &generate_nonce().unwrap(),
-            &[],
-        )
-        .unwrap();
-    Request::get(uri)
+    let auth = authorization_now(
+        "redis-key",
+        &key(),
+        &http::Method::GET,
+        "api.test",
+        "/",
+        b"",
+    );
+    Request::get("/")
         .header(HOST, "api.test")
-        .header(AUTHORIZATION, auth.to_string())
+        .header(AUTHORIZATION, auth)
         .body(Body::empty())
         .unwrap()
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use http::{Method, Uri};
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
 use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry, SecretKey};
+use tower_hmac_integration::authorization_now;
 
 const KEY: [u8; 32] = [0x5a; 32];
 
@@ -38,22 +38,8 @@ async fn start() -> SocketAddr {
 }
 
 fn authorization(addr: SocketAddr, method: &Method, target: &str, body: &[u8]) -> String {
-    let uri: Uri = target.parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, addr.to_string().parse().unwrap());
-    Signer::new("tcp-key", SecretKey::from_bytes(&KEY).unwrap())
-        .unwrap()
-        .sign(
-            method,
-            &uri,
-            &headers,
-            &body_sha256(body),
-            SystemClock.unix_seconds(),
-            &generate_nonce().unwrap(),
-            &[],
-        )
-        .unwrap()
-        .to_string()
+    let key = SecretKey::from_bytes(&KEY).unwrap();
+    authorization_now("tcp-key", &key, method, &addr.to_string(), target, body)
 }
 
 /// Sends raw bytes, returns the status code and the whole response text.

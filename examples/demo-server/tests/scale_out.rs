@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tower_hmac::SecretKey;
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
+use tower_hmac_integration::authorization_now;
 use tower_hmac_integration::{require_redis, unique_prefix};
 
 /// The name both instances answer for, as behind a load balancer.
@@ -55,21 +55,14 @@ async fn start_instance(redis_url: &str, prefix: &str) -> Instance {
 
 fn signed_request() -> Vec<u8> {
     let key = SecretKey::from_base64(demo_server::demo_secret_base64()).unwrap();
-    let uri: http::Uri = "/whoami".parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, SHARED_HOST.parse().unwrap());
-    let auth = Signer::new(demo_server::DEMO_KEY_ID, key)
-        .unwrap()
-        .sign(
-            &http::Method::GET,
-            &uri,
-            &headers,
-            &body_sha256(b""),
-            SystemClock.unix_seconds(),
-            &generate_nonce().unwrap(),
-            &[],
-        )
-        .unwrap();
+    let auth = authorization_now(
+        demo_server::DEMO_KEY_ID,
+        &key,
+        &http::Method::GET,
+        SHARED_HOST,
+        "/whoami",
+        b"",
+    );
     format!(
         "GET /whoami HTTP/1.1\r\nHost: {SHARED_HOST}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
     )

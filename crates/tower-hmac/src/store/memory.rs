@@ -1,6 +1,6 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,8 @@ const SWEEP_EVERY_SECS: u32 = 2;
 /// - **Atomic**: the check and the insert happen under one shard lock.
 /// - **No stalls**: 64 shards, each locked only for its own work; expired nonces are dropped by
 ///   the shard itself every 2 s (and when it is full), which touches only that shard's slots.
-/// - **Bounded, failing closed**: the store counts the nonces it holds; at capacity, after the
-///   shard at hand dropped its expired ones, new nonces are refused
+/// - **Bounded, failing closed**: the store counts the nonces it holds; at capacity, after every
+///   shard dropped its expired ones (at most once a second), new nonces are refused
 ///   ([`NonceStoreErrorKind::CapacityExceeded`], `503`). A live nonce is never evicted.
 ///
 /// It protects one process. Several instances behind a load balancer need a shared store.
@@ -43,15 +43,15 @@ struct Inner {
     capacity: u64,
     keys: std::hash::RandomState,
     epoch: Instant,
+    /// The second of the last store-wide sweep forced by a full store: at most one per second,
+    /// so that a flood against a full store cannot make every request pay for one.
+    forced_at: AtomicU32,
 }
 
 #[derive(Default)]
 struct Shard {
     table: Table,
     next_sweep: u32,
-    /// The second of the last sweep forced by a full store: at most one per second, so that a
-    /// flood against a full store cannot make every request pay for a sweep.
-    forced_at: Option<u32>,
 }
 
 /// One slot: a fingerprint (0: empty) and the second (since the store's epoch) after which it
@@ -181,6 +181,7 @@ impl MemoryNonceStore {
                 capacity,
                 keys: std::hash::RandomState::new(),
                 epoch: Instant::now(),
+                forced_at: AtomicU32::new(u32::MAX),
             }),
         })
     }
@@ -250,23 +251,22 @@ impl MemoryNonceStore {
         let expires = now.saturating_add(ttl_secs.max(1));
 
         let held = &self.inner.held;
-        let mut shard = lock(shard);
-        if now >= shard.next_sweep || shard.table.crowded() {
+        let mut guard = lock(shard);
+        if now >= guard.next_sweep || guard.table.crowded() {
             // Periodic cleaning, or growth (which drops the expired slots on the way).
-            held.fetch_sub(shard.sweep(now), Ordering::AcqRel);
+            held.fetch_sub(guard.sweep(now), Ordering::AcqRel);
         }
-        let (mut index, mut empty) = match shard.table.probe(fingerprint, now) {
+        let (mut index, mut empty) = match guard.table.probe(fingerprint, now) {
             Probe::Live => return Ok(NonceOutcome::Replayed),
             Probe::Vacant(index, empty) => (index, empty),
         };
         if empty && !self.reserve() {
-            if shard.forced_at == Some(now) {
-                return Err(full());
-            }
-            shard.forced_at = Some(now);
-            held.fetch_sub(shard.sweep(now), Ordering::AcqRel);
-            // The sweep rebuilt the table: probe again.
-            (index, empty) = match shard.table.probe(fingerprint, now) {
+            // Full, counting expired slots that other shards have not dropped yet: drop them
+            // everywhere (at most once a second), then look again.
+            drop(guard);
+            self.sweep_all(now);
+            guard = lock(shard);
+            (index, empty) = match guard.table.probe(fingerprint, now) {
                 Probe::Live => return Ok(NonceOutcome::Replayed),
                 Probe::Vacant(index, empty) => (index, empty),
             };
@@ -274,8 +274,20 @@ impl MemoryNonceStore {
                 return Err(full());
             }
         }
-        shard.table.put(index, empty, fingerprint, expires);
+        guard.table.put(index, empty, fingerprint, expires);
         Ok(NonceOutcome::Fresh)
+    }
+
+    /// Sweeps every shard, one lock at a time, unless that was already done this second.
+    fn sweep_all(&self, now: u32) {
+        let forced = &self.inner.forced_at;
+        if forced.swap(now, Ordering::AcqRel) == now {
+            return;
+        }
+        for shard in &self.inner.shards {
+            let dropped = lock(shard).sweep(now);
+            self.inner.held.fetch_sub(dropped, Ordering::AcqRel);
+        }
     }
 }
 
