@@ -17,6 +17,14 @@ echo "$targets" | xargs -P "$jobs" -I{} sh -c \
   "mkdir -p corpus/{} && cargo fuzz run -O {} corpus/{} regressions/{} -- -max_total_time=$secs -timeout=10 -rss_limit_mb=4096 > logs/{}.log 2>&1; echo \"{}: exit \$? — \$(grep -E '^(#[0-9]+|Done)' logs/{}.log | tail -1)\""
 for t in $targets; do
   cargo fuzz cmin -O "$t" "corpus/$t" >/dev/null 2>&1 || true
-  ls -S -r "corpus/$t" | head -25 | while read -r f; do cp "corpus/$t/$f" "regressions/$t/corpus-$f"; done
+  # The 25 smallest inputs (`ls` may be cut off by `head`: not an error).
+  for f in $(ls -S -r "corpus/$t" | head -25 || true); do
+    cp "corpus/$t/$f" "regressions/$t/corpus-$f"
+  done
 done
-ls artifacts/*/ 2>/dev/null && echo "CRASHES above" || echo "no crashes"
+if ls artifacts/*/* >/dev/null 2>&1; then
+  ls artifacts/*/
+  echo "CRASHES above: reproduce with cargo fuzz run -O <target> <file>; keep the file in regressions/<target>/"
+  exit 1
+fi
+echo "no crashes"

@@ -137,7 +137,8 @@ pub fn verify_request(data: &[u8]) {
         return;
     };
     let mut fields: Vec<&[u8]> = rest.split(|&b| b == 0).collect();
-    if fields.len() < 3 {
+    // Method, target, Authorization, and the body after them.
+    if fields.len() < 4 {
         return;
     }
     let body = fields.pop().unwrap_or_default().to_vec();

@@ -93,36 +93,54 @@ pub fn line_digests(string_to_sign: &[u8]) -> Vec<[u8; 8]> {
 /// The host a request is addressed to, lower-cased: the `Host` header's field lines joined with
 /// `,` or, when there is none (HTTP/2), the URI's authority.
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
-    let mut value = joined_header_value(headers, &header::HOST)?;
-    if value.is_empty() && !headers.contains_key(header::HOST) {
-        value = uri.authority()?.as_str().as_bytes().to_vec();
-    }
-    value.make_ascii_lowercase();
-    Some(value)
+    let mut host = Vec::new();
+    push_signed_header_value(&mut host, uri, headers, &header::HOST).then_some(host)
 }
 
-/// Every field line of `name`, each trimmed of spaces and tabs, joined with `,`; `None` when the
-/// header is absent (for `host`: see [`request_host`]).
-fn joined_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
+/// Every field line of `name`, each trimmed of spaces and tabs, joined with `,`.
+fn push_joined_header_value(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) {
     for (i, value) in headers.get_all(name).iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(trim_ows(value.as_bytes()));
     }
-    Some(out)
 }
 
-fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
-    if name == header::HOST {
-        let host = request_host(uri, headers)?;
-        return (!host.is_empty() || headers.contains_key(header::HOST)).then_some(host);
-    }
+/// Appends the value of the signed header `name` to `out` (the host as [`request_host`] gives
+/// it); `false`, with `out` unchanged, when the request has no such header.
+fn push_signed_header_value(
+    out: &mut Vec<u8>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> bool {
     if !headers.contains_key(name) {
-        return None;
+        if name != header::HOST {
+            return false;
+        }
+        return match uri.authority().map(|a| a.as_str().as_bytes()) {
+            Some(authority) if !authority.is_empty() => {
+                let start = out.len();
+                out.extend_from_slice(authority);
+                out[start..].make_ascii_lowercase();
+                true
+            }
+            _ => false,
+        };
     }
-    joined_header_value(headers, name)
+    let start = out.len();
+    push_joined_header_value(out, headers, name);
+    if name == header::HOST {
+        out[start..].make_ascii_lowercase();
+    }
+    true
+}
+
+#[cfg(test)]
+fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    push_signed_header_value(&mut out, uri, headers, name).then_some(out)
 }
 
 /// `bytes` without leading and trailing spaces and tabs (HTTP's optional white space).
@@ -200,13 +218,12 @@ impl CanonicalRequest {
             prefix.push(b'\n');
         }
         for name in names {
-            let value = signed_header_value(uri, headers, name).ok_or_else(|| {
-                Rejection::new(RejectionKind::MissingSignedHeader)
-                    .with_detail("a header named in SignedHeaders is absent from the request")
-            })?;
             prefix.extend_from_slice(name.as_str().as_bytes());
             prefix.push(b':');
-            prefix.extend_from_slice(&value);
+            if !push_signed_header_value(&mut prefix, uri, headers, name) {
+                return Err(Rejection::new(RejectionKind::MissingSignedHeader)
+                    .with_detail("a header named in SignedHeaders is absent from the request"));
+            }
             prefix.push(b'\n');
         }
         Ok(Self { prefix })

@@ -165,10 +165,12 @@ impl<Sc: Scheme> Config<Sc> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // A body already at its end (a GET's) needs no timer. The timer needs a Tokio runtime
+        // (axum and hyper-util run on one); elsewhere the body is read without a time limit
+        // rather than panicking.
+        let untimed = body.is_end_stream() || tokio::runtime::Handle::try_current().is_err();
         let read = read_and_hash(body, self.body_limit);
-        // The timer needs a Tokio runtime (axum and hyper-util run on one); elsewhere the body is
-        // read without a time limit rather than panicking.
-        if tokio::runtime::Handle::try_current().is_err() {
+        if untimed {
             return read.await;
         }
         tokio::time::timeout(self.body_timeout, read)
