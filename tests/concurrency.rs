@@ -9,15 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::routing::get;
 use http::Request;
 use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
 use tower::ServiceExt;
-use tower_hmac::{
-    AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, MokaNonceStore, NonceStore,
-    SecretKey,
-};
-use tower_hmac_integration::authorization_now;
+use tower_hmac::{MemoryNonceStore, MokaNonceStore, NonceStore, SecretKey};
+use tower_hmac_integration::{authorization_now, guarded_app};
 use tower_hmac_integration::{require_redis, unique_prefix};
 use tower_hmac_redis::RedisNonceStore;
 
@@ -26,17 +22,7 @@ fn key() -> SecretKey {
 }
 
 fn app(store: impl NonceStore, max_skew: Duration) -> Router {
-    let registry = InMemoryRegistry::new();
-    registry.insert("race-key", "race-app", key());
-    let layer = HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new(["api.test"]).unwrap())
-        .max_skew(max_skew)
-        .nonce_store(store)
-        .build()
-        .unwrap();
-    Router::new()
-        .route("/", get(|| async { "ok" }))
-        .layer(layer)
+    guarded_app("race-key", key(), store, max_skew)
 }
 
 fn authorization() -> String {

@@ -12,17 +12,17 @@ use std::time::Duration;
 use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, generate_nonce};
 
-/// The `Authorization` value of a request to `host`, signed now with a fresh nonce; `host` and
-/// nothing else is signed.
-pub fn authorization_now(
+/// The `Authorization` header of a request to `host`, signed at `timestamp` with a fresh nonce;
+/// `host` and nothing else is signed.
+pub fn sign_at(
     key_id: &str,
     key: &tower_hmac::SecretKey,
     method: &http::Method,
     host: &str,
     target: &str,
     body: &[u8],
-) -> String {
-    use tower_hmac::core::clock::Clock as _;
+    timestamp: u64,
+) -> tower_hmac::core::Authorization {
     let uri: http::Uri = target.parse().expect("target");
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, host.parse().expect("host"));
@@ -33,12 +33,46 @@ pub fn authorization_now(
             &uri,
             &headers,
             &tower_hmac::core::body_sha256(body),
-            tower_hmac::core::SystemClock.unix_seconds(),
+            timestamp,
             &nonce(),
             &[],
         )
         .expect("sign")
-        .to_string()
+}
+
+/// The `Authorization` value of a request to `host`, signed now (see [`sign_at`]).
+pub fn authorization_now(
+    key_id: &str,
+    key: &tower_hmac::SecretKey,
+    method: &http::Method,
+    host: &str,
+    target: &str,
+    body: &[u8],
+) -> String {
+    use tower_hmac::core::clock::Clock as _;
+    let now = tower_hmac::core::SystemClock.unix_seconds();
+    sign_at(key_id, key, method, host, target, body, now).to_string()
+}
+
+/// An Axum app answering `ok` to `GET /` behind the layer: one key, host `api.test`, `store` as
+/// the replay store.
+pub fn guarded_app(
+    key_id: &str,
+    key: tower_hmac::SecretKey,
+    store: impl NonceStore,
+    max_skew: Duration,
+) -> axum::Router {
+    let registry = tower_hmac::InMemoryRegistry::new();
+    registry.insert(key_id, "test-app", key);
+    let layer = tower_hmac::HmacAuthLayer::builder(registry)
+        .allowed_hosts(tower_hmac::AllowedHosts::new(["api.test"]).expect("host"))
+        .max_skew(max_skew)
+        .nonce_store(store)
+        .build()
+        .expect("layer");
+    axum::Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .layer(layer)
 }
 
 /// The Redis the tests use: `$REDIS_URL`, or the project's usual 127.0.0.1:6379.

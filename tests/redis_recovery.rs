@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::routing::get;
 use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
-use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
-use tower_hmac_integration::authorization_now;
+use tower_hmac::SecretKey;
+use tower_hmac::core::DEFAULT_MAX_SKEW;
+use tower_hmac_integration::{authorization_now, guarded_app};
 use tower_hmac_integration::{require_redis, unique_prefix};
 use tower_hmac_redis::RedisNonceStore;
 
@@ -22,16 +22,7 @@ fn key() -> SecretKey {
 }
 
 fn app(store: RedisNonceStore) -> Router {
-    let registry = InMemoryRegistry::new();
-    registry.insert("redis-key", "redis-app", key());
-    let layer = HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new(["api.test"]).unwrap())
-        .nonce_store(store)
-        .build()
-        .unwrap();
-    Router::new()
-        .route("/", get(|| async { "ok" }))
-        .layer(layer)
+    guarded_app("redis-key", key(), store, DEFAULT_MAX_SKEW)
 }
 
 fn signed() -> Request<Body> {

@@ -16,14 +16,12 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_hmac::client::{RequestSigner, SignRequestLayer};
-use tower_hmac::core::{
-    Authorization, Challenge, OffsetClock, Signer, SystemClock, body_sha256, clock::Clock,
-    generate_nonce,
-};
+use tower_hmac::core::{Authorization, Challenge, OffsetClock, SystemClock, clock::Clock};
 use tower_hmac::{
     AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, MokaNonceStore, Rejection,
     SecretKey,
 };
+use tower_hmac_integration::sign_at;
 
 const SECRET_B64: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0=";
 
@@ -130,21 +128,7 @@ async fn no_secret_or_signature_reaches_a_log_line_or_a_debug_string() {
         .route("/", get(|| async { "ok" }))
         .layer(layer);
     let sign = |key_id: &str, key: &SecretKey, ts: u64, host: &str| {
-        let uri: http::Uri = "/".parse().unwrap();
-        let mut headers = http::HeaderMap::new();
-        headers.insert(HOST, host.parse().unwrap());
-        Signer::new(key_id, key.clone())
-            .unwrap()
-            .sign(
-                &http::Method::GET,
-                &uri,
-                &headers,
-                &body_sha256(b""),
-                ts,
-                &generate_nonce().unwrap(),
-                &[],
-            )
-            .unwrap()
+        sign_at(key_id, key, &http::Method::GET, host, "/", b"", ts)
     };
     let now = SystemClock.unix_seconds();
     let wrong = SecretKey::from_bytes(&[1; 32]).unwrap();
