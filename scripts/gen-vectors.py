@@ -25,7 +25,9 @@ def string_to_sign(v):
     lines = ["HMAC-SHA256", ts, nonce, key_id, v["method"], path or "/", query, v["signed_headers"]]
     for name in signed:
         values = [val.strip(" \t") for (n, val) in v["headers"] if n.lower() == name]
-        joined = ",".join(values)
+        if len(values) != 1:
+            raise ValueError(f"signed header {name} must appear exactly once")
+        joined = values[0]
         if name == "host":
             joined = joined.lower()
         lines.append(f"{name}:{joined}")
@@ -72,9 +74,9 @@ VECTORS = [
     vector("percent-encoded-path", "percent-encoding in the path is left untouched",
            "DELETE", "/files/My%20Report%2Fv2.pdf",
            [["Host", "api.example.com"]]),
-    vector("two-values-of-one-header", "two field lines of one header: each trimmed, joined with ','",
+    vector("header-value-trimmed", "a signed header's value is trimmed of spaces and tabs",
            "PUT", "/items/42",
-           [["Host", "api.example.com"], ["X-Tag", "alpha"], ["X-Tag", "  beta\t"],
+           [["Host", "api.example.com"], ["X-Tag", "  beta\t"],
             ["Content-Type", "text/plain"]],
            body=b"new value", signed="content-type;host;x-tag"),
     vector("host-with-port-lowercased", "the host keeps its port and is lower-cased",
@@ -101,8 +103,53 @@ REJECTIONS = [
     ["HMAC-SHA256 Credential=k, Timestamp=1, Nonce=AAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=" + "A" * 64, "malformed_authorization"],
     ["HMAC-SHA256 Credential=k, Timestamp=-1, Nonce=AAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=" + "0" * 64, "malformed_authorization"],
     ["HMAC-SHA256 Credential=k, Timestamp=1234567890123, Nonce=AAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=" + "0" * 64, "malformed_authorization"],
+    # Revision 2: one time, one spelling.
+    ["HMAC-SHA256 Credential=k, Timestamp=01700000000, Nonce=AAAAAAAAAAAAAAAA, SignedHeaders=host, Signature=" + "0" * 64, "malformed_authorization"],
+]
+
+# Revision 2: request heads a server must refuse whatever the signature, with the code.
+REQUEST_REJECTIONS = [
+    {
+        "name": "two-values-of-one-header",
+        "description": "a signed header on two field lines is refused (the handler would read one of them)",
+        "method": "PUT", "target": "/items/42",
+        "headers": [["Host", "api.example.com"], ["X-Tag", "alpha"], ["X-Tag", "beta"]],
+        "signed_headers": "host;x-tag",
+        "code": "duplicate_signed_header",
+    },
+]
+
+
+def time_mac(key_b64, ts, nonce):
+    """Revision 2: the server's time is MACed together with the nonce of the request it answers."""
+    msg = f"HMAC-SHA256-TIME-2\n{ts}\n{nonce}".encode()
+    return hmac.new(base64.b64decode(key_b64), msg, hashlib.sha256).hexdigest()
+
+
+TIME_MACS = [
+    {"key_base64": KEY_B64, "ts": "1700000400", "nonce": "9b2Zr0Vq3kYH1xQmU5aWcA",
+     "tsm": time_mac(KEY_B64, "1700000400", "9b2Zr0Vq3kYH1xQmU5aWcA")},
+]
+
+
+def line_digests(key_b64, sts):
+    """Revision 2: the diagnostics are keyed with the key being verified."""
+    key = base64.b64decode(key_b64)
+    return [hmac.new(key, b"HMAC-SHA256-LINE\n" + line, hashlib.sha256).hexdigest()[:16]
+            for line in sts.split(b"\n")]
+
+
+LINE_DIGESTS = [
+    {"vector": v["name"], "key_base64": v["key_base64"],
+     "digests": line_digests(v["key_base64"], v["string_to_sign"].encode("latin-1"))}
+    for v in VECTORS[:2]
 ]
 
 out = pathlib.Path(__file__).resolve().parent.parent / "crates/tower-hmac-core/testdata/vectors.json"
-out.write_text(json.dumps({"version": 1, "vectors": VECTORS, "rejections": REJECTIONS}, indent=2) + "\n")
-print(f"wrote {len(VECTORS)} vectors and {len(REJECTIONS)} rejections to {out}")
+out.write_text(json.dumps({
+    "version": 1, "revision": 2, "vectors": VECTORS, "rejections": REJECTIONS,
+    "request_rejections": REQUEST_REJECTIONS, "time_macs": TIME_MACS, "line_digests": LINE_DIGESTS,
+}, indent=2) + "\n")
+print(f"wrote {len(VECTORS)} vectors, {len(REJECTIONS)} rejections, "
+      f"{len(REQUEST_REJECTIONS)} request rejections, {len(TIME_MACS)} time MACs and "
+      f"{len(LINE_DIGESTS)} line-digest sets to {out}")

@@ -61,7 +61,7 @@ pub fn parse_authorization(data: &[u8]) {
 pub fn parse_challenge(data: &[u8]) {
     if let Some(challenge) = Challenge::parse(data) {
         let key = SecretKey::from_bytes(&[7; 32]).expect("key");
-        let _ = challenge.verified_server_time(&key);
+        let _ = challenge.verified_server_time(&key, "AAAAAAAAAAAAAAAAAAAAAA");
     }
 }
 

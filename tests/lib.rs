@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_hmac::NonceStore;
-use tower_hmac::core::{NonceOutcome, generate_nonce};
+use tower_hmac::core::{NonceLifetime, NonceOutcome, generate_nonce};
 
 /// The `Authorization` header of a request to `host`, signed at `timestamp` with a fresh nonce;
 /// `host` and nothing else is signed.
@@ -40,7 +40,10 @@ pub fn sign_at(
         .expect("sign")
 }
 
-/// The `Authorization` value of a request to `host`, signed now (see [`sign_at`]).
+/// The `Authorization` value of a request to `host`, signed now (see [`sign_at`]) — with the next
+/// second's timestamp: a server whose replay store started within this second cannot know whether
+/// a request stamped with this second was signed before its start, and refuses it once as
+/// `stale_timestamp` (this project's clients then retry by themselves; a raw request does not).
 pub fn authorization_now(
     key_id: &str,
     key: &tower_hmac::SecretKey,
@@ -50,7 +53,7 @@ pub fn authorization_now(
     body: &[u8],
 ) -> String {
     use tower_hmac::core::clock::Clock as _;
-    let now = tower_hmac::core::SystemClock.unix_seconds();
+    let now = tower_hmac::core::SystemClock.unix_seconds() + 1;
     sign_at(key_id, key, method, host, target, body, now).to_string()
 }
 
@@ -115,11 +118,35 @@ pub fn unique_key_id(label: &str) -> String {
     format!("{label}-{}", nonce())
 }
 
-async fn insert(store: &dyn NonceStore, key_id: &str, nonce: &str, ttl: Duration) -> NonceOutcome {
+/// Unix milliseconds now, on the system clock.
+pub fn now_millis() -> u64 {
+    tower_hmac::core::unix_millis(std::time::SystemTime::now())
+}
+
+/// The lifetime of a nonce recorded now, signed now, kept for `ttl`.
+pub fn lifetime(ttl: Duration) -> NonceLifetime {
+    lifetime_at(now_millis(), ttl)
+}
+
+/// The lifetime of a nonce recorded and signed at `now` (Unix milliseconds), kept for `ttl`.
+pub fn lifetime_at(now: u64, ttl: Duration) -> NonceLifetime {
+    NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
+}
+
+async fn insert_at(
+    store: &dyn NonceStore,
+    key_id: &str,
+    nonce: &str,
+    lifetime: NonceLifetime,
+) -> NonceOutcome {
     store
-        .check_and_insert(key_id, nonce, ttl)
+        .check_and_insert(key_id, nonce, lifetime)
         .await
         .expect("store answers")
+}
+
+async fn insert(store: &dyn NonceStore, key_id: &str, nonce: &str, ttl: Duration) -> NonceOutcome {
+    insert_at(store, key_id, nonce, lifetime(ttl)).await
 }
 
 /// A new nonce is fresh; the same again is a replay.
@@ -158,23 +185,108 @@ pub async fn isolates_key_ids(store: &dyn NonceStore) {
     );
 }
 
-/// A nonce is remembered for its whole TTL, and forgotten after it.
-pub async fn remembers_for_the_ttl_then_forgets(store: &dyn NonceStore) {
+/// Whose clock expires a store's nonces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreClock {
+    /// The layer's, passed with each call (in-process stores): tests set it, nothing sleeps.
+    Layer,
+    /// The store's own (Redis): tests wait for real time to pass.
+    Own,
+}
+
+/// A nonce is remembered for its whole lifetime, and forgotten after it — to the millisecond on
+/// the layer's clock for the in-process stores.
+pub async fn remembers_for_the_lifetime_then_forgets(store: &dyn NonceStore, clock: StoreClock) {
     let key = unique_key_id("ttl");
     let n = nonce();
-    let ttl = Duration::from_secs(2);
-    assert_eq!(insert(store, &key, &n, ttl).await, NonceOutcome::Fresh);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(
-        insert(store, &key, &n, ttl).await,
-        NonceOutcome::Replayed,
-        "forgotten before its TTL"
+    match clock {
+        StoreClock::Layer => {
+            let start = now_millis() + 60_000;
+            let life = NonceLifetime::from_millis(start, start, start + 2000);
+            assert_eq!(insert_at(store, &key, &n, life).await, NonceOutcome::Fresh);
+            let at = |t: u64| NonceLifetime::from_millis(t, start, start + 2000);
+            assert_eq!(
+                insert_at(store, &key, &n, at(start + 1999)).await,
+                NonceOutcome::Replayed,
+                "forgotten a millisecond before its lifetime ends"
+            );
+            assert_eq!(
+                insert_at(store, &key, &n, at(start + 2000)).await,
+                NonceOutcome::Fresh,
+                "remembered after its lifetime"
+            );
+        }
+        StoreClock::Own => {
+            let ttl = Duration::from_millis(400);
+            assert_eq!(insert(store, &key, &n, ttl).await, NonceOutcome::Fresh);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(
+                insert(store, &key, &n, ttl).await,
+                NonceOutcome::Replayed,
+                "forgotten before its lifetime ends"
+            );
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            assert_eq!(
+                insert(store, &key, &n, ttl).await,
+                NonceOutcome::Fresh,
+                "remembered after its lifetime"
+            );
+        }
+    }
+}
+
+/// The window's edge (review item 1): a request accepted at the first instant it is fresh is a
+/// replay at every later millisecond at which the layer would still accept it, by `is_fresh` on
+/// whole seconds and the lifetime the layer computes — both clocks set by the test.
+pub async fn remembers_until_the_request_stops_being_fresh(store: &dyn NonceStore) {
+    use tower_hmac::core::policy::is_fresh;
+    let key = unique_key_id("edge");
+    let skew = Duration::from_secs(2);
+    for offset_ms in [0u64, 1, 499, 999] {
+        let n = nonce();
+        // Signed 60 s from now (so after the store's horizon), first seen at the earliest fresh
+        // instant plus `offset_ms`: the store's own rounding must not matter.
+        let timestamp = now_millis() / 1000 + 60;
+        let first = (timestamp - skew.as_secs()) * 1000 + offset_ms;
+        let at = |t: u64| {
+            NonceLifetime::for_request(
+                timestamp,
+                std::time::UNIX_EPOCH + Duration::from_millis(t),
+                skew,
+            )
+        };
+        assert_eq!(
+            insert_at(store, &key, &n, at(first)).await,
+            NonceOutcome::Fresh
+        );
+        let mut t = first + 1;
+        while is_fresh(timestamp, t / 1000, skew) {
+            assert_eq!(
+                insert_at(store, &key, &n, at(t)).await,
+                NonceOutcome::Replayed,
+                "a copy at {} ms past the timestamp was accepted (first seen +{offset_ms} ms)",
+                t as i64 - (timestamp * 1000) as i64
+            );
+            t += 7;
+        }
+        assert!(t >= (timestamp + skew.as_secs() + 1) * 1000);
+    }
+}
+
+/// A request that may have been signed before the store existed is not taken as fresh.
+pub async fn refuses_requests_signed_before_its_horizon(store: &dyn NonceStore) {
+    let key = unique_key_id("horizon");
+    let now = now_millis() + 5;
+    let before = NonceLifetime::from_millis(now, now - 60_000, now + 60_000);
+    let outcome = insert_at(store, &key, &nonce(), before).await;
+    assert!(
+        matches!(outcome, NonceOutcome::BeforeHorizon { horizon_millis } if horizon_millis > now - 60_000),
+        "{outcome:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let after = NonceLifetime::from_millis(now, now, now + 60_000);
     assert_eq!(
-        insert(store, &key, &n, ttl).await,
-        NonceOutcome::Fresh,
-        "remembered after its TTL"
+        insert_at(store, &key, &nonce(), after).await,
+        NonceOutcome::Fresh
     );
 }
 
@@ -194,7 +306,7 @@ pub async fn concurrent_identical_inserts_admit_one(store: Arc<dyn NonceStore>, 
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .check_and_insert(&key, &n, Duration::from_secs(60))
+                .check_and_insert(&key, &n, lifetime(Duration::from_secs(60)))
                 .await
         }));
     }
@@ -208,9 +320,13 @@ pub async fn concurrent_identical_inserts_admit_one(store: Arc<dyn NonceStore>, 
 }
 
 /// Runs the whole suite against `store`.
-pub async fn nonce_store_conformance(store: Arc<dyn NonceStore>) {
+pub async fn nonce_store_conformance(store: Arc<dyn NonceStore>, clock: StoreClock) {
     fresh_then_replayed(&*store).await;
     isolates_key_ids(&*store).await;
     concurrent_identical_inserts_admit_one(Arc::clone(&store), 200).await;
-    remembers_for_the_ttl_then_forgets(&*store).await;
+    refuses_requests_signed_before_its_horizon(&*store).await;
+    remembers_for_the_lifetime_then_forgets(&*store, clock).await;
+    if clock == StoreClock::Layer {
+        remembers_until_the_request_stops_being_fresh(&*store).await;
+    }
 }

@@ -9,13 +9,18 @@ use tower_hmac::NonceStore;
 use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
 use tower_hmac::{MemoryNonceStore, MokaNonceStore};
 use tower_hmac_integration::{
-    nonce_store_conformance, require_redis, unique_key_id, unique_prefix,
+    StoreClock, lifetime, lifetime_at, nonce_store_conformance, now_millis, require_redis,
+    unique_key_id, unique_prefix,
 };
 use tower_hmac_redis::RedisNonceStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moka_store_conforms() {
-    nonce_store_conformance(Arc::new(MokaNonceStore::new(10_000).unwrap())).await;
+    nonce_store_conformance(
+        Arc::new(MokaNonceStore::new(10_000).unwrap()),
+        StoreClock::Layer,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +29,7 @@ async fn redis_store_conforms() {
     let store = RedisNonceStore::open(&url)
         .unwrap()
         .with_prefix(unique_prefix("conformance"));
-    nonce_store_conformance(Arc::new(store)).await;
+    nonce_store_conformance(Arc::new(store), StoreClock::Own).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +41,11 @@ async fn redis_store_sets_the_ttl_the_layer_asks_for() {
         .with_prefix(prefix.clone());
     let key = unique_key_id("ttl");
     store
-        .check_and_insert(&key, "nonce-nonce-nonce", Duration::from_secs(301))
+        .check_and_insert(
+            &key,
+            "nonce-nonce-nonce",
+            lifetime(Duration::from_millis(300_456)),
+        )
         .await
         .unwrap();
     let client = redis::Client::open(url.as_str()).unwrap();
@@ -46,7 +55,9 @@ async fn redis_store_sets_the_ttl_the_layer_asks_for() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!((300_000..=301_000).contains(&pttl), "PTTL {pttl}");
+    // To the millisecond: Redis keeps it at least as long as the layer's lifetime, minus the time
+    // the command took.
+    assert!((300_000..=300_456).contains(&pttl), "PTTL {pttl}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +65,7 @@ async fn redis_store_fails_closed_when_redis_is_unreachable() {
     // Nothing listens on port 1.
     let store = RedisNonceStore::open("redis://127.0.0.1:1").unwrap();
     let err = store
-        .check_and_insert("k", "nonce-nonce-nonce", Duration::from_secs(60))
+        .check_and_insert("k", "nonce-nonce-nonce", lifetime(Duration::from_secs(60)))
         .await
         .unwrap_err();
     assert!(
@@ -69,34 +80,47 @@ async fn redis_store_fails_closed_when_redis_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
-    nonce_store_conformance(Arc::new(MemoryNonceStore::new(10_000).unwrap())).await;
+    nonce_store_conformance(
+        Arc::new(MemoryNonceStore::new(10_000).unwrap()),
+        StoreClock::Layer,
+    )
+    .await;
 }
 
-/// At capacity an in-process store refuses new nonces (fail closed) and recovers when they expire.
-async fn fails_closed_at_capacity_and_recovers(store: &dyn NonceStore) {
+/// At capacity an in-process store refuses new nonces (fail closed) and recovers when they expire:
+/// on the layer's clock for the memory store, after moka's own housekeeping for moka.
+async fn fails_closed_at_capacity_and_recovers(store: &dyn NonceStore, clock: StoreClock) {
     let key = unique_key_id("cap");
+    let start = now_millis() + 1000;
+    let ttl = Duration::from_secs(1);
     for i in 0..100 {
         let outcome = store
-            .check_and_insert(&key, &format!("nonce-{i:012}"), Duration::from_secs(1))
+            .check_and_insert(&key, &format!("nonce-{i:012}"), lifetime_at(start, ttl))
             .await
             .unwrap();
         assert_eq!(outcome, NonceOutcome::Fresh);
     }
     let err = store
-        .check_and_insert(&key, "one-too-many-0000", Duration::from_secs(1))
+        .check_and_insert(&key, "one-too-many-0000", lifetime_at(start, ttl))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), NonceStoreErrorKind::CapacityExceeded);
     assert!(err.retry_after().is_some());
     // A replay of a stored nonce is still recognised as a replay, not refused as "full".
     let replay = store
-        .check_and_insert(&key, "nonce-000000000007", Duration::from_secs(1))
+        .check_and_insert(&key, "nonce-000000000007", lifetime_at(start, ttl))
         .await
         .unwrap();
     assert_eq!(replay, NonceOutcome::Replayed);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = match clock {
+        StoreClock::Layer => start + 2100,
+        StoreClock::Own => {
+            tokio::time::sleep(Duration::from_millis(3100)).await;
+            now_millis() + 1000
+        }
+    };
     let outcome = store
-        .check_and_insert(&key, "after-expiry-0000", Duration::from_secs(1))
+        .check_and_insert(&key, "after-expiry-0000", lifetime_at(later, ttl))
         .await
         .unwrap();
     assert_eq!(
@@ -110,16 +134,28 @@ async fn fails_closed_at_capacity_and_recovers(store: &dyn NonceStore) {
 async fn never_evicts_a_live_nonce(store: &dyn NonceStore) {
     let key = unique_key_id("evict");
     store
-        .check_and_insert(&key, "the-captured-nonce", Duration::from_secs(60))
+        .check_and_insert(
+            &key,
+            "the-captured-nonce",
+            lifetime(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     for i in 0..50 {
         let _ = store
-            .check_and_insert(&key, &format!("flood-{i:012}"), Duration::from_secs(60))
+            .check_and_insert(
+                &key,
+                &format!("flood-{i:012}"),
+                lifetime(Duration::from_secs(60)),
+            )
             .await;
     }
     let outcome = store
-        .check_and_insert(&key, "the-captured-nonce", Duration::from_secs(60))
+        .check_and_insert(
+            &key,
+            "the-captured-nonce",
+            lifetime(Duration::from_secs(60)),
+        )
         .await;
     assert!(
         matches!(outcome, Ok(NonceOutcome::Replayed)),
@@ -129,15 +165,19 @@ async fn never_evicts_a_live_nonce(store: &dyn NonceStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_fails_closed_at_capacity_and_recovers() {
-    let store = MemoryNonceStore::new(100).unwrap();
-    fails_closed_at_capacity_and_recovers(&store).await;
+    // One key may fill it here: the per-key share has its own test.
+    let store = MemoryNonceStore::new(100)
+        .unwrap()
+        .with_key_share_percent(100)
+        .unwrap();
+    fails_closed_at_capacity_and_recovers(&store, StoreClock::Layer).await;
     assert!(store.len() <= store.capacity());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moka_store_fails_closed_at_capacity_and_recovers() {
     let store = MokaNonceStore::new(100).unwrap();
-    fails_closed_at_capacity_and_recovers(&store).await;
+    fails_closed_at_capacity_and_recovers(&store, StoreClock::Own).await;
     assert!(store.live() <= store.capacity());
 }
 
@@ -149,4 +189,81 @@ async fn memory_store_never_evicts_a_live_nonce_to_make_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moka_store_never_evicts_a_live_nonce_to_make_room() {
     never_evicts_a_live_nonce(&MokaNonceStore::new(10).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_gives_one_key_at_its_share_its_own_refusal_while_others_go_on() {
+    // Capacity 1000, half per key: a key holder flooding with fresh nonces stops at 500.
+    let store = MemoryNonceStore::new(1000).unwrap();
+    assert_eq!(store.key_limit(), 500);
+    let flooder = unique_key_id("flood");
+    let mut refused = None;
+    for i in 0..600 {
+        match store
+            .check_and_insert(
+                &flooder,
+                &format!("flood-{i:012}"),
+                lifetime(Duration::from_secs(60)),
+            )
+            .await
+        {
+            Ok(outcome) => assert_eq!(outcome, NonceOutcome::Fresh),
+            Err(e) => {
+                refused = Some((i, e.kind()));
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, Some((500, NonceStoreErrorKind::KeyQuotaExceeded)));
+    // Every other key goes on.
+    for other in 0..5 {
+        let key = unique_key_id(&format!("other-{other}"));
+        for i in 0..50 {
+            let outcome = store
+                .check_and_insert(
+                    &key,
+                    &format!("n-{i:014}"),
+                    lifetime(Duration::from_secs(60)),
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome, NonceOutcome::Fresh);
+        }
+    }
+    // The flooder's own replays are still replays.
+    let replay = store
+        .check_and_insert(
+            &flooder,
+            "flood-000000000007",
+            lifetime(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replay, NonceOutcome::Replayed);
+}
+
+#[test]
+fn memory_store_capacity_follows_its_memory_budget() {
+    let store = MemoryNonceStore::default();
+    assert_eq!(
+        store.memory_budget(),
+        tower_hmac::store::DEFAULT_MEMORY_BUDGET
+    );
+    // 256 MiB of 16-byte slots, 3/4 usable, 7/8 of that for uneven shards: about 11 million.
+    assert!(store.capacity() > 10_000_000, "{}", store.capacity());
+    // It starts small and grows into the budget.
+    assert!(
+        store.allocated_bytes() <= 2 * 1024 * 1024,
+        "{}",
+        store.allocated_bytes()
+    );
+    let small = MemoryNonceStore::with_memory_budget(1 << 20).unwrap();
+    assert!(small.capacity() < store.capacity());
+    assert!(MemoryNonceStore::with_memory_budget(1000).is_err());
+    assert!(
+        MemoryNonceStore::new(10)
+            .unwrap()
+            .with_key_share_percent(0)
+            .is_err()
+    );
 }

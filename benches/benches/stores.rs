@@ -22,7 +22,11 @@ fn insert_fresh(c: &mut Criterion, name: &str, store: &dyn NonceStore) {
             hex_into(&mut buf[12..], n);
             let nonce = std::str::from_utf8(&buf).unwrap();
             // Ready at once for in-process stores: poll without a runtime.
-            let outcome = futures_poll(store.check_and_insert("bench-key", nonce, ttl));
+            let outcome = futures_poll(store.check_and_insert(
+                "bench-key",
+                nonce,
+                tower_hmac_benches::lifetime(ttl),
+            ));
             assert!(
                 outcome.is_ok(),
                 "the store filled up: the benchmark would measure refusals"

@@ -67,12 +67,18 @@ pub fn signed_request<B>(
         .unwrap_or_else(|e| panic!("request: {e}"))
 }
 
+/// The lifetime of a nonce recorded and signed now (system clock), kept for `ttl`.
+pub fn lifetime(ttl: Duration) -> tower_hmac::core::NonceLifetime {
+    let now = tower_hmac::core::unix_millis(std::time::SystemTime::now());
+    tower_hmac::core::NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
+}
+
 /// Fills a store with `n` live nonces (TTL `ttl`), as a busy server would have.
 pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
     for i in 0..n {
         let nonce = format!("prefill-{i:016}");
         store
-            .check_and_insert("prefill-key", &nonce, ttl)
+            .check_and_insert("prefill-key", &nonce, lifetime(ttl))
             .await
             .unwrap_or_else(|e| panic!("prefill: {e}"));
     }

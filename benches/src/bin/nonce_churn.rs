@@ -52,7 +52,12 @@ fn main() {
     // 1M live nonces whose expiries are spread over the next 20 s, as under steady churn.
     for i in 0..LIVE {
         let ttl = Duration::from_millis(1000 + (i as u64 * TTL_SECS * 1000 / LIVE as u64));
-        poll_ready(store.check_and_insert("churn-key", &format!("prefill-{i:016}"), ttl)).unwrap();
+        poll_ready(store.check_and_insert(
+            "churn-key",
+            &format!("prefill-{i:016}"),
+            tower_hmac_benches::lifetime(ttl),
+        ))
+        .unwrap();
     }
     let rss_after = rss_bytes();
     println!(
@@ -77,7 +82,7 @@ fn main() {
             let outcome = poll_ready(store.check_and_insert(
                 "churn-key",
                 &nonce,
-                Duration::from_secs(TTL_SECS),
+                tower_hmac_benches::lifetime(Duration::from_secs(TTL_SECS)),
             ));
             samples.push(t.elapsed());
             outcome.unwrap();

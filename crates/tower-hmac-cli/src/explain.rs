@@ -198,6 +198,11 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
     if let Some(sig) = &expected {
         let _ = writeln!(out, "\nExpected signature with this key: {}", sig.to_hex());
     }
+    // Whether the given header's signature verifies over this request with this key.
+    let own_check = match (&expected, given_auth) {
+        (Some(sig), true) => Some(sig == auth.signature()),
+        _ => None,
+    };
 
     if given_auth {
         let _ = writeln!(out, "\nThe Authorization header given:");
@@ -259,7 +264,13 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
     }
 
     if let Some(path) = &args.problem {
-        problems += explain_problem(path, &auth, string_to_sign.as_deref(), &mut out)?;
+        let context = Context {
+            auth: &auth,
+            key: &key,
+            string_to_sign: string_to_sign.as_deref(),
+            own_check,
+        };
+        problems += explain_problem(path, &context, &mut out)?;
     } else if given_auth && problems > 0 {
         let _ = writeln!(
             out,
@@ -270,12 +281,22 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
     Ok(u8::from(problems > 0))
 }
 
+/// What `explain` knows of the request when it reads the server's answer.
+struct Context<'a> {
+    auth: &'a Authorization,
+    key: &'a tower_hmac_core::SecretKey,
+    string_to_sign: Option<&'a [u8]>,
+    /// Whether the given signature verifies over this request with this key (`None`: no
+    /// `Authorization` was given).
+    own_check: Option<bool>,
+}
+
 fn explain_problem(
     path: &std::path::Path,
-    auth: &Authorization,
-    string_to_sign: Option<&[u8]>,
+    context: &Context<'_>,
     out: &mut String,
 ) -> Result<usize, String> {
+    let auth = context.auth;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(text.trim())
@@ -310,10 +331,14 @@ fn explain_problem(
         );
         return Ok(1);
     };
-    let Some(sts) = string_to_sign else {
+    let Some(sts) = context.string_to_sign else {
         return Ok(1);
     };
-    let ours: Vec<String> = line_digests(sts).iter().map(hex::encode).collect();
+    // The server keys its digests with the key it verified with: only the same key gives the same.
+    let ours: Vec<String> = line_digests(context.key, sts)
+        .iter()
+        .map(hex::encode)
+        .collect();
     let labels = labels(auth);
     if server.len() != ours.len() {
         let _ = writeln!(
@@ -324,10 +349,21 @@ fn explain_problem(
         );
         return Ok(1);
     }
-    let mut differing = 0;
+    let differing = server
+        .iter()
+        .zip(&ours)
+        .filter(|(theirs, mine)| theirs.as_str() != Some(mine.as_str()))
+        .count();
+    if differing == ours.len() {
+        let _ = writeln!(
+            out,
+            "  every line differs: the digests are keyed, so the server verified with another key than this one for {} (or knows no such active key and answers as for a wrong key)",
+            auth.key_id()
+        );
+        return Ok(1);
+    }
     for (i, (theirs, mine)) in server.iter().zip(&ours).enumerate() {
         if theirs.as_str() != Some(mine.as_str()) {
-            differing += 1;
             let why = match labels.get(i).map(String::as_str) {
                 Some("body SHA-256") => {
                     "the server hashed a different body than this one (the body hash differs)"
@@ -350,11 +386,17 @@ fn explain_problem(
         }
     }
     if differing == 0 {
-        let _ = writeln!(
-            out,
-            "  every line matches the server's string to sign: the key differs (the server holds another secret for {})",
-            auth.key_id()
-        );
+        // Same string, same key (the digests are keyed): the signature itself is the odd one out.
+        let verdict = match context.own_check {
+            Some(false) => {
+                "every line matches the server's string to sign, with this key, and the signature given does not verify over it here either: the request is not the one that was signed (changed after signing, e.g. its body), or it was signed with another key"
+            }
+            Some(true) => {
+                "every line matches and the signature verifies here with this key: this answer is not for this request"
+            }
+            None => "every line matches the server's string to sign, with this key",
+        };
+        let _ = writeln!(out, "  {verdict}");
     }
     Ok(1)
 }

@@ -74,73 +74,87 @@ impl fmt::Debug for BodyHasher {
     }
 }
 
-/// The first 8 bytes of the SHA-256 of each line of a string to sign.
+/// The label that keys the string-to-sign diagnostics apart from signatures and time MACs.
+pub const LINE_DIGEST_LABEL: &str = "HMAC-SHA256-LINE\n";
+
+/// The diagnostics of a string to sign: for each line, the first 8 bytes of
+/// `HMAC-SHA256(key, "HMAC-SHA256-LINE\n" + line)`.
 ///
-/// A server sends them (hex) with `invalid_signature`, so a client can find which line — which
-/// part of the request — it signed differently, without the server echoing any request value.
-pub fn line_digests(string_to_sign: &[u8]) -> Vec<[u8; 8]> {
+/// A server sends them (hex) with `invalid_signature`, so that a client holding the key can find
+/// which line — which part of the request — it signed differently, without the server echoing any
+/// request value. Keyed with the key being verified, they are useless to anyone without it: a
+/// line with little entropy (a header a proxy adds) cannot be guessed from its digest offline.
+pub fn line_digests(key: &SecretKey, string_to_sign: &[u8]) -> Vec<[u8; 8]> {
     string_to_sign
         .split(|&b| b == b'\n')
         .map(|line| {
-            let digest = Sha256::digest(line);
+            let mac = crate::key::hmac_sha256(key, &[LINE_DIGEST_LABEL.as_bytes(), line]);
             let mut out = [0u8; 8];
-            out.copy_from_slice(&digest[..8]);
+            out.copy_from_slice(&mac[..8]);
             out
         })
         .collect()
 }
 
-/// The host a request is addressed to, lower-cased: the `Host` header's field lines joined with
-/// `,` or, when there is none (HTTP/2), the URI's authority.
+/// The host a request is addressed to, lower-cased: the `Host` header or, when there is none
+/// (HTTP/2), the URI's authority. `None` when there is neither, or when `Host` is repeated.
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
     let mut host = Vec::new();
-    push_signed_header_value(&mut host, uri, headers, &header::HOST).then_some(host)
+    push_signed_header_value(&mut host, uri, headers, &header::HOST)
+        .ok()
+        .map(|()| host)
 }
 
-/// Every field line of `name`, each trimmed of spaces and tabs, joined with `,`.
-fn push_joined_header_value(out: &mut Vec<u8>, headers: &HeaderMap, name: &HeaderName) {
-    for (i, value) in headers.get_all(name).iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(trim_ows(value.as_bytes()));
-    }
+/// Why a signed header has no value to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderProblem {
+    /// The request has no such header (for `host`: no `Host` and no URI authority).
+    Absent,
+    /// The header appears as more than one field line.
+    Repeated,
 }
 
-/// Appends the value of the signed header `name` to `out` (the host as [`request_host`] gives
-/// it); `false`, with `out` unchanged, when the request has no such header.
-fn push_signed_header_value(
+/// Appends the value of the signed header `name` to `out`, trimmed of spaces and tabs (the host
+/// as [`request_host`] gives it). On failure `out` is unchanged.
+pub(crate) fn push_signed_header_value(
     out: &mut Vec<u8>,
     uri: &Uri,
     headers: &HeaderMap,
     name: &HeaderName,
-) -> bool {
-    if !headers.contains_key(name) {
+) -> Result<(), HeaderProblem> {
+    let mut lines = headers.get_all(name).iter();
+    let Some(value) = lines.next() else {
         if name != header::HOST {
-            return false;
+            return Err(HeaderProblem::Absent);
         }
         return match uri.authority().map(|a| a.as_str().as_bytes()) {
             Some(authority) if !authority.is_empty() => {
                 let start = out.len();
                 out.extend_from_slice(authority);
                 out[start..].make_ascii_lowercase();
-                true
+                Ok(())
             }
-            _ => false,
+            _ => Err(HeaderProblem::Absent),
         };
+    };
+    if lines.next().is_some() {
+        // Joined, two lines would verify as one value while the handler reads the first.
+        return Err(HeaderProblem::Repeated);
     }
     let start = out.len();
-    push_joined_header_value(out, headers, name);
+    out.extend_from_slice(trim_ows(value.as_bytes()));
     if name == header::HOST {
         out[start..].make_ascii_lowercase();
     }
-    true
+    Ok(())
 }
 
 #[cfg(test)]
 fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    push_signed_header_value(&mut out, uri, headers, name).then_some(out)
+    push_signed_header_value(&mut out, uri, headers, name)
+        .ok()
+        .map(|()| out)
 }
 
 /// `bytes` without leading and trailing spaces and tabs (HTTP's optional white space).
@@ -168,7 +182,8 @@ pub struct CanonicalRequest {
 impl CanonicalRequest {
     /// The canonical request for a parsed `Authorization` header and the request's head.
     ///
-    /// Fails with `missing_signed_header` when a header named in `SignedHeaders` is absent.
+    /// Fails with `missing_signed_header` when a header named in `SignedHeaders` is absent, and
+    /// with `duplicate_signed_header` when one appears as more than one field line.
     pub fn new(
         auth: &Authorization,
         method: &Method,
@@ -220,9 +235,22 @@ impl CanonicalRequest {
         for name in names {
             prefix.extend_from_slice(name.as_str().as_bytes());
             prefix.push(b':');
-            if !push_signed_header_value(&mut prefix, uri, headers, name) {
-                return Err(Rejection::new(RejectionKind::MissingSignedHeader)
-                    .with_detail("a header named in SignedHeaders is absent from the request"));
+            match push_signed_header_value(&mut prefix, uri, headers, name) {
+                Ok(()) => {}
+                Err(HeaderProblem::Absent) => {
+                    return Err(
+                        Rejection::new(RejectionKind::MissingSignedHeader).with_detail(
+                            "a header named in SignedHeaders is absent from the request",
+                        ),
+                    );
+                }
+                Err(HeaderProblem::Repeated) => {
+                    return Err(
+                        Rejection::new(RejectionKind::DuplicateSignedHeader).with_detail(
+                            "a header named in SignedHeaders appears as more than one field line",
+                        ),
+                    );
+                }
             }
             prefix.push(b'\n');
         }
@@ -243,7 +271,7 @@ impl CanonicalRequest {
     }
 
     /// Checks `signature` in constant time (`Mac::verify_slice`). The `invalid_signature`
-    /// rejection carries the [`line_digests`] of this string to sign, for diagnosis.
+    /// rejection carries the [`line_digests`] of this string to sign under `key`, for diagnosis.
     pub fn verify(
         &self,
         key: &SecretKey,
@@ -254,7 +282,7 @@ impl CanonicalRequest {
             .verify_slice(signature.as_bytes())
             .map_err(|_| {
                 Rejection::new(RejectionKind::InvalidSignature)
-                    .with_line_digests(line_digests(&self.string_to_sign(body_sha256)))
+                    .with_line_digests(line_digests(key, &self.string_to_sign(body_sha256)))
             })
     }
 
@@ -321,6 +349,54 @@ mod tests {
         let uri: Uri = "/x".parse().unwrap();
         let err = CanonicalRequest::new(&auth, &Method::GET, &uri, &HeaderMap::new()).unwrap_err();
         assert_eq!(err.kind(), RejectionKind::MissingSignedHeader);
+    }
+
+    #[test]
+    fn a_signed_header_on_two_field_lines_is_refused() {
+        let auth = Authorization::parse(
+            b"HMAC-SHA256 Credential=k, Timestamp=1, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+            DEFAULT_MAX_HEADER_LEN,
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("h"));
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        let uri: Uri = "/x".parse().unwrap();
+        let err = CanonicalRequest::new(&auth, &Method::POST, &uri, &headers).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::DuplicateSignedHeader);
+        // An unsigned header may repeat.
+        headers.append("x-unsigned", HeaderValue::from_static("1"));
+        headers.append("x-unsigned", HeaderValue::from_static("2"));
+        headers.remove(header::CONTENT_TYPE);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(CanonicalRequest::new(&auth, &Method::POST, &uri, &headers).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_host_has_no_request_host() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::HOST, HeaderValue::from_static("a.example"));
+        headers.append(header::HOST, HeaderValue::from_static("b.example"));
+        assert!(request_host(&"/x".parse().unwrap(), &headers).is_none());
+    }
+
+    #[test]
+    fn line_digests_are_keyed() {
+        let a = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let b = SecretKey::from_bytes(&[2; 32]).unwrap();
+        let sts = b"HMAC-SHA256\n1\nx-origin-verify:yes";
+        assert_eq!(line_digests(&a, sts).len(), 3);
+        assert_eq!(line_digests(&a, sts), line_digests(&a, sts));
+        // Another key gives other digests for every line: without the key they say nothing.
+        for (x, y) in line_digests(&a, sts).iter().zip(line_digests(&b, sts)) {
+            assert_ne!(*x, y);
+        }
+        // Not the unkeyed SHA-256 of the line (the offline oracle of the earlier format).
+        let plain: [u8; 8] = Sha256::digest(b"x-origin-verify:yes")[..8]
+            .try_into()
+            .unwrap();
+        assert_ne!(line_digests(&a, sts)[2], plain);
     }
 
     #[test]

@@ -67,10 +67,11 @@ impl Challenge {
         self.ts
     }
 
-    /// The server's time, only if `tsm` proves it came from a holder of `key`.
-    pub fn verified_server_time(&self, key: &SecretKey) -> Option<u64> {
+    /// The server's time, only if `tsm` proves it came from a holder of `key` in answer to the
+    /// request that carried `nonce` (an answer captured for another request does not verify).
+    pub fn verified_server_time(&self, key: &SecretKey, nonce: &str) -> Option<u64> {
         let (ts, tsm) = (self.ts?, self.tsm?);
-        bool::from(time_mac(key, ts).ct_eq(&tsm)).then_some(ts)
+        bool::from(time_mac(key, ts, nonce).ct_eq(&tsm)).then_some(ts)
     }
 }
 
@@ -106,33 +107,48 @@ pub fn apply_offset(local_now: u64, offset: i64) -> u64 {
 mod tests {
     use super::*;
 
+    const NONCE: &str = "9b2Zr0Vq3kYH1xQmU5aWcA";
+
     fn key() -> SecretKey {
         SecretKey::from_bytes(&[3; 32]).unwrap()
     }
 
     #[test]
     fn parses_a_stale_timestamp_challenge_and_verifies_its_time() {
-        let tsm = hex::encode(time_mac(&key(), 1_700_000_600));
+        let tsm = hex::encode(time_mac(&key(), 1_700_000_600, NONCE));
         let value =
             format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1700000600\", tsm=\"{tsm}\"");
         let challenge = Challenge::parse(value.as_bytes()).unwrap();
         assert_eq!(challenge.error(), "stale_timestamp");
-        assert_eq!(challenge.verified_server_time(&key()), Some(1_700_000_600));
+        assert_eq!(
+            challenge.verified_server_time(&key(), NONCE),
+            Some(1_700_000_600)
+        );
         let other = SecretKey::from_bytes(&[4; 32]).unwrap();
-        assert_eq!(challenge.verified_server_time(&other), None);
+        assert_eq!(challenge.verified_server_time(&other, NONCE), None);
+    }
+
+    #[test]
+    fn an_answer_for_another_request_is_not_verified() {
+        // Captured in answer to one request, replayed to the client for another: refused.
+        let tsm = hex::encode(time_mac(&key(), 1_700_000_600, "captured-nonce-0000000"));
+        let value =
+            format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1700000600\", tsm=\"{tsm}\"");
+        let challenge = Challenge::parse(value.as_bytes()).unwrap();
+        assert_eq!(challenge.verified_server_time(&key(), NONCE), None);
     }
 
     #[test]
     fn a_forged_ts_is_not_verified() {
-        let tsm = hex::encode(time_mac(&key(), 1_700_000_600));
+        let tsm = hex::encode(time_mac(&key(), 1_700_000_600, NONCE));
         let value =
             format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\", tsm=\"{tsm}\"");
         let challenge = Challenge::parse(value.as_bytes()).unwrap();
         assert_eq!(challenge.unverified_ts(), Some(1_800_000_000));
-        assert_eq!(challenge.verified_server_time(&key()), None);
+        assert_eq!(challenge.verified_server_time(&key(), NONCE), None);
         let without =
             Challenge::parse(b"HMAC-SHA256 error=\"stale_timestamp\", ts=\"1800000000\"").unwrap();
-        assert_eq!(without.verified_server_time(&key()), None);
+        assert_eq!(without.verified_server_time(&key(), NONCE), None);
     }
 
     #[test]

@@ -383,6 +383,10 @@ fn validate_timestamp(value: &[u8]) -> Result<(&str, u64), &'static str> {
     {
         return Err("Timestamp must be 1 to 12 decimal digits");
     }
+    if value.len() > 1 && value[0] == b'0' {
+        // One time, one spelling: `0<now>` would otherwise verify as a second signature.
+        return Err("Timestamp must not have leading zeros");
+    }
     let text = as_ascii(value);
     let secs = text
         .parse()
@@ -583,6 +587,18 @@ mod tests {
     #[test]
     fn rejects_parameter_without_equals() {
         assert_malformed(&format!("{}, Oops", valid()));
+    }
+
+    #[test]
+    fn rejects_timestamp_with_leading_zeros() {
+        assert_malformed(&header(&format!(
+            "Credential=app-1, Timestamp=01700000000, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=host, Signature={SIG}"
+        )));
+        let zero = parse(&header(&format!(
+            "Credential=app-1, Timestamp=0, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=host, Signature={SIG}"
+        )))
+        .unwrap();
+        assert_eq!(zero.timestamp(), 0);
     }
 
     #[test]

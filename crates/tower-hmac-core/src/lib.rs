@@ -42,8 +42,8 @@ pub mod scheme;
 mod sign;
 
 pub use canonical::{
-    BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, body_sha256, line_digests, request_host,
-    trim_ows,
+    BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, LINE_DIGEST_LABEL, body_sha256, line_digests,
+    request_host, trim_ows,
 };
 pub use challenge::Challenge;
 pub use clock::{Clock, OffsetClock, SystemClock};
@@ -53,7 +53,9 @@ pub use header::{
     MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature, is_valid_key_id,
 };
 pub use key::{KeyError, SecretKey};
-pub use nonce::{NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind};
+pub use nonce::{
+    NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, unix_millis,
+};
 pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError};
 pub use rejection::{Rejection, RejectionKind, TimeHint};

@@ -99,25 +99,38 @@ pub fn is_fresh(timestamp: u64, now: u64, max_skew: Duration) -> bool {
     timestamp.abs_diff(now) <= max_skew.as_secs()
 }
 
-/// How long a nonce must be remembered: until the request's timestamp leaves the validity window
-/// (`timestamp + max_skew`), plus one second for rounding. A future-dated request is remembered
-/// for longer, so it cannot be replayed once its entry expires.
-pub fn nonce_ttl(timestamp: u64, now: u64, max_skew: Duration) -> Duration {
-    let expires = timestamp.saturating_add(max_skew.as_secs());
-    Duration::from_secs(expires.saturating_sub(now).saturating_add(1))
+/// Until when (Unix milliseconds, exclusive) a request made at `timestamp` can be accepted:
+/// [`is_fresh`] compares whole seconds of the server's clock, so the last accepted instant is just
+/// before `timestamp + max_skew + 1` s. A nonce must be remembered at least until then.
+pub fn acceptable_until_millis(timestamp: u64, max_skew: Duration) -> u64 {
+    timestamp
+        .saturating_add(max_skew.as_secs())
+        .saturating_add(1)
+        .saturating_mul(1000)
 }
 
-/// The label that separates server-time MACs from request signatures.
-pub const TIME_MAC_LABEL: &str = "HMAC-SHA256-TIME\n";
+/// The label that separates server-time MACs from request signatures (protocol 1, revision 2:
+/// the MAC is bound to the nonce of the request it answers).
+pub const TIME_MAC_LABEL: &str = "HMAC-SHA256-TIME-2\n";
 
-/// `HMAC(key, "HMAC-SHA256-TIME\n" + ts)`: proves a server time came from a holder of the key.
-pub fn time_mac(key: &SecretKey, ts: u64) -> [u8; 32] {
-    hmac_sha256(key, &[TIME_MAC_LABEL.as_bytes(), ts.to_string().as_bytes()])
+/// `HMAC(key, "HMAC-SHA256-TIME-2\n" + ts + "\n" + nonce)`: proves that a server time came from
+/// a holder of the key, in answer to the request that carried `nonce` — so an answer captured
+/// earlier cannot be replayed to the client for another request.
+pub fn time_mac(key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
+    hmac_sha256(
+        key,
+        &[
+            TIME_MAC_LABEL.as_bytes(),
+            ts.to_string().as_bytes(),
+            b"\n",
+            nonce.as_bytes(),
+        ],
+    )
 }
 
 /// Checks a server time's MAC in constant time.
-pub fn verify_time_mac(key: &SecretKey, ts: u64, tsm: &[u8]) -> bool {
-    time_mac(key, ts).ct_eq(tsm).into()
+pub fn verify_time_mac(key: &SecretKey, ts: u64, nonce: &str, tsm: &[u8]) -> bool {
+    time_mac(key, ts, nonce).ct_eq(tsm).into()
 }
 
 #[cfg(test)]
@@ -158,21 +171,24 @@ mod tests {
     }
 
     #[test]
-    fn nonce_ttl_covers_the_rest_of_the_window() {
+    fn acceptance_ends_exactly_where_freshness_ends() {
         let skew = Duration::from_secs(300);
-        assert_eq!(nonce_ttl(1000, 1000, skew), Duration::from_secs(301));
-        assert_eq!(nonce_ttl(1000, 1300, skew), Duration::from_secs(1));
-        // future-dated: remembered until it is stale
-        assert_eq!(nonce_ttl(1300, 1000, skew), Duration::from_secs(601));
-        assert_eq!(nonce_ttl(u64::MAX, 0, skew), Duration::from_secs(u64::MAX));
+        let until = acceptable_until_millis(1000, skew);
+        assert_eq!(until, 1_301_000);
+        // Every millisecond before `until` is fresh by whole seconds; `until` itself is not.
+        for ms in [until - 1000, until - 1, until] {
+            assert_eq!(is_fresh(1000, ms / 1000, skew), ms < until, "at {ms} ms");
+        }
+        assert_eq!(acceptable_until_millis(u64::MAX, skew), u64::MAX);
     }
 
     #[test]
-    fn time_mac_round_trips() {
+    fn time_mac_round_trips_and_is_bound_to_the_nonce() {
         let key = SecretKey::from_bytes(&[1; 32]).unwrap();
-        let tsm = time_mac(&key, 1_700_000_000);
-        assert!(verify_time_mac(&key, 1_700_000_000, &tsm));
-        assert!(!verify_time_mac(&key, 1_700_000_001, &tsm));
-        assert!(!verify_time_mac(&key, 1_700_000_000, &tsm[..31]));
+        let tsm = time_mac(&key, 1_700_000_000, "nonce-a");
+        assert!(verify_time_mac(&key, 1_700_000_000, "nonce-a", &tsm));
+        assert!(!verify_time_mac(&key, 1_700_000_000, "nonce-b", &tsm));
+        assert!(!verify_time_mac(&key, 1_700_000_001, "nonce-a", &tsm));
+        assert!(!verify_time_mac(&key, 1_700_000_000, "nonce-a", &tsm[..31]));
     }
 }

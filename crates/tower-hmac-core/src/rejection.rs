@@ -1,5 +1,6 @@
 //! Why a request was rejected.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -44,24 +45,38 @@ pub enum RejectionKind {
     ReplayStoreUnavailable,
     /// The key registry failed; the request was not accepted (fail closed).
     KeyStoreUnavailable,
+    /// The request's own authority (absolute-form target, HTTP/2 `:authority`) disagrees with its
+    /// `Host` header, or `Host` appears more than once (RFC 9112 §3.2, RFC 9113 §8.3.1).
+    AuthorityMismatch,
+    /// A signed header appears as more than one field line: the handler could read another value
+    /// than the one the signature covers.
+    DuplicateSignedHeader,
+    /// The body ended with trailers, which no signature covers.
+    TrailersNotAllowed,
+    /// This key already holds its share of the replay store: its own requests wait, others go on.
+    ReplayQuotaExceeded,
 }
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 15] = [
+    pub const ALL: [RejectionKind; 19] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
         Self::UnknownKey,
         Self::RevokedKey,
+        Self::AuthorityMismatch,
         Self::HostNotAllowed,
         Self::StaleTimestamp,
         Self::MissingSignedHeader,
+        Self::DuplicateSignedHeader,
         Self::BodyTooLarge,
         Self::BodyUnreadable,
         Self::BodyTimeout,
+        Self::TrailersNotAllowed,
         Self::InvalidSignature,
         Self::ReplayedNonce,
+        Self::ReplayQuotaExceeded,
         Self::ReplayStoreUnavailable,
         Self::KeyStoreUnavailable,
     ];
@@ -84,6 +99,10 @@ impl RejectionKind {
             Self::BodyTimeout => "body_timeout",
             Self::ReplayStoreUnavailable => "replay_store_unavailable",
             Self::KeyStoreUnavailable => "key_store_unavailable",
+            Self::AuthorityMismatch => "authority_mismatch",
+            Self::DuplicateSignedHeader => "duplicate_signed_header",
+            Self::TrailersNotAllowed => "trailers_not_allowed",
+            Self::ReplayQuotaExceeded => "replay_quota_exceeded",
         }
     }
 
@@ -91,7 +110,10 @@ impl RejectionKind {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::BodyUnreadable | Self::AuthorityMismatch | Self::TrailersNotAllowed => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::ReplayQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -118,6 +140,12 @@ impl RejectionKind {
             Self::BodyTimeout => "The request body did not arrive in time.",
             Self::ReplayStoreUnavailable => "The replay store is unavailable; try again later.",
             Self::KeyStoreUnavailable => "The key store is unavailable; try again later.",
+            Self::AuthorityMismatch => "The request's authority and its Host header disagree.",
+            Self::DuplicateSignedHeader => "A signed header appears more than once.",
+            Self::TrailersNotAllowed => "Signed requests cannot carry trailers.",
+            Self::ReplayQuotaExceeded => {
+                "This key has too many requests in flight in the replay window; try again later."
+            }
         }
     }
 
@@ -152,7 +180,7 @@ impl TimeHint {
         self.ts
     }
 
-    /// `HMAC(key, "HMAC-SHA256-TIME\n" + ts)` when the key was known.
+    /// `HMAC(key, "HMAC-SHA256-TIME-2\n" + ts + "\n" + nonce)` when the key was known.
     pub fn tsm(&self) -> Option<&[u8; 32]> {
         self.tsm.as_ref()
     }
@@ -180,7 +208,7 @@ pub struct Rejection {
 #[derive(Clone)]
 struct Inner {
     kind: RejectionKind,
-    detail: Option<&'static str>,
+    detail: Option<Cow<'static, str>>,
     time_hint: Option<TimeHint>,
     retry_after: Option<Duration>,
     scheme: Option<&'static str>,
@@ -204,9 +232,11 @@ impl Rejection {
         }
     }
 
-    /// With a fixed explanation (no request data), sent as the problem body's `detail`.
-    pub fn with_detail(mut self, detail: &'static str) -> Self {
-        self.inner.detail = Some(detail);
+    /// With an explanation, sent as the problem body's `detail`. It must never hold a secret or a
+    /// signature; the layer puts request values in it only where the code needs them to be
+    /// understood (the host of `host_not_allowed`).
+    pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.inner.detail = Some(detail.into());
         self
     }
 
@@ -272,9 +302,9 @@ impl Rejection {
         self.inner.kind.status()
     }
 
-    /// A fixed explanation, if any.
-    pub fn detail(&self) -> Option<&'static str> {
-        self.inner.detail
+    /// The explanation, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.inner.detail.as_deref()
     }
 
     /// The server's time, for `stale_timestamp`.
@@ -315,7 +345,7 @@ impl fmt::Debug for Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "request rejected: {}", self.inner.kind.code())?;
-        if let Some(detail) = self.inner.detail {
+        if let Some(detail) = &self.inner.detail {
             write!(f, " ({detail})")?;
         }
         Ok(())

@@ -54,8 +54,9 @@ pub trait Scheme: Send + Sync + 'static {
         key: &SecretKey,
     ) -> Result<(), Rejection>;
 
-    /// The MAC of the server's time sent with `stale_timestamp` (`tsm`).
-    fn time_mac(&self, key: &SecretKey, ts: u64) -> [u8; 32];
+    /// The MAC of the server's time sent with `stale_timestamp` (`tsm`), bound to the nonce of
+    /// the request it answers.
+    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32];
 }
 
 /// Protocol v1: `Authorization: HMAC-SHA256 Credential=…, Timestamp=…, Nonce=…, SignedHeaders=…,
@@ -111,7 +112,7 @@ impl Scheme for V1 {
         canonical.verify(key, body_sha256, auth.signature())
     }
 
-    fn time_mac(&self, key: &SecretKey, ts: u64) -> [u8; 32] {
-        policy::time_mac(key, ts)
+    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
+        policy::time_mac(key, ts, nonce)
     }
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
-use crate::canonical::CanonicalRequest;
+use crate::canonical::{CanonicalRequest, HeaderProblem, push_signed_header_value};
 use crate::header::{Authorization, MAX_SIGNED_HEADERS, Signature};
 use crate::key::{KeyError, SecretKey};
 
@@ -103,18 +103,21 @@ impl Signer {
         let auth = Authorization::new(&self.key_id, timestamp, nonce, &names, placeholder)
             .map_err(|_| SignError::InvalidNonceOrTimestamp)?;
         let canonical = CanonicalRequest::new(&auth, method, uri, headers).map_err(|_| {
-            let missing = names
+            // Name the header that cannot be signed, and why.
+            names
                 .iter()
-                .find(|n| {
-                    if **n == header::HOST {
-                        !headers.contains_key(header::HOST) && uri.authority().is_none()
-                    } else {
-                        !headers.contains_key(*n)
-                    }
-                })
-                .map(|n| n.as_str().to_owned())
-                .unwrap_or_default();
-            SignError::MissingHeader(missing)
+                .find_map(
+                    |n| match push_signed_header_value(&mut Vec::new(), uri, headers, n) {
+                        Ok(()) => None,
+                        Err(HeaderProblem::Absent) => {
+                            Some(SignError::MissingHeader(n.as_str().to_owned()))
+                        }
+                        Err(HeaderProblem::Repeated) => {
+                            Some(SignError::RepeatedHeader(n.as_str().to_owned()))
+                        }
+                    },
+                )
+                .unwrap_or_else(|| SignError::MissingHeader(String::new()))
         })?;
         let signature = canonical.sign(&self.key, body_sha256);
         Ok(auth.with_signature(signature))
@@ -174,6 +177,10 @@ pub enum SignError {
     /// A header to sign is not in the request (for `host`: neither `Host` nor a URI authority).
     #[error("header {0:?} is to be signed but the request does not have it")]
     MissingHeader(String),
+    /// A header to sign appears as more than one field line (the server refuses such a request:
+    /// send one line, with the values joined as the header's syntax allows).
+    #[error("header {0:?} is to be signed but appears more than once")]
+    RepeatedHeader(String),
     /// `authorization` cannot be signed.
     #[error("the authorization header cannot be signed")]
     AuthorizationSigned,
@@ -271,6 +278,26 @@ mod tests {
         assert_eq!(headers[header::HOST], "h.example:8080");
         assert!(headers[header::AUTHORIZATION].is_sensitive());
         assert!(format!("{headers:?}").contains("Sensitive"));
+    }
+
+    #[test]
+    fn a_repeated_header_is_named() {
+        let uri: Uri = "http://h.example/p".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append("x-tag", "a".parse().unwrap());
+        headers.append("x-tag", "b".parse().unwrap());
+        let err = signer()
+            .sign(
+                &Method::GET,
+                &uri,
+                &headers,
+                &body_sha256(b""),
+                5,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[HeaderName::from_static("x-tag")],
+            )
+            .unwrap_err();
+        assert_eq!(err, SignError::RepeatedHeader("x-tag".into()));
     }
 
     #[test]

@@ -43,7 +43,14 @@ fn case() -> impl Strategy<Value = Case> {
                 path,
                 query,
                 host,
-                headers,
+                // One field line per signed header: a repeated one is refused by design.
+                headers: {
+                    let mut seen = std::collections::HashSet::new();
+                    headers
+                        .into_iter()
+                        .filter(|(n, _)| seen.insert(n.clone()))
+                        .collect()
+                },
                 body,
                 key,
                 key_id,

@@ -15,8 +15,37 @@ use tower_hmac_core::{
 #[derive(Deserialize)]
 struct File {
     version: u32,
+    revision: u32,
     vectors: Vec<Vector>,
     rejections: Vec<(String, String)>,
+    request_rejections: Vec<RequestRejection>,
+    time_macs: Vec<TimeMac>,
+    line_digests: Vec<LineDigests>,
+}
+
+#[derive(Deserialize)]
+struct RequestRejection {
+    name: String,
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    signed_headers: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct TimeMac {
+    key_base64: String,
+    ts: String,
+    nonce: String,
+    tsm: String,
+}
+
+#[derive(Deserialize)]
+struct LineDigests {
+    vector: String,
+    key_base64: String,
+    digests: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,17 +95,23 @@ fn build(v: &Vector) -> Built {
 #[test]
 fn file_is_protocol_version_1_and_covers_the_required_cases() {
     let file = load();
-    assert_eq!(file.version, 1);
+    assert_eq!((file.version, file.revision), (1, 2));
     let names: Vec<_> = file.vectors.iter().map(|v| v.name.as_str()).collect();
     for required in [
         "get-without-body",
         "post-json-content-type-signed",
         "query-string",
         "percent-encoded-path",
-        "two-values-of-one-header",
+        "header-value-trimmed",
     ] {
         assert!(names.contains(&required), "missing vector {required}");
     }
+    assert!(
+        file.request_rejections
+            .iter()
+            .any(|r| r.name == "two-values-of-one-header")
+    );
+    assert!(!file.time_macs.is_empty() && !file.line_digests.is_empty());
 }
 
 #[test]
@@ -167,7 +202,7 @@ fn changing_a_signed_header_value_breaks_the_signature() {
     let v = file
         .vectors
         .iter()
-        .find(|v| v.name == "two-values-of-one-header")
+        .find(|v| v.name == "header-value-trimmed")
         .unwrap();
     let mut b = build(v);
     let auth = Authorization::parse(v.authorization.as_bytes(), DEFAULT_MAX_HEADER_LEN).unwrap();
@@ -175,7 +210,7 @@ fn changing_a_signed_header_value_breaks_the_signature() {
     for (name, value) in b.parts.headers.iter() {
         headers.append(name, value.clone());
     }
-    headers.append("x-tag", HeaderValue::from_static("gamma"));
+    headers.insert("x-tag", HeaderValue::from_static("gamma"));
     b.parts.headers = headers;
     let canonical =
         CanonicalRequest::new(&auth, &b.parts.method, &b.parts.uri, &b.parts.headers).unwrap();
@@ -191,6 +226,64 @@ fn rejection_vectors_give_their_codes() {
     for (value, code) in load().rejections {
         let err = Authorization::parse(value.as_bytes(), DEFAULT_MAX_HEADER_LEN).expect_err(&value);
         assert_eq!(err.code(), code, "{value}");
+    }
+}
+
+#[test]
+fn request_rejection_vectors_give_their_codes() {
+    for r in load().request_rejections {
+        let mut builder = Request::builder()
+            .method(Method::from_bytes(r.method.as_bytes()).unwrap())
+            .uri(r.target.as_str());
+        for (name, value) in &r.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        let header = format!(
+            "HMAC-SHA256 Credential=k, Timestamp=1, Nonce=AAAAAAAAAAAAAAAA, SignedHeaders={}, Signature={}",
+            r.signed_headers,
+            "0".repeat(64)
+        );
+        let auth = Authorization::parse(header.as_bytes(), DEFAULT_MAX_HEADER_LEN).unwrap();
+        let err = CanonicalRequest::new(&auth, &parts.method, &parts.uri, &parts.headers)
+            .expect_err(&r.name);
+        assert_eq!(err.code(), r.code, "{}", r.name);
+    }
+}
+
+#[test]
+fn time_mac_vectors_verify_with_their_nonce_only() {
+    for t in load().time_macs {
+        let key = SecretKey::from_base64(&t.key_base64).unwrap();
+        let ts: u64 = t.ts.parse().unwrap();
+        assert_eq!(
+            hex::encode(tower_hmac_core::policy::time_mac(&key, ts, &t.nonce)),
+            t.tsm
+        );
+        let challenge = format!(
+            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{}\", tsm=\"{}\"",
+            t.ts, t.tsm
+        );
+        let parsed = tower_hmac_core::Challenge::parse(challenge.as_bytes()).unwrap();
+        assert_eq!(parsed.verified_server_time(&key, &t.nonce), Some(ts));
+        assert_eq!(
+            parsed.verified_server_time(&key, "AAAAAAAAAAAAAAAAAAAAAA"),
+            None
+        );
+    }
+}
+
+#[test]
+fn line_digest_vectors_match() {
+    let file = load();
+    for d in &file.line_digests {
+        let v = file.vectors.iter().find(|v| v.name == d.vector).unwrap();
+        let key = SecretKey::from_base64(&d.key_base64).unwrap();
+        let ours: Vec<String> = tower_hmac_core::line_digests(&key, v.string_to_sign.as_bytes())
+            .iter()
+            .map(hex::encode)
+            .collect();
+        assert_eq!(ours, d.digests, "{}", d.vector);
     }
 }
 

@@ -47,7 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Warm up both paths.
     for nonce in nonces.iter().take(1000) {
         let _: String = redis::cmd("PING").query_async(&mut ping_conn).await?;
-        store.check_and_insert("warmup", nonce, ttl).await?;
+        store
+            .check_and_insert("warmup", nonce, lifetime(ttl))
+            .await?;
     }
 
     println!("sequential, {n} calls each, one connection, {url}");
@@ -58,7 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _: String = redis::cmd("PING").query_async(&mut ping_conn).await?;
         ping.push(t.elapsed());
         let t = Instant::now();
-        store.check_and_insert("bench-key", nonce, ttl).await?;
+        store
+            .check_and_insert("bench-key", nonce, lifetime(ttl))
+            .await?;
         set.push(t.elapsed());
     }
     let ping_median = summary("PING (baseline)", ping);
@@ -78,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for i in 0..per_task {
                 let nonce = format!("concurrent-{t:04}-{i:08}");
                 store
-                    .check_and_insert("bench-key", &nonce, Duration::from_secs(60))
+                    .check_and_insert("bench-key", &nonce, lifetime(Duration::from_secs(60)))
                     .await?;
             }
             Ok::<_, tower_hmac_core::NonceStoreError>(())
@@ -106,4 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
     }
     Ok(())
+}
+
+/// The lifetime of a nonce recorded and signed now, kept for `ttl`.
+fn lifetime(ttl: Duration) -> tower_hmac_core::NonceLifetime {
+    let now = tower_hmac_core::unix_millis(std::time::SystemTime::now());
+    tower_hmac_core::NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
 }

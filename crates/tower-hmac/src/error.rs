@@ -11,11 +11,12 @@ pub enum ConfigError {
     /// [`AllowedHosts::any`]: tower_hmac_core::AllowedHosts::any
     #[error("no allowed hosts were configured; list the hosts this server answers for")]
     NoAllowedHosts,
-    /// The allowed clock skew is outside 1 s to 1 h.
-    #[error("max_skew must be between 1 second and 1 hour, got {secs} s")]
+    /// The allowed clock skew is outside 1 s to 1 h, or not a whole number of seconds (the
+    /// protocol's timestamps are whole seconds).
+    #[error("max_skew must be a whole number of seconds between 1 s and 1 h, got {given:?}")]
     MaxSkewOutOfRange {
-        /// The value given, in seconds.
-        secs: u64,
+        /// The value given.
+        given: std::time::Duration,
     },
     /// The `Authorization` length limit is outside 256 B to 64 KiB.
     #[error("max_header_len must be between 256 and 65536 bytes, got {len}")]
@@ -32,4 +33,17 @@ pub enum ConfigError {
     /// A nonce store's capacity is zero.
     #[error("the nonce store's capacity must be at least 1")]
     ZeroCapacity,
+    /// A nonce store's memory budget is below what one nonce per shard needs, or above what
+    /// this machine can address.
+    #[error("the nonce store's memory budget must be between 1 MiB and 1 TiB, got {bytes} bytes")]
+    MemoryBudgetOutOfRange {
+        /// The value given.
+        bytes: u64,
+    },
+    /// The share of a nonce store one key id may hold is not 1 to 100 percent.
+    #[error("a key's share of the nonce store must be 1 to 100 percent, got {percent}")]
+    KeyShareOutOfRange {
+        /// The value given.
+        percent: u8,
+    },
 }

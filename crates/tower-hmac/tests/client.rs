@@ -242,14 +242,20 @@ async fn without_retry_the_stale_answer_is_returned() {
     assert!(text(&body).contains("stale_timestamp"));
 }
 
-/// A server that always answers `stale_timestamp` with the given challenge, counting requests.
-async fn start_fake(challenge: String, hits: Arc<AtomicUsize>) -> SocketAddr {
+type Challenger = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// A server that always answers `stale_timestamp` with the challenge made for the request's nonce,
+/// counting requests.
+async fn start_fake(challenge: Challenger, hits: Arc<AtomicUsize>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new().route(
         "/{*path}",
-        any(move || {
-            let challenge = challenge.clone();
+        any(move |headers: http::HeaderMap| {
+            let auth =
+                tower_hmac::core::Authorization::parse(headers[AUTHORIZATION].as_bytes(), 4096)
+                    .unwrap();
+            let challenge = challenge(auth.nonce());
             hits.fetch_add(1, Ordering::SeqCst);
             async move {
                 Response::builder()
@@ -268,26 +274,58 @@ async fn start_fake(challenge: String, hits: Arc<AtomicUsize>) -> SocketAddr {
 async fn a_forged_server_time_changes_nothing() {
     let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
     let forged_ts = now + 600;
-    let cases = [
-        // no tsm at all
-        format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\""),
-        // a tsm that is not a MAC of ts with the key
-        format!(
-            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\", tsm=\"{}\"",
-            "ab".repeat(32)
+    let stale = |ts: u64, tsm: Option<[u8; 32]>| match tsm {
+        None => format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\""),
+        Some(tsm) => format!(
+            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\", tsm=\"{}\"",
+            hex::encode(tsm)
         ),
-        // a valid MAC, but with another key
-        format!(
-            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{forged_ts}\", tsm=\"{}\"",
-            hex::encode(tower_hmac::core::policy::time_mac(
-                &SecretKey::from_bytes(&[1; 32]).unwrap(),
-                forged_ts
-            ))
+    };
+    let cases: Vec<(&str, Challenger)> = vec![
+        ("no tsm", Arc::new(move |_: &str| stale(forged_ts, None))),
+        (
+            "a tsm that is not a MAC",
+            Arc::new(move |_: &str| stale(forged_ts, Some([0xab; 32]))),
+        ),
+        (
+            "a MAC with another key",
+            Arc::new(move |nonce: &str| {
+                let other = SecretKey::from_bytes(&[1; 32]).unwrap();
+                stale(
+                    forged_ts,
+                    Some(tower_hmac::core::policy::time_mac(&other, forged_ts, nonce)),
+                )
+            }),
+        ),
+        (
+            // Captured in answer to another request and replayed to this one (review item 5).
+            "the key's MAC for another request's nonce",
+            Arc::new(move |_: &str| {
+                stale(
+                    forged_ts,
+                    Some(tower_hmac::core::policy::time_mac(
+                        &key(),
+                        forged_ts,
+                        "captured-nonce-000000",
+                    )),
+                )
+            }),
+        ),
+        (
+            // Verified, but two days away: beyond the default largest offset of one day.
+            "a verified time beyond the largest offset",
+            Arc::new(move |nonce: &str| {
+                let far = now + 2 * 86_400;
+                stale(
+                    far,
+                    Some(tower_hmac::core::policy::time_mac(&key(), far, nonce)),
+                )
+            }),
         ),
     ];
-    for challenge in cases {
+    for (challenge, make) in cases {
         let hits = Arc::new(AtomicUsize::new(0));
-        let addr = start_fake(challenge.clone(), Arc::clone(&hits)).await;
+        let addr = start_fake(make, Arc::clone(&hits)).await;
         let s = signer();
         let offset = s.clock_offset().clone();
         let mut c = client(s);
@@ -305,10 +343,12 @@ async fn a_forged_server_time_changes_nothing() {
 async fn a_verified_server_time_is_learned_but_retried_only_once() {
     let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
     let ts = now + 600;
-    let challenge = format!(
-        "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\", tsm=\"{}\"",
-        hex::encode(tower_hmac::core::policy::time_mac(&key(), ts))
-    );
+    let challenge: Challenger = Arc::new(move |nonce: &str| {
+        format!(
+            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\", tsm=\"{}\"",
+            hex::encode(tower_hmac::core::policy::time_mac(&key(), ts, nonce))
+        )
+    });
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = start_fake(challenge, Arc::clone(&hits)).await;
     let s = signer();
@@ -321,6 +361,29 @@ async fn a_verified_server_time_is_learned_but_retried_only_once() {
     assert_eq!(status, 401);
     assert_eq!(hits.load(Ordering::SeqCst), 2, "one retry, no loop");
     assert!((598..=602).contains(&offset.seconds()));
+}
+
+#[tokio::test]
+async fn a_larger_offset_is_learned_when_the_client_allows_it() {
+    let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
+    let far = now + 2 * 86_400;
+    let challenge: Challenger = Arc::new(move |nonce: &str| {
+        format!(
+            "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{far}\", tsm=\"{}\"",
+            hex::encode(tower_hmac::core::policy::time_mac(&key(), far, nonce))
+        )
+    });
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = start_fake(challenge, Arc::clone(&hits)).await;
+    let s = signer().max_clock_offset(std::time::Duration::from_secs(3 * 86_400));
+    let offset = s.clock_offset().clone();
+    let mut c = client(s);
+    let req = Request::get(format!("http://{addr}/x"))
+        .body(Full::default())
+        .unwrap();
+    send(&mut c, req).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!((2 * 86_400 - 2..=2 * 86_400 + 2).contains(&offset.seconds()));
 }
 
 #[tokio::test]

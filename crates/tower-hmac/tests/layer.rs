@@ -16,8 +16,8 @@ use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_hmac::core::policy::verify_time_mac;
 use tower_hmac::core::{
-    KeyRecord, NonceOutcome, NonceStoreError, NonceStoreErrorKind, RegistryError, StoreFuture,
-    body_sha256,
+    KeyRecord, NonceLifetime, NonceOutcome, NonceStoreError, NonceStoreErrorKind, RegistryError,
+    StoreFuture, body_sha256,
 };
 use tower_hmac::server::{HmacAuthLayer, VerifiedBody};
 use tower_hmac::{
@@ -358,6 +358,7 @@ async fn uses_the_uri_authority_when_there_is_no_host_header() {
 async fn rejects_stale_timestamp_with_a_verifiable_server_time() {
     let mut r = Req::get("/");
     r.ts = NOW - 301;
+    let nonce = r.nonce.clone();
     let headers = expect_code(&layer(), r.signed(), RejectionKind::StaleTimestamp).await;
     let challenge = headers[WWW_AUTHENTICATE].to_str().unwrap();
     let ts = challenge
@@ -375,8 +376,16 @@ async fn rejects_stale_timestamp_with_a_verifiable_server_time() {
         .split('"')
         .next()
         .unwrap();
-    assert!(verify_time_mac(&key(), NOW, &hex::decode(tsm).unwrap()));
-    assert!(!verify_time_mac(&key2(), NOW, &hex::decode(tsm).unwrap()));
+    let tsm = hex::decode(tsm).unwrap();
+    assert!(verify_time_mac(&key(), NOW, &nonce, &tsm));
+    assert!(!verify_time_mac(&key2(), NOW, &nonce, &tsm));
+    // Bound to this request: it does not verify for another nonce.
+    assert!(!verify_time_mac(
+        &key(),
+        NOW,
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        &tsm
+    ));
 }
 
 #[tokio::test]
@@ -593,7 +602,7 @@ impl NonceStore for FailingStore {
         &self,
         _: &str,
         _: &str,
-        _: Duration,
+        _: NonceLifetime,
     ) -> StoreFuture<Result<NonceOutcome, NonceStoreError>> {
         StoreFuture::new(async {
             Err(NonceStoreError::new(NonceStoreErrorKind::Unavailable)

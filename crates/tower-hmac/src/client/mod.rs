@@ -41,4 +41,7 @@ pub use layer::SignRequestLayer;
 #[cfg(feature = "reqwest")]
 pub use reqwest::HmacMiddleware;
 pub use service::SignRequest;
-pub use signer::{ClockOffset, DEFAULT_CLIENT_BODY_LIMIT, RequestSigner, SignRequestError};
+pub use signer::{
+    ClockOffset, DEFAULT_CLIENT_BODY_LIMIT, DEFAULT_MAX_CLOCK_OFFSET, RequestSigner,
+    SignRequestError, Signed,
+};

@@ -2,7 +2,7 @@ use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 use tower_hmac_core::body_sha256;
 
-use super::signer::{RequestSigner, SignRequestError};
+use super::signer::{RequestSigner, SignRequestError, Signed};
 
 /// A [`reqwest_middleware`] middleware that signs every request and recovers from a skewed clock
 /// exactly as [`SignRequestLayer`](super::SignRequestLayer) does.
@@ -35,7 +35,11 @@ impl HmacMiddleware {
         &self.signer
     }
 
-    fn sign(&self, req: &mut reqwest::Request, hash: &[u8; 32]) -> Result<(), SignRequestError> {
+    fn sign(
+        &self,
+        req: &mut reqwest::Request,
+        hash: &[u8; 32],
+    ) -> Result<Signed, SignRequestError> {
         let mut url = req.url().clone();
         url.set_fragment(None);
         let uri: http::Uri = url.as_str().parse().map_err(|_| {
@@ -67,7 +71,8 @@ impl Middleware for HmacMiddleware {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let hash = body_hash(&req, self.signer.body_limit_bytes())
             .map_err(reqwest_middleware::Error::middleware)?;
-        self.sign(&mut req, &hash)
+        let signed = self
+            .sign(&mut req, &hash)
             .map_err(reqwest_middleware::Error::middleware)?;
         let retry = if self.signer.retries() {
             req.try_clone()
@@ -78,7 +83,7 @@ impl Middleware for HmacMiddleware {
         let Some(mut again) = retry else {
             return Ok(res);
         };
-        if !self.signer.learn_from(res.status(), res.headers()) {
+        if !self.signer.learn_from(res.status(), res.headers(), &signed) {
             return Ok(res);
         }
         drop(res);

@@ -54,7 +54,7 @@ where
             let (mut parts, body) = req.into_parts();
             let body = buffer_body(body, signer.body_limit_bytes()).await?;
             let hash = body_sha256(&body);
-            signer.sign(&parts.method, &parts.uri, &mut parts.headers, &hash)?;
+            let signed = signer.sign(&parts.method, &parts.uri, &mut parts.headers, &hash)?;
             let retry = signer.retries().then(|| parts.clone());
             let res = inner
                 .call(Request::from_parts(parts, Full::new(body.clone())))
@@ -63,7 +63,7 @@ where
             let Some(mut parts) = retry else {
                 return Ok(res);
             };
-            if !signer.learn_from(res.status(), res.headers()) {
+            if !signer.learn_from(res.status(), res.headers(), &signed) {
                 return Ok(res);
             }
             drop(res);

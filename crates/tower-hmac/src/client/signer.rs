@@ -1,6 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -14,6 +15,8 @@ use tower_hmac_core::{
 
 /// The default limit on a body the client buffers to sign: 8 MiB.
 pub const DEFAULT_CLIENT_BODY_LIMIT: u64 = 8 * 1024 * 1024;
+/// The default largest clock offset a client accepts from a server's verified time: one day.
+pub const DEFAULT_MAX_CLOCK_OFFSET: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The offset between the server's clock and this one, in seconds, learned from verified
 /// `stale_timestamp` challenges. Shared by every clone of a [`RequestSigner`]; read it for
@@ -48,7 +51,22 @@ pub struct RequestSigner {
     body_limit: u64,
     clock: Arc<dyn Clock>,
     offset: ClockOffset,
+    max_offset: Duration,
     retry_on_stale: bool,
+}
+
+/// What [`RequestSigner::sign`] put in a request: its nonce, with which the server's answer to it
+/// is verified ([`RequestSigner::learn_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    nonce: String,
+}
+
+impl Signed {
+    /// The request's nonce.
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
 }
 
 impl RequestSigner {
@@ -60,6 +78,7 @@ impl RequestSigner {
             body_limit: DEFAULT_CLIENT_BODY_LIMIT,
             clock: Arc::new(SystemClock),
             offset: ClockOffset::default(),
+            max_offset: DEFAULT_MAX_CLOCK_OFFSET,
             retry_on_stale: true,
         })
     }
@@ -92,6 +111,14 @@ impl RequestSigner {
         self
     }
 
+    /// The largest clock offset learned from a server (default one day): a verified server time
+    /// further from this clock is ignored, so that even a server holding the key cannot move the
+    /// client's time arbitrarily.
+    pub fn max_clock_offset(mut self, max: Duration) -> Self {
+        self.max_offset = max;
+        self
+    }
+
     /// The learned clock offset.
     pub fn clock_offset(&self) -> &ClockOffset {
         &self.offset
@@ -111,14 +138,15 @@ impl RequestSigner {
     }
 
     /// Signs a request's head in place for a body with this hash (`Host` set when absent,
-    /// `Authorization` replaced and marked sensitive).
+    /// `Authorization` replaced and marked sensitive); returns its nonce, for
+    /// [`learn_from`](Self::learn_from).
     pub fn sign(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &mut HeaderMap,
         body_sha256: &[u8; 32],
-    ) -> Result<(), SignRequestError> {
+    ) -> Result<Signed, SignRequestError> {
         let mut names = self.headers.clone();
         if headers.contains_key(CONTENT_TYPE) && !names.contains(&CONTENT_TYPE) {
             names.push(CONTENT_TYPE);
@@ -127,12 +155,14 @@ impl RequestSigner {
         let nonce = generate_nonce().map_err(|_| SignRequestError::RandomUnavailable)?;
         self.signer
             .authorize(method, uri, headers, body_sha256, now, &nonce, &names)
-            .map_err(SignRequestError::Sign)
+            .map_err(SignRequestError::Sign)?;
+        Ok(Signed { nonce })
     }
 
-    /// Reads a `401` response's challenges; when one is a `stale_timestamp` whose server time
-    /// verifies with this key, stores the new offset and returns `true` (retry).
-    pub fn learn_from(&self, status: StatusCode, headers: &HeaderMap) -> bool {
+    /// Reads the `401` answer to the request `signed`; when it is a `stale_timestamp` whose server
+    /// time verifies with this key and that request's nonce, and lies within the largest offset,
+    /// stores the new offset and returns `true` (retry).
+    pub fn learn_from(&self, status: StatusCode, headers: &HeaderMap, signed: &Signed) -> bool {
         if status != StatusCode::UNAUTHORIZED {
             return false;
         }
@@ -143,8 +173,20 @@ impl RequestSigner {
             if challenge.error() != "stale_timestamp" {
                 continue;
             }
-            if let Some(server_ts) = challenge.verified_server_time(self.signer.key()) {
+            if let Some(server_ts) =
+                challenge.verified_server_time(self.signer.key(), &signed.nonce)
+            {
                 let offset = clock_offset(server_ts, self.clock.unix_seconds());
+                if offset.unsigned_abs() > self.max_offset.as_secs() {
+                    tracing::warn!(
+                        target: "tower_hmac::client",
+                        key_id = self.signer.key_id(),
+                        offset_secs = offset,
+                        max_secs = self.max_offset.as_secs(),
+                        "ignored a server time further from this clock than the largest offset"
+                    );
+                    return false;
+                }
                 tracing::info!(
                     target: "tower_hmac::client",
                     key_id = self.signer.key_id(),
@@ -171,6 +213,7 @@ impl fmt::Debug for RequestSigner {
             .field("headers", &self.headers)
             .field("body_limit", &self.body_limit)
             .field("offset", &self.offset.seconds())
+            .field("max_offset", &self.max_offset)
             .field("retry_on_stale", &self.retry_on_stale)
             .finish()
     }

@@ -7,18 +7,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower_hmac_core::{BodyHasher, Rejection, RejectionKind};
 
-/// The request body handed to the inner service: exactly the bytes (and trailers) the client sent,
-/// read and hashed by the layer, held once in the chunks they arrived in.
+/// The request body handed to the inner service: exactly the bytes the client sent, read and
+/// hashed by the layer, held once in the chunks they arrived in. A signed request with trailers is
+/// refused (`trailers_not_allowed`), so there are none.
 #[derive(Default)]
 pub struct VerifiedBody {
     chunks: VecDeque<Bytes>,
-    trailers: Option<HeaderMap>,
     remaining: u64,
 }
 
@@ -53,7 +52,6 @@ impl fmt::Debug for VerifiedBody {
         f.debug_struct("VerifiedBody")
             .field("len", &self.remaining)
             .field("chunks", &self.chunks.len())
-            .field("trailers", &self.trailers.is_some())
             .finish()
     }
 }
@@ -71,11 +69,11 @@ impl Body for VerifiedBody {
             this.remaining -= chunk.len() as u64;
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
-        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+        Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty() && self.trailers.is_none()
+        self.chunks.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -112,11 +110,9 @@ where
                 out.push(chunk);
             }
             Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    match &mut out.trailers {
-                        Some(existing) => existing.extend(trailers),
-                        None => out.trailers = Some(trailers),
-                    }
+                if frame.is_trailers() {
+                    // No signature covers trailers: the inner service would read unsigned fields.
+                    return Err(Rejection::new(RejectionKind::TrailersNotAllowed));
                 }
             }
         }

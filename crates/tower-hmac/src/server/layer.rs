@@ -84,10 +84,11 @@ impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
 /// | [`body_limit`](Self::body_limit) | 1 MiB |
 /// | [`body_timeout`](Self::body_timeout) | 30 s |
 /// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
-/// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`MemoryNonceStore::DEFAULT_CAPACITY`] |
+/// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`DEFAULT_MEMORY_BUDGET`](crate::store::DEFAULT_MEMORY_BUDGET) |
 /// | [`clock`](Self::clock) | the system clock |
 /// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
-/// | [`signature_diagnostics`](Self::signature_diagnostics) | on |
+/// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
+/// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 pub struct HmacAuthBuilder<Sc = V1> {
     scheme: Sc,
     registry: Arc<dyn KeyRegistry>,
@@ -99,6 +100,7 @@ pub struct HmacAuthBuilder<Sc = V1> {
     clock: Arc<dyn Clock>,
     responder: Arc<dyn RejectionResponse>,
     diagnostics: bool,
+    reveal_key_errors: bool,
     body_timeout: Duration,
 }
 
@@ -116,6 +118,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             clock: Arc::new(SystemClock),
             responder: Arc::new(DefaultRejectionResponse),
             diagnostics: true,
+            reveal_key_errors: false,
             body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
@@ -127,9 +130,10 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         self
     }
 
-    /// How far a request's timestamp may be from the server's clock, either way (1 s to 1 h;
-    /// default 300 s). A larger value lets a captured request be replayed against a server whose
-    /// replay store was emptied (restart) for longer, and makes the store hold more nonces.
+    /// How far a request's timestamp may be from the server's clock, either way: a whole number
+    /// of seconds (the protocol's timestamps are whole seconds) from 1 s to 1 h; default 300 s.
+    /// The replay store holds every accepted nonce for about twice this long, so a larger value
+    /// makes it hold more.
     pub fn max_skew(mut self, max_skew: Duration) -> Self {
         self.max_skew = max_skew;
         self
@@ -154,8 +158,8 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         self
     }
 
-    /// The replay store (default: a [`MemoryNonceStore`] of the default capacity, private to this
-    /// layer and its clones). Share one store between instances with a distributed store.
+    /// The replay store (default: a [`MemoryNonceStore`] of the default memory budget, private to
+    /// this layer and its clones). Share one store between instances with a distributed store.
     pub fn nonce_store(mut self, store: impl NonceStore) -> Self {
         self.nonces = Some(Arc::new(store));
         self
@@ -174,11 +178,22 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
     }
 
     /// Whether an `invalid_signature` rejection carries the digests of the server's string to
-    /// sign, one per line (default: yes). They let `tower-hmac explain` name the part of a request
-    /// that the client signed differently; they are hashes of what the client sent and hold no
-    /// secret, but a server may turn them off to answer with less.
+    /// sign, one per line (default: yes). Each is keyed with the key being verified, so only a
+    /// holder of that key (`tower-hmac explain`) can tell from them which part of a request it
+    /// signed differently; to anyone else they are random.
     pub fn signature_diagnostics(mut self, enabled: bool) -> Self {
         self.diagnostics = enabled;
+        self
+    }
+
+    /// Whether an unknown or revoked key id is answered with its own code (`unknown_key`,
+    /// `revoked_key`) — default: **no**. By default such a request goes through every check with
+    /// a key that verifies nothing and is answered as a wrong signature would be
+    /// (`invalid_signature`, or whichever check fails first), so a caller cannot tell which key
+    /// ids exist; the log line still says `unknown_key` or `revoked_key`. Turning this on helps
+    /// client developers and **tells anyone which key ids exist**.
+    pub fn reveal_key_errors(mut self, enabled: bool) -> Self {
+        self.reveal_key_errors = enabled;
         self
     }
 
@@ -195,6 +210,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             clock: self.clock,
             responder: self.responder,
             diagnostics: self.diagnostics,
+            reveal_key_errors: self.reveal_key_errors,
             body_timeout: self.body_timeout,
         }
     }
@@ -204,7 +220,9 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         let hosts = self.hosts.ok_or(ConfigError::NoAllowedHosts)?;
         let skew = self.max_skew.as_secs();
         if !(1..=3600).contains(&skew) || self.max_skew.subsec_nanos() != 0 {
-            return Err(ConfigError::MaxSkewOutOfRange { secs: skew });
+            return Err(ConfigError::MaxSkewOutOfRange {
+                given: self.max_skew,
+            });
         }
         if !(256..=65536).contains(&self.max_header_len) {
             return Err(ConfigError::MaxHeaderLenOutOfRange {
@@ -217,7 +235,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         let decoy_key = SecretKey::generate().map_err(|_| ConfigError::RandomUnavailable)?;
         let nonces = match self.nonces {
             Some(store) => store,
-            None => Arc::new(MemoryNonceStore::new(MemoryNonceStore::DEFAULT_CAPACITY)?),
+            None => Arc::new(MemoryNonceStore::default()),
         };
         Ok(HmacAuthLayer {
             config: Arc::new(Config {
@@ -231,6 +249,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
                 clock: self.clock,
                 responder: self.responder,
                 diagnostics: self.diagnostics,
+                reveal_key_errors: self.reveal_key_errors,
                 body_timeout: self.body_timeout,
                 decoy_key,
             }),

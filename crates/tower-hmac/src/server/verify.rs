@@ -4,12 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Request;
+use http::request::Parts;
+use http::{Request, Uri, header};
 use http_body::Body;
-use tower_hmac_core::policy::{is_fresh, nonce_ttl};
+use tower_hmac_core::clock::unix_seconds;
+use tower_hmac_core::policy::is_fresh;
 use tower_hmac_core::{
-    AllowedHosts, Clock, Credentials, KeyRegistry, KeyState, NonceOutcome, NonceStore, Rejection,
-    RejectionKind, Scheme, SecretKey, TimeHint, request_host,
+    AllowedHosts, Clock, Credentials, KeyRegistry, KeyState, NonceLifetime, NonceOutcome,
+    NonceStore, NonceStoreErrorKind, Rejection, RejectionKind, Scheme, SecretKey, TimeHint,
+    request_host, trim_ows,
 };
 
 use super::body::{VerifiedBody, read_and_hash};
@@ -30,6 +33,7 @@ pub(crate) struct Config<Sc> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) responder: Arc<dyn RejectionResponse>,
     pub(crate) diagnostics: bool,
+    pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
     /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
     /// that its answer takes as long as a bad signature's.
@@ -53,6 +57,55 @@ pub(crate) struct Failure {
     pub(crate) rejection: Rejection,
     pub(crate) key_id: Option<String>,
     pub(crate) app_id: Option<Arc<str>>,
+    /// The real reason, when the answer hides it (an unknown or revoked key answered as any
+    /// other key that verifies nothing): logged, never sent.
+    pub(crate) hidden: Option<RejectionKind>,
+}
+
+/// The URI the client signed: axum's `OriginalUri` when a router nested the route (it strips the
+/// prefix from the URI the layer sees), the request's own otherwise.
+#[cfg(feature = "axum")]
+fn signed_uri(parts: &Parts) -> Option<Uri> {
+    let original = &parts.extensions.get::<axum::extract::OriginalUri>()?.0;
+    (original != &parts.uri).then(|| original.clone())
+}
+
+#[cfg(not(feature = "axum"))]
+fn signed_uri(_parts: &Parts) -> Option<Uri> {
+    None
+}
+
+/// Whether the request names two authorities: a repeated `Host`, or a URI authority
+/// (absolute-form target, HTTP/2 `:authority`) that is not its `Host` (RFC 9112 §3.2.2,
+/// RFC 9113 §8.3.1).
+fn authority_mismatch(parts: &Parts) -> bool {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return true;
+    }
+    match (parts.uri.authority(), host) {
+        (Some(authority), Some(host)) => {
+            // Userinfo is not part of the host.
+            let authority = authority.as_str().rsplit('@').next().unwrap_or_default();
+            !authority
+                .as_bytes()
+                .eq_ignore_ascii_case(trim_ows(host.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// `host_not_allowed` naming the host received (a user who bound `0.0.0.0` sees why).
+fn host_not_allowed(host: &[u8]) -> Rejection {
+    let shown: String = String::from_utf8_lossy(host)
+        .chars()
+        .take(255)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    Rejection::new(RejectionKind::HostNotAllowed).with_detail(format!(
+        "the request's host {shown:?} is not one of the allowed hosts"
+    ))
 }
 
 impl<Sc: Scheme> Config<Sc> {
@@ -69,6 +122,7 @@ impl<Sc: Scheme> Config<Sc> {
                 rejection: rejection.with_scheme(scheme_name),
                 key_id: key_id.map(str::to_owned),
                 app_id: app_id.cloned(),
+                hidden: None,
             };
 
         let (mut parts, body) = req.into_parts();
@@ -78,83 +132,112 @@ impl<Sc: Scheme> Config<Sc> {
             .map_err(|r| fail(r, None, None))?;
         let key_id = Some(creds.key_id());
 
-        let record = match self.registry.lookup(creds.key_id()).await {
-            Ok(Some(record)) if record.state() == KeyState::Active => record,
+        // An unknown or revoked key goes on as a key that verifies nothing (the decoy), so that
+        // neither the answer's time nor — unless the server reveals key errors — its code tells
+        // which key ids exist.
+        let (record, refused) = match self.registry.lookup(creds.key_id()).await {
+            Ok(Some(record)) if record.state() == KeyState::Active => (Some(record), None),
             Ok(found) => {
-                // Unknown or revoked: do the work of a bad signature before saying so.
-                let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
                 let kind = match found {
                     Some(_) => RejectionKind::RevokedKey,
                     None => RejectionKind::UnknownKey,
                 };
-                self.decoy_verification(&creds, &parts, body).await;
-                return Err(fail(kind.into(), key_id, app_id.as_ref()));
+                if self.reveal_key_errors {
+                    let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
+                    self.decoy_verification(&creds, &parts, body).await;
+                    return Err(fail(kind.into(), key_id, app_id.as_ref()));
+                }
+                (None, Some(kind))
             }
             Err(e) => {
                 let rejection = Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e);
                 return Err(fail(rejection, key_id, None));
             }
         };
-        let app_id = Some(record.app_id_arc());
+        let secret = record.as_ref().map_or(&self.decoy_key, |r| r.secret());
+        let app_id = record.as_ref().map(|r| r.app_id_arc());
+        let fail = |rejection: Rejection| Failure {
+            hidden: refused,
+            ..fail(rejection, key_id, app_id)
+        };
+
+        if authority_mismatch(&parts) {
+            return Err(fail(RejectionKind::AuthorityMismatch.into()));
+        }
+        // Verify against what the client signed; the inner service gets the URI it routes on.
+        let routed = signed_uri(&parts).map(|original| std::mem::replace(&mut parts.uri, original));
 
         let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
         if !self.hosts.allows(&host) {
-            return Err(fail(RejectionKind::HostNotAllowed.into(), key_id, app_id));
+            return Err(fail(host_not_allowed(&host)));
         }
 
-        let now = self.clock.unix_seconds();
-        if !is_fresh(creds.timestamp(), now, self.max_skew) {
-            let tsm = self.scheme.time_mac(record.secret(), now);
-            let rejection = Rejection::new(RejectionKind::StaleTimestamp)
-                .with_time_hint(TimeHint::new(now, Some(tsm)));
-            return Err(fail(rejection, key_id, app_id));
+        let now = self.clock.now();
+        let now_secs = unix_seconds(now);
+        if !is_fresh(creds.timestamp(), now_secs, self.max_skew) {
+            return Err(fail(self.stale(secret, now_secs, creds.nonce())));
         }
 
-        let pending = self
+        let pending = self.scheme.prepare(&creds, &parts).map_err(fail)?;
+        let (body, body_sha256) = self.read_body(body).await.map_err(fail)?;
+
+        let verified = self
             .scheme
-            .prepare(&creds, &parts)
-            .map_err(|r| fail(r, key_id, app_id))?;
-
-        let (body, body_sha256) = self
-            .read_body(body)
-            .await
-            .map_err(|r| fail(r, key_id, app_id))?;
-
-        self.scheme
-            .verify(&creds, &pending, &body_sha256, record.secret())
+            .verify(&creds, &pending, &body_sha256, secret)
             .map_err(|r| {
-                let r = if self.diagnostics {
+                fail(if self.diagnostics {
                     r
                 } else {
                     r.without_line_digests()
-                };
-                fail(r, key_id, app_id)
+                })
             })?;
+        let Some(record) = &record else {
+            // Unreachable with a random decoy key; never accept without a registered key.
+            let () = verified;
+            return Err(fail(RejectionKind::InvalidSignature.into()));
+        };
 
-        let ttl = nonce_ttl(creds.timestamp(), now, self.max_skew);
+        let lifetime = NonceLifetime::for_request(creds.timestamp(), now, self.max_skew);
         match self
             .nonces
-            .check_and_insert(creds.key_id(), creds.nonce(), ttl)
+            .check_and_insert(creds.key_id(), creds.nonce(), lifetime)
             .await
         {
             Ok(NonceOutcome::Fresh) => {}
-            Ok(NonceOutcome::Replayed) => {
-                return Err(fail(RejectionKind::ReplayedNonce.into(), key_id, app_id));
+            Ok(NonceOutcome::BeforeHorizon { horizon_millis }) => {
+                // Signed before the store's memory began: maybe accepted then. The time sent is
+                // past the horizon, so the client's one retry is accepted.
+                let after = now_secs.max(horizon_millis.div_ceil(1000));
+                return Err(fail(self.stale(secret, after, creds.nonce())));
             }
+            Ok(_) => return Err(fail(RejectionKind::ReplayedNonce.into())),
             Err(e) => {
-                let mut rejection = Rejection::new(RejectionKind::ReplayStoreUnavailable);
+                let kind = match e.kind() {
+                    NonceStoreErrorKind::KeyQuotaExceeded => RejectionKind::ReplayQuotaExceeded,
+                    _ => RejectionKind::ReplayStoreUnavailable,
+                };
+                let mut rejection = Rejection::new(kind);
                 if let Some(after) = e.retry_after() {
                     rejection = rejection.with_retry_after(after);
                 }
-                return Err(fail(rejection.with_source(e), key_id, app_id));
+                return Err(fail(rejection.with_source(e)));
             }
         }
 
+        if let Some(routed) = routed {
+            parts.uri = routed;
+        }
         parts.extensions.insert(Authenticated::new(
             record.app_id_arc().clone(),
             creds.key_id().into(),
         ));
         Ok(Request::from_parts(parts, body))
+    }
+
+    /// `stale_timestamp` with the server's time `ts`, MACed with the key and bound to the nonce.
+    fn stale(&self, key: &SecretKey, ts: u64, nonce: &str) -> Rejection {
+        let tsm = self.scheme.time_mac(key, ts, nonce);
+        Rejection::new(RejectionKind::StaleTimestamp).with_time_hint(TimeHint::new(ts, Some(tsm)))
     }
 }
 
@@ -214,15 +297,20 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>) {
 }
 
 pub(crate) fn log_rejected(failure: &Failure) {
-    let code = failure.rejection.code();
+    // The real reason: the answer may hide it, the operator's log does not.
+    let code = failure
+        .hidden
+        .map_or(failure.rejection.code(), RejectionKind::code);
+    let answered = failure.rejection.code();
     let key_id = failure.key_id.as_deref().unwrap_or("");
     let app_id = failure.app_id.as_deref().unwrap_or("");
+    let detail = failure.rejection.detail().unwrap_or("");
     if failure.rejection.status().is_server_error() {
         let error = std::error::Error::source(&failure.rejection)
             .map(ToString::to_string)
             .unwrap_or_default();
-        tracing::warn!(target: TRACING_TARGET, outcome = "rejected", code, app_id, key_id, error);
+        tracing::warn!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, detail, error);
     } else {
-        tracing::info!(target: TRACING_TARGET, outcome = "rejected", code, app_id, key_id);
+        tracing::info!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, detail);
     }
 }

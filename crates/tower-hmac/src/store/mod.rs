@@ -1,11 +1,17 @@
 //! Nonce stores that live in this process.
 //!
-//! [`MemoryNonceStore`] is the default: compact, sharded, without housekeeping stalls.
-//! [`MokaNonceStore`] keeps the same guarantees on the moka cache; `docs/PERFORMANCE.md` compares
-//! the two.
+//! [`MemoryNonceStore`] is the default: compact, sharded, without housekeeping stalls, sized by a
+//! memory budget, with a fair share per key. [`MokaNonceStore`] keeps the replay guarantees on the
+//! moka cache; `docs/PERFORMANCE.md` compares the two.
+//!
+//! Both know when their memory begins (the process start): a request that may have been signed
+//! before then is answered [`NonceOutcome::BeforeHorizon`](tower_hmac_core::NonceOutcome), which
+//! the layer turns into `stale_timestamp`, so a request captured before a restart cannot be
+//! replayed after it.
 
+mod horizon;
 mod memory;
 mod moka;
 
-pub use self::memory::MemoryNonceStore;
+pub use self::memory::{DEFAULT_KEY_SHARE_PERCENT, DEFAULT_MEMORY_BUDGET, MemoryNonceStore};
 pub use self::moka::MokaNonceStore;
