@@ -29,9 +29,15 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             tx.send(addr).unwrap();
+            // A server whose replay store started a minute ago (on its own clock): these tests are
+            // not about restarts, and curl does not re-sign a request stamped in the store's
+            // first second.
+            let clock = tower_hmac::core::OffsetClock::new(offset_secs);
+            let started = tower_hmac::core::Clock::now(&clock) - std::time::Duration::from_secs(60);
             let layer = tower_hmac::HmacAuthLayer::builder(registry)
                 .allowed_hosts(demo_server::hosts_for(addr, &[]).unwrap())
-                .clock(tower_hmac::core::OffsetClock::new(offset_secs))
+                .clock(clock)
+                .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
                 .build()
                 .unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();
@@ -479,10 +485,53 @@ fn explain_says_the_key_differs_when_every_line_matches() {
     );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
+    // The server's digests are keyed with its key: with another key every line differs.
     assert!(
-        text.contains("every line matches the server's string to sign: the key differs"),
+        text.contains(
+            "every line differs: the digests are keyed, so the server verified with another key"
+        ),
         "{text}"
     );
+}
+
+#[test]
+fn explain_says_the_request_changed_when_the_lines_match_but_the_signature_does_not() {
+    // Review item 9: the body was changed after signing. The server hashed the body it received,
+    // explain hashes the same body: every line matches, and the key is the same — the verdict
+    // must not be "the key differs".
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let url = format!("http://{addr}/echo");
+    let args = ["POST", &url, "-d", "original"];
+    let cmd = sign_curl(&args, &demo_env());
+    let tampered = cmd.replace("original", "tampered");
+    let (status, answer) = run_curl(&tampered);
+    assert_eq!(status, 401, "{answer}");
+    let problem = temp_file("changed-answer.json", answer.as_bytes());
+    let host = format!("Host: {addr}");
+    let out = cli(
+        &[
+            "explain",
+            "POST",
+            &url,
+            "-H",
+            &host,
+            "-H",
+            &authorization_in(&cmd),
+            "-d",
+            "tampered",
+            "--problem",
+            &problem,
+        ],
+        &demo_env(),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the request is not the one that was signed"),
+        "{text}"
+    );
+    let verdict = text.split("The server answered").nth(1).unwrap();
+    assert!(!verdict.contains("another key than this one"), "{text}");
 }
 
 #[test]

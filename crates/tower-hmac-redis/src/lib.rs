@@ -190,7 +190,11 @@ where
             .get_or_try_init(|| async {
                 let mut conn = self.conn.clone();
                 self.check_policy(&mut conn).await?;
-                let elapsed = u64::try_from(self.state.created.elapsed().as_millis()).unwrap_or(0);
+                // Rounded up: whole milliseconds of two clocks must not put the horizon after a
+                // request signed right after the store was created.
+                let elapsed = u64::try_from(self.state.created.elapsed().as_millis())
+                    .unwrap_or(0)
+                    .saturating_add(1);
                 let started = tower_hmac_core::unix_millis(std::time::SystemTime::now())
                     .saturating_sub(elapsed);
                 redis::cmd("SET")

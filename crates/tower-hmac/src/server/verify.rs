@@ -9,6 +9,7 @@ use http::{Request, Uri, header};
 use http_body::Body;
 use tower_hmac_core::clock::unix_seconds;
 use tower_hmac_core::policy::is_fresh;
+use tower_hmac_core::unix_millis;
 use tower_hmac_core::{
     AllowedHosts, Clock, Credentials, KeyRegistry, KeyState, NonceLifetime, NonceOutcome,
     NonceStore, NonceStoreErrorKind, Rejection, RejectionKind, Scheme, SecretKey, TimeHint,
@@ -174,8 +175,11 @@ impl<Sc: Scheme> Config<Sc> {
 
         let now = self.clock.now();
         let now_secs = unix_seconds(now);
+        // The time a stale answer teaches, rounded up: a client that re-signs with it signs after
+        // this instant, so after any replay store's horizon too.
+        let hint_secs = unix_millis(now).div_ceil(1000);
         if !is_fresh(creds.timestamp(), now_secs, self.max_skew) {
-            return Err(fail(self.stale(secret, now_secs, creds.nonce())));
+            return Err(fail(self.stale(secret, hint_secs, creds.nonce())));
         }
 
         let pending = self.scheme.prepare(&creds, &parts).map_err(fail)?;
@@ -207,7 +211,7 @@ impl<Sc: Scheme> Config<Sc> {
             Ok(NonceOutcome::BeforeHorizon { horizon_millis }) => {
                 // Signed before the store's memory began: maybe accepted then. The time sent is
                 // past the horizon, so the client's one retry is accepted.
-                let after = now_secs.max(horizon_millis.div_ceil(1000));
+                let after = hint_secs.max(horizon_millis.div_ceil(1000));
                 return Err(fail(self.stale(secret, after, creds.nonce())));
             }
             Ok(_) => return Err(fail(RejectionKind::ReplayedNonce.into())),

@@ -34,8 +34,10 @@ impl Horizon {
     /// The horizon in Unix milliseconds, given the layer's `now`.
     pub(crate) fn get(&self, now_millis: u64) -> u64 {
         *self.millis.get_or_init(|| {
+            // Rounded up, so that whole milliseconds of two clocks never put it after a request
+            // signed right after the store was created.
             let elapsed = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-            now_millis.saturating_sub(elapsed)
+            now_millis.saturating_sub(elapsed.saturating_add(1))
         })
     }
 }
