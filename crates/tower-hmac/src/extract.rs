@@ -15,7 +15,16 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    pub(crate) fn new(app_id: Arc<str>, key_id: Arc<str>) -> Self {
+    /// An identity, as the layer makes it on success. Public so that handlers can be unit-tested
+    /// without signing a request: put one in the request's extensions (or pass it to the handler).
+    ///
+    /// ```
+    /// use tower_hmac::Authenticated;
+    ///
+    /// let caller = Authenticated::new("backoffice".into(), "backoffice-2026-11".into());
+    /// assert_eq!(caller.app_id(), "backoffice");
+    /// ```
+    pub fn new(app_id: Arc<str>, key_id: Arc<str>) -> Self {
         Self { app_id, key_id }
     }
 
@@ -48,7 +57,7 @@ mod axum_impl {
         fn into_response(self) -> Response {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "tower-hmac: HmacAuthLayer does not cover this route, so there is no Authenticated identity",
+                "tower-hmac: no Authenticated identity on this route: HmacAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the identity (it must wrap the handler)",
             )
                 .into_response()
         }

@@ -1069,3 +1069,88 @@ fn a_zero_body_timeout_is_an_error() {
         .unwrap_err();
     assert_eq!(err, ConfigError::ZeroBodyTimeout);
 }
+
+/// Review item 8: axum strips a nest's prefix before the layer runs; the client signed the full
+/// path, which the layer finds in `OriginalUri`. The handler still routes on the stripped one.
+#[tokio::test]
+async fn nested_routers_verify_the_path_the_client_signed() {
+    let nested_route_layer = Router::new().nest(
+        "/api",
+        Router::new()
+            .route("/whoami", get(whoami))
+            .route_layer(layer()),
+    );
+    let nested_layer = Router::new().nest(
+        "/api",
+        Router::new().route("/whoami", get(whoami)).layer(layer()),
+    );
+    let merged = Router::new()
+        .merge(Router::new().route("/api/whoami", get(whoami)))
+        .layer(layer());
+    for (name, app) in [
+        ("nest + route_layer", nested_route_layer),
+        ("nest + layer", nested_layer),
+        ("merge", merged),
+    ] {
+        let res = app
+            .clone()
+            .oneshot(Req::get("/api/whoami").signed())
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(status, 200, "{name}: {body:?}");
+        assert_eq!(body, "backoffice k1", "{name}");
+        // Signed for the inner path only: refused, since the client did not send that.
+        let res = app.oneshot(Req::get("/whoami").signed()).await.unwrap();
+        assert_ne!(res.status(), 200, "{name}");
+    }
+}
+
+/// A body that ends with trailers.
+struct WithTrailers(Option<Bytes>, bool);
+
+impl http_body::Body for WithTrailers {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        if let Some(data) = self.0.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        if self.1 {
+            self.1 = false;
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-unsigned", "injected".parse().unwrap());
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        std::task::Poll::Ready(None)
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_signed_body_with_trailers() {
+    // Review item 6: trailers are not signed, so they must not reach the inner service.
+    let (parts, _) = Req::post("/upload", b"{}").signed().into_parts();
+    let req = Request::from_parts(parts, WithTrailers(Some(Bytes::from_static(b"{}")), true));
+    let rejection = layer().verify(req).await.unwrap_err();
+    assert_eq!(rejection.kind(), RejectionKind::TrailersNotAllowed);
+    assert_eq!(rejection.status(), 400);
+    // The same body without trailers passes.
+    let (parts, _) = Req::post("/upload", b"{}").signed().into_parts();
+    let req = Request::from_parts(parts, WithTrailers(Some(Bytes::from_static(b"{}")), false));
+    assert!(layer().verify(req).await.is_ok());
+}
+
+#[test]
+fn max_skew_must_be_whole_seconds_and_the_error_says_so() {
+    let err = HmacAuthLayer::builder(registry())
+        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+        .max_skew(Duration::from_millis(1500))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("whole number of seconds"), "{err}");
+}

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -61,7 +62,7 @@ pub fn app(layer: HmacAuthLayer) -> Router {
 /// Where the demo keeps nonces.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ReplayStore {
-    /// The in-process moka store (the default): protects this instance only.
+    /// The in-process `MemoryNonceStore` (the default): protects this instance only.
     #[default]
     Memory,
     /// A Redis shared by every instance, with a key prefix.
@@ -89,6 +90,9 @@ impl ReplayStore {
     }
 }
 
+/// The default time a client has to send a request's whole head: 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The demo's settings beyond the registry (the defaults need no other service).
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -96,6 +100,21 @@ pub struct Settings {
     pub extra_hosts: Vec<String>,
     /// Where nonces are kept.
     pub replay_store: ReplayStore,
+    /// The allowed clock skew (`TOWER_HMAC_DEMO_MAX_SKEW`, whole seconds); the layer's default
+    /// (300 s) when unset.
+    pub max_skew: Option<Duration>,
+}
+
+impl Settings {
+    /// Parses `TOWER_HMAC_DEMO_MAX_SKEW`: whole seconds, 1 to 3600.
+    pub fn parse_max_skew(value: &str) -> Result<Duration, String> {
+        match value.trim().parse::<u64>() {
+            Ok(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+            _ => Err(format!(
+                "TOWER_HMAC_DEMO_MAX_SKEW={value:?}: expected whole seconds from 1 to 3600"
+            )),
+        }
+    }
 }
 
 /// The demo's layer: the registry, the hosts of `addr` and the settings.
@@ -104,8 +123,11 @@ pub fn layer(
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
-    let builder =
+    let mut builder =
         HmacAuthLayer::builder(registry).allowed_hosts(hosts_for(addr, &settings.extra_hosts)?);
+    if let Some(skew) = settings.max_skew {
+        builder = builder.max_skew(skew);
+    }
     let builder = match &settings.replay_store {
         ReplayStore::Memory => builder,
         ReplayStore::Redis { url, prefix } => builder.nonce_store(
@@ -113,6 +135,19 @@ pub fn layer(
         ),
     };
     Ok(builder.build()?)
+}
+
+/// The demo's layer with a Redis store checked at start: refuses to start when Redis may evict
+/// nonce keys (`maxmemory-policy`) or does not answer.
+pub async fn layer_checked(
+    registry: InMemoryRegistry,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
+    if let ReplayStore::Redis { url, .. } = &settings.replay_store {
+        tower_hmac_redis::RedisNonceStore::connect(url).await?;
+    }
+    layer(registry, addr, settings)
 }
 
 /// Serves the demo with its default settings on `listener` until the future is dropped.
@@ -124,8 +159,48 @@ pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Res
 
 /// Serves the demo routes behind a layer configured by the caller.
 pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Result<()> {
+    serve_with_timeout(listener, layer, DEFAULT_HEADER_READ_TIMEOUT).await
+}
+
+/// Serves the demo routes; a connection that has not sent a request's whole head within
+/// `header_read_timeout` is closed (a client trickling one byte a second cannot hold it open).
+pub async fn serve_with_timeout(
+    listener: TcpListener,
+    layer: HmacAuthLayer,
+    header_read_timeout: Duration,
+) -> io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
     let app = app(layer).layer(tower_http::trace::TraceLayer::new_for_http());
-    axum::serve(listener, app).await
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // A connection that failed before it was accepted (reset, out of descriptors):
+            // keep serving the others.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
 }
 
 async fn health() -> &'static str {
@@ -160,8 +235,49 @@ mod tests {
 
     #[test]
     fn the_printed_secret_is_the_demo_keys() {
-        let secret = tower_hmac::SecretKey::from_base64(demo_secret_base64()).unwrap();
-        assert_eq!(secret.len(), 44);
+        // The printed value is the registry's secret for DEMO_KEY_ID: a request signed with it
+        // verifies against the embedded registry's key for that id.
+        let printed = tower_hmac::SecretKey::from_base64(demo_secret_base64()).unwrap();
+        let registry = demo_registry().unwrap();
+        let record = registry.get(DEMO_KEY_ID).unwrap();
+        let uri: http::Uri = "/whoami".parse().unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, "h".parse().unwrap());
+        let auth = tower_hmac::core::Signer::new(DEMO_KEY_ID, printed)
+            .unwrap()
+            .sign(
+                &http::Method::GET,
+                &uri,
+                &headers,
+                &tower_hmac::core::EMPTY_BODY_SHA256,
+                1,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                &[],
+            )
+            .unwrap();
+        let canonical =
+            tower_hmac::core::CanonicalRequest::new(&auth, &http::Method::GET, &uri, &headers)
+                .unwrap();
+        assert!(
+            canonical
+                .verify(
+                    record.secret(),
+                    &tower_hmac::core::EMPTY_BODY_SHA256,
+                    auth.signature()
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn max_skew_is_whole_seconds_in_range() {
+        assert_eq!(
+            Settings::parse_max_skew("2").unwrap(),
+            Duration::from_secs(2)
+        );
+        assert!(Settings::parse_max_skew("0").is_err());
+        assert!(Settings::parse_max_skew("1.5").is_err());
+        assert!(Settings::parse_max_skew("3601").is_err());
     }
 
     #[test]

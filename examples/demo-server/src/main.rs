@@ -6,6 +6,8 @@
 //! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default) or a `redis://host:port` URL shared by
 //!   several instances; `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
+//! - `TOWER_HMAC_DEMO_MAX_SKEW`: the allowed clock skew in whole seconds (default 300), so that the
+//!   window's edge can be tried in seconds;
 //! - `RUST_LOG` (default `info,tower_hmac=debug`).
 
 use std::process::ExitCode;
@@ -55,8 +57,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             &std::env::var("TOWER_HMAC_DEMO_REPLAY_STORE").unwrap_or_default(),
             std::env::var("TOWER_HMAC_DEMO_REDIS_PREFIX").ok(),
         )?,
+        max_skew: std::env::var("TOWER_HMAC_DEMO_MAX_SKEW")
+            .ok()
+            .map(|v| demo_server::Settings::parse_max_skew(&v))
+            .transpose()?,
     };
-    let layer = demo_server::layer(registry, bound, &settings)?;
+    let layer = demo_server::layer_checked(registry, bound, &settings).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
         demo_server::ReplayStore::Memory => {
@@ -67,6 +73,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "  replay store: Redis at {url}, prefix {prefix:?} (shared by every instance)"
             );
         }
+    }
+    if let Some(skew) = settings.max_skew {
+        println!("  clock skew: ±{} s", skew.as_secs());
     }
     println!("  GET  /health   open");
     println!("  GET  /whoami   signed: answers with the caller's app and key id");

@@ -1,0 +1,316 @@
+//! The outside review's findings (issue 10), shown over real TCP against the demo binary:
+//! the window's edge (1), keyed diagnostics (2), the request's authority (3), repeated signed
+//! headers (4), one spelling per timestamp and no trailers (6), a restart (11), and the
+//! header-read timeout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tower_hmac::SecretKey;
+use tower_hmac::core::{Challenge, clock::unix_seconds};
+use tower_hmac_integration::sign_at;
+
+struct Instance {
+    addr: SocketAddr,
+    child: Child,
+}
+
+/// Starts the demo binary on `addr` with a 2 s skew.
+async fn start(addr: &str) -> Instance {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_demo-server"))
+        .env("TOWER_HMAC_DEMO_ADDR", addr)
+        .env("TOWER_HMAC_DEMO_MAX_SKEW", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start demo-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("demo-server exited");
+        if let Some(rest) = line.strip_prefix("tower-hmac demo server listening on http://") {
+            break rest.parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Instance { addr, child }
+}
+
+fn key() -> SecretKey {
+    SecretKey::from_base64(demo_server::demo_secret_base64()).unwrap()
+}
+
+/// A GET of `/whoami` signed at `timestamp`, as raw bytes, and its nonce.
+fn whoami_at(addr: SocketAddr, timestamp: u64) -> (Vec<u8>, String) {
+    let host = addr.to_string();
+    let auth = sign_at(
+        demo_server::DEMO_KEY_ID,
+        &key(),
+        &http::Method::GET,
+        &host,
+        "/whoami",
+        b"",
+        timestamp,
+    );
+    let raw = format!(
+        "GET /whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    );
+    (raw.into_bytes(), auth.nonce().to_owned())
+}
+
+/// Sends raw bytes; returns the status and the whole response.
+async fn send(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
+    (status, text)
+}
+
+fn now_millis() -> u64 {
+    tower_hmac::core::unix_millis(SystemTime::now())
+}
+
+/// Waits until the system clock is at least `millis`.
+async fn until(millis: u64) {
+    let now = now_millis();
+    if millis > now {
+        tokio::time::sleep(Duration::from_millis(millis - now)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_request_is_accepted_once_up_to_the_last_millisecond_of_its_window() {
+    let server = start("127.0.0.1:0").await;
+    let started = now_millis();
+    // Signed a second after the server started (after its replay store's horizon), sent first
+    // at once, then copies every 10 ms until after its window ends (timestamp + 2 s + 1 s).
+    let timestamp = started / 1000 + 1;
+    until(timestamp * 1000).await;
+    let (request, _) = whoami_at(server.addr, timestamp);
+    let end = (timestamp + 3) * 1000;
+    let (mut accepted, mut replayed, mut stale, mut copies_in_last_second) = (0, 0, 0, 0);
+    while now_millis() < end + 300 {
+        let sent_at = now_millis();
+        let (status, text) = send(server.addr, &request).await;
+        match status {
+            200 => accepted += 1,
+            401 if text.contains("replayed_nonce") => {
+                replayed += 1;
+                if sent_at >= end - 1000 {
+                    copies_in_last_second += 1;
+                }
+            }
+            401 if text.contains("stale_timestamp") => {
+                assert!(sent_at >= end - 50, "stale before the window ended: {text}");
+                stale += 1;
+            }
+            other => panic!("unexpected {other}: {text}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(accepted, 1, "replayed {replayed}, stale {stale}");
+    assert!(copies_in_last_second > 10, "{copies_in_last_second}");
+    assert!(stale > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_findings_are_refused_over_tcp() {
+    let server = start("127.0.0.1:0").await;
+    let addr = server.addr;
+    until((now_millis() / 1000 + 1) * 1000).await;
+    let now = unix_seconds(SystemTime::now());
+
+    // 3: an absolute-form target naming another host than the allowed Host.
+    let host = addr.to_string();
+    let auth = sign_at(
+        demo_server::DEMO_KEY_ID,
+        &key(),
+        &http::Method::GET,
+        &host,
+        "/whoami",
+        b"",
+        now,
+    );
+    let raw = format!(
+        "GET http://other-host/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    );
+    let (status, text) = send(addr, raw.as_bytes()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("authority_mismatch"), "{text}");
+
+    // 4: a signed Content-Type sent on two field lines.
+    let uri: http::Uri = "/echo".parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse().unwrap());
+    headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    let auth = tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
+        .unwrap()
+        .sign(
+            &http::Method::POST,
+            &uri,
+            &headers,
+            &tower_hmac::core::body_sha256(b"hi"),
+            now,
+            &tower_hmac::core::generate_nonce().unwrap(),
+            &[http::header::CONTENT_TYPE],
+        )
+        .unwrap();
+    let raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 2\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\nhi"
+    );
+    let (status, text) = send(addr, raw.as_bytes()).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("duplicate_signed_header"), "{text}");
+
+    // 6: a timestamp with a leading zero is another spelling of a signed one: malformed.
+    let (request, _) = whoami_at(addr, now);
+    let text = String::from_utf8(request).unwrap();
+    let zero = text.replace(&format!("Timestamp={now}"), &format!("Timestamp=0{now}"));
+    let (status, answer) = send(addr, zero.as_bytes()).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("malformed_authorization"), "{answer}");
+    // The original spelling is accepted once.
+    assert_eq!(send(addr, text.as_bytes()).await.0, 200);
+
+    // 6: a signed chunked body with a trailer.
+    let auth = tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
+        .unwrap()
+        .sign(
+            &http::Method::POST,
+            &uri,
+            &headers,
+            &tower_hmac::core::body_sha256(b"hi"),
+            now,
+            &tower_hmac::core::generate_nonce().unwrap(),
+            &[http::header::CONTENT_TYPE],
+        )
+        .unwrap();
+    let raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: x-unsigned\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\nx-unsigned: injected\r\n\r\n"
+    );
+    let (status, text) = send(addr, raw.as_bytes()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("trailers_not_allowed"), "{text}");
+
+    // 2: the diagnostics of a wrong key's request are keyed: none is the plain SHA-256 of a line.
+    let wrong = SecretKey::from_bytes(&[9; 32]).unwrap();
+    let auth = sign_at(
+        demo_server::DEMO_KEY_ID,
+        &wrong,
+        &http::Method::GET,
+        &host,
+        "/whoami",
+        b"",
+        now,
+    );
+    let raw = format!(
+        "GET /whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    );
+    let (status, text) = send(addr, raw.as_bytes()).await;
+    assert_eq!(status, 401, "{text}");
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    let digests: Vec<&str> = json["diagnostics"]["string_to_sign_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    let host_line = format!("host:{host}");
+    let plain = sha256_prefix(host_line.as_bytes());
+    assert_eq!(digests.len(), 10);
+    assert!(!digests.contains(&plain.as_str()), "an unkeyed digest");
+}
+
+fn sha256_prefix(line: &[u8]) -> String {
+    use tower_hmac::core::body_sha256;
+    body_sha256(line)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_accepted_before_a_restart_is_not_accepted_after_it() {
+    // 11: the in-process store starts empty; its horizon closes the gap.
+    let mut first = start("127.0.0.1:0").await;
+    let addr = first.addr;
+    until((now_millis() / 1000 + 1) * 1000).await;
+    let (request, _) = whoami_at(addr, unix_seconds(SystemTime::now()));
+    assert_eq!(send(addr, &request).await.0, 200);
+    first.child.kill().await.unwrap();
+    let second = start(&addr.to_string()).await;
+    assert_eq!(second.addr, addr);
+    let (status, text) = send(addr, &request).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("stale_timestamp"), "{text}");
+    // An honest client re-signs with the server's time, verified for its request, once.
+    let (fresh, nonce) = whoami_at(addr, unix_seconds(SystemTime::now()));
+    let (status, text) = send(addr, &fresh).await;
+    let ts = if status == 401 {
+        let line = text
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
+            .unwrap();
+        let value = line.split_once(':').unwrap().1.trim();
+        let challenge = Challenge::parse(value.as_bytes()).unwrap();
+        challenge.verified_server_time(&key(), &nonce).unwrap()
+    } else {
+        assert_eq!(status, 200, "{text}");
+        return;
+    };
+    let (retry, _) = whoami_at(addr, ts);
+    assert_eq!(send(addr, &retry).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_trickles_its_head_is_closed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = demo_server::layer(
+        demo_server::demo_registry().unwrap(),
+        addr,
+        &Default::default(),
+    )
+    .unwrap();
+    tokio::spawn(demo_server::serve_with_timeout(
+        listener,
+        layer,
+        Duration::from_secs(1),
+    ));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection stayed open");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
