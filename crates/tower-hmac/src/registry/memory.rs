@@ -11,7 +11,7 @@ use tower_hmac_core::{KeyRecord, KeyRegistry, KeyState, RegistryError, SecretKey
 ///
 /// ```
 /// use tower_hmac::InMemoryRegistry;
-/// use tower_hmac_core::SecretKey;
+/// use tower_hmac::SecretKey;
 ///
 /// let registry = InMemoryRegistry::new();
 /// registry.insert("backoffice-2026-11", "backoffice", SecretKey::generate().unwrap());

@@ -17,7 +17,7 @@ use tower_hmac_core::Rejection;
 /// use bytes::Bytes;
 /// use http::{Response, header};
 /// use tower_hmac::server::challenge;
-/// use tower_hmac_core::Rejection;
+/// use tower_hmac::Rejection;
 ///
 /// // Plain text instead of problem+json, keeping the standard challenge.
 /// let respond = |rejection: &Rejection| {

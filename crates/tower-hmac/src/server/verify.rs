@@ -185,8 +185,7 @@ impl<Sc: Scheme> Config<Sc> {
         let pending = self.scheme.prepare(&creds, &parts).map_err(fail)?;
         let (body, body_sha256) = self.read_body(body).await.map_err(fail)?;
 
-        let verified = self
-            .scheme
+        self.scheme
             .verify(&creds, &pending, &body_sha256, secret)
             .map_err(|r| {
                 fail(if self.diagnostics {
@@ -197,7 +196,6 @@ impl<Sc: Scheme> Config<Sc> {
             })?;
         let Some(record) = &record else {
             // Unreachable with a random decoy key; never accept without a registered key.
-            let () = verified;
             return Err(fail(RejectionKind::InvalidSignature.into()));
         };
 
