@@ -150,7 +150,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 impl InMemoryRegistry {
     /// Loads a registry from TOML text; `secret_file` paths are relative to the working directory.
     pub fn from_toml_str(text: &str) -> Result<Self, RegistryFileError> {
-        Self::from_toml_in(text, Path::new("."))
+        Self::from_toml_in(text, Path::new("."), &process_env)
     }
 
     /// Loads a registry file; `secret_file` paths are relative to the file's directory.
@@ -161,12 +161,13 @@ impl InMemoryRegistry {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let result = Self::from_toml_in(&text, base);
+        let result = Self::from_toml_in(&text, base, &process_env);
         wipe(&mut text);
         result
     }
 
-    fn from_toml_in(text: &str, base: &Path) -> Result<Self, RegistryFileError> {
+    /// Loads a registry from TOML text, reading `secret_env` variables through `env`.
+    fn from_toml_in(text: &str, base: &Path, env: &Env<'_>) -> Result<Self, RegistryFileError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| RegistryFileError::Syntax {
             line: e.span().map_or(0, |s| line_of(text, s.start)),
             message: e.message().to_owned(),
@@ -191,7 +192,7 @@ impl InMemoryRegistry {
                         key: key.id.clone(),
                     });
                 }
-                let secret = load_secret(&app.id, key, base)?;
+                let secret = load_secret(&app.id, key, base, env)?;
                 let state = if key.disabled {
                     KeyState::Revoked
                 } else {
@@ -207,7 +208,19 @@ impl InMemoryRegistry {
     }
 }
 
-fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, RegistryFileError> {
+/// How `secret_env` variables are read: the process environment, or a test's own.
+type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+fn load_secret(
+    app: &str,
+    key: &RawKey,
+    base: &Path,
+    env: &Env<'_>,
+) -> Result<SecretKey, RegistryFileError> {
     let invalid = |source| RegistryFileError::InvalidSecret {
         app: app.to_owned(),
         key: key.id.clone(),
@@ -216,7 +229,7 @@ fn load_secret(app: &str, key: &RawKey, base: &Path) -> Result<SecretKey, Regist
     match (&key.secret, &key.secret_env, &key.secret_file) {
         (Some(inline), None, None) => SecretKey::from_base64(inline).map_err(invalid),
         (None, Some(var), None) => {
-            let mut value = std::env::var(var).map_err(|_| RegistryFileError::MissingEnv {
+            let mut value = env(var).ok_or_else(|| RegistryFileError::MissingEnv {
                 app: app.to_owned(),
                 key: key.id.clone(),
                 var: var.clone(),
@@ -277,6 +290,14 @@ mod tests {
     use super::*;
 
     const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const KEY_B: &str = "dG93ZXItaG1hYyB0ZXN0IHZlY3RvciBrZXkgIzIgLS0gbm90IHNlY3JldA==";
+
+    /// Whether two keys are the same (through a MAC: keys have no `==`).
+    fn same_key(a: &SecretKey, b: &str) -> bool {
+        let b = SecretKey::from_base64(b).unwrap();
+        tower_hmac_core::policy::time_mac(a, 1, "n")
+            == tower_hmac_core::policy::time_mac(&b, 1, "n")
+    }
 
     #[test]
     fn loads_apps_with_several_keys() {
@@ -321,15 +342,31 @@ mod tests {
             "#
         );
         std::fs::write(dir.join("registry.toml"), &toml).unwrap();
+        // The variable is not set in this process: a clear error naming it.
         let err = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap_err();
         assert!(matches!(err, RegistryFileError::MissingEnv { .. }), "{err}");
-        let without_env = toml.replace(
-            &format!("secret_env = \"{var}\""),
-            "secret_file = \"k.key\"",
-        );
-        std::fs::write(dir.join("registry.toml"), without_env).unwrap();
-        let registry = InMemoryRegistry::from_toml_file(dir.join("registry.toml")).unwrap();
+        assert!(err.to_string().contains(&var), "{err}");
+        // Set (through the injected environment: `set_var` needs `unsafe` in edition 2024, which
+        // this crate forbids): both keys load, each with its own secret.
+        let env = |name: &str| (name == var).then(|| format!(" {KEY_B}\n"));
+        let registry = InMemoryRegistry::from_toml_in(&toml, &dir, &env).unwrap();
         assert_eq!(registry.len(), 2);
+        let from_env = registry.get("from-env").unwrap();
+        assert!(
+            same_key(from_env.secret(), KEY_B),
+            "the secret is the variable's value"
+        );
+        assert!(!same_key(from_env.secret(), KEY_A));
+        let from_file = registry.get("from-file").unwrap();
+        assert!(same_key(from_file.secret(), KEY_A));
+        // A variable that is not Base64 of a key is refused, naming the key, not the value.
+        let bad = |name: &str| (name == var).then(|| "not base64!".to_owned());
+        let err = InMemoryRegistry::from_toml_in(&toml, &dir, &bad).unwrap_err();
+        assert!(
+            matches!(err, RegistryFileError::InvalidSecret { .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not base64!"), "{err}");
     }
 
     #[test]
