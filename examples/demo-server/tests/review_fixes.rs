@@ -152,22 +152,7 @@ async fn the_review_findings_are_refused_over_tcp() {
     assert!(text.contains("authority_mismatch"), "{text}");
 
     // 4: a signed Content-Type sent on two field lines.
-    let uri: http::Uri = "/echo".parse().unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, host.parse().unwrap());
-    headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
-    let auth = tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
-        .unwrap()
-        .sign(
-            &http::Method::POST,
-            &uri,
-            &headers,
-            &tower_hmac::core::body_sha256(b"hi"),
-            now,
-            &tower_hmac::core::generate_nonce().unwrap(),
-            &[http::header::CONTENT_TYPE],
-        )
-        .unwrap();
+    let auth = echo_hi_auth(&host, now);
     let raw = format!(
         "POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 2\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\nhi"
     );
@@ -186,18 +171,7 @@ async fn the_review_findings_are_refused_over_tcp() {
     assert_eq!(send(addr, text.as_bytes()).await.0, 200);
 
     // 6: a signed chunked body with a trailer.
-    let auth = tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
-        .unwrap()
-        .sign(
-            &http::Method::POST,
-            &uri,
-            &headers,
-            &tower_hmac::core::body_sha256(b"hi"),
-            now,
-            &tower_hmac::core::generate_nonce().unwrap(),
-            &[http::header::CONTENT_TYPE],
-        )
-        .unwrap();
+    let auth = echo_hi_auth(&host, now);
     let raw = format!(
         "POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: x-unsigned\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\nx-unsigned: injected\r\n\r\n"
     );
@@ -233,6 +207,26 @@ async fn the_review_findings_are_refused_over_tcp() {
     let plain = sha256_prefix(host_line.as_bytes());
     assert_eq!(digests.len(), 10);
     assert!(!digests.contains(&plain.as_str()), "an unkeyed digest");
+}
+
+/// The `Authorization` of `POST /echo` with the body `hi` and a signed `Content-Type: text/plain`.
+fn echo_hi_auth(host: &str, now: u64) -> tower_hmac::core::Authorization {
+    let uri: http::Uri = "/echo".parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse().unwrap());
+    headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+    tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
+        .unwrap()
+        .sign(
+            &http::Method::POST,
+            &uri,
+            &headers,
+            &tower_hmac::core::body_sha256(b"hi"),
+            now,
+            &tower_hmac::core::generate_nonce().unwrap(),
+            &[http::header::CONTENT_TYPE],
+        )
+        .unwrap()
 }
 
 fn sha256_prefix(line: &[u8]) -> String {
