@@ -54,14 +54,17 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_mode() { # mode run → "rps cpu_us p99_us non2xx"
   local mode=$1 opts=() extra=()
   local serve=${mode%-signed}
+  taskset -c 0 "$bin" serve "$serve" "$addr" > "$work/server.out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+  # Signed once the server is up: a request stamped before its replay store began is refused
+  # once as possibly seen by a previous process (the restart horizon).
+  sleep 1
   case $mode in
     hmac*|bare-signed) "$bin" sign $(( 200000 * secs )) "$addr" > "$work/values.txt"
            opts=(-s "$work/signed.lua"); extra=(-- "$work/values.txt") ;;
     bearer) opts=(-s "$work/bearer.lua") ;;
   esac
-  taskset -c 0 "$bin" serve "$serve" "$addr" > "$work/server.out" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 200); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
   local before; before=$(cpu_ticks $pid)
   local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${opts[@]}" "http://$addr/" "${extra[@]}" 2>&1)
   local after; after=$(cpu_ticks $pid)

@@ -267,3 +267,39 @@ fn memory_store_capacity_follows_its_memory_budget() {
             .is_err()
     );
 }
+
+#[test]
+fn memory_store_reports_its_fill_as_gauges() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let store = MemoryNonceStore::new(100)
+            .unwrap()
+            .with_key_share_percent(100)
+            .unwrap();
+        let key = unique_key_id("gauge");
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for i in 0..85 {
+            let mut future = std::pin::pin!(store.check_and_insert(
+                &key,
+                &format!("nonce-{i:012}"),
+                lifetime(Duration::from_secs(60))
+            ));
+            assert!(future.as_mut().poll(&mut cx).is_ready());
+        }
+    });
+    let gauges: std::collections::HashMap<String, f64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Gauge(v) => Some((key.key().name().to_owned(), v.into_inner())),
+            _ => None,
+        })
+        .collect();
+    // Set when the store passed 80 % and at shard sweeps since: the count at its last report.
+    assert_eq!(gauges.get("tower_hmac_replay_store_capacity"), Some(&100.0));
+    let nonces = gauges["tower_hmac_replay_store_nonces"];
+    assert!((80.0..=85.0).contains(&nonces), "{nonces}");
+}

@@ -1,11 +1,13 @@
 //! The server of the HTTP load benchmark (`scripts/bench-http.sh`), and its request signer.
 //!
 //! ```text
-//! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka
+//! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka | hmac-defaults
 //! bench_server sign COUNT HOST    COUNT Authorization values for `GET /`, one per line
 //! ```
 //!
-//! The `hmac` modes hold one million live nonces before they listen, as a busy server would.
+//! The `hmac` and `hmac-moka` modes hold one million live nonces before they listen, as a busy
+//! server would; `hmac-defaults` is the builder's defaults exactly (the default replay store,
+//! empty), for the review's load run (`scripts/load-defaults.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -65,6 +67,12 @@ fn main() {
                     ),
                     "hmac" => hmac(addr, MemoryNonceStore::new(4 * LIVE as u64).unwrap()).await,
                     "hmac-moka" => hmac(addr, MokaNonceStore::new(4 * LIVE as u64).unwrap()).await,
+                    "hmac-defaults" => app().layer(
+                        HmacAuthLayer::builder(registry())
+                            .allowed_hosts(AllowedHosts::new([*addr]).unwrap())
+                            .build()
+                            .unwrap(),
+                    ),
                     other => panic!("unknown mode {other}"),
                 };
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();

@@ -3,10 +3,13 @@
 //!
 //! ```sh
 //! cargo run --release -p tower-hmac-benches --bin nonce_churn -- [memory|moka] [SECONDS]
+//! cargo run --release -p tower-hmac-benches --bin nonce_churn -- grow
 //! ```
 //!
 //! Prints the insert latency distribution (median … max), how many checks took over 1 ms and
-//! 5 ms, and the resident memory per live nonce.
+//! 5 ms, and the resident memory per live nonce. `grow` instead fills the default
+//! `MemoryNonceStore` from empty to 95 % of its memory budget's capacity as fast as it can, every
+//! check timed: its tables grow shard by shard, and no check may wait long for it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -37,9 +40,56 @@ fn poll_ready<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
+/// Fills the default store from empty to 95 % of its capacity, timing every check.
+fn grow() {
+    let store = MemoryNonceStore::default();
+    let target = store.capacity() * 95 / 100;
+    let rss_before = rss_bytes();
+    let lifetime = tower_hmac_benches::lifetime(Duration::from_secs(600));
+    let mut samples: Vec<Duration> = Vec::with_capacity(target as usize);
+    let mut nonce = *b"grow-0000000000000000";
+    let started = Instant::now();
+    for n in 0..target {
+        // Eight keys, so that no key reaches its share of the store.
+        let key = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"][(n % 8) as usize];
+        for (i, b) in nonce[5..].iter_mut().enumerate() {
+            *b = b"0123456789abcdef"[((n >> (4 * (15 - i))) & 15) as usize];
+        }
+        let text = std::str::from_utf8(&nonce).unwrap();
+        let t = Instant::now();
+        let outcome = poll_ready(store.check_and_insert(key, text, lifetime));
+        samples.push(t.elapsed());
+        assert!(outcome.is_ok(), "refused at {n} of {target}: {outcome:?}");
+    }
+    let elapsed = started.elapsed();
+    let rss_after = rss_bytes();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
+    let over = |limit: Duration| samples.iter().filter(|s| **s > limit).count();
+    println!(
+        "grow: {} checks from empty to 95 % of {} in {:.1} s: median {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs, max {:.1} µs; > 1 ms: {}, > 5 ms: {}; tables {:.1} MB of a {:.0} MB budget, RSS +{:.1} MB",
+        samples.len(),
+        store.capacity(),
+        elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        pct(0.999),
+        samples[samples.len() - 1].as_secs_f64() * 1e6,
+        over(Duration::from_millis(1)),
+        over(Duration::from_millis(5)),
+        store.allocated_bytes() as f64 / 1e6,
+        store.memory_budget() as f64 / 1e6,
+        (rss_after - rss_before) as f64 / 1e6,
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "memory".into());
+    if kind == "grow" {
+        grow();
+        return;
+    }
     let seconds: usize = args.next().map_or(30, |s| s.parse().unwrap());
     let mut samples: Vec<Duration> = Vec::with_capacity(RATE * seconds + 1);
 

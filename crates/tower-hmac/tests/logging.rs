@@ -88,19 +88,36 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
     let (good, good_auth) = signed(&key());
     assert_eq!(svc.clone().oneshot(good).await.unwrap().status(), 200);
     let (bad, bad_auth) = signed(&SecretKey::from_bytes(&[8; 32]).unwrap());
-    assert_eq!(svc.oneshot(bad).await.unwrap().status(), 401);
+    assert_eq!(svc.clone().oneshot(bad).await.unwrap().status(), 401);
+    // An unknown key id: answered as a bad signature, logged with the real reason.
+    let (unknown, _) = signed(&key());
+    let (mut parts, body) = unknown.into_parts();
+    let value = parts.headers[AUTHORIZATION]
+        .to_str()
+        .unwrap()
+        .replace("Credential=k1", "Credential=k9");
+    parts.headers.insert(AUTHORIZATION, value.parse().unwrap());
+    let res = svc.oneshot(Request::from_parts(parts, body)).await.unwrap();
+    assert_eq!(res.status(), 401);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let events: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tower_hmac::auth"))
         .collect();
-    assert_eq!(events.len(), 2, "{text}");
+    assert_eq!(events.len(), 3, "{text}");
     assert!(
         events[0].contains("outcome=\"accepted\"") && events[0].contains("app_id=\"backoffice\"")
     );
     assert!(
         events[1].contains("code=\"invalid_signature\"") && events[1].contains("key_id=\"k1\"")
+    );
+    assert!(
+        events[2].contains("code=\"unknown_key\"")
+            && events[2].contains("answered=\"invalid_signature\"")
+            && events[2].contains("key_id=\"k9\""),
+        "{}",
+        events[2]
     );
     for auth in [good_auth, bad_auth] {
         let signature = auth.rsplit("Signature=").next().unwrap();
