@@ -6,44 +6,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tower_hmac::SecretKey;
 use tower_hmac::core::{Challenge, clock::unix_seconds};
 use tower_hmac_integration::sign_at;
 
-struct Instance {
-    addr: SocketAddr,
-    child: Child,
-}
+mod common;
+
+use common::{Instance, send, start_demo};
 
 /// Starts the demo binary on `addr` with a 2 s skew.
 async fn start(addr: &str) -> Instance {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_demo-server"))
-        .env("TOWER_HMAC_DEMO_ADDR", addr)
-        .env("TOWER_HMAC_DEMO_MAX_SKEW", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start demo-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("demo-server exited");
-        if let Some(rest) = line.strip_prefix("tower-hmac demo server listening on http://") {
-            break rest.parse().unwrap();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Instance { addr, child }
+    start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", addr),
+        ("TOWER_HMAC_DEMO_MAX_SKEW", "2"),
+    ])
+    .await
 }
 
 fn key() -> SecretKey {
@@ -62,21 +43,10 @@ fn whoami_at(addr: SocketAddr, timestamp: u64) -> (Vec<u8>, String) {
         b"",
         timestamp,
     );
-    let raw = format!(
-        "GET /whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
-    );
-    (raw.into_bytes(), auth.nonce().to_owned())
-}
-
-/// Sends raw bytes; returns the status and the whole response.
-async fn send(addr: SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    stream.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    (status, text)
+    (
+        common::get("/whoami", &host, &auth.to_string()),
+        auth.nonce().to_owned(),
+    )
 }
 
 fn now_millis() -> u64 {
@@ -144,10 +114,8 @@ async fn the_review_findings_are_refused_over_tcp() {
         b"",
         now,
     );
-    let raw = format!(
-        "GET http://other-host/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
-    );
-    let (status, text) = send(addr, raw.as_bytes()).await;
+    let raw = common::get("http://other-host/whoami", &host, &auth.to_string());
+    let (status, text) = send(addr, &raw).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("authority_mismatch"), "{text}");
 
@@ -190,10 +158,8 @@ async fn the_review_findings_are_refused_over_tcp() {
         b"",
         now,
     );
-    let raw = format!(
-        "GET /whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
-    );
-    let (status, text) = send(addr, raw.as_bytes()).await;
+    let raw = common::get("/whoami", &host, &auth.to_string());
+    let (status, text) = send(addr, &raw).await;
     assert_eq!(status, 401, "{text}");
     let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
     let json: serde_json::Value = serde_json::from_str(body).unwrap();

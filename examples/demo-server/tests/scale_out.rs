@@ -4,13 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
-
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tower_hmac::SecretKey;
 use tower_hmac_integration::authorization_now;
 use tower_hmac_integration::{require_redis, unique_prefix};
@@ -18,39 +12,18 @@ use tower_hmac_integration::{require_redis, unique_prefix};
 /// The name both instances answer for, as behind a load balancer.
 const SHARED_HOST: &str = "api.shared.test";
 
-struct Instance {
-    addr: SocketAddr,
-    _child: Child,
-}
+mod common;
+
+use common::{Instance, send, start_demo};
 
 async fn start_instance(redis_url: &str, prefix: &str) -> Instance {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_demo-server"))
-        .env("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0")
-        .env("TOWER_HMAC_DEMO_REPLAY_STORE", redis_url)
-        .env("TOWER_HMAC_DEMO_REDIS_PREFIX", prefix)
-        .env("TOWER_HMAC_DEMO_HOSTS", SHARED_HOST)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start demo-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("demo-server exited");
-        if let Some(rest) = line.strip_prefix("tower-hmac demo server listening on http://") {
-            break rest.parse().unwrap();
-        }
-    };
-    // Keep draining its output so that it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Instance {
-        addr,
-        _child: child,
-    }
+    start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_REPLAY_STORE", redis_url),
+        ("TOWER_HMAC_DEMO_REDIS_PREFIX", prefix),
+        ("TOWER_HMAC_DEMO_HOSTS", SHARED_HOST),
+    ])
+    .await
 }
 
 fn signed_request() -> Vec<u8> {
@@ -63,21 +36,7 @@ fn signed_request() -> Vec<u8> {
         "/whoami",
         b"",
     );
-    format!(
-        "GET /whoami HTTP/1.1\r\nHost: {SHARED_HOST}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
-    )
-    .into_bytes()
-}
-
-/// Sends raw bytes; returns the status and the response text.
-async fn send(addr: SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut out = Vec::new();
-    stream.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, text)
+    common::get("/whoami", SHARED_HOST, &auth)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
