@@ -136,19 +136,20 @@ impl<Sc: Scheme> Config<Sc> {
         // An unknown or revoked key goes on as a key that verifies nothing (the decoy), so that
         // neither the answer's time nor — unless the server reveals key errors — its code tells
         // which key ids exist.
-        let (record, refused) = match self.registry.lookup(creds.key_id()).await {
-            Ok(Some(record)) if record.state() == KeyState::Active => (Some(record), None),
+        let (record, refused, revoked_app) = match self.registry.lookup(creds.key_id()).await {
+            Ok(Some(record)) if record.state() == KeyState::Active => (Some(record), None, None),
             Ok(found) => {
                 let kind = match found {
                     Some(_) => RejectionKind::RevokedKey,
                     None => RejectionKind::UnknownKey,
                 };
+                // A revoked key's app, for the log line only.
+                let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
                 if self.reveal_key_errors {
-                    let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
                     self.decoy_verification(&creds, &parts, body).await;
                     return Err(fail(kind.into(), key_id, app_id.as_ref()));
                 }
-                (None, Some(kind))
+                (None, Some(kind), app_id)
             }
             Err(e) => {
                 let rejection = Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e);
@@ -156,7 +157,10 @@ impl<Sc: Scheme> Config<Sc> {
             }
         };
         let secret = record.as_ref().map_or(&self.decoy_key, |r| r.secret());
-        let app_id = record.as_ref().map(|r| r.app_id_arc());
+        let app_id = record
+            .as_ref()
+            .map(|r| r.app_id_arc())
+            .or(revoked_app.as_ref());
         let fail = |rejection: Rejection| Failure {
             hidden: refused,
             ..fail(rejection, key_id, app_id)

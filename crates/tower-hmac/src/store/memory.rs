@@ -472,14 +472,16 @@ impl MemoryNonceStore {
             .with_retry_after(Duration::from_secs(1)))
     }
 
-    /// Sweeps every shard, one lock at a time, unless that was already done this second.
+    /// Sweeps every shard, one lock at a time, unless that was already done this second. Only
+    /// shards with at least 1/8 of their slots expired are rebuilt: a caller that keeps hitting
+    /// its share (or a full store) cannot make the server rebuild every table every second.
     fn sweep_all(&self, now: u64) {
         let second = now / 1000;
         if self.inner.forced_at.swap(second, Ordering::AcqRel) == second {
             return;
         }
         for shard in &self.inner.shards {
-            self.sweep(&mut lock(shard), now, true);
+            self.sweep(&mut lock(shard), now, false);
         }
     }
 }
