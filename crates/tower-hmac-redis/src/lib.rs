@@ -57,6 +57,8 @@ const SAFE_POLICY: &str = "noeviction";
 pub struct RedisNonceStore<C = ConnectionManager> {
     conn: C,
     prefix: Arc<str>,
+    /// `<prefix>horizon`, made once (it is read on every call).
+    horizon_key: Arc<str>,
     timeout: Duration,
     state: Arc<State>,
 }
@@ -136,6 +138,7 @@ where
         Self {
             conn,
             prefix: DEFAULT_PREFIX.into(),
+            horizon_key: format!("{DEFAULT_PREFIX}{HORIZON_KEY}").into(),
             timeout: DEFAULT_TIMEOUT,
             state: Arc::new(State {
                 created: Instant::now(),
@@ -149,6 +152,7 @@ where
     /// The key prefix (default `tower-hmac:nonce:`). Give each service (or test run) its own.
     pub fn with_prefix(mut self, prefix: impl Into<Arc<str>>) -> Self {
         self.prefix = prefix.into();
+        self.horizon_key = format!("{}{HORIZON_KEY}", self.prefix).into();
         self
     }
 
@@ -173,8 +177,8 @@ where
     /// (`<prefix>horizon`). Created when the first store starts; when Redis loses its data
     /// (a restart without persistence, a flush), the next request finds it missing and creates
     /// it anew, so requests signed before then are refused once as `stale_timestamp`.
-    pub fn horizon_key(&self) -> String {
-        format!("{}{HORIZON_KEY}", self.prefix)
+    pub fn horizon_key(&self) -> &str {
+        &self.horizon_key
     }
 
     /// Checks the eviction policy and records the store's start as the horizon if there is none
@@ -282,7 +286,7 @@ where
         let mut marker_conn = self.conn.clone();
         // Two commands sent together on the multiplexed connection: one round trip, and in a
         // cluster each goes to its own node.
-        let marker_cmd = redis::cmd("GET").arg(&horizon_key).clone();
+        let marker_cmd = redis::cmd("GET").arg(horizon_key).clone();
         let marker = marker_cmd.query_async::<Option<u64>>(&mut marker_conn);
         let set_cmd = set_nx_px(&key, lifetime.ttl());
         let set = set_cmd.query_async::<Option<String>>(&mut conn);
@@ -293,7 +297,7 @@ where
         );
         let horizon_millis = match marker {
             Some(h) => h,
-            None => Self::horizon_after_loss(&mut conn, &horizon_key, lifetime.now_millis())
+            None => Self::horizon_after_loss(&mut conn, horizon_key, lifetime.now_millis())
                 .await
                 .map_err(Failure::Redis)?,
         };
