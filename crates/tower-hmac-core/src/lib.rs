@@ -59,5 +59,5 @@ pub use nonce::{
 pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError};
 pub use rejection::{Rejection, RejectionKind, TimeHint};
-pub use scheme::{Credentials, Scheme, V1};
+pub use scheme::{Credentials, Locator, Scheme, V1, V1Pending, authorization_token};
 pub use sign::{SignError, Signer, generate_nonce};

@@ -25,6 +25,8 @@ pub struct KeyRecord {
     app_id: Arc<str>,
     secret: Arc<SecretKey>,
     state: KeyState,
+    /// The scheme ids the key may be used with; `None`: every enabled scheme.
+    schemes: Option<Arc<[Box<str>]>>,
 }
 
 impl KeyRecord {
@@ -34,7 +36,32 @@ impl KeyRecord {
             app_id: app_id.into(),
             secret: secret.into(),
             state: KeyState::Active,
+            schemes: None,
         }
+    }
+
+    /// Limited to these schemes (their ids: `v1`, `sigv4`, …): a request signed with this key
+    /// through any other scheme is refused as the key were unknown. For example, a key issued for
+    /// request signing kept away from a weaker token scheme.
+    pub fn with_schemes<I, S>(mut self, schemes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        self.schemes = Some(schemes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether the key may be used with the scheme of this id.
+    pub fn allows_scheme(&self, id: &str) -> bool {
+        self.schemes
+            .as_deref()
+            .is_none_or(|list| list.iter().any(|s| &**s == id))
+    }
+
+    /// The schemes the key is limited to, if any.
+    pub fn schemes(&self) -> Option<&[Box<str>]> {
+        self.schemes.as_deref()
     }
 
     /// With another state.
@@ -70,6 +97,7 @@ impl fmt::Debug for KeyRecord {
             .field("app_id", &self.app_id)
             .field("secret", &self.secret)
             .field("state", &self.state)
+            .field("schemes", &self.schemes)
             .finish()
     }
 }
@@ -87,6 +115,21 @@ pub trait KeyRegistry: Send + Sync + 'static {
 impl<T: KeyRegistry + ?Sized> KeyRegistry for Arc<T> {
     fn lookup(&self, key_id: &str) -> StoreFuture<Result<Option<KeyRecord>, RegistryError>> {
         (**self).lookup(key_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_may_be_limited_to_some_schemes() {
+        let key = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let open = KeyRecord::new("a", key.clone());
+        assert!(open.allows_scheme("v1") && open.allows_scheme("token"));
+        let limited = KeyRecord::new("a", key).with_schemes(["v1", "sigv4"]);
+        assert!(limited.allows_scheme("v1") && limited.allows_scheme("sigv4"));
+        assert!(!limited.allows_scheme("token"));
     }
 }
 

@@ -55,16 +55,23 @@ pub enum RejectionKind {
     TrailersNotAllowed,
     /// This key already holds its share of the replay store: its own requests wait, others go on.
     ReplayQuotaExceeded,
+    /// The request carries credentials for more than one enabled scheme.
+    AmbiguousCredentials,
+    /// The key may not be used with this scheme (answered only when the server reveals key
+    /// errors; otherwise as an unknown key).
+    SchemeNotAllowed,
 }
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 19] = [
+    pub const ALL: [RejectionKind; 21] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
+        Self::AmbiguousCredentials,
         Self::UnknownKey,
         Self::RevokedKey,
+        Self::SchemeNotAllowed,
         Self::AuthorityMismatch,
         Self::HostNotAllowed,
         Self::StaleTimestamp,
@@ -103,6 +110,8 @@ impl RejectionKind {
             Self::DuplicateSignedHeader => "duplicate_signed_header",
             Self::TrailersNotAllowed => "trailers_not_allowed",
             Self::ReplayQuotaExceeded => "replay_quota_exceeded",
+            Self::AmbiguousCredentials => "ambiguous_credentials",
+            Self::SchemeNotAllowed => "scheme_not_allowed",
         }
     }
 
@@ -110,9 +119,10 @@ impl RejectionKind {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyUnreadable | Self::AuthorityMismatch | Self::TrailersNotAllowed => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BodyUnreadable
+            | Self::AuthorityMismatch
+            | Self::TrailersNotAllowed
+            | Self::AmbiguousCredentials => StatusCode::BAD_REQUEST,
             Self::ReplayQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
@@ -146,6 +156,10 @@ impl RejectionKind {
             Self::ReplayQuotaExceeded => {
                 "This key has too many requests in flight in the replay window; try again later."
             }
+            Self::AmbiguousCredentials => {
+                "The request carries credentials for more than one scheme."
+            }
+            Self::SchemeNotAllowed => "The credential's key may not be used with this scheme.",
         }
     }
 

@@ -1,14 +1,17 @@
 //! Schemes: the wire formats a server can verify.
 //!
-//! A scheme parses its header, builds what it signs, and checks the MAC. Everything else — key
-//! lookup, the host and clock checks, reading and hashing the body, the replay guard — is shared
-//! and done by the server in the same order for every scheme. Protocol v1 is [`V1`]; AWS SigV4,
-//! RFC 9421 or the softaware format can be added as further implementations.
+//! A scheme says where its credentials are ([`Locator`]), parses them, builds what it signs from
+//! the request's head, consumes the body as it streams (hashing it with whatever digests it needs,
+//! or MACing it with the key), and checks the MAC in constant time. Everything else — choosing
+//! the scheme, key lookup, the host and clock checks, body limits, the replay guard, rejections —
+//! is shared, and done by the server in the same order for every scheme. Protocol v1 is [`V1`].
+
+use std::fmt;
 
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
-use crate::canonical::CanonicalRequest;
+use crate::canonical::{BodyHasher, CanonicalRequest};
 use crate::header::{Authorization, SCHEME};
 use crate::key::SecretKey;
 use crate::policy;
@@ -20,37 +23,93 @@ pub trait Credentials: Send + Sync + 'static {
     fn key_id(&self) -> &str;
     /// The request's time, Unix seconds.
     fn timestamp(&self) -> u64;
-    /// The nonce, recorded by the replay guard.
+    /// What the replay guard records with the key id: the nonce, or for a scheme without one,
+    /// something unique to the signed request (its signature). Shared by every scheme, so a value
+    /// recorded through one scheme is a replay through any other.
     fn nonce(&self) -> &str;
 }
 
+/// Where a request carries a scheme's credentials: how the server picks the scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Locator {
+    /// `Authorization: <token> …`, the token compared case-insensitively.
+    Authorization(&'static str),
+    /// A header of its own (`X-Auth-Token`, `Signature-Input`, a webhook's signature header),
+    /// lower-case.
+    Header(&'static str),
+    /// A query parameter (presigned URLs), exactly as spelled.
+    Query(&'static str),
+}
+
+impl Locator {
+    /// Whether the request's head carries credentials at this place. `auth_token` is the
+    /// `Authorization` header's scheme token, when there is one.
+    pub fn matches(&self, parts: &Parts, auth_token: Option<&[u8]>) -> bool {
+        match *self {
+            Self::Authorization(token) => {
+                auth_token.is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+            }
+            Self::Header(name) => parts.headers.contains_key(name),
+            Self::Query(name) => parts.uri.query().is_some_and(|q| {
+                q.split('&')
+                    .any(|pair| pair.split('=').next() == Some(name))
+            }),
+        }
+    }
+}
+
+/// The scheme token of an `Authorization` header (the bytes before the first space), if the
+/// request has exactly one such header.
+pub fn authorization_token(parts: &Parts) -> Option<&[u8]> {
+    let value = parts.headers.get(AUTHORIZATION)?.as_bytes();
+    Some(value.split(|&b| b == b' ').next().unwrap_or(value))
+}
+
 /// A wire format.
+///
+/// A request goes through: [`parse`](Self::parse) → (key lookup, host, time) →
+/// [`prepare`](Self::prepare) with the key → [`update`](Self::update) with every body chunk →
+/// [`verify`](Self::verify). `prepare` runs before any body byte is read, so a request missing a
+/// signed part is refused without reading its body.
 pub trait Scheme: Send + Sync + 'static {
     /// The parsed credentials.
     type Credentials: Credentials;
-    /// What `prepare` builds from the request's head for `verify` to finish with the body hash.
-    type Pending: Send + Sync + 'static;
+    /// What `prepare` builds and the body updates: the signed head, and the body's digests.
+    type Pending: Send + 'static;
+
+    /// A short stable id (`v1`, `sigv4`, …): what a registry lists to limit a key to some schemes,
+    /// and what [`Authenticated::scheme`] reports.
+    ///
+    /// [`Authenticated::scheme`]: https://docs.rs/tower-hmac/latest/tower_hmac/struct.Authenticated.html
+    fn id(&self) -> &'static str;
 
     /// The scheme name, as used in `WWW-Authenticate`.
     fn name(&self) -> &'static str;
 
-    /// Reads the credentials from the request's head (`missing_authorization`,
-    /// `malformed_authorization`, `unsupported_scheme`).
+    /// Where the request carries this scheme's credentials.
+    fn locator(&self) -> Locator;
+
+    /// Reads the credentials from the request's head (`malformed_authorization`).
     fn parse(&self, parts: &Parts, max_header_len: usize) -> Result<Self::Credentials, Rejection>;
 
-    /// Builds the signed representation of the head (`missing_signed_header`).
+    /// Builds the signed representation of the head (`missing_signed_header`, …) and the body's
+    /// digest state, with the key (a scheme may MAC the body with it).
     fn prepare(
         &self,
         credentials: &Self::Credentials,
         parts: &Parts,
+        key: &SecretKey,
     ) -> Result<Self::Pending, Rejection>;
+
+    /// Adds the next body chunk.
+    fn update(&self, pending: &mut Self::Pending, chunk: &[u8]);
 
     /// Checks the signature in constant time (`invalid_signature`).
     fn verify(
         &self,
         credentials: &Self::Credentials,
-        pending: &Self::Pending,
-        body_sha256: &[u8; 32],
+        pending: Self::Pending,
         key: &SecretKey,
     ) -> Result<(), Rejection>;
 
@@ -78,12 +137,35 @@ impl Credentials for Authorization {
     }
 }
 
+/// Protocol v1's state between the head and the end of the body.
+pub struct V1Pending {
+    canonical: CanonicalRequest,
+    body: BodyHasher,
+}
+
+impl fmt::Debug for V1Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("V1Pending")
+            .field("canonical", &self.canonical)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
 impl Scheme for V1 {
     type Credentials = Authorization;
-    type Pending = CanonicalRequest;
+    type Pending = V1Pending;
+
+    fn id(&self) -> &'static str {
+        "v1"
+    }
 
     fn name(&self) -> &'static str {
         SCHEME
+    }
+
+    fn locator(&self) -> Locator {
+        Locator::Authorization(SCHEME)
     }
 
     fn parse(&self, parts: &Parts, max_header_len: usize) -> Result<Authorization, Rejection> {
@@ -98,21 +180,69 @@ impl Scheme for V1 {
         Authorization::parse(value.as_bytes(), max_header_len)
     }
 
-    fn prepare(&self, auth: &Authorization, parts: &Parts) -> Result<CanonicalRequest, Rejection> {
-        CanonicalRequest::new(auth, &parts.method, &parts.uri, &parts.headers)
+    fn prepare(
+        &self,
+        auth: &Authorization,
+        parts: &Parts,
+        _key: &SecretKey,
+    ) -> Result<V1Pending, Rejection> {
+        Ok(V1Pending {
+            canonical: CanonicalRequest::new(auth, &parts.method, &parts.uri, &parts.headers)?,
+            body: BodyHasher::new(),
+        })
+    }
+
+    fn update(&self, pending: &mut V1Pending, chunk: &[u8]) {
+        pending.body.update(chunk);
     }
 
     fn verify(
         &self,
         auth: &Authorization,
-        canonical: &CanonicalRequest,
-        body_sha256: &[u8; 32],
+        pending: V1Pending,
         key: &SecretKey,
     ) -> Result<(), Rejection> {
-        canonical.verify(key, body_sha256, auth.signature())
+        pending
+            .canonical
+            .verify(key, &pending.body.finish(), auth.signature())
     }
 
     fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
         policy::time_mac(key, ts, nonce)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        for (n, v) in headers {
+            builder = builder.header(*n, *v);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn locators_find_their_credentials() {
+        let p = parts(
+            "/x?X-Amz-Signature=ab&y=1",
+            &[
+                ("authorization", "hmac-sha256 Credential=x"),
+                ("x-auth-token", "t"),
+            ],
+        );
+        let token = authorization_token(&p);
+        assert_eq!(token, Some(&b"hmac-sha256"[..]));
+        assert!(Locator::Authorization("HMAC-SHA256").matches(&p, token));
+        assert!(!Locator::Authorization("Hmac").matches(&p, token));
+        assert!(Locator::Header("x-auth-token").matches(&p, token));
+        assert!(!Locator::Header("signature-input").matches(&p, token));
+        assert!(Locator::Query("X-Amz-Signature").matches(&p, token));
+        assert!(!Locator::Query("X-Amz").matches(&p, token));
+        let bare = parts("/x", &[]);
+        assert!(!Locator::Query("X-Amz-Signature").matches(&bare, None));
+        assert!(!Locator::Authorization("HMAC-SHA256").matches(&bare, None));
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub struct Authenticated {
     app_id: Arc<str>,
     key_id: Arc<str>,
+    scheme: &'static str,
 }
 
 impl Authenticated {
@@ -23,9 +24,25 @@ impl Authenticated {
     ///
     /// let caller = Authenticated::new("backoffice".into(), "backoffice-2026-11".into());
     /// assert_eq!(caller.app_id(), "backoffice");
+    /// assert_eq!(caller.scheme(), "v1");
     /// ```
     pub fn new(app_id: Arc<str>, key_id: Arc<str>) -> Self {
-        Self { app_id, key_id }
+        Self {
+            app_id,
+            key_id,
+            scheme: "v1",
+        }
+    }
+
+    /// Signed with the scheme of this id (default `v1`).
+    pub fn with_scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The id of the scheme the request was signed with (`v1`, `sigv4`, …).
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// The application the key belongs to.

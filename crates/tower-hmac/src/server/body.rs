@@ -10,7 +10,7 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
-use tower_hmac_core::{BodyHasher, Rejection, RejectionKind};
+use tower_hmac_core::{Rejection, RejectionKind};
 
 /// The request body handed to the inner service: exactly the bytes the client sent, read and
 /// hashed by the layer, held once in the chunks they arrived in. A signed request with trailers is
@@ -81,12 +81,14 @@ impl Body for VerifiedBody {
     }
 }
 
-/// Reads `body` up to `limit` bytes, hashing as chunks arrive. Beyond the limit it stops after the
-/// chunk that crossed it (or before reading, when the declared length already exceeds it).
-pub(crate) async fn read_and_hash<B>(
+/// Reads `body` up to `limit` bytes, handing each chunk to `on_chunk` as it arrives (the scheme
+/// hashes it). Beyond the limit it stops after the chunk that crossed it (or before reading, when
+/// the declared length already exceeds it).
+pub(crate) async fn read_body<B>(
     body: B,
     limit: u64,
-) -> Result<(VerifiedBody, [u8; 32]), Rejection>
+    mut on_chunk: impl FnMut(&[u8]),
+) -> Result<VerifiedBody, Rejection>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -96,17 +98,16 @@ where
     }
     let mut body = std::pin::pin!(body);
     let mut out = VerifiedBody::default();
-    let mut hasher = BodyHasher::new();
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| Rejection::new(RejectionKind::BodyUnreadable).with_source(e))?;
         match frame.into_data() {
             Ok(mut data) => {
                 let chunk = data.copy_to_bytes(data.remaining());
-                if hasher.len() + chunk.len() as u64 > limit {
+                if out.len() + chunk.len() as u64 > limit {
                     return Err(too_large());
                 }
-                hasher.update(&chunk);
+                on_chunk(&chunk);
                 out.push(chunk);
             }
             Err(frame) => {
@@ -117,7 +118,7 @@ where
             }
         }
     }
-    Ok((out, hasher.finish()))
+    Ok(out)
 }
 
 fn too_large() -> Rejection {
@@ -203,7 +204,17 @@ where
 mod tests {
     use super::*;
     use http_body_util::Full;
-    use tower_hmac_core::body_sha256;
+    use tower_hmac_core::{BodyHasher, body_sha256};
+
+    async fn read_and_hash<B>(body: B, limit: u64) -> Result<(VerifiedBody, [u8; 32]), Rejection>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut hasher = BodyHasher::new();
+        let body = read_body(body, limit, |chunk| hasher.update(chunk)).await?;
+        Ok((body, hasher.finish()))
+    }
 
     /// A body that arrives in chunks and does not declare its length.
     struct Chunked(VecDeque<Bytes>);

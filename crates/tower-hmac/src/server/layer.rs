@@ -10,10 +10,12 @@ use tower_hmac_core::{
     Rejection, Scheme, SecretKey, SystemClock, V1,
 };
 
+use super::schemes::{Push, SchemeSet};
+
 use super::body::VerifiedBody;
 use super::response::{DefaultRejectionResponse, RejectionResponse};
 use super::service::HmacAuth;
-use super::verify::Config;
+use super::verify::Verifier;
 use crate::error::ConfigError;
 use crate::store::MemoryNonceStore;
 
@@ -25,33 +27,42 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Applies [`HmacAuth`] to a service: every request must carry a valid signature.
 ///
 /// Cheap to clone; every clone shares one configuration and one replay store.
-pub struct HmacAuthLayer<Sc = V1> {
-    config: Arc<Config<Sc>>,
+///
+/// `S` is the set of schemes it verifies: protocol v1 alone (`(V1,)`) unless
+/// [`with_scheme`](HmacAuthBuilder::with_scheme) added more.
+pub struct HmacAuthLayer<S = (V1,)> {
+    config: Arc<Verifier<S>>,
 }
 
-impl HmacAuthLayer<V1> {
-    /// Starts a protocol v1 layer that looks keys up in `registry`.
+impl HmacAuthLayer<(V1,)> {
+    /// Starts a layer that verifies protocol v1 and looks keys up in `registry`.
     ///
     /// The allowed hosts must be set before [`build`](HmacAuthBuilder::build); everything else
     /// has a secure default.
-    pub fn builder(registry: impl KeyRegistry) -> HmacAuthBuilder<V1> {
-        HmacAuthBuilder::new(V1, registry)
+    pub fn builder(registry: impl KeyRegistry) -> HmacAuthBuilder<(V1,)> {
+        HmacAuthBuilder::new((V1,), registry)
     }
 }
 
-impl<Sc: Scheme> HmacAuthLayer<Sc> {
+impl<S: SchemeSet> HmacAuthLayer<S> {
     /// Verifies one request as the service would, without calling an inner service: on success the
     /// request (with its body read, and [`Authenticated`](crate::Authenticated) in its extensions).
     pub async fn verify<B>(&self, request: Request<B>) -> Result<Request<VerifiedBody>, Rejection>
     where
-        B: Body,
+        B: Body + Send,
+        B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.config.verify(request).await.map_err(|f| f.rejection)
     }
+
+    /// The ids of the schemes this layer verifies, in order.
+    pub fn scheme_ids(&self) -> Vec<&'static str> {
+        self.config.schemes.ids()
+    }
 }
 
-impl<Sc> Clone for HmacAuthLayer<Sc> {
+impl<S> Clone for HmacAuthLayer<S> {
     fn clone(&self) -> Self {
         Self {
             config: Arc::clone(&self.config),
@@ -59,7 +70,7 @@ impl<Sc> Clone for HmacAuthLayer<Sc> {
     }
 }
 
-impl<Sc: fmt::Debug> fmt::Debug for HmacAuthLayer<Sc> {
+impl<S: fmt::Debug> fmt::Debug for HmacAuthLayer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacAuthLayer")
             .field("config", &self.config)
@@ -67,10 +78,10 @@ impl<Sc: fmt::Debug> fmt::Debug for HmacAuthLayer<Sc> {
     }
 }
 
-impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
-    type Service = HmacAuth<S, Sc>;
+impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
+    type Service = HmacAuth<Svc, S>;
 
-    fn layer(&self, inner: S) -> Self::Service {
+    fn layer(&self, inner: Svc) -> Self::Service {
         HmacAuth::new(inner, Arc::clone(&self.config))
     }
 }
@@ -89,8 +100,8 @@ impl<S, Sc> Layer<S> for HmacAuthLayer<Sc> {
 /// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
 /// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
-pub struct HmacAuthBuilder<Sc = V1> {
-    scheme: Sc,
+pub struct HmacAuthBuilder<S = (V1,)> {
+    schemes: S,
     registry: Arc<dyn KeyRegistry>,
     nonces: Option<Arc<dyn NonceStore>>,
     hosts: Option<AllowedHosts>,
@@ -104,11 +115,12 @@ pub struct HmacAuthBuilder<Sc = V1> {
     body_timeout: Duration,
 }
 
-impl<Sc: Scheme> HmacAuthBuilder<Sc> {
-    /// A builder for `scheme` with keys from `registry`.
-    pub fn new(scheme: Sc, registry: impl KeyRegistry) -> Self {
+impl<S: SchemeSet> HmacAuthBuilder<S> {
+    /// A builder for the set `schemes` (a tuple: `(V1,)`, `(V1, MyScheme)`) with keys from
+    /// `registry`.
+    pub fn new(schemes: S, registry: impl KeyRegistry) -> Self {
         Self {
-            scheme,
+            schemes,
             registry: Arc::new(registry),
             nonces: None,
             hosts: None,
@@ -197,10 +209,36 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
         self
     }
 
-    /// Another scheme (wire format) with the same settings.
-    pub fn scheme<Sc2: Scheme>(self, scheme: Sc2) -> HmacAuthBuilder<Sc2> {
+    /// Also verifies `scheme`: the layer picks, per request, the scheme whose credentials it
+    /// carries. One line per scheme:
+    ///
+    /// ```
+    /// # use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+    /// # use tower_hmac::core::V1;
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new())
+    ///     .allowed_hosts(AllowedHosts::new(["api.example.com"]).unwrap())
+    ///     // .with_scheme(SigV4::new(…))   — each further scheme, one line
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(layer.scheme_ids(), ["v1"]);
+    /// ```
+    pub fn with_scheme<T: Scheme>(self, scheme: T) -> HmacAuthBuilder<<S as Push<T>>::Output>
+    where
+        S: Push<T>,
+        <S as Push<T>>::Output: SchemeSet,
+    {
+        self.map_schemes(|schemes| schemes.push(scheme))
+    }
+
+    /// Verifies exactly this set of schemes instead (a tuple), protocol v1 included only if it is
+    /// in it.
+    pub fn schemes<S2: SchemeSet>(self, schemes: S2) -> HmacAuthBuilder<S2> {
+        self.map_schemes(|_| schemes)
+    }
+
+    fn map_schemes<S2>(self, f: impl FnOnce(S) -> S2) -> HmacAuthBuilder<S2> {
         HmacAuthBuilder {
-            scheme,
+            schemes: f(self.schemes),
             registry: self.registry,
             nonces: self.nonces,
             hosts: self.hosts,
@@ -216,7 +254,7 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
     }
 
     /// The layer, or what is wrong with the settings.
-    pub fn build(self) -> Result<HmacAuthLayer<Sc>, ConfigError> {
+    pub fn build(self) -> Result<HmacAuthLayer<S>, ConfigError> {
         let hosts = self.hosts.ok_or(ConfigError::NoAllowedHosts)?;
         let skew = self.max_skew.as_secs();
         if !(1..=3600).contains(&skew) || self.max_skew.subsec_nanos() != 0 {
@@ -238,8 +276,8 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
             None => Arc::new(MemoryNonceStore::default()),
         };
         Ok(HmacAuthLayer {
-            config: Arc::new(Config {
-                scheme: self.scheme,
+            config: Arc::new(Verifier {
+                schemes: self.schemes,
                 registry: self.registry,
                 nonces,
                 hosts,
@@ -257,10 +295,10 @@ impl<Sc: Scheme> HmacAuthBuilder<Sc> {
     }
 }
 
-impl<Sc: fmt::Debug> fmt::Debug for HmacAuthBuilder<Sc> {
+impl<S: fmt::Debug> fmt::Debug for HmacAuthBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacAuthBuilder")
-            .field("scheme", &self.scheme)
+            .field("schemes", &self.schemes)
             .field("hosts", &self.hosts)
             .field("max_skew", &self.max_skew)
             .field("body_limit", &self.body_limit)

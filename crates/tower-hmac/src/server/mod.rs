@@ -50,6 +50,7 @@ mod body;
 mod future;
 mod layer;
 mod response;
+mod schemes;
 mod service;
 mod verify;
 
@@ -57,5 +58,6 @@ pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
 pub use response::{DefaultRejectionResponse, RejectionResponse, challenge, problem_json};
+pub use schemes::{Push, SchemeSet};
 pub use service::HmacAuth;
-pub use verify::TRACING_TARGET;
+pub use verify::{Failure, TRACING_TARGET, Verifier};

@@ -8,11 +8,12 @@ use http::header::DATE;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use tower::Service;
-use tower_hmac_core::{Scheme, V1};
+use tower_hmac_core::V1;
 
 use super::body::{ResponseBody, VerifiedBody};
 use super::future::ResponseFuture;
-use super::verify::{Config, Failure, log_accepted, log_rejected};
+use super::schemes::SchemeSet;
+use super::verify::{Failure, Verifier, log_accepted, log_rejected};
 use crate::Authenticated;
 
 /// Verifies each request before the inner service sees it.
@@ -22,13 +23,13 @@ use crate::Authenticated;
 /// [`Rejection`](tower_hmac_core::Rejection) in its extensions. An accepted one reaches it with
 /// its body unchanged and [`Authenticated`] in its extensions. The service's error is the inner
 /// service's.
-pub struct HmacAuth<S, Sc = V1> {
+pub struct HmacAuth<S, Sc = (V1,)> {
     inner: S,
-    config: Arc<Config<Sc>>,
+    config: Arc<Verifier<Sc>>,
 }
 
 impl<S, Sc> HmacAuth<S, Sc> {
-    pub(crate) fn new(inner: S, config: Arc<Config<Sc>>) -> Self {
+    pub(crate) fn new(inner: S, config: Arc<Verifier<Sc>>) -> Self {
         Self { inner, config }
     }
 }
@@ -55,7 +56,7 @@ impl<S, Sc, ReqBody, ResBody> Service<Request<ReqBody>> for HmacAuth<S, Sc>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    Sc: Scheme,
+    Sc: SchemeSet,
     ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -90,7 +91,7 @@ where
     }
 }
 
-fn rejection_response<Sc, B>(config: &Config<Sc>, failure: Failure) -> Response<ResponseBody<B>> {
+fn rejection_response<Sc, B>(config: &Verifier<Sc>, failure: Failure) -> Response<ResponseBody<B>> {
     let mut res = config.responder.response(&failure.rejection);
     if !res.headers().contains_key(DATE) {
         let date = httpdate::fmt_http_date(config.clock.now());

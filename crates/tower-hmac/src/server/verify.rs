@@ -16,15 +16,19 @@ use tower_hmac_core::{
     request_host, trim_ows,
 };
 
-use super::body::{VerifiedBody, read_and_hash};
+use super::body::{VerifiedBody, read_body};
 use super::response::RejectionResponse;
+use super::schemes::SchemeSet;
 use crate::Authenticated;
 
 /// The tracing target of the layer's decisions.
 pub const TRACING_TARGET: &str = "tower_hmac::auth";
 
-pub(crate) struct Config<Sc> {
-    pub(crate) scheme: Sc,
+/// Everything the layer checks, with its settings: what [`HmacAuthLayer`](super::HmacAuthLayer)
+/// runs for each request before the inner service. Built by the layer's builder; shared by every
+/// clone of the layer.
+pub struct Verifier<S> {
+    pub(crate) schemes: S,
     pub(crate) registry: Arc<dyn KeyRegistry>,
     pub(crate) nonces: Arc<dyn NonceStore>,
     pub(crate) hosts: AllowedHosts,
@@ -41,10 +45,10 @@ pub(crate) struct Config<Sc> {
     pub(crate) decoy_key: SecretKey,
 }
 
-impl<Sc: fmt::Debug> fmt::Debug for Config<Sc> {
+impl<S: fmt::Debug> fmt::Debug for Verifier<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("scheme", &self.scheme)
+        f.debug_struct("Verifier")
+            .field("schemes", &self.schemes)
             .field("hosts", &self.hosts)
             .field("max_skew", &self.max_skew)
             .field("body_limit", &self.body_limit)
@@ -53,14 +57,22 @@ impl<Sc: fmt::Debug> fmt::Debug for Config<Sc> {
     }
 }
 
-/// A rejection with what is known of the caller, for the log line.
-pub(crate) struct Failure {
+/// A refused request: its [`Rejection`], with what is known of the caller for the log line.
+#[derive(Debug)]
+pub struct Failure {
     pub(crate) rejection: Rejection,
     pub(crate) key_id: Option<String>,
     pub(crate) app_id: Option<Arc<str>>,
     /// The real reason, when the answer hides it (an unknown or revoked key answered as any
     /// other key that verifies nothing): logged, never sent.
     pub(crate) hidden: Option<RejectionKind>,
+}
+
+impl Failure {
+    /// The rejection the client is answered with.
+    pub fn rejection(&self) -> &Rejection {
+        &self.rejection
+    }
 }
 
 /// The URI the client signed: axum's `OriginalUri` when a router nested the route (it strips the
@@ -109,15 +121,42 @@ fn host_not_allowed(host: &[u8]) -> Rejection {
     ))
 }
 
-impl<Sc: Scheme> Config<Sc> {
-    /// Runs every check in the documented order: parse → key lookup → host → clock skew →
-    /// signed headers present → body (limit, hash) → MAC → replay guard.
+impl<S: SchemeSet> Verifier<S> {
+    /// Picks the scheme whose credentials the request carries, then runs its checks.
     pub(crate) async fn verify<B>(&self, req: Request<B>) -> Result<Request<VerifiedBody>, Failure>
     where
+        B: Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        match self.schemes.select(&parts) {
+            Ok(index) => self.schemes.verify(index, self, parts, body).await,
+            Err(rejection) => Err(Failure {
+                rejection: rejection.with_scheme(self.schemes.first_name()),
+                key_id: None,
+                app_id: None,
+                hidden: None,
+            }),
+        }
+    }
+}
+
+impl<S> Verifier<S> {
+    /// Runs every check in the documented order with one scheme: parse → key lookup → host →
+    /// clock skew → signed head → body (limit, digests) → MAC → replay guard.
+    pub(crate) async fn verify_with<Sc, B>(
+        &self,
+        scheme: &Sc,
+        mut parts: Parts,
+        body: B,
+    ) -> Result<Request<VerifiedBody>, Failure>
+    where
+        Sc: Scheme,
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let scheme_name = self.scheme.name();
+        let scheme_name = scheme.name();
         let fail =
             |rejection: Rejection, key_id: Option<&str>, app_id: Option<&Arc<str>>| Failure {
                 rejection: rejection.with_scheme(scheme_name),
@@ -126,9 +165,7 @@ impl<Sc: Scheme> Config<Sc> {
                 hidden: None,
             };
 
-        let (mut parts, body) = req.into_parts();
-        let creds = self
-            .scheme
+        let creds = scheme
             .parse(&parts, self.max_header_len)
             .map_err(|r| fail(r, None, None))?;
         let key_id = Some(creds.key_id());
@@ -137,16 +174,21 @@ impl<Sc: Scheme> Config<Sc> {
         // neither the answer's time nor — unless the server reveals key errors — its code tells
         // which key ids exist.
         let (record, refused, revoked_app) = match self.registry.lookup(creds.key_id()).await {
-            Ok(Some(record)) if record.state() == KeyState::Active => (Some(record), None, None),
+            Ok(Some(record))
+                if record.state() == KeyState::Active && record.allows_scheme(scheme.id()) =>
+            {
+                (Some(record), None, None)
+            }
             Ok(found) => {
-                let kind = match found {
+                let kind = match &found {
+                    Some(r) if r.state() == KeyState::Active => RejectionKind::SchemeNotAllowed,
                     Some(_) => RejectionKind::RevokedKey,
                     None => RejectionKind::UnknownKey,
                 };
                 // A revoked key's app, for the log line only.
                 let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
                 if self.reveal_key_errors {
-                    self.decoy_verification(&creds, &parts, body).await;
+                    self.decoy_verification(scheme, &creds, &parts, body).await;
                     return Err(fail(kind.into(), key_id, app_id.as_ref()));
                 }
                 (None, Some(kind), app_id)
@@ -183,21 +225,19 @@ impl<Sc: Scheme> Config<Sc> {
         // this instant, so after any replay store's horizon too.
         let hint_secs = unix_millis(now).div_ceil(1000);
         if !is_fresh(creds.timestamp(), now_secs, self.max_skew) {
-            return Err(fail(self.stale(secret, hint_secs, creds.nonce())));
+            return Err(fail(self.stale(scheme, secret, hint_secs, creds.nonce())));
         }
 
-        let pending = self.scheme.prepare(&creds, &parts).map_err(fail)?;
-        let (body, body_sha256) = self.read_body(body).await.map_err(fail)?;
+        let pending = scheme.prepare(&creds, &parts, secret).map_err(fail)?;
+        let (body, pending) = self.read_body(scheme, pending, body).await.map_err(fail)?;
 
-        self.scheme
-            .verify(&creds, &pending, &body_sha256, secret)
-            .map_err(|r| {
-                fail(if self.diagnostics {
-                    r
-                } else {
-                    r.without_line_digests()
-                })
-            })?;
+        scheme.verify(&creds, pending, secret).map_err(|r| {
+            fail(if self.diagnostics {
+                r
+            } else {
+                r.without_line_digests()
+            })
+        })?;
         let Some(record) = &record else {
             // Unreachable with a random decoy key; never accept without a registered key.
             return Err(fail(RejectionKind::InvalidSignature.into()));
@@ -214,7 +254,7 @@ impl<Sc: Scheme> Config<Sc> {
                 // Signed before the store's memory began: maybe accepted then. The time sent is
                 // past the horizon, so the client's one retry is accepted.
                 let after = hint_secs.max(horizon_millis.div_ceil(1000));
-                return Err(fail(self.stale(secret, after, creds.nonce())));
+                return Err(fail(self.stale(scheme, secret, after, creds.nonce())));
             }
             Ok(_) => return Err(fail(RejectionKind::ReplayedNonce.into())),
             Err(e) => {
@@ -233,24 +273,30 @@ impl<Sc: Scheme> Config<Sc> {
         if let Some(routed) = routed {
             parts.uri = routed;
         }
-        parts.extensions.insert(Authenticated::new(
-            record.app_id_arc().clone(),
-            creds.key_id().into(),
-        ));
+        parts.extensions.insert(
+            Authenticated::new(record.app_id_arc().clone(), creds.key_id().into())
+                .with_scheme(scheme.id()),
+        );
         Ok(Request::from_parts(parts, body))
     }
 
     /// `stale_timestamp` with the server's time `ts`, MACed with the key and bound to the nonce.
-    fn stale(&self, key: &SecretKey, ts: u64, nonce: &str) -> Rejection {
-        let tsm = self.scheme.time_mac(key, ts, nonce);
+    fn stale<Sc: Scheme>(&self, scheme: &Sc, key: &SecretKey, ts: u64, nonce: &str) -> Rejection {
+        let tsm = scheme.time_mac(key, ts, nonce);
         Rejection::new(RejectionKind::StaleTimestamp).with_time_hint(TimeHint::new(ts, Some(tsm)))
     }
 }
 
-impl<Sc: Scheme> Config<Sc> {
-    /// Reads and hashes the body within the limits of size and time.
-    async fn read_body<B>(&self, body: B) -> Result<(VerifiedBody, [u8; 32]), Rejection>
+impl<S> Verifier<S> {
+    /// Reads the body within the limits of size and time, handing each chunk to the scheme.
+    async fn read_body<Sc, B>(
+        &self,
+        scheme: &Sc,
+        mut pending: Sc::Pending,
+        body: B,
+    ) -> Result<(VerifiedBody, Sc::Pending), Rejection>
     where
+        Sc: Scheme,
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
@@ -258,7 +304,13 @@ impl<Sc: Scheme> Config<Sc> {
         // (axum and hyper-util run on one); elsewhere the body is read without a time limit
         // rather than panicking.
         let untimed = body.is_end_stream() || tokio::runtime::Handle::try_current().is_err();
-        let read = read_and_hash(body, self.body_limit);
+        let read = async {
+            let body = read_body(body, self.body_limit, |chunk| {
+                scheme.update(&mut pending, chunk);
+            })
+            .await?;
+            Ok((body, pending))
+        };
         if untimed {
             return read.await;
         }
@@ -267,26 +319,26 @@ impl<Sc: Scheme> Config<Sc> {
             .unwrap_or_else(|_| Err(Rejection::new(RejectionKind::BodyTimeout)))
     }
 
-    /// What a bad signature costs — the canonical request, the body, a MAC — done with a key
-    /// that verifies nothing; its outcome is ignored.
-    async fn decoy_verification<B>(
+    /// What a bad signature costs — the signed head, the body, a MAC — done with a key that
+    /// verifies nothing; its outcome is ignored.
+    async fn decoy_verification<Sc, B>(
         &self,
+        scheme: &Sc,
         creds: &Sc::Credentials,
-        parts: &http::request::Parts,
+        parts: &Parts,
         body: B,
     ) where
+        Sc: Scheme,
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let Ok(pending) = self.scheme.prepare(creds, parts) else {
+        let Ok(pending) = scheme.prepare(creds, parts, &self.decoy_key) else {
             return;
         };
-        let Ok((_, body_sha256)) = self.read_body(body).await else {
+        let Ok((_, pending)) = self.read_body(scheme, pending, body).await else {
             return;
         };
-        let _ = self
-            .scheme
-            .verify(creds, &pending, &body_sha256, &self.decoy_key);
+        let _ = scheme.verify(creds, pending, &self.decoy_key);
     }
 }
 
@@ -298,6 +350,7 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>) {
             outcome = "accepted",
             app_id = auth.app_id(),
             key_id = auth.key_id(),
+            scheme = auth.scheme(),
         );
     }
 }
