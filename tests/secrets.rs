@@ -41,7 +41,7 @@ impl std::io::Write for Captured {
 fn registry() -> InMemoryRegistry {
     InMemoryRegistry::from_toml_str(&format!(
         "[[apps]]\nid = \"secret-app\"\n[[apps.keys]]\nid = \"secret-key\"\nsecret = \"{SECRET_B64}\"\n\
-         [[apps.keys]]\nid = \"old-key\"\nsecret = \"{SECRET_B64}\"\ndisabled = true\n"
+         [[apps.keys]]\nid = \"old-key\"\nsecret = \"{SECRET_B64}\"\nrevoked = true\n"
     ))
     .unwrap()
 }

@@ -310,7 +310,7 @@ fn explain_problem(
     );
     let hint = match kind {
         Some(RejectionKind::UnknownKey) => format!("the server has no key id {}", auth.key_id()),
-        Some(RejectionKind::RevokedKey) => format!("key id {} is disabled on the server: use the current key", auth.key_id()),
+        Some(RejectionKind::RevokedKey) => format!("key id {} is revoked on the server: use the current key", auth.key_id()),
         Some(RejectionKind::HostNotAllowed) => "the server does not answer for this host: check the URL's host and port (and any proxy's Host)".into(),
         Some(RejectionKind::StaleTimestamp) => "the clocks differ by more than the skew: sync the clock (the client library corrects this itself)".into(),
         Some(RejectionKind::ReplayedNonce) => "the same nonce was sent twice: sign every request (and every retry) anew".into(),

@@ -113,6 +113,7 @@ fn signed_curl_is_accepted_once_then_rejected_as_a_replay() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"key_id\":\"demo-2026\""), "{body}");
     assert!(body.contains("\"app_id\":\"demo-backoffice\""), "{body}");
+    assert!(body.contains("\"scheme\":\"v1\""), "{body}");
 
     let (status, body) = run_curl(&cmd);
     assert_eq!(status, 401, "{body}");

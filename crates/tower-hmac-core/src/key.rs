@@ -24,6 +24,9 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey {
     bytes: Box<[u8]>,
+    /// The secret as text when it was given as a provider's string ([`SecretKey::from_text`]);
+    /// `None` for a key given as bytes or Base64, whose text form is its Base64.
+    text: Option<Box<str>>,
 }
 
 impl SecretKey {
@@ -44,7 +47,39 @@ impl SecretKey {
         }
         Ok(Self {
             bytes: bytes.into(),
+            text: None,
         })
+    }
+
+    /// The shortest provider secret accepted by [`from_text`](Self::from_text), in bytes.
+    pub const MIN_TEXT_LEN: usize = 16;
+
+    /// A provider's secret string used as issued (a webhook signing secret such as `whsec_…`):
+    /// its bytes are the UTF-8 of the text, and [`text_form`](Self::text_form) is the text itself.
+    /// 16 to 1024 bytes; surrounding white space is not part of it.
+    pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim_ascii();
+        if text.len() < Self::MIN_TEXT_LEN {
+            return Err(KeyError::TooShort { len: text.len() });
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(KeyError::TooLong { len: text.len() });
+        }
+        Ok(Self {
+            bytes: text.as_bytes().into(),
+            text: Some(text.into()),
+        })
+    }
+
+    /// The key as text, for schemes keyed by a string (AWS SigV4's secret access key, a token
+    /// scheme): the provider's string for a key made by [`from_text`](Self::from_text), otherwise
+    /// the standard Base64 of the bytes, exactly as `tower-hmac keygen` prints it. Zeroized on
+    /// drop.
+    pub fn text_form(&self) -> Zeroizing<String> {
+        match &self.text {
+            Some(text) => Zeroizing::new(text.to_string()),
+            None => self.to_base64(),
+        }
     }
 
     /// A key from standard Base64 (RFC 4648 §4, padded), as written in configuration.
@@ -66,7 +101,7 @@ impl SecretKey {
         Self::from_bytes(bytes.as_ref())
     }
 
-    /// The key as standard Base64, for writing configuration (`tower-hmac keygen`).
+    /// The key's bytes as standard Base64, for writing configuration (`tower-hmac keygen`).
     /// The returned string is zeroized on drop.
     pub fn to_base64(&self) -> Zeroizing<String> {
         Zeroizing::new(STANDARD.encode(&self.bytes))
@@ -80,6 +115,13 @@ impl SecretKey {
     /// Always `false`: a key has at least [`MIN_LEN`](Self::MIN_LEN) bytes.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// The key's bytes, for a [`Scheme`](crate::Scheme) that keys a MAC of its own (another
+    /// hash, a derived key). Named so that every use is easy to find: do not copy the bytes
+    /// anywhere that outlives the call, and never log them.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.bytes
     }
 
     pub(crate) fn mac(&self) -> HmacSha256 {
@@ -136,6 +178,17 @@ pub(crate) fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_has_a_text_form() {
+        let key = SecretKey::from_bytes(&[0; 32]).unwrap();
+        assert_eq!(&*key.text_form(), &*key.to_base64());
+        let provider = SecretKey::from_text(" whsec_abcdefghijklmnop\n").unwrap();
+        assert_eq!(&*provider.text_form(), "whsec_abcdefghijklmnop");
+        assert_eq!(provider.expose_secret(), b"whsec_abcdefghijklmnop");
+        assert!(SecretKey::from_text("too-short").is_err());
+        assert_eq!(format!("{provider:?}"), "SecretKey([redacted])");
+    }
 
     #[test]
     fn rejects_short_keys() {

@@ -23,7 +23,7 @@ pub enum RejectionKind {
     UnsupportedScheme,
     /// The key id is not in the registry.
     UnknownKey,
-    /// The key id is in the registry but disabled.
+    /// The key id is in the registry but revoked.
     RevokedKey,
     /// The request's host is not one the server answers for.
     HostNotAllowed,

@@ -50,7 +50,8 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
-/// The demo routes: `GET /health` is open; `GET /whoami` and `POST /echo` need a signature.
+/// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
+/// "scheme"}`) and `POST /echo` need a signature.
 pub fn app(layer: HmacAuthLayer) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
@@ -211,6 +212,7 @@ async fn whoami(auth: Authenticated) -> impl IntoResponse {
     axum::Json(serde_json::json!({
         "app_id": auth.app_id(),
         "key_id": auth.key_id(),
+        "scheme": auth.scheme(),
     }))
 }
 

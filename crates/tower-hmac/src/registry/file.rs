@@ -15,11 +15,21 @@
 //! [[apps.keys]]                 # a retired key: known, refused with `revoked_key`
 //! id = "backoffice-2025-11"
 //! secret = "…Base64…"           # inline (demo and tests; prefer env or file)
-//! disabled = true
+//! revoked = true
+//!
+//! [[apps]]
+//! id = "stripe"
+//!
+//! [[apps.keys]]                 # a provider's secret, used as issued (not Base64)
+//! id = "stripe-webhooks"
+//! secret_text_env = "STRIPE_WEBHOOK_SECRET"   # or secret_text = "…", secret_text_file = "…"
+//! schemes = ["stripe"]          # usable only with these schemes (default: every enabled one)
 //! ```
 //!
-//! Each key has exactly one of `secret`, `secret_env`, `secret_file`. Key ids are unique across
-//! the file. Unknown fields are errors. Error messages name the app and key, never a secret.
+//! Each key has exactly one of `secret`, `secret_env`, `secret_file` (Base64 of the key's bytes)
+//! and `secret_text`, `secret_text_env`, `secret_text_file` (a provider's string, at least 16
+//! bytes). Key ids are unique across the file. Unknown fields are errors. Error messages name the
+//! app and key, never a secret.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -52,13 +62,20 @@ struct RawKey {
     secret: Option<String>,
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
+    secret_text: Option<String>,
+    secret_text_env: Option<String>,
+    secret_text_file: Option<PathBuf>,
     #[serde(default)]
-    disabled: bool,
+    revoked: bool,
+    schemes: Option<Vec<String>>,
 }
 
 impl Drop for RawKey {
     fn drop(&mut self) {
-        if let Some(secret) = self.secret.as_mut() {
+        for secret in [self.secret.as_mut(), self.secret_text.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             wipe(secret);
         }
     }
@@ -108,8 +125,11 @@ pub enum RegistryFileError {
         /// The key id.
         key: String,
     },
-    /// A key has none, or more than one, of `secret`, `secret_env`, `secret_file`.
-    #[error("key {key:?} of app {app:?} must have exactly one of secret, secret_env, secret_file")]
+    /// A key has none, or more than one, of its secret sources.
+    #[error(
+        "key {key:?} of app {app:?} must have exactly one of secret, secret_env, secret_file, \
+         secret_text, secret_text_env, secret_text_file"
+    )]
     SecretSource {
         /// The app id.
         app: String,
@@ -125,6 +145,14 @@ pub enum RegistryFileError {
         key: String,
         /// The variable's name.
         var: String,
+    },
+    /// A key's `schemes` list is empty or names an invalid scheme id.
+    #[error("key {key:?} of app {app:?}: schemes must list at least one scheme id")]
+    InvalidSchemes {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
     },
     /// A key's secret is not valid (Base64, length).
     #[error("key {key:?} of app {app:?}: {source}")]
@@ -193,15 +221,22 @@ impl InMemoryRegistry {
                     });
                 }
                 let secret = load_secret(&app.id, key, base, env)?;
-                let state = if key.disabled {
+                let state = if key.revoked {
                     KeyState::Revoked
                 } else {
                     KeyState::Active
                 };
-                registry.insert_record(
-                    key.id.as_str(),
-                    KeyRecord::new(app.id.as_str(), secret).with_state(state),
-                );
+                let mut record = KeyRecord::new(app.id.as_str(), secret).with_state(state);
+                if let Some(schemes) = &key.schemes {
+                    if schemes.is_empty() || schemes.iter().any(|s| !is_valid_key_id(s)) {
+                        return Err(RegistryFileError::InvalidSchemes {
+                            app: app.id.clone(),
+                            key: key.id.clone(),
+                        });
+                    }
+                    record = record.with_schemes(schemes.iter().map(String::as_str));
+                }
+                registry.insert_record(key.id.as_str(), record);
             }
         }
         Ok(registry)
@@ -226,30 +261,56 @@ fn load_secret(
         key: key.id.clone(),
         source,
     };
-    match (&key.secret, &key.secret_env, &key.secret_file) {
-        (Some(inline), None, None) => SecretKey::from_base64(inline).map_err(invalid),
-        (None, Some(var), None) => {
-            let mut value = env(var).ok_or_else(|| RegistryFileError::MissingEnv {
-                app: app.to_owned(),
-                key: key.id.clone(),
-                var: var.clone(),
-            })?;
-            let secret = SecretKey::from_base64(&value).map_err(invalid);
-            wipe(&mut value);
-            secret
-        }
-        (None, None, Some(file)) => {
-            let path = base.join(file);
-            let mut value = read_secret_file(&path)?;
-            let secret = SecretKey::from_base64(&value).map_err(invalid);
-            wipe(&mut value);
-            secret
-        }
-        _ => Err(RegistryFileError::SecretSource {
+    let from_env = |var: &String| {
+        env(var).ok_or_else(|| RegistryFileError::MissingEnv {
             app: app.to_owned(),
             key: key.id.clone(),
-        }),
+            var: var.clone(),
+        })
+    };
+    let given = [
+        key.secret.is_some(),
+        key.secret_env.is_some(),
+        key.secret_file.is_some(),
+        key.secret_text.is_some(),
+        key.secret_text_env.is_some(),
+        key.secret_text_file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(RegistryFileError::SecretSource {
+            app: app.to_owned(),
+            key: key.id.clone(),
+        });
     }
+    // The secret's text, and whether it is a provider's string rather than Base64.
+    let first: Result<(String, bool), RegistryFileError> =
+        match (&key.secret, &key.secret_env, &key.secret_file) {
+            (Some(inline), _, _) => Ok((inline.clone(), false)),
+            (_, Some(var), _) => from_env(var).map(|s| (s, false)),
+            (_, _, Some(file)) => read_secret_file(&base.join(file)).map(|s| (s, false)),
+            _ => match (
+                &key.secret_text,
+                &key.secret_text_env,
+                &key.secret_text_file,
+            ) {
+                (Some(inline), _, _) => Ok((inline.clone(), true)),
+                (_, Some(var), _) => from_env(var).map(|s| (s, true)),
+                (_, _, Some(file)) => read_secret_file(&base.join(file)).map(|s| (s, true)),
+                _ => Err(RegistryFileError::SecretSource {
+                    app: app.to_owned(),
+                    key: key.id.clone(),
+                }),
+            },
+        };
+    let (mut value, text) = first?;
+    let secret = if text {
+        SecretKey::from_text(&value)
+    } else {
+        SecretKey::from_base64(&value)
+    }
+    .map_err(invalid);
+    wipe(&mut value);
+    secret
 }
 
 /// The most a `secret_file` may hold: a Base64 key of the longest length with room for white
@@ -311,7 +372,7 @@ mod tests {
             [[apps.keys]]
             id = "bo-old"
             secret = "{KEY_A}"
-            disabled = true
+            revoked = true
             "#
         ))
         .unwrap();
@@ -319,6 +380,61 @@ mod tests {
         assert_eq!(registry.get("bo-new").unwrap().state(), KeyState::Active);
         assert_eq!(registry.get("bo-old").unwrap().state(), KeyState::Revoked);
         assert_eq!(registry.get("bo-old").unwrap().app_id(), "backoffice");
+    }
+
+    #[test]
+    fn reads_provider_secrets_as_text_and_scheme_limits() {
+        let env =
+            |name: &str| (name == "STRIPE_SECRET").then(|| "whsec_0123456789abcdef\n".to_owned());
+        let toml = r#"
+            [[apps]]
+            id = "stripe"
+            [[apps.keys]]
+            id = "stripe-webhooks"
+            secret_text_env = "STRIPE_SECRET"
+            schemes = ["stripe"]
+            [[apps.keys]]
+            id = "inline-text"
+            secret_text = "a-provider-secret-string"
+            [[apps.keys]]
+            id = "retired"
+            secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+            revoked = true
+        "#;
+        let registry = InMemoryRegistry::from_toml_in(toml, Path::new("."), &env).unwrap();
+        let stripe = registry.get("stripe-webhooks").unwrap();
+        // Used as issued: the text is the key, its bytes are the text's.
+        assert_eq!(stripe.secret().expose_secret(), b"whsec_0123456789abcdef");
+        assert_eq!(&*stripe.secret().text_form(), "whsec_0123456789abcdef");
+        assert!(stripe.allows_scheme("stripe") && !stripe.allows_scheme("v1"));
+        let inline = registry.get("inline-text").unwrap();
+        assert!(inline.allows_scheme("v1"));
+        assert_eq!(registry.get("retired").unwrap().state(), KeyState::Revoked);
+        // The earlier word for a retired key is refused, not ignored.
+        let old = toml.replace("revoked = true", "disabled = true");
+        let err = InMemoryRegistry::from_toml_in(&old, Path::new("."), &env).unwrap_err();
+        assert!(matches!(err, RegistryFileError::Syntax { .. }), "{err}");
+        // An empty scheme list, two secret sources, a short provider secret: refused.
+        let empty = toml.replace(r#"schemes = ["stripe"]"#, "schemes = []");
+        assert!(matches!(
+            InMemoryRegistry::from_toml_in(&empty, Path::new("."), &env).unwrap_err(),
+            RegistryFileError::InvalidSchemes { .. }
+        ));
+        let two = toml.replace(
+            r#"secret_text = "a-provider-secret-string""#,
+            "secret_text = \"a-provider-secret-string\"\nsecret_env = \"STRIPE_SECRET\"",
+        );
+        assert!(matches!(
+            InMemoryRegistry::from_toml_in(&two, Path::new("."), &env).unwrap_err(),
+            RegistryFileError::SecretSource { .. }
+        ));
+        let short = toml.replace("a-provider-secret-string", "short");
+        let err = InMemoryRegistry::from_toml_in(&short, Path::new("."), &env).unwrap_err();
+        assert!(
+            matches!(err, RegistryFileError::InvalidSecret { .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("short"), "{err}");
     }
 
     #[test]
