@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Method, Request};
 use tower::ServiceExt;
-use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore};
-use tower_hmac_benches::{prefill, registry, signed_request};
+use tower_hmac::{AllowedHosts, HmacAuthLayer};
+use tower_hmac_benches::{prefill, registry, signed_request, store_started_earlier};
 
 const HOST: &str = "api.example.com";
 
@@ -25,7 +25,7 @@ fn app() -> Router {
 }
 
 fn layer(rt: &tokio::runtime::Runtime) -> HmacAuthLayer {
-    let store = MemoryNonceStore::new(4_000_000).unwrap();
+    let store = store_started_earlier(4_000_000);
     rt.block_on(prefill(&store, 1_000_000, Duration::from_secs(600)));
     HmacAuthLayer::builder(registry())
         .allowed_hosts(AllowedHosts::new([HOST]).unwrap())

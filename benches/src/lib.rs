@@ -73,6 +73,17 @@ pub fn lifetime(ttl: Duration) -> tower_hmac::core::NonceLifetime {
     tower_hmac::core::NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
 }
 
+/// A replay store whose memory began a minute ago, and where the benchmarks' one key may take all
+/// of it: benchmarks sign requests right after they build a layer (a store started this second
+/// would refuse them once: its restart horizon), and send millions with one key (the default
+/// share per key is half the store).
+pub fn store_started_earlier(capacity: u64) -> tower_hmac::MemoryNonceStore {
+    tower_hmac::MemoryNonceStore::new(capacity)
+        .and_then(|store| store.with_key_share_percent(100))
+        .unwrap_or_else(|e| panic!("store: {e}"))
+        .with_horizon(std::time::SystemTime::now() - Duration::from_secs(60))
+}
+
 /// Fills a store with `n` live nonces (TTL `ttl`), as a busy server would have.
 pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
     for i in 0..n {
@@ -83,3 +94,71 @@ pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
             .unwrap_or_else(|e| panic!("prefill: {e}"));
     }
 }
+
+/// A scheme that is enabled but never used: its credentials are a header of its own that the
+/// benchmark's requests do not carry. Four of them measure what enabling more schemes costs a
+/// v1 request (the locator checks).
+#[derive(Debug, Clone)]
+pub struct Unused(pub &'static str, pub tower_hmac::core::Locator);
+
+impl tower_hmac::core::Scheme for Unused {
+    type Credentials = tower_hmac::core::Authorization;
+    type Pending = ();
+
+    fn id(&self) -> &'static str {
+        self.0
+    }
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn locator(&self) -> &tower_hmac::core::Locator {
+        &self.1
+    }
+    fn parse(
+        &self,
+        _: &http::request::Parts,
+        _: usize,
+    ) -> Result<Self::Credentials, tower_hmac::Rejection> {
+        Err(tower_hmac::RejectionKind::MalformedAuthorization.into())
+    }
+    fn prepare(
+        &self,
+        _: &Self::Credentials,
+        _: &http::request::Parts,
+        _: &SecretKey,
+    ) -> Result<(), tower_hmac::Rejection> {
+        Ok(())
+    }
+    fn update(&self, _: &mut (), _: &[u8]) {}
+    fn verify(
+        &self,
+        _: &Self::Credentials,
+        _: (),
+        _: &SecretKey,
+    ) -> Result<(), tower_hmac::Rejection> {
+        Err(tower_hmac::RejectionKind::InvalidSignature.into())
+    }
+    fn time_mac(&self, _: &SecretKey, _: u64, _: &str) -> [u8; 32] {
+        [0; 32]
+    }
+}
+
+/// The four unused schemes.
+pub const UNUSED: [Unused; 4] = [
+    Unused(
+        "unused-a",
+        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-a")),
+    ),
+    Unused(
+        "unused-b",
+        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-b")),
+    ),
+    Unused(
+        "unused-c",
+        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-c")),
+    ),
+    Unused(
+        "unused-d",
+        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-d")),
+    ),
+];

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use http::HeaderName;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
@@ -30,14 +31,14 @@ pub trait Credentials: Send + Sync + 'static {
 }
 
 /// Where a request carries a scheme's credentials: how the server picks the scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Locator {
     /// `Authorization: <token> …`, the token compared case-insensitively.
     Authorization(&'static str),
-    /// A header of its own (`X-Auth-Token`, `Signature-Input`, a webhook's signature header),
-    /// lower-case.
-    Header(&'static str),
+    /// A header of its own (`X-Auth-Token`, `Signature-Input`, a webhook's signature header):
+    /// `Locator::Header(HeaderName::from_static("x-auth-token"))`, parsed once, not per request.
+    Header(HeaderName),
     /// A query parameter (presigned URLs), exactly as spelled.
     Query(&'static str),
 }
@@ -46,14 +47,14 @@ impl Locator {
     /// Whether the request's head carries credentials at this place. `auth_token` is the
     /// `Authorization` header's scheme token, when there is one.
     pub fn matches(&self, parts: &Parts, auth_token: Option<&[u8]>) -> bool {
-        match *self {
+        match self {
             Self::Authorization(token) => {
                 auth_token.is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes()))
             }
             Self::Header(name) => parts.headers.contains_key(name),
             Self::Query(name) => parts.uri.query().is_some_and(|q| {
                 q.split('&')
-                    .any(|pair| pair.split('=').next() == Some(name))
+                    .any(|pair| pair.split('=').next() == Some(*name))
             }),
         }
     }
@@ -87,8 +88,9 @@ pub trait Scheme: Send + Sync + 'static {
     /// The scheme name, as used in `WWW-Authenticate`.
     fn name(&self) -> &'static str;
 
-    /// Where the request carries this scheme's credentials.
-    fn locator(&self) -> Locator;
+    /// Where the request carries this scheme's credentials (checked for every request, for every
+    /// enabled scheme: keep it a stored or `const` value).
+    fn locator(&self) -> &Locator;
 
     /// Reads the credentials from the request's head (`malformed_authorization`).
     fn parse(&self, parts: &Parts, max_header_len: usize) -> Result<Self::Credentials, Rejection>;
@@ -164,8 +166,9 @@ impl Scheme for V1 {
         SCHEME
     }
 
-    fn locator(&self) -> Locator {
-        Locator::Authorization(SCHEME)
+    fn locator(&self) -> &Locator {
+        const LOCATOR: Locator = Locator::Authorization(SCHEME);
+        &LOCATOR
     }
 
     fn parse(&self, parts: &Parts, max_header_len: usize) -> Result<Authorization, Rejection> {
@@ -237,8 +240,8 @@ mod tests {
         assert_eq!(token, Some(&b"hmac-sha256"[..]));
         assert!(Locator::Authorization("HMAC-SHA256").matches(&p, token));
         assert!(!Locator::Authorization("Hmac").matches(&p, token));
-        assert!(Locator::Header("x-auth-token").matches(&p, token));
-        assert!(!Locator::Header("signature-input").matches(&p, token));
+        assert!(Locator::Header(HeaderName::from_static("x-auth-token")).matches(&p, token));
+        assert!(!Locator::Header(HeaderName::from_static("signature-input")).matches(&p, token));
         assert!(Locator::Query("X-Amz-Signature").matches(&p, token));
         assert!(!Locator::Query("X-Amz").matches(&p, token));
         let bare = parts("/x", &[]);

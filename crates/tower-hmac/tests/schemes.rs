@@ -84,8 +84,9 @@ mod test_scheme {
         fn name(&self) -> &'static str {
             "X-Test-Auth"
         }
-        fn locator(&self) -> Locator {
-            Locator::Header("x-test-auth")
+        fn locator(&self) -> &Locator {
+            const LOCATOR: Locator = Locator::Header(http::HeaderName::from_static("x-test-auth"));
+            &LOCATOR
         }
         fn parse(&self, parts: &Parts, max_len: usize) -> Result<Token, Rejection> {
             let value = parts.headers.get("x-test-auth").ok_or_else(malformed)?;

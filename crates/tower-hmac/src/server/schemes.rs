@@ -6,7 +6,7 @@ use http::Request;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http_body::Body;
-use tower_hmac_core::{Rejection, RejectionKind, Scheme, authorization_token};
+use tower_hmac_core::{Locator, Rejection, RejectionKind, Scheme, authorization_token};
 
 use super::body::VerifiedBody;
 use super::verify::{Failure, Verifier};
@@ -68,23 +68,49 @@ fn ambiguous() -> Rejection {
         .with_detail("the request carries credentials for more than one scheme: send one")
 }
 
+/// The scheme found so far; a second, different one is an ambiguity.
+fn claim(found: &mut Option<usize>, index: usize) -> Result<(), Rejection> {
+    match *found {
+        Some(other) if other != index => Err(ambiguous()),
+        _ => {
+            *found = Some(index);
+            Ok(())
+        }
+    }
+}
+
 macro_rules! scheme_set {
     ($first:ident . $first_idx:tt $(, $name:ident . $idx:tt)*) => {
         impl<$first: Scheme $(, $name: Scheme)*> SchemeSet for ($first, $($name,)*) {
             fn select(&self, parts: &Parts) -> Result<usize, Rejection> {
                 let token = authorization_token(parts);
                 let mut found = None;
-                if self.$first_idx.locator().matches(parts, token) {
-                    found = Some($first_idx);
-                }
-                $(
-                    if self.$idx.locator().matches(parts, token) {
-                        if found.is_some() {
-                            return Err(ambiguous());
-                        }
-                        found = Some($idx);
+                let mut headers = false;
+                for (index, locator) in [self.$first_idx.locator() $(, self.$idx.locator())*]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if matches!(locator, Locator::Header(_)) {
+                        headers = true;
+                    } else if locator.matches(parts, token) {
+                        claim(&mut found, index)?;
                     }
-                )*
+                }
+                // Header locators: one pass over the request's few header names, cheaper than
+                // hashing every locator's name into the map.
+                if headers {
+                    for name in parts.headers.keys() {
+                        for (index, locator) in
+                            [self.$first_idx.locator() $(, self.$idx.locator())*]
+                                .into_iter()
+                                .enumerate()
+                        {
+                            if matches!(locator, Locator::Header(h) if h == name) {
+                                claim(&mut found, index)?;
+                            }
+                        }
+                    }
+                }
                 found.ok_or_else(|| none_found(parts))
             }
 
@@ -110,13 +136,16 @@ macro_rules! scheme_set {
                 Bd::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
             {
                 async move {
-                    let _ = index;
+                    if index == $first_idx {
+                        return verifier.verify_with(&self.$first_idx, parts, body).await;
+                    }
                     $(
                         if index == $idx {
                             return verifier.verify_with(&self.$idx, parts, body).await;
                         }
                     )*
-                    verifier.verify_with(&self.$first_idx, parts, body).await
+                    // `select` only returns indices of the set.
+                    Err(Failure::from_rejection(none_found(&parts)))
                 }
             }
         }

@@ -69,6 +69,15 @@ pub struct Failure {
 }
 
 impl Failure {
+    pub(crate) fn from_rejection(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            key_id: None,
+            app_id: None,
+            hidden: None,
+        }
+    }
+
     /// The rejection the client is answered with.
     pub fn rejection(&self) -> &Rejection {
         &self.rejection
