@@ -89,7 +89,7 @@ pub trait Scheme: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Where the request carries this scheme's credentials (checked for every request, for every
-    /// enabled scheme: keep it a stored or `const` value).
+    /// enabled scheme: return a `static` or a field, built once).
     fn locator(&self) -> &Locator;
 
     /// Reads the credentials from the request's head (`malformed_authorization`).

@@ -85,7 +85,7 @@ mod test_scheme {
             "X-Test-Auth"
         }
         fn locator(&self) -> &Locator {
-            const LOCATOR: Locator = Locator::Header(http::HeaderName::from_static("x-test-auth"));
+            static LOCATOR: Locator = Locator::Header(http::HeaderName::from_static("x-test-auth"));
             &LOCATOR
         }
         fn parse(&self, parts: &Parts, max_len: usize) -> Result<Token, Rejection> {
