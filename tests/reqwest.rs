@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tower_hmac::SecretKey;
-use tower_hmac::client::{HmacMiddleware, RequestSigner};
+use tower_hmac::client::{RequestSigner, SigningMiddleware};
 
 async fn start_demo() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -23,7 +23,7 @@ fn demo_signer() -> RequestSigner {
 
 fn client(signer: RequestSigner) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
-        .with(HmacMiddleware::new(signer))
+        .with(SigningMiddleware::new(signer))
         .build()
 }
 

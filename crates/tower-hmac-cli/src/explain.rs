@@ -10,7 +10,7 @@ use tower_hmac_core::{
 };
 
 use crate::KeyArgs;
-use crate::request::{from_args, from_raw, read_body};
+use crate::input::{from_args, from_raw, read_body};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

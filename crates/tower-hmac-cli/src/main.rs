@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand};
 
 mod credentials;
 mod explain;
+mod input;
 mod keygen;
 mod request;
-mod send;
 mod shell;
 mod sign;
 
@@ -52,7 +52,7 @@ enum Command {
         tower-hmac request GET http://127.0.0.1:8080/whoami\n  \
         tower-hmac request POST https://api.example.com/orders -H 'Content-Type: application/json' -d @order.json -i"
     )]
-    Request(send::Args),
+    Request(request::Args),
     /// Show the exact string to sign and the expected signature; with an Authorization header,
     /// say which part differs; with the server's problem+json, what it rejected.
     #[command(after_help = "Examples:\n  \
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Sign(args) => sign::run(&args),
-        Command::Request(args) => send::run(&args),
+        Command::Request(args) => request::run(&args),
         Command::Explain(args) => explain::run(&args),
     };
     match result {

@@ -5,7 +5,7 @@ use tower_hmac_core::clock::{Clock, SystemClock};
 use tower_hmac_core::{Authorization, body_sha256, generate_nonce};
 
 use crate::KeyArgs;
-use crate::request::{Given, RequestArgs};
+use crate::input::{Given, RequestArgs};
 use crate::shell::quote;
 
 #[derive(Debug, clap::Args)]

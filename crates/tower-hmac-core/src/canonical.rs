@@ -6,7 +6,7 @@ use hmac::Mac;
 use http::{HeaderMap, HeaderName, Method, Uri, header};
 use sha2::{Digest, Sha256};
 
-use crate::header::{Authorization, SCHEME, Signature};
+use crate::authorization::{Authorization, SCHEME, Signature};
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
 
@@ -308,7 +308,7 @@ impl fmt::Debug for CanonicalRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::DEFAULT_MAX_HEADER_LEN;
+    use crate::authorization::DEFAULT_MAX_HEADER_LEN;
     use http::HeaderValue;
 
     #[test]

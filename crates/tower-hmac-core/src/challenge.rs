@@ -5,7 +5,7 @@ use std::fmt;
 
 use subtle::ConstantTimeEq;
 
-use crate::header::SCHEME;
+use crate::authorization::SCHEME;
 use crate::key::SecretKey;
 use crate::policy::time_mac;
 

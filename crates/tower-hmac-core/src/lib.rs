@@ -28,11 +28,11 @@
 //! assert!(canonical.verify(&key, &body_sha256(b"tampered"), parsed.signature()).is_err());
 //! ```
 
+mod authorization;
 pub mod canonical;
 pub mod challenge;
 pub mod clock;
 mod future;
-mod header;
 mod key;
 mod nonce;
 pub mod policy;
@@ -41,6 +41,10 @@ mod rejection;
 pub mod scheme;
 mod sign;
 
+pub use authorization::{
+    Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,
+    MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature, is_valid_key_id,
+};
 pub use canonical::{
     BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, LINE_DIGEST_LABEL, body_sha256, line_digests,
     request_host, trim_ows,
@@ -48,10 +52,6 @@ pub use canonical::{
 pub use challenge::Challenge;
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use future::StoreFuture;
-pub use header::{
-    Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,
-    MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature, is_valid_key_id,
-};
 pub use key::{KeyError, SecretKey};
 pub use nonce::{
     NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, unix_millis,

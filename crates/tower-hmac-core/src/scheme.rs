@@ -12,8 +12,8 @@ use http::HeaderName;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
+use crate::authorization::{Authorization, SCHEME};
 use crate::canonical::{BodyHasher, CanonicalRequest};
-use crate::header::{Authorization, SCHEME};
 use crate::key::SecretKey;
 use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 
+use crate::authorization::{Authorization, MAX_SIGNED_HEADERS, Signature};
 use crate::canonical::{CanonicalRequest, HeaderProblem, push_signed_header_value};
-use crate::header::{Authorization, MAX_SIGNED_HEADERS, Signature};
 use crate::key::{KeyError, SecretKey};
 
 /// A fresh nonce: 128 random bits from the OS CSPRNG, base64url without padding (22 characters).

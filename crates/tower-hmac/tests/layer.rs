@@ -854,7 +854,7 @@ async fn the_rejection_response_can_be_replaced() {
     let layer = HmacAuthLayer::builder(registry())
         .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
         .clock(fixed_clock)
-        .rejection_response(|r: &Rejection| {
+        .responder(|r: &Rejection| {
             let mut res = Response::new(Bytes::from(format!("nope: {}", r.code())));
             *res.status_mut() = StatusCode::FORBIDDEN;
             res

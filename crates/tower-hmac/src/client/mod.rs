@@ -39,7 +39,7 @@ mod signer;
 pub use future::ResponseFuture;
 pub use layer::SignRequestLayer;
 #[cfg(feature = "reqwest")]
-pub use reqwest::HmacMiddleware;
+pub use reqwest::SigningMiddleware;
 pub use service::SignRequest;
 pub use signer::{
     ClockOffset, DEFAULT_CLIENT_BODY_LIMIT, DEFAULT_MAX_CLOCK_OFFSET, RequestSigner,

@@ -9,22 +9,22 @@ use super::signer::{RequestSigner, SignRequestError, Signed};
 ///
 /// ```
 /// use tower_hmac::SecretKey;
-/// use tower_hmac::client::{HmacMiddleware, RequestSigner};
+/// use tower_hmac::client::{SigningMiddleware, RequestSigner};
 ///
 /// let key = SecretKey::from_base64("c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcyEhIQ==").unwrap();
 /// let signer = RequestSigner::new("backoffice-2026", key).unwrap();
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-///     .with(HmacMiddleware::new(signer))
+///     .with(SigningMiddleware::new(signer))
 ///     .build();
 /// ```
 ///
 /// Bodies must be bytes (not streams) so they can be hashed and, for the retry, sent again.
 #[derive(Debug, Clone)]
-pub struct HmacMiddleware {
+pub struct SigningMiddleware {
     signer: RequestSigner,
 }
 
-impl HmacMiddleware {
+impl SigningMiddleware {
     /// A middleware that signs with `signer`.
     pub fn new(signer: RequestSigner) -> Self {
         Self { signer }
@@ -62,7 +62,7 @@ fn body_hash(req: &reqwest::Request, limit: u64) -> Result<[u8; 32], SignRequest
 }
 
 #[async_trait::async_trait]
-impl Middleware for HmacMiddleware {
+impl Middleware for SigningMiddleware {
     async fn handle(
         &self,
         mut req: reqwest::Request,

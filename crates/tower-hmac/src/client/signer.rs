@@ -38,7 +38,7 @@ impl ClockOffset {
 /// How a client signs requests: one key, the headers to sign, and the clock correction.
 ///
 /// Used by [`SignRequestLayer`](super::SignRequestLayer) (any Tower HTTP client) and, with the
-/// `reqwest` feature, by [`HmacMiddleware`](super::HmacMiddleware). Cheap to clone; clones share
+/// `reqwest` feature, by [`SigningMiddleware`](super::SigningMiddleware). Cheap to clone; clones share
 /// the learned [`ClockOffset`].
 ///
 /// Every request gets a fresh CSPRNG nonce and the time `now + offset`. `host` is always signed

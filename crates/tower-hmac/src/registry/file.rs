@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tower_hmac_core::{KeyError, KeyRecord, KeyState, SecretKey, is_valid_key_id};
-use zeroize_string::wipe;
+use zeroize::Zeroize as _;
 
 use super::memory::InMemoryRegistry;
 
@@ -76,17 +76,8 @@ impl Drop for RawKey {
             .into_iter()
             .flatten()
         {
-            wipe(secret);
+            secret.zeroize();
         }
-    }
-}
-
-mod zeroize_string {
-    /// Overwrites a string's bytes before it is freed.
-    pub(super) fn wipe(text: &mut String) {
-        let mut bytes = std::mem::take(text).into_bytes();
-        bytes.iter_mut().for_each(|b| *b = 0);
-        std::hint::black_box(&bytes);
     }
 }
 
@@ -190,7 +181,7 @@ impl InMemoryRegistry {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let result = Self::from_toml_in(&text, base, &process_env);
-        wipe(&mut text);
+        text.zeroize();
         result
     }
 
@@ -309,7 +300,7 @@ fn load_secret(
         SecretKey::from_base64(&value)
     }
     .map_err(invalid);
-    wipe(&mut value);
+    value.zeroize();
     secret
 }
 
@@ -329,7 +320,7 @@ fn read_secret_file(path: &Path) -> Result<String, RegistryFileError> {
         .read_to_string(&mut text)
         .map_err(io)?;
     if text.len() as u64 > MAX_SECRET_FILE {
-        wipe(&mut text);
+        text.zeroize();
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "secret file larger than 4096 bytes",

@@ -13,7 +13,7 @@ use tower_hmac_core::{
 use super::schemes::{Push, SchemeSet};
 
 use super::body::VerifiedBody;
-use super::response::{DefaultRejectionResponse, RejectionResponse};
+use super::response::{DefaultResponder, RejectionResponder};
 use super::service::HmacAuth;
 use super::verify::Verifier;
 use crate::error::ConfigError;
@@ -97,7 +97,7 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
 /// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`DEFAULT_MEMORY_BUDGET`](crate::store::DEFAULT_MEMORY_BUDGET) |
 /// | [`clock`](Self::clock) | the system clock |
-/// | [`rejection_response`](Self::rejection_response) | [`DefaultRejectionResponse`] |
+/// | [`responder`](Self::responder) | [`DefaultResponder`] |
 /// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 pub struct HmacAuthBuilder<S = (V1,)> {
@@ -109,7 +109,7 @@ pub struct HmacAuthBuilder<S = (V1,)> {
     body_limit: u64,
     max_header_len: usize,
     clock: Arc<dyn Clock>,
-    responder: Arc<dyn RejectionResponse>,
+    responder: Arc<dyn RejectionResponder>,
     diagnostics: bool,
     reveal_key_errors: bool,
     body_timeout: Duration,
@@ -128,7 +128,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             body_limit: DEFAULT_BODY_LIMIT,
             max_header_len: DEFAULT_MAX_HEADER_LEN,
             clock: Arc::new(SystemClock),
-            responder: Arc::new(DefaultRejectionResponse),
+            responder: Arc::new(DefaultResponder),
             diagnostics: true,
             reveal_key_errors: false,
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -183,8 +183,8 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
         self
     }
 
-    /// How rejections are answered (default: [`DefaultRejectionResponse`]).
-    pub fn rejection_response(mut self, responder: impl RejectionResponse) -> Self {
+    /// How rejections are answered (default: [`DefaultResponder`]).
+    pub fn responder(mut self, responder: impl RejectionResponder) -> Self {
         self.responder = Arc::new(responder);
         self
     }

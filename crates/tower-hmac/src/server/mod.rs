@@ -57,7 +57,7 @@ mod verify;
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
-pub use response::{DefaultRejectionResponse, RejectionResponse, challenge, problem_json};
+pub use response::{DefaultResponder, RejectionResponder, challenge, problem_json};
 pub use schemes::{Push, SchemeSet};
 pub use service::HmacAuth;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

@@ -1,7 +1,5 @@
 //! The response sent for a rejected request, and how to replace it.
 
-use std::fmt;
-
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response};
@@ -9,7 +7,7 @@ use tower_hmac_core::Rejection;
 
 /// Builds the response for a rejected request.
 ///
-/// Implemented by [`DefaultRejectionResponse`] and by any `Fn(&Rejection) -> Response<Bytes>`.
+/// Implemented by [`DefaultResponder`] and by any `Fn(&Rejection) -> Response<Bytes>`.
 /// Whatever it returns, the layer adds a `Date` header when there is none and puts the
 /// [`Rejection`] in the response's extensions.
 ///
@@ -28,14 +26,14 @@ use tower_hmac_core::Rejection;
 ///     }
 ///     res
 /// };
-/// # let _: &dyn tower_hmac::server::RejectionResponse = &respond;
+/// # let _: &dyn tower_hmac::server::RejectionResponder = &respond;
 /// ```
-pub trait RejectionResponse: Send + Sync + 'static {
+pub trait RejectionResponder: Send + Sync + 'static {
     /// The response for `rejection`.
     fn response(&self, rejection: &Rejection) -> Response<Bytes>;
 }
 
-impl<F> RejectionResponse for F
+impl<F> RejectionResponder for F
 where
     F: Fn(&Rejection) -> Response<Bytes> + Send + Sync + 'static,
 {
@@ -56,9 +54,9 @@ where
 ///   [`line_digests`](tower_hmac_core::line_digests)). It never holds a request value, a key or a
 ///   signature.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultRejectionResponse;
+pub struct DefaultResponder;
 
-impl RejectionResponse for DefaultRejectionResponse {
+impl RejectionResponder for DefaultResponder {
     fn response(&self, rejection: &Rejection) -> Response<Bytes> {
         let mut res = Response::new(Bytes::from(problem_json(rejection)));
         *res.status_mut() = rejection.status();
@@ -92,7 +90,7 @@ pub fn problem_json(rejection: &Rejection) -> String {
             map.insert("detail".into(), detail.into());
         }
         if let Some(digests) = rejection.line_digests() {
-            let lines: Vec<String> = digests.iter().map(|d| hex_lower(d)).collect();
+            let lines: Vec<String> = digests.iter().map(hex::encode).collect();
             map.insert(
                 "diagnostics".into(),
                 serde_json::json!({ "string_to_sign_lines": lines }),
@@ -113,20 +111,10 @@ pub fn challenge(rejection: &Rejection) -> Option<HeaderValue> {
     if let Some(hint) = rejection.time_hint() {
         value.push_str(&format!(", ts=\"{}\"", hint.ts()));
         if let Some(tsm) = hint.tsm() {
-            value.push_str(&format!(", tsm=\"{}\"", hex_lower(tsm)));
+            value.push_str(&format!(", tsm=\"{}\"", hex::encode(tsm)));
         }
     }
     HeaderValue::from_str(&value).ok()
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    struct Hex<'a>(&'a [u8]);
-    impl fmt::Display for Hex<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-        }
-    }
-    Hex(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -137,7 +125,7 @@ mod tests {
     #[test]
     fn unauthorized_carries_a_challenge_and_problem_json() {
         let rejection = Rejection::new(RejectionKind::InvalidSignature).with_scheme("HMAC-SHA256");
-        let res = DefaultRejectionResponse.response(&rejection);
+        let res = DefaultResponder.response(&rejection);
         assert_eq!(res.status(), 401);
         assert_eq!(
             res.headers()[WWW_AUTHENTICATE],
@@ -167,7 +155,7 @@ mod tests {
     #[test]
     fn unavailable_carries_retry_after_and_no_challenge() {
         let rejection = Rejection::new(RejectionKind::ReplayStoreUnavailable);
-        let res = DefaultRejectionResponse.response(&rejection);
+        let res = DefaultResponder.response(&rejection);
         assert_eq!(res.status(), 503);
         assert_eq!(res.headers()[RETRY_AFTER], "1");
         assert!(res.headers().get(WWW_AUTHENTICATE).is_none());

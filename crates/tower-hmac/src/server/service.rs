@@ -19,7 +19,7 @@ use crate::Authenticated;
 /// Verifies each request before the inner service sees it.
 ///
 /// A rejected request never reaches the inner service: it is answered with a response (see
-/// [`RejectionResponse`](super::RejectionResponse)) carrying the
+/// [`RejectionResponder`](super::RejectionResponder)) carrying the
 /// [`Rejection`](tower_hmac_core::Rejection) in its extensions. An accepted one reaches it with
 /// its body unchanged and [`Authenticated`] in its extensions. The service's error is the inner
 /// service's.

@@ -17,7 +17,7 @@ use tower_hmac_core::{
 };
 
 use super::body::{VerifiedBody, read_body};
-use super::response::RejectionResponse;
+use super::response::RejectionResponder;
 use super::schemes::SchemeSet;
 use crate::Authenticated;
 
@@ -36,7 +36,7 @@ pub struct Verifier<S> {
     pub(crate) body_limit: u64,
     pub(crate) max_header_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) responder: Arc<dyn RejectionResponse>,
+    pub(crate) responder: Arc<dyn RejectionResponder>,
     pub(crate) diagnostics: bool,
     pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
