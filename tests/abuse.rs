@@ -32,8 +32,7 @@ fn key() -> SecretKey {
 fn layer(body_timeout: Duration) -> HmacAuthLayer {
     let registry = InMemoryRegistry::new();
     registry.insert("abuse-key", "abuse-app", key());
-    HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new([HOST_NAME]).unwrap())
+    HmacAuthLayer::builder(registry, AllowedHosts::new([HOST_NAME]).unwrap())
         .body_limit(LIMIT)
         .body_timeout(body_timeout)
         .build()

@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderName, Request};
 use http_body_util::Full;
-use tower_hmac::core::{
+use tower_hmac::protocol::{
     Authorization, CanonicalRequest, Challenge, DEFAULT_MAX_HEADER_LEN, Signer, body_sha256,
     generate_nonce,
 };
@@ -37,8 +37,7 @@ fn layer() -> &'static HmacAuthLayer {
     LAYER.get_or_init(|| {
         let registry = InMemoryRegistry::new();
         registry.insert("fuzz-key", "fuzz-app", key());
-        HmacAuthLayer::builder(registry)
-            .allowed_hosts(AllowedHosts::any())
+        HmacAuthLayer::builder(registry, AllowedHosts::any())
             .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
             .nonce_store(MemoryNonceStore::new(10_000_000).expect("store"))
             .build()

@@ -9,8 +9,8 @@ pub mod fuzz;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_hmac::NonceStore;
-use tower_hmac::core::{NonceLifetime, NonceOutcome, generate_nonce};
+use tower_hmac::protocol::{NonceLifetime, NonceOutcome, generate_nonce};
+use tower_hmac::store::NonceStore;
 
 /// The `Authorization` header of a request to `host`, signed at `timestamp` with a fresh nonce;
 /// `host` and nothing else is signed.
@@ -22,17 +22,17 @@ pub fn sign_at(
     target: &str,
     body: &[u8],
     timestamp: u64,
-) -> tower_hmac::core::Authorization {
+) -> tower_hmac::protocol::Authorization {
     let uri: http::Uri = target.parse().expect("target");
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, host.parse().expect("host"));
-    tower_hmac::core::Signer::new(key_id, key.clone())
+    tower_hmac::protocol::Signer::new(key_id, key.clone())
         .expect("key id")
         .sign(
             method,
             &uri,
             &headers,
-            &tower_hmac::core::body_sha256(body),
+            &tower_hmac::protocol::body_sha256(body),
             timestamp,
             &nonce(),
             &[],
@@ -52,8 +52,8 @@ pub fn authorization_now(
     target: &str,
     body: &[u8],
 ) -> String {
-    use tower_hmac::core::clock::Clock as _;
-    let now = tower_hmac::core::SystemClock.unix_seconds() + 1;
+    use tower_hmac::protocol::clock::Clock as _;
+    let now = tower_hmac::protocol::SystemClock.unix_seconds() + 1;
     sign_at(key_id, key, method, host, target, body, now).to_string()
 }
 
@@ -67,12 +67,14 @@ pub fn guarded_app(
 ) -> axum::Router {
     let registry = tower_hmac::InMemoryRegistry::new();
     registry.insert(key_id, "test-app", key);
-    let layer = tower_hmac::HmacAuthLayer::builder(registry)
-        .allowed_hosts(tower_hmac::AllowedHosts::new(["api.test"]).expect("host"))
-        .max_skew(max_skew)
-        .nonce_store(store)
-        .build()
-        .expect("layer");
+    let layer = tower_hmac::HmacAuthLayer::builder(
+        registry,
+        tower_hmac::AllowedHosts::new(["api.test"]).expect("host"),
+    )
+    .max_skew(max_skew)
+    .nonce_store(store)
+    .build()
+    .expect("layer");
     axum::Router::new()
         .route("/", axum::routing::get(|| async { "ok" }))
         .layer(layer)
@@ -120,7 +122,7 @@ pub fn unique_key_id(label: &str) -> String {
 
 /// Unix milliseconds now, on the system clock.
 pub fn now_millis() -> u64 {
-    tower_hmac::core::unix_millis(std::time::SystemTime::now())
+    tower_hmac::protocol::unix_millis(std::time::SystemTime::now())
 }
 
 /// The lifetime of a nonce recorded now, signed now, kept for `ttl`.
@@ -239,7 +241,7 @@ pub async fn remembers_for_the_lifetime_then_forgets(store: &dyn NonceStore, clo
 /// replay at every later millisecond at which the layer would still accept it, by `is_fresh` on
 /// whole seconds and the lifetime the layer computes — both clocks set by the test.
 pub async fn remembers_until_the_request_stops_being_fresh(store: &dyn NonceStore) {
-    use tower_hmac::core::policy::is_fresh;
+    use tower_hmac::protocol::policy::is_fresh;
     let key = unique_key_id("edge");
     let skew = Duration::from_secs(2);
     for offset_ms in [0u64, 1, 499, 999] {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_hmac::NonceStore;
-use tower_hmac::core::{NonceOutcome, NonceStoreErrorKind};
+use tower_hmac::protocol::{NonceOutcome, NonceStoreErrorKind};
+use tower_hmac::store::NonceStore;
 use tower_hmac::{MemoryNonceStore, MokaNonceStore};
 use tower_hmac_integration::{
     StoreClock, lifetime, lifetime_at, nonce_store_conformance, now_millis, require_redis,

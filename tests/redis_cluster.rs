@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
-use tower_hmac::NonceStore;
-use tower_hmac::core::NonceOutcome;
+use tower_hmac::protocol::NonceOutcome;
+use tower_hmac::store::NonceStore;
 use tower_hmac_integration::{
     StoreClock, lifetime, nonce_store_conformance, unique_key_id, unique_prefix,
 };

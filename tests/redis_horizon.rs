@@ -6,8 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tower_hmac::NonceStore;
-use tower_hmac::core::{NonceLifetime, NonceOutcome};
+use tower_hmac::protocol::{NonceLifetime, NonceOutcome};
+use tower_hmac::store::NonceStore;
 use tower_hmac_integration::{lifetime, now_millis, unique_key_id};
 use tower_hmac_redis::{RedisNonceStore, RedisStoreError};
 

@@ -12,7 +12,7 @@ use http::header::{AUTHORIZATION, HOST, RETRY_AFTER};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
 use tower_hmac::SecretKey;
-use tower_hmac::core::DEFAULT_MAX_SKEW;
+use tower_hmac::protocol::DEFAULT_MAX_SKEW;
 use tower_hmac_integration::{authorization_now, guarded_app};
 use tower_hmac_integration::{require_redis, unique_prefix};
 use tower_hmac_redis::RedisNonceStore;

@@ -72,7 +72,7 @@ async fn reqwest_with_a_wrong_key_is_told_why() {
 #[tokio::test]
 async fn reqwest_recovers_from_a_client_clock_ten_minutes_behind() {
     let addr = start_demo().await;
-    let signer = demo_signer().clock(tower_hmac::core::OffsetClock::new(-600));
+    let signer = demo_signer().clock(tower_hmac::protocol::OffsetClock::new(-600));
     let offset = signer.clock_offset().clone();
     let client = client(signer);
     let res = client

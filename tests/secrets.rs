@@ -16,7 +16,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_hmac::client::{RequestSigner, SignRequestLayer};
-use tower_hmac::core::{Authorization, Challenge, OffsetClock, SystemClock, clock::Clock};
+use tower_hmac::protocol::{Authorization, Challenge, OffsetClock, SystemClock, clock::Clock};
 use tower_hmac::{
     AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, MokaNonceStore, Rejection,
     SecretKey,
@@ -68,8 +68,7 @@ async fn no_secret_or_signature_reaches_a_log_line_or_a_debug_string() {
     };
 
     let registry = registry();
-    let layer = HmacAuthLayer::builder(registry.clone())
-        .allowed_hosts(AllowedHosts::new(["api.test"]).unwrap())
+    let layer = HmacAuthLayer::builder(registry.clone(), AllowedHosts::new(["api.test"]).unwrap())
         .clock(OffsetClock::new(600))
         .build()
         .unwrap();
@@ -120,8 +119,7 @@ async fn no_secret_or_signature_reaches_a_log_line_or_a_debug_string() {
     assert!((598..=602).contains(&signer.clock_offset().seconds()));
 
     // Every rejection, with the server's time back to normal.
-    let layer = HmacAuthLayer::builder(registry.clone())
-        .allowed_hosts(AllowedHosts::new(["api.test"]).unwrap())
+    let layer = HmacAuthLayer::builder(registry.clone(), AllowedHosts::new(["api.test"]).unwrap())
         .build()
         .unwrap();
     let app = Router::new()

@@ -21,8 +21,7 @@ async fn start() -> SocketAddr {
     registry.insert("tcp-key", "tcp-app", SecretKey::from_bytes(&KEY).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new([addr.to_string()]).unwrap())
+    let layer = HmacAuthLayer::builder(registry, AllowedHosts::new([addr.to_string()]).unwrap())
         .body_limit(64 * 1024)
         .build()
         .unwrap();

@@ -7,7 +7,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, 
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, Method, Uri, header};
 use sha2::{Digest, Sha256};
-use tower_hmac::core::{
+use tower_hmac::protocol::{
     Authorization, BodyHasher, CanonicalRequest, DEFAULT_MAX_HEADER_LEN, body_sha256,
 };
 use tower_hmac_benches::{authorization, key, signer};

@@ -27,8 +27,7 @@ fn app() -> Router {
 fn layer(rt: &tokio::runtime::Runtime) -> HmacAuthLayer {
     let store = store_started_earlier(4_000_000);
     rt.block_on(prefill(&store, 1_000_000, Duration::from_secs(600)));
-    HmacAuthLayer::builder(registry())
-        .allowed_hosts(AllowedHosts::new([HOST]).unwrap())
+    HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
         .nonce_store(store)
         .build()
         .unwrap()

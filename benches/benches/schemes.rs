@@ -19,14 +19,12 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let hosts = || AllowedHosts::new([HOST]).unwrap();
-    let v1_only = HmacAuthLayer::builder(registry())
-        .allowed_hosts(hosts())
+    let v1_only = HmacAuthLayer::builder(registry(), hosts())
         .nonce_store(store_started_earlier(20_000_000))
         .build()
         .unwrap();
     let [a, b, c2, d] = UNUSED;
-    let five = HmacAuthLayer::builder(registry())
-        .allowed_hosts(hosts())
+    let five = HmacAuthLayer::builder(registry(), hosts())
         .nonce_store(store_started_earlier(20_000_000))
         .with_scheme(a)
         .with_scheme(b)

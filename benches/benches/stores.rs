@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tower_hmac::{MemoryNonceStore, MokaNonceStore, NonceStore};
+use tower_hmac::store::NonceStore;
+use tower_hmac::{MemoryNonceStore, MokaNonceStore};
 use tower_hmac_benches::prefill;
 
 /// Inserts fresh nonces with a 2 s TTL, so that the store holds about 2 s worth of the

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
-use tower_hmac::core::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
-use tower_hmac::{InMemoryRegistry, NonceStore, SecretKey};
+use tower_hmac::protocol::{Signer, SystemClock, body_sha256, clock::Clock, generate_nonce};
+use tower_hmac::store::NonceStore;
+use tower_hmac::{InMemoryRegistry, SecretKey};
 
 /// The key id of the benchmarks.
 pub const KEY_ID: &str = "bench-2026";
@@ -68,9 +69,9 @@ pub fn signed_request<B>(
 }
 
 /// The lifetime of a nonce recorded and signed now (system clock), kept for `ttl`.
-pub fn lifetime(ttl: Duration) -> tower_hmac::core::NonceLifetime {
-    let now = tower_hmac::core::unix_millis(std::time::SystemTime::now());
-    tower_hmac::core::NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
+pub fn lifetime(ttl: Duration) -> tower_hmac::protocol::NonceLifetime {
+    let now = tower_hmac::protocol::unix_millis(std::time::SystemTime::now());
+    tower_hmac::protocol::NonceLifetime::from_millis(now, now, now + ttl.as_millis() as u64)
 }
 
 /// A replay store whose memory began a minute ago, and where the benchmarks' one key may take all
@@ -99,10 +100,10 @@ pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
 /// benchmark's requests do not carry. Four of them measure what enabling more schemes costs a
 /// v1 request (the locator checks).
 #[derive(Debug, Clone)]
-pub struct Unused(pub &'static str, pub tower_hmac::core::Locator);
+pub struct Unused(pub &'static str, pub tower_hmac::protocol::Locator);
 
-impl tower_hmac::core::Scheme for Unused {
-    type Credentials = tower_hmac::core::Authorization;
+impl tower_hmac::protocol::Scheme for Unused {
+    type Credentials = tower_hmac::protocol::Authorization;
     type Pending = ();
 
     fn id(&self) -> &'static str {
@@ -111,7 +112,7 @@ impl tower_hmac::core::Scheme for Unused {
     fn name(&self) -> &'static str {
         self.0
     }
-    fn locator(&self) -> &tower_hmac::core::Locator {
+    fn locator(&self) -> &tower_hmac::protocol::Locator {
         &self.1
     }
     fn parse(
@@ -147,18 +148,18 @@ impl tower_hmac::core::Scheme for Unused {
 pub const UNUSED: [Unused; 4] = [
     Unused(
         "unused-a",
-        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-a")),
+        tower_hmac::protocol::Locator::Header(http::HeaderName::from_static("x-unused-a")),
     ),
     Unused(
         "unused-b",
-        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-b")),
+        tower_hmac::protocol::Locator::Header(http::HeaderName::from_static("x-unused-b")),
     ),
     Unused(
         "unused-c",
-        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-c")),
+        tower_hmac::protocol::Locator::Header(http::HeaderName::from_static("x-unused-c")),
     ),
     Unused(
         "unused-d",
-        tower_hmac::core::Locator::Header(http::HeaderName::from_static("x-unused-d")),
+        tower_hmac::protocol::Locator::Header(http::HeaderName::from_static("x-unused-d")),
     ),
 ];

@@ -17,7 +17,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use http::Method;
-use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore, MokaNonceStore, NonceStore};
+use tower_hmac::store::NonceStore;
+use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore, MokaNonceStore};
 use tower_hmac_benches::{authorization, prefill, registry};
 
 const LIVE: usize = 1_000_000;
@@ -28,8 +29,7 @@ fn app() -> Router {
 
 async fn hmac(addr: &str, store: impl NonceStore) -> Router {
     prefill(&store, LIVE, Duration::from_secs(600)).await;
-    let layer = HmacAuthLayer::builder(registry())
-        .allowed_hosts(AllowedHosts::new([addr]).unwrap())
+    let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([addr]).unwrap())
         .nonce_store(store)
         .build()
         .unwrap();
@@ -68,8 +68,7 @@ fn main() {
                     "hmac" => hmac(addr, MemoryNonceStore::new(4 * LIVE as u64).unwrap()).await,
                     "hmac-moka" => hmac(addr, MokaNonceStore::new(4 * LIVE as u64).unwrap()).await,
                     "hmac-defaults" => app().layer(
-                        HmacAuthLayer::builder(registry())
-                            .allowed_hosts(AllowedHosts::new([*addr]).unwrap())
+                        HmacAuthLayer::builder(registry(), AllowedHosts::new([*addr]).unwrap())
                             .build()
                             .unwrap(),
                     ),

@@ -15,7 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use tower_hmac::{MemoryNonceStore, MokaNonceStore, NonceStore};
+use tower_hmac::store::NonceStore;
+use tower_hmac::{MemoryNonceStore, MokaNonceStore};
 
 const LIVE: usize = 1_000_000;
 const RATE: usize = 50_000;

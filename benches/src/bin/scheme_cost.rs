@@ -31,8 +31,7 @@ fn main() {
         .collect();
     let accepted = match kind.as_str() {
         "v1" => {
-            let layer = HmacAuthLayer::builder(registry())
-                .allowed_hosts(hosts())
+            let layer = HmacAuthLayer::builder(registry(), hosts())
                 .nonce_store(store_started_earlier(1_000_000))
                 .build()
                 .unwrap();
@@ -46,8 +45,7 @@ fn main() {
         }
         "five" => {
             let [a, b, c, d] = UNUSED;
-            let layer = HmacAuthLayer::builder(registry())
-                .allowed_hosts(hosts())
+            let layer = HmacAuthLayer::builder(registry(), hosts())
                 .nonce_store(store_started_earlier(1_000_000))
                 .with_scheme(a)
                 .with_scheme(b)

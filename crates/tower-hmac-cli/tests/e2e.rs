@@ -32,14 +32,17 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             // A server whose replay store started a minute ago (on its own clock): these tests are
             // not about restarts, and curl does not re-sign a request stamped in the store's
             // first second.
-            let clock = tower_hmac::core::OffsetClock::new(offset_secs);
-            let started = tower_hmac::core::Clock::now(&clock) - std::time::Duration::from_secs(60);
-            let layer = tower_hmac::HmacAuthLayer::builder(registry)
-                .allowed_hosts(demo_server::hosts_for(addr, &[]).unwrap())
-                .clock(clock)
-                .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
-                .build()
-                .unwrap();
+            let clock = tower_hmac::protocol::OffsetClock::new(offset_secs);
+            let started =
+                tower_hmac::protocol::Clock::now(&clock) - std::time::Duration::from_secs(60);
+            let layer = tower_hmac::HmacAuthLayer::builder(
+                registry,
+                demo_server::hosts_for(addr, &[]).unwrap(),
+            )
+            .clock(clock)
+            .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
+            .build()
+            .unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();
         });
     });

@@ -9,8 +9,8 @@
 //!
 //! let store = RedisNonceStore::open("redis://127.0.0.1:6379")?
 //!     .with_prefix("orders-api:nonce:");
-//! let layer = HmacAuthLayer::builder(InMemoryRegistry::from_toml_file("registry.toml")?)
-//!     .allowed_hosts(AllowedHosts::new(["api.example.com"])?)
+//! let layer = HmacAuthLayer::builder(InMemoryRegistry::from_toml_file("registry.toml")?, AllowedHosts::new(["api.example.com"])?)
+//!
 //!     .nonce_store(store)
 //!     .build()?;
 //! # Ok(()) }

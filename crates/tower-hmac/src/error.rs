@@ -4,13 +4,6 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No allowed hosts were given: call `allowed_hosts` with [`AllowedHosts::new`] (or, knowing
-    /// what it costs, [`AllowedHosts::any`]).
-    ///
-    /// [`AllowedHosts::new`]: tower_hmac_core::AllowedHosts::new
-    /// [`AllowedHosts::any`]: tower_hmac_core::AllowedHosts::any
-    #[error("no allowed hosts were configured; list the hosts this server answers for")]
-    NoAllowedHosts,
     /// The allowed clock skew is outside 1 s to 1 h, or not a whole number of seconds (the
     /// protocol's timestamps are whole seconds).
     #[error("max_skew must be a whole number of seconds between 1 s and 1 h, got {given:?}")]

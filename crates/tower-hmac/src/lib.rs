@@ -14,13 +14,11 @@ pub use extract::MissingAuthentication;
 pub use registry::{InMemoryRegistry, RegistryFileError};
 pub use server::{HmacAuth, HmacAuthBuilder, HmacAuthLayer};
 pub use store::{MemoryNonceStore, MokaNonceStore};
-pub use tower_hmac_core as core;
+pub use tower_hmac_core as protocol;
 /// The workspace README's code, compiled as a doctest so that it cannot rot (it uses both the
 /// server and the reqwest client, so it needs both features, as `cargo test --workspace` has).
 #[cfg(all(doctest, feature = "axum", feature = "reqwest"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use tower_hmac_core::{
-    AllowedHosts, KeyRecord, KeyRegistry, KeyState, NonceStore, Rejection, RejectionKind, SecretKey,
-};
+pub use tower_hmac_core::{AllowedHosts, Rejection, RejectionKind, SecretKey};

@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 use tower_hmac::client::{RequestSigner, SignRequest, SignRequestError, SignRequestLayer};
-use tower_hmac::core::OffsetClock;
+use tower_hmac::protocol::OffsetClock;
 use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry, SecretKey};
 
 fn key() -> SecretKey {
@@ -56,8 +56,7 @@ async fn start_server(clock_offset_secs: i64) -> SocketAddr {
     registry.insert("client-key", "client-app", key());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new([addr.to_string()]).unwrap())
+    let layer = HmacAuthLayer::builder(registry, AllowedHosts::new([addr.to_string()]).unwrap())
         .clock(OffsetClock::new(clock_offset_secs))
         .build()
         .unwrap();
@@ -253,7 +252,7 @@ async fn start_fake(challenge: Challenger, hits: Arc<AtomicUsize>) -> SocketAddr
         "/{*path}",
         any(move |headers: http::HeaderMap| {
             let auth =
-                tower_hmac::core::Authorization::parse(headers[AUTHORIZATION].as_bytes(), 4096)
+                tower_hmac::protocol::Authorization::parse(headers[AUTHORIZATION].as_bytes(), 4096)
                     .unwrap();
             let challenge = challenge(auth.nonce());
             hits.fetch_add(1, Ordering::SeqCst);
@@ -272,7 +271,7 @@ async fn start_fake(challenge: Challenger, hits: Arc<AtomicUsize>) -> SocketAddr
 
 #[tokio::test]
 async fn a_forged_server_time_changes_nothing() {
-    let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
+    let now = tower_hmac::protocol::clock::unix_seconds(std::time::SystemTime::now());
     let forged_ts = now + 600;
     let stale = |ts: u64, tsm: Option<[u8; 32]>| match tsm {
         None => format!("HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\""),
@@ -293,7 +292,9 @@ async fn a_forged_server_time_changes_nothing() {
                 let other = SecretKey::from_bytes(&[1; 32]).unwrap();
                 stale(
                     forged_ts,
-                    Some(tower_hmac::core::policy::time_mac(&other, forged_ts, nonce)),
+                    Some(tower_hmac::protocol::policy::time_mac(
+                        &other, forged_ts, nonce,
+                    )),
                 )
             }),
         ),
@@ -303,7 +304,7 @@ async fn a_forged_server_time_changes_nothing() {
             Arc::new(move |_: &str| {
                 stale(
                     forged_ts,
-                    Some(tower_hmac::core::policy::time_mac(
+                    Some(tower_hmac::protocol::policy::time_mac(
                         &key(),
                         forged_ts,
                         "captured-nonce-000000",
@@ -318,7 +319,7 @@ async fn a_forged_server_time_changes_nothing() {
                 let far = now + 2 * 86_400;
                 stale(
                     far,
-                    Some(tower_hmac::core::policy::time_mac(&key(), far, nonce)),
+                    Some(tower_hmac::protocol::policy::time_mac(&key(), far, nonce)),
                 )
             }),
         ),
@@ -341,12 +342,12 @@ async fn a_forged_server_time_changes_nothing() {
 
 #[tokio::test]
 async fn a_verified_server_time_is_learned_but_retried_only_once() {
-    let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
+    let now = tower_hmac::protocol::clock::unix_seconds(std::time::SystemTime::now());
     let ts = now + 600;
     let challenge: Challenger = Arc::new(move |nonce: &str| {
         format!(
             "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{ts}\", tsm=\"{}\"",
-            hex::encode(tower_hmac::core::policy::time_mac(&key(), ts, nonce))
+            hex::encode(tower_hmac::protocol::policy::time_mac(&key(), ts, nonce))
         )
     });
     let hits = Arc::new(AtomicUsize::new(0));
@@ -365,12 +366,12 @@ async fn a_verified_server_time_is_learned_but_retried_only_once() {
 
 #[tokio::test]
 async fn a_larger_offset_is_learned_when_the_client_allows_it() {
-    let now = tower_hmac::core::clock::unix_seconds(std::time::SystemTime::now());
+    let now = tower_hmac::protocol::clock::unix_seconds(std::time::SystemTime::now());
     let far = now + 2 * 86_400;
     let challenge: Challenger = Arc::new(move |nonce: &str| {
         format!(
             "HMAC-SHA256 error=\"stale_timestamp\", ts=\"{far}\", tsm=\"{}\"",
-            hex::encode(tower_hmac::core::policy::time_mac(&key(), far, nonce))
+            hex::encode(tower_hmac::protocol::policy::time_mac(&key(), far, nonce))
         )
     });
     let hits = Arc::new(AtomicUsize::new(0));
@@ -414,8 +415,7 @@ async fn an_invalid_signature_answer_carries_line_digests_unless_disabled() {
     for enabled in [true, false] {
         let registry = InMemoryRegistry::new();
         registry.insert("client-key", "client-app", key());
-        let layer = HmacAuthLayer::builder(registry)
-            .allowed_hosts(AllowedHosts::any())
+        let layer = HmacAuthLayer::builder(registry, AllowedHosts::any())
             .signature_diagnostics(enabled)
             .build()
             .unwrap();
@@ -435,7 +435,7 @@ async fn an_invalid_signature_answer_carries_line_digests_unless_disabled() {
                 &parts.method,
                 &parts.uri,
                 &mut parts.headers,
-                &tower_hmac::core::body_sha256(b"hi"),
+                &tower_hmac::protocol::body_sha256(b"hi"),
             )
             .unwrap();
         let res = app.oneshot(Request::from_parts(parts, body)).await.unwrap();

@@ -13,7 +13,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac::core::{Signer, body_sha256, generate_nonce};
+use tower_hmac::protocol::{Signer, body_sha256, generate_nonce};
 use tower_hmac::server::VerifiedBody;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
 
@@ -79,8 +79,7 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
 
     let registry = InMemoryRegistry::new();
     registry.insert("k1", "backoffice", key());
-    let layer = HmacAuthLayer::builder(registry)
-        .allowed_hosts(AllowedHosts::new(["api.example.com"]).unwrap())
+    let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.example.com"]).unwrap())
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
         .build()
         .unwrap();

@@ -12,7 +12,7 @@ use http::header::HOST;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac::core::{KeyRecord, Signer, body_sha256};
+use tower_hmac::protocol::{KeyRecord, Signer, body_sha256};
 use tower_hmac::server::{HmacAuthLayer, VerifiedBody};
 use tower_hmac::{
     AllowedHosts, Authenticated, InMemoryRegistry, MemoryNonceStore, Rejection, RejectionKind,
@@ -29,7 +29,7 @@ mod test_scheme {
     use http::request::Parts;
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
-    use tower_hmac::core::{
+    use tower_hmac::protocol::{
         Credentials, Locator, Rejection, RejectionKind, Scheme, SecretKey, policy,
     };
 
@@ -155,9 +155,8 @@ fn registry() -> InMemoryRegistry {
     registry
 }
 
-fn layer(reveal: bool) -> HmacAuthLayer<(tower_hmac::core::V1, TestScheme)> {
-    HmacAuthLayer::builder(registry())
-        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+fn layer(reveal: bool) -> HmacAuthLayer<(tower_hmac::protocol::V1, TestScheme)> {
+    HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST_OK]).unwrap())
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
         .nonce_store(
             MemoryNonceStore::new(1000)
@@ -205,7 +204,7 @@ async fn echo(req: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infal
 }
 
 async fn call(
-    layer: &HmacAuthLayer<(tower_hmac::core::V1, TestScheme)>,
+    layer: &HmacAuthLayer<(tower_hmac::protocol::V1, TestScheme)>,
     headers: &[(&str, String)],
     body: &'static [u8],
 ) -> (StatusCode, Option<Rejection>, String) {
@@ -281,8 +280,7 @@ async fn the_layer_picks_one_scheme_or_says_why_not() {
         RejectionKind::AmbiguousCredentials
     );
     // A v1-only layer does not read the test scheme's header.
-    let v1_only = HmacAuthLayer::builder(registry())
-        .allowed_hosts(AllowedHosts::new([HOST_OK]).unwrap())
+    let v1_only = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST_OK]).unwrap())
         .build()
         .unwrap();
     let req = Request::post("/orders")

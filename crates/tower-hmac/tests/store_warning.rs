@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tower_hmac::core::{NonceLifetime, unix_millis};
-use tower_hmac::{MemoryNonceStore, NonceStore};
+use tower_hmac::MemoryNonceStore;
+use tower_hmac::protocol::{NonceLifetime, unix_millis};
+use tower_hmac::store::NonceStore;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);

@@ -14,7 +14,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tower_hmac::core::HostError;
+use tower_hmac::protocol::HostError;
 use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
 
 /// The demo registry, embedded: **published demo keys**, for this demo only.
@@ -124,8 +124,7 @@ pub fn layer(
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
-    let mut builder =
-        HmacAuthLayer::builder(registry).allowed_hosts(hosts_for(addr, &settings.extra_hosts)?);
+    let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?);
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }
@@ -245,26 +244,26 @@ mod tests {
         let uri: http::Uri = "/whoami".parse().unwrap();
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::HOST, "h".parse().unwrap());
-        let auth = tower_hmac::core::Signer::new(DEMO_KEY_ID, printed)
+        let auth = tower_hmac::protocol::Signer::new(DEMO_KEY_ID, printed)
             .unwrap()
             .sign(
                 &http::Method::GET,
                 &uri,
                 &headers,
-                &tower_hmac::core::EMPTY_BODY_SHA256,
+                &tower_hmac::protocol::EMPTY_BODY_SHA256,
                 1,
                 "AAAAAAAAAAAAAAAAAAAAAA",
                 &[],
             )
             .unwrap();
         let canonical =
-            tower_hmac::core::CanonicalRequest::new(&auth, &http::Method::GET, &uri, &headers)
+            tower_hmac::protocol::CanonicalRequest::new(&auth, &http::Method::GET, &uri, &headers)
                 .unwrap();
         assert!(
             canonical
                 .verify(
                     record.secret(),
-                    &tower_hmac::core::EMPTY_BODY_SHA256,
+                    &tower_hmac::protocol::EMPTY_BODY_SHA256,
                     auth.signature()
                 )
                 .is_ok()

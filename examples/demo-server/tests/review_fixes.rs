@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower_hmac::SecretKey;
-use tower_hmac::core::{Challenge, clock::unix_seconds};
+use tower_hmac::protocol::{Challenge, clock::unix_seconds};
 use tower_hmac_integration::sign_at;
 
 mod common;
@@ -50,7 +50,7 @@ fn whoami_at(addr: SocketAddr, timestamp: u64) -> (Vec<u8>, String) {
 }
 
 fn now_millis() -> u64 {
-    tower_hmac::core::unix_millis(SystemTime::now())
+    tower_hmac::protocol::unix_millis(SystemTime::now())
 }
 
 /// Waits until the system clock is at least `millis`.
@@ -176,27 +176,27 @@ async fn the_review_findings_are_refused_over_tcp() {
 }
 
 /// The `Authorization` of `POST /echo` with the body `hi` and a signed `Content-Type: text/plain`.
-fn echo_hi_auth(host: &str, now: u64) -> tower_hmac::core::Authorization {
+fn echo_hi_auth(host: &str, now: u64) -> tower_hmac::protocol::Authorization {
     let uri: http::Uri = "/echo".parse().unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::HOST, host.parse().unwrap());
     headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
-    tower_hmac::core::Signer::new(demo_server::DEMO_KEY_ID, key())
+    tower_hmac::protocol::Signer::new(demo_server::DEMO_KEY_ID, key())
         .unwrap()
         .sign(
             &http::Method::POST,
             &uri,
             &headers,
-            &tower_hmac::core::body_sha256(b"hi"),
+            &tower_hmac::protocol::body_sha256(b"hi"),
             now,
-            &tower_hmac::core::generate_nonce().unwrap(),
+            &tower_hmac::protocol::generate_nonce().unwrap(),
             &[http::header::CONTENT_TYPE],
         )
         .unwrap()
 }
 
 fn sha256_prefix(line: &[u8]) -> String {
-    use tower_hmac::core::body_sha256;
+    use tower_hmac::protocol::body_sha256;
     body_sha256(line)[..8]
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -5,3 +5,4 @@ mod memory;
 
 pub use file::RegistryFileError;
 pub use memory::InMemoryRegistry;
+pub use tower_hmac_core::{KeyRecord, KeyRegistry, KeyState, RegistryError, StoreFuture};

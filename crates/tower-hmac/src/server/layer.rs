@@ -15,7 +15,7 @@ use super::schemes::{Push, SchemeSet};
 use super::body::VerifiedBody;
 use super::response::{DefaultResponder, RejectionResponder};
 use super::service::HmacAuth;
-use super::verify::Verifier;
+use super::verify::{Settings, Verifier};
 use crate::error::ConfigError;
 use crate::store::MemoryNonceStore;
 
@@ -35,12 +35,18 @@ pub struct HmacAuthLayer<S = (V1,)> {
 }
 
 impl HmacAuthLayer<(V1,)> {
-    /// Starts a layer that verifies protocol v1 and looks keys up in `registry`.
+    /// Starts a layer that verifies protocol v1, looks keys up in `registry`, and answers for
+    /// `hosts` (an argument: without it the layer would accept requests signed for any other
+    /// service that shares a key). Everything else has a secure default.
     ///
-    /// The allowed hosts must be set before [`build`](HmacAuthBuilder::build); everything else
-    /// has a secure default.
-    pub fn builder(registry: impl KeyRegistry) -> HmacAuthBuilder<(V1,)> {
-        HmacAuthBuilder::new((V1,), registry)
+    /// Forgetting the hosts does not compile:
+    ///
+    /// ```compile_fail
+    /// # use tower_hmac::{HmacAuthLayer, InMemoryRegistry};
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new()).build();
+    /// ```
+    pub fn builder(registry: impl KeyRegistry, hosts: AllowedHosts) -> HmacAuthBuilder<(V1,)> {
+        HmacAuthBuilder::new((V1,), registry, hosts)
     }
 }
 
@@ -90,7 +96,7 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`allowed_hosts`](Self::allowed_hosts) | none: required |
+/// | allowed hosts | none: an argument of [`HmacAuthLayer::builder`] |
 /// | [`max_skew`](Self::max_skew) | 300 s |
 /// | [`body_limit`](Self::body_limit) | 1 MiB |
 /// | [`body_timeout`](Self::body_timeout) | 30 s |
@@ -102,43 +108,37 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 pub struct HmacAuthBuilder<S = (V1,)> {
     schemes: S,
-    registry: Arc<dyn KeyRegistry>,
+    settings: Settings,
     nonces: Option<Arc<dyn NonceStore>>,
-    hosts: Option<AllowedHosts>,
-    max_skew: Duration,
-    body_limit: u64,
-    max_header_len: usize,
-    clock: Arc<dyn Clock>,
-    responder: Arc<dyn RejectionResponder>,
-    diagnostics: bool,
-    reveal_key_errors: bool,
-    body_timeout: Duration,
 }
 
 impl<S: SchemeSet> HmacAuthBuilder<S> {
     /// A builder for the set `schemes` (a tuple: `(V1,)`, `(V1, MyScheme)`) with keys from
-    /// `registry`.
-    pub fn new(schemes: S, registry: impl KeyRegistry) -> Self {
+    /// `registry`, for a server that answers for `hosts`.
+    pub fn new(schemes: S, registry: impl KeyRegistry, hosts: AllowedHosts) -> Self {
         Self {
             schemes,
-            registry: Arc::new(registry),
+            settings: Settings {
+                registry: Arc::new(registry),
+                hosts,
+                max_skew: DEFAULT_MAX_SKEW,
+                body_limit: DEFAULT_BODY_LIMIT,
+                max_header_len: DEFAULT_MAX_HEADER_LEN,
+                clock: Arc::new(SystemClock),
+                responder: Arc::new(DefaultResponder),
+                diagnostics: true,
+                reveal_key_errors: false,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
+            },
             nonces: None,
-            hosts: None,
-            max_skew: DEFAULT_MAX_SKEW,
-            body_limit: DEFAULT_BODY_LIMIT,
-            max_header_len: DEFAULT_MAX_HEADER_LEN,
-            clock: Arc::new(SystemClock),
-            responder: Arc::new(DefaultResponder),
-            diagnostics: true,
-            reveal_key_errors: false,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 
-    /// The hosts this server answers for (required). A request whose `Host` (or, without one, URI
-    /// authority) is not among them is refused with `host_not_allowed`.
+    /// Other hosts this server answers for than those given to the builder. A request whose
+    /// `Host` (or, without one, URI authority) is not among them is refused with
+    /// `host_not_allowed`.
     pub fn allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
-        self.hosts = Some(hosts);
+        self.settings.hosts = hosts;
         self
     }
 
@@ -147,26 +147,26 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     /// The replay store holds every accepted nonce for about twice this long, so a larger value
     /// makes it hold more.
     pub fn max_skew(mut self, max_skew: Duration) -> Self {
-        self.max_skew = max_skew;
+        self.settings.max_skew = max_skew;
         self
     }
 
     /// The largest body read, in bytes (default 1 MiB); larger bodies get `413 body_too_large`.
     pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.body_limit = bytes;
+        self.settings.body_limit = bytes;
         self
     }
 
     /// How long the whole body may take to arrive (default 30 s); a slower one gets
     /// `408 body_timeout`, so a trickled body cannot hold a connection and its buffer forever.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
-        self.body_timeout = timeout;
+        self.settings.body_timeout = timeout;
         self
     }
 
     /// The longest `Authorization` header parsed, in bytes (256 to 65536; default 4096).
     pub fn max_header_len(mut self, bytes: usize) -> Self {
-        self.max_header_len = bytes;
+        self.settings.max_header_len = bytes;
         self
     }
 
@@ -179,13 +179,13 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
 
     /// The clock (default: the system clock). For tests, pass a closure returning a `SystemTime`.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.settings.clock = Arc::new(clock);
         self
     }
 
     /// How rejections are answered (default: [`DefaultResponder`]).
     pub fn responder(mut self, responder: impl RejectionResponder) -> Self {
-        self.responder = Arc::new(responder);
+        self.settings.responder = Arc::new(responder);
         self
     }
 
@@ -194,7 +194,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     /// holder of that key (`tower-hmac explain`) can tell from them which part of a request it
     /// signed differently; to anyone else they are random.
     pub fn signature_diagnostics(mut self, enabled: bool) -> Self {
-        self.diagnostics = enabled;
+        self.settings.diagnostics = enabled;
         self
     }
 
@@ -205,7 +205,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     /// ids exist; the log line still says `unknown_key` or `revoked_key`. Turning this on helps
     /// client developers and **tells anyone which key ids exist**.
     pub fn reveal_key_errors(mut self, enabled: bool) -> Self {
-        self.reveal_key_errors = enabled;
+        self.settings.reveal_key_errors = enabled;
         self
     }
 
@@ -214,9 +214,9 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     ///
     /// ```
     /// # use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
-    /// # use tower_hmac::core::V1;
-    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new())
-    ///     .allowed_hosts(AllowedHosts::new(["api.example.com"]).unwrap())
+    /// # use tower_hmac::protocol::V1;
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com"]).unwrap())
+    ///
     ///     // .with_scheme(SigV4::new(…))   — each further scheme, one line
     ///     .build()
     ///     .unwrap();
@@ -239,35 +239,26 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     fn map_schemes<S2>(self, f: impl FnOnce(S) -> S2) -> HmacAuthBuilder<S2> {
         HmacAuthBuilder {
             schemes: f(self.schemes),
-            registry: self.registry,
+            settings: self.settings,
             nonces: self.nonces,
-            hosts: self.hosts,
-            max_skew: self.max_skew,
-            body_limit: self.body_limit,
-            max_header_len: self.max_header_len,
-            clock: self.clock,
-            responder: self.responder,
-            diagnostics: self.diagnostics,
-            reveal_key_errors: self.reveal_key_errors,
-            body_timeout: self.body_timeout,
         }
     }
 
     /// The layer, or what is wrong with the settings.
     pub fn build(self) -> Result<HmacAuthLayer<S>, ConfigError> {
-        let hosts = self.hosts.ok_or(ConfigError::NoAllowedHosts)?;
-        let skew = self.max_skew.as_secs();
-        if !(1..=3600).contains(&skew) || self.max_skew.subsec_nanos() != 0 {
+        let settings = self.settings;
+        let skew = settings.max_skew.as_secs();
+        if !(1..=3600).contains(&skew) || settings.max_skew.subsec_nanos() != 0 {
             return Err(ConfigError::MaxSkewOutOfRange {
-                given: self.max_skew,
+                given: settings.max_skew,
             });
         }
-        if !(256..=65536).contains(&self.max_header_len) {
+        if !(256..=65536).contains(&settings.max_header_len) {
             return Err(ConfigError::MaxHeaderLenOutOfRange {
-                len: self.max_header_len,
+                len: settings.max_header_len,
             });
         }
-        if self.body_timeout.is_zero() {
+        if settings.body_timeout.is_zero() {
             return Err(ConfigError::ZeroBodyTimeout);
         }
         let decoy_key = SecretKey::generate().map_err(|_| ConfigError::RandomUnavailable)?;
@@ -278,17 +269,8 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
         Ok(HmacAuthLayer {
             config: Arc::new(Verifier {
                 schemes: self.schemes,
-                registry: self.registry,
+                settings,
                 nonces,
-                hosts,
-                max_skew: self.max_skew,
-                body_limit: self.body_limit,
-                max_header_len: self.max_header_len,
-                clock: self.clock,
-                responder: self.responder,
-                diagnostics: self.diagnostics,
-                reveal_key_errors: self.reveal_key_errors,
-                body_timeout: self.body_timeout,
                 decoy_key,
             }),
         })
@@ -299,10 +281,7 @@ impl<S: fmt::Debug> fmt::Debug for HmacAuthBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacAuthBuilder")
             .field("schemes", &self.schemes)
-            .field("hosts", &self.hosts)
-            .field("max_skew", &self.max_skew)
-            .field("body_limit", &self.body_limit)
-            .field("max_header_len", &self.max_header_len)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }

@@ -25,8 +25,8 @@
 //! use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
 //!
 //! let registry = InMemoryRegistry::new();
-//! let layer = HmacAuthLayer::builder(registry)
-//!     .allowed_hosts(AllowedHosts::new(["api.example.com"]).unwrap())
+//! let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.example.com"]).unwrap())
+//!
 //!     .build()
 //!     .unwrap();
 //! ```
@@ -37,8 +37,8 @@
 //! use std::time::Duration;
 //! use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, MokaNonceStore};
 //!
-//! let layer = HmacAuthLayer::builder(InMemoryRegistry::new())
-//!     .allowed_hosts(AllowedHosts::new(["api.example.com", "api.example.com:8443"]).unwrap())
+//! let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com", "api.example.com:8443"]).unwrap())
+//!
 //!     .max_skew(Duration::from_secs(60))
 //!     .body_limit(64 * 1024)
 //!     .nonce_store(MokaNonceStore::new(100_000).unwrap())

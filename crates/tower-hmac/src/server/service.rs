@@ -92,9 +92,9 @@ where
 }
 
 fn rejection_response<Sc, B>(config: &Verifier<Sc>, failure: Failure) -> Response<ResponseBody<B>> {
-    let mut res = config.responder.response(&failure.rejection);
+    let mut res = config.settings.responder.response(&failure.rejection);
     if !res.headers().contains_key(DATE) {
-        let date = httpdate::fmt_http_date(config.clock.now());
+        let date = httpdate::fmt_http_date(config.settings.clock.now());
         if let Ok(value) = HeaderValue::from_str(&date) {
             res.headers_mut().insert(DATE, value);
         }

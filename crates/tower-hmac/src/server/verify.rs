@@ -29,8 +29,16 @@ pub const TRACING_TARGET: &str = "tower_hmac::auth";
 /// clone of the layer.
 pub struct Verifier<S> {
     pub(crate) schemes: S,
-    pub(crate) registry: Arc<dyn KeyRegistry>,
+    pub(crate) settings: Settings,
     pub(crate) nonces: Arc<dyn NonceStore>,
+    /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
+    /// that its answer takes as long as a bad signature's.
+    pub(crate) decoy_key: SecretKey,
+}
+
+/// The layer's settings: one struct, filled by the builder and read by the verifier.
+pub(crate) struct Settings {
+    pub(crate) registry: Arc<dyn KeyRegistry>,
     pub(crate) hosts: AllowedHosts,
     pub(crate) max_skew: Duration,
     pub(crate) body_limit: u64,
@@ -40,19 +48,27 @@ pub struct Verifier<S> {
     pub(crate) diagnostics: bool,
     pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
-    /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
-    /// that its answer takes as long as a bad signature's.
-    pub(crate) decoy_key: SecretKey,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("hosts", &self.hosts)
+            .field("max_skew", &self.max_skew)
+            .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_header_len", &self.max_header_len)
+            .field("diagnostics", &self.diagnostics)
+            .field("reveal_key_errors", &self.reveal_key_errors)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for Verifier<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("schemes", &self.schemes)
-            .field("hosts", &self.hosts)
-            .field("max_skew", &self.max_skew)
-            .field("body_limit", &self.body_limit)
-            .field("max_header_len", &self.max_header_len)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -175,38 +191,40 @@ impl<S> Verifier<S> {
             };
 
         let creds = scheme
-            .parse(&parts, self.max_header_len)
+            .parse(&parts, self.settings.max_header_len)
             .map_err(|r| fail(r, None, None))?;
         let key_id = Some(creds.key_id());
 
         // An unknown or revoked key goes on as a key that verifies nothing (the decoy), so that
         // neither the answer's time nor — unless the server reveals key errors — its code tells
         // which key ids exist.
-        let (record, refused, revoked_app) = match self.registry.lookup(creds.key_id()).await {
-            Ok(Some(record))
-                if record.state() == KeyState::Active && record.allows_scheme(scheme.id()) =>
-            {
-                (Some(record), None, None)
-            }
-            Ok(found) => {
-                let kind = match &found {
-                    Some(r) if r.state() == KeyState::Active => RejectionKind::SchemeNotAllowed,
-                    Some(_) => RejectionKind::RevokedKey,
-                    None => RejectionKind::UnknownKey,
-                };
-                // A revoked key's app, for the log line only.
-                let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
-                if self.reveal_key_errors {
-                    self.decoy_verification(scheme, &creds, &parts, body).await;
-                    return Err(fail(kind.into(), key_id, app_id.as_ref()));
+        let (record, refused, revoked_app) =
+            match self.settings.registry.lookup(creds.key_id()).await {
+                Ok(Some(record))
+                    if record.state() == KeyState::Active && record.allows_scheme(scheme.id()) =>
+                {
+                    (Some(record), None, None)
                 }
-                (None, Some(kind), app_id)
-            }
-            Err(e) => {
-                let rejection = Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e);
-                return Err(fail(rejection, key_id, None));
-            }
-        };
+                Ok(found) => {
+                    let kind = match &found {
+                        Some(r) if r.state() == KeyState::Active => RejectionKind::SchemeNotAllowed,
+                        Some(_) => RejectionKind::RevokedKey,
+                        None => RejectionKind::UnknownKey,
+                    };
+                    // A revoked key's app, for the log line only.
+                    let app_id = found.as_ref().map(|r| r.app_id_arc().clone());
+                    if self.settings.reveal_key_errors {
+                        self.decoy_verification(scheme, &creds, &parts, body).await;
+                        return Err(fail(kind.into(), key_id, app_id.as_ref()));
+                    }
+                    (None, Some(kind), app_id)
+                }
+                Err(e) => {
+                    let rejection =
+                        Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e);
+                    return Err(fail(rejection, key_id, None));
+                }
+            };
         let secret = record.as_ref().map_or(&self.decoy_key, |r| r.secret());
         let app_id = record
             .as_ref()
@@ -224,16 +242,16 @@ impl<S> Verifier<S> {
         let routed = signed_uri(&parts).map(|original| std::mem::replace(&mut parts.uri, original));
 
         let host = request_host(&parts.uri, &parts.headers).unwrap_or_default();
-        if !self.hosts.allows(&host) {
+        if !self.settings.hosts.allows(&host) {
             return Err(fail(host_not_allowed(&host)));
         }
 
-        let now = self.clock.now();
+        let now = self.settings.clock.now();
         let now_secs = unix_seconds(now);
         // The time a stale answer teaches, rounded up: a client that re-signs with it signs after
         // this instant, so after any replay store's horizon too.
         let hint_secs = unix_millis(now).div_ceil(1000);
-        if !is_fresh(creds.timestamp(), now_secs, self.max_skew) {
+        if !is_fresh(creds.timestamp(), now_secs, self.settings.max_skew) {
             return Err(fail(self.stale(scheme, secret, hint_secs, creds.nonce())));
         }
 
@@ -241,7 +259,7 @@ impl<S> Verifier<S> {
         let (body, pending) = self.read_body(scheme, pending, body).await.map_err(fail)?;
 
         scheme.verify(&creds, pending, secret).map_err(|r| {
-            fail(if self.diagnostics {
+            fail(if self.settings.diagnostics {
                 r
             } else {
                 r.without_line_digests()
@@ -252,7 +270,7 @@ impl<S> Verifier<S> {
             return Err(fail(RejectionKind::InvalidSignature.into()));
         };
 
-        let lifetime = NonceLifetime::for_request(creds.timestamp(), now, self.max_skew);
+        let lifetime = NonceLifetime::for_request(creds.timestamp(), now, self.settings.max_skew);
         match self
             .nonces
             .check_and_insert(creds.key_id(), creds.nonce(), lifetime)
@@ -314,7 +332,7 @@ impl<S> Verifier<S> {
         // rather than panicking.
         let untimed = body.is_end_stream() || tokio::runtime::Handle::try_current().is_err();
         let read = async {
-            let body = read_body(body, self.body_limit, |chunk| {
+            let body = read_body(body, self.settings.body_limit, |chunk| {
                 scheme.update(&mut pending, chunk);
             })
             .await?;
@@ -323,7 +341,7 @@ impl<S> Verifier<S> {
         if untimed {
             return read.await;
         }
-        tokio::time::timeout(self.body_timeout, read)
+        tokio::time::timeout(self.settings.body_timeout, read)
             .await
             .unwrap_or_else(|_| Err(Rejection::new(RejectionKind::BodyTimeout)))
     }

@@ -15,3 +15,7 @@ mod moka;
 
 pub use self::memory::{DEFAULT_KEY_SHARE_PERCENT, DEFAULT_MEMORY_BUDGET, MemoryNonceStore};
 pub use self::moka::MokaNonceStore;
+pub use tower_hmac_core::{
+    NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture,
+    unix_millis,
+};
