@@ -35,13 +35,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, MokaNonceStore};
+//! use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore};
 //!
 //! let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com", "api.example.com:8443"]).unwrap())
 //!
 //!     .max_skew(Duration::from_secs(60))
 //!     .body_limit(64 * 1024)
-//!     .nonce_store(MokaNonceStore::new(100_000).unwrap())
+//!     .nonce_store(MemoryNonceStore::with_memory_budget(64 << 20).unwrap())
 //!     .build()
 //!     .unwrap();
 //! ```

@@ -11,9 +11,11 @@
 
 mod horizon;
 mod memory;
+#[cfg(feature = "moka")]
 mod moka;
 
 pub use self::memory::{DEFAULT_KEY_SHARE_PERCENT, DEFAULT_MEMORY_BUDGET, MemoryNonceStore};
+#[cfg(feature = "moka")]
 pub use self::moka::MokaNonceStore;
 pub use tower_hmac_core::{
     NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, StoreFuture,
