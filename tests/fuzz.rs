@@ -106,13 +106,10 @@ pub fn string_to_sign(data: &[u8]) {
     let signer = Signer::new("fuzz-key", key.clone()).expect("signer");
     let hash = body_sha256(body);
     let Ok(auth) = signer.sign(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
+        &(&parts.method, &parts.uri, &parts.headers),
         &hash,
-        1_700_000_000,
-        "AAAAAAAAAAAAAAAAAAAAAA",
-        &names,
+        &tower_hmac::protocol::SignParams::new(1_700_000_000, "AAAAAAAAAAAAAAAAAAAAAA")
+            .headers(&names),
     ) else {
         return;
     };
@@ -168,9 +165,7 @@ pub fn verify_request(data: &[u8]) {
                 &parts.uri,
                 &mut parts.headers,
                 &body_sha256(&body),
-                NOW,
-                &nonce,
-                &names,
+                &tower_hmac::protocol::SignParams::new(NOW, &nonce).headers(&names),
             )
             .is_err()
         {

@@ -29,13 +29,9 @@ pub fn sign_at(
     tower_hmac::protocol::Signer::new(key_id, key.clone())
         .expect("key id")
         .sign(
-            method,
-            &uri,
-            &headers,
+            &(method, &uri, &headers),
             &tower_hmac::protocol::body_sha256(body),
-            timestamp,
-            &nonce(),
-            &[],
+            &tower_hmac::protocol::SignParams::new(timestamp, &nonce()),
         )
         .expect("sign")
 }

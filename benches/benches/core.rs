@@ -43,13 +43,9 @@ fn protocol(c: &mut Criterion) {
     g.bench_function("sign (Signer::sign)", |b| {
         b.iter(|| {
             signer.sign(
-                &method,
-                &uri,
-                &headers,
+                &(&method, &uri, &headers),
                 &hash,
-                1_700_000_000,
-                "9b2Zr0Vq3kYH1xQmU5aWcA",
-                &[],
+                &tower_hmac::protocol::SignParams::new(1_700_000_000, "9b2Zr0Vq3kYH1xQmU5aWcA"),
             )
         })
     });

@@ -38,13 +38,9 @@ pub fn authorization(method: &Method, host: &str, target: &str, body: &[u8]) -> 
     let nonce = generate_nonce().unwrap_or_else(|e| panic!("nonce: {e}"));
     signer()
         .sign(
-            method,
-            &uri,
-            &headers,
+            &(method, &uri, &headers),
             &body_sha256(body),
-            SystemClock.unix_seconds(),
-            &nonce,
-            &[],
+            &tower_hmac::protocol::SignParams::new(SystemClock.unix_seconds(), &nonce),
         )
         .unwrap_or_else(|e| panic!("sign: {e}"))
         .to_string()

@@ -138,13 +138,10 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
             let nonce = generate_nonce().map_err(|e| e.to_string())?;
             let auth = signer
                 .sign(
-                    &given.method,
-                    &given.uri,
-                    &headers,
+                    &(&given.method, &given.uri, &headers),
                     &body_hash,
-                    SystemClock.unix_seconds(),
-                    &nonce,
-                    &names,
+                    &tower_hmac_core::SignParams::new(SystemClock.unix_seconds(), &nonce)
+                        .headers(&names),
                 )
                 .map_err(|e| e.to_string())?;
             let _ = writeln!(

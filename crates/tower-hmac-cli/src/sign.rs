@@ -48,13 +48,13 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
     }
     let auth = signer
         .sign(
-            &given.method,
-            &given.uri,
-            &given.headers,
+            &(&given.method, &given.uri, &given.headers),
             &body_sha256(&given.body.bytes),
-            SystemClock.unix_seconds(),
-            &generate_nonce().map_err(|e| e.to_string())?,
-            &names,
+            &tower_hmac_core::SignParams::new(
+                SystemClock.unix_seconds(),
+                &generate_nonce().map_err(|e| e.to_string())?,
+            )
+            .headers(&names),
         )
         .map_err(|e| e.to_string())?;
     if args.curl {

@@ -190,29 +190,6 @@ impl CanonicalRequest {
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Result<Self, Rejection> {
-        Self::build(
-            auth.timestamp_str(),
-            auth.nonce(),
-            auth.key_id(),
-            auth.signed_headers_str(),
-            auth.signed_headers(),
-            method,
-            uri,
-            headers,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn build(
-        timestamp: &str,
-        nonce: &str,
-        key_id: &str,
-        signed_headers: &str,
-        names: &[HeaderName],
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Result<Self, Rejection> {
         let path = match uri.path() {
             "" => "/",
             path => path,
@@ -221,34 +198,36 @@ impl CanonicalRequest {
         let mut prefix = Vec::with_capacity(256);
         for line in [
             SCHEME,
-            timestamp,
-            nonce,
-            key_id,
+            auth.timestamp_str(),
+            auth.nonce(),
+            auth.key_id(),
             method.as_str(),
             path,
             query,
-            signed_headers,
+            auth.signed_headers_str(),
         ] {
             prefix.extend_from_slice(line.as_bytes());
             prefix.push(b'\n');
         }
-        for name in names {
+        for name in auth.signed_headers() {
             prefix.extend_from_slice(name.as_str().as_bytes());
             prefix.push(b':');
+            // The name is the client's own (from SignedHeaders, a validated token): saying which
+            // one spares a guess.
             match push_signed_header_value(&mut prefix, uri, headers, name) {
                 Ok(()) => {}
                 Err(HeaderProblem::Absent) => {
                     return Err(
-                        Rejection::new(RejectionKind::MissingSignedHeader).with_detail(
-                            "a header named in SignedHeaders is absent from the request",
-                        ),
+                        Rejection::new(RejectionKind::MissingSignedHeader).with_detail(format!(
+                            "{name} is named in SignedHeaders but absent from the request"
+                        )),
                     );
                 }
                 Err(HeaderProblem::Repeated) => {
                     return Err(
-                        Rejection::new(RejectionKind::DuplicateSignedHeader).with_detail(
-                            "a header named in SignedHeaders appears as more than one field line",
-                        ),
+                        Rejection::new(RejectionKind::DuplicateSignedHeader).with_detail(format!(
+                            "{name} is named in SignedHeaders and appears as more than one field line"
+                        )),
                     );
                 }
             }
@@ -349,6 +328,10 @@ mod tests {
         let uri: Uri = "/x".parse().unwrap();
         let err = CanonicalRequest::new(&auth, &Method::GET, &uri, &HeaderMap::new()).unwrap_err();
         assert_eq!(err.kind(), RejectionKind::MissingSignedHeader);
+        assert_eq!(
+            err.detail(),
+            Some("host is named in SignedHeaders but absent from the request")
+        );
     }
 
     #[test]
@@ -365,6 +348,7 @@ mod tests {
         let uri: Uri = "/x".parse().unwrap();
         let err = CanonicalRequest::new(&auth, &Method::POST, &uri, &headers).unwrap_err();
         assert_eq!(err.kind(), RejectionKind::DuplicateSignedHeader);
+        assert!(err.detail().unwrap().starts_with("content-type "));
         // An unsigned header may repeat.
         headers.append("x-unsigned", HeaderValue::from_static("1"));
         headers.append("x-unsigned", HeaderValue::from_static("2"));

@@ -4,26 +4,27 @@
 //! registries and nonce stores implement. The clock is always passed in.
 //!
 //! ```
-//! use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
-//! use tower_hmac_core::{Authorization, CanonicalRequest, SecretKey, Signer, body_sha256};
+//! use http::{Request, header};
+//! use tower_hmac_core::{Authorization, CanonicalRequest, SecretKey, SignParams, Signer, body_sha256};
 //!
 //! let key = SecretKey::from_base64("c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcyEhIQ==").unwrap();
 //! let body = br#"{"amount":7}"#;
 //!
-//! // Client: sign.
-//! let mut headers = HeaderMap::new();
-//! headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
-//! headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-//! let uri: Uri = "/payments".parse().unwrap();
-//! let signer = Signer::new("backoffice-2026", key.clone()).unwrap();
-//! let auth = signer
-//!     .sign(&Method::POST, &uri, &headers, &body_sha256(body), 1_700_000_000,
-//!           "9b2Zr0Vq3kYH1xQmU5aWcA", &[header::CONTENT_TYPE])
+//! // Client: sign the request's head and the body's digest.
+//! let request = Request::post("/payments")
+//!     .header(header::HOST, "api.example.com")
+//!     .header(header::CONTENT_TYPE, "application/json")
+//!     .body(())
 //!     .unwrap();
+//! let signer = Signer::new("backoffice-2026", key.clone()).unwrap();
+//! let signed = [header::CONTENT_TYPE];
+//! let params = SignParams::new(1_700_000_000, "9b2Zr0Vq3kYH1xQmU5aWcA").headers(&signed);
+//! let auth = signer.sign(&request, &body_sha256(body), &params).unwrap();
 //!
 //! // Server: parse strictly, rebuild the string to sign, compare in constant time.
 //! let parsed = Authorization::parse(auth.to_string().as_bytes(), 4096).unwrap();
-//! let canonical = CanonicalRequest::new(&parsed, &Method::POST, &uri, &headers).unwrap();
+//! let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+//! let canonical = CanonicalRequest::new(&parsed, method, uri, headers).unwrap();
 //! assert!(canonical.verify(&key, &body_sha256(body), parsed.signature()).is_ok());
 //! assert!(canonical.verify(&key, &body_sha256(b"tampered"), parsed.signature()).is_err());
 //! ```
@@ -60,4 +61,4 @@ pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError};
 pub use rejection::{Rejection, RejectionKind, TimeHint};
 pub use scheme::{Credentials, Locator, Scheme, V1, V1Pending, authorization_token};
-pub use sign::{SignError, Signer, generate_nonce};
+pub use sign::{Head, SignError, SignParams, Signer, generate_nonce};

@@ -18,19 +18,92 @@ pub fn generate_nonce() -> Result<String, KeyError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The parts of a request that a signature covers besides its body: implemented for
+/// `http::request::Parts`, `http::Request<B>` and `(&Method, &Uri, &HeaderMap)`.
+pub trait Head {
+    /// The method.
+    fn method(&self) -> &Method;
+    /// The target.
+    fn uri(&self) -> &Uri;
+    /// The header fields.
+    fn headers(&self) -> &HeaderMap;
+}
+
+impl Head for http::request::Parts {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+    fn uri(&self) -> &Uri {
+        &self.uri
+    }
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl<B> Head for http::Request<B> {
+    fn method(&self) -> &Method {
+        self.method()
+    }
+    fn uri(&self) -> &Uri {
+        self.uri()
+    }
+    fn headers(&self) -> &HeaderMap {
+        self.headers()
+    }
+}
+
+impl Head for (&Method, &Uri, &HeaderMap) {
+    fn method(&self) -> &Method {
+        self.0
+    }
+    fn uri(&self) -> &Uri {
+        self.1
+    }
+    fn headers(&self) -> &HeaderMap {
+        self.2
+    }
+}
+
+/// What a signature covers besides the request: its time, its nonce, and the headers signed
+/// besides `host`.
+#[derive(Debug, Clone, Copy)]
+pub struct SignParams<'a> {
+    timestamp: u64,
+    nonce: &'a str,
+    headers: &'a [HeaderName],
+}
+
+impl<'a> SignParams<'a> {
+    /// Signed at `timestamp` (Unix seconds) with `nonce` (a fresh one per request:
+    /// [`generate_nonce`]); `host` is the only header signed unless [`headers`](Self::headers)
+    /// adds more.
+    pub fn new(timestamp: u64, nonce: &'a str) -> Self {
+        Self {
+            timestamp,
+            nonce,
+            headers: &[],
+        }
+    }
+
+    /// Also signs these headers (any order, duplicates ignored), each of which the request must
+    /// have.
+    pub fn headers(mut self, headers: &'a [HeaderName]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
 /// Signs requests with one key.
 ///
 /// ```
-/// use http::{HeaderMap, Method, Uri};
-/// use tower_hmac_core::{SecretKey, Signer, body_sha256};
+/// use tower_hmac_core::{SecretKey, SignParams, Signer, body_sha256};
 ///
 /// let key = SecretKey::from_bytes(&[42; 32]).unwrap();
 /// let signer = Signer::new("backoffice-1", key).unwrap();
-/// let uri: Uri = "https://api.example.com/orders?id=7".parse().unwrap();
-/// let auth = signer
-///     .sign(&Method::GET, &uri, &HeaderMap::new(), &body_sha256(b""), 1_700_000_000,
-///           "AAAAAAAAAAAAAAAAAAAAAA", &[])
-///     .unwrap();
+/// let request = http::Request::get("https://api.example.com/orders?id=7").body(()).unwrap();
+/// let params = SignParams::new(1_700_000_000, "AAAAAAAAAAAAAAAAAAAAAA");
+/// let auth = signer.sign(&request, &body_sha256(b""), &params).unwrap();
 /// assert!(auth.to_string().starts_with("HMAC-SHA256 Credential=backoffice-1, Timestamp=1700000000"));
 /// ```
 #[derive(Clone)]
@@ -72,22 +145,19 @@ impl Signer {
         &self.key
     }
 
-    /// The `Authorization` header for a request.
+    /// The `Authorization` header for a request whose body has this SHA-256.
     ///
-    /// `host` is always signed; `signed` adds further headers (any order, duplicates ignored),
-    /// each of which must be present in `headers`. When `headers` has no `Host`, the URI's
-    /// authority is signed as the host, so the caller must then send it as `Host` (or `:authority`).
-    #[allow(clippy::too_many_arguments)]
+    /// `host` is always signed, and the headers the parameters name. When the request has no
+    /// `Host`, the URI's authority is signed as the host, so the caller must then send it as `Host`
+    /// (or `:authority`).
     pub fn sign(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: &impl Head,
         body_sha256: &[u8; 32],
-        timestamp: u64,
-        nonce: &str,
-        signed: &[HeaderName],
+        params: &SignParams<'_>,
     ) -> Result<Authorization, SignError> {
+        let (method, uri, headers) = (head.method(), head.uri(), head.headers());
+        let (timestamp, nonce, signed) = (params.timestamp, params.nonce, params.headers);
         let mut names: Vec<HeaderName> = Vec::with_capacity(signed.len() + 1);
         names.push(header::HOST);
         names.extend(signed.iter().cloned());
@@ -127,16 +197,13 @@ impl Signer {
 impl Signer {
     /// Signs a request in place: sets `Host` from the URI's authority when the request has none
     /// (so that what is signed is what is sent), then sets `Authorization`, marked sensitive.
-    #[allow(clippy::too_many_arguments)]
     pub fn authorize(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &mut HeaderMap,
         body_sha256: &[u8; 32],
-        timestamp: u64,
-        nonce: &str,
-        signed: &[HeaderName],
+        params: &SignParams<'_>,
     ) -> Result<(), SignError> {
         if !headers.contains_key(header::HOST) {
             let authority = uri
@@ -146,7 +213,7 @@ impl Signer {
                 .map_err(|_| SignError::MissingHeader("host".into()))?;
             headers.insert(header::HOST, value);
         }
-        let auth = self.sign(method, uri, headers, body_sha256, timestamp, nonce, signed)?;
+        let auth = self.sign(&(method, uri, &*headers), body_sha256, params)?;
         let mut value = HeaderValue::from_str(&auth.to_string())
             .map_err(|_| SignError::InvalidNonceOrTimestamp)?;
         value.set_sensitive(true);
@@ -227,17 +294,13 @@ mod tests {
         let uri: Uri = "http://h.example/p".parse().unwrap();
         let auth = signer()
             .sign(
-                &Method::POST,
-                &uri,
-                &headers,
+                &(&Method::POST, &uri, &headers),
                 &body_sha256(b"{}"),
-                5,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[
+                &crate::SignParams::new(5, "AAAAAAAAAAAAAAAAAAAAAA").headers(&[
                     HeaderName::from_static("x-b"),
                     header::CONTENT_TYPE,
                     header::HOST,
-                ],
+                ]),
             )
             .unwrap();
         assert_eq!(auth.signed_headers_str(), "content-type;host;x-b");
@@ -248,13 +311,10 @@ mod tests {
         let uri: Uri = "http://h.example/p".parse().unwrap();
         let err = signer()
             .sign(
-                &Method::GET,
-                &uri,
-                &HeaderMap::new(),
+                &(&Method::GET, &uri, &HeaderMap::new()),
                 &body_sha256(b""),
-                5,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[header::CONTENT_TYPE],
+                &crate::SignParams::new(5, "AAAAAAAAAAAAAAAAAAAAAA")
+                    .headers(&[header::CONTENT_TYPE]),
             )
             .unwrap_err();
         assert_eq!(err, SignError::MissingHeader("content-type".into()));
@@ -270,9 +330,7 @@ mod tests {
                 &uri,
                 &mut headers,
                 &body_sha256(b""),
-                5,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[],
+                &crate::SignParams::new(5, "AAAAAAAAAAAAAAAAAAAAAA"),
             )
             .unwrap();
         assert_eq!(headers[header::HOST], "h.example:8080");
@@ -288,13 +346,10 @@ mod tests {
         headers.append("x-tag", "b".parse().unwrap());
         let err = signer()
             .sign(
-                &Method::GET,
-                &uri,
-                &headers,
+                &(&Method::GET, &uri, &headers),
                 &body_sha256(b""),
-                5,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[HeaderName::from_static("x-tag")],
+                &crate::SignParams::new(5, "AAAAAAAAAAAAAAAAAAAAAA")
+                    .headers(&[HeaderName::from_static("x-tag")]),
             )
             .unwrap_err();
         assert_eq!(err, SignError::RepeatedHeader("x-tag".into()));
@@ -305,13 +360,10 @@ mod tests {
         let uri: Uri = "http://h.example/p".parse().unwrap();
         let err = signer()
             .sign(
-                &Method::GET,
-                &uri,
-                &HeaderMap::new(),
+                &(&Method::GET, &uri, &HeaderMap::new()),
                 &body_sha256(b""),
-                5,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[header::AUTHORIZATION],
+                &crate::SignParams::new(5, "AAAAAAAAAAAAAAAAAAAAAA")
+                    .headers(&[header::AUTHORIZATION]),
             )
             .unwrap_err();
         assert_eq!(err, SignError::AuthorizationSigned);

@@ -99,13 +99,9 @@ fn sign(c: &Case, b: &Built) -> Authorization {
     Signer::new(c.key_id.clone(), SecretKey::from_bytes(&c.key).unwrap())
         .unwrap()
         .sign(
-            &b.method,
-            &b.uri,
-            &b.headers,
+            &(&b.method, &b.uri, &b.headers),
             &body_sha256(&c.body),
-            c.timestamp,
-            &c.nonce,
-            &b.names,
+            &tower_hmac_core::SignParams::new(c.timestamp, &c.nonce).headers(&b.names),
         )
         .unwrap()
 }

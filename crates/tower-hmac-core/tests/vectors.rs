@@ -167,13 +167,10 @@ fn signer_reproduces_every_vector() {
             .collect();
         let auth = signer
             .sign(
-                &b.parts.method,
-                &b.parts.uri,
-                &b.parts.headers,
+                &(&b.parts.method, &b.parts.uri, &b.parts.headers),
                 &body_sha256(&b.body),
-                v.timestamp.parse().unwrap(),
-                &v.nonce,
-                &names,
+                &tower_hmac_core::SignParams::new(v.timestamp.parse().unwrap(), &v.nonce)
+                    .headers(&names),
             )
             .unwrap();
         assert_eq!(auth.to_string(), v.authorization, "{}", v.name);

@@ -127,13 +127,9 @@ impl Req {
         tower_hmac::protocol::Signer::new(self.key_id.clone(), self.key.clone())
             .unwrap()
             .sign(
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
+                &(&parts.method, &parts.uri, &parts.headers),
                 &body_sha256(&self.body),
-                self.ts,
-                &self.nonce,
-                &self.signed,
+                &tower_hmac::protocol::SignParams::new(self.ts, &self.nonce).headers(&self.signed),
             )
             .unwrap()
             .to_string()

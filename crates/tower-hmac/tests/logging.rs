@@ -34,13 +34,9 @@ fn signed(key: &SecretKey) -> (Request<Full<Bytes>>, String) {
     let auth = Signer::new("k1", key.clone())
         .unwrap()
         .sign(
-            &http::Method::GET,
-            &uri,
-            &headers,
+            &(&http::Method::GET, &uri, &headers),
             &body_sha256(b""),
-            NOW,
-            &generate_nonce().unwrap(),
-            &[],
+            &tower_hmac::protocol::SignParams::new(NOW, &generate_nonce().unwrap()),
         )
         .unwrap()
         .to_string();

@@ -176,13 +176,9 @@ fn v1(key_id: &str, nonce: &str) -> String {
     Signer::new(key_id, key())
         .unwrap()
         .sign(
-            &Method::POST,
-            &uri,
-            &headers,
+            &(&Method::POST, &uri, &headers),
             &body_sha256(b"{}"),
-            NOW,
-            nonce,
-            &[],
+            &tower_hmac::protocol::SignParams::new(NOW, nonce),
         )
         .unwrap()
         .to_string()

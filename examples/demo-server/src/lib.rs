@@ -247,13 +247,9 @@ mod tests {
         let auth = tower_hmac::protocol::Signer::new(DEMO_KEY_ID, printed)
             .unwrap()
             .sign(
-                &http::Method::GET,
-                &uri,
-                &headers,
+                &(&http::Method::GET, &uri, &headers),
                 &tower_hmac::protocol::EMPTY_BODY_SHA256,
-                1,
-                "AAAAAAAAAAAAAAAAAAAAAA",
-                &[],
+                &tower_hmac::protocol::SignParams::new(1, "AAAAAAAAAAAAAAAAAAAAAA"),
             )
             .unwrap();
         let canonical =

@@ -184,13 +184,13 @@ fn echo_hi_auth(host: &str, now: u64) -> tower_hmac::protocol::Authorization {
     tower_hmac::protocol::Signer::new(demo_server::DEMO_KEY_ID, key())
         .unwrap()
         .sign(
-            &http::Method::POST,
-            &uri,
-            &headers,
+            &(&http::Method::POST, &uri, &headers),
             &tower_hmac::protocol::body_sha256(b"hi"),
-            now,
-            &tower_hmac::protocol::generate_nonce().unwrap(),
-            &[http::header::CONTENT_TYPE],
+            &tower_hmac::protocol::SignParams::new(
+                now,
+                &tower_hmac::protocol::generate_nonce().unwrap(),
+            )
+            .headers(&[http::header::CONTENT_TYPE]),
         )
         .unwrap()
 }

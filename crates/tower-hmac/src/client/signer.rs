@@ -154,7 +154,13 @@ impl RequestSigner {
         let now = apply_offset(self.clock.unix_seconds(), self.offset.seconds());
         let nonce = generate_nonce().map_err(|_| SignRequestError::RandomUnavailable)?;
         self.signer
-            .authorize(method, uri, headers, body_sha256, now, &nonce, &names)
+            .authorize(
+                method,
+                uri,
+                headers,
+                body_sha256,
+                &tower_hmac_core::SignParams::new(now, &nonce).headers(&names),
+            )
             .map_err(SignRequestError::Sign)?;
         Ok(Signed { nonce })
     }
