@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use http::header;
 use tower_hmac_core::clock::{Clock, SystemClock};
 use tower_hmac_core::{
-    Authorization, CanonicalRequest, RejectionKind, body_sha256, generate_nonce, line_digests,
+    Authorization, CanonicalRequest, Line, Problem, RejectionKind, body_sha256, generate_nonce,
+    line_digests, line_layout,
 };
 
 use crate::KeyArgs;
@@ -39,22 +40,7 @@ pub(crate) struct Args {
 
 /// What each line of the string to sign is.
 fn labels(auth: &Authorization) -> Vec<String> {
-    let mut labels: Vec<String> = [
-        "algorithm",
-        "timestamp",
-        "nonce",
-        "key id",
-        "method",
-        "path",
-        "query",
-        "signed headers",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    labels.extend(auth.signed_headers().iter().map(|n| format!("header {n}")));
-    labels.push("body SHA-256".into());
-    labels
+    line_layout(auth).iter().map(Line::label).collect()
 }
 
 /// A line with invisible characters made visible: tabs as `\t`, other control and non-ASCII
@@ -296,32 +282,32 @@ fn explain_problem(
     let auth = context.auth;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let json: serde_json::Value = serde_json::from_str(text.trim())
+    let problem = Problem::from_json(&text)
         .map_err(|e| format!("{} is not the server's problem+json: {e}", path.display()))?;
-    let code = json["code"].as_str().unwrap_or("(no code)");
-    let kind = RejectionKind::ALL.iter().find(|k| k.code() == code);
+    let kind = problem.kind();
     let _ = writeln!(
         out,
-        "\nThe server answered: {code} — {}",
-        kind.map_or("(not a tower-hmac code)", |k| k.title())
+        "\nThe server answered: {} — {}",
+        kind.code(),
+        kind.title()
     );
     let hint = match kind {
-        Some(RejectionKind::UnknownKey) => format!("the server has no key id {}", auth.key_id()),
-        Some(RejectionKind::RevokedKey) => format!("key id {} is revoked on the server: use the current key", auth.key_id()),
-        Some(RejectionKind::HostNotAllowed) => "the server does not answer for this host: check the URL's host and port (and any proxy's Host)".into(),
-        Some(RejectionKind::StaleTimestamp) => "the clocks differ by more than the skew: sync the clock (the client library corrects this itself)".into(),
-        Some(RejectionKind::ReplayedNonce) => "the same nonce was sent twice: sign every request (and every retry) anew".into(),
-        Some(RejectionKind::MissingSignedHeader) => "a header named in SignedHeaders did not reach the server: a proxy may drop it".into(),
-        Some(RejectionKind::MalformedAuthorization) => json["detail"].as_str().unwrap_or("the Authorization header breaks the grammar").into(),
+        RejectionKind::UnknownKey => format!("the server has no key id {}", auth.key_id()),
+        RejectionKind::RevokedKey => format!("key id {} is revoked on the server: use the current key", auth.key_id()),
+        RejectionKind::HostNotAllowed => "the server does not answer for this host: check the URL's host and port (and any proxy's Host)".into(),
+        RejectionKind::StaleTimestamp => "the clocks differ by more than the skew: sync the clock (the client library corrects this itself)".into(),
+        RejectionKind::ReplayedNonce => "the same nonce was sent twice: sign every request (and every retry) anew".into(),
+        RejectionKind::MissingSignedHeader => "a header named in SignedHeaders did not reach the server: a proxy may drop it".into(),
+        RejectionKind::MalformedAuthorization => problem.detail().unwrap_or("the Authorization header breaks the grammar").into(),
         _ => String::new(),
     };
     if !hint.is_empty() {
         let _ = writeln!(out, "  {hint}");
     }
-    if code != "invalid_signature" {
+    if kind != RejectionKind::InvalidSignature {
         return Ok(1);
     }
-    let Some(server) = json["diagnostics"]["string_to_sign_lines"].as_array() else {
+    let Some(server) = problem.line_digests() else {
         let _ = writeln!(
             out,
             "  the server sent no string-to-sign digests (diagnostics are off)"
@@ -332,11 +318,8 @@ fn explain_problem(
         return Ok(1);
     };
     // The server keys its digests with the key it verified with: only the same key gives the same.
-    let ours: Vec<String> = line_digests(context.key, sts)
-        .iter()
-        .map(hex::encode)
-        .collect();
-    let labels = labels(auth);
+    let ours = line_digests(context.key, sts);
+    let layout = line_layout(auth);
     if server.len() != ours.len() {
         let _ = writeln!(
             out,
@@ -349,7 +332,7 @@ fn explain_problem(
     let differing = server
         .iter()
         .zip(&ours)
-        .filter(|(theirs, mine)| theirs.as_str() != Some(mine.as_str()))
+        .filter(|(theirs, mine)| theirs != mine)
         .count();
     if differing == ours.len() {
         let _ = writeln!(
@@ -360,25 +343,26 @@ fn explain_problem(
         return Ok(1);
     }
     for (i, (theirs, mine)) in server.iter().zip(&ours).enumerate() {
-        if theirs.as_str() != Some(mine.as_str()) {
-            let why = match labels.get(i).map(String::as_str) {
-                Some("body SHA-256") => {
+        if theirs != mine {
+            let line = &layout[i];
+            let why = match line {
+                Line::BodySha256 => {
                     "the server hashed a different body than this one (the body hash differs)"
                 }
-                Some("path") | Some("query") => {
+                Line::Path | Line::Query => {
                     "the server received another request target (a proxy may rewrite or re-encode it)"
                 }
-                Some("header host") => "the server saw another host (a proxy may set its own Host)",
-                Some(l) if l.starts_with("header ") => {
-                    "the server received another value for this header"
+                Line::Header(name) if name == http::header::HOST => {
+                    "the server saw another host (a proxy may set its own Host)"
                 }
+                Line::Header(_) => "the server received another value for this header",
                 _ => "differs",
             };
             let _ = writeln!(
                 out,
                 "  line {:>2} {:<20} DIFFERS: {why}",
                 i + 1,
-                labels.get(i).map_or("?", String::as_str)
+                line.label()
             );
         }
     }

@@ -74,6 +74,68 @@ impl fmt::Debug for BodyHasher {
     }
 }
 
+/// What one line of protocol v1's string to sign holds (docs/PROTOCOL.md §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Line {
+    /// `HMAC-SHA256`.
+    Algorithm,
+    /// The timestamp as sent.
+    Timestamp,
+    /// The nonce as sent.
+    Nonce,
+    /// The key id as sent.
+    KeyId,
+    /// The method.
+    Method,
+    /// The path as received.
+    Path,
+    /// The query as received, without `?`.
+    Query,
+    /// The `SignedHeaders` list.
+    SignedHeaders,
+    /// `name:value` of one signed header.
+    Header(HeaderName),
+    /// The hex SHA-256 of the body.
+    BodySha256,
+}
+
+impl Line {
+    /// A short human label (`path`, `header content-type`, `body SHA-256`, …).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Algorithm => "algorithm".into(),
+            Self::Timestamp => "timestamp".into(),
+            Self::Nonce => "nonce".into(),
+            Self::KeyId => "key id".into(),
+            Self::Method => "method".into(),
+            Self::Path => "path".into(),
+            Self::Query => "query".into(),
+            Self::SignedHeaders => "signed headers".into(),
+            Self::Header(name) => format!("header {name}"),
+            Self::BodySha256 => "body SHA-256".into(),
+        }
+    }
+}
+
+/// The lines of the string to sign for these credentials, in order: what each line of
+/// [`CanonicalRequest::string_to_sign`] (and each of its [`line_digests`]) is.
+pub fn line_layout(auth: &Authorization) -> Vec<Line> {
+    let mut lines = vec![
+        Line::Algorithm,
+        Line::Timestamp,
+        Line::Nonce,
+        Line::KeyId,
+        Line::Method,
+        Line::Path,
+        Line::Query,
+        Line::SignedHeaders,
+    ];
+    lines.extend(auth.signed_headers().iter().cloned().map(Line::Header));
+    lines.push(Line::BodySha256);
+    lines
+}
+
 /// The label that keys the string-to-sign diagnostics apart from signatures and time MACs.
 pub const LINE_DIGEST_LABEL: &str = "HMAC-SHA256-LINE\n";
 
@@ -363,6 +425,27 @@ mod tests {
         headers.append(header::HOST, HeaderValue::from_static("a.example"));
         headers.append(header::HOST, HeaderValue::from_static("b.example"));
         assert!(request_host(&"/x".parse().unwrap(), &headers).is_none());
+    }
+
+    #[test]
+    fn the_line_layout_matches_the_string_to_sign() {
+        let auth = Authorization::parse(
+            b"HMAC-SHA256 Credential=k, Timestamp=1, Nonce=AAAAAAAAAAAAAAAAAAAAAA, SignedHeaders=content-type;host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+            DEFAULT_MAX_HEADER_LEN,
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("h"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let canonical =
+            CanonicalRequest::new(&auth, &Method::GET, &"/x?q=1".parse().unwrap(), &headers)
+                .unwrap();
+        let sts = canonical.string_to_sign(&EMPTY_BODY_SHA256);
+        let layout = line_layout(&auth);
+        assert_eq!(layout.len(), sts.split(|&b| b == b'\n').count());
+        assert_eq!(layout[5], Line::Path);
+        assert_eq!(layout[8].label(), "header content-type");
+        assert_eq!(layout.last(), Some(&Line::BodySha256));
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod future;
 mod key;
 mod nonce;
 pub mod policy;
+mod problem;
 mod registry;
 mod rejection;
 pub mod scheme;
@@ -47,8 +48,8 @@ pub use authorization::{
     MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN, SCHEME, Signature, is_valid_key_id,
 };
 pub use canonical::{
-    BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, LINE_DIGEST_LABEL, body_sha256, line_digests,
-    request_host, trim_ows,
+    BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, LINE_DIGEST_LABEL, Line, body_sha256,
+    line_digests, line_layout, request_host, trim_ows,
 };
 pub use challenge::Challenge;
 pub use clock::{Clock, OffsetClock, SystemClock};
@@ -58,6 +59,7 @@ pub use nonce::{
     NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, unix_millis,
 };
 pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
+pub use problem::{Problem, ProblemError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError};
 pub use rejection::{Rejection, RejectionKind, TimeHint};
 pub use scheme::{Credentials, Locator, Scheme, V1, V1Pending, authorization_token};

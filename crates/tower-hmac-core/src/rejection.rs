@@ -115,6 +115,11 @@ impl RejectionKind {
         }
     }
 
+    /// The kind of a stable code, if this version knows it.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+
     /// The HTTP status of the default response.
     pub const fn status(self) -> StatusCode {
         match self {

@@ -76,28 +76,9 @@ impl RejectionResponder for DefaultResponder {
     }
 }
 
-/// The problem+json body for a rejection.
+/// The problem+json body for a rejection ([`Problem`](tower_hmac_core::Problem), as JSON).
 pub fn problem_json(rejection: &Rejection) -> String {
-    let kind = rejection.kind();
-    let mut body = serde_json::json!({
-        "type": format!("urn:tower-hmac:error:{}", kind.code()),
-        "title": kind.title(),
-        "status": kind.status().as_u16(),
-        "code": kind.code(),
-    });
-    if let Some(map) = body.as_object_mut() {
-        if let Some(detail) = rejection.detail() {
-            map.insert("detail".into(), detail.into());
-        }
-        if let Some(digests) = rejection.line_digests() {
-            let lines: Vec<String> = digests.iter().map(hex::encode).collect();
-            map.insert(
-                "diagnostics".into(),
-                serde_json::json!({ "string_to_sign_lines": lines }),
-            );
-        }
-    }
-    body.to_string()
+    tower_hmac_core::Problem::from_rejection(rejection).to_json()
 }
 
 /// The `WWW-Authenticate` value for a `401` rejection: `<scheme> error="<code>"`, plus `ts` and

@@ -1,0 +1,171 @@
+//! The problem body of a rejection (RFC 9457 `application/problem+json`), typed: what the server
+//! sends and what a client (`tower-hmac explain`) reads, from one definition.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rejection::{Rejection, RejectionKind};
+
+/// A rejection's problem body: `type`, `title`, `status`, `code`, and when there are some, a
+/// `detail` and the string-to-sign digests (`diagnostics.string_to_sign_lines`).
+///
+/// ```
+/// use tower_hmac_core::{Problem, Rejection, RejectionKind};
+///
+/// let problem = Problem::from_rejection(&Rejection::new(RejectionKind::StaleTimestamp));
+/// let json = problem.to_json();
+/// let read = Problem::from_json(&json).unwrap();
+/// assert_eq!(read.kind(), RejectionKind::StaleTimestamp);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Problem {
+    kind: RejectionKind,
+    detail: Option<String>,
+    line_digests: Option<Vec<[u8; 8]>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(rename = "type")]
+    type_: String,
+    title: String,
+    status: u16,
+    code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Diagnostics>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Diagnostics {
+    string_to_sign_lines: Vec<String>,
+}
+
+/// A problem body that is not one of this protocol's.
+#[derive(Debug, thiserror::Error)]
+pub enum ProblemError {
+    /// Not JSON of the problem body's shape.
+    #[error("not a tower-hmac problem body: {0}")]
+    Shape(#[source] serde_json::Error),
+    /// A code this version does not know.
+    #[error("unknown rejection code {0:?}")]
+    UnknownCode(String),
+    /// A digest that is not 16 hex digits.
+    #[error("a string-to-sign digest is not 16 hex digits")]
+    Digest,
+}
+
+impl Problem {
+    /// The problem body of a rejection, as the server sends it.
+    pub fn from_rejection(rejection: &Rejection) -> Self {
+        Self {
+            kind: rejection.kind(),
+            detail: rejection.detail().map(str::to_owned),
+            line_digests: rejection.line_digests().map(<[_]>::to_vec),
+        }
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        let wire = Wire {
+            type_: format!("urn:tower-hmac:error:{}", self.kind.code()),
+            title: self.kind.title().to_owned(),
+            status: self.kind.status().as_u16(),
+            code: self.kind.code().to_owned(),
+            detail: self.detail.clone(),
+            diagnostics: self.line_digests.as_ref().map(|digests| Diagnostics {
+                string_to_sign_lines: digests.iter().map(hex::encode).collect(),
+            }),
+        };
+        // Serializing strings and numbers cannot fail.
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// Reads a problem body.
+    pub fn from_json(text: &str) -> Result<Self, ProblemError> {
+        let wire: Wire = serde_json::from_str(text.trim()).map_err(ProblemError::Shape)?;
+        let kind = RejectionKind::from_code(&wire.code)
+            .ok_or_else(|| ProblemError::UnknownCode(wire.code.clone()))?;
+        let line_digests = match wire.diagnostics {
+            None => None,
+            Some(d) => Some(
+                d.string_to_sign_lines
+                    .iter()
+                    .map(|line| {
+                        let mut out = [0u8; 8];
+                        hex::decode_to_slice(line, &mut out).map_err(|_| ProblemError::Digest)?;
+                        Ok(out)
+                    })
+                    .collect::<Result<Vec<_>, ProblemError>>()?,
+            ),
+        };
+        Ok(Self {
+            kind,
+            detail: wire.detail,
+            line_digests,
+        })
+    }
+
+    /// What was rejected.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The explanation, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// The digests of the server's string to sign, one per line, when it sent them.
+    pub fn line_digests(&self) -> Option<&[[u8; 8]]> {
+        self.line_digests.as_deref()
+    }
+}
+
+impl fmt::Debug for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Problem")
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .field("line_digests", &self.line_digests.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_kind_with_detail_and_digests() {
+        for kind in RejectionKind::ALL {
+            let rejection = Rejection::new(kind)
+                .with_detail("a detail")
+                .with_line_digests(vec![[1; 8], [0xab; 8]]);
+            let problem = Problem::from_rejection(&rejection);
+            let json = problem.to_json();
+            assert!(json.starts_with(&format!(
+                "{{\"type\":\"urn:tower-hmac:error:{}\"",
+                kind.code()
+            )));
+            assert_eq!(Problem::from_json(&json).unwrap(), problem);
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_problem_body() {
+        assert!(matches!(
+            Problem::from_json("{}"),
+            Err(ProblemError::Shape(_))
+        ));
+        let unknown = r#"{"type":"x","title":"x","status":401,"code":"no_such_code"}"#;
+        assert!(matches!(
+            Problem::from_json(unknown),
+            Err(ProblemError::UnknownCode(_))
+        ));
+        let bad = r#"{"type":"x","title":"x","status":401,"code":"invalid_signature","diagnostics":{"string_to_sign_lines":["zz"]}}"#;
+        assert!(matches!(Problem::from_json(bad), Err(ProblemError::Digest)));
+    }
+}
