@@ -1,7 +1,9 @@
 //! The clock, passed in so that tests can set it.
 
-use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[cfg(feature = "test-util")]
+pub use offset::OffsetClock;
 
 /// A source of the current time.
 ///
@@ -35,40 +37,49 @@ where
     }
 }
 
-/// A clock that runs a fixed offset ahead of (or behind) the system clock: for tests of clock skew.
-#[derive(Clone, Copy)]
-pub struct OffsetClock {
-    offset_secs: i64,
-}
-
-impl OffsetClock {
-    /// The system clock moved by `offset_secs` (negative: behind).
-    pub fn new(offset_secs: i64) -> Self {
-        Self { offset_secs }
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> SystemTime {
-        let now = SystemTime::now();
-        let delta = Duration::from_secs(self.offset_secs.unsigned_abs());
-        if self.offset_secs >= 0 {
-            now.checked_add(delta).unwrap_or(now)
-        } else {
-            now.checked_sub(delta).unwrap_or(UNIX_EPOCH)
-        }
-    }
-}
-
-impl fmt::Debug for OffsetClock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OffsetClock({:+}s)", self.offset_secs)
-    }
-}
-
 /// Unix seconds of a `SystemTime` (0 before 1970).
 pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(feature = "test-util")]
+mod offset {
+    use std::fmt;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::Clock;
+
+    /// A clock that runs a fixed offset ahead of (or behind) the system clock: for tests of clock skew
+    /// (feature `test-util`).
+    #[derive(Clone, Copy)]
+    pub struct OffsetClock {
+        offset_secs: i64,
+    }
+
+    impl OffsetClock {
+        /// The system clock moved by `offset_secs` (negative: behind).
+        pub fn new(offset_secs: i64) -> Self {
+            Self { offset_secs }
+        }
+    }
+
+    impl Clock for OffsetClock {
+        fn now(&self) -> SystemTime {
+            let now = SystemTime::now();
+            let delta = Duration::from_secs(self.offset_secs.unsigned_abs());
+            if self.offset_secs >= 0 {
+                now.checked_add(delta).unwrap_or(now)
+            } else {
+                now.checked_sub(delta).unwrap_or(UNIX_EPOCH)
+            }
+        }
+    }
+
+    impl fmt::Debug for OffsetClock {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "OffsetClock({:+}s)", self.offset_secs)
+        }
+    }
 }

@@ -52,7 +52,9 @@ pub use canonical::{
     line_digests, line_layout, request_host, trim_ows,
 };
 pub use challenge::Challenge;
-pub use clock::{Clock, OffsetClock, SystemClock};
+#[cfg(feature = "test-util")]
+pub use clock::OffsetClock;
+pub use clock::{Clock, SystemClock};
 pub use future::StoreFuture;
 pub use key::{KeyError, SecretKey};
 pub use nonce::{

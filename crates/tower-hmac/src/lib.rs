@@ -7,6 +7,8 @@ mod extract;
 pub mod registry;
 pub mod server;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use error::ConfigError;
 pub use extract::Authenticated;
