@@ -22,10 +22,5 @@ pub use store::MemoryNonceStore;
 #[cfg(feature = "moka")]
 pub use store::MokaNonceStore;
 pub use tower_hmac_core as protocol;
-/// The workspace README's code, compiled as a doctest so that it cannot rot (it uses both the
-/// server and the reqwest client, so it needs both features, as `cargo test --workspace` has).
-#[cfg(all(doctest, feature = "axum", feature = "reqwest", feature = "toml"))]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
 
 pub use tower_hmac_core::{AllowedHosts, Rejection, RejectionKind, SecretKey};

@@ -4,7 +4,7 @@
 //!
 //! 1. parse the `Authorization` header strictly (`missing_authorization`, `malformed_authorization`,
 //!    `unsupported_scheme`);
-//! 2. look the key id up in the [`KeyRegistry`](tower_hmac_core::KeyRegistry) (`unknown_key`,
+//! 2. look the key id up in the [`KeyRegistry`](crate::protocol::KeyRegistry) (`unknown_key`,
 //!    `revoked_key`, `503 key_store_unavailable`) — an unknown or revoked key still costs the
 //!    work of a bad signature (steps 5–7 with a decoy key) before it is refused, so the answer's
 //!    timing does not tell which key ids exist;

@@ -51,7 +51,7 @@ where
 /// - body `application/problem+json` (RFC 9457): `type`, `title`, `status`, `code`, `detail`
 ///   when there is a fixed explanation, and for `invalid_signature` the digests of the server's
 ///   string to sign (`diagnostics.string_to_sign_lines`, see
-///   [`line_digests`](tower_hmac_core::line_digests)). It never holds a request value, a key or a
+///   [`line_digests`](crate::protocol::line_digests)). It never holds a request value, a key or a
 ///   signature.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultResponder;
@@ -76,7 +76,7 @@ impl RejectionResponder for DefaultResponder {
     }
 }
 
-/// The problem+json body for a rejection ([`Problem`](tower_hmac_core::Problem), as JSON).
+/// The problem+json body for a rejection ([`Problem`](crate::protocol::Problem), as JSON).
 pub fn problem_json(rejection: &Rejection) -> String {
     tower_hmac_core::Problem::from_rejection(rejection).to_json()
 }

@@ -5,7 +5,7 @@
 //! moka cache; `docs/PERFORMANCE.md` compares the two.
 //!
 //! Both know when their memory begins (the process start): a request that may have been signed
-//! before then is answered [`NonceOutcome::BeforeHorizon`](tower_hmac_core::NonceOutcome), which
+//! before then is answered [`NonceOutcome::BeforeHorizon`](crate::protocol::NonceOutcome), which
 //! the layer turns into `stale_timestamp`, so a request captured before a restart cannot be
 //! replayed after it.
 
