@@ -1136,3 +1136,26 @@ fn max_skew_must_be_whole_seconds_and_the_error_says_so() {
         .unwrap_err();
     assert!(err.to_string().contains("whole number of seconds"), "{err}");
 }
+
+/// The inner service's future is polled in place, not boxed: it need not be `Send` (here it
+/// holds an `Rc`) nor `'static`.
+#[tokio::test]
+async fn the_inner_service_future_need_not_be_send() {
+    let shared = std::rc::Rc::new("not Send".to_owned());
+    let svc = tower::service_fn(move |_req: Request<VerifiedBody>| {
+        let held = std::rc::Rc::clone(&shared);
+        async move {
+            tokio::task::yield_now().await;
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(held.to_string()))))
+        }
+    });
+    let res = ServiceBuilder::new()
+        .layer(layer())
+        .service(svc)
+        .oneshot(Req::get("/").signed())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "not Send");
+}

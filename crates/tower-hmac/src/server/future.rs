@@ -1,43 +1,108 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use http::Response;
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower::Service;
 
-use super::body::ResponseBody;
+use super::body::{ResponseBody, VerifiedBody};
 
-type BoxedResponse<B, E> =
-    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static>>;
+/// The verification's own future: what the layer checks before the inner service runs, ending in
+/// the request to pass on or the rejection's response.
+pub(crate) type Verification =
+    Pin<Box<dyn Future<Output = Result<Request<VerifiedBody>, Response<Bytes>>> + Send + 'static>>;
 
-/// The response future of [`HmacAuth`](super::HmacAuth).
-///
-/// It runs the verification (whose registry and replay-store calls may do I/O) and then the inner
-/// service; it is one allocation per request.
-pub struct ResponseFuture<B, E> {
-    inner: BoxedResponse<B, E>,
+pin_project! {
+    /// The response future of [`HmacAuth`](super::HmacAuth): the verification, then the inner
+    /// service's own future, polled in place.
+    ///
+    /// The verification (whose registry and replay-store calls may do I/O) is one allocation per
+    /// request; the inner service's future is not boxed, so neither it nor the inner service
+    /// need be `Send` or `'static`.
+    pub struct ResponseFuture<S, ResBody>
+    where
+        S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    {
+        #[pin]
+        state: State<S, S::Future>,
+    }
 }
 
-impl<B, E> ResponseFuture<B, E> {
-    pub(crate) fn new<F>(future: F) -> Self
-    where
-        F: Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static,
-    {
+pin_project! {
+    #[project = StateProj]
+    enum State<S, F> {
+        Verifying {
+            verification: Verification,
+            inner: Option<S>,
+        },
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Done,
+    }
+}
+
+impl<S, ResBody> ResponseFuture<S, ResBody>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+{
+    pub(crate) fn new(verification: Verification, inner: S) -> Self {
         Self {
-            inner: Box::pin(future),
+            state: State::Verifying {
+                verification,
+                inner: Some(inner),
+            },
         }
     }
 }
 
-impl<B, E> Future for ResponseFuture<B, E> {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+impl<S, ResBody> Future for ResponseFuture<S, ResBody>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Verifying {
+                    verification,
+                    inner,
+                } => match ready!(verification.as_mut().poll(cx)) {
+                    Ok(request) => {
+                        let Some(mut service) = inner.take() else {
+                            // Only reachable if polled again after a panic in the inner call.
+                            return Poll::Pending;
+                        };
+                        let future = service.call(request);
+                        state.set(State::Calling { future });
+                    }
+                    Err(response) => {
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                    }
+                },
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    state.set(State::Done);
+                    return Poll::Ready(result.map(|res| res.map(ResponseBody::inner)));
+                }
+                // Polled after completion: there is nothing more to give.
+                StateProj::Done => return Poll::Pending,
+            }
+        }
     }
 }
 
-impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+impl<S, ResBody> fmt::Debug for ResponseFuture<S, ResBody>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

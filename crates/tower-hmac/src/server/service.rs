@@ -54,17 +54,16 @@ impl<S: fmt::Debug, Sc: fmt::Debug> fmt::Debug for HmacAuth<S, Sc> {
 
 impl<S, Sc, ReqBody, ResBody> Service<Request<ReqBody>> for HmacAuth<S, Sc>
 where
-    S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone,
     Sc: SchemeSet,
     ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -73,25 +72,25 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // The ready service is the one that must be called; leave a fresh clone behind.
         let clone = self.inner.clone();
-        let mut inner = mem::replace(&mut self.inner, clone);
+        let inner = mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        ResponseFuture::new(async move {
+        let verification = Box::pin(async move {
             match config.verify(req).await {
                 Ok(req) => {
                     log_accepted(req.extensions().get::<Authenticated>());
-                    let res = inner.call(req).await?;
-                    Ok(res.map(ResponseBody::inner))
+                    Ok(req)
                 }
                 Err(failure) => {
                     log_rejected(&failure);
-                    Ok(rejection_response(&config, failure))
+                    Err(rejection_response(&config, failure))
                 }
             }
-        })
+        });
+        ResponseFuture::new(verification, inner)
     }
 }
 
-fn rejection_response<Sc, B>(config: &Verifier<Sc>, failure: Failure) -> Response<ResponseBody<B>> {
+fn rejection_response<Sc>(config: &Verifier<Sc>, failure: Failure) -> Response<Bytes> {
     let mut res = config.settings.responder.response(&failure.rejection);
     if !res.headers().contains_key(DATE) {
         let date = httpdate::fmt_http_date(config.settings.clock.now());
@@ -100,5 +99,5 @@ fn rejection_response<Sc, B>(config: &Verifier<Sc>, failure: Failure) -> Respons
         }
     }
     res.extensions_mut().insert(failure.rejection);
-    res.map(|body: Bytes| ResponseBody::rejection(body))
+    res
 }
