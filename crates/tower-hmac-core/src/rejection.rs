@@ -57,6 +57,8 @@ pub enum RejectionKind {
     ReplayQuotaExceeded,
     /// The request carries credentials for more than one enabled scheme.
     AmbiguousCredentials,
+    /// The credentials carry an expiry (a presigned URL) that has passed.
+    Expired,
     /// The key may not be used with this scheme (answered only when the server reveals key
     /// errors; otherwise as an unknown key).
     SchemeNotAllowed,
@@ -64,7 +66,7 @@ pub enum RejectionKind {
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 21] = [
+    pub const ALL: [RejectionKind; 22] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
@@ -75,6 +77,7 @@ impl RejectionKind {
         Self::AuthorityMismatch,
         Self::HostNotAllowed,
         Self::StaleTimestamp,
+        Self::Expired,
         Self::MissingSignedHeader,
         Self::DuplicateSignedHeader,
         Self::BodyTooLarge,
@@ -111,6 +114,7 @@ impl RejectionKind {
             Self::TrailersNotAllowed => "trailers_not_allowed",
             Self::ReplayQuotaExceeded => "replay_quota_exceeded",
             Self::AmbiguousCredentials => "ambiguous_credentials",
+            Self::Expired => "expired",
             Self::SchemeNotAllowed => "scheme_not_allowed",
         }
     }
@@ -165,6 +169,7 @@ impl RejectionKind {
                 "The request carries credentials for more than one scheme."
             }
             Self::SchemeNotAllowed => "The credential's key may not be used with this scheme.",
+            Self::Expired => "The credentials have expired.",
         }
     }
 

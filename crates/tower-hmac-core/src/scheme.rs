@@ -28,6 +28,14 @@ pub trait Credentials: Send + Sync + 'static {
     /// something unique to the signed request (its signature). Shared by every scheme, so a value
     /// recorded through one scheme is a replay through any other.
     fn nonce(&self) -> &str;
+
+    /// The last second (Unix, inclusive) the credentials are valid, for schemes that carry an
+    /// expiry (presigned URLs): then the request is valid from `timestamp − skew` until this
+    /// instant instead of within `timestamp ± skew`, and its nonce is kept until it. `None`
+    /// (the default): the skew window.
+    fn expires(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Where a request carries a scheme's credentials: how the server picks the scheme.

@@ -23,7 +23,7 @@ const NOW: u64 = 1_700_000_000;
 const HOST_OK: &str = "api.example.com";
 
 /// The whole test scheme: `X-Test-Auth: <key-id>:<ts>:<nonce>:<hex HMAC(key, method \n path \n ts
-/// \n nonce \n hex SHA-256(body))>`.
+/// \n nonce \n hex SHA-256(body))>[:<expires>]` (with an expiry, it is a line of the MAC too).
 mod test_scheme {
     use hmac::{Hmac, KeyInit, Mac};
     use http::request::Parts;
@@ -40,6 +40,7 @@ mod test_scheme {
         ts: u64,
         nonce: String,
         mac: Vec<u8>,
+        expires: Option<u64>,
     }
 
     impl Credentials for Token {
@@ -51,6 +52,9 @@ mod test_scheme {
         }
         fn nonce(&self) -> &str {
             &self.nonce
+        }
+        fn expires(&self) -> Option<u64> {
+            self.expires
         }
     }
 
@@ -66,8 +70,17 @@ mod test_scheme {
         mac.finalize().into_bytes().to_vec()
     }
 
-    pub(crate) fn head(method: &str, path: &str, ts: u64, nonce: &str) -> String {
-        format!("{method}\n{path}\n{ts}\n{nonce}\n")
+    pub(crate) fn head(
+        method: &str,
+        path: &str,
+        ts: u64,
+        nonce: &str,
+        expires: Option<u64>,
+    ) -> String {
+        match expires {
+            None => format!("{method}\n{path}\n{ts}\n{nonce}\n"),
+            Some(e) => format!("{method}\n{path}\n{ts}\n{nonce}\n{e}\n"),
+        }
     }
 
     fn malformed() -> Rejection {
@@ -95,7 +108,8 @@ mod test_scheme {
             }
             let text = value.to_str().map_err(|_| malformed())?;
             let mut fields = text.split(':');
-            let (Some(key_id), Some(ts), Some(nonce), Some(mac), None) = (
+            let (Some(key_id), Some(ts), Some(nonce), Some(mac), expires, None) = (
+                fields.next(),
                 fields.next(),
                 fields.next(),
                 fields.next(),
@@ -109,6 +123,9 @@ mod test_scheme {
                 ts: ts.parse().map_err(|_| malformed())?,
                 nonce: nonce.to_owned(),
                 mac: hex::decode(mac).map_err(|_| malformed())?,
+                expires: expires
+                    .map(|e| e.parse().map_err(|_| malformed()))
+                    .transpose()?,
             })
         }
         fn prepare(
@@ -118,7 +135,13 @@ mod test_scheme {
             _key: &SecretKey,
         ) -> Result<Pending, Rejection> {
             Ok(Pending {
-                head: head(parts.method.as_str(), parts.uri.path(), t.ts, &t.nonce),
+                head: head(
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    t.ts,
+                    &t.nonce,
+                    t.expires,
+                ),
                 body: Sha256::new(),
             })
         }
@@ -185,9 +208,16 @@ fn v1(key_id: &str, nonce: &str) -> String {
 }
 
 fn token(key_id: &str, nonce: &str, body: &[u8]) -> String {
-    let head = test_scheme::head("POST", "/orders", NOW, nonce);
+    let head = test_scheme::head("POST", "/orders", NOW, nonce, None);
     let mac = test_scheme::mac(&[7; 32], &head, &body_sha256(body));
     format!("{key_id}:{NOW}:{nonce}:{}", hex::encode(mac))
+}
+
+/// A token signed at `ts` that expires at `expires`.
+fn expiring(nonce: &str, ts: u64, expires: u64) -> String {
+    let head = test_scheme::head("POST", "/orders", ts, nonce, Some(expires));
+    let mac = test_scheme::mac(&[7; 32], &head, &body_sha256(b"{}"));
+    format!("k1:{ts}:{nonce}:{}:{expires}", hex::encode(mac))
 }
 
 async fn echo(req: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -321,4 +351,27 @@ async fn a_nonce_recorded_by_one_scheme_is_a_replay_through_another() {
         call(&layer, &[("x-test-auth", token("k1", nonce, b"{}"))], b"{}").await;
     assert_eq!(status, 401);
     assert_eq!(rejection.unwrap().kind(), RejectionKind::ReplayedNonce);
+}
+
+#[tokio::test]
+async fn a_scheme_with_an_expiry_is_valid_until_it_and_replay_safe_until_then() {
+    let layer = layer(false);
+    // Signed long before (beyond the 300 s skew) but not yet expired: accepted once.
+    let valid = expiring("exp-nonce-0000000001", NOW - 1000, NOW + 600);
+    let (status, _, text) = call(&layer, &[("x-test-auth", valid.clone())], b"{}").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "k1 test"));
+    let (_, rejection, _) = call(&layer, &[("x-test-auth", valid)], b"{}").await;
+    assert_eq!(rejection.unwrap().kind(), RejectionKind::ReplayedNonce);
+    // Expired a second ago.
+    let expired = expiring("exp-nonce-0000000002", NOW - 1000, NOW - 1);
+    let (status, rejection, _) = call(&layer, &[("x-test-auth", expired)], b"{}").await;
+    assert_eq!(status, 401);
+    assert_eq!(rejection.unwrap().kind(), RejectionKind::Expired);
+    // Valid through its last second.
+    let last = expiring("exp-nonce-0000000003", NOW - 10, NOW);
+    assert_eq!(call(&layer, &[("x-test-auth", last)], b"{}").await.0, 200);
+    // Signed further in the future than the skew allows: stale, whatever the expiry.
+    let future = expiring("exp-nonce-0000000004", NOW + 1000, NOW + 2000);
+    let (_, rejection, _) = call(&layer, &[("x-test-auth", future)], b"{}").await;
+    assert_eq!(rejection.unwrap().kind(), RejectionKind::StaleTimestamp);
 }

@@ -251,8 +251,19 @@ impl<S> Verifier<S> {
         // The time a stale answer teaches, rounded up: a client that re-signs with it signs after
         // this instant, so after any replay store's horizon too.
         let hint_secs = unix_millis(now).div_ceil(1000);
-        if !is_fresh(creds.timestamp(), now_secs, self.settings.max_skew) {
-            return Err(fail(self.stale(scheme, secret, hint_secs, creds.nonce())));
+        let skew = self.settings.max_skew;
+        match creds.expires() {
+            None if !is_fresh(creds.timestamp(), now_secs, skew) => {
+                return Err(fail(self.stale(scheme, secret, hint_secs, creds.nonce())));
+            }
+            // Valid from the timestamp (less the skew) to the expiry, inclusive.
+            Some(expires) if now_secs > expires => {
+                return Err(fail(RejectionKind::Expired.into()));
+            }
+            Some(_) if creds.timestamp() > now_secs.saturating_add(skew.as_secs()) => {
+                return Err(fail(self.stale(scheme, secret, hint_secs, creds.nonce())));
+            }
+            _ => {}
         }
 
         let pending = scheme.prepare(&creds, &parts, secret).map_err(fail)?;
@@ -270,7 +281,14 @@ impl<S> Verifier<S> {
             return Err(fail(RejectionKind::InvalidSignature.into()));
         };
 
-        let lifetime = NonceLifetime::for_request(creds.timestamp(), now, self.settings.max_skew);
+        let lifetime = match creds.expires() {
+            None => NonceLifetime::for_request(creds.timestamp(), now, skew),
+            Some(expires) => NonceLifetime::from_millis(
+                unix_millis(now),
+                creds.timestamp().saturating_mul(1000),
+                expires.saturating_add(1).saturating_mul(1000),
+            ),
+        };
         match self
             .nonces
             .check_and_insert(creds.key_id(), creds.nonce(), lifetime)
