@@ -1159,3 +1159,41 @@ async fn the_inner_service_future_need_not_be_send() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "not Send");
 }
+
+/// A request body that is not `Send`: its data sits behind an `Rc`.
+struct RcBody(std::rc::Rc<std::cell::RefCell<Option<Bytes>>>);
+
+impl http_body::Body for RcBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(
+            self.0
+                .borrow_mut()
+                .take()
+                .map(|b| Ok(http_body::Frame::data(b))),
+        )
+    }
+}
+
+/// Nothing is boxed on the way: the request body need not be `Send` either.
+#[tokio::test]
+async fn the_request_body_need_not_be_send() {
+    let (parts, _) = Req::post("/upload", b"{}").signed().into_parts();
+    let body = RcBody(std::rc::Rc::new(std::cell::RefCell::new(Some(
+        Bytes::from_static(b"{}"),
+    ))));
+    let res = ServiceBuilder::new()
+        .layer(layer())
+        .service_fn(echo)
+        .oneshot(Request::from_parts(parts, body))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "backoffice/k1:{}");
+}

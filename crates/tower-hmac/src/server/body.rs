@@ -6,11 +6,9 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
-use tower_hmac_core::{Rejection, RejectionKind};
 
 /// The request body handed to the inner service: exactly the bytes the client sent, read and
 /// hashed by the layer, held once in the chunks they arrived in. A signed request with trailers is
@@ -29,7 +27,7 @@ impl VerifiedBody {
         body
     }
 
-    fn push(&mut self, chunk: Bytes) {
+    pub(crate) fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             self.remaining += chunk.len() as u64;
             self.chunks.push_back(chunk);
@@ -79,50 +77,6 @@ impl Body for VerifiedBody {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
     }
-}
-
-/// Reads `body` up to `limit` bytes, handing each chunk to `on_chunk` as it arrives (the scheme
-/// hashes it). Beyond the limit it stops after the chunk that crossed it (or before reading, when
-/// the declared length already exceeds it).
-pub(crate) async fn read_body<B>(
-    body: B,
-    limit: u64,
-    mut on_chunk: impl FnMut(&[u8]),
-) -> Result<VerifiedBody, Rejection>
-where
-    B: Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    if body.size_hint().lower() > limit {
-        return Err(too_large());
-    }
-    let mut body = std::pin::pin!(body);
-    let mut out = VerifiedBody::default();
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| Rejection::new(RejectionKind::BodyUnreadable).with_source(e))?;
-        match frame.into_data() {
-            Ok(mut data) => {
-                let chunk = data.copy_to_bytes(data.remaining());
-                if out.len() + chunk.len() as u64 > limit {
-                    return Err(too_large());
-                }
-                on_chunk(&chunk);
-                out.push(chunk);
-            }
-            Err(frame) => {
-                if frame.is_trailers() {
-                    // No signature covers trailers: the inner service would read unsigned fields.
-                    return Err(Rejection::new(RejectionKind::TrailersNotAllowed));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn too_large() -> Rejection {
-    Rejection::new(RejectionKind::BodyTooLarge)
 }
 
 pin_project! {
@@ -197,74 +151,5 @@ where
                 SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::Full;
-    use tower_hmac_core::{BodyHasher, body_sha256};
-
-    async fn read_and_hash<B>(body: B, limit: u64) -> Result<(VerifiedBody, [u8; 32]), Rejection>
-    where
-        B: Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let mut hasher = BodyHasher::new();
-        let body = read_body(body, limit, |chunk| hasher.update(chunk)).await?;
-        Ok((body, hasher.finish()))
-    }
-
-    /// A body that arrives in chunks and does not declare its length.
-    struct Chunked(VecDeque<Bytes>);
-
-    impl Body for Chunked {
-        type Data = Bytes;
-        type Error = Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(self.get_mut().0.pop_front().map(|c| Ok(Frame::data(c))))
-        }
-    }
-
-    fn stream(chunks: Vec<&'static [u8]>) -> Chunked {
-        Chunked(chunks.into_iter().map(Bytes::from_static).collect())
-    }
-
-    #[tokio::test]
-    async fn reads_and_hashes_chunks_unchanged() {
-        let (body, hash) = read_and_hash(stream(vec![b"hello ", b"", b"world"]), 100)
-            .await
-            .unwrap();
-        assert_eq!(hash, body_sha256(b"hello world"));
-        assert_eq!(body.len(), 11);
-        let bytes = body.collect().await.unwrap().to_bytes();
-        assert_eq!(&bytes[..], b"hello world");
-    }
-
-    #[tokio::test]
-    async fn refuses_a_declared_length_over_the_limit_without_reading() {
-        let err = read_and_hash(Full::new(Bytes::from_static(b"12345")), 4)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), RejectionKind::BodyTooLarge);
-    }
-
-    #[tokio::test]
-    async fn refuses_a_streamed_body_over_the_limit() {
-        let err = read_and_hash(stream(vec![b"123", b"456"]), 5)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), RejectionKind::BodyTooLarge);
-    }
-
-    #[tokio::test]
-    async fn accepts_a_body_exactly_at_the_limit() {
-        let (body, _) = read_and_hash(stream(vec![b"123", b"45"]), 5).await.unwrap();
-        assert_eq!(body.len(), 5);
     }
 }

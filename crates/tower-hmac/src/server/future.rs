@@ -1,41 +1,45 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use http::{Request, Response};
+use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::body::{ResponseBody, VerifiedBody};
-
-/// The verification's own future: what the layer checks before the inner service runs, ending in
-/// the request to pass on or the rejection's response.
-pub(crate) type Verification =
-    Pin<Box<dyn Future<Output = Result<Request<VerifiedBody>, Response<Bytes>>> + Send + 'static>>;
+use super::schemes::SchemeSet;
+use super::service::rejection_response;
+use super::verification::BodyError;
+use super::verify::{Verifier, log_accepted, log_rejected};
+use crate::Authenticated;
 
 pin_project! {
     /// The response future of [`HmacAuth`](super::HmacAuth): the verification, then the inner
-    /// service's own future, polled in place.
-    ///
-    /// The verification (whose registry and replay-store calls may do I/O) is one allocation per
-    /// request; the inner service's future is not boxed, so neither it nor the inner service
-    /// need be `Send` or `'static`.
-    pub struct ResponseFuture<S, ResBody>
+    /// service's own future, both polled in place — nothing is boxed, and neither the inner
+    /// service nor the request body need be `Send` or `'static` (the future is `Send` when they
+    /// are).
+    pub struct ResponseFuture<S, Sc, ReqBody, ResBody>
     where
         S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+        Sc: SchemeSet,
+        ReqBody: Body,
+        ReqBody::Error: Into<BodyError>,
     {
         #[pin]
-        state: State<S, S::Future>,
+        state: State<S, S::Future, Sc::Verification<ReqBody>>,
+        config: Arc<Verifier<Sc>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, F> {
+    enum State<S, F, V> {
         Verifying {
-            verification: Verification,
+            #[pin]
+            verification: V,
             inner: Option<S>,
         },
         Calling {
@@ -46,35 +50,48 @@ pin_project! {
     }
 }
 
-impl<S, ResBody> ResponseFuture<S, ResBody>
+impl<S, Sc, ReqBody, ResBody> ResponseFuture<S, Sc, ReqBody, ResBody>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    Sc: SchemeSet,
+    ReqBody: Body,
+    ReqBody::Error: Into<BodyError>,
 {
-    pub(crate) fn new(verification: Verification, inner: S) -> Self {
+    pub(crate) fn new(
+        verification: Sc::Verification<ReqBody>,
+        inner: S,
+        config: Arc<Verifier<Sc>>,
+    ) -> Self {
         Self {
             state: State::Verifying {
                 verification,
                 inner: Some(inner),
             },
+            config,
         }
     }
 }
 
-impl<S, ResBody> Future for ResponseFuture<S, ResBody>
+impl<S, Sc, ReqBody, ResBody> Future for ResponseFuture<S, Sc, ReqBody, ResBody>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    Sc: SchemeSet,
+    ReqBody: Body,
+    ReqBody::Error: Into<BodyError>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let mut state = this.state;
         loop {
             match state.as_mut().project() {
                 StateProj::Verifying {
                     verification,
                     inner,
-                } => match ready!(verification.as_mut().poll(cx)) {
+                } => match ready!(verification.poll(cx)) {
                     Ok(request) => {
+                        log_accepted(request.extensions().get::<Authenticated>());
                         let Some(mut service) = inner.take() else {
                             // Only reachable if polled again after a panic in the inner call.
                             return Poll::Pending;
@@ -82,8 +99,10 @@ where
                         let future = service.call(request);
                         state.set(State::Calling { future });
                     }
-                    Err(response) => {
+                    Err(failure) => {
+                        log_rejected(&failure);
                         state.set(State::Done);
+                        let response = rejection_response(this.config, failure);
                         return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                     }
                 },
@@ -99,9 +118,12 @@ where
     }
 }
 
-impl<S, ResBody> fmt::Debug for ResponseFuture<S, ResBody>
+impl<S, Sc, ReqBody, ResBody> fmt::Debug for ResponseFuture<S, Sc, ReqBody, ResBody>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    Sc: SchemeSet,
+    ReqBody: Body,
+    ReqBody::Error: Into<BodyError>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()

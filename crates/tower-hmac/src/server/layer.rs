@@ -55,8 +55,7 @@ impl<S: SchemeSet> HmacAuthLayer<S> {
     /// request (with its body read, and [`Authenticated`](crate::Authenticated) in its extensions).
     pub async fn verify<B>(&self, request: Request<B>) -> Result<Request<VerifiedBody>, Rejection>
     where
-        B: Body + Send,
-        B::Data: Send,
+        B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.config.verify(request).await.map_err(|f| f.rejection)

@@ -52,12 +52,17 @@ mod layer;
 mod response;
 mod schemes;
 mod service;
+mod verification;
 mod verify;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
 pub use response::{DefaultResponder, RejectionResponder, challenge, problem_json};
-pub use schemes::{Push, SchemeSet};
+pub use schemes::{
+    Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
+    Verification6, Verification7, Verification8,
+};
 pub use service::HmacAuth;
+pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

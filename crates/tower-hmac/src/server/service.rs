@@ -13,8 +13,7 @@ use tower_hmac_core::V1;
 use super::body::{ResponseBody, VerifiedBody};
 use super::future::ResponseFuture;
 use super::schemes::SchemeSet;
-use super::verify::{Failure, Verifier, log_accepted, log_rejected};
-use crate::Authenticated;
+use super::verify::{Failure, Verifier};
 
 /// Verifies each request before the inner service sees it.
 ///
@@ -56,14 +55,13 @@ impl<S, Sc, ReqBody, ResBody> Service<Request<ReqBody>> for HmacAuth<S, Sc>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone,
     Sc: SchemeSet,
-    ReqBody: Body + Send + 'static,
-    ReqBody::Data: Send,
+    ReqBody: Body,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResBody: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ResBody>;
+    type Future = ResponseFuture<S, Sc, ReqBody, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -73,24 +71,14 @@ where
         // The ready service is the one that must be called; leave a fresh clone behind.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let config = Arc::clone(&self.config);
-        let verification = Box::pin(async move {
-            match config.verify(req).await {
-                Ok(req) => {
-                    log_accepted(req.extensions().get::<Authenticated>());
-                    Ok(req)
-                }
-                Err(failure) => {
-                    log_rejected(&failure);
-                    Err(rejection_response(&config, failure))
-                }
-            }
-        });
-        ResponseFuture::new(verification, inner)
+        let verification = self.config.verify(req);
+        ResponseFuture::new(verification, inner, Arc::clone(&self.config))
     }
 }
 
-fn rejection_response<Sc>(config: &Verifier<Sc>, failure: Failure) -> Response<Bytes> {
+/// The response for a refused request: the responder's, with a `Date` and the [`Rejection`]
+/// (`crate::protocol::Rejection`) in its extensions.
+pub(crate) fn rejection_response<Sc>(config: &Verifier<Sc>, failure: Failure) -> Response<Bytes> {
     let mut res = config.settings.responder.response(&failure.rejection);
     if !res.headers().contains_key(DATE) {
         let date = httpdate::fmt_http_date(config.settings.clock.now());

@@ -1,0 +1,535 @@
+//! The verification of one request with one scheme, written out as a future: no boxing, and no
+//! bound on the request body beyond being a body.
+//!
+//! The order of the checks is the layer's (see the module docs of `server`): parse → key lookup
+//! → authority and host → time → signed head → body (limit, time, digests) → MAC → replay guard.
+//! Each `await` of the pipeline is a state: `Lookup` (the registry), `Reading` (the body, with
+//! its timer), `Storing` (the replay store). The synchronous work between them lives in the
+//! `Verifier` methods below, so that the states only carry what the next step needs.
+
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use bytes::Buf;
+use http::request::Parts;
+use http::{Request, Uri};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tower_hmac_core::clock::unix_seconds;
+use tower_hmac_core::policy::is_fresh;
+use tower_hmac_core::{
+    Credentials, KeyRecord, KeyState, NonceLifetime, NonceOutcome, NonceStoreError,
+    NonceStoreErrorKind, RegistryError, Rejection, RejectionKind, Scheme, SecretKey, StoreFuture,
+    TimeHint, request_host, unix_millis,
+};
+
+use super::body::VerifiedBody;
+use super::verify::{Failure, Verifier, authority_mismatch, host_not_allowed, signed_uri};
+use crate::Authenticated;
+
+/// An error a body may fail with.
+pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the checks before the body established.
+struct Ctx<Sc: Scheme> {
+    parts: Parts,
+    creds: Sc::Credentials,
+    /// The active key's record; `None` for an unknown, revoked or disallowed key, which goes on
+    /// with the decoy key.
+    record: Option<KeyRecord>,
+    /// Why the key was refused, when it was.
+    refused: Option<RejectionKind>,
+    /// The app of a known but refused key, for the log line.
+    refused_app: Option<Arc<str>>,
+    /// The URI the router routes on, put back after verifying against the signed one.
+    routed: Option<Uri>,
+    now: SystemTime,
+    /// The time a stale answer teaches, rounded up (after any store's horizon).
+    hint_secs: u64,
+    /// With revealed key errors: the body and MAC are only the decoy's work, the answer is
+    /// `refused`.
+    decoy_only: bool,
+}
+
+pin_project! {
+    /// The verification of one request with the scheme `Sc` of the set `S`.
+    pub struct SchemeVerification<S, Sc, B>
+    where
+        Sc: Scheme,
+    {
+        verifier: Arc<Verifier<S>>,
+        scheme: fn(&S) -> &Sc,
+        #[pin]
+        state: State<Sc, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<Sc, B>
+    where
+        Sc: Scheme,
+    {
+        Failed {
+            failure: Option<Failure>,
+        },
+        Lookup {
+            lookup: StoreFuture<Result<Option<KeyRecord>, RegistryError>>,
+            parts: Option<Parts>,
+            body: Option<B>,
+            creds: Option<Sc::Credentials>,
+        },
+        Reading {
+            #[pin]
+            body: B,
+            #[pin]
+            timer: Option<tokio::time::Sleep>,
+            collected: VerifiedBody,
+            pending: Option<Sc::Pending>,
+            ctx: Option<Ctx<Sc>>,
+        },
+        Storing {
+            store: StoreFuture<Result<NonceOutcome, tower_hmac_core::NonceStoreError>>,
+            collected: Option<VerifiedBody>,
+            ctx: Option<Ctx<Sc>>,
+        },
+        Done,
+    }
+}
+
+impl<S, Sc, B> SchemeVerification<S, Sc, B>
+where
+    Sc: Scheme,
+    B: Body,
+    B::Error: Into<BodyError>,
+{
+    /// Starts verifying with the scheme `scheme(&verifier.schemes)`: parses the credentials and
+    /// asks the registry for the key.
+    pub(crate) fn new(
+        verifier: Arc<Verifier<S>>,
+        scheme: fn(&S) -> &Sc,
+        parts: Parts,
+        body: B,
+    ) -> Self {
+        let sc = scheme(&verifier.schemes);
+        let state = match sc.parse(&parts, verifier.settings.max_header_len) {
+            Err(rejection) => State::Failed {
+                failure: Some(Failure {
+                    rejection: rejection.with_scheme(sc.name()),
+                    key_id: None,
+                    app_id: None,
+                    hidden: None,
+                }),
+            },
+            Ok(creds) => State::Lookup {
+                lookup: verifier.settings.registry.lookup(creds.key_id()),
+                parts: Some(parts),
+                body: Some(body),
+                creds: Some(creds),
+            },
+        };
+        Self {
+            verifier,
+            scheme,
+            state,
+        }
+    }
+}
+
+impl<S, Sc, B> Future for SchemeVerification<S, Sc, B>
+where
+    Sc: Scheme,
+    B: Body,
+    B::Error: Into<BodyError>,
+{
+    type Output = Result<Request<VerifiedBody>, Failure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let verifier: &Verifier<S> = this.verifier;
+        let scheme = (this.scheme)(&verifier.schemes);
+        let mut state = this.state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Failed { failure } => {
+                    let failure = failure.take();
+                    state.set(State::Done);
+                    return match failure {
+                        Some(failure) => Poll::Ready(Err(failure)),
+                        None => Poll::Pending,
+                    };
+                }
+                StateProj::Lookup {
+                    lookup,
+                    parts,
+                    body,
+                    creds,
+                } => {
+                    let found = ready!(Pin::new(lookup).poll(cx));
+                    let (Some(parts), Some(body), Some(creds)) =
+                        (parts.take(), body.take(), creds.take())
+                    else {
+                        state.set(State::Done);
+                        return Poll::Pending;
+                    };
+                    let next = match verifier.before_body(scheme, parts, creds, found) {
+                        Ok((ctx, pending)) => verifier.reading(scheme, body, pending, ctx),
+                        Err(failure) => State::Failed {
+                            failure: Some(failure),
+                        },
+                    };
+                    state.set(next);
+                }
+                StateProj::Reading {
+                    mut body,
+                    timer,
+                    collected,
+                    pending,
+                    ctx,
+                } => {
+                    let limit = verifier.settings.body_limit;
+                    let read = loop {
+                        match body.as_mut().poll_frame(cx) {
+                            Poll::Pending => break None,
+                            Poll::Ready(None) => break Some(Ok(())),
+                            Poll::Ready(Some(Err(e))) => {
+                                break Some(Err(
+                                    Rejection::new(RejectionKind::BodyUnreadable).with_source(e)
+                                ));
+                            }
+                            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                                Ok(mut data) => {
+                                    let chunk = data.copy_to_bytes(data.remaining());
+                                    if collected.len() + chunk.len() as u64 > limit {
+                                        break Some(Err(too_large()));
+                                    }
+                                    if let Some(pending) = pending.as_mut() {
+                                        scheme.update(pending, &chunk);
+                                    }
+                                    collected.push(chunk);
+                                }
+                                // No signature covers trailers: the inner service would read
+                                // unsigned fields.
+                                Err(frame) if frame.is_trailers() => {
+                                    break Some(Err(Rejection::new(
+                                        RejectionKind::TrailersNotAllowed,
+                                    )));
+                                }
+                                Err(_) => {}
+                            },
+                        }
+                    };
+                    let read = match read {
+                        Some(read) => read,
+                        None => {
+                            let expired = timer.as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
+                            if !expired {
+                                return Poll::Pending;
+                            }
+                            Err(Rejection::new(RejectionKind::BodyTimeout))
+                        }
+                    };
+                    let (Some(ctx), Some(pending)) = (ctx.take(), pending.take()) else {
+                        state.set(State::Done);
+                        return Poll::Pending;
+                    };
+                    let collected = mem::take(collected);
+                    let next = match read {
+                        Ok(()) => verifier.after_body(scheme, ctx, pending, collected),
+                        Err(_) if ctx.decoy_only => State::Failed {
+                            failure: Some(verifier.refusal(scheme, &ctx)),
+                        },
+                        Err(rejection) => State::Failed {
+                            failure: Some(verifier.fail(scheme, &ctx, rejection)),
+                        },
+                    };
+                    state.set(next);
+                }
+                StateProj::Storing {
+                    store,
+                    collected,
+                    ctx,
+                } => {
+                    let outcome = ready!(Pin::new(store).poll(cx));
+                    let (Some(ctx), Some(collected)) = (ctx.take(), collected.take()) else {
+                        state.set(State::Done);
+                        return Poll::Pending;
+                    };
+                    state.set(State::Done);
+                    return Poll::Ready(verifier.after_store(scheme, ctx, collected, outcome));
+                }
+                // Polled after completion: there is nothing more to give.
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<S, Sc: Scheme, B> fmt::Debug for SchemeVerification<S, Sc, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchemeVerification")
+            .field("scheme", &(self.scheme)(&self.verifier.schemes).id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn too_large() -> Rejection {
+    Rejection::new(RejectionKind::BodyTooLarge)
+}
+
+impl<S> Verifier<S> {
+    /// The key a request is verified with: its own, or the decoy for a refused one.
+    fn secret<'a, Sc: Scheme>(&'a self, ctx: &'a Ctx<Sc>) -> &'a SecretKey {
+        ctx.record.as_ref().map_or(&self.decoy_key, |r| r.secret())
+    }
+
+    /// A failure of this request, with what the log line says of the caller.
+    fn fail<Sc: Scheme>(&self, scheme: &Sc, ctx: &Ctx<Sc>, rejection: Rejection) -> Failure {
+        Failure {
+            rejection: rejection.with_scheme(scheme.name()),
+            key_id: Some(ctx.creds.key_id().to_owned()),
+            app_id: ctx
+                .record
+                .as_ref()
+                .map(|r| r.app_id_arc().clone())
+                .or_else(|| ctx.refused_app.clone()),
+            hidden: ctx.refused,
+        }
+    }
+
+    /// With revealed key errors: the key's own refusal (`unknown_key`, `revoked_key`,
+    /// `scheme_not_allowed`).
+    fn refusal<Sc: Scheme>(&self, scheme: &Sc, ctx: &Ctx<Sc>) -> Failure {
+        let kind = ctx.refused.unwrap_or(RejectionKind::UnknownKey);
+        Failure {
+            hidden: None,
+            ..self.fail(scheme, ctx, kind.into())
+        }
+    }
+
+    /// `stale_timestamp` with the server's time `ts`, MACed with the key and bound to the nonce.
+    fn stale<Sc: Scheme>(&self, scheme: &Sc, ctx: &Ctx<Sc>, ts: u64) -> Rejection {
+        let tsm = scheme.time_mac(self.secret(ctx), ts, ctx.creds.nonce());
+        Rejection::new(RejectionKind::StaleTimestamp).with_time_hint(TimeHint::new(ts, Some(tsm)))
+    }
+
+    /// Everything between the key lookup and the body: the key's state, the authority and host,
+    /// the time, the signed head.
+    fn before_body<Sc: Scheme>(
+        &self,
+        scheme: &Sc,
+        parts: Parts,
+        creds: Sc::Credentials,
+        found: Result<Option<KeyRecord>, RegistryError>,
+    ) -> Result<(Ctx<Sc>, Sc::Pending), Failure> {
+        // An unknown or refused key goes on as a key that verifies nothing (the decoy), so that
+        // neither the answer's time nor — unless the server reveals key errors — its code tells
+        // which key ids exist.
+        let (record, refused, refused_app) = match found {
+            Ok(Some(record))
+                if record.state() == KeyState::Active && record.allows_scheme(scheme.id()) =>
+            {
+                (Some(record), None, None)
+            }
+            Ok(found) => {
+                let kind = match &found {
+                    Some(r) if r.state() == KeyState::Active => RejectionKind::SchemeNotAllowed,
+                    Some(_) => RejectionKind::RevokedKey,
+                    None => RejectionKind::UnknownKey,
+                };
+                (None, Some(kind), found.map(|r| r.app_id_arc().clone()))
+            }
+            Err(e) => {
+                return Err(Failure {
+                    rejection: Rejection::new(RejectionKind::KeyStoreUnavailable)
+                        .with_source(e)
+                        .with_scheme(scheme.name()),
+                    key_id: Some(creds.key_id().to_owned()),
+                    app_id: None,
+                    hidden: None,
+                });
+            }
+        };
+        let now = self.settings.clock.now();
+        let mut ctx = Ctx {
+            parts,
+            creds,
+            record,
+            refused,
+            refused_app,
+            routed: None,
+            now,
+            hint_secs: unix_millis(now).div_ceil(1000),
+            decoy_only: false,
+        };
+        if ctx.refused.is_some() && self.settings.reveal_key_errors {
+            // The work of a bad signature — the signed head, the body, a MAC — with the decoy
+            // key, then the key's own refusal.
+            ctx.decoy_only = true;
+            let pending = scheme
+                .prepare(&ctx.creds, &ctx.parts, &self.decoy_key)
+                .map_err(|_| self.refusal(scheme, &ctx))?;
+            return Ok((ctx, pending));
+        }
+
+        if authority_mismatch(&ctx.parts) {
+            return Err(self.fail(scheme, &ctx, RejectionKind::AuthorityMismatch.into()));
+        }
+        // Verify against what the client signed; the inner service gets the URI it routes on.
+        ctx.routed =
+            signed_uri(&ctx.parts).map(|original| mem::replace(&mut ctx.parts.uri, original));
+
+        let host = request_host(&ctx.parts.uri, &ctx.parts.headers).unwrap_or_default();
+        if !self.settings.hosts.allows(&host) {
+            return Err(self.fail(scheme, &ctx, host_not_allowed(&host)));
+        }
+
+        let now_secs = unix_seconds(now);
+        let skew = self.settings.max_skew;
+        let timestamp = ctx.creds.timestamp();
+        let late = match ctx.creds.expires() {
+            None => !is_fresh(timestamp, now_secs, skew),
+            // Valid from the timestamp (less the skew) to the expiry, inclusive.
+            Some(expires) if now_secs > expires => {
+                return Err(self.fail(scheme, &ctx, RejectionKind::Expired.into()));
+            }
+            Some(_) => timestamp > now_secs.saturating_add(skew.as_secs()),
+        };
+        if late {
+            return Err(self.fail(scheme, &ctx, self.stale(scheme, &ctx, ctx.hint_secs)));
+        }
+
+        let pending = scheme
+            .prepare(&ctx.creds, &ctx.parts, self.secret(&ctx))
+            .map_err(|r| self.fail(scheme, &ctx, r))?;
+        Ok((ctx, pending))
+    }
+
+    /// The body-reading state, or a failure when the declared length is already too large.
+    fn reading<Sc: Scheme, B: Body>(
+        &self,
+        scheme: &Sc,
+        body: B,
+        pending: Sc::Pending,
+        ctx: Ctx<Sc>,
+    ) -> State<Sc, B> {
+        if body.size_hint().lower() > self.settings.body_limit {
+            let failure = if ctx.decoy_only {
+                self.refusal(scheme, &ctx)
+            } else {
+                self.fail(scheme, &ctx, too_large())
+            };
+            return State::Failed {
+                failure: Some(failure),
+            };
+        }
+        // A body already at its end (a GET's) needs no timer. The timer needs a Tokio runtime
+        // (axum and hyper-util run on one); elsewhere the body is read without a time limit
+        // rather than panicking.
+        let timer = (!body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok())
+            .then(|| tokio::time::sleep(self.settings.body_timeout));
+        State::Reading {
+            body,
+            timer,
+            collected: VerifiedBody::default(),
+            pending: Some(pending),
+            ctx: Some(ctx),
+        }
+    }
+
+    /// The MAC, then the replay store's call.
+    fn after_body<Sc: Scheme, B>(
+        &self,
+        scheme: &Sc,
+        ctx: Ctx<Sc>,
+        pending: Sc::Pending,
+        collected: VerifiedBody,
+    ) -> State<Sc, B> {
+        if ctx.decoy_only {
+            let _ = scheme.verify(&ctx.creds, pending, &self.decoy_key);
+            return State::Failed {
+                failure: Some(self.refusal(scheme, &ctx)),
+            };
+        }
+        if let Err(rejection) = scheme.verify(&ctx.creds, pending, self.secret(&ctx)) {
+            let rejection = if self.settings.diagnostics {
+                rejection
+            } else {
+                rejection.without_line_digests()
+            };
+            return State::Failed {
+                failure: Some(self.fail(scheme, &ctx, rejection)),
+            };
+        }
+        if ctx.record.is_none() {
+            // Unreachable with a random decoy key; never accept without a registered key.
+            return State::Failed {
+                failure: Some(self.fail(scheme, &ctx, RejectionKind::InvalidSignature.into())),
+            };
+        }
+        let timestamp = ctx.creds.timestamp();
+        let lifetime = match ctx.creds.expires() {
+            None => NonceLifetime::for_request(timestamp, ctx.now, self.settings.max_skew),
+            Some(expires) => NonceLifetime::from_millis(
+                unix_millis(ctx.now),
+                timestamp.saturating_mul(1000),
+                expires.saturating_add(1).saturating_mul(1000),
+            ),
+        };
+        let store = self
+            .nonces
+            .check_and_insert(ctx.creds.key_id(), ctx.creds.nonce(), lifetime);
+        State::Storing {
+            store,
+            collected: Some(collected),
+            ctx: Some(ctx),
+        }
+    }
+
+    /// The replay store's answer, then the request for the inner service.
+    fn after_store<Sc: Scheme>(
+        &self,
+        scheme: &Sc,
+        mut ctx: Ctx<Sc>,
+        collected: VerifiedBody,
+        outcome: Result<NonceOutcome, NonceStoreError>,
+    ) -> Result<Request<VerifiedBody>, Failure> {
+        match outcome {
+            Ok(NonceOutcome::Fresh) => {}
+            Ok(NonceOutcome::BeforeHorizon { horizon_millis }) => {
+                // Signed before the store's memory began: maybe accepted then. The time sent is
+                // past the horizon, so the client's one retry is accepted.
+                let after = ctx.hint_secs.max(horizon_millis.div_ceil(1000));
+                return Err(self.fail(scheme, &ctx, self.stale(scheme, &ctx, after)));
+            }
+            Ok(_) => return Err(self.fail(scheme, &ctx, RejectionKind::ReplayedNonce.into())),
+            Err(e) => {
+                let kind = match e.kind() {
+                    NonceStoreErrorKind::KeyQuotaExceeded => RejectionKind::ReplayQuotaExceeded,
+                    _ => RejectionKind::ReplayStoreUnavailable,
+                };
+                let mut rejection = Rejection::new(kind);
+                if let Some(after) = e.retry_after() {
+                    rejection = rejection.with_retry_after(after);
+                }
+                return Err(self.fail(scheme, &ctx, rejection.with_source(e)));
+            }
+        }
+        let Some(record) = ctx.record.take() else {
+            return Err(self.fail(scheme, &ctx, RejectionKind::InvalidSignature.into()));
+        };
+        if let Some(routed) = ctx.routed.take() {
+            ctx.parts.uri = routed;
+        }
+        ctx.parts.extensions.insert(
+            Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())
+                .with_scheme(scheme.id()),
+        );
+        Ok(Request::from_parts(ctx.parts, collected))
+    }
+}
