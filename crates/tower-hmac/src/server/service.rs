@@ -20,7 +20,7 @@ use super::verify::{Failure, Verifier};
 /// A rejected request never reaches the inner service: it is answered with a response (see
 /// [`RejectionResponder`](super::RejectionResponder)) carrying the
 /// [`Rejection`](crate::protocol::Rejection) in its extensions. An accepted one reaches it with
-/// its body unchanged and [`Authenticated`] in its extensions. The service's error is the inner
+/// its body unchanged and [`Authenticated`](crate::Authenticated) in its extensions. The service's error is the inner
 /// service's.
 pub struct HmacAuth<S, Sc = (V1,)> {
     inner: S,
