@@ -29,22 +29,6 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 hz=$(getconf CLK_TCK)
 
-cat > "$work/signed.lua" <<'LUA'
--- Whole requests are built once, in init: request() only picks the next one, so that the
--- script costs wrk as little as possible.
-local requests = {}
-local i = 0
-init = function(args)
-  for line in io.lines(args[1]) do
-    requests[#requests + 1] = wrk.format("GET", "/", { ["Authorization"] = line })
-  end
-end
-request = function()
-  i = i + 1
-  if i > #requests then i = 1 end
-  return requests[i]
-end
-LUA
 cat > "$work/bearer.lua" <<'LUA'
 wrk.headers["Authorization"] = "Bearer bench-token"
 LUA
@@ -62,7 +46,7 @@ run_mode() { # mode run → "rps cpu_us p99_us non2xx"
   sleep 1
   case $mode in
     hmac*|bare-signed) "$bin" sign $(( 200000 * secs )) "$addr" > "$work/values.txt"
-           opts=(-s "$work/signed.lua"); extra=(-- "$work/values.txt") ;;
+           opts=(-s scripts/signed.lua); extra=(-- "$work/values.txt") ;;
     bearer) opts=(-s "$work/bearer.lua") ;;
   esac
   local before; before=$(cpu_ticks $pid)

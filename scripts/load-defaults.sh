@@ -17,20 +17,6 @@ cargo build --release -q -p tower-hmac-benches --bin bench_server
 bin=target/release/bench_server
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cat > "$work/signed.lua" <<'LUA'
-local requests = {}
-local i = 0
-init = function(args)
-  for line in io.lines(args[1]) do
-    requests[#requests + 1] = wrk.format("GET", "/", { ["Authorization"] = line })
-  end
-end
-request = function()
-  i = i + 1
-  if i > #requests then i = 1 end
-  return requests[i]
-end
-LUA
 taskset -c 0 "$bin" serve hmac-defaults "$addr" > "$work/server.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
@@ -38,7 +24,7 @@ sleep 1
 # More signed requests than wrk can send, so that none is sent twice (a replay would be a 401).
 "$bin" sign $(( 150000 * secs )) "$addr" > "$work/values.txt"
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$work/signed.lua" "http://$addr/" -- "$work/values.txt" 2>&1)
+out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency -s scripts/signed.lua "http://$addr/" -- "$work/values.txt" 2>&1)
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 echo "$out"
 requests=$(echo "$out" | awk '/requests in/ {print $1}')

@@ -14,6 +14,7 @@
 
 use axum::body::Body;
 use http::Method;
+use tower_hmac::server::SchemeSet;
 use tower_hmac::{AllowedHosts, HmacAuthLayer};
 use tower_hmac_benches::{UNUSED, registry, signed_request, store_started_earlier};
 
@@ -29,40 +30,39 @@ fn main() {
     let requests: Vec<_> = (0..count)
         .map(|_| signed_request(Method::GET, "api.example.com", "/", b"", Body::from))
         .collect();
+    let builder = || {
+        HmacAuthLayer::builder(registry(), hosts()).nonce_store(store_started_earlier(1_000_000))
+    };
     let accepted = match kind.as_str() {
-        "v1" => {
-            let layer = HmacAuthLayer::builder(registry(), hosts())
-                .nonce_store(store_started_earlier(1_000_000))
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut ok = 0;
-                for req in requests {
-                    ok += usize::from(layer.verify(req).await.is_ok());
-                }
-                ok
-            })
-        }
+        "v1" => verify_all(&rt, builder().build().unwrap(), requests),
         "five" => {
             let [a, b, c, d] = UNUSED;
-            let layer = HmacAuthLayer::builder(registry(), hosts())
-                .nonce_store(store_started_earlier(1_000_000))
+            let layer = builder()
                 .with_scheme(a)
                 .with_scheme(b)
                 .with_scheme(c)
                 .with_scheme(d)
                 .build()
                 .unwrap();
-            rt.block_on(async {
-                let mut ok = 0;
-                for req in requests {
-                    ok += usize::from(layer.verify(req).await.is_ok());
-                }
-                ok
-            })
+            verify_all(&rt, layer, requests)
         }
         other => panic!("unknown kind {other}: v1 or five"),
     };
     assert_eq!(accepted, count);
     println!("{kind}: {accepted} requests verified");
+}
+
+/// Verifies every request with `layer`; how many were accepted.
+fn verify_all<S: SchemeSet>(
+    rt: &tokio::runtime::Runtime,
+    layer: HmacAuthLayer<S>,
+    requests: Vec<http::Request<Body>>,
+) -> usize {
+    rt.block_on(async {
+        let mut ok = 0;
+        for req in requests {
+            ok += usize::from(layer.verify(req).await.is_ok());
+        }
+        ok
+    })
 }
