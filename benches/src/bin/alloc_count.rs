@@ -1,0 +1,89 @@
+//! Heap allocations per request through the layer (issue 16's goal: none on the v1 accept path
+//! after warm-up, at most two on the rejection path), counted by a counting global allocator:
+//!
+//! ```sh
+//! cargo run --release -p tower-hmac-benches --bin alloc_count
+//! ```
+//!
+//! Requests are signed before counting starts; the inner service answers an empty `200` (no
+//! allocation of its own); one Tokio `block_on` runs each measured loop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_hmac::server::VerifiedBody;
+use tower_hmac::test_util::sign_request;
+use tower_hmac::{AllowedHosts, HmacAuthLayer, SecretKey};
+use tower_hmac_benches::{KEY_ID, registry, signed_request, store_started_earlier};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+const HOST: &str = "api.example.com";
+const COUNT: usize = 10_000;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
+        .nonce_store(store_started_earlier(1_000_000))
+        .build()
+        .unwrap();
+    let mut service = ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(|_: Request<VerifiedBody>| async {
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+    let signed = |n: usize| -> Vec<Request<Full<Bytes>>> {
+        (0..n)
+            .map(|_| signed_request(Method::GET, HOST, "/", b"", |b| Full::new(Bytes::from(b))))
+            .collect()
+    };
+    // Signed with another key: refused as invalid_signature after all the work.
+    let wrong = |n: usize| -> Vec<Request<Full<Bytes>>> {
+        let other = SecretKey::from_bytes(&[0x11; 32]).unwrap();
+        let now = tower_hmac::store::unix_millis(std::time::SystemTime::now()) / 1000;
+        (0..n)
+            .map(|_| {
+                let mut req = Request::get("/")
+                    .header("host", HOST)
+                    .body(Full::<Bytes>::default())
+                    .unwrap();
+                sign_request(&mut req, b"", KEY_ID, &other, now).unwrap();
+                req
+            })
+            .collect()
+    };
+    let mut run = |requests: Vec<Request<Full<Bytes>>>, expect: u16| -> f64 {
+        let n = requests.len();
+        let region = Region::new(GLOBAL);
+        rt.block_on(async {
+            for req in requests {
+                let res = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+                    .await
+                    .unwrap()
+                    .call(req)
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), expect);
+            }
+        });
+        region.change().allocations as f64 / n as f64
+    };
+    // Warm-up: the store's shards and tables, the runtime, lazy statics.
+    run(signed(20_000), 200);
+    run(wrong(2_000), 401);
+    let accepted = run(signed(COUNT), 200);
+    let rejected = run(wrong(COUNT), 401);
+    println!(
+        "allocations per request: accepted {accepted:.2}, rejected (invalid_signature) {rejected:.2}"
+    );
+}
