@@ -2,22 +2,30 @@
 //!
 //! [`HmacAuthLayer`] checks, in this order, and answers the first failure with a response:
 //!
-//! 1. parse the `Authorization` header strictly (`missing_authorization`, `malformed_authorization`,
-//!    `unsupported_scheme`);
-//! 2. look the key id up in the [`KeyRegistry`](crate::protocol::KeyRegistry) (`unknown_key`,
-//!    `revoked_key`, `503 key_store_unavailable`) — an unknown or revoked key still costs the
-//!    work of a bad signature (steps 5–7 with a decoy key) before it is refused, so the answer's
-//!    timing does not tell which key ids exist;
-//! 3. the host is one of the allowed hosts (`host_not_allowed`);
-//! 4. the timestamp is within the allowed skew (`stale_timestamp`, with the server's time);
-//! 5. every signed header is present (`missing_signed_header`);
-//! 6. read the body up to the limit and hash it as it arrives (`413 body_too_large`,
-//!    `400 body_unreadable`, `408 body_timeout`);
+//! 1. pick the one enabled scheme whose credentials the request carries, and parse them strictly
+//!    (`missing_authorization`, `unsupported_scheme`, `400 ambiguous_credentials`,
+//!    `malformed_authorization`);
+//! 2. look the key id up in the [`KeyRegistry`](crate::registry::KeyRegistry)
+//!    (`503 key_store_unavailable`). An unknown, revoked or scheme-limited key goes on with a
+//!    decoy key through every step below, so neither the answer's timing nor — unless
+//!    [`reveal_key_errors`](HmacAuthBuilder::reveal_key_errors) is on — its code tells which key
+//!    ids exist;
+//! 3. the request names one authority (`400 authority_mismatch`) and it is an allowed host
+//!    (`host_not_allowed`, naming the host);
+//! 4. the time: within the skew (`stale_timestamp`, with the server's time MACed for this
+//!    request), or before the credentials' expiry (`expired`);
+//! 5. the signed head is complete (`missing_signed_header`, `duplicate_signed_header`);
+//! 6. read the body up to the limit and digest it as it arrives (`413 body_too_large`,
+//!    `400 body_unreadable`, `408 body_timeout`, `400 trailers_not_allowed`);
 //! 7. the MAC matches, compared in constant time (`invalid_signature`);
 //! 8. record the nonce in the replay store — only now, so strangers cannot fill it
-//!    (`replayed_nonce`, `503 replay_store_unavailable`);
+//!    (`replayed_nonce`; `stale_timestamp` for a request signed before the store's memory began;
+//!    `429 replay_quota_exceeded`; `503 replay_store_unavailable`);
 //! 9. call the inner service with the body unchanged and [`Authenticated`](crate::Authenticated)
 //!    in the request's extensions.
+//!
+//! The checks are a hand-written future ([`SchemeVerification`]), and so is the service's
+//! response future: nothing is boxed per request.
 //!
 //! Default use:
 //!
