@@ -42,6 +42,8 @@ mod registry;
 mod rejection;
 pub mod scheme;
 mod sign;
+#[cfg(feature = "token")]
+pub mod token;
 
 pub use authorization::{
     Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,

@@ -50,6 +50,10 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
+/// The layer of the routes that accept the ID:TS:HMAC token (only those: the token is not bound
+/// to the request).
+pub type TokenLayer = HmacAuthLayer<(tower_hmac::protocol::token::Token,)>;
+
 /// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
 /// "scheme"}`) and `POST /echo` need a signature.
 pub fn app(layer: HmacAuthLayer) -> Router {
@@ -58,6 +62,16 @@ pub fn app(layer: HmacAuthLayer) -> Router {
         .route("/echo", post(echo))
         .route_layer(layer)
         .route("/health", get(health))
+}
+
+/// The demo routes, and `GET /token/whoami` behind the token layer (the only route that accepts
+/// the token).
+pub fn app_with_token(layer: HmacAuthLayer, token: TokenLayer) -> Router {
+    app(layer).merge(
+        Router::new()
+            .route("/token/whoami", get(whoami))
+            .route_layer(token),
+    )
 }
 
 /// Where the demo keeps nonces.
@@ -137,6 +151,24 @@ pub fn layer(
     Ok(builder.build()?)
 }
 
+/// The demo's token layer: the ID:TS:HMAC token (30 s window) for the same registry and hosts,
+/// with a replay store of the same kind as the main layer's.
+pub fn token_layer(
+    registry: InMemoryRegistry,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> Result<TokenLayer, Box<dyn std::error::Error + Send + Sync>> {
+    let builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
+        .schemes((tower_hmac::protocol::token::Token::default(),));
+    let builder = match &settings.replay_store {
+        ReplayStore::Memory => builder,
+        ReplayStore::Redis { url, prefix } => builder.nonce_store(
+            tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
+        ),
+    };
+    Ok(builder.build()?)
+}
+
 /// The demo's layer with a Redis store checked at start: refuses to start when Redis may evict
 /// nonce keys (`maxmemory-policy`) or does not answer.
 pub async fn layer_checked(
@@ -169,11 +201,33 @@ pub async fn serve_with_timeout(
     layer: HmacAuthLayer,
     header_read_timeout: Duration,
 ) -> io::Result<()> {
+    serve_app(listener, app(layer), header_read_timeout).await
+}
+
+/// Serves the demo routes and the token route (what `cargo run -p demo-server` runs).
+pub async fn serve_with_token(
+    listener: TcpListener,
+    layer: HmacAuthLayer,
+    token: TokenLayer,
+) -> io::Result<()> {
+    serve_app(
+        listener,
+        app_with_token(layer, token),
+        DEFAULT_HEADER_READ_TIMEOUT,
+    )
+    .await
+}
+
+async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+) -> io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
-    let app = app(layer).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = app.layer(tower_http::trace::TraceLayer::new_for_http());
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

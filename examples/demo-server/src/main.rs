@@ -62,6 +62,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .map(|v| demo_server::Settings::parse_max_skew(&v))
             .transpose()?,
     };
+    let token = demo_server::token_layer(registry.clone(), bound, &settings)?;
     let layer = demo_server::layer_checked(registry, bound, &settings).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
@@ -80,6 +81,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("  GET  /health   open");
     println!("  GET  /whoami   signed: answers with the caller's app and key id");
     println!("  POST /echo     signed: answers with the body it was sent");
+    println!(
+        "  GET  /token/whoami  the ID:TS:HMAC token (X-Auth-Token, 30 s, once): this route only"
+    );
     if !custom {
         println!();
         println!(
@@ -94,7 +98,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!(
             "  cargo run -q -p tower-hmac-cli -- sign POST http://{bound}/echo -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}' --curl | sh"
         );
+        println!("The token from a shell (openssl):");
+        println!(
+            "  ts=$(date +%s); mac=$(printf '%s' \"$TOWER_HMAC_KEY_ID.$ts\" | openssl dgst -sha256 -hmac \"$TOWER_HMAC_SECRET\" | sed 's/.*= //')"
+        );
+        println!(
+            "  curl -H \"X-Auth-Token: $TOWER_HMAC_KEY_ID:$ts:$mac\" http://{bound}/token/whoami"
+        );
     }
-    demo_server::serve_with(listener, layer).await?;
+    demo_server::serve_with_token(listener, layer, token).await?;
     Ok(())
 }
