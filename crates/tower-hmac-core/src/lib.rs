@@ -44,6 +44,8 @@ pub mod scheme;
 mod sign;
 #[cfg(feature = "token")]
 pub mod token;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 
 pub use authorization::{
     Authorization, DEFAULT_MAX_HEADER_LEN, FormatError, MAX_KEY_ID_LEN, MAX_NONCE_LEN,

@@ -21,6 +21,14 @@ use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
 pub const DEMO_REGISTRY: &str = include_str!("../demo-registry.toml");
 /// The key id the demo prints instructions for.
 pub const DEMO_KEY_ID: &str = "demo-2026";
+/// The registry key of the demo's Stripe webhook route (its secret: [`DEMO_STRIPE_SECRET`]).
+pub const DEMO_STRIPE_KEY_ID: &str = "demo-stripe-webhooks";
+/// The demo's Stripe signing secret (published: never use it).
+pub const DEMO_STRIPE_SECRET: &str = "whsec_demo_stripe_secret_published_do_not_use";
+/// The registry key of the demo's Slack webhook route (its secret: [`DEMO_SLACK_SECRET`]).
+pub const DEMO_SLACK_KEY_ID: &str = "demo-slack-signing";
+/// The demo's Slack signing secret (published: never use it).
+pub const DEMO_SLACK_SECRET: &str = "demo_slack_signing_secret_published_0001";
 /// The default listening address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
@@ -64,14 +72,53 @@ pub fn app(layer: HmacAuthLayer) -> Router {
         .route("/health", get(health))
 }
 
-/// The demo routes, and `GET /token/whoami` behind the token layer (the only route that accepts
-/// the token).
-pub fn app_with_token(layer: HmacAuthLayer, token: TokenLayer) -> Router {
-    app(layer).merge(
-        Router::new()
-            .route("/token/whoami", get(whoami))
-            .route_layer(token),
-    )
+/// The layers of the webhook routes: each verifies one provider's signature with its key.
+#[derive(Debug, Clone)]
+pub struct WebhookLayers {
+    /// `POST /webhooks/stripe`.
+    pub stripe: HmacAuthLayer<(tower_hmac::protocol::webhooks::Stripe,)>,
+    /// `POST /webhooks/slack`.
+    pub slack: HmacAuthLayer<(tower_hmac::protocol::webhooks::Slack,)>,
+}
+
+/// The demo routes, `GET /token/whoami` behind the token layer (the only route that accepts the
+/// token), and the webhook routes behind theirs.
+pub fn app_with_token(layer: HmacAuthLayer, token: TokenLayer, hooks: WebhookLayers) -> Router {
+    app(layer)
+        .merge(
+            Router::new()
+                .route("/token/whoami", get(whoami))
+                .route_layer(token),
+        )
+        .merge(
+            Router::new()
+                .route("/webhooks/stripe", post(webhook))
+                .route_layer(hooks.stripe),
+        )
+        .merge(
+            Router::new()
+                .route("/webhooks/slack", post(webhook))
+                .route_layer(hooks.slack),
+        )
+}
+
+/// The webhook layers for the demo's registry and hosts, each with its own in-process replay
+/// store (a provider's signature is the replay key).
+pub fn webhook_layers(
+    registry: InMemoryRegistry,
+    addr: SocketAddr,
+    settings: &Settings,
+) -> Result<WebhookLayers, Box<dyn std::error::Error + Send + Sync>> {
+    use tower_hmac::protocol::webhooks::{Slack, Stripe};
+    let hosts = || hosts_for(addr, &settings.extra_hosts);
+    Ok(WebhookLayers {
+        stripe: HmacAuthLayer::builder(registry.clone(), hosts()?)
+            .schemes((Stripe::new(DEMO_STRIPE_KEY_ID),))
+            .build()?,
+        slack: HmacAuthLayer::builder(registry, hosts()?)
+            .schemes((Slack::new(DEMO_SLACK_KEY_ID),))
+            .build()?,
+    })
 }
 
 /// Where the demo keeps nonces.
@@ -204,15 +251,17 @@ pub async fn serve_with_timeout(
     serve_app(listener, app(layer), header_read_timeout).await
 }
 
-/// Serves the demo routes and the token route (what `cargo run -p demo-server` runs).
+/// Serves the demo routes, the token route and the webhook routes (what `cargo run -p
+/// demo-server` runs).
 pub async fn serve_with_token(
     listener: TcpListener,
     layer: HmacAuthLayer,
     token: TokenLayer,
+    hooks: WebhookLayers,
 ) -> io::Result<()> {
     serve_app(
         listener,
-        app_with_token(layer, token),
+        app_with_token(layer, token, hooks),
         DEFAULT_HEADER_READ_TIMEOUT,
     )
     .await
@@ -269,6 +318,14 @@ async fn whoami(auth: Authenticated) -> impl IntoResponse {
     }))
 }
 
+async fn webhook(auth: Authenticated, body: Bytes) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "app_id": auth.app_id(),
+        "scheme": auth.scheme(),
+        "bytes": body.len(),
+    }))
+}
+
 async fn echo(_auth: Authenticated, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -284,7 +341,13 @@ mod tests {
     #[test]
     fn the_embedded_registry_loads() {
         let registry = demo_registry().unwrap();
-        assert_eq!(registry.len(), 3);
+        assert_eq!(registry.len(), 5);
+        // The webhook secrets are the providers' strings, limited to their schemes.
+        let stripe = registry.get(DEMO_STRIPE_KEY_ID).unwrap();
+        assert_eq!(&*stripe.secret().text_form(), DEMO_STRIPE_SECRET);
+        assert!(stripe.allows_scheme("stripe") && !stripe.allows_scheme("v1"));
+        let slack = registry.get(DEMO_SLACK_KEY_ID).unwrap();
+        assert_eq!(&*slack.secret().text_form(), DEMO_SLACK_SECRET);
         assert!(registry.get(DEMO_KEY_ID).is_some());
     }
 

@@ -63,6 +63,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .transpose()?,
     };
     let token = demo_server::token_layer(registry.clone(), bound, &settings)?;
+    let hooks = demo_server::webhook_layers(registry.clone(), bound, &settings)?;
     let layer = demo_server::layer_checked(registry, bound, &settings).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
@@ -106,6 +107,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             "  curl -H \"X-Auth-Token: $TOWER_HMAC_KEY_ID:$ts:$mac\" http://{bound}/token/whoami"
         );
     }
-    demo_server::serve_with_token(listener, layer, token).await?;
+    demo_server::serve_with_token(listener, layer, token, hooks).await?;
     Ok(())
 }

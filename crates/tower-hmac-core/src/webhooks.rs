@@ -1,0 +1,403 @@
+//! Incoming webhooks (feature `webhooks`): Stripe's and Slack's signatures as schemes, each
+//! mounted on the route that receives them.
+//!
+//! A provider sends no key id: each scheme is made with the registry key id whose secret it
+//! verifies with — the provider's secret as issued, `secret_text` in the registry (the key's
+//! [`text_form`](SecretKey::text_form), used as bytes). The time is the layer's window (300 s by
+//! default, as the providers' SDKs use) and a second delivery of the same signed event within it
+//! is refused: the signature is the replay key.
+//!
+//! ```
+//! use tower_hmac_core::webhooks::{Slack, Stripe};
+//!
+//! let stripe = Stripe::new("stripe-webhooks");
+//! let slack = Slack::new("slack-signing");
+//! # let _ = (stripe, slack);
+//! ```
+
+use std::fmt;
+
+use hmac::{KeyInit, Mac};
+use http::HeaderName;
+use http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use crate::key::{HmacSha256, SecretKey};
+use crate::policy;
+use crate::rejection::{Rejection, RejectionKind};
+use crate::scheme::{Credentials, Locator, Scheme};
+
+/// The most `v1` signatures a `Stripe-Signature` may carry (one per secret during a rotation).
+const MAX_STRIPE_SIGNATURES: usize = 8;
+/// The longest signature header parsed.
+const MAX_HEADER: usize = 1024;
+
+fn malformed(detail: &'static str) -> Rejection {
+    Rejection::new(RejectionKind::MalformedAuthorization).with_detail(detail)
+}
+
+/// A 64-digit lower-case hex SHA-256 MAC.
+fn parse_mac(hex_text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    (hex_text.len() == 64
+        && hex_text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && hex::decode_to_slice(hex_text, &mut out).is_ok())
+    .then_some(out)
+}
+
+/// Unix seconds: 1 to 12 digits, no leading zero.
+fn parse_time(text: &str) -> Option<u64> {
+    let ok = !text.is_empty()
+        && text.len() <= 12
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && !(text.len() > 1 && text.starts_with('0'));
+    ok.then(|| text.parse().ok()).flatten()
+}
+
+/// The one value of a header, as text of at most [`MAX_HEADER`] bytes.
+fn one_header<'a>(parts: &'a Parts, name: &HeaderName) -> Result<&'a str, Rejection> {
+    let mut values = parts.headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(malformed("exactly one signature header"));
+    };
+    if value.len() > MAX_HEADER {
+        return Err(malformed("the signature header is too long"));
+    }
+    value
+        .to_str()
+        .map_err(|_| malformed("the signature header is not text"))
+}
+
+/// A MAC over the provider's prefix and the body, keyed with the secret as issued.
+fn keyed(key: &SecretKey, prefix: &[u8]) -> HmacSha256 {
+    let text = key.text_form();
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(text.as_bytes())
+        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+    mac.update(prefix);
+    mac
+}
+
+/// What both providers' credentials hold.
+#[derive(Clone)]
+pub struct WebhookCredentials {
+    key_id: &'static str,
+    timestamp: u64,
+    /// The signatures given (Stripe may send one per secret).
+    macs: Vec<[u8; 32]>,
+    /// The first signature, hex: the replay key.
+    first_hex: String,
+}
+
+impl fmt::Debug for WebhookCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookCredentials")
+            .field("key_id", &self.key_id)
+            .field("timestamp", &self.timestamp)
+            .field("signatures", &self.macs.len())
+            .finish()
+    }
+}
+
+impl Credentials for WebhookCredentials {
+    fn key_id(&self) -> &str {
+        self.key_id
+    }
+    fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+    /// The signature: the same signed event delivered twice is a replay.
+    fn nonce(&self) -> &str {
+        &self.first_hex
+    }
+}
+
+/// The MAC being computed over the body.
+pub struct WebhookPending(HmacSha256);
+
+impl fmt::Debug for WebhookPending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookPending")
+    }
+}
+
+/// Any of the given signatures matches, each compared in constant time.
+fn verify_any(creds: &WebhookCredentials, pending: WebhookPending) -> Result<(), Rejection> {
+    let computed: [u8; 32] = pending.0.finalize().into_bytes().into();
+    let mut matched = subtle::Choice::from(0u8);
+    for mac in &creds.macs {
+        matched |= computed.ct_eq(mac);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(Rejection::new(RejectionKind::InvalidSignature))
+    }
+}
+
+/// Stripe: `Stripe-Signature: t=<unix-seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`,
+/// with one `v1` per secret during a rotation (scheme id `stripe`). Other signature kinds Stripe
+/// may add (`v0`) are ignored, as its SDKs do.
+#[derive(Debug, Clone)]
+pub struct Stripe {
+    key_id: &'static str,
+    locator: Locator,
+}
+
+impl Stripe {
+    /// Verifies with the registry key `key_id` (the endpoint's signing secret, `whsec_…`).
+    pub fn new(key_id: &'static str) -> Self {
+        Self {
+            key_id,
+            locator: Locator::Header(HeaderName::from_static("stripe-signature")),
+        }
+    }
+}
+
+impl Scheme for Stripe {
+    type Credentials = WebhookCredentials;
+    type Pending = WebhookPending;
+
+    fn id(&self) -> &'static str {
+        "stripe"
+    }
+    fn name(&self) -> &'static str {
+        "Stripe-Signature"
+    }
+    fn locator(&self) -> &Locator {
+        &self.locator
+    }
+
+    fn parse(&self, parts: &Parts, _: usize) -> Result<WebhookCredentials, Rejection> {
+        let value = one_header(parts, &HeaderName::from_static("stripe-signature"))?;
+        let mut timestamp = None;
+        let mut macs = Vec::new();
+        let mut first_hex = None;
+        for item in value.split(',') {
+            let (name, field) = item
+                .split_once('=')
+                .ok_or_else(|| malformed("Stripe-Signature items are name=value"))?;
+            match name {
+                "t" if timestamp.is_none() => {
+                    timestamp = Some(parse_time(field).ok_or_else(|| malformed("bad t"))?);
+                }
+                "t" => return Err(malformed("t appears twice")),
+                "v1" => {
+                    if macs.len() == MAX_STRIPE_SIGNATURES {
+                        return Err(malformed("too many v1 signatures"));
+                    }
+                    macs.push(parse_mac(field).ok_or_else(|| malformed("bad v1"))?);
+                    first_hex.get_or_insert_with(|| field.to_owned());
+                }
+                _ => {}
+            }
+        }
+        let (Some(timestamp), Some(first_hex)) = (timestamp, first_hex) else {
+            return Err(malformed("Stripe-Signature needs t and v1"));
+        };
+        Ok(WebhookCredentials {
+            key_id: self.key_id,
+            timestamp,
+            macs,
+            first_hex,
+        })
+    }
+
+    fn prepare(
+        &self,
+        creds: &WebhookCredentials,
+        _: &Parts,
+        key: &SecretKey,
+    ) -> Result<WebhookPending, Rejection> {
+        Ok(WebhookPending(keyed(
+            key,
+            format!("{}.", creds.timestamp).as_bytes(),
+        )))
+    }
+
+    fn update(&self, pending: &mut WebhookPending, chunk: &[u8]) {
+        pending.0.update(chunk);
+    }
+
+    fn verify(
+        &self,
+        creds: &WebhookCredentials,
+        pending: WebhookPending,
+        _: &SecretKey,
+    ) -> Result<(), Rejection> {
+        verify_any(creds, pending)
+    }
+
+    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
+        policy::time_mac(key, ts, nonce)
+    }
+}
+
+/// Slack: `X-Slack-Request-Timestamp: <unix-seconds>` and
+/// `X-Slack-Signature: v0=<hex HMAC-SHA256(secret, "v0:<ts>:" + body)>` (scheme id `slack`).
+#[derive(Debug, Clone)]
+pub struct Slack {
+    key_id: &'static str,
+    locator: Locator,
+}
+
+impl Slack {
+    /// Verifies with the registry key `key_id` (the app's signing secret).
+    pub fn new(key_id: &'static str) -> Self {
+        Self {
+            key_id,
+            locator: Locator::Header(HeaderName::from_static("x-slack-signature")),
+        }
+    }
+}
+
+impl Scheme for Slack {
+    type Credentials = WebhookCredentials;
+    type Pending = WebhookPending;
+
+    fn id(&self) -> &'static str {
+        "slack"
+    }
+    fn name(&self) -> &'static str {
+        "X-Slack-Signature"
+    }
+    fn locator(&self) -> &Locator {
+        &self.locator
+    }
+
+    fn parse(&self, parts: &Parts, _: usize) -> Result<WebhookCredentials, Rejection> {
+        let signature = one_header(parts, &HeaderName::from_static("x-slack-signature"))?;
+        let ts = one_header(parts, &HeaderName::from_static("x-slack-request-timestamp"))
+            .map_err(|_| malformed("exactly one X-Slack-Request-Timestamp"))?;
+        let timestamp = parse_time(ts).ok_or_else(|| malformed("bad X-Slack-Request-Timestamp"))?;
+        let hex_text = signature
+            .strip_prefix("v0=")
+            .ok_or_else(|| malformed("X-Slack-Signature is v0=<hex>"))?;
+        let mac = parse_mac(hex_text).ok_or_else(|| malformed("X-Slack-Signature is v0=<hex>"))?;
+        Ok(WebhookCredentials {
+            key_id: self.key_id,
+            timestamp,
+            macs: vec![mac],
+            first_hex: hex_text.to_owned(),
+        })
+    }
+
+    fn prepare(
+        &self,
+        creds: &WebhookCredentials,
+        _: &Parts,
+        key: &SecretKey,
+    ) -> Result<WebhookPending, Rejection> {
+        Ok(WebhookPending(keyed(
+            key,
+            format!("v0:{}:", creds.timestamp).as_bytes(),
+        )))
+    }
+
+    fn update(&self, pending: &mut WebhookPending, chunk: &[u8]) {
+        pending.0.update(chunk);
+    }
+
+    fn verify(
+        &self,
+        creds: &WebhookCredentials,
+        pending: WebhookPending,
+        _: &SecretKey,
+    ) -> Result<(), Rejection> {
+        verify_any(creds, pending)
+    }
+
+    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
+        policy::time_mac(key, ts, nonce)
+    }
+}
+
+/// A `Stripe-Signature` value for `body` at `timestamp`, as Stripe makes it (for tests and
+/// local tools; the format is checked against Stripe's own SDK in this workspace's tests).
+pub fn stripe_signature(key: &SecretKey, timestamp: u64, body: &[u8]) -> String {
+    let mut mac = keyed(key, format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// An `X-Slack-Signature` value for `body` at `timestamp`, as Slack makes it.
+pub fn slack_signature(key: &SecretKey, timestamp: u64, body: &[u8]) -> String {
+    let mut mac = keyed(key, format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> SecretKey {
+        SecretKey::from_text("whsec_demo_secret_not_a_real_one_0001").unwrap()
+    }
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::post("/hook");
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn run<S: Scheme>(scheme: &S, p: &Parts, body: &[u8]) -> Result<(), Rejection> {
+        let creds = scheme.parse(p, 4096)?;
+        let mut pending = scheme.prepare(&creds, p, &secret())?;
+        scheme.update(&mut pending, &body[..body.len() / 2]);
+        scheme.update(&mut pending, &body[body.len() / 2..]);
+        scheme.verify(&creds, pending, &secret())
+    }
+
+    #[test]
+    fn stripe_verifies_any_v1_and_refuses_tampering() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = stripe_signature(&secret(), 1_700_000_000, body);
+        let stripe = Stripe::new("k");
+        assert!(run(&stripe, &parts(&[("stripe-signature", &header)]), body).is_ok());
+        // During a rotation: another secret's signature first, ours second, and a v0 ignored.
+        let ours = header.split("v1=").nth(1).unwrap();
+        let rotated = format!("t=1700000000,v1={},v1={ours},v0=abc", "1".repeat(64));
+        assert!(run(&stripe, &parts(&[("stripe-signature", &rotated)]), body).is_ok());
+        let only_other = format!("t=1700000000,v1={}", "1".repeat(64));
+        assert!(run(&stripe, &parts(&[("stripe-signature", &only_other)]), body).is_err());
+        assert!(run(&stripe, &parts(&[("stripe-signature", &header)]), b"{}").is_err());
+        let moved = header.replace("t=1700000000", "t=1700000001");
+        assert!(run(&stripe, &parts(&[("stripe-signature", &moved)]), body).is_err());
+        for bad in ["t=1", "v1=00", "t=01,v1=", "t=1,t=2,v1=x", "nonsense"] {
+            let err = stripe
+                .parse(&parts(&[("stripe-signature", bad)]), 4096)
+                .unwrap_err();
+            assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{bad}");
+        }
+    }
+
+    #[test]
+    fn slack_verifies_and_refuses_tampering() {
+        let body = b"token=x&team_id=T1&text=hi";
+        let sig = slack_signature(&secret(), 1_700_000_000, body);
+        let slack = Slack::new("k");
+        let ok = parts(&[
+            ("x-slack-signature", &sig),
+            ("x-slack-request-timestamp", "1700000000"),
+        ]);
+        assert!(run(&slack, &ok, body).is_ok());
+        assert!(run(&slack, &ok, b"token=x").is_err());
+        let moved = parts(&[
+            ("x-slack-signature", &sig),
+            ("x-slack-request-timestamp", "1700000001"),
+        ]);
+        assert!(run(&slack, &moved, body).is_err());
+        let no_ts = parts(&[("x-slack-signature", &sig)]);
+        assert_eq!(
+            slack.parse(&no_ts, 4096).unwrap_err().kind(),
+            RejectionKind::MalformedAuthorization
+        );
+    }
+}
