@@ -36,6 +36,14 @@ pub trait Credentials: Send + Sync + 'static {
     fn expires(&self) -> Option<u64> {
         None
     }
+
+    /// For credentials that carry no time at all (GitHub's webhook signature): how long, from
+    /// now, the replay key is remembered. Nothing about time can be checked then, so
+    /// [`timestamp`](Self::timestamp) is not read, and a delivery captured earlier is refused only
+    /// while its key is remembered. `None` (the default): the credentials carry a time.
+    fn untimed(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Where a request carries a scheme's credentials: how the server picks the scheme.

@@ -1,5 +1,5 @@
-//! Incoming webhooks (feature `webhooks`): Stripe's and Slack's signatures as schemes, each
-//! mounted on the route that receives them.
+//! Incoming webhooks (feature `webhooks`): GitHub's, Stripe's and Slack's signatures as schemes,
+//! each mounted on the route that receives them.
 //!
 //! A provider sends no key id: each scheme is made with the registry key id whose secret it
 //! verifies with — the provider's secret as issued, `secret_text` in the registry (the key's
@@ -79,11 +79,13 @@ fn keyed(key: &SecretKey, prefix: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// What both providers' credentials hold.
+/// What the providers' credentials hold.
 #[derive(Clone)]
 pub struct WebhookCredentials {
     key_id: &'static str,
     timestamp: u64,
+    /// GitHub's: no time; the replay key is kept this long.
+    untimed: Option<std::time::Duration>,
     /// The signatures given (Stripe may send one per secret).
     macs: Vec<[u8; 32]>,
     /// The first signature, hex: the replay key.
@@ -110,6 +112,9 @@ impl Credentials for WebhookCredentials {
     /// The signature: the same signed event delivered twice is a replay.
     fn nonce(&self) -> &str {
         &self.first_hex
+    }
+    fn untimed(&self) -> Option<std::time::Duration> {
+        self.untimed
     }
 }
 
@@ -199,6 +204,7 @@ impl Scheme for Stripe {
         Ok(WebhookCredentials {
             key_id: self.key_id,
             timestamp,
+            untimed: None,
             macs,
             first_hex,
         })
@@ -278,6 +284,7 @@ impl Scheme for Slack {
         Ok(WebhookCredentials {
             key_id: self.key_id,
             timestamp,
+            untimed: None,
             macs: vec![mac],
             first_hex: hex_text.to_owned(),
         })
@@ -311,6 +318,108 @@ impl Scheme for Slack {
     fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
         policy::time_mac(key, ts, nonce)
     }
+}
+
+/// How long a GitHub delivery's signature is remembered by default: 1 hour.
+pub const DEFAULT_GITHUB_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>` (scheme id
+/// `github`).
+///
+/// **GitHub signs no time.** A delivery captured in transit verifies forever; the layer can only
+/// refuse it again while it remembers its signature (the window, default 1 hour, from the first
+/// delivery). The replay key is the signature, not `X-GitHub-Delivery`: that header is not
+/// signed, so an attacker could change it to pass a deduplication keyed on it. A redelivery of
+/// the same event (same body) within the window is refused as a replay too.
+#[derive(Debug, Clone)]
+pub struct GitHub {
+    key_id: &'static str,
+    window: std::time::Duration,
+    locator: Locator,
+}
+
+impl GitHub {
+    /// Verifies with the registry key `key_id` (the webhook's secret).
+    pub fn new(key_id: &'static str) -> Self {
+        Self {
+            key_id,
+            window: DEFAULT_GITHUB_WINDOW,
+            locator: Locator::Header(HeaderName::from_static("x-hub-signature-256")),
+        }
+    }
+
+    /// How long a delivery's signature is remembered (1 s to 7 days; default 1 hour).
+    pub fn with_window(mut self, window: std::time::Duration) -> Self {
+        self.window = window.clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(7 * 86_400),
+        );
+        self
+    }
+}
+
+impl Scheme for GitHub {
+    type Credentials = WebhookCredentials;
+    type Pending = WebhookPending;
+
+    fn id(&self) -> &'static str {
+        "github"
+    }
+    fn name(&self) -> &'static str {
+        "X-Hub-Signature-256"
+    }
+    fn locator(&self) -> &Locator {
+        &self.locator
+    }
+
+    fn parse(&self, parts: &Parts, _: usize) -> Result<WebhookCredentials, Rejection> {
+        let value = one_header(parts, &HeaderName::from_static("x-hub-signature-256"))?;
+        let hex_text = value
+            .strip_prefix("sha256=")
+            .ok_or_else(|| malformed("X-Hub-Signature-256 is sha256=<hex>"))?;
+        let mac =
+            parse_mac(hex_text).ok_or_else(|| malformed("X-Hub-Signature-256 is sha256=<hex>"))?;
+        Ok(WebhookCredentials {
+            key_id: self.key_id,
+            timestamp: 0,
+            untimed: Some(self.window),
+            macs: vec![mac],
+            first_hex: hex_text.to_owned(),
+        })
+    }
+
+    fn prepare(
+        &self,
+        _: &WebhookCredentials,
+        _: &Parts,
+        key: &SecretKey,
+    ) -> Result<WebhookPending, Rejection> {
+        Ok(WebhookPending(keyed(key, b"")))
+    }
+
+    fn update(&self, pending: &mut WebhookPending, chunk: &[u8]) {
+        pending.0.update(chunk);
+    }
+
+    fn verify(
+        &self,
+        creds: &WebhookCredentials,
+        pending: WebhookPending,
+        _: &SecretKey,
+    ) -> Result<(), Rejection> {
+        verify_any(creds, pending)
+    }
+
+    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
+        policy::time_mac(key, ts, nonce)
+    }
+}
+
+/// An `X-Hub-Signature-256` value for `body`, as GitHub makes it.
+pub fn github_signature(key: &SecretKey, body: &[u8]) -> String {
+    let mut mac = keyed(key, b"");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// A `Stripe-Signature` value for `body` at `timestamp`, as Stripe makes it (for tests and
@@ -375,6 +484,37 @@ mod tests {
                 .parse(&parts(&[("stripe-signature", bad)]), 4096)
                 .unwrap_err();
             assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{bad}");
+        }
+    }
+
+    #[test]
+    fn github_matches_its_published_example() {
+        // GitHub's documentation: secret "It's a Secret to Everybody", payload "Hello, World!".
+        let key = SecretKey::from_text("It's a Secret to Everybody").unwrap();
+        assert_eq!(
+            github_signature(&key, b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        let github = GitHub::new("k");
+        let p = parts(&[(
+            "x-hub-signature-256",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        )]);
+        let creds = github.parse(&p, 4096).unwrap();
+        assert_eq!(creds.untimed(), Some(DEFAULT_GITHUB_WINDOW));
+        let mut pending = github.prepare(&creds, &p, &key).unwrap();
+        github.update(&mut pending, b"Hello, ");
+        github.update(&mut pending, b"World!");
+        assert!(github.verify(&creds, pending, &key).is_ok());
+        for bad in [
+            "757107ea",
+            "sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        ] {
+            assert!(
+                github
+                    .parse(&parts(&[("x-hub-signature-256", bad)]), 4096)
+                    .is_err()
+            );
         }
     }
 

@@ -21,6 +21,10 @@ use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
 pub const DEMO_REGISTRY: &str = include_str!("../demo-registry.toml");
 /// The key id the demo prints instructions for.
 pub const DEMO_KEY_ID: &str = "demo-2026";
+/// The registry key of the demo's GitHub webhook route (its secret: [`DEMO_GITHUB_SECRET`]).
+pub const DEMO_GITHUB_KEY_ID: &str = "demo-github-webhooks";
+/// The demo's GitHub webhook secret (published: never use it).
+pub const DEMO_GITHUB_SECRET: &str = "demo_github_webhook_secret_published_0001";
 /// The registry key of the demo's Stripe webhook route (its secret: [`DEMO_STRIPE_SECRET`]).
 pub const DEMO_STRIPE_KEY_ID: &str = "demo-stripe-webhooks";
 /// The demo's Stripe signing secret (published: never use it).
@@ -75,6 +79,8 @@ pub fn app(layer: HmacAuthLayer) -> Router {
 /// The layers of the webhook routes: each verifies one provider's signature with its key.
 #[derive(Debug, Clone)]
 pub struct WebhookLayers {
+    /// `POST /webhooks/github`.
+    pub github: HmacAuthLayer<(tower_hmac::protocol::webhooks::GitHub,)>,
     /// `POST /webhooks/stripe`.
     pub stripe: HmacAuthLayer<(tower_hmac::protocol::webhooks::Stripe,)>,
     /// `POST /webhooks/slack`.
@@ -89,6 +95,11 @@ pub fn app_with_token(layer: HmacAuthLayer, token: TokenLayer, hooks: WebhookLay
             Router::new()
                 .route("/token/whoami", get(whoami))
                 .route_layer(token),
+        )
+        .merge(
+            Router::new()
+                .route("/webhooks/github", post(webhook))
+                .route_layer(hooks.github),
         )
         .merge(
             Router::new()
@@ -109,9 +120,12 @@ pub fn webhook_layers(
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<WebhookLayers, Box<dyn std::error::Error + Send + Sync>> {
-    use tower_hmac::protocol::webhooks::{Slack, Stripe};
+    use tower_hmac::protocol::webhooks::{GitHub, Slack, Stripe};
     let hosts = || hosts_for(addr, &settings.extra_hosts);
     Ok(WebhookLayers {
+        github: HmacAuthLayer::builder(registry.clone(), hosts()?)
+            .schemes((GitHub::new(DEMO_GITHUB_KEY_ID),))
+            .build()?,
         stripe: HmacAuthLayer::builder(registry.clone(), hosts()?)
             .schemes((Stripe::new(DEMO_STRIPE_KEY_ID),))
             .build()?,
@@ -341,7 +355,7 @@ mod tests {
     #[test]
     fn the_embedded_registry_loads() {
         let registry = demo_registry().unwrap();
-        assert_eq!(registry.len(), 5);
+        assert_eq!(registry.len(), 6);
         // The webhook secrets are the providers' strings, limited to their schemes.
         let stripe = registry.get(DEMO_STRIPE_KEY_ID).unwrap();
         assert_eq!(&*stripe.secret().text_form(), DEMO_STRIPE_SECRET);

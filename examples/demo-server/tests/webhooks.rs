@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use tower_hmac::SecretKey;
-use tower_hmac::protocol::webhooks::{slack_signature, stripe_signature};
+use tower_hmac::protocol::webhooks::{github_signature, slack_signature, stripe_signature};
 
 mod common;
 
@@ -56,6 +56,46 @@ async fn deliveries_signed_as_the_providers_sign_are_accepted_once() {
     let host = server.addr.to_string();
     let ts = now() + 1; // after the second the demo's stores started in
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // GitHub (signs no time): the format matches GitHub's published example (unit test); a
+    // delivery is accepted once, also when the unsigned X-GitHub-Delivery is changed.
+    let push = r#"{"ref":"refs/heads/main","after":"0000000"}"#;
+    let github_key = SecretKey::from_text(demo_server::DEMO_GITHUB_SECRET).unwrap();
+    let signature = github_signature(&github_key, push.as_bytes());
+    let delivery = |id: &str| {
+        post(
+            &host,
+            "/webhooks/github",
+            &[
+                ("X-GitHub-Delivery", id.to_owned()),
+                ("X-Hub-Signature-256", signature.clone()),
+            ],
+            push,
+        )
+    };
+    let (status, text) = send(
+        server.addr,
+        &delivery("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"scheme\":\"github\""), "{text}");
+    let (status, text) = send(
+        server.addr,
+        &delivery("ffffffff-cc78-11e3-81ab-4c9367dc0958"),
+    )
+    .await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("replayed_nonce"), "{text}");
+    let tampered = post(
+        &host,
+        "/webhooks/github",
+        &[("X-Hub-Signature-256", signature.clone())],
+        &push.replace("main", "evil"),
+    );
+    let (status, text) = send(server.addr, &tampered).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("invalid_signature"), "{text}");
 
     // Slack: signed by slack_sdk's own SignatureVerifier.
     let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&text=hello";

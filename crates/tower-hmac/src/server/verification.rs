@@ -393,6 +393,8 @@ impl<S> Verifier<S> {
         let skew = self.settings.max_skew;
         let timestamp = ctx.creds.timestamp();
         let late = match ctx.creds.expires() {
+            // No time to check.
+            _ if ctx.creds.untimed().is_some() => false,
             None => !is_fresh(timestamp, now_secs, skew),
             // Valid from the timestamp (less the skew) to the expiry, inclusive.
             Some(expires) if now_secs > expires => {
@@ -473,10 +475,18 @@ impl<S> Verifier<S> {
             };
         }
         let timestamp = ctx.creds.timestamp();
+        let now_millis = unix_millis(ctx.now);
         let lifetime = match ctx.creds.expires() {
+            // Remembered for the scheme's window from now (and never "before the horizon": there
+            // is no signing time to compare).
+            _ if ctx.creds.untimed().is_some() => {
+                let keep = ctx.creds.untimed().unwrap_or_default();
+                let keep = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+                NonceLifetime::from_millis(now_millis, now_millis, now_millis.saturating_add(keep))
+            }
             None => NonceLifetime::for_request(timestamp, ctx.now, self.settings.max_skew),
             Some(expires) => NonceLifetime::from_millis(
-                unix_millis(ctx.now),
+                now_millis,
                 timestamp.saturating_mul(1000),
                 expires.saturating_add(1).saturating_mul(1000),
             ),
