@@ -42,6 +42,8 @@ mod registry;
 mod rejection;
 pub mod scheme;
 mod sign;
+#[cfg(feature = "softaware")]
+pub mod softaware;
 #[cfg(feature = "token")]
 pub mod token;
 #[cfg(feature = "webhooks")]

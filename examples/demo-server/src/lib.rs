@@ -62,13 +62,24 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
+/// The demo's signed routes accept protocol v1 and softaware's ASP.NET `Hmac` scheme.
+pub type DemoLayer = HmacAuthLayer<(
+    tower_hmac::protocol::V1,
+    tower_hmac::protocol::softaware::Softaware,
+)>;
+
+/// The softaware scheme as the demo serves it: plain `http` (the demo has no TLS).
+pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
+    tower_hmac::protocol::softaware::Softaware::new().uri_scheme("http")
+}
+
 /// The layer of the routes that accept the ID:TS:HMAC token (only those: the token is not bound
 /// to the request).
 pub type TokenLayer = HmacAuthLayer<(tower_hmac::protocol::token::Token,)>;
 
 /// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
-/// "scheme"}`) and `POST /echo` need a signature.
-pub fn app(layer: HmacAuthLayer) -> Router {
+/// "scheme"}`) and `POST /echo` need a signature (protocol v1 or softaware's `Hmac`).
+pub fn app(layer: DemoLayer) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
         .route("/echo", post(echo))
@@ -89,7 +100,7 @@ pub struct WebhookLayers {
 
 /// The demo routes, `GET /token/whoami` behind the token layer (the only route that accepts the
 /// token), and the webhook routes behind theirs.
-pub fn app_with_token(layer: HmacAuthLayer, token: TokenLayer, hooks: WebhookLayers) -> Router {
+pub fn app_with_token(layer: DemoLayer, token: TokenLayer, hooks: WebhookLayers) -> Router {
     app(layer)
         .merge(
             Router::new()
@@ -198,8 +209,9 @@ pub fn layer(
     registry: InMemoryRegistry,
     addr: SocketAddr,
     settings: &Settings,
-) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
-    let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?);
+) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
+    let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
+        .with_scheme(softaware());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }
@@ -236,7 +248,7 @@ pub async fn layer_checked(
     registry: InMemoryRegistry,
     addr: SocketAddr,
     settings: &Settings,
-) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     if let ReplayStore::Redis { url, .. } = &settings.replay_store {
         tower_hmac_redis::RedisNonceStore::connect(url).await?;
     }
@@ -251,7 +263,7 @@ pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Res
 }
 
 /// Serves the demo routes behind a layer configured by the caller.
-pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Result<()> {
+pub async fn serve_with(listener: TcpListener, layer: DemoLayer) -> io::Result<()> {
     serve_with_timeout(listener, layer, DEFAULT_HEADER_READ_TIMEOUT).await
 }
 
@@ -259,7 +271,7 @@ pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Resu
 /// `header_read_timeout` is closed (a client trickling one byte a second cannot hold it open).
 pub async fn serve_with_timeout(
     listener: TcpListener,
-    layer: HmacAuthLayer,
+    layer: DemoLayer,
     header_read_timeout: Duration,
 ) -> io::Result<()> {
     serve_app(listener, app(layer), header_read_timeout).await
@@ -269,7 +281,7 @@ pub async fn serve_with_timeout(
 /// demo-server` runs).
 pub async fn serve_with_token(
     listener: TcpListener,
-    layer: HmacAuthLayer,
+    layer: DemoLayer,
     token: TokenLayer,
     hooks: WebhookLayers,
 ) -> io::Result<()> {

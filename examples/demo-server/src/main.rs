@@ -99,6 +99,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!(
             "  cargo run -q -p tower-hmac-cli -- sign POST http://{bound}/echo -H 'Content-Type: application/json' -d '{{\"hello\":\"world\"}}' --curl | sh"
         );
+        println!(
+            "softaware's ASP.NET ApiKeyDelegatingHandler: AppId {}, ApiKey the secret above, http://{bound}",
+            demo_server::DEMO_KEY_ID
+        );
         println!("The token from a shell (openssl):");
         println!(
             "  ts=$(date +%s); mac=$(printf '%s' \"$TOWER_HMAC_KEY_ID.$ts\" | openssl dgst -sha256 -hmac \"$TOWER_HMAC_SECRET\" | sed 's/.*= //')"
