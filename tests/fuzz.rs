@@ -184,3 +184,156 @@ pub fn verify_request(data: &[u8]) {
         }
     }
 }
+
+/// The schemes of issue 13 behind one layer (v1, the token, softaware, Stripe, Slack, GitHub),
+/// with a fresh replay store per input so that a correctly signed request is never a replay.
+type AllSchemes = (
+    tower_hmac::protocol::V1,
+    tower_hmac::protocol::token::Token,
+    tower_hmac::protocol::softaware::Softaware,
+    tower_hmac::protocol::webhooks::Stripe,
+    tower_hmac::protocol::webhooks::Slack,
+    tower_hmac::protocol::webhooks::GitHub,
+);
+
+fn schemes_layer() -> HmacAuthLayer<AllSchemes> {
+    use tower_hmac::protocol::{softaware::Softaware, token::Token, webhooks};
+    let registry = InMemoryRegistry::new();
+    for id in ["fuzz-key", "stripe", "slack", "github"] {
+        registry.insert(id, "fuzz-app", key());
+    }
+    HmacAuthLayer::builder(registry, AllowedHosts::any())
+        .schemes((
+            tower_hmac::protocol::V1,
+            Token::default(),
+            Softaware::new().uri_scheme("http"),
+            webhooks::Stripe::new("stripe"),
+            webhooks::Slack::new("slack"),
+            webhooks::GitHub::new("github"),
+        ))
+        .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+        .nonce_store(MemoryNonceStore::new(1024).expect("store"))
+        .build()
+        .expect("layer")
+}
+
+/// Headers a scheme reads: left out of the fuzzer's own headers when the input is signed, so a
+/// signed request carries exactly one credential.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "x-auth-token",
+    "stripe-signature",
+    "x-slack-signature",
+    "x-slack-request-timestamp",
+    "x-hub-signature-256",
+    "x-github-delivery",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// The token, softaware and webhook parsers and verifiers behind one layer: never panics, never
+/// a 5xx, and a request that one scheme signed correctly is accepted.
+/// Input: first byte (mode: `% 6` is the scheme that signs, 0 for none), then NUL-separated:
+/// method, target, `name: value` header lines; the last field is the body.
+pub fn verify_schemes(data: &[u8]) {
+    use tower_hmac::protocol::{softaware, token, webhooks};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut fields: Vec<&[u8]> = rest.split(|&b| b == 0).collect();
+    if fields.len() < 3 {
+        return;
+    }
+    let body = fields.pop().unwrap_or_default().to_vec();
+    let (method, target) = (fields[0], fields[1]);
+    let signer = mode % 6;
+    let mut builder = Request::builder().method(method).uri(target);
+    for field in &fields[2..] {
+        if let Some(i) = field.iter().position(|&b| b == b':') {
+            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
+                if signer != 0 && CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                    continue;
+                }
+                builder = builder.header(name, &field[i + 1..]);
+            }
+        }
+    }
+    let Ok(req) = builder.body(Full::new(Bytes::from(body.clone()))) else {
+        return;
+    };
+    let (mut parts, body_full) = req.into_parts();
+    // Origin-form targets only when signing: an absolute target names its own authority.
+    let signable = parts.uri.scheme().is_none() && parts.uri.path().starts_with('/');
+    let host = "fuzz.example";
+    let key = key();
+    let header = |name: &'static str, value: String| {
+        (
+            HeaderName::from_static(name),
+            http::HeaderValue::from_str(&value).expect("header"),
+        )
+    };
+    let credentials: Vec<(HeaderName, http::HeaderValue)> = match signer {
+        _ if !signable => Vec::new(),
+        1 => vec![header(
+            "x-auth-token",
+            token::issue("fuzz-key", NOW, &key).expect("token"),
+        )],
+        2 => {
+            let Ok(nonce) = generate_nonce() else { return };
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            vec![
+                header("host", host.to_owned()),
+                header(
+                    "authorization",
+                    softaware::authorization(
+                        "fuzz-key",
+                        &key,
+                        parts.method.as_str(),
+                        &format!("http://{host}{target}"),
+                        &body,
+                        &nonce,
+                        NOW,
+                    ),
+                ),
+            ]
+        }
+        3 => vec![header(
+            "stripe-signature",
+            webhooks::stripe_signature(&key, NOW, &body),
+        )],
+        4 => vec![
+            header("x-slack-request-timestamp", NOW.to_string()),
+            header(
+                "x-slack-signature",
+                webhooks::slack_signature(&key, NOW, &body),
+            ),
+        ],
+        5 => vec![header(
+            "x-hub-signature-256",
+            webhooks::github_signature(&key, &body),
+        )],
+        _ => Vec::new(),
+    };
+    let signed = !credentials.is_empty();
+    for (name, value) in credentials {
+        parts.headers.insert(name, value);
+    }
+    let layer = schemes_layer();
+    let result = runtime().block_on(layer.verify(Request::from_parts(parts, body_full)));
+    if let Err(rejection) = &result {
+        assert!(
+            !rejection.status().is_server_error(),
+            "malformed input yielded a {}: {rejection}",
+            rejection.status()
+        );
+        // Within the default limits a correctly signed request is accepted.
+        assert!(
+            !(signed && body.len() < 1024 * 1024),
+            "a request signed by scheme {signer} was refused: {rejection}"
+        );
+    }
+}

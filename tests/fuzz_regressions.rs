@@ -44,3 +44,8 @@ fn string_to_sign_regressions() {
 fn verify_request_regressions() {
     replay("verify_request", fuzz::verify_request);
 }
+
+#[test]
+fn verify_schemes_regressions() {
+    replay("verify_schemes", fuzz::verify_schemes);
+}

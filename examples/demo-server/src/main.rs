@@ -85,6 +85,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!(
         "  GET  /token/whoami  the ID:TS:HMAC token (X-Auth-Token, 30 s, once): this route only"
     );
+    println!("  POST /webhooks/github  GitHub's X-Hub-Signature-256");
+    println!("  POST /webhooks/stripe  Stripe-Signature (300 s, once)");
+    println!(
+        "  POST /webhooks/slack   X-Slack-Signature + X-Slack-Request-Timestamp (300 s, once)"
+    );
     if !custom {
         println!();
         println!(
@@ -109,6 +114,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
         println!(
             "  curl -H \"X-Auth-Token: $TOWER_HMAC_KEY_ID:$ts:$mac\" http://{bound}/token/whoami"
+        );
+        println!("Webhook deliveries from a shell (the demo's published provider secrets):");
+        println!(
+            "  body='{{\"zen\":\"hello\"}}'; ts=$(date +%s); hmac() {{ printf '%s' \"$2\" | openssl dgst -sha256 -hmac \"$1\" | sed 's/.*= //'; }}"
+        );
+        println!(
+            "  curl -H \"X-Hub-Signature-256: sha256=$(hmac {} \"$body\")\" -d \"$body\" http://{bound}/webhooks/github",
+            demo_server::DEMO_GITHUB_SECRET
+        );
+        println!(
+            "  curl -H \"Stripe-Signature: t=$ts,v1=$(hmac {} \"$ts.$body\")\" -d \"$body\" http://{bound}/webhooks/stripe",
+            demo_server::DEMO_STRIPE_SECRET
+        );
+        println!(
+            "  curl -H \"X-Slack-Request-Timestamp: $ts\" -H \"X-Slack-Signature: v0=$(hmac {} \"v0:$ts:$body\")\" -d \"$body\" http://{bound}/webhooks/slack",
+            demo_server::DEMO_SLACK_SECRET
         );
     }
     demo_server::serve_with_token(listener, layer, token, hooks).await?;
