@@ -185,7 +185,8 @@ pub fn verify_request(data: &[u8]) {
     }
 }
 
-/// The schemes of issue 13 behind one layer (v1, the token, softaware, Stripe, Slack, GitHub),
+/// The schemes of issue 13 behind one layer (v1, the token, softaware, Stripe, Slack, GitHub,
+/// RFC 9421),
 /// with a fresh replay store per input so that a correctly signed request is never a replay.
 type AllSchemes = (
     tower_hmac::protocol::V1,
@@ -194,6 +195,7 @@ type AllSchemes = (
     tower_hmac::protocol::webhooks::Stripe,
     tower_hmac::protocol::webhooks::Slack,
     tower_hmac::protocol::webhooks::GitHub,
+    tower_hmac::protocol::rfc9421::Rfc9421,
 );
 
 fn schemes_layer() -> HmacAuthLayer<AllSchemes> {
@@ -210,6 +212,7 @@ fn schemes_layer() -> HmacAuthLayer<AllSchemes> {
             webhooks::Stripe::new("stripe"),
             webhooks::Slack::new("slack"),
             webhooks::GitHub::new("github"),
+            tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http"),
         ))
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
         .nonce_store(MemoryNonceStore::new(1024).expect("store"))
@@ -228,6 +231,9 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "x-slack-request-timestamp",
     "x-hub-signature-256",
     "x-github-delivery",
+    "signature-input",
+    "signature",
+    "content-digest",
     "x-forwarded-proto",
     "x-forwarded-host",
     "forwarded",
@@ -235,9 +241,9 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "transfer-encoding",
 ];
 
-/// The token, softaware and webhook parsers and verifiers behind one layer: never panics, never
-/// a 5xx, and a request that one scheme signed correctly is accepted.
-/// Input: first byte (mode: `% 6` is the scheme that signs, 0 for none), then NUL-separated:
+/// The token, softaware, webhook and RFC 9421 parsers and verifiers behind one layer: never
+/// panics, never a 5xx, and a request that one scheme signed correctly is accepted.
+/// Input: first byte (mode: `% 7` is the scheme that signs, 0 for none), then NUL-separated:
 /// method, target, `name: value` header lines; the last field is the body.
 pub fn verify_schemes(data: &[u8]) {
     use tower_hmac::protocol::{softaware, token, webhooks};
@@ -250,7 +256,7 @@ pub fn verify_schemes(data: &[u8]) {
     }
     let body = fields.pop().unwrap_or_default().to_vec();
     let (method, target) = (fields[0], fields[1]);
-    let signer = mode % 6;
+    let signer = mode % 7;
     let mut builder = Request::builder().method(method).uri(target);
     for field in &fields[2..] {
         if let Some(i) = field.iter().position(|&b| b == b':') {
@@ -316,6 +322,39 @@ pub fn verify_schemes(data: &[u8]) {
             "x-hub-signature-256",
             webhooks::github_signature(&key, &body),
         )],
+        6 => {
+            use tower_hmac::protocol::rfc9421;
+            let Ok(nonce) = generate_nonce() else { return };
+            let mut components = vec!["\"@method\"", "\"@authority\"", "\"@path\""];
+            parts
+                .headers
+                .insert(http::header::HOST, http::HeaderValue::from_static(host));
+            if parts.uri.query().is_some() {
+                components.push("\"@query\"");
+            }
+            if !body.is_empty() {
+                components.push("\"content-digest\"");
+                parts.headers.insert(
+                    "content-digest",
+                    http::HeaderValue::from_str(&rfc9421::content_digest(&body)).expect("digest"),
+                );
+            }
+            let Ok((input, signature)) = rfc9421::sign(
+                &parts,
+                "http",
+                &components,
+                "fuzz-key",
+                &key,
+                NOW,
+                Some(&nonce),
+            ) else {
+                return;
+            };
+            vec![
+                header("signature-input", input),
+                header("signature", signature),
+            ]
+        }
         _ => Vec::new(),
     };
     let signed = !credentials.is_empty();
@@ -335,5 +374,43 @@ pub fn verify_schemes(data: &[u8]) {
             !(signed && body.len() < 1024 * 1024),
             "a request signed by scheme {signer} was refused: {rejection}"
         );
+    }
+}
+
+/// Each new scheme's parser alone, fed any header values: never panics, and what it accepts is
+/// usable (a key id and a replay key, an expiry not before the time).
+/// Input: first byte (`% 6`: token, softaware with legacy forms, Stripe, Slack, GitHub,
+/// RFC 9421), then NUL-separated `name: value` header lines.
+pub fn parse_scheme_credentials(data: &[u8]) {
+    use tower_hmac::protocol::{Credentials, Scheme, rfc9421, softaware, token, webhooks};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut builder = Request::builder().uri("/p?q=1");
+    for field in rest.split(|&b| b == 0) {
+        if let Some(i) = field.iter().position(|&b| b == b':') {
+            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
+                builder = builder.header(name, &field[i + 1..]);
+            }
+        }
+    }
+    let Ok(req) = builder.body(()) else { return };
+    let (parts, ()) = req.into_parts();
+    fn check<S: Scheme>(scheme: &S, parts: &http::request::Parts) {
+        if let Ok(creds) = scheme.parse(parts, DEFAULT_MAX_HEADER_LEN) {
+            assert!(!creds.key_id().is_empty());
+            assert!(!creds.nonce().is_empty());
+            if let Some(expires) = creds.expires() {
+                assert!(expires >= creds.timestamp());
+            }
+        }
+    }
+    match mode % 6 {
+        0 => check(&token::Token::default(), &parts),
+        1 => check(&softaware::Softaware::new().allow_legacy(), &parts),
+        2 => check(&webhooks::Stripe::new("stripe"), &parts),
+        3 => check(&webhooks::Slack::new("slack"), &parts),
+        4 => check(&webhooks::GitHub::new("github"), &parts),
+        _ => check(&rfc9421::Rfc9421::new(), &parts),
     }
 }

@@ -49,3 +49,8 @@ fn verify_request_regressions() {
 fn verify_schemes_regressions() {
     replay("verify_schemes", fuzz::verify_schemes);
 }
+
+#[test]
+fn parse_scheme_credentials_regressions() {
+    replay("parse_scheme_credentials", fuzz::parse_scheme_credentials);
+}

@@ -40,6 +40,8 @@ pub mod policy;
 mod problem;
 mod registry;
 mod rejection;
+#[cfg(feature = "rfc9421")]
+pub mod rfc9421;
 pub mod scheme;
 mod sign;
 #[cfg(feature = "softaware")]

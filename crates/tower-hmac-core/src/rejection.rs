@@ -31,6 +31,9 @@ pub enum RejectionKind {
     StaleTimestamp,
     /// A header named in `SignedHeaders` is absent from the request.
     MissingSignedHeader,
+    /// The signature does not cover a component the server requires (RFC 9421); the detail
+    /// names it.
+    MissingCoveredComponent,
     /// The signature does not match the request.
     InvalidSignature,
     /// The nonce was already used with this key inside the validity window.
@@ -66,7 +69,7 @@ pub enum RejectionKind {
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 22] = [
+    pub const ALL: [RejectionKind; 23] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
@@ -79,6 +82,7 @@ impl RejectionKind {
         Self::StaleTimestamp,
         Self::Expired,
         Self::MissingSignedHeader,
+        Self::MissingCoveredComponent,
         Self::DuplicateSignedHeader,
         Self::BodyTooLarge,
         Self::BodyUnreadable,
@@ -102,6 +106,7 @@ impl RejectionKind {
             Self::HostNotAllowed => "host_not_allowed",
             Self::StaleTimestamp => "stale_timestamp",
             Self::MissingSignedHeader => "missing_signed_header",
+            Self::MissingCoveredComponent => "missing_covered_component",
             Self::InvalidSignature => "invalid_signature",
             Self::ReplayedNonce => "replayed_nonce",
             Self::BodyTooLarge => "body_too_large",
@@ -152,6 +157,9 @@ impl RejectionKind {
             Self::HostNotAllowed => "The request's host is not served here.",
             Self::StaleTimestamp => "The request's timestamp is outside the allowed clock skew.",
             Self::MissingSignedHeader => "A signed header is missing from the request.",
+            Self::MissingCoveredComponent => {
+                "The signature does not cover a part of the request the server requires."
+            }
             Self::InvalidSignature => "The signature does not match the request.",
             Self::ReplayedNonce => "The nonce has already been used.",
             Self::BodyTooLarge => "The request body is larger than allowed.",

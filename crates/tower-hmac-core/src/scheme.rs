@@ -83,6 +83,33 @@ pub fn authorization_token(parts: &Parts) -> Option<&[u8]> {
     Some(value.split(|&b| b == b' ').next().unwrap_or(value))
 }
 
+/// The URI scheme a request arrived by, for schemes that sign it: `X-Forwarded-Proto` (`http` or
+/// `https`) when the server trusts its proxy, else the configured one.
+#[cfg(any(feature = "softaware", feature = "rfc9421"))]
+pub(crate) fn uri_scheme_of(
+    parts: &Parts,
+    configured: &'static str,
+    trust_forwarded_proto: bool,
+) -> &'static str {
+    match parts.headers.get("x-forwarded-proto") {
+        Some(proto) if trust_forwarded_proto && proto == "http" => "http",
+        Some(proto) if trust_forwarded_proto && proto == "https" => "https",
+        _ => configured,
+    }
+}
+
+/// The request's host: the `Host` header, else the target's authority (`missing_signed_header`
+/// naming `what` when there is neither).
+#[cfg(any(feature = "softaware", feature = "rfc9421"))]
+pub(crate) fn host_of<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a str, Rejection> {
+    parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .ok_or_else(|| Rejection::new(RejectionKind::MissingSignedHeader).with_detail(what))
+}
+
 /// A wire format.
 ///
 /// A request goes through: [`parse`](Self::parse) → (key lookup, host, time) →

@@ -23,7 +23,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
-use http::header::{AUTHORIZATION, HOST};
+use http::header::AUTHORIZATION;
 use http::request::Parts;
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
@@ -380,20 +380,9 @@ impl Scheme for Softaware {
         parts: &Parts,
         _: &SecretKey,
     ) -> Result<SoftawarePending, Rejection> {
-        let uri_scheme = match parts.headers.get("x-forwarded-proto") {
-            Some(proto) if self.trust_forwarded_proto && proto == "http" => "http",
-            Some(proto) if self.trust_forwarded_proto && proto == "https" => "https",
-            _ => self.uri_scheme,
-        };
-        let host = parts
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .ok_or_else(|| {
-                Rejection::new(RejectionKind::MissingSignedHeader)
-                    .with_detail("host is part of the signed URI but absent")
-            })?;
+        let uri_scheme =
+            crate::scheme::uri_scheme_of(parts, self.uri_scheme, self.trust_forwarded_proto);
+        let host = crate::scheme::host_of(parts, "host is part of the signed URI but absent")?;
         let path = match parts.uri.path() {
             "" => "/",
             path => path,

@@ -106,6 +106,34 @@ fn tampering_with_any_covered_part_is_refused() {
                 v.name
             );
         }
+        // The host, the nonce and the time, each changed.
+        let key = SecretKey::from_base64(&v.key_base64).unwrap();
+        let (scheme_token, fields) = v.authorization.split_once(' ').unwrap();
+        let fields: Vec<&str> = fields.split(':').collect();
+        let n = fields.len();
+        let with_field = |i: usize, value: &str| {
+            let mut f = fields.clone();
+            f[i] = value;
+            format!("{scheme_token} {}", f.join(":"))
+        };
+        let ts = fields[n - 1].parse::<u64>().unwrap() + 1;
+        for (what, host, authorization) in [
+            ("host", format!("x{}", v.host), v.authorization.clone()),
+            ("nonce", v.host.clone(), with_field(n - 2, "othernonce")),
+            ("time", v.host.clone(), with_field(n - 1, &ts.to_string())),
+        ] {
+            let mut p = parts(&v, &v.method, &v.target, &authorization);
+            p.headers.insert("host", host.parse().unwrap());
+            let creds = s.parse(&p, 4096).unwrap();
+            let mut pending = s.prepare(&creds, &p, &key).unwrap();
+            s.update(&mut pending, &body);
+            assert_eq!(
+                s.verify(&creds, pending, &key).map_err(|r| r.kind()),
+                Err(RejectionKind::InvalidSignature),
+                "{}: {what}",
+                v.name
+            );
+        }
         // The other URI scheme is another signed URI.
         let other = Softaware::new().uri_scheme(if v.scheme == "http" { "https" } else { "http" });
         let other = if v.legacy {

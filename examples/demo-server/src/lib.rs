@@ -62,15 +62,23 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
-/// The demo's signed routes accept protocol v1 and softaware's ASP.NET `Hmac` scheme.
+/// The demo's signed routes accept protocol v1, softaware's ASP.NET `Hmac` scheme and RFC 9421
+/// HTTP Message Signatures (`hmac-sha256`).
 pub type DemoLayer = HmacAuthLayer<(
     tower_hmac::protocol::V1,
     tower_hmac::protocol::softaware::Softaware,
+    tower_hmac::protocol::rfc9421::Rfc9421,
 )>;
 
 /// The softaware scheme as the demo serves it: plain `http` (the demo has no TLS).
 pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
     tower_hmac::protocol::softaware::Softaware::new().uri_scheme("http")
+}
+
+/// RFC 9421 as the demo serves it: plain `http`, the default coverage (`@method`,
+/// `@authority`, `@path`, `@query` with a query, `content-digest` with a body).
+pub fn rfc9421() -> tower_hmac::protocol::rfc9421::Rfc9421 {
+    tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http")
 }
 
 /// The layer of the routes that accept the ID:TS:HMAC token (only those: the token is not bound
@@ -211,7 +219,8 @@ pub fn layer(
     settings: &Settings,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-        .with_scheme(softaware());
+        .with_scheme(softaware())
+        .with_scheme(rfc9421());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }

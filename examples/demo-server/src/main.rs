@@ -80,7 +80,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("  clock skew: ±{} s", skew.as_secs());
     }
     println!("  GET  /health   open");
-    println!("  GET  /whoami   signed: answers with the caller's app and key id");
+    println!(
+        "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421): answers with the caller's app, key id and scheme"
+    );
     println!("  POST /echo     signed: answers with the body it was sent");
     println!(
         "  GET  /token/whoami  the ID:TS:HMAC token (X-Auth-Token, 30 s, once): this route only"
@@ -106,6 +108,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
         println!(
             "softaware's ASP.NET ApiKeyDelegatingHandler: AppId {}, ApiKey the secret above, http://{bound}",
+            demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "RFC 9421 (hmac-sha256): keyid {}, the secret above Base64-decoded; cover @method @authority @path (+ @query, content-digest)",
+            demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "  .ci/venv/bin/python examples/demo-server/tests/py/rfc9421_client.py http://{bound} {} \"$TOWER_HMAC_SECRET\" 1   (pip install http-message-signatures requests)",
             demo_server::DEMO_KEY_ID
         );
         println!("The token from a shell (openssl):");

@@ -1,0 +1,73 @@
+//! RFC 9421 from a client nobody here wrote: PyPI `http-message-signatures` (in the virtualenv
+//! `.ci/run` makes; `TOWER_HMAC_PYTHON` names its interpreter) signs real `requests` requests —
+//! a GET with a query, a POST with `Content-Digest` — against the demo binary over TCP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::process::Command;
+
+mod common;
+
+use common::start_demo;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_message_signatures_requests_are_accepted_once_and_tampering_refused() {
+    let server = start_demo(&[("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0")]).await;
+    // Past the second the demo's replay store started in.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let interpreter = std::env::var("TOWER_HMAC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/rfc9421_client.py");
+    let run = format!("{}", std::process::id());
+    let base = format!("http://{}", server.addr);
+    let secret = demo_server::demo_secret_base64();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&interpreter)
+            .args([script, &base, demo_server::DEMO_KEY_ID, secret, &run])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the client failed — this test needs the PyPI packages http-message-signatures and \
+         requests: `.ci/venv/bin/pip install http-message-signatures requests` and \
+         TOWER_HMAC_PYTHON=.ci/venv/bin/python (.ci/run does this):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |name: &str| got[name]["status"].as_u64().unwrap();
+    let body = |name: &str| got[name]["body"].as_str().unwrap().to_owned();
+
+    assert_eq!(status("get"), 200, "{}", body("get"));
+    let whoami: serde_json::Value = serde_json::from_str(&body("get")).unwrap();
+    assert_eq!(whoami["scheme"], "rfc9421");
+    assert_eq!(whoami["key_id"], demo_server::DEMO_KEY_ID);
+    assert_eq!(status("get_again"), 401);
+    assert!(
+        body("get_again").contains("replayed_nonce"),
+        "{}",
+        body("get_again")
+    );
+
+    assert!(
+        got["post_signature_input"]
+            .as_str()
+            .unwrap()
+            .contains("\"content-digest\""),
+        "{got}"
+    );
+    assert_eq!(status("post"), 200, "{}", body("post"));
+    assert_eq!(body("post"), r#"{"hello":"world"}"#);
+    assert_eq!(status("post_tampered"), 401);
+    assert!(
+        body("post_tampered").contains("invalid_signature"),
+        "{}",
+        body("post_tampered")
+    );
+
+    assert_eq!(status("default_coverage"), 401);
+    let problem = body("default_coverage");
+    assert!(problem.contains("missing_covered_component"), "{problem}");
+    assert!(problem.contains("@path"), "{problem}");
+}
