@@ -78,6 +78,7 @@ pub struct Rfc9421 {
     trust_forwarded_proto: bool,
     label: Option<&'static str>,
     tag: Option<&'static str>,
+    max_validity: u64,
 }
 
 impl Default for Rfc9421 {
@@ -99,7 +100,16 @@ impl Rfc9421 {
             trust_forwarded_proto: false,
             label: None,
             tag: None,
+            max_validity: 300,
         }
+    }
+
+    /// The longest a signature with an `expires` parameter stays valid after its `created`
+    /// (default 300 s, at least 1 s): a client's `expires` can shorten the validity, never
+    /// lengthen it past this. Without `expires`, `created` is checked against the server's skew.
+    pub fn max_validity(mut self, validity: std::time::Duration) -> Self {
+        self.max_validity = validity.as_secs().max(1);
+        self
     }
 
     /// The components every signature must cover (replacing `@method`, `@authority`, `@path`).
@@ -414,6 +424,8 @@ impl Scheme for Rfc9421 {
         if expires.is_some_and(|e| e < created) {
             return Err(malformed("expires is before created"));
         }
+        // A client's expiry can shorten the validity, never lengthen it past `max_validity`.
+        let expires = expires.map(|e| e.min(created.saturating_add(self.max_validity)));
         // `@signature-params`: the inner list with its parameters, serialized canonically.
         let mut one = Dictionary::new();
         one.insert(label.clone(), ListEntry::InnerList(list.clone()));

@@ -447,3 +447,41 @@ fn worked_examples_signed_by_http_message_signatures_verify_under_the_defaults()
         }
     }
 }
+
+#[test]
+fn a_clients_expires_cannot_lengthen_the_validity() {
+    let p = signed(
+        "GET",
+        "/a",
+        &[],
+        b"",
+        &["\"@method\"", "\"@authority\"", "\"@path\""],
+        None,
+    );
+    let input = p
+        .headers
+        .get("signature-input")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let signature = p.headers.get("signature").unwrap().clone();
+    for (expires, max, want) in [
+        (1_800_000_000_u64, None, 1_700_000_300_u64),
+        (1_700_000_010, None, 1_700_000_010),
+        (1_800_000_000, Some(60), 1_700_000_060),
+    ] {
+        let mut q = p.clone();
+        q.headers.insert(
+            "signature-input",
+            format!("{input};expires={expires}").parse().unwrap(),
+        );
+        q.headers.insert("signature", signature.clone());
+        let scheme = match max {
+            Some(secs) => Rfc9421::new().max_validity(std::time::Duration::from_secs(secs)),
+            None => Rfc9421::new(),
+        };
+        let creds = scheme.parse(&q, 8192).unwrap();
+        assert_eq!(tower_hmac_core::Credentials::expires(&creds), Some(want));
+    }
+}
