@@ -64,6 +64,9 @@ const DERIVED: [&str; 8] = [
     "@query-param",
 ];
 
+/// The most members a `Signature-Input` or `Signature` dictionary may have.
+const MAX_LABELS: usize = 16;
+
 /// The most components one signature may cover.
 const MAX_COMPONENTS: usize = 64;
 
@@ -262,7 +265,8 @@ fn dictionary(text: &str) -> Result<Dictionary, Rejection> {
             &mut self,
             key: &'de sfv::KeyRef,
         ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Self::Error> {
-            if self.0.contains(&key) {
+            // A bounded number of members keeps the duplicate check cheap.
+            if self.0.len() >= MAX_LABELS || self.0.contains(&key) {
                 return Err(fmt::Error);
             }
             self.0.push(key);
@@ -275,7 +279,9 @@ fn dictionary(text: &str) -> Result<Dictionary, Rejection> {
     Parser::new(text)
         .parse_dictionary_with_visitor(Labels(Vec::new()))
         .map_err(|_| {
-            malformed("Signature-Input and Signature are RFC 8941 dictionaries, each label once")
+            malformed(
+                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
+            )
         })?;
     Parser::new(text)
         .parse::<Dictionary>()

@@ -309,6 +309,15 @@ fn malformed_inputs_are_refused_with_a_code() {
         (input.clone(), format!("{sig};x=1")),
         (input.clone(), "sig1=\"text\"".into()),
         (input.replace("\"@path\"", "\"@status\""), sig.clone()),
+        (
+            (0..17)
+                .map(|i| format!("l{i}=()"))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + ", "
+                + &input,
+            sig.clone(),
+        ),
     ];
     for (input, signature) in cases {
         let mut p = base.clone();
