@@ -23,7 +23,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{KeyInit, Mac};
 use http::HeaderName;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
@@ -33,7 +32,7 @@ use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
 use crate::authorization::is_valid_key_id;
-use crate::key::SecretKey;
+use crate::key::{SecretKey, hmac_sha256};
 use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Locator, Scheme};
@@ -482,17 +481,7 @@ impl Scheme for Rfc9421 {
             return Err(missing(CONTENT_DIGEST));
         }
         let scheme = self.scheme_of(parts);
-        let mut base = String::with_capacity(256);
-        for item in &creds.components {
-            let name = component_name(item)?;
-            let value = component_value(name, item, parts, scheme)?;
-            base.push_str(&Item::serialize(item));
-            base.push_str(": ");
-            base.push_str(&value);
-            base.push('\n');
-        }
-        base.push_str("\"@signature-params\": ");
-        base.push_str(&creds.params);
+        let base = signature_base(&creds.components, &creds.params, parts, scheme)?;
         let (mut sha256, mut sha512) = (None, None);
         if covers(CONTENT_DIGEST) {
             let text = parts
@@ -548,10 +537,7 @@ impl Scheme for Rfc9421 {
         if self.require_content_digest && pending.len > 0 && !signed_body {
             return Err(missing(CONTENT_DIGEST));
         }
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-            .map_err(|_| Rejection::new(RejectionKind::InvalidSignature))?;
-        mac.update(pending.base.as_bytes());
-        let mac = mac.finalize().into_bytes();
+        let mac = hmac_sha256(key, &[pending.base.as_bytes()]);
         if !bool::from(mac.as_slice().ct_eq(&creds.signature)) {
             return Err(Rejection::new(RejectionKind::InvalidSignature));
         }
@@ -573,6 +559,27 @@ impl Scheme for Rfc9421 {
     fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
         policy::time_mac(key, ts, nonce)
     }
+}
+
+/// The signature base (RFC 9421 §2.5): a line per component, then `@signature-params`.
+fn signature_base(
+    components: &[Item],
+    params: &str,
+    parts: &Parts,
+    scheme: &str,
+) -> Result<String, Rejection> {
+    let mut base = String::with_capacity(256);
+    for item in components {
+        let name = component_name(item)?;
+        let value = component_value(name, item, parts, scheme)?;
+        base.push_str(&Item::serialize(item));
+        base.push_str(": ");
+        base.push_str(&value);
+        base.push('\n');
+    }
+    base.push_str("\"@signature-params\": ");
+    base.push_str(params);
+    Ok(base)
 }
 
 /// The value of one covered component (RFC 9421 §2.1, §2.2).
@@ -702,19 +709,8 @@ pub fn sign(
     let Some(ListEntry::InnerList(inner)) = dict.get("sig1") else {
         return Err(malformed("Signature-Input member"));
     };
-    let mut base = String::new();
-    for item in &inner.items {
-        let name = component_name(item)?;
-        base.push_str(&Item::serialize(item));
-        base.push_str(": ");
-        base.push_str(&component_value(name, item, parts, scheme)?);
-        base.push('\n');
-    }
-    base.push_str("\"@signature-params\": ");
-    base.push_str(&list);
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose_secret())
-        .map_err(|_| Rejection::new(RejectionKind::InvalidSignature))?;
-    mac.update(base.as_bytes());
-    let signature = format!("sig1=:{}:", STANDARD.encode(mac.finalize().into_bytes()));
+    let base = signature_base(&inner.items, &list, parts, scheme)?;
+    let mac = hmac_sha256(key, &[base.as_bytes()]);
+    let signature = format!("sig1=:{}:", STANDARD.encode(mac));
     Ok((input, signature))
 }
