@@ -33,7 +33,6 @@ use subtle::ConstantTimeEq;
 
 use crate::authorization::is_valid_key_id;
 use crate::key::{SecretKey, hmac_sha256};
-use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Locator, Scheme};
 
@@ -554,10 +553,6 @@ impl Scheme for Rfc9421 {
             Err(Rejection::new(RejectionKind::InvalidSignature)
                 .with_detail("content-digest does not match the body"))
         }
-    }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
     }
 }
 

@@ -30,7 +30,6 @@ use subtle::ConstantTimeEq;
 
 use crate::authorization::is_valid_key_id;
 use crate::key::SecretKey;
-use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Locator, Scheme};
 
@@ -431,10 +430,6 @@ impl Scheme for Softaware {
         } else {
             Err(Rejection::new(RejectionKind::InvalidSignature))
         }
-    }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
     }
 }
 

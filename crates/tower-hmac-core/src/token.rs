@@ -29,7 +29,6 @@ use subtle::ConstantTimeEq;
 
 use crate::authorization::is_valid_key_id;
 use crate::key::{HmacSha256, SecretKey};
-use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Locator, Scheme};
 use crate::sign::SignError;
@@ -212,10 +211,6 @@ impl Scheme for Token {
         } else {
             Err(Rejection::new(RejectionKind::InvalidSignature))
         }
-    }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
     }
 }
 

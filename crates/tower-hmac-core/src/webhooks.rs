@@ -23,7 +23,6 @@ use http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use crate::key::{HmacSha256, SecretKey};
-use crate::policy;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Locator, Scheme};
 
@@ -234,10 +233,6 @@ impl Scheme for Stripe {
     ) -> Result<(), Rejection> {
         verify_any(creds, pending)
     }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
-    }
 }
 
 /// Slack: `X-Slack-Request-Timestamp: <unix-seconds>` and
@@ -313,10 +308,6 @@ impl Scheme for Slack {
         _: &SecretKey,
     ) -> Result<(), Rejection> {
         verify_any(creds, pending)
-    }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
     }
 }
 
@@ -408,10 +399,6 @@ impl Scheme for GitHub {
         _: &SecretKey,
     ) -> Result<(), Rejection> {
         verify_any(creds, pending)
-    }
-
-    fn time_mac(&self, key: &SecretKey, ts: u64, nonce: &str) -> [u8; 32] {
-        policy::time_mac(key, ts, nonce)
     }
 }
 
