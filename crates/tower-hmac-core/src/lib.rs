@@ -44,6 +44,8 @@ mod rejection;
 pub mod rfc9421;
 pub mod scheme;
 mod sign;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 #[cfg(feature = "softaware")]
 pub mod softaware;
 #[cfg(feature = "token")]

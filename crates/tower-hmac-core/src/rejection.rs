@@ -245,6 +245,7 @@ struct Inner {
     retry_after: Option<Duration>,
     scheme: Option<&'static str>,
     line_digests: Option<Arc<[[u8; 8]]>>,
+    string_to_sign: Option<Arc<str>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -259,6 +260,7 @@ impl Rejection {
                 retry_after: None,
                 scheme: None,
                 line_digests: None,
+                string_to_sign: None,
                 source: None,
             }),
         }
@@ -303,10 +305,26 @@ impl Rejection {
         self
     }
 
-    /// Drops the string-to-sign digests (a server that does not send them).
+    /// Drops the string-to-sign digests and the string to sign (a server that does not send
+    /// them).
     pub fn without_line_digests(mut self) -> Self {
         self.inner.line_digests = None;
+        self.inner.string_to_sign = None;
         self
+    }
+
+    /// With the server's string to sign, for schemes whose clients expect it in the error
+    /// (SigV4's S3-style `<StringToSign>`): only hashes, dates and the scope, never a secret.
+    /// Dropped with [`without_line_digests`](Self::without_line_digests) when the server sends no
+    /// diagnostics.
+    pub fn with_string_to_sign(mut self, sts: impl Into<Arc<str>>) -> Self {
+        self.inner.string_to_sign = Some(sts.into());
+        self
+    }
+
+    /// The server's string to sign, when the scheme gave it and the server sends diagnostics.
+    pub fn string_to_sign(&self) -> Option<&str> {
+        self.inner.string_to_sign.as_deref()
     }
 
     /// The digests of the server's string to sign, one per line, when it sends them.

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::HeaderName;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
@@ -44,6 +45,13 @@ pub trait Credentials: Send + Sync + 'static {
     fn untimed(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// Whether the replay guard records these credentials (the default). `false` for credentials
+    /// that are bearer links by design (a presigned URL, unless the scheme makes it one-time) or
+    /// whose scheme's replay guard the user turned off: then nothing is written to the store.
+    fn replay_guarded(&self) -> bool {
+        true
+    }
 }
 
 /// Where a request carries a scheme's credentials: how the server picks the scheme.
@@ -57,6 +65,8 @@ pub enum Locator {
     Header(HeaderName),
     /// A query parameter (presigned URLs), exactly as spelled.
     Query(&'static str),
+    /// Any of these (a scheme with more than one form: SigV4's header and presigned URL).
+    AnyOf(Vec<Locator>),
 }
 
 impl Locator {
@@ -72,6 +82,7 @@ impl Locator {
                 q.split('&')
                     .any(|pair| pair.split('=').next() == Some(*name))
             }),
+            Self::AnyOf(locators) => locators.iter().any(|l| l.matches(parts, auth_token)),
         }
     }
 }
@@ -149,6 +160,29 @@ pub trait Scheme: Send + Sync + 'static {
 
     /// Adds the next body chunk.
     fn update(&self, pending: &mut Self::Pending, chunk: &[u8]);
+
+    /// Adds the next body chunk, as read, and returns what the inner service reads of it: by
+    /// default the chunk itself (after [`update`](Self::update)). A scheme whose body is encoded
+    /// (SigV4's `aws-chunked` uploads) decodes it here — the output may hold less or more than
+    /// one input chunk — and refuses the body at its first bad part.
+    fn decode(&self, pending: &mut Self::Pending, chunk: Bytes) -> Result<Bytes, Rejection> {
+        self.update(pending, &chunk);
+        Ok(chunk)
+    }
+
+    /// Adjusts the head the inner service receives, once the request is accepted (SigV4's
+    /// streaming uploads: the decoded `Content-Length`, without `aws-chunked`). By default,
+    /// nothing.
+    fn accepted(&self, credentials: &Self::Credentials, parts: &mut Parts) {
+        let _ = (credentials, parts);
+    }
+
+    /// This scheme's own window around the request's time, replacing the layer's
+    /// ([`max_skew`](https://docs.rs/tower-hmac/latest/tower_hmac/server/struct.HmacAuthBuilder.html#method.max_skew)):
+    /// SigV4's 15 minutes. `None` (the default): the layer's.
+    fn max_skew(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Checks the signature in constant time (`invalid_signature`).
     fn verify(

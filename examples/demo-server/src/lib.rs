@@ -62,13 +62,27 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
-/// The demo's signed routes accept protocol v1, softaware's ASP.NET `Hmac` scheme and RFC 9421
-/// HTTP Message Signatures (`hmac-sha256`).
+/// The demo's signed routes accept protocol v1, softaware's ASP.NET `Hmac` scheme, RFC 9421
+/// HTTP Message Signatures (`hmac-sha256`) and AWS SigV4 (region `us-east-1`, service `demo`).
 pub type DemoLayer = HmacAuthLayer<(
     tower_hmac::protocol::V1,
     tower_hmac::protocol::softaware::Softaware,
     tower_hmac::protocol::rfc9421::Rfc9421,
+    tower_hmac::protocol::sigv4::SigV4,
 )>;
+
+/// The SigV4 region the demo serves.
+pub const DEMO_SIGV4_REGION: &str = "us-east-1";
+/// The SigV4 service the demo serves (the generic path rule).
+pub const DEMO_SIGV4_SERVICE: &str = "demo";
+
+/// AWS SigV4 as the demo serves it: region `us-east-1`, service `demo` (the generic path rule);
+/// also service `s3` with S3's path rule and `UNSIGNED-PAYLOAD`, for S3 clients.
+pub fn sigv4() -> tower_hmac::protocol::sigv4::SigV4 {
+    tower_hmac::protocol::sigv4::SigV4::new(DEMO_SIGV4_REGION, DEMO_SIGV4_SERVICE)
+        .s3_service("s3")
+        .allow_unsigned_payload(true)
+}
 
 /// The softaware scheme as the demo serves it: plain `http` (the demo has no TLS).
 pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
@@ -86,11 +100,14 @@ pub fn rfc9421() -> tower_hmac::protocol::rfc9421::Rfc9421 {
 pub type TokenLayer = HmacAuthLayer<(tower_hmac::protocol::token::Token,)>;
 
 /// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
-/// "scheme"}`) and `POST /echo` need a signature (protocol v1 or softaware's `Hmac`).
+/// "scheme"}`), `POST /echo` (or `PUT`, for presigned uploads) and `/objects/{*key}` (S3-style
+/// keys: `GET` as `/whoami`, `PUT` as `/echo`) need a signature (protocol v1, softaware's `Hmac`, RFC 9421 or
+/// AWS SigV4).
 pub fn app(layer: DemoLayer) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
-        .route("/echo", post(echo))
+        .route("/echo", post(echo).put(echo))
+        .route("/objects/{*key}", get(whoami).put(echo))
         .route_layer(layer)
         .route("/health", get(health))
 }
@@ -220,7 +237,8 @@ pub fn layer(
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
         .with_scheme(softaware())
-        .with_scheme(rfc9421());
+        .with_scheme(rfc9421())
+        .with_scheme(sigv4());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }

@@ -81,9 +81,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     println!("  GET  /health   open");
     println!(
-        "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421): answers with the caller's app, key id and scheme"
+        "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421, AWS SigV4): answers with the caller's app, key id and scheme"
     );
-    println!("  POST /echo     signed: answers with the body it was sent");
+    println!("  POST /echo     signed: answers with the body it was sent (PUT too)");
+    println!("  GET|PUT /objects/<key>  signed: S3-style keys, answered as /whoami and /echo");
     println!(
         "  GET  /token/whoami  the ID:TS:HMAC token (X-Auth-Token, 30 s, once): this route only"
     );
@@ -109,6 +110,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!(
             "softaware's ASP.NET ApiKeyDelegatingHandler: AppId {}, ApiKey the secret above, http://{bound}",
             demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "AWS SigV4 (region {}, service {}): access key id {}, secret access key the secret above:",
+            demo_server::DEMO_SIGV4_REGION,
+            demo_server::DEMO_SIGV4_SERVICE,
+            demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "  curl --aws-sigv4 \"aws:amz:{}:{}\" --user \"$TOWER_HMAC_KEY_ID:$TOWER_HMAC_SECRET\" http://{bound}/whoami",
+            demo_server::DEMO_SIGV4_REGION,
+            demo_server::DEMO_SIGV4_SERVICE
         );
         println!(
             "RFC 9421 (hmac-sha256): keyid {}, the secret above Base64-decoded; cover @method @authority @path (+ @query, content-digest)",

@@ -90,6 +90,8 @@ pin_project! {
             #[pin]
             timer: Option<tokio::time::Sleep>,
             collected: VerifiedBody,
+            // Bytes read, before any decoding (what the body limit counts).
+            read: u64,
             pending: Option<Sc::Pending>,
             ctx: Option<Ctx<Sc>>,
         },
@@ -189,6 +191,7 @@ where
                     mut body,
                     timer,
                     collected,
+                    read: raw,
                     pending,
                     ctx,
                 } => {
@@ -205,13 +208,17 @@ where
                             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                                 Ok(mut data) => {
                                     let chunk = data.copy_to_bytes(data.remaining());
-                                    if collected.len() + chunk.len() as u64 > limit {
+                                    *raw += chunk.len() as u64;
+                                    if *raw > limit {
                                         break Some(Err(too_large()));
                                     }
                                     if let Some(pending) = pending.as_mut() {
-                                        scheme.update(pending, &chunk);
+                                        match scheme.decode(pending, chunk) {
+                                            Ok(decoded) => collected.push(decoded),
+                                            // The body fails at its first bad part.
+                                            Err(rejection) => break Some(Err(rejection)),
+                                        }
                                     }
-                                    collected.push(chunk);
                                 }
                                 // No signature covers trailers: the inner service would read
                                 // unsigned fields.
@@ -390,7 +397,7 @@ impl<S> Verifier<S> {
         }
 
         let now_secs = unix_seconds(now);
-        let skew = self.settings.max_skew;
+        let skew = scheme.max_skew().unwrap_or(self.settings.max_skew);
         let timestamp = ctx.creds.timestamp();
         let late = match ctx.creds.expires() {
             // No time to check.
@@ -439,6 +446,7 @@ impl<S> Verifier<S> {
             body,
             timer,
             collected: VerifiedBody::default(),
+            read: 0,
             pending: Some(pending),
             ctx: Some(ctx),
         }
@@ -484,16 +492,23 @@ impl<S> Verifier<S> {
                 let keep = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
                 NonceLifetime::from_millis(now_millis, now_millis, now_millis.saturating_add(keep))
             }
-            None => NonceLifetime::for_request(timestamp, ctx.now, self.settings.max_skew),
+            None => NonceLifetime::for_request(
+                timestamp,
+                ctx.now,
+                scheme.max_skew().unwrap_or(self.settings.max_skew),
+            ),
             Some(expires) => NonceLifetime::from_millis(
                 now_millis,
                 timestamp.saturating_mul(1000),
                 expires.saturating_add(1).saturating_mul(1000),
             ),
         };
-        let store = self
-            .nonces
-            .check_and_insert(ctx.creds.key_id(), ctx.creds.nonce(), lifetime);
+        let store = if ctx.creds.replay_guarded() {
+            self.nonces
+                .check_and_insert(ctx.creds.key_id(), ctx.creds.nonce(), lifetime)
+        } else {
+            StoreFuture::ready(Ok(NonceOutcome::Fresh))
+        };
         State::Storing {
             store,
             collected: Some(collected),
@@ -536,6 +551,7 @@ impl<S> Verifier<S> {
         if let Some(routed) = ctx.routed.take() {
             ctx.parts.uri = routed;
         }
+        scheme.accepted(&ctx.creds, &mut ctx.parts);
         ctx.parts.extensions.insert(
             Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())
                 .with_scheme(scheme.id()),
