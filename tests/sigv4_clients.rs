@@ -277,12 +277,12 @@ async fn presigned_urls_for_downloads_and_uploads() {
 /// A streaming upload of `data` in chunks of `size`, each signed by `sign_chunk`; `corrupt`
 /// flips a byte of that chunk after signing.
 fn chunked_upload(
-    addr: SocketAddr,
+    host: &str,
+    path: &str,
     data: &[u8],
     size: usize,
     corrupt: Option<usize>,
 ) -> (String, http::HeaderMap, Vec<u8>) {
-    let host = addr.to_string();
     let decoded = data.len().to_string();
     let time = SystemTime::now();
     let mut sig = Sig::new("s3");
@@ -290,12 +290,12 @@ fn chunked_upload(
     sig.body = SignableBody::Precomputed(STREAMING.into());
     sig.time = time;
     let headers = [
-        ("host", host.as_str()),
+        ("host", host),
         ("content-encoding", "aws-chunked"),
         ("x-amz-content-sha256", STREAMING),
         ("x-amz-decoded-content-length", decoded.as_str()),
     ];
-    let (url, headers, seed) = signed(sig, "PUT", &format!("http://{addr}/echo"), &headers);
+    let (url, headers, seed) = signed(sig, "PUT", &format!("http://{host}{path}"), &headers);
 
     let identity = credentials().into();
     let params = v4::SigningParams::builder()
@@ -334,7 +334,7 @@ fn chunked_upload(
 async fn streaming_uploads_are_decoded_and_a_bad_chunk_fails_the_body() {
     let addr = start_demo().await;
     let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-    let (url, headers, body) = chunked_upload(addr, &data, 8192, None);
+    let (url, headers, body) = chunked_upload(&addr.to_string(), "/echo", &data, 8192, None);
     let res = reqwest::Client::new()
         .put(&url)
         .headers(headers)
@@ -347,7 +347,7 @@ async fn streaming_uploads_are_decoded_and_a_bad_chunk_fails_the_body() {
     assert_eq!(res.bytes().await.unwrap(), data);
 
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (url, headers, body) = chunked_upload(addr, &data, 8192, Some(1));
+    let (url, headers, body) = chunked_upload(&addr.to_string(), "/echo", &data, 8192, Some(1));
     let res = reqwest::Client::new()
         .put(&url)
         .headers(headers)
@@ -358,4 +358,365 @@ async fn streaming_uploads_are_decoded_and_a_bad_chunk_fails_the_body() {
     assert_eq!(res.status(), 401);
     let text = res.text().await.unwrap();
     assert!(text.contains("chunk 1"), "{text}");
+}
+
+/// `tower-hmac presign`'s URLs (`presign_url`) carry the signature AWS's own presigner computes
+/// for the same request, time and scope.
+#[test]
+fn presign_url_matches_the_aws_sigv4_presigner() {
+    use tower_hmac::protocol::sigv4::{PathRule, PresignParams, presign_url};
+    let key = tower_hmac::SecretKey::from_base64(demo_server::demo_secret_base64()).unwrap();
+    let time = 1_764_000_000;
+    for (method, url, service, rule) in [
+        (
+            "GET",
+            "https://files.example.com/whoami",
+            "demo",
+            PathRule::Generic,
+        ),
+        (
+            "GET",
+            "https://files.example.com/a/./b//c%20d?z=1&a=%E1%88%B4",
+            "demo",
+            PathRule::Generic,
+        ),
+        (
+            "PUT",
+            "https://files.example.com/bucket/caf%C3%A9%20v2.txt",
+            "s3",
+            PathRule::S3,
+        ),
+        (
+            "HEAD",
+            "http://127.0.0.1:8080/objects/x?versionId=3",
+            "s3",
+            PathRule::S3,
+        ),
+    ] {
+        let ours = presign_url(
+            &method.parse().unwrap(),
+            &url.parse().unwrap(),
+            demo_server::DEMO_KEY_ID,
+            &key,
+            &PresignParams {
+                region: "us-east-1",
+                service,
+                rule,
+                time,
+                expires: 900,
+            },
+        )
+        .unwrap();
+        let mut sig = Sig::new(service);
+        sig.settings = presign_settings(900);
+        if rule == PathRule::S3 {
+            sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
+            sig.settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        }
+        sig.body = SignableBody::UnsignedPayload;
+        sig.time = SystemTime::UNIX_EPOCH + Duration::from_secs(time);
+        let host = url.split('/').nth(2).unwrap();
+        let (theirs, _, _) = signed(sig, method, url, &[("host", host)]);
+        let signature = |u: &str| u.rsplit_once("X-Amz-Signature=").unwrap().1.to_owned();
+        assert_eq!(
+            signature(&ours),
+            signature(&theirs),
+            "{method} {url}\n{ours}\n{theirs}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheme's settings through the layer, in memory (`oneshot`), requests signed by aws-sigv4.
+
+mod layer {
+    use super::*;
+    use axum::Router;
+    use axum::routing::{get, put};
+    use http::{HeaderMap, Request};
+    use tower::ServiceExt as _;
+    use tower_hmac::protocol::sigv4::SigV4;
+    use tower_hmac::server::S3XmlResponder;
+    use tower_hmac::{
+        AllowedHosts, Authenticated, HmacAuthBuilder, HmacAuthLayer, MemoryNonceStore,
+    };
+
+    const HOST: &str = "api.test";
+
+    type Builder = HmacAuthBuilder<(tower_hmac::protocol::V1, SigV4)>;
+
+    /// `GET /x` answers the scheme; `PUT /up` answers the body, its `Content-Length` and
+    /// `Content-Encoding`.
+    fn app(sigv4: SigV4, configure: impl FnOnce(Builder) -> Builder) -> Router {
+        let builder = HmacAuthLayer::builder(
+            demo_server::demo_registry().unwrap(),
+            AllowedHosts::new([HOST]).unwrap(),
+        )
+        // Remembering from the epoch: requests signed before this test started are not
+        // "before the store's memory".
+        .nonce_store(
+            MemoryNonceStore::new(10_000)
+                .unwrap()
+                .with_horizon(SystemTime::UNIX_EPOCH),
+        )
+        .with_scheme(sigv4);
+        let layer = configure(builder).build().unwrap();
+        Router::new()
+            .route(
+                "/x",
+                get(|auth: Authenticated| async move { auth.scheme().to_owned() }),
+            )
+            .route(
+                "/up",
+                put(|headers: HeaderMap, body: Bytes| async move {
+                    let header = |n: &str| {
+                        headers
+                            .get(n)
+                            .map_or("-".to_owned(), |v| v.to_str().unwrap().to_owned())
+                    };
+                    format!(
+                        "{} {} {}",
+                        header("content-length"),
+                        header("content-encoding"),
+                        String::from_utf8_lossy(&body)
+                    )
+                }),
+            )
+            .layer(layer)
+    }
+
+    fn sigv4() -> SigV4 {
+        SigV4::new("us-east-1", "demo").s3_service("s3")
+    }
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> (u16, String) {
+        let mut request = Request::builder().method(method).uri(url);
+        *request.headers_mut().unwrap() = headers;
+        let res = app
+            .clone()
+            .oneshot(request.body(axum::body::Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn get_x(sig: Sig<'_>) -> (String, HeaderMap) {
+        let (url, headers, _) = signed(sig, "GET", "http://api.test/x", &[("host", HOST)]);
+        (url, headers)
+    }
+
+    #[tokio::test]
+    async fn s3_xml_errors_carry_the_string_to_sign_only_with_diagnostics() {
+        for diagnostics in [true, false] {
+            let app = app(sigv4(), |b| {
+                b.responder(S3XmlResponder)
+                    .signature_diagnostics(diagnostics)
+            });
+            let (url, headers) = get_x(Sig::new("demo"));
+            // The GET's signature on a PUT.
+            let (status, body) =
+                call(&app, "PUT", &url.replace("/x", "/up"), headers, vec![]).await;
+            assert_eq!(status, 403, "{body}");
+            assert!(
+                body.contains("<Code>SignatureDoesNotMatch</Code>"),
+                "{body}"
+            );
+            assert_eq!(
+                body.contains("<StringToSign>AWS4-HMAC-SHA256\n"),
+                diagnostics,
+                "{body}"
+            );
+        }
+        // The default responder: problem+json, the string to sign in its diagnostics.
+        let app = app(sigv4(), |b| b.signature_diagnostics(true));
+        let (url, headers) = get_x(Sig::new("demo"));
+        let (status, body) = call(&app, "PUT", &url.replace("/x", "/up"), headers, vec![]).await;
+        assert_eq!(status, 401);
+        let problem = tower_hmac::protocol::Problem::from_json(&body).unwrap();
+        assert!(
+            problem
+                .string_to_sign()
+                .unwrap()
+                .starts_with("AWS4-HMAC-SHA256\n"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn presigned_urls_can_be_made_one_time() {
+        let app = app(sigv4().one_time_presigned_urls(true), |b| b);
+        let mut sig = Sig::new("demo");
+        sig.settings = presign_settings(60);
+        sig.body = SignableBody::UnsignedPayload;
+        let (url, headers) = get_x(sig);
+        let (status, body) = call(&app, "GET", &url, headers.clone(), vec![]).await;
+        assert_eq!((status, body.as_str()), (200, "sigv4"));
+        let (status, body) = call(&app, "GET", &url, headers, vec![]).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("replayed_nonce"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_header_forms_replay_guard_can_be_turned_off() {
+        let (url, headers) = get_x(Sig::new("demo"));
+        let guarded = app(sigv4(), |b| b);
+        assert_eq!(
+            call(&guarded, "GET", &url, headers.clone(), vec![]).await.0,
+            200
+        );
+        assert_eq!(
+            call(&guarded, "GET", &url, headers.clone(), vec![]).await.0,
+            401
+        );
+        let open = app(sigv4().replay_guard(false), |b| b);
+        for _ in 0..2 {
+            assert_eq!(
+                call(&open, "GET", &url, headers.clone(), vec![]).await.0,
+                200
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unsigned_payloads_and_session_tokens_only_when_allowed() {
+        let mut sig = Sig::new("s3");
+        sig.settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
+        sig.body = SignableBody::UnsignedPayload;
+        let (url, headers, _) = signed(sig, "PUT", "http://api.test/up", &[("host", HOST)]);
+        let strict = app(sigv4(), |b| b);
+        let (status, body) = call(&strict, "PUT", &url, headers.clone(), b"x".to_vec()).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("UNSIGNED-PAYLOAD"), "{body}");
+        let lenient = app(sigv4().allow_unsigned_payload(true), |b| b);
+        let (status, body) = call(&lenient, "PUT", &url, headers, b"x".to_vec()).await;
+        assert_eq!((status, body.as_str()), (200, "- - x"));
+
+        // Temporary credentials: X-Amz-Security-Token, signed.
+        let identity = Credentials::new(
+            demo_server::DEMO_KEY_ID,
+            demo_server::demo_secret_base64(),
+            Some("session-token-from-sts".into()),
+            None,
+            "test",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("demo")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let signable = SignableRequest::new(
+            "GET",
+            "http://api.test/x",
+            [("host", HOST)].into_iter(),
+            SignableBody::Bytes(b""),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut request = http::Request::get("http://api.test/x")
+            .header("host", HOST)
+            .body(())
+            .unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        assert!(request.headers().contains_key("x-amz-security-token"));
+        let headers = request.headers().clone();
+        let (status, body) =
+            call(&strict, "GET", "http://api.test/x", headers.clone(), vec![]).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("Security-Token"), "{body}");
+        let tokens = app(sigv4().allow_security_token(true), |b| b);
+        let (status, body) = call(&tokens, "GET", "http://api.test/x", headers, vec![]).await;
+        assert_eq!((status, body.as_str()), (200, "sigv4"));
+    }
+
+    #[tokio::test]
+    async fn the_window_is_sigv4s_fifteen_minutes() {
+        // The layer's own window stays 300 s (for v1); SigV4's is 900 s.
+        let app = app(sigv4(), |b| b);
+        for (age, expected) in [(600, 200), (960, 401)] {
+            let mut sig = Sig::new("demo");
+            sig.time = SystemTime::now() - Duration::from_secs(age);
+            let (url, headers) = get_x(sig);
+            let (status, body) = call(&app, "GET", &url, headers, vec![]).await;
+            assert_eq!(status, expected, "{age} s old: {body}");
+            if expected == 401 {
+                assert!(body.contains("stale_timestamp"), "{body}");
+            }
+        }
+        let narrow = super::layer::app(sigv4().window(Duration::from_secs(60)), |b| b);
+        let mut sig = Sig::new("demo");
+        sig.time = SystemTime::now() - Duration::from_secs(120);
+        let (url, headers) = get_x(sig);
+        assert_eq!(call(&narrow, "GET", &url, headers, vec![]).await.0, 401);
+    }
+
+    #[tokio::test]
+    async fn a_date_header_stands_in_for_x_amz_date() {
+        // Signed by hand, the canonical request spelled out (no SDK signs with `Date`).
+        use tower_hmac::protocol::Clock as _;
+        use tower_hmac::protocol::sigv4::{derive_signing_key, format_amz_date};
+        let now = tower_hmac::protocol::SystemClock.unix_seconds();
+        let amz = format_amz_date(now);
+        let http_date = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(now));
+        let scope = format!("{}/us-east-1/demo/aws4_request", &amz[..8]);
+        let creq = format!(
+            "GET\n/x\n\ndate:{http_date}\nhost:{HOST}\n\ndate;host\n\
+             e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let sts = format!(
+            "AWS4-HMAC-SHA256\n{amz}\n{scope}\n{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(creq.as_bytes()))
+        );
+        let key = derive_signing_key(demo_server::demo_secret_base64(), &scope);
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&key[..]).unwrap();
+        hmac::Mac::update(&mut mac, sts.as_bytes());
+        let signature = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HOST.parse().unwrap());
+        headers.insert("date", http_date.parse().unwrap());
+        headers.insert(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=date;host, Signature={signature}",
+                demo_server::DEMO_KEY_ID
+            )
+            .parse()
+            .unwrap(),
+        );
+        let app = app(sigv4(), |b| b);
+        let (status, body) = call(&app, "GET", "http://api.test/x", headers, vec![]).await;
+        assert_eq!((status, body.as_str()), (200, "sigv4"));
+    }
+
+    #[tokio::test]
+    async fn a_streaming_upload_reaches_the_inner_service_decoded() {
+        let app = app(sigv4(), |b| b.body_limit(64 * 1024));
+        let data = vec![b'z'; 10_000];
+        let (url, headers, body) = chunked_upload(HOST, "/up", &data, 4096, None);
+        assert_eq!(headers["content-encoding"], "aws-chunked");
+        let (status, answer) = call(&app, "PUT", &url, headers, body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer, format!("10000 - {}", "z".repeat(10_000)));
+        // The limit counts the bytes read (chunk headers included).
+        let small = super::layer::app(sigv4(), |b| b.body_limit(10_100));
+        let (url, headers, body) = chunked_upload(HOST, "/up", &data, 4096, None);
+        let (status, answer) = call(&small, "PUT", &url, headers, body).await;
+        assert_eq!(status, 413, "{answer}");
+    }
 }

@@ -67,7 +67,10 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
          \n\
          # Client: environment.\n\
          TOWER_HMAC_KEY_ID={key_id}\n\
-         {client_secret}",
+         {client_secret}\n\
+         \n\
+         # AWS SigV4 clients (a layer with the sigv4 scheme): access key id {key_id},\n\
+         # secret access key the secret above, exactly as printed (its Base64 text).",
         app = args.app_id
     )
     .map_err(|e| e.to_string())

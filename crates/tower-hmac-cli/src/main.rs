@@ -1,5 +1,5 @@
 //! `tower-hmac`: generate keys, sign and send requests, and explain signature mismatches for
-//! tower-hmac protocol v1.
+//! tower-hmac protocol v1; presign AWS SigV4 URLs.
 //!
 //! Key material is read from the environment (`TOWER_HMAC_SECRET`) or a file (`--key-file`),
 //! never from an argument that `ps` would show.
@@ -13,6 +13,7 @@ mod credentials;
 mod explain;
 mod input;
 mod keygen;
+mod presign;
 mod request;
 mod shell;
 mod sign;
@@ -61,6 +62,16 @@ enum Command {
         -H 'Authorization: HMAC-SHA256 Credential=…' --problem answer.json\n  \
         tower-hmac explain --request-file captured.http --problem answer.json")]
     Explain(explain::Args),
+    /// Print an AWS SigV4 presigned URL (X-Amz-* query parameters, `host` signed,
+    /// UNSIGNED-PAYLOAD): a bearer link for a download (GET, HEAD) or an upload (PUT).
+    #[command(
+        after_help = "The access key id is the key id, the secret access key the key's Base64 \
+        (TOWER_HMAC_SECRET or --key-file), as for sign.\n\n\
+        Examples:\n  \
+        tower-hmac presign GET http://127.0.0.1:8080/whoami --service demo\n  \
+        curl -T report.pdf \"$(tower-hmac presign PUT https://files.example.com/reports/1.pdf --service s3 --expires 600)\""
+    )]
+    Presign(presign::Args),
 }
 
 /// Where the key comes from (shared by every command that signs).
@@ -81,6 +92,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(&args),
         Command::Request(args) => request::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Presign(args) => presign::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,5 @@
 //! End to end over real TCP against the demo server: the CLI's `sign --curl` output run by real
-//! curl, `request`, and `explain`.
+//! curl, `request`, `explain`, and `presign` URLs fetched by curl.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
@@ -43,6 +43,7 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
             .with_scheme(demo_server::softaware())
             .with_scheme(demo_server::rfc9421())
+            .with_scheme(demo_server::sigv4())
             .build()
             .unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();
@@ -217,6 +218,97 @@ fn keygen_output_makes_a_working_registry_and_client() {
     let (status, body) = run_curl(&cmd);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"app_id\":\"partner\""));
+
+    // The same key as an AWS secret access key, exactly as printed, with curl --aws-sigv4.
+    assert!(
+        text.contains("access key id partner-1") && text.contains("secret access key"),
+        "{text}"
+    );
+    let secret = env
+        .iter()
+        .find(|(k, _)| *k == "TOWER_HMAC_SECRET")
+        .unwrap()
+        .1;
+    let (status, body) = run_curl(&format!(
+        "curl -s --aws-sigv4 aws:amz:us-east-1:demo --user 'partner-1:{secret}' http://{addr}/whoami"
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"scheme\":\"sigv4\""), "{body}");
+}
+
+fn presign(args: &[&str]) -> Output {
+    let mut all = vec!["presign"];
+    all.extend_from_slice(args);
+    cli(&all, &demo_env())
+}
+
+#[test]
+fn presigned_urls_download_and_upload_with_plain_curl() {
+    let addr = start_demo(demo_server::demo_registry().unwrap());
+    let out = presign(&["GET", &format!("http://{addr}/whoami"), "--service", "demo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = stdout(&out).trim_end().to_owned();
+    assert!(
+        url.contains("X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature="),
+        "{url}"
+    );
+    // A bearer link: usable more than once.
+    for _ in 0..2 {
+        let (status, body) = run_curl(&format!("curl -s '{url}'"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"scheme\":\"sigv4\""), "{body}");
+    }
+    // Not for another path.
+    let (status, _) = run_curl(&format!("curl -s '{}'", url.replace("/whoami", "/echo")));
+    assert_eq!(status, 401);
+
+    // An upload of a file, S3's path rule, to a key with a space and non-ASCII.
+    let file = temp_file("presigned-upload.txt", b"uploaded with curl -T");
+    let target = format!("http://{addr}/objects/r%C3%A9sum%C3%A9%20v2.txt");
+    let out = presign(&["PUT", &target, "--service", "s3", "--expires", "60"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = stdout(&out).trim_end().to_owned();
+    let (status, body) = run_curl(&format!("curl -s -T '{file}' '{url}'"));
+    assert_eq!((status, body.as_str()), (200, "uploaded with curl -T"));
+}
+
+#[test]
+fn presign_refuses_what_aws_refuses() {
+    for (args, what) in [
+        (
+            &["POST", "http://h/x", "--service", "demo"][..],
+            "GET, HEAD or PUT",
+        ),
+        (&["GET", "/x", "--service", "demo"][..], "absolute"),
+        (
+            &[
+                "GET",
+                "http://h/x",
+                "--service",
+                "demo",
+                "--expires",
+                "604801",
+            ][..],
+            "604800",
+        ),
+        (
+            &["GET", "http://h/x?X-Amz-Date=1", "--service", "demo"][..],
+            "X-Amz-",
+        ),
+    ] {
+        let out = presign(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
 }
 
 #[test]

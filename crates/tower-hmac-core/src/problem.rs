@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::rejection::{Rejection, RejectionKind};
 
 /// A rejection's problem body: `type`, `title`, `status`, `code`, and when there are some, a
-/// `detail` and the string-to-sign digests (`diagnostics.string_to_sign_lines`).
+/// `detail`, the string-to-sign digests (`diagnostics.string_to_sign_lines`) and, for schemes whose
+/// clients expect it (SigV4), the server's string to sign (`diagnostics.string_to_sign`).
 ///
 /// ```
 /// use tower_hmac_core::{Problem, Rejection, RejectionKind};
@@ -23,6 +24,7 @@ pub struct Problem {
     kind: RejectionKind,
     detail: Option<String>,
     line_digests: Option<Vec<[u8; 8]>>,
+    string_to_sign: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,7 +42,10 @@ struct Wire {
 
 #[derive(Serialize, Deserialize)]
 struct Diagnostics {
-    string_to_sign_lines: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    string_to_sign_lines: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    string_to_sign: Option<String>,
 }
 
 /// A problem body that is not one of this protocol's.
@@ -64,6 +69,7 @@ impl Problem {
             kind: rejection.kind(),
             detail: rejection.detail().map(str::to_owned),
             line_digests: rejection.line_digests().map(<[_]>::to_vec),
+            string_to_sign: rejection.string_to_sign().map(str::to_owned),
         }
     }
 
@@ -75,9 +81,15 @@ impl Problem {
             status: self.kind.status().as_u16(),
             code: self.kind.code().to_owned(),
             detail: self.detail.clone(),
-            diagnostics: self.line_digests.as_ref().map(|digests| Diagnostics {
-                string_to_sign_lines: digests.iter().map(hex::encode).collect(),
-            }),
+            diagnostics: (self.line_digests.is_some() || self.string_to_sign.is_some()).then(
+                || Diagnostics {
+                    string_to_sign_lines: self
+                        .line_digests
+                        .as_ref()
+                        .map(|digests| digests.iter().map(hex::encode).collect()),
+                    string_to_sign: self.string_to_sign.clone(),
+                },
+            ),
         };
         // Serializing strings and numbers cannot fail.
         serde_json::to_string(&wire).unwrap_or_default()
@@ -88,10 +100,14 @@ impl Problem {
         let wire: Wire = serde_json::from_str(text.trim()).map_err(ProblemError::Shape)?;
         let kind = RejectionKind::from_code(&wire.code)
             .ok_or_else(|| ProblemError::UnknownCode(wire.code.clone()))?;
-        let line_digests = match wire.diagnostics {
+        let (lines, string_to_sign) = match wire.diagnostics {
+            None => (None, None),
+            Some(d) => (d.string_to_sign_lines, d.string_to_sign),
+        };
+        let line_digests = match lines {
             None => None,
-            Some(d) => Some(
-                d.string_to_sign_lines
+            Some(lines) => Some(
+                lines
                     .iter()
                     .map(|line| {
                         let mut out = [0u8; 8];
@@ -105,6 +121,7 @@ impl Problem {
             kind,
             detail: wire.detail,
             line_digests,
+            string_to_sign,
         })
     }
 
@@ -122,6 +139,11 @@ impl Problem {
     pub fn line_digests(&self) -> Option<&[[u8; 8]]> {
         self.line_digests.as_deref()
     }
+
+    /// The server's string to sign, when it sent it (SigV4, with diagnostics on).
+    pub fn string_to_sign(&self) -> Option<&str> {
+        self.string_to_sign.as_deref()
+    }
 }
 
 impl fmt::Debug for Problem {
@@ -130,6 +152,7 @@ impl fmt::Debug for Problem {
             .field("kind", &self.kind)
             .field("detail", &self.detail)
             .field("line_digests", &self.line_digests.as_ref().map(Vec::len))
+            .field("string_to_sign", &self.string_to_sign)
             .finish()
     }
 }
@@ -152,6 +175,19 @@ mod tests {
             )));
             assert_eq!(Problem::from_json(&json).unwrap(), problem);
         }
+        let sts = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nab";
+        let problem = Problem::from_rejection(
+            &Rejection::new(RejectionKind::InvalidSignature).with_string_to_sign(sts),
+        );
+        let json = problem.to_json();
+        assert!(
+            json.contains(r#""diagnostics":{"string_to_sign":"AWS4-HMAC-SHA256\n"#),
+            "{json}"
+        );
+        assert_eq!(
+            Problem::from_json(&json).unwrap().string_to_sign(),
+            Some(sts)
+        );
     }
 
     #[test]

@@ -387,6 +387,7 @@ impl fmt::Debug for Rejection {
                 "line_digests",
                 &inner.line_digests.as_ref().map(|d| d.len()),
             )
+            .field("string_to_sign", &inner.string_to_sign)
             .field("source", &inner.source)
             .finish()
     }

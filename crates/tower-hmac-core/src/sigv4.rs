@@ -701,10 +701,11 @@ impl SigV4 {
             return Ok(Payload::Streaming(decoded));
         }
         let mut hash = [0u8; 32];
-        if value.len() == 64 && value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            if hex::decode_to_slice(value, &mut hash).is_ok() {
-                return Ok(Payload::Declared(hash));
-            }
+        if value.len() == 64
+            && value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && hex::decode_to_slice(value, &mut hash).is_ok()
+        {
+            return Ok(Payload::Declared(hash));
         }
         Err(malformed(
             "X-Amz-Content-Sha256 must be a lower-case hex SHA-256, UNSIGNED-PAYLOAD or \
@@ -1094,6 +1095,125 @@ pub fn derive_signing_key(secret: &str, scope: &str) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&key[..32.min(key.len())]);
     out
+}
+
+/// Why a presigned URL could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresignError {
+    /// The URL is not absolute (`http://host/path`).
+    #[error("the URL must be absolute, with a scheme and a host")]
+    NotAbsolute,
+    /// The key id is not a valid key id.
+    #[error("the key id must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
+    KeyId,
+    /// The expiry is outside 1 s to 7 days.
+    #[error("the expiry must be 1 to 604800 seconds")]
+    Expires,
+    /// The region or service is empty or holds a `/`.
+    #[error("the region and service must be non-empty and hold no `/`")]
+    Scope,
+    /// The URL already carries presigning parameters.
+    #[error("the URL already carries X-Amz-* presigning parameters")]
+    AlreadySigned,
+}
+
+/// What a presigned URL is made for.
+#[derive(Debug, Clone, Copy)]
+pub struct PresignParams<'a> {
+    /// The region of the scope.
+    pub region: &'a str,
+    /// The service of the scope.
+    pub service: &'a str,
+    /// The service's path rule ([`PathRule::S3`] for S3 clients).
+    pub rule: PathRule,
+    /// The signing time, Unix seconds.
+    pub time: u64,
+    /// How long the URL is valid, in seconds (1 to 604,800).
+    pub expires: u64,
+}
+
+/// A presigned URL for `method url`, as the SDKs' presigners make it: `host` signed,
+/// `UNSIGNED-PAYLOAD`, the `X-Amz-*` parameters after the URL's own query. A presigned URL is a
+/// bearer link: whoever holds it can use it until it expires (see
+/// [`SigV4::one_time_presigned_urls`]).
+pub fn presign_url(
+    method: &http::Method,
+    url: &http::Uri,
+    key_id: &str,
+    key: &SecretKey,
+    params: &PresignParams<'_>,
+) -> Result<String, PresignError> {
+    let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority()) else {
+        return Err(PresignError::NotAbsolute);
+    };
+    if !is_valid_key_id(key_id) {
+        return Err(PresignError::KeyId);
+    }
+    if !(1..=MAX_PRESIGN_EXPIRES.as_secs()).contains(&params.expires) {
+        return Err(PresignError::Expires);
+    }
+    let bad_part = |p: &str| p.is_empty() || p.contains('/');
+    if bad_part(params.region) || bad_part(params.service) {
+        return Err(PresignError::Scope);
+    }
+    let own = url.query().unwrap_or("");
+    if query_params(own).any(|(name, _)| name.starts_with("X-Amz-")) {
+        return Err(PresignError::AlreadySigned);
+    }
+    let amz_date = format_amz_date(params.time);
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        &amz_date[..8],
+        params.region,
+        params.service
+    );
+    let credential = format!("{key_id}/{scope}");
+    let encode = |v: &str| utf8_percent_encode(v, AWS_ENCODE).to_string();
+    let mut query = String::from(own);
+    for (name, value) in [
+        ("X-Amz-Algorithm", ALGORITHM.to_owned()),
+        ("X-Amz-Credential", encode(&credential)),
+        ("X-Amz-Date", amz_date.clone()),
+        ("X-Amz-Expires", params.expires.to_string()),
+        ("X-Amz-SignedHeaders", "host".to_owned()),
+    ] {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(name);
+        query.push('=');
+        query.push_str(&value);
+    }
+    let path = if url.path().is_empty() {
+        "/"
+    } else {
+        url.path()
+    };
+    let canonical_uri = match params.rule {
+        PathRule::S3 => path.to_owned(),
+        PathRule::Generic => {
+            utf8_percent_encode(&normalize_path(path), AWS_ENCODE_PATH).to_string()
+        }
+    };
+    let creq = format!(
+        "{}\n{canonical_uri}\n{}\nhost:{}\n\nhost\n{UNSIGNED_PAYLOAD}",
+        method.as_str(),
+        canonical_query(&query, true),
+        authority.as_str(),
+    );
+    let sts = format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(creq.as_bytes()))
+    );
+    let signing_key = derive_signing_key(&key.text_form(), &scope);
+    let mut mac = hmac(&signing_key[..]);
+    mac.update(sts.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    Ok(format!(
+        "{scheme}://{}{path}?{query}&X-Amz-Signature={signature}",
+        authority.as_str()
+    ))
 }
 
 /// Derived signing keys, per key id and scope, each with the secret it came from (so that a

@@ -66,7 +66,7 @@ mod verify;
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
-pub use response::{DefaultResponder, RejectionResponder, challenge, problem_json};
+pub use response::{DefaultResponder, RejectionResponder, S3XmlResponder, challenge, problem_json};
 pub use schemes::{
     Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
     Verification6, Verification7, Verification8,

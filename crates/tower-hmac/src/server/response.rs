@@ -76,6 +76,96 @@ impl RejectionResponder for DefaultResponder {
     }
 }
 
+/// S3-style error responses, for services whose clients are S3 tools (the AWS SDKs, boto3,
+/// rclone): `application/xml`, `<Error><Code>SignatureDoesNotMatch</Code><Message>…</Message>
+/// </Error>`, with AWS's status for the code (403 for a refused signature, 400 for a malformed
+/// request, 503 when a store is down). With
+/// [`signature_diagnostics`](super::HmacAuthBuilder::signature_diagnostics) on, a SigV4
+/// signature mismatch carries the server's `<StringToSign>` (its canonical request's hash, the
+/// date and the scope: nothing secret), as S3 does; off (the default), it does not.
+///
+/// ```
+/// use tower_hmac::server::S3XmlResponder;
+/// use tower_hmac::{HmacAuthLayer, InMemoryRegistry, protocol::AllowedHosts};
+///
+/// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["s3.example.com"]).unwrap())
+///     .responder(S3XmlResponder)
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct S3XmlResponder;
+
+impl S3XmlResponder {
+    /// The S3 error code and status of a rejection.
+    pub fn code(kind: tower_hmac_core::RejectionKind) -> (&'static str, http::StatusCode) {
+        use http::StatusCode as S;
+        use tower_hmac_core::RejectionKind as K;
+        match kind {
+            K::InvalidSignature => ("SignatureDoesNotMatch", S::FORBIDDEN),
+            K::UnknownKey | K::RevokedKey => ("InvalidAccessKeyId", S::FORBIDDEN),
+            K::StaleTimestamp => ("RequestTimeTooSkewed", S::FORBIDDEN),
+            K::MalformedAuthorization | K::AmbiguousCredentials | K::DuplicateSignedHeader => {
+                ("AuthorizationHeaderMalformed", S::BAD_REQUEST)
+            }
+            K::BodyTooLarge => ("EntityTooLarge", S::BAD_REQUEST),
+            K::BodyTimeout => ("RequestTimeout", S::BAD_REQUEST),
+            K::BodyUnreadable => ("IncompleteBody", S::BAD_REQUEST),
+            K::TrailersNotAllowed | K::AuthorityMismatch => ("InvalidRequest", S::BAD_REQUEST),
+            K::ReplayStoreUnavailable | K::KeyStoreUnavailable => {
+                ("ServiceUnavailable", S::SERVICE_UNAVAILABLE)
+            }
+            K::ReplayQuotaExceeded => ("SlowDown", S::SERVICE_UNAVAILABLE),
+            // Missing credentials, an expired URL, a replay, a host or scheme not served here, a
+            // signed part missing.
+            _ => ("AccessDenied", S::FORBIDDEN),
+        }
+    }
+}
+
+impl RejectionResponder for S3XmlResponder {
+    fn response(&self, rejection: &Rejection) -> Response<Bytes> {
+        let (code, status) = Self::code(rejection.kind());
+        let message = rejection.detail().unwrap_or(rejection.kind().title());
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><TowerHmacCode>{}</TowerHmacCode>",
+            xml_escape(message),
+            rejection.code()
+        );
+        if let Some(sts) = rejection.string_to_sign() {
+            xml.push_str("<StringToSign>");
+            xml.push_str(&xml_escape(sts));
+            xml.push_str("</StringToSign>");
+        }
+        xml.push_str("</Error>");
+        let mut res = Response::new(Bytes::from(xml));
+        *res.status_mut() = status;
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        if status == http::StatusCode::SERVICE_UNAVAILABLE {
+            let secs = rejection.retry_after().map_or(1, |d| d.as_secs().max(1));
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The problem+json body for a rejection ([`Problem`](crate::protocol::Problem), as JSON).
 pub fn problem_json(rejection: &Rejection) -> String {
     tower_hmac_core::Problem::from_rejection(rejection).to_json()
@@ -131,6 +221,39 @@ mod tests {
             )
             .as_str()
         );
+    }
+
+    #[test]
+    fn s3_errors_are_xml_with_the_string_to_sign_only_when_given() {
+        let rejection = Rejection::new(RejectionKind::InvalidSignature)
+            .with_string_to_sign("AWS4-HMAC-SHA256\n20150830T123600Z\nscope\n<hash>");
+        let res = S3XmlResponder.response(&rejection);
+        assert_eq!(res.status(), 403);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/xml");
+        let body = std::str::from_utf8(res.body()).unwrap();
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+        assert!(body.contains("<StringToSign>AWS4-HMAC-SHA256\n20150830T123600Z\nscope\n&lt;hash&gt;</StringToSign>"), "{body}");
+        let plain = S3XmlResponder.response(&rejection.without_line_digests());
+        assert!(
+            !std::str::from_utf8(plain.body())
+                .unwrap()
+                .contains("StringToSign")
+        );
+        let malformed = S3XmlResponder.response(
+            &Rejection::new(RejectionKind::MalformedAuthorization).with_detail("a <b> & c"),
+        );
+        assert_eq!(malformed.status(), 400);
+        assert!(
+            std::str::from_utf8(malformed.body())
+                .unwrap()
+                .contains("<Message>a &lt;b&gt; &amp; c</Message>")
+        );
+        let down = S3XmlResponder.response(&Rejection::new(RejectionKind::KeyStoreUnavailable));
+        assert_eq!(down.status(), 503);
+        assert_eq!(down.headers()[RETRY_AFTER], "1");
     }
 
     #[test]
