@@ -185,8 +185,8 @@ pub fn verify_request(data: &[u8]) {
     }
 }
 
-/// The schemes of issue 13 behind one layer (v1, the token, softaware, Stripe, Slack, GitHub,
-/// RFC 9421),
+/// The schemes of issues 12 and 13 behind one layer (v1, the token, softaware, Stripe, Slack,
+/// GitHub, RFC 9421, SigV4),
 /// with a fresh replay store per input so that a correctly signed request is never a replay.
 type AllSchemes = (
     tower_hmac::protocol::V1,
@@ -196,6 +196,7 @@ type AllSchemes = (
     tower_hmac::protocol::webhooks::Slack,
     tower_hmac::protocol::webhooks::GitHub,
     tower_hmac::protocol::rfc9421::Rfc9421,
+    tower_hmac::protocol::sigv4::SigV4,
 );
 
 fn schemes_layer() -> HmacAuthLayer<AllSchemes> {
@@ -213,6 +214,7 @@ fn schemes_layer() -> HmacAuthLayer<AllSchemes> {
             webhooks::Slack::new("slack"),
             webhooks::GitHub::new("github"),
             tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http"),
+            tower_hmac::protocol::sigv4::SigV4::new("us-east-1", "fuzz"),
         ))
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
         .nonce_store(MemoryNonceStore::new(1024).expect("store"))
@@ -234,6 +236,10 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "signature-input",
     "signature",
     "content-digest",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+    "x-amz-decoded-content-length",
     "x-forwarded-proto",
     "x-forwarded-host",
     "forwarded",
@@ -243,7 +249,8 @@ const CREDENTIAL_HEADERS: &[&str] = &[
 
 /// The token, softaware, webhook and RFC 9421 parsers and verifiers behind one layer: never
 /// panics, never a 5xx, and a request that one scheme signed correctly is accepted.
-/// Input: first byte (mode: `% 7` is the scheme that signs, 0 for none), then NUL-separated:
+/// Input: first byte (mode: `% 8` is the scheme that signs, 0 for none; 7 is a SigV4 presigned
+/// URL), then NUL-separated:
 /// method, target, `name: value` header lines; the last field is the body.
 pub fn verify_schemes(data: &[u8]) {
     use tower_hmac::protocol::{softaware, token, webhooks};
@@ -256,7 +263,7 @@ pub fn verify_schemes(data: &[u8]) {
     }
     let body = fields.pop().unwrap_or_default().to_vec();
     let (method, target) = (fields[0], fields[1]);
-    let signer = mode % 7;
+    let signer = mode % 8;
     let mut builder = Request::builder().method(method).uri(target);
     for field in &fields[2..] {
         if let Some(i) = field.iter().position(|&b| b == b':') {
@@ -272,8 +279,16 @@ pub fn verify_schemes(data: &[u8]) {
         return;
     };
     let (mut parts, body_full) = req.into_parts();
-    // Origin-form targets only when signing: an absolute target names its own authority.
-    let signable = parts.uri.scheme().is_none() && parts.uri.path().starts_with('/');
+    // Origin-form targets only when signing: an absolute target names its own authority. A query
+    // naming SigV4's presigning parameters carries credentials of its own (the layer is right to
+    // call a request signed by another scheme besides ambiguous).
+    let presigning = parts.uri.query().is_some_and(|q| {
+        q.split('&').any(|pair| {
+            let name = pair.split('=').next();
+            name == Some("X-Amz-Signature") || name == Some("X-Amz-Credential")
+        })
+    });
+    let signable = parts.uri.scheme().is_none() && parts.uri.path().starts_with('/') && !presigning;
     let host = "fuzz.example";
     let key = key();
     let header = |name: &'static str, value: String| {
@@ -355,6 +370,33 @@ pub fn verify_schemes(data: &[u8]) {
                 header("signature", signature),
             ]
         }
+        7 => {
+            use tower_hmac::protocol::sigv4::{PathRule, PresignParams, presign_url};
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let Ok(url) = format!("http://{host}{target}").parse::<http::Uri>() else {
+                return;
+            };
+            let params = PresignParams {
+                region: "us-east-1",
+                service: "fuzz",
+                rule: PathRule::Generic,
+                time: NOW,
+                expires: 60,
+            };
+            // A target already holding X-Amz-* parameters is not presigned.
+            let Ok(presigned) = presign_url(&parts.method, &url, "fuzz-key", &key, &params) else {
+                return;
+            };
+            let Ok(presigned) = presigned.parse::<http::Uri>() else {
+                return;
+            };
+            let Some(pq) = presigned.path_and_query() else {
+                return;
+            };
+            let Ok(uri) = pq.as_str().parse() else { return };
+            parts.uri = uri;
+            vec![header("host", host.to_owned())]
+        }
         _ => Vec::new(),
     };
     let signed = !credentials.is_empty();
@@ -379,10 +421,10 @@ pub fn verify_schemes(data: &[u8]) {
 
 /// Each new scheme's parser alone, fed any header values: never panics, and what it accepts is
 /// usable (a key id and a replay key, an expiry not before the time).
-/// Input: first byte (`% 6`: token, softaware with legacy forms, Stripe, Slack, GitHub,
-/// RFC 9421), then NUL-separated `name: value` header lines.
+/// Input: first byte (`% 7`: token, softaware with legacy forms, Stripe, Slack, GitHub,
+/// RFC 9421, SigV4), then NUL-separated `name: value` header lines.
 pub fn parse_scheme_credentials(data: &[u8]) {
-    use tower_hmac::protocol::{Credentials, Scheme, rfc9421, softaware, token, webhooks};
+    use tower_hmac::protocol::{Credentials, Scheme, rfc9421, sigv4, softaware, token, webhooks};
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -405,12 +447,26 @@ pub fn parse_scheme_credentials(data: &[u8]) {
             }
         }
     }
-    match mode % 6 {
+    match mode % 7 {
         0 => check(&token::Token::default(), &parts),
         1 => check(&softaware::Softaware::new().allow_legacy(), &parts),
         2 => check(&webhooks::Stripe::new("stripe"), &parts),
         3 => check(&webhooks::Slack::new("slack"), &parts),
         4 => check(&webhooks::GitHub::new("github"), &parts),
-        _ => check(&rfc9421::Rfc9421::new(), &parts),
+        5 => check(&rfc9421::Rfc9421::new(), &parts),
+        _ => {
+            let sigv4 = sigv4::SigV4::new("us-east-1", "fuzz").allow_unsigned_payload(true);
+            check(&sigv4, &parts);
+            // The presigned form: the first field as the query.
+            let query = rest.split(|&b| b == 0).next().unwrap_or_default();
+            let Ok(query) = std::str::from_utf8(query) else {
+                return;
+            };
+            if let Ok(uri) = format!("/p?{query}").parse() {
+                let mut presigned = parts;
+                presigned.uri = uri;
+                check(&sigv4, &presigned);
+            }
+        }
     }
 }

@@ -124,6 +124,12 @@ impl SecretKey {
         &self.bytes
     }
 
+    /// Whether the key was given as a provider's text ([`from_text`](Self::from_text)).
+    #[cfg(feature = "sigv4")]
+    pub(crate) fn is_text(&self) -> bool {
+        self.text.is_some()
+    }
+
     pub(crate) fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
         <HmacSha256 as KeyInit>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable_mac())

@@ -27,9 +27,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes, BytesMut};
 use hmac::{Hmac, KeyInit, Mac};
-use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, DATE, HOST, HeaderValue};
 use http::request::Parts;
+use http::{HeaderMap, HeaderName};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
@@ -58,10 +58,42 @@ const MAX_CHUNK_HEADER: usize = 128;
 const CHUNK_ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";
 const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-const X_AMZ_DATE: &str = "x-amz-date";
-const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
-const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
-const X_AMZ_DECODED_LENGTH: &str = "x-amz-decoded-content-length";
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_DECODED_LENGTH: HeaderName = HeaderName::from_static("x-amz-decoded-content-length");
+
+/// Lower-case hex of a SHA-256 (or HMAC-SHA256) output, on the stack.
+fn hex32(bytes: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    // 32 bytes into 64: cannot fail for the outputs this module passes.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    out
+}
+
+/// 64 lower-case hex digits → 32 bytes, in one pass (`None` for anything else).
+fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
+    fn nibble(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// The text of [`hex32`]'s output (always ASCII).
+fn hex_str(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or_default()
+}
 
 /// AWS's URI encoding: every byte but `A–Z a–z 0–9 - . _ ~` as `%XX`, upper-case.
 const AWS_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -451,12 +483,12 @@ impl Scheme for SigV4 {
         let mut also = None;
         let payload = match &creds.payload {
             Payload::Computed => {
-                computed = hex::encode(body);
-                computed.as_str()
+                computed = hex32(&body);
+                hex_str(&computed)
             }
             Payload::Presigned => {
-                computed = hex::encode(body);
-                also = Some(computed.as_str());
+                computed = hex32(&body);
+                also = Some(hex_str(&computed));
                 UNSIGNED_PAYLOAD
             }
             Payload::Declared(declared) => {
@@ -464,8 +496,8 @@ impl Scheme for SigV4 {
                     return Err(Rejection::new(RejectionKind::InvalidSignature)
                         .with_detail("the body does not match X-Amz-Content-Sha256"));
                 }
-                computed = hex::encode(declared);
-                computed.as_str()
+                computed = hex32(declared);
+                hex_str(&computed)
             }
             Payload::Unsigned => UNSIGNED_PAYLOAD,
             Payload::Streaming(decoded) => {
@@ -495,7 +527,7 @@ impl Scheme for SigV4 {
             mac.update(b"\n");
             mac.update(creds.scope.as_bytes());
             mac.update(b"\n");
-            mac.update(hex::encode(creq.finalize()).as_bytes());
+            mac.update(&hex32(&creq.finalize()));
             if bool::from(
                 mac.finalize()
                     .into_bytes()
@@ -700,11 +732,7 @@ impl SigV4 {
                 })?;
             return Ok(Payload::Streaming(decoded));
         }
-        let mut hash = [0u8; 32];
-        if value.len() == 64
-            && value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            && hex::decode_to_slice(value, &mut hash).is_ok()
-        {
+        if let Some(hash) = unhex32(value) {
             return Ok(Payload::Declared(hash));
         }
         Err(malformed(
@@ -751,15 +779,8 @@ impl SigV4 {
             .rule_of(service)
             .ok_or_else(|| malformed("the credential's service is not served here"))?;
         check_signed_headers(signed)?;
-        let mut sig = [0u8; 32];
-        if signature.len() != 64
-            || !signature
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            || hex::decode_to_slice(signature, &mut sig).is_err()
-        {
-            return Err(malformed("Signature must be 64 lower-case hex digits"));
-        }
+        let sig = unhex32(signature.as_bytes())
+            .ok_or_else(|| malformed("Signature must be 64 lower-case hex digits"))?;
         Ok(SigV4Credentials {
             key_id: key_id.into(),
             scope: credential[key_id.len() + 1..].into(),
@@ -1224,7 +1245,10 @@ struct KeyCache {
 }
 
 struct CachedKey {
-    secret: Zeroizing<String>,
+    /// The secret's bytes and whether its text form is itself (rather than its Base64): together,
+    /// the text the key was derived from.
+    secret: Zeroizing<Vec<u8>>,
+    text: bool,
     key: Zeroizing<[u8; 32]>,
 }
 
@@ -1239,19 +1263,20 @@ impl KeyCache {
     }
 
     fn signing_key(&self, key_id: &str, scope: &str, key: &SecretKey) -> Zeroizing<[u8; 32]> {
-        let secret = key.text_form();
         let mut id = String::with_capacity(key_id.len() + scope.len() + 1);
         id.push_str(key_id);
         id.push('/');
         id.push_str(scope);
         if let Ok(entries) = self.entries.lock() {
             if let Some(entry) = entries.get(id.as_str()) {
-                if bool::from(entry.secret.as_bytes().ct_eq(secret.as_bytes())) {
+                if entry.text == key.is_text()
+                    && bool::from(entry.secret.as_slice().ct_eq(key.expose_secret()))
+                {
                     return entry.key.clone();
                 }
             }
         }
-        let derived = derive_signing_key(&secret, scope);
+        let derived = derive_signing_key(&key.text_form(), scope);
         if self.capacity > 0 {
             if let Ok(mut entries) = self.entries.lock() {
                 if entries.len() >= self.capacity {
@@ -1260,7 +1285,8 @@ impl KeyCache {
                 entries.insert(
                     id.into(),
                     CachedKey {
-                        secret,
+                        secret: Zeroizing::new(key.expose_secret().to_vec()),
+                        text: key.is_text(),
                         key: derived.clone(),
                     },
                 );
@@ -1351,9 +1377,9 @@ impl ChunkDecoder {
             mac.update(b"\n");
             mac.update(EMPTY_SHA256_HEX.as_bytes());
             mac.update(b"\n");
-            mac.update(hex::encode(Sha256::digest(&data)).as_bytes());
-            let expected = hex::encode(mac.finalize().into_bytes());
-            if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+            mac.update(&hex32(&Sha256::digest(&data)));
+            let expected = hex32(&mac.finalize().into_bytes());
+            if !bool::from(expected.as_slice().ct_eq(signature.as_bytes())) {
                 return Err(
                     Rejection::new(RejectionKind::InvalidSignature).with_detail(format!(
                         "the signature of aws-chunked chunk {} does not match",
@@ -1379,6 +1405,19 @@ impl ChunkDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_strict_lower_case() {
+        let text = "00ff10ab".repeat(8);
+        assert_eq!(
+            unhex32(text.as_bytes()).unwrap()[..4],
+            [0x00, 0xff, 0x10, 0xab]
+        );
+        assert!(unhex32(text.to_uppercase().as_bytes()).is_none());
+        assert!(unhex32(&text.as_bytes()[..62]).is_none());
+        assert!(unhex32(format!("{}g0", &text[..62]).as_bytes()).is_none());
+        assert_eq!(hex_str(&hex32(&unhex32(text.as_bytes()).unwrap())), text);
+    }
 
     #[test]
     fn dates_round_trip() {
