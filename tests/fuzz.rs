@@ -370,6 +370,12 @@ pub fn verify_schemes(data: &[u8]) {
                 header("signature", signature),
             ]
         }
+        // Presigned URLs serve downloads and uploads (the scheme's default methods).
+        7 if ![http::Method::GET, http::Method::HEAD, http::Method::PUT]
+            .contains(&parts.method) =>
+        {
+            return;
+        }
         7 => {
             use tower_hmac::protocol::sigv4::{PathRule, PresignParams, presign_url};
             let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());

@@ -567,6 +567,25 @@ mod layer {
     }
 
     #[tokio::test]
+    async fn presigned_urls_only_for_downloads_and_uploads_by_default() {
+        let mut sig = Sig::new("demo");
+        sig.settings = presign_settings(60);
+        sig.body = SignableBody::UnsignedPayload;
+        let (url, headers, _) = signed(sig, "DELETE", "http://api.test/x", &[("host", HOST)]);
+        let strict = app(sigv4(), |b| b);
+        let (status, body) = call(&strict, "DELETE", &url, headers.clone(), vec![]).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("not accepted for this method"), "{body}");
+        // Allowed knowingly: past the layer (the route has no DELETE: 405, not 401).
+        let lenient = app(
+            sigv4().presigned_methods([http::Method::GET, http::Method::DELETE]),
+            |b| b,
+        );
+        let (status, body) = call(&lenient, "DELETE", &url, headers, vec![]).await;
+        assert_eq!(status, 405, "{body}");
+    }
+
+    #[tokio::test]
     async fn the_header_forms_replay_guard_can_be_turned_off() {
         let (url, headers) = get_x(Sig::new("demo"));
         let guarded = app(sigv4(), |b| b);

@@ -1,4 +1,4 @@
-//! The token, softaware and webhook schemes behind one layer: never panics, never a 5xx, and a
+//! The token, softaware, webhook, RFC 9421 and SigV4 schemes behind one layer: never panics, never a 5xx, and a
 //! correctly signed request is accepted.
 //!
 //! The check itself is `tower_hmac_integration::fuzz::verify_schemes`.

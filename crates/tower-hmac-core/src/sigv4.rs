@@ -135,6 +135,7 @@ pub struct SigV4 {
     replay_guard: bool,
     one_time_presigned: bool,
     max_expires: u64,
+    presigned_methods: Vec<http::Method>,
     window: Duration,
     locator: Locator,
     cache: Arc<KeyCache>,
@@ -151,6 +152,7 @@ impl fmt::Debug for SigV4 {
             .field("replay_guard", &self.replay_guard)
             .field("one_time_presigned", &self.one_time_presigned)
             .field("max_expires", &self.max_expires)
+            .field("presigned_methods", &self.presigned_methods)
             .field("window", &self.window)
             .finish_non_exhaustive()
     }
@@ -170,6 +172,7 @@ impl SigV4 {
             replay_guard: true,
             one_time_presigned: false,
             max_expires: MAX_PRESIGN_EXPIRES.as_secs(),
+            presigned_methods: vec![http::Method::GET, http::Method::HEAD, http::Method::PUT],
             window: DEFAULT_WINDOW,
             locator: Locator::AnyOf(vec![
                 Locator::Authorization(ALGORITHM),
@@ -248,6 +251,13 @@ impl SigV4 {
     /// The longest `X-Amz-Expires` accepted, at most (and by default) 7 days.
     pub fn max_presign_expires(mut self, max: Duration) -> Self {
         self.max_expires = max.as_secs().clamp(1, MAX_PRESIGN_EXPIRES.as_secs());
+        self
+    }
+
+    /// The methods a presigned URL may be used with: GET, HEAD (downloads) and PUT (uploads) by
+    /// default. A presigned URL is a bearer link: allow `DELETE` or `POST` only knowingly.
+    pub fn presigned_methods(mut self, methods: impl IntoIterator<Item = http::Method>) -> Self {
+        self.presigned_methods = methods.into_iter().collect();
         self
     }
 
@@ -377,20 +387,17 @@ impl fmt::Debug for SigV4Pending {
     }
 }
 
-impl SigV4Pending {
-    /// The string to sign for a body with this payload hash (the first candidate), for
-    /// diagnostics.
-    fn string_to_sign(&self, creds: &SigV4Credentials, prefix: &[u8], payload: &str) -> String {
-        let mut creq = Sha256::new();
-        creq.update(prefix);
-        creq.update(payload.as_bytes());
-        format!(
-            "{ALGORITHM}\n{}\n{}\n{}",
-            creds.amz_date,
-            creds.scope,
-            hex::encode(creq.finalize())
-        )
-    }
+/// The string to sign of a canonical request (`prefix` + `payload`), for diagnostics.
+fn string_to_sign(creds: &SigV4Credentials, prefix: &[u8], payload: &str) -> String {
+    let mut creq = Sha256::new();
+    creq.update(prefix);
+    creq.update(payload.as_bytes());
+    format!(
+        "{ALGORITHM}\n{}\n{}\n{}",
+        creds.amz_date,
+        creds.scope,
+        hex::encode(creq.finalize())
+    )
 }
 
 impl Scheme for SigV4 {
@@ -478,7 +485,13 @@ impl Scheme for SigV4 {
         pending: SigV4Pending,
         _key: &SecretKey,
     ) -> Result<(), Rejection> {
-        let body = pending.body.clone().finalize();
+        let SigV4Pending {
+            prefixes,
+            body,
+            signing_key,
+            chunks,
+        } = pending;
+        let body = body.finalize();
         let computed;
         let mut also = None;
         let payload = match &creds.payload {
@@ -501,7 +514,7 @@ impl Scheme for SigV4 {
             }
             Payload::Unsigned => UNSIGNED_PAYLOAD,
             Payload::Streaming(decoded) => {
-                let finished = pending.chunks.as_ref().and_then(ChunkDecoder::finished);
+                let finished = chunks.as_ref().and_then(ChunkDecoder::finished);
                 if finished != Some(*decoded) {
                     return Err(Rejection::new(RejectionKind::BodyUnreadable).with_detail(
                         "the aws-chunked body ended early or does not have \
@@ -512,15 +525,14 @@ impl Scheme for SigV4 {
             }
         };
         let payloads = [Some(payload), also];
-        let candidates = pending
-            .prefixes
+        let candidates = prefixes
             .iter()
             .flat_map(|prefix| payloads.iter().flatten().map(move |p| (prefix, *p)));
         for (prefix, payload) in candidates {
             let mut creq = Sha256::new();
             creq.update(prefix);
             creq.update(payload.as_bytes());
-            let mut mac = hmac(&pending.signing_key[..]);
+            let mut mac = hmac(&signing_key[..]);
             mac.update(ALGORITHM.as_bytes());
             mac.update(b"\n");
             mac.update(creds.amz_date.as_bytes());
@@ -537,10 +549,9 @@ impl Scheme for SigV4 {
                 return Ok(());
             }
         }
-        let sts = pending
-            .prefixes
+        let sts = prefixes
             .first()
-            .map(|prefix| pending.string_to_sign(creds, prefix, payload))
+            .map(|prefix| string_to_sign(creds, prefix, payload))
             .unwrap_or_default();
         Err(Rejection::new(RejectionKind::InvalidSignature).with_string_to_sign(sts))
     }
@@ -670,6 +681,11 @@ impl SigV4 {
         };
         if alg != ALGORITHM {
             return Err(malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+        }
+        if !self.presigned_methods.contains(&parts.method) {
+            return Err(malformed(
+                "presigned URLs are not accepted for this method here",
+            ));
         }
         self.refuse_token(token.is_some() || parts.headers.contains_key(X_AMZ_SECURITY_TOKEN))?;
         let timestamp = parse_amz_date(&date)?;
