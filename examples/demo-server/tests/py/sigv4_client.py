@@ -76,7 +76,7 @@ presigned_put = signed(S3SigV4QueryAuth(creds, "s3", "us-east-1", expires=300), 
 send("presigned_put", presigned_put, body=b"uploaded through a presigned URL")
 # A presigned URL used for another path or another method.
 send("presigned_other_path", presigned_get, url=presigned_get.url.replace("/whoami", "/echo"))
-send("presigned_other_method", presigned_get, method="POST")
+send("presigned_other_method", presigned_get, method="PUT")
 
 # Wrong region, wrong service, wrong secret.
 send("wrong_region", signed(SigV4Auth(creds, "demo", "eu-west-1"), "GET", "/whoami?r=1"))
