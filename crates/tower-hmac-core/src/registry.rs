@@ -3,9 +3,11 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::future::StoreFuture;
 use crate::key::SecretKey;
+use crate::rejection::RejectionKind;
 
 /// Whether a key may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +29,8 @@ pub struct KeyRecord {
     state: KeyState,
     /// The scheme ids the key may be used with; `None`: every enabled scheme.
     schemes: Option<Arc<[Box<str>]>>,
+    not_before: Option<SystemTime>,
+    not_after: Option<SystemTime>,
 }
 
 impl KeyRecord {
@@ -37,7 +41,44 @@ impl KeyRecord {
             secret: secret.into(),
             state: KeyState::Active,
             schemes: None,
+            not_before: None,
+            not_after: None,
         }
+    }
+
+    /// With a validity interval (scheduled rotation): the key is refused before `not_before`
+    /// (`key_not_yet_valid`) and after `not_after` (`key_expired`), on the layer's clock. Either
+    /// end may be open.
+    pub fn with_validity(
+        mut self,
+        not_before: Option<SystemTime>,
+        not_after: Option<SystemTime>,
+    ) -> Self {
+        self.not_before = not_before;
+        self.not_after = not_after;
+        self
+    }
+
+    /// The start of the key's validity, if it has one.
+    pub fn not_before(&self) -> Option<SystemTime> {
+        self.not_before
+    }
+
+    /// The end of the key's validity, if it has one.
+    pub fn not_after(&self) -> Option<SystemTime> {
+        self.not_after
+    }
+
+    /// Whether the key may sign at `now`: `Ok`, or why not (`key_not_yet_valid`, `key_expired`).
+    /// Both ends are inclusive.
+    pub fn validity_at(&self, now: SystemTime) -> Result<(), RejectionKind> {
+        if self.not_before.is_some_and(|start| now < start) {
+            return Err(RejectionKind::KeyNotYetValid);
+        }
+        if self.not_after.is_some_and(|end| now > end) {
+            return Err(RejectionKind::KeyExpired);
+        }
+        Ok(())
     }
 
     /// Limited to these schemes (their ids: `v1`, `sigv4`, …): a request signed with this key
@@ -98,6 +139,8 @@ impl fmt::Debug for KeyRecord {
             .field("secret", &self.secret)
             .field("state", &self.state)
             .field("schemes", &self.schemes)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
             .finish()
     }
 }
@@ -130,6 +173,23 @@ mod tests {
         let limited = KeyRecord::new("a", key).with_schemes(["v1", "sigv4"]);
         assert!(limited.allows_scheme("v1") && limited.allows_scheme("sigv4"));
         assert!(!limited.allows_scheme("token"));
+    }
+
+    #[test]
+    fn a_key_may_have_a_validity_interval() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let key = SecretKey::from_bytes(&[1; 32]).unwrap();
+        let record = KeyRecord::new("a", key).with_validity(Some(at(100)), Some(at(200)));
+        assert_eq!(
+            record.validity_at(at(99)),
+            Err(RejectionKind::KeyNotYetValid)
+        );
+        assert_eq!(record.validity_at(at(100)), Ok(()));
+        assert_eq!(record.validity_at(at(200)), Ok(()));
+        assert_eq!(record.validity_at(at(201)), Err(RejectionKind::KeyExpired));
+        let open = record.with_validity(None, Some(at(200)));
+        assert_eq!(open.validity_at(at(0)), Ok(()));
     }
 }
 

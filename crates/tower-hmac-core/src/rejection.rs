@@ -65,17 +65,25 @@ pub enum RejectionKind {
     /// The key may not be used with this scheme (answered only when the server reveals key
     /// errors; otherwise as an unknown key).
     SchemeNotAllowed,
+    /// The key's validity starts later (`not_before`; answered only when the server reveals key
+    /// errors).
+    KeyNotYetValid,
+    /// The key's validity has ended (`not_after`; answered only when the server reveals key
+    /// errors).
+    KeyExpired,
 }
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 23] = [
+    pub const ALL: [RejectionKind; 25] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
         Self::AmbiguousCredentials,
         Self::UnknownKey,
         Self::RevokedKey,
+        Self::KeyNotYetValid,
+        Self::KeyExpired,
         Self::SchemeNotAllowed,
         Self::AuthorityMismatch,
         Self::HostNotAllowed,
@@ -121,6 +129,8 @@ impl RejectionKind {
             Self::AmbiguousCredentials => "ambiguous_credentials",
             Self::Expired => "expired",
             Self::SchemeNotAllowed => "scheme_not_allowed",
+            Self::KeyNotYetValid => "key_not_yet_valid",
+            Self::KeyExpired => "key_expired",
         }
     }
 
@@ -178,6 +188,8 @@ impl RejectionKind {
             }
             Self::SchemeNotAllowed => "The credential's key may not be used with this scheme.",
             Self::Expired => "The credentials have expired.",
+            Self::KeyNotYetValid => "The credential's key is not valid yet.",
+            Self::KeyExpired => "The credential's key is no longer valid.",
         }
     }
 

@@ -327,6 +327,70 @@ async fn rejects_revoked_key() {
 }
 
 #[tokio::test]
+async fn a_key_outside_its_validity_is_refused_with_its_own_code() {
+    // Scheduled rotation: "next" starts at NOW + 60, "last" ended at NOW - 1, "now" spans NOW.
+    let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
+    let registry = registry();
+    registry.insert_record(
+        "next",
+        KeyRecord::new("backoffice", key()).with_validity(at(NOW + 60), None),
+    );
+    registry.insert_record(
+        "last",
+        KeyRecord::new("backoffice", key()).with_validity(None, at(NOW - 1)),
+    );
+    registry.insert_record(
+        "now",
+        KeyRecord::new("backoffice", key()).with_validity(at(NOW), at(NOW)),
+    );
+    let layer = |reveal: bool, offset: u64| {
+        HmacAuthLayer::builder(registry.clone(), AllowedHosts::new([HOST_OK]).unwrap())
+            .clock(move || UNIX_EPOCH + Duration::from_secs(NOW + offset))
+            .nonce_store(store())
+            .reveal_key_errors(reveal)
+            .build()
+            .unwrap()
+    };
+    let signed = |key_id: &str, ts: u64| {
+        let mut r = Req::get("/");
+        r.key_id = key_id.into();
+        r.ts = ts;
+        r.signed()
+    };
+    expect_code(
+        &layer(true, 0),
+        signed("next", NOW),
+        RejectionKind::KeyNotYetValid,
+    )
+    .await;
+    expect_code(
+        &layer(true, 0),
+        signed("last", NOW),
+        RejectionKind::KeyExpired,
+    )
+    .await;
+    assert_eq!(call(&layer(true, 0), signed("now", NOW)).await.0, 200);
+    // Hidden by default, as unknown and revoked keys are.
+    expect_code(
+        &layer(false, 0),
+        signed("next", NOW),
+        RejectionKind::InvalidSignature,
+    )
+    .await;
+    // On the layer's clock: a minute later "next" is in force, "now" is over.
+    assert_eq!(
+        call(&layer(true, 60), signed("next", NOW + 60)).await.0,
+        200
+    );
+    expect_code(
+        &layer(true, 60),
+        signed("now", NOW + 60),
+        RejectionKind::KeyExpired,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn unknown_and_revoked_keys_answer_as_a_bad_signature_by_default() {
     // Review item 10: the answer does not tell which key ids exist.
     for key_id in ["nobody", "old"] {

@@ -12,6 +12,12 @@
 //! id = "backoffice-2026-05"
 //! secret_file = "secrets/backoffice-2026-05.key"  # Base64 in a file (relative to this file)
 //!
+//! [[apps.keys]]                 # the next key, planned ahead (scheduled rotation)
+//! id = "backoffice-2027-05"
+//! secret_env = "BACKOFFICE_NEXT_KEY"
+//! not_before = "2027-05-01T00:00:00Z"   # RFC 3339, or a TOML offset date-time; refused
+//! not_after = 2027-11-30T00:00:00Z      #   before / after (key_not_yet_valid / key_expired)
+//!
 //! [[apps.keys]]                 # a retired key: known, refused with `revoked_key`
 //! id = "backoffice-2025-11"
 //! secret = "…Base64…"           # inline (demo and tests; prefer env or file)
@@ -33,6 +39,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 use tower_hmac_core::{KeyError, KeyRecord, KeyState, SecretKey, is_valid_key_id};
@@ -68,6 +75,44 @@ struct RawKey {
     #[serde(default)]
     revoked: bool,
     schemes: Option<Vec<String>>,
+    not_before: Option<RawTime>,
+    not_after: Option<RawTime>,
+}
+
+/// A validity bound: an RFC 3339 string, or TOML's own offset date-time.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTime {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+impl RawTime {
+    fn parse(
+        &self,
+        app: &str,
+        key: &str,
+        field: &'static str,
+    ) -> Result<SystemTime, RegistryFileError> {
+        let text = match self {
+            Self::Text(text) => text.clone(),
+            Self::Toml(datetime) => datetime.to_string(),
+        };
+        let invalid = |message: &str| RegistryFileError::InvalidTime {
+            app: app.to_owned(),
+            key: key.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
+        let parsed =
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    invalid(
+                        "expected an RFC 3339 date-time with an offset, e.g. 2026-12-01T00:00:00Z",
+                    )
+                })?;
+        Ok(SystemTime::from(parsed))
+    }
 }
 
 impl Drop for RawKey {
@@ -144,6 +189,19 @@ pub enum RegistryFileError {
         app: String,
         /// The key id.
         key: String,
+    },
+    /// A key's `not_before` / `not_after` is not an RFC 3339 date-time, or they are in the wrong
+    /// order.
+    #[error("key {key:?} of app {app:?}: {field}: {message}")]
+    InvalidTime {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
+        /// `not_before` or `not_after`.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
     },
     /// A key's secret is not valid (Base64, length).
     #[error("key {key:?} of app {app:?}: {source}")]
@@ -227,6 +285,24 @@ impl InMemoryRegistry {
                     }
                     record = record.with_schemes(schemes.iter().map(String::as_str));
                 }
+                let bound = |raw: &Option<RawTime>, field| {
+                    raw.as_ref()
+                        .map(|t| t.parse(&app.id, &key.id, field))
+                        .transpose()
+                };
+                let not_before = bound(&key.not_before, "not_before")?;
+                let not_after = bound(&key.not_after, "not_after")?;
+                if let (Some(start), Some(end)) = (not_before, not_after) {
+                    if end < start {
+                        return Err(RegistryFileError::InvalidTime {
+                            app: app.id.clone(),
+                            key: key.id.clone(),
+                            field: "not_after",
+                            message: "is before not_before".into(),
+                        });
+                    }
+                }
+                record = record.with_validity(not_before, not_after);
                 registry.insert_record(key.id.as_str(), record);
             }
         }
@@ -474,6 +550,51 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("not base64!"), "{err}");
+    }
+
+    #[test]
+    fn reads_validity_intervals_as_rfc3339_strings_or_toml_datetimes() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let registry = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n\
+             [[apps.keys]]\nid = \"next\"\nsecret = \"{KEY_A}\"\n\
+             not_before = \"2026-12-01T02:00:00+02:00\"\nnot_after = 2027-06-01T00:00:00Z\n\
+             [[apps.keys]]\nid = \"plain\"\nsecret = \"{KEY_B}\"\n"
+        ))
+        .unwrap();
+        let next = registry.get("next").unwrap();
+        assert_eq!(
+            next.not_before(),
+            Some(UNIX_EPOCH + Duration::from_secs(1_796_083_200))
+        );
+        assert_eq!(
+            next.not_after(),
+            Some(UNIX_EPOCH + Duration::from_secs(1_811_808_000))
+        );
+        let plain = registry.get("plain").unwrap();
+        assert_eq!((plain.not_before(), plain.not_after()), (None, None));
+
+        for (fields, what) in [
+            (
+                "not_before = \"tomorrow\"",
+                "not_before: expected an RFC 3339",
+            ),
+            (
+                "not_after = 2027-06-01T00:00:00",
+                "not_after: expected an RFC 3339",
+            ),
+            (
+                "not_before = \"2027-01-01T00:00:00Z\"\nnot_after = \"2026-01-01T00:00:00Z\"",
+                "not_after: is before not_before",
+            ),
+        ] {
+            let err = InMemoryRegistry::from_toml_str(&format!(
+                "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n{fields}\n"
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains(what), "{fields}: {err}");
+            assert!(err.to_string().contains("\"k\""), "{err}");
+        }
     }
 
     #[test]

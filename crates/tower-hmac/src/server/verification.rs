@@ -337,20 +337,24 @@ impl<S> Verifier<S> {
         // An unknown or refused key goes on as a key that verifies nothing (the decoy), so that
         // neither the answer's time nor — unless the server reveals key errors — its code tells
         // which key ids exist.
+        let now = self.settings.clock.now();
+        let refusal = |record: &KeyRecord| {
+            if record.state() != KeyState::Active {
+                Some(RejectionKind::RevokedKey)
+            } else if let Err(kind) = record.validity_at(now) {
+                Some(kind)
+            } else if !record.allows_scheme(scheme.id()) {
+                Some(RejectionKind::SchemeNotAllowed)
+            } else {
+                None
+            }
+        };
         let (record, refused, refused_app) = match found {
-            Ok(Some(record))
-                if record.state() == KeyState::Active && record.allows_scheme(scheme.id()) =>
-            {
-                (Some(record), None, None)
-            }
-            Ok(found) => {
-                let kind = match &found {
-                    Some(r) if r.state() == KeyState::Active => RejectionKind::SchemeNotAllowed,
-                    Some(_) => RejectionKind::RevokedKey,
-                    None => RejectionKind::UnknownKey,
-                };
-                (None, Some(kind), found.map(|r| r.app_id_arc().clone()))
-            }
+            Ok(Some(record)) => match refusal(&record) {
+                None => (Some(record), None, None),
+                Some(kind) => (None, Some(kind), Some(record.app_id_arc().clone())),
+            },
+            Ok(None) => (None, Some(RejectionKind::UnknownKey), None),
             Err(e) => {
                 return Err(Failure {
                     rejection: Rejection::new(RejectionKind::KeyStoreUnavailable)
@@ -362,7 +366,6 @@ impl<S> Verifier<S> {
                 });
             }
         };
-        let now = self.settings.clock.now();
         let mut ctx = Ctx {
             parts,
             creds,
