@@ -2,7 +2,8 @@
 //!
 //! Environment:
 //! - `TOWER_HMAC_DEMO_ADDR`: listening address (default 127.0.0.1:8080);
-//! - `TOWER_HMAC_DEMO_REGISTRY`: a registry TOML file instead of the embedded demo one;
+//! - `TOWER_HMAC_DEMO_REGISTRY`: a registry TOML file instead of the embedded demo one, kept in
+//!   force: its changes (and `SIGHUP`) reload it, a broken version is refused and logged;
 //! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default) or a `redis://host:port` URL shared by
 //!   several instances; `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
@@ -13,7 +14,7 @@
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
-use tower_hmac::InMemoryRegistry;
+use tower_hmac::registry::FileRegistry;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -36,9 +37,14 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr =
         std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
-    let (registry, custom) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
-        Some(path) => (InMemoryRegistry::from_toml_file(path)?, true),
-        None => (demo_server::demo_registry()?, false),
+    // With a file: watched for as long as the server runs (`_watching`).
+    let (registry, custom, _watching) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
+        Some(path) => {
+            let file = FileRegistry::open(&path)?;
+            let watching = file.watch()?;
+            (file.registry(), Some(file), Some(watching))
+        }
+        None => (demo_server::demo_registry()?, None, None),
     };
     let listener = TcpListener::bind(&addr)
         .await
@@ -93,7 +99,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!(
         "  POST /webhooks/slack   X-Slack-Signature + X-Slack-Request-Timestamp (300 s, once)"
     );
-    if !custom {
+    if let Some(file) = &custom {
+        println!(
+            "  registry: {} (watched: changes are in force within 2 s; SIGHUP reloads)",
+            file.path().display()
+        );
+    }
+    if custom.is_none() {
         println!();
         println!(
             "Call it with the CLI (demo key, published in the repository: never use it elsewhere):"

@@ -232,15 +232,28 @@ impl InMemoryRegistry {
 
     /// Loads a registry file; `secret_file` paths are relative to the file's directory.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, RegistryFileError> {
-        let path = path.as_ref();
+        Self::from_toml_file_with_digest(path.as_ref()).map(|(registry, _)| registry)
+    }
+
+    /// [`from_toml_file`](Self::from_toml_file), with the SHA-256 of the text it read (one read:
+    /// the digest is of the text the registry came from).
+    #[cfg(feature = "watch")]
+    pub(crate) fn from_toml_file_digest(
+        path: &Path,
+    ) -> Result<(Self, [u8; 32]), RegistryFileError> {
+        Self::from_toml_file_with_digest(path)
+    }
+
+    fn from_toml_file_with_digest(path: &Path) -> Result<(Self, [u8; 32]), RegistryFileError> {
         let mut text = std::fs::read_to_string(path).map_err(|source| RegistryFileError::Io {
             path: path.to_owned(),
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let result = Self::from_toml_in(&text, base, &process_env);
+        let digest = text_digest(&text);
         text.zeroize();
-        result
+        result.map(|registry| (registry, digest))
     }
 
     /// Loads a registry from TOML text, reading `secret_env` variables through `env`.
@@ -307,6 +320,21 @@ impl InMemoryRegistry {
             }
         }
         Ok(registry)
+    }
+}
+
+/// A digest of the file's text, to tell whether a reload changes anything (`[0; 32]` without the
+/// `watch` feature, which is the only reader).
+fn text_digest(text: &str) -> [u8; 32] {
+    #[cfg(feature = "watch")]
+    {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(text.as_bytes()).into()
+    }
+    #[cfg(not(feature = "watch"))]
+    {
+        let _ = text;
+        [0; 32]
     }
 }
 

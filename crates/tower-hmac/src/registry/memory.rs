@@ -76,6 +76,22 @@ impl InMemoryRegistry {
         self.read().get(key_id).cloned()
     }
 
+    /// A copy of every record (the records share their secrets).
+    #[cfg(feature = "watch")]
+    pub(crate) fn snapshot(&self) -> HashMap<Box<str>, KeyRecord> {
+        self.read().clone()
+    }
+
+    /// Puts `keys` in force in one step (a lookup sees the old keys or the new ones, never a
+    /// mix); returns the old ones.
+    #[cfg(feature = "watch")]
+    pub(crate) fn replace_all(
+        &self,
+        keys: HashMap<Box<str>, KeyRecord>,
+    ) -> HashMap<Box<str>, KeyRecord> {
+        std::mem::replace(&mut *self.write(), keys)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, KeyRecord>> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }

@@ -1,10 +1,16 @@
-//! Key registries: an in-memory one, loadable from a TOML file.
+//! Key registries: an in-memory one, loadable from a TOML file, and the file kept in force
+//! (`FileRegistry`, feature `watch`: reloaded on change, on `SIGHUP` or on demand).
 
 #[cfg(feature = "toml")]
 mod file;
 mod memory;
 
+#[cfg(feature = "watch")]
+mod watch;
+
 #[cfg(feature = "toml")]
 pub use file::RegistryFileError;
 pub use memory::InMemoryRegistry;
 pub use tower_hmac_core::{KeyRecord, KeyRegistry, KeyState, RegistryError, StoreFuture};
+#[cfg(feature = "watch")]
+pub use watch::{FileRegistry, RELOAD_TRACING_TARGET, ReloadSummary, WatchError, WatchGuard};

@@ -1,0 +1,226 @@
+//! The registry file kept in force (issue 14): changes of the file, `SIGHUP` and `reload()` put
+//! a new registry in force atomically while requests run; a broken file leaves the last good one.
+#![cfg(feature = "watch")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use tower_hmac::protocol::{SignParams, Signer, body_sha256, generate_nonce};
+use tower_hmac::registry::FileRegistry;
+use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore, RejectionKind, SecretKey};
+
+const NOW: u64 = 1_700_000_000;
+const HOST: &str = "api.example.com";
+const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tower-hmac-reload-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn file_with(keys: &[(&str, &str)]) -> String {
+    let mut text = String::from("[[apps]]\nid = \"partner\"\n");
+    for (id, secret) in keys {
+        text.push_str(&format!(
+            "\n[[apps.keys]]\nid = \"{id}\"\nsecret = \"{secret}\"\n"
+        ));
+    }
+    text
+}
+
+/// Writes the file as tools that replace files do: a new file renamed over the old one.
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn layer(registry: FileRegistry) -> HmacAuthLayer {
+    HmacAuthLayer::builder(registry, AllowedHosts::new([HOST]).unwrap())
+        .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+        .nonce_store(
+            MemoryNonceStore::new(1_000_000)
+                .unwrap()
+                .with_horizon(UNIX_EPOCH + Duration::from_secs(NOW - 3600)),
+        )
+        .reveal_key_errors(true)
+        .build()
+        .unwrap()
+}
+
+/// One signed GET with `key_id`: `Ok` or the rejection's kind.
+async fn call(layer: &HmacAuthLayer, key_id: &str, secret: &str) -> Result<(), RejectionKind> {
+    let key = SecretKey::from_base64(secret).unwrap();
+    let mut request = http::Request::get(format!("https://{HOST}/"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    Signer::new(key_id, key)
+        .unwrap()
+        .authorize(
+            &method,
+            &uri,
+            request.headers_mut(),
+            &body_sha256(b""),
+            &SignParams::new(NOW, &generate_nonce().unwrap()),
+        )
+        .unwrap();
+    layer
+        .verify(request)
+        .await
+        .map(|_| ())
+        .map_err(|r| r.kind())
+}
+
+/// Polls until `check` holds; the time it took, or a panic after 5 s.
+async fn until<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> Duration {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "not in force after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_changes_are_in_force_within_two_seconds_and_no_request_fails_because_of_them() {
+    let dir = temp_dir("watch");
+    let path = dir.join("registry.toml");
+    std::fs::write(&path, file_with(&[("key-a", KEY_A)])).unwrap();
+    let registry = FileRegistry::open(&path).unwrap();
+    let _watching = registry.watch().unwrap();
+    let layer = layer(registry.clone());
+
+    // Load: key A, continuously, from two tasks, until told to stop; every failure is counted
+    // with the time it happened.
+    let stop = Arc::new(AtomicBool::new(false));
+    let removed_at = Arc::new(AtomicU64::new(u64::MAX));
+    let epoch = Instant::now();
+    let mut load = Vec::new();
+    for _ in 0..2 {
+        let (layer, stop, removed_at) = (layer.clone(), stop.clone(), removed_at.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut early_failures) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let sent = epoch.elapsed().as_micros() as u64;
+                match call(&layer, "key-a", KEY_A).await {
+                    Ok(()) => ok += 1,
+                    // Only after the file that removes A was written may A fail.
+                    Err(_) if sent >= removed_at.load(Ordering::SeqCst) => {}
+                    Err(_) => early_failures += 1,
+                }
+                tokio::task::yield_now().await;
+            }
+            (ok, early_failures)
+        }));
+    }
+
+    // Add B: in force within 2 s.
+    assert_eq!(
+        call(&layer, "key-b", KEY_B).await,
+        Err(RejectionKind::UnknownKey)
+    );
+    replace(&path, &file_with(&[("key-a", KEY_A), ("key-b", KEY_B)]));
+    let took = until(|| async { call(&layer, "key-b", KEY_B).await.is_ok() }).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "added key in force after {took:?}"
+    );
+
+    // A broken file: refused, the last good registry stays (A and B still work).
+    replace(
+        &path,
+        "[[apps]]\nid = \"partner\"\n[[apps.keys]]\nid = \"key-c\"\nsecret = \"too short\"\n",
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let err = registry.reload().unwrap_err();
+    assert!(err.to_string().contains("key-c"), "{err}");
+    assert_eq!(call(&layer, "key-a", KEY_A).await, Ok(()));
+    assert_eq!(call(&layer, "key-b", KEY_B).await, Ok(()));
+    replace(&path, "[[apps]\nid = ");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(registry.reload().unwrap_err().to_string().contains("line"));
+    assert_eq!(call(&layer, "key-b", KEY_B).await, Ok(()));
+
+    // Remove A (and revoke nothing else): refused within 2 s, B goes on.
+    removed_at.store(epoch.elapsed().as_micros() as u64, Ordering::SeqCst);
+    replace(&path, &file_with(&[("key-b", KEY_B)]));
+    let took = until(|| async { call(&layer, "key-a", KEY_A).await.is_err() }).await;
+    assert!(
+        took < Duration::from_secs(2),
+        "removed key refused after {took:?}"
+    );
+    assert_eq!(
+        call(&layer, "key-a", KEY_A).await,
+        Err(RejectionKind::UnknownKey)
+    );
+    assert_eq!(call(&layer, "key-b", KEY_B).await, Ok(()));
+
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for task in load {
+        let (ok, early_failures) = task.await.unwrap();
+        assert_eq!(early_failures, 0, "a request failed because of a reload");
+        total += ok;
+    }
+    assert!(total > 100, "the load ran ({total} requests)");
+}
+
+#[test]
+fn reload_reports_what_changed_and_skips_an_unchanged_file() {
+    let dir = temp_dir("summary");
+    let path = dir.join("registry.toml");
+    std::fs::write(&path, file_with(&[("key-a", KEY_A), ("key-b", KEY_B)])).unwrap();
+    let registry = FileRegistry::open(&path).unwrap();
+    assert!(!registry.reload().unwrap().changed);
+    std::fs::write(
+        &path,
+        format!(
+            "{}revoked = true\n\n[[apps.keys]]\nid = \"key-c\"\nsecret = \"{KEY_A}\"\n",
+            file_with(&[("key-b", KEY_B)])
+        ),
+    )
+    .unwrap();
+    let summary = registry.reload().unwrap();
+    assert!(summary.changed);
+    assert_eq!(summary.added, ["key-c"]);
+    assert_eq!(summary.removed, ["key-a"]);
+    assert_eq!(summary.updated, ["key-b"]);
+    // A registry that will not load refuses to start.
+    std::fs::write(&path, "nonsense").unwrap();
+    assert!(FileRegistry::open(&path).is_err());
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads() {
+    // The registry is a symlink to a file in another directory: its changes are not seen by the
+    // watcher (which watches the symlink's directory), only SIGHUP brings them in.
+    let dir = temp_dir("sighup");
+    let elsewhere = temp_dir("sighup-target");
+    let target = elsewhere.join("real.toml");
+    std::fs::write(&target, file_with(&[("key-a", KEY_A)])).unwrap();
+    let path = dir.join("registry.toml");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let registry = FileRegistry::open(&path).unwrap();
+    let _watching = registry.watch().unwrap();
+    let layer = layer(registry.clone());
+    std::fs::write(&target, file_with(&[("key-a", KEY_A), ("key-b", KEY_B)])).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        call(&layer, "key-b", KEY_B).await,
+        Err(RejectionKind::UnknownKey)
+    );
+    signal_hook::low_level::raise(signal_hook::consts::SIGHUP).unwrap();
+    let took = until(|| async { call(&layer, "key-b", KEY_B).await.is_ok() }).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
