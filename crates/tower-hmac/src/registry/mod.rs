@@ -1,6 +1,7 @@
 //! Key registries: an in-memory one, loadable from a TOML file, and the file kept in force
 //! (`FileRegistry`, feature `watch`: reloaded on change, on `SIGHUP` or on demand).
 
+mod caching;
 #[cfg(feature = "toml")]
 mod file;
 mod memory;
@@ -8,6 +9,7 @@ mod memory;
 #[cfg(feature = "watch")]
 mod watch;
 
+pub use caching::{CachingRegistry, CachingRegistryBuilder};
 #[cfg(feature = "toml")]
 pub use file::RegistryFileError;
 pub use memory::InMemoryRegistry;
