@@ -107,7 +107,7 @@ impl FileRegistry {
         if digest == *loaded {
             return Ok(ReloadSummary::default());
         }
-        let summary = swap(&self.inner.keys, &next);
+        let summary = swap(&self.inner.path, &self.inner.keys, &next);
         *loaded = digest;
         audit(&self.inner.path, &summary);
         Ok(summary)
@@ -185,21 +185,6 @@ fn load(path: &Path) -> Result<(InMemoryRegistry, [u8; 32]), RegistryFileError> 
 }
 
 fn audit(path: &Path, summary: &ReloadSummary) {
-    for (change, ids) in [
-        ("added", &summary.added),
-        ("removed", &summary.removed),
-        ("updated", &summary.updated),
-    ] {
-        for key_id in ids {
-            tracing::info!(
-                target: RELOAD_TRACING_TARGET,
-                file = %path.display(),
-                key_id = %key_id,
-                change,
-                "registry key {change}"
-            );
-        }
-    }
     tracing::info!(
         target: RELOAD_TRACING_TARGET,
         file = %path.display(),
@@ -210,8 +195,52 @@ fn audit(path: &Path, summary: &ReloadSummary) {
     );
 }
 
+/// The audit event of one key's change: what changed, the state before and after (never a
+/// secret).
+fn audit_key(path: &Path, key_id: &str, old: Option<&KeyRecord>, new: Option<&KeyRecord>) {
+    let state = |r: Option<&KeyRecord>| match r.map(KeyRecord::state) {
+        None => "absent",
+        Some(tower_hmac_core::KeyState::Active) => "active",
+        Some(_) => "revoked",
+    };
+    let mut what = Vec::new();
+    if let (Some(old), Some(new)) = (old, new) {
+        if old.state() != new.state() {
+            what.push("state");
+        }
+        if !same_secret(old, new) {
+            what.push("secret");
+        }
+        if old.not_before() != new.not_before() || old.not_after() != new.not_after() {
+            what.push("validity");
+        }
+        if old.schemes() != new.schemes() {
+            what.push("schemes");
+        }
+        if old.app_id() != new.app_id() {
+            what.push("app");
+        }
+    }
+    let change = match (old, new) {
+        (None, _) => "added",
+        (_, None) => "removed",
+        _ => "updated",
+    };
+    tracing::info!(
+        target: RELOAD_TRACING_TARGET,
+        file = %path.display(),
+        key_id = %key_id,
+        change,
+        changed = %what.join(","),
+        old_state = state(old),
+        new_state = state(new),
+        app_id = new.or(old).map(KeyRecord::app_id).unwrap_or_default(),
+        "registry key {change}"
+    );
+}
+
 /// Puts `next`'s keys in force in `keys` (one swap under the lock) and says what changed.
-fn swap(keys: &InMemoryRegistry, next: &InMemoryRegistry) -> ReloadSummary {
+fn swap(path: &Path, keys: &InMemoryRegistry, next: &InMemoryRegistry) -> ReloadSummary {
     let new = next.snapshot();
     let old = keys.replace_all(new.clone());
     let mut summary = ReloadSummary {
@@ -220,16 +249,23 @@ fn swap(keys: &InMemoryRegistry, next: &InMemoryRegistry) -> ReloadSummary {
     };
     for (id, record) in &new {
         match old.get(id) {
-            None => summary.added.push(id.to_string()),
-            Some(before) if record_changed(before, record) => summary.updated.push(id.to_string()),
+            None => {
+                audit_key(path, id, None, Some(record));
+                summary.added.push(id.to_string());
+            }
+            Some(before) if record_changed(before, record) => {
+                audit_key(path, id, Some(before), Some(record));
+                summary.updated.push(id.to_string());
+            }
             Some(_) => {}
         }
     }
-    summary.removed = old
-        .keys()
-        .filter(|id| !new.contains_key(*id))
-        .map(|id| id.to_string())
-        .collect();
+    for (id, record) in &old {
+        if !new.contains_key(id) {
+            audit_key(path, id, Some(record), None);
+            summary.removed.push(id.to_string());
+        }
+    }
     for ids in [
         &mut summary.added,
         &mut summary.removed,
@@ -242,14 +278,19 @@ fn swap(keys: &InMemoryRegistry, next: &InMemoryRegistry) -> ReloadSummary {
 
 /// Whether two records differ in anything that changes what they accept.
 fn record_changed(old: &KeyRecord, new: &KeyRecord) -> bool {
-    use subtle::ConstantTimeEq as _;
     old.app_id() != new.app_id()
         || old.state() != new.state()
         || old.schemes() != new.schemes()
         || old.not_before() != new.not_before()
         || old.not_after() != new.not_after()
-        || old.secret().text_form().len() != new.secret().text_form().len()
-        || !bool::from(
+        || !same_secret(old, new)
+}
+
+fn same_secret(old: &KeyRecord, new: &KeyRecord) -> bool {
+    use subtle::ConstantTimeEq as _;
+    // The text form too: the same bytes given as text or as Base64 sign differently for SigV4.
+    old.secret().text_form().len() == new.secret().text_form().len()
+        && bool::from(
             old.secret()
                 .expose_secret()
                 .ct_eq(new.secret().expose_secret()),
