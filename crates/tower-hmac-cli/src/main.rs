@@ -13,6 +13,7 @@ mod credentials;
 mod explain;
 mod input;
 mod keygen;
+mod keys;
 mod presign;
 mod request;
 mod shell;
@@ -72,6 +73,20 @@ enum Command {
         curl -T report.pdf \"$(tower-hmac presign PUT https://files.example.com/reports/1.pdf --service s3 --expires 600)\""
     )]
     Presign(presign::Args),
+    /// Manage the keys of a PostgreSQL registry (tower-hmac-postgres): add, rotate, revoke,
+    /// list, re-encrypt under a new master key.
+    #[command(
+        after_help = "The database from --database-url or DATABASE_URL; the master key from \
+        --master-key-file or TOWER_HMAC_MASTER_KEY (standard Base64 of 32 bytes; `keys master-key` \
+        makes one). A new secret is printed once and stored only encrypted.\n\n\
+        Examples:\n  \
+        tower-hmac keys add --app partner\n  \
+        tower-hmac keys rotate --app partner --grace 86400\n  \
+        tower-hmac keys revoke partner-1a2b3c4d\n  \
+        tower-hmac keys list\n  \
+        tower-hmac keys reencrypt --master-key-file new.key --previous-master-key-file old.key"
+    )]
+    Keys(keys::Args),
 }
 
 /// Where the key comes from (shared by every command that signs).
@@ -93,6 +108,7 @@ fn main() -> ExitCode {
         Command::Request(args) => request::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Presign(args) => presign::run(&args),
+        Command::Keys(args) => keys::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -375,7 +375,7 @@ fn sign_rejects_a_relative_url_and_a_bad_header() {
 
 #[test]
 fn there_is_no_argument_that_takes_a_secret() {
-    for command in ["sign", "keygen"] {
+    for command in ["sign", "keygen", "presign", "keys"] {
         let out = cli(&[command, "--help"], &[]);
         let help = String::from_utf8(out.stdout).unwrap();
         assert!(!help.contains("--secret "), "{help}");
@@ -702,7 +702,7 @@ fn explain_names_a_missing_signed_header() {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for command in ["keygen", "sign", "request", "explain"] {
+    for command in ["keygen", "sign", "request", "explain", "presign", "keys"] {
         let out = cli(&[command, "--help"], &[]);
         assert!(out.status.success());
         assert!(stdout(&out).contains("Examples:"), "{command}");

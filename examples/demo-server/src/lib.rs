@@ -152,7 +152,7 @@ pub fn app_with_token(layer: DemoLayer, token: TokenLayer, hooks: WebhookLayers)
 /// The webhook layers for the demo's registry and hosts, each with its own in-process replay
 /// store (a provider's signature is the replay key).
 pub fn webhook_layers(
-    registry: InMemoryRegistry,
+    registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<WebhookLayers, Box<dyn std::error::Error + Send + Sync>> {
@@ -231,7 +231,7 @@ impl Settings {
 
 /// The demo's layer: the registry, the hosts of `addr` and the settings.
 pub fn layer(
-    registry: InMemoryRegistry,
+    registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
@@ -254,7 +254,7 @@ pub fn layer(
 /// The demo's token layer: the ID:TS:HMAC token (30 s window) for the same registry and hosts,
 /// with a replay store of the same kind as the main layer's.
 pub fn token_layer(
-    registry: InMemoryRegistry,
+    registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<TokenLayer, Box<dyn std::error::Error + Send + Sync>> {
@@ -272,7 +272,7 @@ pub fn token_layer(
 /// The demo's layer with a Redis store checked at start: refuses to start when Redis may evict
 /// nonce keys (`maxmemory-policy`) or does not answer.
 pub async fn layer_checked(
-    registry: InMemoryRegistry,
+    registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {

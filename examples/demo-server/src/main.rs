@@ -3,7 +3,9 @@
 //! Environment:
 //! - `TOWER_HMAC_DEMO_ADDR`: listening address (default 127.0.0.1:8080);
 //! - `TOWER_HMAC_DEMO_REGISTRY`: a registry TOML file instead of the embedded demo one, kept in
-//!   force: its changes (and `SIGHUP`) reload it, a broken version is refused and logged;
+//!   force: its changes (and `SIGHUP`) reload it, a broken version is refused and logged; or a
+//!   `postgres://…` URL: the PostgreSQL registry (tower-hmac-postgres), with the master key in
+//!   `TOWER_HMAC_MASTER_KEY`;
 //! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default) or a `redis://host:port` URL shared by
 //!   several instances; `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
@@ -37,14 +39,38 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr =
         std::env::var("TOWER_HMAC_DEMO_ADDR").unwrap_or_else(|_| demo_server::DEFAULT_ADDR.into());
-    // With a file: watched for as long as the server runs (`_watching`).
-    let (registry, custom, _watching) = match std::env::var_os("TOWER_HMAC_DEMO_REGISTRY") {
-        Some(path) => {
-            let file = FileRegistry::open(&path)?;
-            let watching = file.watch()?;
-            (file.registry(), Some(file), Some(watching))
+    // A PostgreSQL URL, a file (watched for as long as the server runs: `_watching`), or the
+    // embedded demo registry.
+    let source = std::env::var("TOWER_HMAC_DEMO_REGISTRY").ok();
+    let (registry, custom, _watching) = match source.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let keyring = tower_hmac_postgres::Keyring::from_env("TOWER_HMAC_MASTER_KEY")?;
+            let registry = tower_hmac_postgres::PostgresRegistry::connect(
+                url,
+                keyring,
+                tower_hmac_postgres::RegistryOptions::default(),
+            )
+            .await?;
+            let described = format!(
+                "PostgreSQL ({} keys; changes on every instance within 1 s)",
+                registry.len()
+            );
+            (Registry::Postgres(registry), Some(described), None)
         }
-        None => (demo_server::demo_registry()?, None, None),
+        Some(path) => {
+            let file = FileRegistry::open(path)?;
+            let watching = file.watch()?;
+            let described = format!(
+                "{} (watched: changes are in force within 2 s; SIGHUP reloads)",
+                file.path().display()
+            );
+            (
+                Registry::Memory(file.registry()),
+                Some(described),
+                Some(watching),
+            )
+        }
+        None => (Registry::Memory(demo_server::demo_registry()?), None, None),
     };
     let listener = TcpListener::bind(&addr)
         .await
@@ -99,11 +125,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!(
         "  POST /webhooks/slack   X-Slack-Signature + X-Slack-Request-Timestamp (300 s, once)"
     );
-    if let Some(file) = &custom {
-        println!(
-            "  registry: {} (watched: changes are in force within 2 s; SIGHUP reloads)",
-            file.path().display()
-        );
+    if let Some(described) = &custom {
+        println!("  registry: {described}");
     }
     if custom.is_none() {
         println!();
@@ -168,4 +191,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     demo_server::serve_with_token(listener, layer, token, hooks).await?;
     Ok(())
+}
+
+/// The registry the demo serves from.
+#[derive(Clone)]
+enum Registry {
+    Memory(tower_hmac::InMemoryRegistry),
+    Postgres(tower_hmac_postgres::PostgresRegistry),
+}
+
+impl tower_hmac::registry::KeyRegistry for Registry {
+    fn lookup(
+        &self,
+        key_id: &str,
+    ) -> tower_hmac::registry::StoreFuture<
+        Result<Option<tower_hmac::registry::KeyRecord>, tower_hmac::registry::RegistryError>,
+    > {
+        match self {
+            Self::Memory(registry) => registry.lookup(key_id),
+            Self::Postgres(registry) => registry.lookup(key_id),
+        }
+    }
 }

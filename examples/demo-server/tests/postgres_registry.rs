@@ -1,0 +1,105 @@
+//! Key lifecycle through PostgreSQL (issue 14): two demo instances with
+//! `TOWER_HMAC_DEMO_REGISTRY=postgres://…`; keys added, rotated and revoked with
+//! `tower_hmac_postgres::KeyAdmin` (what `tower-hmac keys` runs) are in force on both within a
+//! second, without a restart. Against the machine's PostgreSQL (`TOWER_HMAC_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`), in a schema of this test's own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tower_hmac::SecretKey;
+use tower_hmac_integration::authorization_now;
+use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
+
+mod common;
+
+use common::{send, start_demo};
+
+fn url() -> String {
+    std::env::var("TOWER_HMAC_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn status(addr: SocketAddr, key_id: &str, key: &SecretKey) -> u16 {
+    let host = addr.to_string();
+    let auth = authorization_now(key_id, key, &http::Method::GET, &host, "/whoami", b"");
+    send(addr, &common::get("/whoami", &host, &auth)).await.0
+}
+
+async fn on_both(addrs: &[SocketAddr], key_id: &str, key: &SecretKey, expected: u16) -> Duration {
+    let start = Instant::now();
+    for &addr in addrs {
+        while status(addr, key_id, key).await != expected {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{key_id} not {expected} on {addr} after 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_rotates_and_revokes_keys_on_two_instances_through_postgres() {
+    let schema = format!("th_demo_{}", std::process::id());
+    let master = MasterKey::generate().unwrap();
+    let admin = KeyAdmin::connect(&url(), Keyring::new(master.clone()), Some(&schema))
+        .await
+        .unwrap();
+    let first = admin
+        .generate_key("partner", "partner-1", "ops")
+        .await
+        .unwrap();
+    let registry = format!("{}?options[search_path]={schema}", url());
+    let master_b64 = master.to_base64();
+    let env = [
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_REGISTRY", registry.as_str()),
+        ("TOWER_HMAC_MASTER_KEY", master_b64.as_str()),
+    ];
+    let a = start_demo(&env).await;
+    let b = start_demo(&env).await;
+    let both = [a.addr, b.addr];
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    on_both(&both, "partner-1", &first, 200).await;
+
+    // Added while both run.
+    let second = admin
+        .generate_key("partner", "partner-2", "ops")
+        .await
+        .unwrap();
+    let took = on_both(&both, "partner-2", &second, 200).await;
+    assert!(took < Duration::from_secs(1), "added in {took:?}");
+    // Rotation: a third key; the others keep working for the grace period.
+    let third = admin
+        .rotate("partner", "partner-3", Duration::from_secs(3600), "ops")
+        .await
+        .unwrap();
+    on_both(&both, "partner-3", &third, 200).await;
+    on_both(&both, "partner-1", &first, 200).await;
+    // Revoked: refused on both within a second.
+    admin.revoke("partner-1", "ops").await.unwrap();
+    let took = on_both(&both, "partner-1", &first, 401).await;
+    assert!(took < Duration::from_secs(1), "revoked in {took:?}");
+    on_both(&both, "partner-2", &second, 200).await;
+    // The audit trail has every change.
+    let actions: Vec<String> = admin
+        .audit()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.key_id))
+        .collect();
+    assert!(
+        actions.contains(&"revoked partner-1".to_owned()),
+        "{actions:?}"
+    );
+    drop((a, b));
+    let pool = sqlx::PgPool::connect(&url()).await.unwrap();
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await;
+}
