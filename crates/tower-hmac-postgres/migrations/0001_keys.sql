@@ -2,6 +2,8 @@
 -- the key id as associated data), and the audit trail of every change.
 CREATE TABLE tower_hmac_apps (
     id          text PRIMARY KEY,
+    -- what the app may call (policy scopes, read by the scope checks of issue 15)
+    scopes      text[] NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -9,7 +11,10 @@ CREATE TABLE tower_hmac_keys (
     key_id          text PRIMARY KEY,
     app_id          text NOT NULL REFERENCES tower_hmac_apps (id),
     state           text NOT NULL CHECK (state IN ('active', 'revoked')),
+    -- the schemes the key may be used with (NULL: every enabled one)
     schemes         text[],
+    -- scopes of this key alone, narrowing its app's (NULL: the app's)
+    scopes          text[],
     not_before      timestamptz,
     not_after       timestamptz,
     -- whether the secret is a provider's text (its bytes are the text) rather than random bytes
