@@ -2,8 +2,9 @@
 //! (`TOWER_HMAC_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`), each test in a
 //! schema of its own: CRUD and states, the audit trail, encryption at rest (no plain secret in
 //! any column, the key id bound as associated data, a wrong master key refused at start),
-//! revocation seen by another instance within a second, an outage (through a proxy the test cuts)
-//! and a master-key rotation while an instance serves.
+//! revocation seen by another instance within a second, an outage (through a proxy the test cuts,
+//! and a private PostgreSQL server the test stops and starts) and a master-key rotation while an
+//! instance serves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -429,4 +430,184 @@ async fn the_master_key_is_rotated_while_an_instance_serves() {
             .iter()
             .any(|e| e.action == "reencrypted")
     );
+}
+
+/// A PostgreSQL server of this test's own (the machine's binaries, a data directory in /tmp, a
+/// free port), which the test can stop and start again: the shared server is not touched.
+struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    const BIN: &'static str = "/usr/lib/postgresql/15/bin";
+
+    /// Runs a PostgreSQL binary, as the `postgres` user when this is root (initdb refuses root).
+    fn run(tool: &str, args: &[&str]) -> std::process::Output {
+        let bin = format!("{}/{tool}", Self::BIN);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n");
+        let mut command = if root.unwrap_or(false) {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--", &bin]);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        command
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{bin}: {e} (PostgreSQL's server binaries are needed)"))
+    }
+
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("tower-hmac-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres", dir.to_str().unwrap()])
+            .status();
+        let data = dir.join("data");
+        let out = Self::run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = Self { dir, port };
+        server.start();
+        server
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.join("data");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        let out = Self::run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-m",
+                "fast",
+                action,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start(&self) {
+        self.pg_ctl("start");
+    }
+
+    fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Self::run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_stopped_and_restarted() {
+    let server = tokio::task::spawn_blocking(PrivatePostgres::new)
+        .await
+        .unwrap();
+    let admin = KeyAdmin::connect(&server.url(), Keyring::new(master()), None)
+        .await
+        .unwrap();
+    admin.generate_key("partner", "key-a", "t").await.unwrap();
+    let registry = PostgresRegistry::connect(
+        &server.url(),
+        Keyring::new(master()),
+        RegistryOptions::default()
+            .refresh_interval(Duration::from_millis(200))
+            .max_staleness(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(state(&registry, "key-b").await, Ok(None));
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    })
+    .await
+    .unwrap();
+    until("unavailable", async || {
+        state(&registry, "key-b").await == Err(())
+    })
+    .await;
+    assert_eq!(
+        state(&registry, "key-a").await,
+        Ok(Some(KeyState::Active)),
+        "held key works"
+    );
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.start();
+        server
+    })
+    .await
+    .unwrap();
+    // Changes made after the restart arrive without restarting the instance.
+    let admin = KeyAdmin::connect(&server.url(), Keyring::new(master()), None)
+        .await
+        .unwrap();
+    admin.generate_key("partner", "key-b", "t").await.unwrap();
+    admin.revoke("key-a", "t").await.unwrap();
+    until("recovered", async || {
+        state(&registry, "key-b").await == Ok(Some(KeyState::Active))
+    })
+    .await;
+    until("revocation seen", async || {
+        state(&registry, "key-a").await == Ok(Some(KeyState::Revoked))
+    })
+    .await;
+    drop(registry);
+    tokio::task::spawn_blocking(move || drop(server))
+        .await
+        .unwrap();
 }
