@@ -25,6 +25,7 @@ pub struct Problem {
     detail: Option<String>,
     line_digests: Option<Vec<[u8; 8]>>,
     string_to_sign: Option<String>,
+    scope: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -36,6 +37,9 @@ struct Wire {
     code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// For `insufficient_scope`: the scope required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     diagnostics: Option<Diagnostics>,
 }
@@ -70,6 +74,7 @@ impl Problem {
             detail: rejection.detail().map(str::to_owned),
             line_digests: rejection.line_digests().map(<[_]>::to_vec),
             string_to_sign: rejection.string_to_sign().map(str::to_owned),
+            scope: rejection.required_scope().map(str::to_owned),
         }
     }
 
@@ -81,6 +86,7 @@ impl Problem {
             status: self.kind.status().as_u16(),
             code: self.kind.code().to_owned(),
             detail: self.detail.clone(),
+            scope: self.scope.clone(),
             diagnostics: (self.line_digests.is_some() || self.string_to_sign.is_some()).then(
                 || Diagnostics {
                     string_to_sign_lines: self
@@ -122,6 +128,7 @@ impl Problem {
             detail: wire.detail,
             line_digests,
             string_to_sign,
+            scope: wire.scope,
         })
     }
 
@@ -140,6 +147,11 @@ impl Problem {
         self.line_digests.as_deref()
     }
 
+    /// The scope required, for `insufficient_scope`.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
     /// The server's string to sign, when it sent it (SigV4, with diagnostics on).
     pub fn string_to_sign(&self) -> Option<&str> {
         self.string_to_sign.as_deref()
@@ -153,6 +165,7 @@ impl fmt::Debug for Problem {
             .field("detail", &self.detail)
             .field("line_digests", &self.line_digests.as_ref().map(Vec::len))
             .field("string_to_sign", &self.string_to_sign)
+            .field("scope", &self.scope)
             .finish()
     }
 }

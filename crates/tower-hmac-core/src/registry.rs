@@ -31,6 +31,8 @@ pub struct KeyRecord {
     schemes: Option<Arc<[Box<str>]>>,
     not_before: Option<SystemTime>,
     not_after: Option<SystemTime>,
+    /// What the key's app may call (the key's own list, or its app's).
+    scopes: Arc<[Box<str>]>,
 }
 
 impl KeyRecord {
@@ -43,7 +45,29 @@ impl KeyRecord {
             schemes: None,
             not_before: None,
             not_after: None,
+            scopes: Arc::new([]),
         }
+    }
+
+    /// With the scopes the key grants (what its app may call): checked by a route that requires
+    /// one (`RequireScope`), `403 insufficient_scope` otherwise.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes the key grants (empty: none).
+    pub fn scopes(&self) -> &[Box<str>] {
+        &self.scopes
+    }
+
+    /// The scopes, shared (for the authenticated identity).
+    pub fn scopes_arc(&self) -> &Arc<[Box<str>]> {
+        &self.scopes
     }
 
     /// With a validity interval (scheduled rotation): the key is refused before `not_before`
@@ -141,6 +165,7 @@ impl fmt::Debug for KeyRecord {
             .field("schemes", &self.schemes)
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
+            .field("scopes", &self.scopes)
             .finish()
     }
 }

@@ -71,11 +71,13 @@ pub enum RejectionKind {
     /// The key's validity has ended (`not_after`; answered only when the server reveals key
     /// errors).
     KeyExpired,
+    /// The caller is authenticated but lacks a scope the route requires (`403`).
+    InsufficientScope,
 }
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 25] = [
+    pub const ALL: [RejectionKind; 26] = [
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
@@ -97,6 +99,7 @@ impl RejectionKind {
         Self::BodyTimeout,
         Self::TrailersNotAllowed,
         Self::InvalidSignature,
+        Self::InsufficientScope,
         Self::ReplayedNonce,
         Self::ReplayQuotaExceeded,
         Self::ReplayStoreUnavailable,
@@ -131,6 +134,7 @@ impl RejectionKind {
             Self::SchemeNotAllowed => "scheme_not_allowed",
             Self::KeyNotYetValid => "key_not_yet_valid",
             Self::KeyExpired => "key_expired",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -148,6 +152,7 @@ impl RejectionKind {
             | Self::TrailersNotAllowed
             | Self::AmbiguousCredentials => StatusCode::BAD_REQUEST,
             Self::ReplayQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -190,6 +195,7 @@ impl RejectionKind {
             Self::Expired => "The credentials have expired.",
             Self::KeyNotYetValid => "The credential's key is not valid yet.",
             Self::KeyExpired => "The credential's key is no longer valid.",
+            Self::InsufficientScope => "The caller lacks a scope this route requires.",
         }
     }
 
@@ -258,6 +264,7 @@ struct Inner {
     scheme: Option<&'static str>,
     line_digests: Option<Arc<[[u8; 8]]>>,
     string_to_sign: Option<Arc<str>>,
+    required_scope: Option<Arc<str>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -273,6 +280,7 @@ impl Rejection {
                 scheme: None,
                 line_digests: None,
                 string_to_sign: None,
+                required_scope: None,
                 source: None,
             }),
         }
@@ -332,6 +340,17 @@ impl Rejection {
     pub fn with_string_to_sign(mut self, sts: impl Into<Arc<str>>) -> Self {
         self.inner.string_to_sign = Some(sts.into());
         self
+    }
+
+    /// With the scope a route requires and the caller lacks (`insufficient_scope`).
+    pub fn with_required_scope(mut self, scope: impl Into<Arc<str>>) -> Self {
+        self.inner.required_scope = Some(scope.into());
+        self
+    }
+
+    /// The scope the caller lacks (`insufficient_scope`).
+    pub fn required_scope(&self) -> Option<&str> {
+        self.inner.required_scope.as_deref()
     }
 
     /// The server's string to sign, when the scheme gave it and the server sends diagnostics.
@@ -400,6 +419,7 @@ impl fmt::Debug for Rejection {
                 &inner.line_digests.as_ref().map(|d| d.len()),
             )
             .field("string_to_sign", &inner.string_to_sign)
+            .field("required_scope", &inner.required_scope)
             .field("source", &inner.source)
             .finish()
     }

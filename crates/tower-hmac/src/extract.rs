@@ -13,6 +13,7 @@ pub struct Authenticated {
     app_id: Arc<str>,
     key_id: Arc<str>,
     scheme: &'static str,
+    scopes: Arc<[Box<str>]>,
 }
 
 impl Authenticated {
@@ -31,7 +32,24 @@ impl Authenticated {
             app_id,
             key_id,
             scheme: "v1",
+            scopes: Arc::new([]),
         }
+    }
+
+    /// With the scopes the caller's key grants.
+    pub fn with_scopes(mut self, scopes: Arc<[Box<str>]>) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The scopes the caller's key grants (the registry's `scopes`; empty: none).
+    pub fn scopes(&self) -> &[Box<str>] {
+        &self.scopes
+    }
+
+    /// Whether the caller's key grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| &**s == scope)
     }
 
     /// Signed with the scheme of this id (default `v1`).

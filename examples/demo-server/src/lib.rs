@@ -21,6 +21,10 @@ use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
 pub const DEMO_REGISTRY: &str = include_str!("../demo-registry.toml");
 /// The key id the demo prints instructions for.
 pub const DEMO_KEY_ID: &str = "demo-2026";
+/// The key id of the demo's operator app (`demo-admin`, scope `admin`).
+pub const DEMO_ADMIN_KEY_ID: &str = "demo-admin-2026";
+/// Its secret (Base64; published: never use it elsewhere).
+pub const DEMO_ADMIN_SECRET: &str = "ZGVtby1hZG1pbi0yMDI2LS1ub3QtYS1zZWNyZXQtLWRvLW5vdC11c2UtaXQ=";
 /// The registry key of the demo's GitHub webhook route (its secret: [`DEMO_GITHUB_SECRET`]).
 pub const DEMO_GITHUB_KEY_ID: &str = "demo-github-webhooks";
 /// The demo's GitHub webhook secret (published: never use it).
@@ -100,11 +104,14 @@ pub fn rfc9421() -> tower_hmac::protocol::rfc9421::Rfc9421 {
 pub type TokenLayer = HmacAuthLayer<(tower_hmac::protocol::token::Token,)>;
 
 /// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
-/// "scheme"}`), `POST /echo` (or `PUT`, for presigned uploads) and `/objects/{*key}` (S3-style
+/// "scheme", "scopes"}`), `GET /admin/whoami` (the same, scope `admin` required: `403
+/// insufficient_scope` for the demo key, 200 for [`DEMO_ADMIN_KEY_ID`]), `POST /echo` (or `PUT`, for presigned uploads) and `/objects/{*key}` (S3-style
 /// keys: `GET` as `/whoami`, `PUT` as `/echo`) need a signature (protocol v1, softaware's `Hmac`, RFC 9421 or
 /// AWS SigV4).
 pub fn app(layer: DemoLayer) -> Router {
     Router::new()
+        .route("/admin/whoami", get(whoami))
+        .route_layer(tower_hmac::server::RequireScope::new("admin"))
         .route("/whoami", get(whoami))
         .route("/echo", post(echo).put(echo))
         .route("/objects/{*key}", get(whoami).put(echo))
@@ -368,6 +375,7 @@ async fn whoami(auth: Authenticated) -> impl IntoResponse {
         "app_id": auth.app_id(),
         "key_id": auth.key_id(),
         "scheme": auth.scheme(),
+        "scopes": auth.scopes(),
     }))
 }
 

@@ -115,6 +115,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!(
         "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421, AWS SigV4): answers with the caller's app, key id and scheme"
     );
+    println!(
+        "  GET  /admin/whoami  signed, scope `admin` (app demo-admin, key demo-admin-2026): 403 insufficient_scope for the demo key"
+    );
     println!("  POST /echo     signed: answers with the body it was sent (PUT too)");
     println!("  GET|PUT /objects/<key>  signed: S3-style keys, answered as /whoami and /echo");
     println!(

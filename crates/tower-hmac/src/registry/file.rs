@@ -3,6 +3,7 @@
 //! ```toml
 //! [[apps]]
 //! id = "backoffice"
+//! scopes = ["orders:read", "orders:write"]   # what its keys may call (`RequireScope`)
 //!
 //! [[apps.keys]]                 # the current key
 //! id = "backoffice-2026-11"
@@ -58,6 +59,8 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawApp {
     id: String,
+    /// What the app may call (every key of it, unless a key lists its own).
+    scopes: Option<Vec<String>>,
     #[serde(default)]
     keys: Vec<RawKey>,
 }
@@ -77,6 +80,8 @@ struct RawKey {
     schemes: Option<Vec<String>>,
     not_before: Option<RawTime>,
     not_after: Option<RawTime>,
+    /// This key's scopes, instead of its app's.
+    scopes: Option<Vec<String>>,
 }
 
 /// A validity bound: an RFC 3339 string, or TOML's own offset date-time.
@@ -203,6 +208,17 @@ pub enum RegistryFileError {
         /// What is wrong.
         message: String,
     },
+    /// A scope is empty, too long (over 128 bytes) or holds a character outside visible ASCII
+    /// (or `"` / `\\`).
+    #[error("key {key:?} of app {app:?}: invalid scope {scope:?}")]
+    InvalidScope {
+        /// The app id.
+        app: String,
+        /// The key id.
+        key: String,
+        /// The scope.
+        scope: String,
+    },
     /// A key's secret is not valid (Base64, length).
     #[error("key {key:?} of app {app:?}: {source}")]
     InvalidSecret {
@@ -316,6 +332,16 @@ impl InMemoryRegistry {
                     }
                 }
                 record = record.with_validity(not_before, not_after);
+                if let Some(scopes) = key.scopes.as_ref().or(app.scopes.as_ref()) {
+                    if let Some(bad) = scopes.iter().find(|s| !valid_scope(s)) {
+                        return Err(RegistryFileError::InvalidScope {
+                            app: app.id.clone(),
+                            key: key.id.clone(),
+                            scope: bad.clone(),
+                        });
+                    }
+                    record = record.with_scopes(scopes.iter().map(String::as_str));
+                }
                 registry.insert_record(key.id.as_str(), record);
             }
         }
@@ -336,6 +362,15 @@ fn text_digest(text: &str) -> [u8; 32] {
         let _ = text;
         [0; 32]
     }
+}
+
+/// A scope: 1 to 128 visible ASCII characters, without `"` and `\` (it is quoted in
+/// `WWW-Authenticate`).
+fn valid_scope(scope: &str) -> bool {
+    (1..=128).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
 /// How `secret_env` variables are read: the process environment, or a test's own.

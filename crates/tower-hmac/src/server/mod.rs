@@ -59,6 +59,7 @@ mod future;
 mod layer;
 mod response;
 mod schemes;
+mod scope;
 mod service;
 mod verification;
 mod verify;
@@ -71,6 +72,7 @@ pub use schemes::{
     Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
     Verification6, Verification7, Verification8,
 };
+pub use scope::{RequireScope, RequireScopeService, ScopeFuture};
 pub use service::HmacAuth;
 pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

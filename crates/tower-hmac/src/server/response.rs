@@ -172,12 +172,21 @@ pub fn problem_json(rejection: &Rejection) -> String {
 }
 
 /// The `WWW-Authenticate` value for a `401` rejection: `<scheme> error="<code>"`, plus `ts` and
-/// `tsm` for `stale_timestamp`. `None` for rejections that are not `401`.
+/// `tsm` for `stale_timestamp`; for `403 insufficient_scope`, `<scheme> error="insufficient_scope",
+/// scope="<scope>"`. `None` for other rejections.
 pub fn challenge(rejection: &Rejection) -> Option<HeaderValue> {
+    let scheme = rejection.scheme().unwrap_or(tower_hmac_core::SCHEME);
+    if rejection.kind() == tower_hmac_core::RejectionKind::InsufficientScope {
+        // RFC 6750 §3.1's form: the 403 names the scope needed.
+        let scope = rejection.required_scope().unwrap_or_default();
+        return HeaderValue::from_str(&format!(
+            "{scheme} error=\"insufficient_scope\", scope=\"{scope}\""
+        ))
+        .ok();
+    }
     if !rejection.kind().is_unauthorized() {
         return None;
     }
-    let scheme = rejection.scheme().unwrap_or(tower_hmac_core::SCHEME);
     let mut value = format!("{scheme} error=\"{}\"", rejection.code());
     if let Some(hint) = rejection.time_hint() {
         value.push_str(&format!(", ts=\"{}\"", hint.ts()));

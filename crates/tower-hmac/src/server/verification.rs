@@ -557,7 +557,8 @@ impl<S> Verifier<S> {
         scheme.accepted(&ctx.creds, &mut ctx.parts);
         ctx.parts.extensions.insert(
             Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())
-                .with_scheme(scheme.id()),
+                .with_scheme(scheme.id())
+                .with_scopes(record.scopes_arc().clone()),
         );
         Ok(Request::from_parts(ctx.parts, collected))
     }
