@@ -553,14 +553,20 @@ impl fmt::Debug for PostgresRegistry {
     }
 }
 
-const SELECT_KEYS: &str = "SELECT key_id, app_id, state, schemes, not_before, not_after, \
-     secret_is_text, nonce, ciphertext, master_key FROM tower_hmac_keys";
-const SELECT_KEYS_WHERE_ID: &str = "SELECT key_id, app_id, state, schemes, not_before, not_after, \
-     secret_is_text, nonce, ciphertext, master_key FROM tower_hmac_keys WHERE key_id = $1";
-
-const SELECT_KEY_FOR_UPDATE: &str = "SELECT key_id, app_id, state, schemes, not_before, \
-     not_after, secret_is_text, nonce, ciphertext, master_key FROM tower_hmac_keys \
-     WHERE key_id = $1 FOR UPDATE";
+/// The columns of a key, with its scopes (its own, else its app's).
+const SELECT_KEYS: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
+     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
+     COALESCE(k.scopes, a.scopes) AS scopes \
+     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id";
+const SELECT_KEYS_WHERE_ID: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
+     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
+     COALESCE(k.scopes, a.scopes) AS scopes \
+     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id WHERE k.key_id = $1";
+const SELECT_KEY_FOR_UPDATE: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
+     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
+     COALESCE(k.scopes, a.scopes) AS scopes \
+     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id WHERE k.key_id = $1 \
+     FOR UPDATE OF k";
 
 async fn load_all(
     pool: &PgPool,
@@ -621,6 +627,8 @@ fn decode_row(
     if let Some(schemes) = schemes {
         record = record.with_schemes(schemes);
     }
+    let scopes: Vec<String> = row.try_get("scopes")?;
+    record = record.with_scopes(scopes);
     Ok((key_id, record))
 }
 
@@ -650,7 +658,7 @@ pub struct AuditEntry {
     pub actor: String,
     /// The key id.
     pub key_id: String,
-    /// `added`, `revoked`, `expires` (rotation), `reencrypted`.
+    /// `added`, `revoked`, `expires` (rotation), `scopes`, `reencrypted`.
     pub action: String,
     /// The state before.
     pub old_state: Option<String>,
@@ -771,6 +779,34 @@ impl KeyAdmin {
         }
         tx.commit().await?;
         Ok(secret)
+    }
+
+    /// Sets what an app's keys may call (its scopes; a key with scopes of its own keeps them).
+    pub async fn set_app_scopes(
+        &self,
+        app_id: &str,
+        scopes: &[&str],
+        actor: &str,
+    ) -> Result<(), PostgresError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE tower_hmac_apps SET scopes = $1 WHERE id = $2")
+            .bind(scopes)
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(PostgresError::NoSuchKey(format!("app {app_id}")));
+        }
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT key_id FROM tower_hmac_keys WHERE app_id = $1")
+                .bind(app_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for key_id in &keys {
+            change(&mut tx, actor, key_id, "scopes", None, None).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Revokes a key: refused (`revoked_key`) on every instance within a second.

@@ -169,6 +169,20 @@ async fn keys_are_added_listed_revoked_and_audited() {
         ]
     );
 
+    // Scopes: the app's, seen by the registry through the notification.
+    admin
+        .set_app_scopes("stripe", &["webhooks:receive"], "alice")
+        .await
+        .unwrap();
+    until("scopes", async || {
+        registry
+            .lookup("stripe-1")
+            .await
+            .unwrap()
+            .is_some_and(|r| r.scopes() == [Box::<str>::from("webhooks:receive")])
+    })
+    .await;
+
     // Rotation: a new key, the old active ones valid for the grace period only.
     admin
         .generate_key("partner", "partner-2", "alice")
