@@ -105,6 +105,7 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`responder`](Self::responder) | [`DefaultResponder`] |
 /// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
+/// | [`skip`](Self::skip) | none: every request is verified |
 pub struct HmacAuthBuilder<S = (V1,)> {
     schemes: S,
     settings: Settings,
@@ -128,6 +129,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
                 diagnostics: true,
                 reveal_key_errors: false,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
+                skip: None,
             },
             nonces: None,
         }
@@ -241,6 +243,28 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             settings: self.settings,
             nonces: self.nonces,
         }
+    }
+
+    /// Lets the requests `predicate` picks through **unverified** (a health check, a metrics
+    /// scrape behind a layer that wraps the whole router): their body is read within the same
+    /// limits and handed on, with no [`Authenticated`](crate::Authenticated) — so an extractor
+    /// that needs one refuses them. The predicate sees the request's head only; keep it narrow
+    /// (an exact path and method), since everything it picks is open.
+    ///
+    /// ```
+    /// # use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com"]).unwrap())
+    ///     .skip(|head| head.method == http::Method::GET && head.uri.path() == "/health")
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn skip(
+        mut self,
+        predicate: impl Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.settings.skip = Some(Arc::new(predicate));
+        self
     }
 
     /// The layer, or what is wrong with the settings.

@@ -61,6 +61,7 @@ mod response;
 mod schemes;
 mod scope;
 mod service;
+mod skip;
 mod verification;
 mod verify;
 
@@ -74,5 +75,6 @@ pub use schemes::{
 };
 pub use scope::{RequireScope, RequireScopeService, ScopeFuture};
 pub use service::HmacAuth;
+pub use skip::Passthrough;
 pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

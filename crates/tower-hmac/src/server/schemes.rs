@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use tower_hmac_core::{Locator, Rejection, RejectionKind, Scheme, authorization_token};
 
 use super::body::VerifiedBody;
+use super::skip::Passthrough;
 use super::verification::{BodyError, SchemeVerification};
 use super::verify::{Failure, Verifier};
 
@@ -104,6 +105,11 @@ macro_rules! scheme_set {
                 Refused {
                     failure: Option<Failure>,
                 },
+                /// Skipped (`HmacAuthBuilder::skip`): the body is read and handed on.
+                Skipped {
+                    #[pin]
+                    read: Passthrough<Bd>,
+                },
                 $(
                     /// Verifying with this scheme.
                     $variant {
@@ -128,6 +134,7 @@ macro_rules! scheme_set {
                         Some(failure) => Poll::Ready(Err(failure)),
                         None => Poll::Pending,
                     },
+                    $proj::Skipped { read } => read.poll(cx),
                     $($proj::$variant { inner } => inner.poll(cx),)+
                 }
             }
@@ -193,6 +200,16 @@ macro_rules! scheme_set {
                         rejection.with_scheme(verifier.schemes.first_name()),
                     )),
                 };
+                if verifier.settings.skip.as_ref().is_some_and(|skip| skip(&parts)) {
+                    return $verification::Skipped {
+                        read: Passthrough::new(
+                            parts,
+                            body,
+                            verifier.settings.body_limit,
+                            verifier.settings.body_timeout,
+                        ),
+                    };
+                }
                 let index = match verifier.schemes.select(&parts) {
                     Ok(index) => index,
                     Err(rejection) => return refused(rejection),

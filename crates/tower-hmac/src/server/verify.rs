@@ -44,6 +44,7 @@ pub(crate) struct Settings {
     pub(crate) diagnostics: bool,
     pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
+    pub(crate) skip: Option<super::skip::SkipPredicate>,
 }
 
 impl fmt::Debug for Settings {
@@ -56,6 +57,7 @@ impl fmt::Debug for Settings {
             .field("max_header_len", &self.max_header_len)
             .field("diagnostics", &self.diagnostics)
             .field("reveal_key_errors", &self.reveal_key_errors)
+            .field("skip", &self.skip.is_some())
             .finish_non_exhaustive()
     }
 }
