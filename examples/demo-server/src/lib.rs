@@ -311,20 +311,26 @@ pub async fn serve_with_timeout(
     serve_app(listener, app(layer), header_read_timeout).await
 }
 
-/// Serves the demo routes, the token route and the webhook routes (what `cargo run -p
-/// demo-server` runs).
+/// Serves the demo routes, the token route, the webhook routes and, given the exporter's handle,
+/// `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs.
 pub async fn serve_with_token(
     listener: TcpListener,
     layer: DemoLayer,
     token: TokenLayer,
     hooks: WebhookLayers,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> io::Result<()> {
-    serve_app(
-        listener,
-        app_with_token(layer, token, hooks),
-        DEFAULT_HEADER_READ_TIMEOUT,
-    )
-    .await
+    let mut app = app_with_token(layer, token, hooks);
+    if let Some(handle) = metrics {
+        app = app.route(
+            "/metrics",
+            get(move || {
+                let text = handle.render();
+                async move { text }
+            }),
+        );
+    }
+    serve_app(listener, app, DEFAULT_HEADER_READ_TIMEOUT).await
 }
 
 async fn serve_app(

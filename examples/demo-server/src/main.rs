@@ -94,6 +94,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .map(|v| demo_server::Settings::parse_max_skew(&v))
             .transpose()?,
     };
+    // The layer's metrics (requests by outcome, code, scheme and app; latency; replay store;
+    // registry lookups), served at GET /metrics.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     let token = demo_server::token_layer(registry.clone(), bound, &settings)?;
     let hooks = demo_server::webhook_layers(registry.clone(), bound, &settings)?;
     let layer = demo_server::layer_checked(registry, bound, &settings).await?;
@@ -112,6 +117,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("  clock skew: ±{} s", skew.as_secs());
     }
     println!("  GET  /health   open");
+    println!("  GET  /metrics  open: Prometheus text (tower_hmac_requests_total, …)");
     println!(
         "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421, AWS SigV4): answers with the caller's app, key id and scheme"
     );
@@ -192,7 +198,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
-    demo_server::serve_with_token(listener, layer, token, hooks).await?;
+    demo_server::serve_with_token(listener, layer, token, hooks, Some(metrics)).await?;
     Ok(())
 }
 

@@ -239,6 +239,7 @@ impl<R: KeyRegistry> KeyRegistry for CachingRegistry<R> {
     fn lookup(&self, key_id: &str) -> StoreFuture<Result<Option<KeyRecord>, RegistryError>> {
         let now = self.inner.settings.clock.now();
         if let Some(answer) = self.inner.fresh(key_id, now) {
+            count("hit");
             return StoreFuture::ready(Ok(answer));
         }
         let inner = Arc::clone(&self.inner);
@@ -250,15 +251,18 @@ impl<R: KeyRegistry> KeyRegistry for CachingRegistry<R> {
                 let now = inner.settings.clock.now();
                 // Fetched by the miss we waited for.
                 if let Some(answer) = inner.fresh(&key_id, now) {
+                    count("hit");
                     Ok(answer)
                 } else {
                     match inner.backend.lookup(&key_id).await {
                         Ok(found) => {
+                            count("miss");
                             inner.store(&key_id, found.clone(), now);
                             Ok(found)
                         }
                         Err(e) => match inner.stale(&key_id, now) {
                             Some(record) => {
+                                count("stale");
                                 tracing::warn!(
                                     target: "tower_hmac::registry",
                                     key_id = %key_id,
@@ -266,7 +270,10 @@ impl<R: KeyRegistry> KeyRegistry for CachingRegistry<R> {
                                 );
                                 Ok(Some(record))
                             }
-                            None => Err(e),
+                            None => {
+                                count("error");
+                                Err(e)
+                            }
                         },
                     }
                 }
@@ -276,6 +283,15 @@ impl<R: KeyRegistry> KeyRegistry for CachingRegistry<R> {
             result
         })
     }
+}
+
+/// Counts a lookup by how it was answered (`metrics` feature): `hit` (from the cache), `miss`
+/// (from the backend), `stale` (a cached key while the backend fails), `error`.
+fn count(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("tower_hmac_registry_lookups_total", "result" => result).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = result;
 }
 
 impl<R: fmt::Debug> fmt::Debug for CachingRegistry<R> {

@@ -31,6 +31,8 @@ pin_project! {
         #[pin]
         state: State<S, S::Future, Sc::Verification<ReqBody>>,
         config: Arc<Verifier<Sc>>,
+        // When the request arrived, for the latency histogram (`metrics` feature only).
+        started: Option<std::time::Instant>,
     }
 }
 
@@ -68,6 +70,7 @@ where
                 inner: Some(inner),
             },
             config,
+            started: cfg!(feature = "metrics").then(std::time::Instant::now),
         }
     }
 }
@@ -91,7 +94,7 @@ where
                     inner,
                 } => match ready!(verification.poll(cx)) {
                     Ok(request) => {
-                        log_accepted(request.extensions().get::<Authenticated>());
+                        log_accepted(request.extensions().get::<Authenticated>(), *this.started);
                         let Some(mut service) = inner.take() else {
                             // Only reachable if polled again after a panic in the inner call.
                             return Poll::Pending;
@@ -100,7 +103,7 @@ where
                         state.set(State::Calling { future });
                     }
                     Err(failure) => {
-                        log_rejected(&failure);
+                        log_rejected(&failure, *this.started);
                         state.set(State::Done);
                         let response = rejection_response(this.config, failure);
                         return Poll::Ready(Ok(response.map(ResponseBody::rejection)));

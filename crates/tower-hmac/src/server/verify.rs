@@ -156,8 +156,26 @@ impl<S: SchemeSet> Verifier<S> {
     }
 }
 
-/// Emits the one event of a decision.
-pub(crate) fn log_accepted(auth: Option<&Authenticated>) {
+/// Emits the one event of a decision (and, with the `metrics` feature, its counter and its
+/// latency since `started`).
+pub(crate) fn log_accepted(auth: Option<&Authenticated>, started: Option<std::time::Instant>) {
+    #[cfg(feature = "metrics")]
+    if let Some(auth) = auth {
+        metrics::counter!(
+            "tower_hmac_requests_total",
+            "outcome" => "accepted",
+            "code" => "ok",
+            "scheme" => auth.scheme(),
+            "app" => auth.app_id().to_owned(),
+        )
+        .increment(1);
+        if let Some(started) = started {
+            metrics::histogram!("tower_hmac_verification_seconds", "outcome" => "accepted")
+                .record(started.elapsed().as_secs_f64());
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = started;
     if let Some(auth) = auth {
         tracing::debug!(
             target: TRACING_TARGET,
@@ -169,11 +187,28 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>) {
     }
 }
 
-pub(crate) fn log_rejected(failure: &Failure) {
+pub(crate) fn log_rejected(failure: &Failure, started: Option<std::time::Instant>) {
     // The real reason: the answer may hide it, the operator's log does not.
     let code = failure
         .hidden
         .map_or(failure.rejection.code(), RejectionKind::code);
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!(
+            "tower_hmac_requests_total",
+            "outcome" => "rejected",
+            "code" => code,
+            "scheme" => failure.rejection.scheme().unwrap_or("none"),
+            "app" => failure.app_id.as_deref().unwrap_or("unknown").to_owned(),
+        )
+        .increment(1);
+        if let Some(started) = started {
+            metrics::histogram!("tower_hmac_verification_seconds", "outcome" => "rejected")
+                .record(started.elapsed().as_secs_f64());
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = started;
     let answered = failure.rejection.code();
     let key_id = failure.key_id.as_deref().unwrap_or("");
     let app_id = failure.app_id.as_deref().unwrap_or("");
