@@ -83,6 +83,18 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
     let (good, good_auth) = signed(&key());
     assert_eq!(svc.clone().oneshot(good).await.unwrap().status(), 200);
     let (bad, bad_auth) = signed(&SecretKey::from_bytes(&[8; 32]).unwrap());
+    // With a request id and the client's address (as axum's ConnectInfo gives it).
+    let (mut parts, body) = bad.into_parts();
+    parts
+        .headers
+        .insert("x-request-id", "req-42".parse().unwrap());
+    parts
+        .extensions
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [203, 0, 113, 7],
+            41234,
+        ))));
+    let bad = Request::from_parts(parts, body);
     assert_eq!(svc.clone().oneshot(bad).await.unwrap().status(), 401);
     // An unknown key id: answered as a bad signature, logged with the real reason.
     let (unknown, _) = signed(&key());
@@ -106,6 +118,20 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
     );
     assert!(
         events[1].contains("code=\"invalid_signature\"") && events[1].contains("key_id=\"k1\"")
+    );
+    // Who, from where, which request, through which scheme, how long it took.
+    for field in [
+        "client=203.0.113.7",
+        "request_id=\"req-42\"",
+        "scheme=\"HMAC-SHA256\"",
+        "latency_us=",
+    ] {
+        assert!(events[1].contains(field), "{field} in {}", events[1]);
+    }
+    assert!(
+        events[0].contains("scheme=\"v1\"") && events[0].contains("latency_us="),
+        "{}",
+        events[0]
     );
     assert!(
         events[2].contains("code=\"unknown_key\"")

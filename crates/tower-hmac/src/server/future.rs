@@ -13,7 +13,7 @@ use super::body::{ResponseBody, VerifiedBody};
 use super::schemes::SchemeSet;
 use super::service::rejection_response;
 use super::verification::BodyError;
-use super::verify::{Verifier, log_accepted, log_rejected};
+use super::verify::{AuditMeta, Verifier, log_accepted, log_rejected};
 use crate::Authenticated;
 
 pin_project! {
@@ -31,8 +31,8 @@ pin_project! {
         #[pin]
         state: State<S, S::Future, Sc::Verification<ReqBody>>,
         config: Arc<Verifier<Sc>>,
-        // When the request arrived, for the latency histogram (`metrics` feature only).
-        started: Option<std::time::Instant>,
+        // What the decision's event says of the request.
+        meta: AuditMeta,
     }
 }
 
@@ -63,6 +63,7 @@ where
         verification: Sc::Verification<ReqBody>,
         inner: S,
         config: Arc<Verifier<Sc>>,
+        meta: AuditMeta,
     ) -> Self {
         Self {
             state: State::Verifying {
@@ -70,7 +71,7 @@ where
                 inner: Some(inner),
             },
             config,
-            started: cfg!(feature = "metrics").then(std::time::Instant::now),
+            meta,
         }
     }
 }
@@ -94,7 +95,7 @@ where
                     inner,
                 } => match ready!(verification.poll(cx)) {
                     Ok(request) => {
-                        log_accepted(request.extensions().get::<Authenticated>(), *this.started);
+                        log_accepted(request.extensions().get::<Authenticated>(), this.meta);
                         let Some(mut service) = inner.take() else {
                             // Only reachable if polled again after a panic in the inner call.
                             return Poll::Pending;
@@ -103,7 +104,7 @@ where
                         state.set(State::Calling { future });
                     }
                     Err(failure) => {
-                        log_rejected(&failure, *this.started);
+                        log_rejected(&failure, this.meta);
                         state.set(State::Done);
                         let response = rejection_response(this.config, failure);
                         return Poll::Ready(Ok(response.map(ResponseBody::rejection)));

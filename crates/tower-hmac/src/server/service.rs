@@ -13,7 +13,7 @@ use tower_hmac_core::V1;
 use super::body::{ResponseBody, VerifiedBody};
 use super::future::ResponseFuture;
 use super::schemes::SchemeSet;
-use super::verify::{Failure, Verifier};
+use super::verify::{AuditMeta, Failure, Verifier};
 
 /// Verifies each request before the inner service sees it.
 ///
@@ -71,8 +71,9 @@ where
         // The ready service is the one that must be called; leave a fresh clone behind.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
+        let meta = AuditMeta::of(req.headers(), req.extensions());
         let verification = self.config.verify(req);
-        ResponseFuture::new(verification, inner, Arc::clone(&self.config))
+        ResponseFuture::new(verification, inner, Arc::clone(&self.config), meta)
     }
 }
 

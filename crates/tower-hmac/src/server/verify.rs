@@ -156,9 +156,60 @@ impl<S: SchemeSet> Verifier<S> {
     }
 }
 
+/// What the event of a decision says of the request besides the verdict: when it arrived, its
+/// `X-Request-Id`, and the client's address when the server knows it (Axum's `ConnectInfo`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditMeta {
+    pub(crate) started: Option<std::time::Instant>,
+    pub(crate) request_id: Option<http::HeaderValue>,
+    pub(crate) client: Option<std::net::SocketAddr>,
+}
+
+impl AuditMeta {
+    /// From the request's head, before verifying it.
+    pub(crate) fn of(parts_headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
+        #[cfg(feature = "axum")]
+        let client = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        #[cfg(not(feature = "axum"))]
+        let client = {
+            let _ = extensions;
+            None
+        };
+        Self {
+            started: Some(std::time::Instant::now()),
+            // Only a short, visible-ASCII id is logged.
+            request_id: parts_headers
+                .get("x-request-id")
+                .filter(|v| v.len() <= 128 && v.to_str().is_ok())
+                .cloned(),
+            client,
+        }
+    }
+
+    fn request_id(&self) -> &str {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn client(&self) -> String {
+        self.client.map(|c| c.ip().to_string()).unwrap_or_default()
+    }
+
+    fn latency_us(&self) -> u64 {
+        self.started.map_or(0, |s| {
+            u64::try_from(s.elapsed().as_micros()).unwrap_or(u64::MAX)
+        })
+    }
+}
+
 /// Emits the one event of a decision (and, with the `metrics` feature, its counter and its
-/// latency since `started`).
-pub(crate) fn log_accepted(auth: Option<&Authenticated>, started: Option<std::time::Instant>) {
+/// latency).
+pub(crate) fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta) {
+    let started = meta.started;
     #[cfg(feature = "metrics")]
     if let Some(auth) = auth {
         metrics::counter!(
@@ -183,11 +234,15 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>, started: Option<std::ti
             app_id = auth.app_id(),
             key_id = auth.key_id(),
             scheme = auth.scheme(),
+            client = %meta.client(),
+            request_id = meta.request_id(),
+            latency_us = meta.latency_us(),
         );
     }
 }
 
-pub(crate) fn log_rejected(failure: &Failure, started: Option<std::time::Instant>) {
+pub(crate) fn log_rejected(failure: &Failure, meta: &AuditMeta) {
+    let started = meta.started;
     // The real reason: the answer may hide it, the operator's log does not.
     let code = failure
         .hidden
@@ -213,12 +268,13 @@ pub(crate) fn log_rejected(failure: &Failure, started: Option<std::time::Instant
     let key_id = failure.key_id.as_deref().unwrap_or("");
     let app_id = failure.app_id.as_deref().unwrap_or("");
     let detail = failure.rejection.detail().unwrap_or("");
+    let scheme = failure.rejection.scheme().unwrap_or("");
     if failure.rejection.status().is_server_error() {
         let error = std::error::Error::source(&failure.rejection)
             .map(ToString::to_string)
             .unwrap_or_default();
-        tracing::warn!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, detail, error);
+        tracing::warn!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, scheme, client = %meta.client(), request_id = meta.request_id(), latency_us = meta.latency_us(), detail, error);
     } else {
-        tracing::info!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, detail);
+        tracing::info!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, scheme, client = %meta.client(), request_id = meta.request_id(), latency_us = meta.latency_us(), detail);
     }
 }
