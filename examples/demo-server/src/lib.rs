@@ -408,7 +408,13 @@ mod tests {
     #[test]
     fn the_embedded_registry_loads() {
         let registry = demo_registry().unwrap();
-        assert_eq!(registry.len(), 6);
+        assert_eq!(registry.len(), 7);
+        // The operator app's key grants `admin`; the demo key's app does not.
+        let admin = registry.get(DEMO_ADMIN_KEY_ID).unwrap();
+        assert_eq!(admin.scopes(), [Box::<str>::from("admin")]);
+        assert_eq!(&*admin.secret().text_form(), DEMO_ADMIN_SECRET);
+        let demo = registry.get(DEMO_KEY_ID).unwrap();
+        assert!(!demo.scopes().iter().any(|s| &**s == "admin"));
         // The webhook secrets are the providers' strings, limited to their schemes.
         let stripe = registry.get(DEMO_STRIPE_KEY_ID).unwrap();
         assert_eq!(&*stripe.secret().text_form(), DEMO_STRIPE_SECRET);
