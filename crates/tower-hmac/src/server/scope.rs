@@ -6,14 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tower_hmac_core::{Rejection, RejectionKind};
 
 use super::body::ResponseBody;
-use super::response::{challenge, problem_json};
+use super::response::{DefaultResponder, RejectionResponder as _};
 use crate::Authenticated;
 
 /// Requires the authenticated caller's key to grant every one of some scopes (the registry's
@@ -127,16 +126,12 @@ fn scheme_name(id: &str) -> &'static str {
     }
 }
 
+/// The default responder's answer (problem+json, the `insufficient_scope` challenge), with the
+/// rejection in its extensions as the layer's refusals carry it.
 fn refusal<B>(rejection: &Rejection) -> Response<ResponseBody<B>> {
-    let mut res = Response::new(ResponseBody::rejection(problem_json(rejection).into()));
-    *res.status_mut() = rejection.status();
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    if let Some(value) = challenge(rejection) {
-        res.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
+    let mut res = DefaultResponder
+        .response(rejection)
+        .map(ResponseBody::rejection);
     res.extensions_mut().insert(rejection.clone());
     res
 }

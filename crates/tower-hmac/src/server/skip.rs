@@ -6,18 +6,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Buf as _;
 use http::Request;
 use http::request::Parts;
 use http_body::Body;
 use pin_project_lite::pin_project;
-use tower_hmac_core::{Rejection, RejectionKind};
 
 use super::body::VerifiedBody;
-use super::verification::BodyError;
+use super::verification::{BodyError, poll_body};
 use super::verify::Failure;
 
 /// Which requests skip verification.
@@ -32,6 +30,7 @@ pin_project! {
         timer: Option<tokio::time::Sleep>,
         parts: Option<Parts>,
         collected: VerifiedBody,
+        read: u64,
         limit: u64,
     }
 }
@@ -45,6 +44,7 @@ impl<B: Body> Passthrough<B> {
             timer,
             parts: Some(parts),
             collected: VerifiedBody::default(),
+            read: 0,
             limit,
         }
     }
@@ -58,50 +58,25 @@ where
     type Output = Result<Request<VerifiedBody>, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let fail =
-            |kind: RejectionKind| Poll::Ready(Err(Failure::from_rejection(Rejection::new(kind))));
-        loop {
-            match this.body.as_mut().poll_frame(cx) {
-                Poll::Ready(None) => {
-                    let Some(parts) = this.parts.take() else {
-                        return Poll::Pending;
-                    };
-                    let body = std::mem::take(this.collected);
-                    return Poll::Ready(Ok(Request::from_parts(parts, body)));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    let rejection = Rejection::new(RejectionKind::BodyUnreadable).with_source(e);
-                    return Poll::Ready(Err(Failure::from_rejection(rejection)));
-                }
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(mut data) => {
-                        let chunk = data.copy_to_bytes(data.remaining());
-                        if this.collected.len() + chunk.len() as u64 > *this.limit {
-                            return fail(RejectionKind::BodyTooLarge);
-                        }
-                        this.collected.push(chunk);
-                    }
-                    // The inner service's body carries no trailers.
-                    Err(frame) if frame.is_trailers() => {
-                        return fail(RejectionKind::TrailersNotAllowed);
-                    }
-                    Err(_) => {}
-                },
-                Poll::Pending => {
-                    let expired = this
-                        .timer
-                        .as_mut()
-                        .as_pin_mut()
-                        .is_some_and(|t| t.poll(cx).is_ready());
-                    return if expired {
-                        fail(RejectionKind::BodyTimeout)
-                    } else {
-                        Poll::Pending
-                    };
-                }
+        let this = self.project();
+        let collected = this.collected;
+        let read = ready!(poll_body(
+            this.body,
+            cx,
+            this.timer,
+            this.read,
+            *this.limit,
+            |chunk| {
+                collected.push(chunk);
+                Ok(())
             }
-        }
+        ));
+        Poll::Ready(match (read, this.parts.take()) {
+            (Ok(()), Some(parts)) => Ok(Request::from_parts(parts, std::mem::take(collected))),
+            (Err(rejection), _) => Err(Failure::from_rejection(rejection)),
+            // Polled again after its end.
+            (Ok(()), None) => return Poll::Pending,
+        })
     }
 }
 

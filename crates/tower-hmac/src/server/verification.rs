@@ -196,50 +196,18 @@ where
                     ctx,
                 } => {
                     let limit = verifier.settings.body_limit;
-                    let read = loop {
-                        match body.as_mut().poll_frame(cx) {
-                            Poll::Pending => break None,
-                            Poll::Ready(None) => break Some(Ok(())),
-                            Poll::Ready(Some(Err(e))) => {
-                                break Some(Err(
-                                    Rejection::new(RejectionKind::BodyUnreadable).with_source(e)
-                                ));
+                    let read = poll_body(body.as_mut(), cx, timer, raw, limit, |chunk| {
+                        match pending.as_mut() {
+                            Some(pending) => {
+                                // The body fails at its first bad part.
+                                collected.push(scheme.decode(pending, chunk)?);
+                                Ok(())
                             }
-                            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                                Ok(mut data) => {
-                                    let chunk = data.copy_to_bytes(data.remaining());
-                                    *raw += chunk.len() as u64;
-                                    if *raw > limit {
-                                        break Some(Err(too_large()));
-                                    }
-                                    if let Some(pending) = pending.as_mut() {
-                                        match scheme.decode(pending, chunk) {
-                                            Ok(decoded) => collected.push(decoded),
-                                            // The body fails at its first bad part.
-                                            Err(rejection) => break Some(Err(rejection)),
-                                        }
-                                    }
-                                }
-                                // No signature covers trailers: the inner service would read
-                                // unsigned fields.
-                                Err(frame) if frame.is_trailers() => {
-                                    break Some(Err(Rejection::new(
-                                        RejectionKind::TrailersNotAllowed,
-                                    )));
-                                }
-                                Err(_) => {}
-                            },
+                            None => Ok(()),
                         }
-                    };
-                    let read = match read {
-                        Some(read) => read,
-                        None => {
-                            let expired = timer.as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
-                            if !expired {
-                                return Poll::Pending;
-                            }
-                            Err(Rejection::new(RejectionKind::BodyTimeout))
-                        }
+                    });
+                    let Poll::Ready(read) = read else {
+                        return Poll::Pending;
                     };
                     let (Some(ctx), Some(pending)) = (ctx.take(), pending.take()) else {
                         state.set(State::Done);
@@ -287,6 +255,59 @@ impl<S, Sc: Scheme, B> fmt::Debug for SchemeVerification<S, Sc, B> {
 
 fn too_large() -> Rejection {
     Rejection::new(RejectionKind::BodyTooLarge)
+}
+
+/// Reads a body's data frames as they arrive, handing each chunk to `on_chunk`: ready with
+/// `Ok` at its end, or with the first refusal — `on_chunk`'s, `body_too_large` past `limit`
+/// bytes read (counted in `read`), `body_unreadable`, `trailers_not_allowed` (no signature
+/// covers trailers, and the inner service's body has none), or `body_timeout` once `timer` has
+/// fired while the body waits.
+pub(crate) fn poll_body<B>(
+    mut body: Pin<&mut B>,
+    cx: &mut Context<'_>,
+    timer: Pin<&mut Option<tokio::time::Sleep>>,
+    read: &mut u64,
+    limit: u64,
+    mut on_chunk: impl FnMut(bytes::Bytes) -> Result<(), Rejection>,
+) -> Poll<Result<(), Rejection>>
+where
+    B: Body,
+    B::Error: Into<BodyError>,
+{
+    loop {
+        match body.as_mut().poll_frame(cx) {
+            Poll::Pending => {
+                let expired = timer.as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
+                return if expired {
+                    Poll::Ready(Err(Rejection::new(RejectionKind::BodyTimeout)))
+                } else {
+                    Poll::Pending
+                };
+            }
+            Poll::Ready(None) => return Poll::Ready(Ok(())),
+            Poll::Ready(Some(Err(e))) => {
+                return Poll::Ready(Err(
+                    Rejection::new(RejectionKind::BodyUnreadable).with_source(e)
+                ));
+            }
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(mut data) => {
+                    let chunk = data.copy_to_bytes(data.remaining());
+                    *read += chunk.len() as u64;
+                    if *read > limit {
+                        return Poll::Ready(Err(too_large()));
+                    }
+                    if let Err(rejection) = on_chunk(chunk) {
+                        return Poll::Ready(Err(rejection));
+                    }
+                }
+                Err(frame) if frame.is_trailers() => {
+                    return Poll::Ready(Err(Rejection::new(RejectionKind::TrailersNotAllowed)));
+                }
+                Err(_) => {}
+            },
+        }
+    }
 }
 
 impl<S> Verifier<S> {

@@ -156,6 +156,8 @@ impl<S: SchemeSet> Verifier<S> {
     }
 }
 
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// What the event of a decision says of the request besides the verdict: when it arrived, its
 /// `X-Request-Id`, and the client's address when the server knows it (Axum's `ConnectInfo`).
 #[derive(Debug, Clone, Default)]
@@ -181,7 +183,7 @@ impl AuditMeta {
             started: Some(std::time::Instant::now()),
             // Only a short, visible-ASCII id is logged.
             request_id: parts_headers
-                .get("x-request-id")
+                .get(X_REQUEST_ID)
                 .filter(|v| v.len() <= 128 && v.to_str().is_ok())
                 .cloned(),
             client,
