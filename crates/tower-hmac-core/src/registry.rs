@@ -31,8 +31,8 @@ pub struct KeyRecord {
     schemes: Option<Arc<[Box<str>]>>,
     not_before: Option<SystemTime>,
     not_after: Option<SystemTime>,
-    /// What the key's app may call (the key's own list, or its app's).
-    scopes: Arc<[Box<str>]>,
+    /// What the key's app may call (the key's own list, or its app's); `None`: nothing.
+    scopes: Option<Arc<[Box<str>]>>,
 }
 
 impl KeyRecord {
@@ -45,7 +45,7 @@ impl KeyRecord {
             schemes: None,
             not_before: None,
             not_after: None,
-            scopes: Arc::new([]),
+            scopes: None,
         }
     }
 
@@ -56,18 +56,19 @@ impl KeyRecord {
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
+        let scopes: Arc<[Box<str>]> = scopes.into_iter().map(Into::into).collect();
+        self.scopes = (!scopes.is_empty()).then_some(scopes);
         self
     }
 
     /// The scopes the key grants (empty: none).
     pub fn scopes(&self) -> &[Box<str>] {
-        &self.scopes
+        self.scopes.as_deref().unwrap_or_default()
     }
 
-    /// The scopes, shared (for the authenticated identity).
-    pub fn scopes_arc(&self) -> &Arc<[Box<str>]> {
-        &self.scopes
+    /// The scopes, shared (for the authenticated identity); `None` when there are none.
+    pub fn scopes_arc(&self) -> Option<&Arc<[Box<str>]>> {
+        self.scopes.as_ref()
     }
 
     /// With a validity interval (scheduled rotation): the key is refused before `not_before`

@@ -13,7 +13,8 @@ pub struct Authenticated {
     app_id: Arc<str>,
     key_id: Arc<str>,
     scheme: &'static str,
-    scopes: Arc<[Box<str>]>,
+    /// `None` when the key grants no scope (no allocation per request).
+    scopes: Option<Arc<[Box<str>]>>,
 }
 
 impl Authenticated {
@@ -32,24 +33,24 @@ impl Authenticated {
             app_id,
             key_id,
             scheme: "v1",
-            scopes: Arc::new([]),
+            scopes: None,
         }
     }
 
     /// With the scopes the caller's key grants.
     pub fn with_scopes(mut self, scopes: Arc<[Box<str>]>) -> Self {
-        self.scopes = scopes;
+        self.scopes = (!scopes.is_empty()).then_some(scopes);
         self
     }
 
     /// The scopes the caller's key grants (the registry's `scopes`; empty: none).
     pub fn scopes(&self) -> &[Box<str>] {
-        &self.scopes
+        self.scopes.as_deref().unwrap_or_default()
     }
 
     /// Whether the caller's key grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| &**s == scope)
+        self.scopes().iter().any(|s| &**s == scope)
     }
 
     /// Signed with the scheme of this id (default `v1`).

@@ -576,11 +576,13 @@ impl<S> Verifier<S> {
             ctx.parts.uri = routed;
         }
         scheme.accepted(&ctx.creds, &mut ctx.parts);
-        ctx.parts.extensions.insert(
+        let mut authenticated =
             Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())
-                .with_scheme(scheme.id())
-                .with_scopes(record.scopes_arc().clone()),
-        );
+                .with_scheme(scheme.id());
+        if let Some(scopes) = record.scopes_arc() {
+            authenticated = authenticated.with_scopes(scopes.clone());
+        }
+        ctx.parts.extensions.insert(authenticated);
         Ok(Request::from_parts(ctx.parts, collected))
     }
 }
