@@ -553,20 +553,23 @@ impl fmt::Debug for PostgresRegistry {
     }
 }
 
-/// The columns of a key, with its scopes (its own, else its app's).
-const SELECT_KEYS: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
-     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
-     COALESCE(k.scopes, a.scopes) AS scopes \
-     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id";
-const SELECT_KEYS_WHERE_ID: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
-     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
-     COALESCE(k.scopes, a.scopes) AS scopes \
-     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id WHERE k.key_id = $1";
-const SELECT_KEY_FOR_UPDATE: &str = "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, \
-     k.not_after, k.secret_is_text, k.nonce, k.ciphertext, k.master_key, \
-     COALESCE(k.scopes, a.scopes) AS scopes \
-     FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id WHERE k.key_id = $1 \
-     FOR UPDATE OF k";
+/// The query of keys (`$tail` added: a condition, a lock), each with its scopes (its own, else
+/// its app's).
+macro_rules! select_keys {
+    ($tail:literal) => {
+        concat!(
+            "SELECT k.key_id, k.app_id, k.state, k.schemes, k.not_before, k.not_after, ",
+            "k.secret_is_text, k.nonce, k.ciphertext, k.master_key, ",
+            "COALESCE(k.scopes, a.scopes) AS scopes ",
+            "FROM tower_hmac_keys k JOIN tower_hmac_apps a ON a.id = k.app_id",
+            $tail
+        )
+    };
+}
+
+const SELECT_KEYS: &str = select_keys!("");
+const SELECT_KEYS_WHERE_ID: &str = select_keys!(" WHERE k.key_id = $1");
+const SELECT_KEY_FOR_UPDATE: &str = select_keys!(" WHERE k.key_id = $1 FOR UPDATE OF k");
 
 async fn load_all(
     pool: &PgPool,

@@ -6,14 +6,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tower_hmac::SecretKey;
-use tower_hmac_integration::authorization_now;
 
 mod common;
 
-use common::{send, start_demo};
+use common::start_demo;
 
 const KEY_1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY_2: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
@@ -34,27 +33,10 @@ fn replace(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// The status of a v1 GET /whoami signed now with `key_id`.
-async fn status(addr: SocketAddr, key_id: &str, secret: &str) -> u16 {
-    let host = addr.to_string();
-    let key = SecretKey::from_base64(secret).unwrap();
-    let auth = authorization_now(key_id, &key, &http::Method::GET, &host, "/whoami", b"");
-    send(addr, &common::get("/whoami", &host, &auth)).await.0
-}
-
-/// Waits until every instance answers `expected`; the time it took (panics after 5 s).
+/// Waits until both instances answer `expected` for `key_id` with the Base64 `secret`.
 async fn on_both(addrs: &[SocketAddr], key_id: &str, secret: &str, expected: u16) -> Duration {
-    let start = Instant::now();
-    for &addr in addrs {
-        while status(addr, key_id, secret).await != expected {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{key_id} not {expected} on {addr} after 5 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    start.elapsed()
+    let key = SecretKey::from_base64(secret).unwrap();
+    common::on_every_instance(addrs, key_id, &key, expected).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

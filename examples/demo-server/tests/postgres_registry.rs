@@ -6,40 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tower_hmac::SecretKey;
-use tower_hmac_integration::authorization_now;
 use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
 
 mod common;
 
-use common::{send, start_demo};
+use common::{on_every_instance as on_both, start_demo};
 
 fn url() -> String {
     std::env::var("TOWER_HMAC_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn status(addr: SocketAddr, key_id: &str, key: &SecretKey) -> u16 {
-    let host = addr.to_string();
-    let auth = authorization_now(key_id, key, &http::Method::GET, &host, "/whoami", b"");
-    send(addr, &common::get("/whoami", &host, &auth)).await.0
-}
-
-async fn on_both(addrs: &[SocketAddr], key_id: &str, key: &SecretKey, expected: u16) -> Duration {
-    let start = Instant::now();
-    for &addr in addrs {
-        while status(addr, key_id, key).await != expected {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{key_id} not {expected} on {addr} after 5 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    start.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,3 +62,42 @@ pub(crate) fn get(target: &str, host: &str, authorization: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// The status of a protocol v1 `GET /whoami` signed now with `key_id` and `key`.
+pub(crate) async fn whoami_status(
+    addr: SocketAddr,
+    key_id: &str,
+    key: &tower_hmac::SecretKey,
+) -> u16 {
+    let host = addr.to_string();
+    let auth = tower_hmac_integration::authorization_now(
+        key_id,
+        key,
+        &http::Method::GET,
+        &host,
+        "/whoami",
+        b"",
+    );
+    send(addr, &get("/whoami", &host, &auth)).await.0
+}
+
+/// Waits until every instance answers `expected` for `key_id`'s `GET /whoami`; the time it took
+/// (panics after 5 s).
+pub(crate) async fn on_every_instance(
+    addrs: &[SocketAddr],
+    key_id: &str,
+    key: &tower_hmac::SecretKey,
+    expected: u16,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    for &addr in addrs {
+        while whoami_status(addr, key_id, key).await != expected {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{key_id} not {expected} on {addr} after 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    start.elapsed()
+}
