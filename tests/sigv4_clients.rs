@@ -195,20 +195,23 @@ async fn non_ascii_paths_under_both_path_rules() {
     assert_eq!(status, 401, "single encoding for a generic service: {body}");
 }
 
-fn presign_settings(expires: u64) -> SigningSettings {
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(expires));
-    settings
+impl Sig<'_> {
+    /// A presigned URL for `service`, valid `expires` seconds, `UNSIGNED-PAYLOAD` (as the SDKs'
+    /// presigners make them).
+    fn presigned(service: &str, expires: u64) -> Sig<'_> {
+        let mut sig = Sig::new(service);
+        sig.settings.signature_location = SignatureLocation::QueryParams;
+        sig.settings.expires_in = Some(Duration::from_secs(expires));
+        sig.body = SignableBody::UnsignedPayload;
+        sig
+    }
 }
 
 #[tokio::test]
 async fn presigned_urls_for_downloads_and_uploads() {
     let addr = start_demo().await;
     let host = addr.to_string();
-    let mut sig = Sig::new("demo");
-    sig.settings = presign_settings(300);
-    sig.body = SignableBody::UnsignedPayload;
+    let sig = Sig::presigned("demo", 300);
     let (url, _, _) = signed(
         sig,
         "GET",
@@ -230,10 +233,8 @@ async fn presigned_urls_for_downloads_and_uploads() {
     assert_eq!(res.status(), 401);
 
     // An upload.
-    let mut sig = Sig::new("s3");
-    sig.settings = presign_settings(60);
+    let mut sig = Sig::presigned("s3", 60);
     sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
-    sig.body = SignableBody::UnsignedPayload;
     let (url, _, _) = signed(
         sig,
         "PUT",
@@ -245,9 +246,7 @@ async fn presigned_urls_for_downloads_and_uploads() {
     assert_eq!(res.text().await.unwrap(), "uploaded");
 
     // Expired: signed two hours ago for one hour.
-    let mut sig = Sig::new("demo");
-    sig.settings = presign_settings(3600);
-    sig.body = SignableBody::UnsignedPayload;
+    let mut sig = Sig::presigned("demo", 3600);
     sig.time = SystemTime::now() - Duration::from_secs(7200);
     let (url, _, _) = signed(
         sig,
@@ -260,9 +259,7 @@ async fn presigned_urls_for_downloads_and_uploads() {
     assert!(res.text().await.unwrap().contains("expired"));
 
     // More than 7 days.
-    let mut sig = Sig::new("demo");
-    sig.settings = presign_settings(604_801);
-    sig.body = SignableBody::UnsignedPayload;
+    let sig = Sig::presigned("demo", 604_801);
     let (url, _, _) = signed(
         sig,
         "GET",
@@ -407,13 +404,11 @@ fn presign_url_matches_the_aws_sigv4_presigner() {
             },
         )
         .unwrap();
-        let mut sig = Sig::new(service);
-        sig.settings = presign_settings(900);
+        let mut sig = Sig::presigned(service, 900);
         if rule == PathRule::S3 {
             sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
             sig.settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         }
-        sig.body = SignableBody::UnsignedPayload;
         sig.time = SystemTime::UNIX_EPOCH + Duration::from_secs(time);
         let host = url.split('/').nth(2).unwrap();
         let (theirs, _, _) = signed(sig, method, url, &[("host", host)]);
@@ -555,9 +550,7 @@ mod layer {
     #[tokio::test]
     async fn presigned_urls_can_be_made_one_time() {
         let app = app(sigv4().one_time_presigned_urls(true), |b| b);
-        let mut sig = Sig::new("demo");
-        sig.settings = presign_settings(60);
-        sig.body = SignableBody::UnsignedPayload;
+        let sig = Sig::presigned("demo", 60);
         let (url, headers) = get_x(sig);
         let (status, body) = call(&app, "GET", &url, headers.clone(), vec![]).await;
         assert_eq!((status, body.as_str()), (200, "sigv4"));
@@ -568,9 +561,7 @@ mod layer {
 
     #[tokio::test]
     async fn presigned_urls_only_for_downloads_and_uploads_by_default() {
-        let mut sig = Sig::new("demo");
-        sig.settings = presign_settings(60);
-        sig.body = SignableBody::UnsignedPayload;
+        let sig = Sig::presigned("demo", 60);
         let (url, headers, _) = signed(sig, "DELETE", "http://api.test/x", &[("host", HOST)]);
         let strict = app(sigv4(), |b| b);
         let (status, body) = call(&strict, "DELETE", &url, headers.clone(), vec![]).await;

@@ -3,12 +3,12 @@
 //! backend is down.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http_body_util::Full;
-use tower_hmac::protocol::{SignParams, Signer, body_sha256, generate_nonce};
 use tower_hmac::registry::{CachingRegistry, KeyRecord, KeyRegistry, RegistryError, StoreFuture};
 use tower_hmac::{
     AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore, RejectionKind, SecretKey,
@@ -175,20 +175,7 @@ async fn while_the_backend_is_down_cached_keys_work_and_others_are_unavailable()
         let layer = layer.clone();
         let ts = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         async move {
-            let mut request = http::Request::get("https://api.test/")
-                .body(Full::new(bytes::Bytes::new()))
-                .unwrap();
-            let (method, uri) = (request.method().clone(), request.uri().clone());
-            Signer::new(key_id, key())
-                .unwrap()
-                .authorize(
-                    &method,
-                    &uri,
-                    request.headers_mut(),
-                    &body_sha256(b""),
-                    &SignParams::new(ts, &generate_nonce().unwrap()),
-                )
-                .unwrap();
+            let request = common::signed_get("https://api.test/", key_id, &key(), ts);
             layer
                 .verify(request)
                 .await

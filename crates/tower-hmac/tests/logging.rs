@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
+mod common;
+
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -48,30 +49,9 @@ fn signed(key: &SecretKey) -> (Request<Full<Bytes>>, String) {
     (req, auth)
 }
 
-/// A `Write` into a shared buffer, to capture tracing output.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn logs_one_event_per_decision_without_secrets_or_signatures() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture(tracing::Level::DEBUG);
 
     let registry = InMemoryRegistry::new();
     registry.insert("k1", "backoffice", key());
@@ -107,7 +87,7 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
     let res = svc.oneshot(Request::from_parts(parts, body)).await.unwrap();
     assert_eq!(res.status(), 401);
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let events: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tower_hmac::auth"))

@@ -3,12 +3,13 @@
 #![cfg(feature = "watch")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use tower_hmac::protocol::{SignParams, Signer, body_sha256, generate_nonce};
 use tower_hmac::registry::FileRegistry;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, MemoryNonceStore, RejectionKind, SecretKey};
 
@@ -57,20 +58,7 @@ fn layer(registry: FileRegistry) -> HmacAuthLayer {
 /// One signed GET with `key_id`: `Ok` or the rejection's kind.
 async fn call(layer: &HmacAuthLayer, key_id: &str, secret: &str) -> Result<(), RejectionKind> {
     let key = SecretKey::from_base64(secret).unwrap();
-    let mut request = http::Request::get(format!("https://{HOST}/"))
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .unwrap();
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    Signer::new(key_id, key)
-        .unwrap()
-        .authorize(
-            &method,
-            &uri,
-            request.headers_mut(),
-            &body_sha256(b""),
-            &SignParams::new(NOW, &generate_nonce().unwrap()),
-        )
-        .unwrap();
+    let request = common::signed_get(&format!("https://{HOST}/"), key_id, &key, NOW);
     layer
         .verify(request)
         .await

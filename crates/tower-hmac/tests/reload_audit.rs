@@ -5,35 +5,16 @@
 #![cfg(feature = "watch")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+mod common;
 
 use tower_hmac::registry::FileRegistry;
 
 const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn each_key_change_is_an_event_and_a_broken_file_one_error_line() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = common::capture(tracing::Level::INFO);
 
     let dir = std::env::temp_dir().join(format!("tower-hmac-audit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,7 +46,7 @@ fn each_key_change_is_an_event_and_a_broken_file_one_error_line() {
     .unwrap();
     assert!(registry.reload().is_err());
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let line = |needle: &str| {
         text.lines()
             .find(|l| l.contains(needle))

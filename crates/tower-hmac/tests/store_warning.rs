@@ -4,25 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
-use std::sync::Arc;
+mod common;
+
 use std::time::SystemTime;
 
 use tower_hmac::MemoryNonceStore;
 use tower_hmac::protocol::{NonceLifetime, unix_millis};
 use tower_hmac::store::NonceStore;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn insert(store: &MemoryNonceStore, i: usize) {
     let now = unix_millis(SystemTime::now());
@@ -38,14 +26,8 @@ fn insert(store: &MemoryNonceStore, i: usize) {
 
 #[test]
 fn warns_once_when_the_store_passes_80_percent() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let text = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let (captured, _guard) = common::capture(tracing::Level::INFO);
+    let text = || captured.text();
 
     let store = MemoryNonceStore::new(100)
         .unwrap()
