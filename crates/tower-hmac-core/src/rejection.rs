@@ -73,15 +73,22 @@ pub enum RejectionKind {
     KeyExpired,
     /// The caller is authenticated but lacks a scope the route requires (`403`).
     InsufficientScope,
+    /// The request came over plain HTTP and the server requires HTTPS (`403`).
+    HttpsRequired,
+    /// Too many failed authentications from this key id or client address in the throttle's
+    /// window: refused before its body is read or its MAC computed (`429`, with `Retry-After`).
+    TooManyFailures,
 }
 
 impl RejectionKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [RejectionKind; 26] = [
+    pub const ALL: [RejectionKind; 28] = [
+        Self::HttpsRequired,
         Self::MissingAuthorization,
         Self::MalformedAuthorization,
         Self::UnsupportedScheme,
         Self::AmbiguousCredentials,
+        Self::TooManyFailures,
         Self::UnknownKey,
         Self::RevokedKey,
         Self::KeyNotYetValid,
@@ -135,6 +142,8 @@ impl RejectionKind {
             Self::KeyNotYetValid => "key_not_yet_valid",
             Self::KeyExpired => "key_expired",
             Self::InsufficientScope => "insufficient_scope",
+            Self::HttpsRequired => "https_required",
+            Self::TooManyFailures => "too_many_failures",
         }
     }
 
@@ -151,8 +160,8 @@ impl RejectionKind {
             | Self::AuthorityMismatch
             | Self::TrailersNotAllowed
             | Self::AmbiguousCredentials => StatusCode::BAD_REQUEST,
-            Self::ReplayQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::ReplayQuotaExceeded | Self::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientScope | Self::HttpsRequired => StatusCode::FORBIDDEN,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::ReplayStoreUnavailable | Self::KeyStoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -196,6 +205,10 @@ impl RejectionKind {
             Self::KeyNotYetValid => "The credential's key is not valid yet.",
             Self::KeyExpired => "The credential's key is no longer valid.",
             Self::InsufficientScope => "The caller lacks a scope this route requires.",
+            Self::HttpsRequired => "This server accepts signed requests over HTTPS only.",
+            Self::TooManyFailures => {
+                "Too many failed authentications from this key or address; try again later."
+            }
         }
     }
 

@@ -33,6 +33,27 @@ pub enum ConfigError {
         /// The value given.
         bytes: u64,
     },
+    /// A failure throttle's settings are out of range: at least one failure, a window of 1 s to
+    /// one day, at least 64 buckets, an IPv6 prefix of 32 to 128 bits.
+    #[error(
+        "the failure throttle needs max_failures >= 1, a window of 1 s to 1 day, capacity >= 64 and an IPv6 prefix of 32 to 128; got {max_failures}, {window:?}, {capacity}, /{ipv6_prefix}"
+    )]
+    ThrottleOutOfRange {
+        /// The failures allowed.
+        max_failures: u32,
+        /// The window.
+        window: std::time::Duration,
+        /// The buckets kept.
+        capacity: usize,
+        /// The IPv6 prefix length.
+        ipv6_prefix: u8,
+    },
+    /// A trusted proxy is neither an IP address nor a network (`10.0.0.0/8`).
+    #[error("a trusted proxy must be an IP address or network, got {given:?}")]
+    InvalidProxyAddress {
+        /// The value given (its first 64 characters).
+        given: String,
+    },
     /// The share of a nonce store one key id may hold is not 1 to 100 percent.
     #[error("a key's share of the nonce store must be 1 to 100 percent, got {percent}")]
     KeyShareOutOfRange {

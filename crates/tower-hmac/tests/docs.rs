@@ -41,3 +41,19 @@ fn no_doc_example_names_the_core_crate() {
         offending.join("\n")
     );
 }
+
+#[test]
+fn every_rejection_code_is_in_the_protocol_document() {
+    let protocol = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/PROTOCOL.md"
+    ))
+    .unwrap();
+    for kind in tower_hmac::RejectionKind::ALL {
+        assert!(
+            protocol.contains(&format!("`{}`", kind.code())),
+            "docs/PROTOCOL.md does not name {}",
+            kind.code()
+        );
+    }
+}

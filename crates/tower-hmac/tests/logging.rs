@@ -103,7 +103,7 @@ async fn logs_one_event_per_decision_without_secrets_or_signatures() {
     for field in [
         "client=203.0.113.7",
         "request_id=\"req-42\"",
-        "scheme=\"HMAC-SHA256\"",
+        "scheme=\"v1\"",
         "latency_us=",
     ] {
         assert!(events[1].contains(field), "{field} in {}", events[1]);

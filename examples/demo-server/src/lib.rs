@@ -222,6 +222,60 @@ pub struct Settings {
     /// The allowed clock skew (`TOWER_HMAC_DEMO_MAX_SKEW`, whole seconds); the layer's default
     /// (300 s) when unset.
     pub max_skew: Option<Duration>,
+    /// Failed-authentication throttling (`TOWER_HMAC_DEMO_THROTTLE`): [`DEMO_THROTTLE`] unless
+    /// set to `off` or `N/SECONDS`.
+    pub throttle: Throttle,
+    /// The proxies whose `X-Forwarded-*` headers are believed (`TOWER_HMAC_DEMO_TRUSTED_PROXIES`,
+    /// comma-separated addresses or networks); none by default.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// The demo's throttle: 20 failed authentications a minute per key id and per client address,
+/// then `429 too_many_failures` (one more try every 3 s).
+pub const DEMO_THROTTLE: (u32, u64) = (20, 60);
+
+/// Whether and how the demo throttles failed authentications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// No throttling.
+    Off,
+    /// `failures` per `seconds`, per key id and per client address.
+    Failures {
+        /// Failures allowed in the window.
+        failures: u32,
+        /// The window, in seconds.
+        seconds: u64,
+    },
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::Failures {
+            failures: DEMO_THROTTLE.0,
+            seconds: DEMO_THROTTLE.1,
+        }
+    }
+}
+
+impl Throttle {
+    /// Parses `TOWER_HMAC_DEMO_THROTTLE`: `off`, or `N/SECONDS` (`20/60`).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        let parsed = value.split_once('/').and_then(|(n, s)| {
+            Some(Self::Failures {
+                failures: n.trim().parse().ok().filter(|n| *n >= 1)?,
+                seconds: s.trim().parse().ok().filter(|s| (1..=86_400).contains(s))?,
+            })
+        });
+        parsed.ok_or_else(|| {
+            format!(
+                "TOWER_HMAC_DEMO_THROTTLE={value:?}: expected \"off\" or FAILURES/SECONDS, like 20/60"
+            )
+        })
+    }
 }
 
 impl Settings {
@@ -249,6 +303,31 @@ pub fn layer(
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }
+    if let Throttle::Failures { failures, seconds } = settings.throttle {
+        builder = builder.throttle_failures(tower_hmac::server::FailureThrottle::new(
+            failures,
+            Duration::from_secs(seconds),
+        ));
+    }
+    if !settings.trusted_proxies.is_empty() {
+        builder = builder.trusted_proxies(tower_hmac::server::TrustedProxies::x_forwarded(
+            &settings.trusted_proxies,
+        )?);
+    }
+    // Risk signals on every decision; high-risk ones also go to the alert hook, here a log line
+    // of its own (a real service would page someone).
+    let builder = builder.risk_monitor(tower_hmac::server::RiskMonitor::new().alert_hook(
+        |alert: tower_hmac::server::Alert| {
+            tracing::warn!(
+                target: "demo_server::alerts",
+                signals = %alert.signals,
+                code = alert.code,
+                key_id = alert.key_id.as_deref().unwrap_or(""),
+                client = %alert.client.map(|c| c.to_string()).unwrap_or_default(),
+                "high-risk authentication event"
+            );
+        },
+    ));
     let builder = match &settings.replay_store {
         ReplayStore::Memory => builder,
         ReplayStore::Redis { url, prefix } => builder.nonce_store(
@@ -312,13 +391,16 @@ pub async fn serve_with_timeout(
 }
 
 /// Serves the demo routes, the token route, the webhook routes and, given the exporter's handle,
-/// `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs.
+/// `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs. Returns
+/// once `shutdown` completes and the connections in flight have finished (at most
+/// [`SHUTDOWN_GRACE`]).
 pub async fn serve_with_token(
     listener: TcpListener,
     layer: DemoLayer,
     token: TokenLayer,
     hooks: WebhookLayers,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
     let mut app = app_with_token(layer, token, hooks);
     if let Some(handle) = metrics {
@@ -330,7 +412,42 @@ pub async fn serve_with_token(
             }),
         );
     }
-    serve_app(listener, app, DEFAULT_HEADER_READ_TIMEOUT).await
+    serve_until(listener, app, DEFAULT_HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// How long a graceful shutdown waits for the connections in flight: 10 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The headers every response carries: an API's answers are not to be sniffed, framed, cached or
+/// sent on as referrers. (`Strict-Transport-Security` belongs to the TLS terminator in front.)
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
+
+/// The app as served: a request id for every request (`X-Request-Id`, kept when the client sent
+/// one, echoed in the response), a trace span per request, and the security headers.
+pub fn served(app: Router) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let mut app = app;
+    for (name, value) in SECURITY_HEADERS {
+        app = app.layer(SetResponseHeaderLayer::if_not_present(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static(value),
+        ));
+    }
+    let request_id = http::HeaderName::from_static("x-request-id");
+    app.layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 async fn serve_app(
@@ -338,18 +455,35 @@ async fn serve_app(
     app: Router,
     header_read_timeout: Duration,
 ) -> io::Result<()> {
+    serve_until(listener, app, header_read_timeout, std::future::pending()).await
+}
+
+async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
 
-    let app = app.layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = served(app);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // A connection that failed before it was accepted (reset, out of descriptors):
             // keep serving the others.
@@ -359,17 +493,32 @@ async fn serve_app(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
+        // The layer logs and throttles by the client's address.
+        let service = app.clone().map_request(move |mut req: http::Request<_>| {
+            req.extensions_mut()
+                .insert(tower_hmac::server::PeerAddr(peer));
+            req
+        });
+        let service = TowerToHyperService::new(service);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });
     }
+    drop(listener);
+    tracing::info!("shutting down: waiting for the connections in flight");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; closing them");
+    }
+    Ok(())
 }
 
 async fn health() -> &'static str {

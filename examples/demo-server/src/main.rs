@@ -11,6 +11,10 @@
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
 //! - `TOWER_HMAC_DEMO_MAX_SKEW`: the allowed clock skew in whole seconds (default 300), so that the
 //!   window's edge can be tried in seconds;
+//! - `TOWER_HMAC_DEMO_THROTTLE`: failed authentications allowed per key id and per client address,
+//!   `FAILURES/SECONDS` (default `20/60`), or `off`;
+//! - `TOWER_HMAC_DEMO_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are
+//!   believed, comma-separated addresses or networks (default: none);
 //! - `RUST_LOG` (default `info,tower_hmac=debug`).
 
 use std::process::ExitCode;
@@ -93,6 +97,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .ok()
             .map(|v| demo_server::Settings::parse_max_skew(&v))
             .transpose()?,
+        throttle: std::env::var("TOWER_HMAC_DEMO_THROTTLE")
+            .ok()
+            .map(|v| demo_server::Throttle::parse(&v))
+            .transpose()?
+            .unwrap_or_default(),
+        trusted_proxies: std::env::var("TOWER_HMAC_DEMO_TRUSTED_PROXIES")
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     // The layer's metrics (requests by outcome, code, scheme and app; latency; replay store;
     // registry lookups), served at GET /metrics.
@@ -115,6 +132,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     if let Some(skew) = settings.max_skew {
         println!("  clock skew: ±{} s", skew.as_secs());
+    }
+    match settings.throttle {
+        demo_server::Throttle::Off => println!("  failure throttling: off"),
+        demo_server::Throttle::Failures { failures, seconds } => println!(
+            "  failure throttling: {failures} failed authentications per {seconds} s per key id and per client address, then 429"
+        ),
     }
     println!("  GET  /health   open");
     println!("  GET  /metrics  open: Prometheus text (tower_hmac_requests_total, …)");
@@ -198,8 +221,31 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
-    demo_server::serve_with_token(listener, layer, token, hooks, Some(metrics)).await?;
+    demo_server::serve_with_token(listener, layer, token, hooks, Some(metrics), shutdown()).await?;
+    println!("demo-server: stopped");
     Ok(())
+}
+
+/// Completes on Ctrl-C or `SIGTERM`: the server stops accepting and lets requests in flight end.
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
 
 /// The registry the demo serves from.

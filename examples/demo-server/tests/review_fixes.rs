@@ -18,11 +18,13 @@ mod common;
 
 use common::{Instance, send, start_demo};
 
-/// Starts the demo binary on `addr` with a 2 s skew.
+/// Starts the demo binary on `addr` with a 2 s skew, without failure throttling (these tests
+/// send a captured request hundreds of times on purpose).
 async fn start(addr: &str) -> Instance {
     start_demo(&[
         ("TOWER_HMAC_DEMO_ADDR", addr),
         ("TOWER_HMAC_DEMO_MAX_SKEW", "2"),
+        ("TOWER_HMAC_DEMO_THROTTLE", "off"),
     ])
     .await
 }

@@ -6,3 +6,8 @@
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// docs/DEPLOYMENT.md's code.
+#[doc = include_str!("../../../docs/DEPLOYMENT.md")]
+#[cfg(doctest)]
+pub struct DeploymentDoctests;

@@ -13,7 +13,7 @@ use super::body::{ResponseBody, VerifiedBody};
 use super::schemes::SchemeSet;
 use super::service::rejection_response;
 use super::verification::BodyError;
-use super::verify::{AuditMeta, Verifier, log_accepted, log_rejected};
+use super::verify::{AuditMeta, Verifier};
 use crate::Authenticated;
 
 pin_project! {
@@ -95,7 +95,8 @@ where
                     inner,
                 } => match ready!(verification.poll(cx)) {
                     Ok(request) => {
-                        log_accepted(request.extensions().get::<Authenticated>(), this.meta);
+                        this.config
+                            .accepted(request.extensions().get::<Authenticated>(), this.meta);
                         let Some(mut service) = inner.take() else {
                             // Only reachable if polled again after a panic in the inner call.
                             return Poll::Pending;
@@ -104,7 +105,7 @@ where
                         state.set(State::Calling { future });
                     }
                     Err(failure) => {
-                        log_rejected(&failure, this.meta);
+                        this.config.rejected(&failure, this.meta);
                         state.set(State::Done);
                         let response = rejection_response(this.config, failure);
                         return Poll::Ready(Ok(response.map(ResponseBody::rejection)));

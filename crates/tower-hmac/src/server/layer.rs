@@ -13,9 +13,12 @@ use tower_hmac_core::{
 use super::schemes::{Push, SchemeSet};
 
 use super::body::VerifiedBody;
+use super::proxy::TrustedProxies;
 use super::response::{DefaultResponder, RejectionResponder};
+use super::risk::RiskMonitor;
 use super::service::HmacAuth;
-use super::verify::{Settings, Verifier};
+use super::throttle::FailureThrottle;
+use super::verify::{AuditMeta, Settings, Verifier};
 use crate::error::ConfigError;
 use crate::store::MemoryNonceStore;
 
@@ -58,7 +61,15 @@ impl<S: SchemeSet> HmacAuthLayer<S> {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.config.verify(request).await.map_err(|f| f.rejection)
+        let meta = AuditMeta::of(
+            request.headers(),
+            request.extensions(),
+            self.config.settings.proxies.as_ref(),
+        );
+        self.config
+            .verify(request, &meta)
+            .await
+            .map_err(|f| f.rejection)
     }
 
     /// The ids of the schemes this layer verifies, in order.
@@ -106,10 +117,16 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 /// | [`skip`](Self::skip) | none: every request is verified |
+/// | [`throttle_failures`](Self::throttle_failures) | off |
+/// | [`risk_monitor`](Self::risk_monitor) | off: every event's risk is `low` |
+/// | [`trusted_proxies`](Self::trusted_proxies) | none: the connection's address, `Host` and scheme |
+/// | [`require_https`](Self::require_https) | off |
 pub struct HmacAuthBuilder<S = (V1,)> {
     schemes: S,
     settings: Settings,
     nonces: Option<Arc<dyn NonceStore>>,
+    throttle: Option<FailureThrottle>,
+    risk: Option<RiskMonitor>,
 }
 
 impl<S: SchemeSet> HmacAuthBuilder<S> {
@@ -130,8 +147,12 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
                 reveal_key_errors: false,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 skip: None,
+                proxies: None,
+                require_https: false,
             },
             nonces: None,
+            throttle: None,
+            risk: None,
         }
     }
 
@@ -242,6 +263,8 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             schemes: f(self.schemes),
             settings: self.settings,
             nonces: self.nonces,
+            throttle: self.throttle,
+            risk: self.risk,
         }
     }
 
@@ -267,6 +290,41 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
         self
     }
 
+    /// Throttles failed authentications per key id and per client address (off by default): see
+    /// [`FailureThrottle`]. Throttled requests are answered `429 too_many_failures` with
+    /// `Retry-After` before their body is read or any MAC computed.
+    pub fn throttle_failures(mut self, throttle: FailureThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// Gives each decision's event a risk level from the signals of [`RiskMonitor`] (off by
+    /// default), logs high-risk ones at `warn` and hands them to its alert hook.
+    pub fn risk_monitor(mut self, monitor: RiskMonitor) -> Self {
+        self.risk = Some(monitor);
+        self
+    }
+
+    /// The proxies whose `X-Forwarded-*` or `Forwarded` headers are believed (default: none —
+    /// the connection's address, the `Host` header and the connection's scheme are used). A
+    /// trusted proxy's forwarded host is the host checked against the allowed hosts and verified
+    /// in the signature; its client address is the one throttled and logged.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.settings.proxies = Some(proxies);
+        self
+    }
+
+    /// Refuses requests that did not come over HTTPS (`403 https_required`; default: off). A
+    /// request counts as HTTPS when a trusted proxy says so (`X-Forwarded-Proto: https`,
+    /// `Forwarded: proto=https`), when its URI's scheme is `https` (HTTP/2), or when the server's
+    /// TLS acceptor put the [`Tls`](super::Tls) marker in its extensions. Signatures protect a
+    /// request's integrity, not its confidentiality: over plain HTTP its body and headers are
+    /// readable by anyone on the path.
+    pub fn require_https(mut self, required: bool) -> Self {
+        self.settings.require_https = required;
+        self
+    }
+
     /// The layer, or what is wrong with the settings.
     pub fn build(self) -> Result<HmacAuthLayer<S>, ConfigError> {
         let settings = self.settings;
@@ -289,12 +347,22 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             Some(store) => store,
             None => Arc::new(MemoryNonceStore::default()),
         };
+        let throttle = self
+            .throttle
+            .map(|t| t.build(Arc::clone(&settings.clock)))
+            .transpose()?;
+        let risk = self
+            .risk
+            .map(|r| r.build(Arc::clone(&settings.clock)))
+            .transpose()?;
         Ok(HmacAuthLayer {
             config: Arc::new(Verifier {
                 schemes: self.schemes,
                 settings,
                 nonces,
                 decoy_key,
+                throttle,
+                risk,
             }),
         })
     }

@@ -57,18 +57,23 @@
 mod body;
 mod future;
 mod layer;
+mod proxy;
 mod response;
+mod risk;
 mod schemes;
 mod scope;
 mod service;
 mod skip;
+mod throttle;
 mod verification;
 mod verify;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
+pub use proxy::{Origin, PeerAddr, Tls, TrustedProxies};
 pub use response::{DefaultResponder, RejectionResponder, S3XmlResponder, challenge, problem_json};
+pub use risk::{Alert, AlertHook, RiskLevel, RiskMonitor, Signal, Signals};
 pub use schemes::{
     Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
     Verification6, Verification7, Verification8,
@@ -76,5 +81,6 @@ pub use schemes::{
 pub use scope::{RequireScope, RequireScopeService, ScopeFuture};
 pub use service::HmacAuth;
 pub use skip::Passthrough;
+pub use throttle::{DEFAULT_THROTTLE_CAPACITY, FailureThrottle};
 pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

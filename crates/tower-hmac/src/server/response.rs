@@ -68,7 +68,10 @@ impl RejectionResponder for DefaultResponder {
         if let Some(value) = challenge(rejection) {
             headers.insert(WWW_AUTHENTICATE, value);
         }
-        if rejection.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            rejection.status(),
+            http::StatusCode::SERVICE_UNAVAILABLE | http::StatusCode::TOO_MANY_REQUESTS
+        ) {
             let secs = rejection.retry_after().map_or(1, |d| d.as_secs().max(1));
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -116,7 +119,7 @@ impl S3XmlResponder {
             K::ReplayStoreUnavailable | K::KeyStoreUnavailable => {
                 ("ServiceUnavailable", S::SERVICE_UNAVAILABLE)
             }
-            K::ReplayQuotaExceeded => ("SlowDown", S::SERVICE_UNAVAILABLE),
+            K::ReplayQuotaExceeded | K::TooManyFailures => ("SlowDown", S::SERVICE_UNAVAILABLE),
             // Missing credentials, an expired URL, a replay, a host or scheme not served here, a
             // signed part missing.
             _ => ("AccessDenied", S::FORBIDDEN),

@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use tower_hmac_core::{Locator, Rejection, RejectionKind, Scheme, authorization_token};
 
 use super::body::VerifiedBody;
+use super::proxy::Origin;
 use super::skip::Passthrough;
 use super::verification::{BodyError, SchemeVerification};
 use super::verify::{Failure, Verifier};
@@ -49,6 +50,7 @@ pub trait SchemeSet: Sized + Send + Sync + 'static {
         verifier: &Arc<Verifier<Self>>,
         parts: Parts,
         body: B,
+        origin: &Origin,
     ) -> Self::Verification<B>
     where
         B: Body,
@@ -188,8 +190,9 @@ macro_rules! scheme_set {
 
             fn verification<Bd>(
                 verifier: &Arc<Verifier<Self>>,
-                parts: Parts,
+                mut parts: Parts,
                 body: Bd,
+                origin: &Origin,
             ) -> Self::Verification<Bd>
             where
                 Bd: Body,
@@ -208,6 +211,14 @@ macro_rules! scheme_set {
                             verifier.settings.body_limit,
                             verifier.settings.body_timeout,
                         ),
+                    };
+                }
+                if let Err(failure) = verifier.admit(&mut parts, origin) {
+                    return $verification::Refused {
+                        failure: Some(Failure {
+                            rejection: failure.rejection.with_scheme(verifier.schemes.first_name()),
+                            ..failure
+                        }),
                     };
                 }
                 let index = match verifier.schemes.select(&parts) {

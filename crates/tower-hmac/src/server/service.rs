@@ -71,8 +71,12 @@ where
         // The ready service is the one that must be called; leave a fresh clone behind.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let meta = AuditMeta::of(req.headers(), req.extensions());
-        let verification = self.config.verify(req);
+        let meta = AuditMeta::of(
+            req.headers(),
+            req.extensions(),
+            self.config.settings.proxies.as_ref(),
+        );
+        let verification = self.config.verify(req, &meta);
         ResponseFuture::new(verification, inner, Arc::clone(&self.config), meta)
     }
 }

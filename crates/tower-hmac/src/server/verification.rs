@@ -29,6 +29,7 @@ use tower_hmac_core::{
 };
 
 use super::body::VerifiedBody;
+use super::proxy::restore_received;
 use super::verify::{Failure, Verifier, authority_mismatch, host_not_allowed, signed_uri};
 use crate::Authenticated;
 
@@ -122,17 +123,24 @@ where
         let state = match sc.parse(&parts, verifier.settings.max_header_len) {
             Err(rejection) => State::Failed {
                 failure: Some(Failure {
-                    rejection: rejection.with_scheme(sc.name()),
-                    key_id: None,
-                    app_id: None,
-                    hidden: None,
+                    scheme_id: Some(sc.id()),
+                    ..Failure::from_rejection(rejection.with_scheme(sc.name()))
                 }),
             },
-            Ok(creds) => State::Lookup {
-                lookup: verifier.settings.registry.lookup(creds.key_id()),
-                parts: Some(parts),
-                body: Some(body),
-                creds: Some(creds),
+            Ok(creds) => match verifier.key_id_throttled(creds.key_id()) {
+                Some(failure) => State::Failed {
+                    failure: Some(Failure {
+                        rejection: failure.rejection.with_scheme(sc.name()),
+                        scheme_id: Some(sc.id()),
+                        ..failure
+                    }),
+                },
+                None => State::Lookup {
+                    lookup: verifier.settings.registry.lookup(creds.key_id()),
+                    parts: Some(parts),
+                    body: Some(body),
+                    creds: Some(creds),
+                },
             },
         };
         Self {
@@ -319,7 +327,6 @@ impl<S> Verifier<S> {
     /// A failure of this request, with what the log line says of the caller.
     fn fail<Sc: Scheme>(&self, scheme: &Sc, ctx: &Ctx<Sc>, rejection: Rejection) -> Failure {
         Failure {
-            rejection: rejection.with_scheme(scheme.name()),
             key_id: Some(ctx.creds.key_id().to_owned()),
             app_id: ctx
                 .record
@@ -327,6 +334,8 @@ impl<S> Verifier<S> {
                 .map(|r| r.app_id_arc().clone())
                 .or_else(|| ctx.refused_app.clone()),
             hidden: ctx.refused,
+            scheme_id: Some(scheme.id()),
+            ..Failure::from_rejection(rejection.with_scheme(scheme.name()))
         }
     }
 
@@ -378,12 +387,13 @@ impl<S> Verifier<S> {
             Ok(None) => (None, Some(RejectionKind::UnknownKey), None),
             Err(e) => {
                 return Err(Failure {
-                    rejection: Rejection::new(RejectionKind::KeyStoreUnavailable)
-                        .with_source(e)
-                        .with_scheme(scheme.name()),
                     key_id: Some(creds.key_id().to_owned()),
-                    app_id: None,
-                    hidden: None,
+                    scheme_id: Some(scheme.id()),
+                    ..Failure::from_rejection(
+                        Rejection::new(RejectionKind::KeyStoreUnavailable)
+                            .with_source(e)
+                            .with_scheme(scheme.name()),
+                    )
                 });
             }
         };
@@ -434,7 +444,10 @@ impl<S> Verifier<S> {
             Some(_) => timestamp > now_secs.saturating_add(skew.as_secs()),
         };
         if late {
-            return Err(self.fail(scheme, &ctx, self.stale(scheme, &ctx, ctx.hint_secs)));
+            return Err(Failure {
+                off_by: Some(timestamp.abs_diff(now_secs)),
+                ..self.fail(scheme, &ctx, self.stale(scheme, &ctx, ctx.hint_secs))
+            });
         }
 
         let pending = scheme
@@ -575,6 +588,7 @@ impl<S> Verifier<S> {
         if let Some(routed) = ctx.routed.take() {
             ctx.parts.uri = routed;
         }
+        restore_received(&mut ctx.parts);
         scheme.accepted(&ctx.creds, &mut ctx.parts);
         let mut authenticated =
             Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())

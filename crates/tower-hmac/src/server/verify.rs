@@ -12,8 +12,11 @@ use tower_hmac_core::{
     AllowedHosts, Clock, KeyRegistry, NonceStore, Rejection, RejectionKind, SecretKey, trim_ows,
 };
 
+use super::proxy::{Origin, TrustedProxies, apply_forwarded_host};
 use super::response::RejectionResponder;
+use super::risk::{Alert, Monitor, RiskLevel, Signal, Signals};
 use super::schemes::SchemeSet;
+use super::throttle::Throttle;
 use super::verification::BodyError;
 use crate::Authenticated;
 
@@ -30,6 +33,10 @@ pub struct Verifier<S> {
     /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
     /// that its answer takes as long as a bad signature's.
     pub(crate) decoy_key: SecretKey,
+    /// The failed-authentication throttle, when enabled.
+    pub(crate) throttle: Option<Throttle>,
+    /// The risk monitor, when enabled.
+    pub(crate) risk: Option<Monitor>,
 }
 
 /// The layer's settings: one struct, filled by the builder and read by the verifier.
@@ -45,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
     pub(crate) skip: Option<super::skip::SkipPredicate>,
+    pub(crate) proxies: Option<TrustedProxies>,
+    pub(crate) require_https: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -58,6 +67,8 @@ impl fmt::Debug for Settings {
             .field("diagnostics", &self.diagnostics)
             .field("reveal_key_errors", &self.reveal_key_errors)
             .field("skip", &self.skip.is_some())
+            .field("proxies", &self.proxies)
+            .field("require_https", &self.require_https)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +78,8 @@ impl<S: fmt::Debug> fmt::Debug for Verifier<S> {
         f.debug_struct("Verifier")
             .field("schemes", &self.schemes)
             .field("settings", &self.settings)
+            .field("throttle", &self.throttle)
+            .field("risk", &self.risk)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +93,13 @@ pub struct Failure {
     /// The real reason, when the answer hides it (an unknown or revoked key answered as any
     /// other key that verifies nothing): logged, never sent.
     pub(crate) hidden: Option<RejectionKind>,
+    /// For a request outside the time window: how far, in seconds (a risk signal).
+    pub(crate) off_by: Option<u64>,
+    /// For a throttled request: which bucket was empty (`key_id` or `address`).
+    pub(crate) throttled_by: Option<&'static str>,
+    /// The id of the scheme that refused it (`v1`, `sigv4`, …), when one was picked: the label
+    /// of metrics and events, the same as an accepted request's.
+    pub(crate) scheme_id: Option<&'static str>,
 }
 
 impl Failure {
@@ -89,6 +109,25 @@ impl Failure {
             key_id: None,
             app_id: None,
             hidden: None,
+            off_by: None,
+            throttled_by: None,
+            scheme_id: None,
+        }
+    }
+
+    /// `429 too_many_failures`, waiting `wait`, for the bucket `by`.
+    pub(crate) fn throttled(wait: std::time::Duration, by: &'static str) -> Self {
+        // Whole seconds, rounded up: a client that waits that long finds a token back.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let rejection = Rejection::new(RejectionKind::TooManyFailures)
+            .with_retry_after(std::time::Duration::from_secs(secs.max(1)))
+            .with_detail(format!(
+                "too many failed authentications from this {}",
+                by.replace('_', " ")
+            ));
+        Self {
+            throttled_by: Some(by),
+            ..Self::from_rejection(rejection)
         }
     }
 
@@ -146,59 +185,168 @@ pub(crate) fn host_not_allowed(host: &[u8]) -> Rejection {
 
 impl<S: SchemeSet> Verifier<S> {
     /// Picks the scheme whose credentials the request carries and starts its checks.
-    pub(crate) fn verify<B>(self: &Arc<Self>, req: Request<B>) -> S::Verification<B>
+    pub(crate) fn verify<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+        meta: &AuditMeta,
+    ) -> S::Verification<B>
     where
         B: Body,
         B::Error: Into<BodyError>,
     {
         let (parts, body) = req.into_parts();
-        S::verification(self, parts, body)
+        S::verification(self, parts, body, &meta.origin)
     }
+}
+
+impl<S> Verifier<S> {
+    /// The checks before any scheme's: HTTPS when required, the client address's throttle; then
+    /// the host a trusted proxy forwarded takes the place of `Host` for verifying.
+    pub(crate) fn admit(&self, parts: &mut Parts, origin: &Origin) -> Result<(), Failure> {
+        if self.settings.require_https && !origin.is_https(parts) {
+            return Err(Failure::from_rejection(Rejection::new(
+                RejectionKind::HttpsRequired,
+            )));
+        }
+        if let (Some(throttle), Some(client)) = (&self.throttle, origin.client) {
+            if let Some(wait) = throttle.address_blocked(client) {
+                return Err(Failure::throttled(wait, "address"));
+            }
+        }
+        if let Some(host) = &origin.host {
+            apply_forwarded_host(parts, host);
+        }
+        Ok(())
+    }
+
+    /// The throttle's answer for a key id, before its key is looked up.
+    pub(crate) fn key_id_throttled(&self, key_id: &str) -> Option<Failure> {
+        let wait = self.throttle.as_ref()?.key_id_blocked(key_id)?;
+        Some(Failure {
+            key_id: Some(key_id.to_owned()),
+            ..Failure::throttled(wait, "key_id")
+        })
+    }
+
+    /// After an accepted request: its risk signals, event, metrics and alert.
+    pub(crate) fn accepted(&self, auth: Option<&Authenticated>, meta: &AuditMeta) {
+        let signals = match (&self.risk, auth) {
+            (Some(monitor), Some(auth)) => monitor.on_accepted(auth.key_id(), meta.origin.client),
+            _ => Signals::default(),
+        };
+        log_accepted(auth, meta, signals);
+        if let (Some(monitor), Some(auth), RiskLevel::High) = (&self.risk, auth, signals.level()) {
+            monitor.alert(|at| Alert {
+                risk: RiskLevel::High,
+                signals,
+                outcome: "accepted",
+                code: "ok",
+                app_id: Some(auth.app_id().to_owned()),
+                key_id: Some(auth.key_id().to_owned()),
+                scheme: Some(auth.scheme()),
+                client: meta.origin.client,
+                request_id: meta.request_id().map(str::to_owned),
+                at,
+            });
+        }
+    }
+
+    /// After a refused request: the throttle's count, its risk signals, event, metrics and alert.
+    pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta) {
+        let kind = failure.rejection.kind();
+        let counts = counts_as_failure(kind);
+        let key_id = failure.key_id.as_deref();
+        if let (true, Some(throttle)) = (counts, &self.throttle) {
+            throttle.record_failure(key_id, meta.origin.client);
+        }
+        let mut signals = match (counts, &self.risk) {
+            (true, Some(monitor)) => monitor.on_failure(
+                key_id,
+                meta.origin.client,
+                failure.off_by,
+                self.settings.max_skew,
+            ),
+            _ => Signals::default(),
+        };
+        if kind == RejectionKind::TooManyFailures {
+            signals.add(Signal::Throttled);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("tower_hmac_throttled_total", "by" => failure.throttled_by.unwrap_or("unknown"))
+                .increment(1);
+        }
+        log_rejected(failure, meta, signals);
+        if let (Some(monitor), RiskLevel::High) = (&self.risk, signals.level()) {
+            monitor.alert(|at| Alert {
+                risk: RiskLevel::High,
+                signals,
+                outcome: "rejected",
+                code: failure
+                    .hidden
+                    .map_or(failure.rejection.code(), RejectionKind::code),
+                app_id: failure.app_id.as_deref().map(str::to_owned),
+                key_id: failure.key_id.clone(),
+                scheme: failure.scheme_id,
+                client: meta.origin.client,
+                request_id: meta.request_id().map(str::to_owned),
+                at,
+            });
+        }
+    }
+}
+
+/// Whether a refusal counts against the throttle and the burst signal: a failed authentication,
+/// not the server's own trouble, a slow or broken body, plain HTTP or the throttle itself.
+fn counts_as_failure(kind: RejectionKind) -> bool {
+    !matches!(
+        kind,
+        RejectionKind::TooManyFailures
+            | RejectionKind::HttpsRequired
+            | RejectionKind::ReplayQuotaExceeded
+            | RejectionKind::ReplayStoreUnavailable
+            | RejectionKind::KeyStoreUnavailable
+            | RejectionKind::BodyTimeout
+            | RejectionKind::BodyUnreadable
+    )
 }
 
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// What the event of a decision says of the request besides the verdict: when it arrived, its
-/// `X-Request-Id`, and the client's address when the server knows it (Axum's `ConnectInfo`).
+/// `X-Request-Id`, and where it came from (the client's address when the server knows it).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AuditMeta {
     pub(crate) started: Option<std::time::Instant>,
     pub(crate) request_id: Option<http::HeaderValue>,
-    pub(crate) client: Option<std::net::SocketAddr>,
+    pub(crate) origin: Origin,
 }
 
 impl AuditMeta {
     /// From the request's head, before verifying it.
-    pub(crate) fn of(parts_headers: &http::HeaderMap, extensions: &http::Extensions) -> Self {
-        #[cfg(feature = "axum")]
-        let client = extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        #[cfg(not(feature = "axum"))]
-        let client = {
-            let _ = extensions;
-            None
-        };
+    pub(crate) fn of(
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        proxies: Option<&TrustedProxies>,
+    ) -> Self {
         Self {
             started: Some(std::time::Instant::now()),
             // Only a short, visible-ASCII id is logged.
-            request_id: parts_headers
+            request_id: headers
                 .get(X_REQUEST_ID)
                 .filter(|v| v.len() <= 128 && v.to_str().is_ok())
                 .cloned(),
-            client,
+            origin: Origin::of(headers, extensions, proxies),
         }
     }
 
-    fn request_id(&self) -> &str {
-        self.request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok())
     }
 
     fn client(&self) -> String {
-        self.client.map(|c| c.ip().to_string()).unwrap_or_default()
+        self.origin
+            .client
+            .map(|c| c.to_string())
+            .unwrap_or_default()
     }
 
     fn latency_us(&self) -> u64 {
@@ -210,7 +358,7 @@ impl AuditMeta {
 
 /// Emits the one event of a decision (and, with the `metrics` feature, its counter and its
 /// latency).
-pub(crate) fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta) {
+fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta, signals: Signals) {
     let started = meta.started;
     #[cfg(feature = "metrics")]
     if let Some(auth) = auth {
@@ -229,21 +377,33 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = started;
-    if let Some(auth) = auth {
-        tracing::debug!(
-            target: TRACING_TARGET,
-            outcome = "accepted",
-            app_id = auth.app_id(),
-            key_id = auth.key_id(),
-            scheme = auth.scheme(),
-            client = %meta.client(),
-            request_id = meta.request_id(),
-            latency_us = meta.latency_us(),
-        );
+    let Some(auth) = auth else { return };
+    let risk = signals.level();
+    macro_rules! event {
+        ($level:ident) => {
+            tracing::$level!(
+                target: TRACING_TARGET,
+                outcome = "accepted",
+                code = "ok",
+                app_id = auth.app_id(),
+                key_id = auth.key_id(),
+                scheme = auth.scheme(),
+                client = %meta.client(),
+                request_id = meta.request_id().unwrap_or(""),
+                latency_us = meta.latency_us(),
+                risk = risk.as_str(),
+                signals = %signals,
+            )
+        };
+    }
+    match risk {
+        RiskLevel::High => event!(warn),
+        RiskLevel::Medium => event!(info),
+        RiskLevel::Low => event!(debug),
     }
 }
 
-pub(crate) fn log_rejected(failure: &Failure, meta: &AuditMeta) {
+fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals) {
     let started = meta.started;
     // The real reason: the answer may hide it, the operator's log does not.
     let code = failure
@@ -255,7 +415,7 @@ pub(crate) fn log_rejected(failure: &Failure, meta: &AuditMeta) {
             "tower_hmac_requests_total",
             "outcome" => "rejected",
             "code" => code,
-            "scheme" => failure.rejection.scheme().unwrap_or("none"),
+            "scheme" => failure.scheme_id.unwrap_or("none"),
             "app" => failure.app_id.as_deref().unwrap_or("unknown").to_owned(),
         )
         .increment(1);
@@ -270,13 +430,38 @@ pub(crate) fn log_rejected(failure: &Failure, meta: &AuditMeta) {
     let key_id = failure.key_id.as_deref().unwrap_or("");
     let app_id = failure.app_id.as_deref().unwrap_or("");
     let detail = failure.rejection.detail().unwrap_or("");
-    let scheme = failure.rejection.scheme().unwrap_or("");
-    if failure.rejection.status().is_server_error() {
-        let error = std::error::Error::source(&failure.rejection)
+    let scheme = failure.scheme_id.unwrap_or("");
+    let risk = signals.level();
+    let error = if failure.rejection.status().is_server_error() {
+        std::error::Error::source(&failure.rejection)
             .map(ToString::to_string)
-            .unwrap_or_default();
-        tracing::warn!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, scheme, client = %meta.client(), request_id = meta.request_id(), latency_us = meta.latency_us(), detail, error);
+            .unwrap_or_default()
     } else {
-        tracing::info!(target: TRACING_TARGET, outcome = "rejected", code, answered, app_id, key_id, scheme, client = %meta.client(), request_id = meta.request_id(), latency_us = meta.latency_us(), detail);
+        String::new()
+    };
+    macro_rules! event {
+        ($level:ident) => {
+            tracing::$level!(
+                target: TRACING_TARGET,
+                outcome = "rejected",
+                code,
+                answered,
+                app_id,
+                key_id,
+                scheme,
+                client = %meta.client(),
+                request_id = meta.request_id().unwrap_or(""),
+                latency_us = meta.latency_us(),
+                risk = risk.as_str(),
+                signals = %signals,
+                detail,
+                error,
+            )
+        };
+    }
+    if risk == RiskLevel::High || failure.rejection.status().is_server_error() {
+        event!(warn);
+    } else {
+        event!(info);
     }
 }
