@@ -299,6 +299,9 @@ fn explain_problem(
         RejectionKind::ReplayedNonce => "the same nonce was sent twice: sign every request (and every retry) anew".into(),
         RejectionKind::MissingSignedHeader => "a header named in SignedHeaders did not reach the server: a proxy may drop it".into(),
         RejectionKind::MalformedAuthorization => problem.detail().unwrap_or("the Authorization header breaks the grammar").into(),
+        RejectionKind::TooManyFailures => "too many failed attempts from this key id or address: fix the signature, then wait the Retry-After seconds".into(),
+        RejectionKind::HttpsRequired => "the server accepts signed requests over HTTPS only: use an https:// URL".into(),
+        RejectionKind::InsufficientScope => format!("the key's app lacks the scope {}", problem.scope().unwrap_or("the route requires")),
         _ => String::new(),
     };
     if !hint.is_empty() {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tower_hmac_core::{SecretKey, generate_nonce, is_valid_key_id};
+use tower_hmac_core::{SecretKey, generate_nonce, is_valid_key_id, is_valid_scope};
 use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
 
 /// The environment variable of the master key (standard Base64 of 32 bytes).
@@ -57,6 +57,15 @@ enum Command {
     },
     /// List the keys (never their secrets).
     List,
+    /// Set an app's scopes (what `RequireScope` routes it may call), on every instance within a
+    /// second; no scope at all with none given.
+    Scopes {
+        /// The app.
+        #[arg(long, value_name = "ID")]
+        app: String,
+        /// The scopes, e.g. orders:read orders:write.
+        scopes: Vec<String>,
+    },
     /// Re-encrypt every key under the master key (--master-key-file / $TOWER_HMAC_MASTER_KEY),
     /// decrypting with the previous one (--previous-master-key-file).
     Reencrypt {
@@ -147,6 +156,19 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
                         key.master_key
                     );
                 }
+            }
+            Command::Scopes { app, scopes } => {
+                if let Some(bad) = scopes.iter().find(|s| !is_valid_scope(s)) {
+                    return Err(format!(
+                        "scope {bad:?}: 1 to 128 visible ASCII characters, no spaces, quotes or backslashes"
+                    ));
+                }
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                admin
+                    .set_app_scopes(app, &scopes, &actor)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("app {app}: scopes {}", scopes.join(" "));
             }
             Command::Reencrypt { .. } => {
                 let n = admin.reencrypt(&actor).await.map_err(|e| e.to_string())?;

@@ -1,6 +1,7 @@
 //! `tower-hmac keys` against the machine's PostgreSQL (`TOWER_HMAC_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), in a schema of this test's own: a new secret is
-//! printed once and works, `list` never shows a secret, `revoke` and `reencrypt` take effect.
+//! printed once and works, `list` never shows a secret, `scopes`, `revoke` and `reencrypt` take
+//! effect.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -77,6 +78,36 @@ async fn keys_are_added_once_listed_without_secrets_revoked_and_reencrypted() {
     let list = text(&keys(&["list"], &schema, &master));
     assert!(list.contains("partner\tpartner-1\tactive"), "{list}");
     assert!(!list.contains(&*secret.to_base64()), "a secret in the list");
+
+    // Scopes: set for the app, read by the registry, refused when they cannot be named.
+    let out = text(&keys(
+        &["scopes", "--app", "partner", "orders:read", "orders:write"],
+        &schema,
+        &master,
+    ));
+    assert!(out.contains("orders:read orders:write"), "{out}");
+    registry.refresh().await.unwrap();
+    let record = registry.lookup("partner-1").await.unwrap().unwrap();
+    assert_eq!(
+        record.scopes().iter().map(|s| &**s).collect::<Vec<_>>(),
+        ["orders:read", "orders:write"]
+    );
+    let bad = Command::new(BIN)
+        .args([
+            "keys",
+            "scopes",
+            "--app",
+            "partner",
+            "has space",
+            "--schema",
+            &schema,
+        ])
+        .env("DATABASE_URL", url())
+        .env("TOWER_HMAC_MASTER_KEY", &master)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("scope \"has space\""));
 
     keys(&["revoke", "partner-1"], &schema, &master);
     registry.refresh().await.unwrap();

@@ -9,6 +9,15 @@ use crate::future::StoreFuture;
 use crate::key::SecretKey;
 use crate::rejection::RejectionKind;
 
+/// Whether `scope` is a valid scope: 1 to 128 visible ASCII characters, without `"` and `\`
+/// (a scope is quoted in `WWW-Authenticate`).
+pub fn is_valid_scope(scope: &str) -> bool {
+    (1..=128).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
 /// Whether a key may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

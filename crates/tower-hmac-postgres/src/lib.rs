@@ -791,6 +791,14 @@ impl KeyAdmin {
         scopes: &[&str],
         actor: &str,
     ) -> Result<(), PostgresError> {
+        if let Some(bad) = scopes.iter().find(|s| !tower_hmac_core::is_valid_scope(s)) {
+            return Err(PostgresError::Invalid {
+                key_id: format!("app {app_id}"),
+                message: format!(
+                    "scope {bad:?}: 1 to 128 visible ASCII characters, without quotes or backslashes"
+                ),
+            });
+        }
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query("UPDATE tower_hmac_apps SET scopes = $1 WHERE id = $2")
             .bind(scopes)

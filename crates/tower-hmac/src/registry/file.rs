@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Deserialize;
-use tower_hmac_core::{KeyError, KeyRecord, KeyState, SecretKey, is_valid_key_id};
+use tower_hmac_core::{KeyError, KeyRecord, KeyState, SecretKey, is_valid_key_id, is_valid_scope};
 use zeroize::Zeroize as _;
 
 use super::memory::InMemoryRegistry;
@@ -333,7 +333,7 @@ impl InMemoryRegistry {
                 }
                 record = record.with_validity(not_before, not_after);
                 if let Some(scopes) = key.scopes.as_ref().or(app.scopes.as_ref()) {
-                    if let Some(bad) = scopes.iter().find(|s| !valid_scope(s)) {
+                    if let Some(bad) = scopes.iter().find(|s| !is_valid_scope(s)) {
                         return Err(RegistryFileError::InvalidScope {
                             app: app.id.clone(),
                             key: key.id.clone(),
@@ -362,15 +362,6 @@ fn text_digest(text: &str) -> [u8; 32] {
         let _ = text;
         [0; 32]
     }
-}
-
-/// A scope: 1 to 128 visible ASCII characters, without `"` and `\` (it is quoted in
-/// `WWW-Authenticate`).
-fn valid_scope(scope: &str) -> bool {
-    (1..=128).contains(&scope.len())
-        && scope
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
 /// How `secret_env` variables are read: the process environment, or a test's own.

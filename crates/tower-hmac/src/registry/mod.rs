@@ -13,6 +13,8 @@ pub use caching::{CachingRegistry, CachingRegistryBuilder};
 #[cfg(feature = "toml")]
 pub use file::RegistryFileError;
 pub use memory::InMemoryRegistry;
-pub use tower_hmac_core::{KeyRecord, KeyRegistry, KeyState, RegistryError, StoreFuture};
+pub use tower_hmac_core::{
+    KeyRecord, KeyRegistry, KeyState, RegistryError, StoreFuture, is_valid_scope,
+};
 #[cfg(feature = "watch")]
 pub use watch::{FileRegistry, RELOAD_TRACING_TARGET, ReloadSummary, WatchError, WatchGuard};

@@ -13,10 +13,12 @@ use tower_hmac_core::{
 use super::schemes::{Push, SchemeSet};
 
 use super::body::VerifiedBody;
+#[cfg(feature = "policy")]
+use super::monitor::RiskMonitor;
 use super::proxy::TrustedProxies;
 use super::response::{DefaultResponder, RejectionResponder};
-use super::risk::RiskMonitor;
 use super::service::HmacAuth;
+#[cfg(feature = "policy")]
 use super::throttle::FailureThrottle;
 use super::verify::{AuditMeta, Settings, Verifier};
 use crate::error::ConfigError;
@@ -125,7 +127,9 @@ pub struct HmacAuthBuilder<S = (V1,)> {
     schemes: S,
     settings: Settings,
     nonces: Option<Arc<dyn NonceStore>>,
+    #[cfg(feature = "policy")]
     throttle: Option<FailureThrottle>,
+    #[cfg(feature = "policy")]
     risk: Option<RiskMonitor>,
 }
 
@@ -151,7 +155,9 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
                 require_https: false,
             },
             nonces: None,
+            #[cfg(feature = "policy")]
             throttle: None,
+            #[cfg(feature = "policy")]
             risk: None,
         }
     }
@@ -263,7 +269,9 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             schemes: f(self.schemes),
             settings: self.settings,
             nonces: self.nonces,
+            #[cfg(feature = "policy")]
             throttle: self.throttle,
+            #[cfg(feature = "policy")]
             risk: self.risk,
         }
     }
@@ -290,6 +298,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
         self
     }
 
+    #[cfg(feature = "policy")]
     /// Throttles failed authentications per key id and per client address (off by default): see
     /// [`FailureThrottle`]. Throttled requests are answered `429 too_many_failures` with
     /// `Retry-After` before their body is read or any MAC computed.
@@ -298,6 +307,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
         self
     }
 
+    #[cfg(feature = "policy")]
     /// Gives each decision's event a risk level from the signals of [`RiskMonitor`] (off by
     /// default), logs high-risk ones at `warn` and hands them to its alert hook.
     pub fn risk_monitor(mut self, monitor: RiskMonitor) -> Self {
@@ -347,22 +357,26 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
             Some(store) => store,
             None => Arc::new(MemoryNonceStore::default()),
         };
-        let throttle = self
-            .throttle
-            .map(|t| t.build(Arc::clone(&settings.clock)))
-            .transpose()?;
-        let risk = self
-            .risk
-            .map(|r| r.build(Arc::clone(&settings.clock)))
-            .transpose()?;
+        #[cfg(feature = "policy")]
+        let policy = super::policy::Policy {
+            throttle: self
+                .throttle
+                .map(|t| t.build(Arc::clone(&settings.clock)))
+                .transpose()?,
+            risk: self
+                .risk
+                .map(|r| r.build(Arc::clone(&settings.clock)))
+                .transpose()?,
+        };
+        #[cfg(not(feature = "policy"))]
+        let policy = super::policy::Policy::default();
         Ok(HmacAuthLayer {
             config: Arc::new(Verifier {
                 schemes: self.schemes,
                 settings,
                 nonces,
                 decoy_key,
-                throttle,
-                risk,
+                policy,
             }),
         })
     }

@@ -57,6 +57,9 @@
 mod body;
 mod future;
 mod layer;
+#[cfg(feature = "policy")]
+mod monitor;
+mod policy;
 mod proxy;
 mod response;
 mod risk;
@@ -64,6 +67,7 @@ mod schemes;
 mod scope;
 mod service;
 mod skip;
+#[cfg(feature = "policy")]
 mod throttle;
 mod verification;
 mod verify;
@@ -71,9 +75,11 @@ mod verify;
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
+#[cfg(feature = "policy")]
+pub use monitor::{Alert, AlertHook, RiskMonitor};
 pub use proxy::{Origin, PeerAddr, Tls, TrustedProxies};
 pub use response::{DefaultResponder, RejectionResponder, S3XmlResponder, challenge, problem_json};
-pub use risk::{Alert, AlertHook, RiskLevel, RiskMonitor, Signal, Signals};
+pub use risk::{RiskLevel, Signal, Signals};
 pub use schemes::{
     Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
     Verification6, Verification7, Verification8,
@@ -81,6 +87,7 @@ pub use schemes::{
 pub use scope::{RequireScope, RequireScopeService, ScopeFuture};
 pub use service::HmacAuth;
 pub use skip::Passthrough;
+#[cfg(feature = "policy")]
 pub use throttle::{DEFAULT_THROTTLE_CAPACITY, FailureThrottle};
 pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};

@@ -12,11 +12,11 @@ use tower_hmac_core::{
     AllowedHosts, Clock, KeyRegistry, NonceStore, Rejection, RejectionKind, SecretKey, trim_ows,
 };
 
+use super::policy::{Policy, Seen};
 use super::proxy::{Origin, TrustedProxies, apply_forwarded_host};
 use super::response::RejectionResponder;
-use super::risk::{Alert, Monitor, RiskLevel, Signal, Signals};
+use super::risk::{RiskLevel, Signals};
 use super::schemes::SchemeSet;
-use super::throttle::Throttle;
 use super::verification::BodyError;
 use crate::Authenticated;
 
@@ -33,10 +33,8 @@ pub struct Verifier<S> {
     /// A random key that verifies nothing: an unknown or revoked key id still costs a MAC, so
     /// that its answer takes as long as a bad signature's.
     pub(crate) decoy_key: SecretKey,
-    /// The failed-authentication throttle, when enabled.
-    pub(crate) throttle: Option<Throttle>,
-    /// The risk monitor, when enabled.
-    pub(crate) risk: Option<Monitor>,
+    /// The failed-authentication throttle and the risk monitor, when enabled.
+    pub(crate) policy: Policy,
 }
 
 /// The layer's settings: one struct, filled by the builder and read by the verifier.
@@ -78,8 +76,7 @@ impl<S: fmt::Debug> fmt::Debug for Verifier<S> {
         f.debug_struct("Verifier")
             .field("schemes", &self.schemes)
             .field("settings", &self.settings)
-            .field("throttle", &self.throttle)
-            .field("risk", &self.risk)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -94,8 +91,10 @@ pub struct Failure {
     /// other key that verifies nothing): logged, never sent.
     pub(crate) hidden: Option<RejectionKind>,
     /// For a request outside the time window: how far, in seconds (a risk signal).
+    #[cfg_attr(not(feature = "policy"), allow(dead_code))]
     pub(crate) off_by: Option<u64>,
     /// For a throttled request: which bucket was empty (`key_id` or `address`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) throttled_by: Option<&'static str>,
     /// The id of the scheme that refused it (`v1`, `sigv4`, …), when one was picked: the label
     /// of metrics and events, the same as an accepted request's.
@@ -113,6 +112,28 @@ impl Failure {
             throttled_by: None,
             scheme_id: None,
         }
+    }
+
+    /// The code the log gives: the real reason, when the answer hides it.
+    pub(crate) fn logged_code(&self) -> &'static str {
+        self.hidden
+            .map_or(self.rejection.code(), RejectionKind::code)
+    }
+
+    /// Whether it counts against the throttle and the burst signal: a failed authentication, not
+    /// the server's own trouble, a slow or broken body, plain HTTP or the throttle itself.
+    #[cfg_attr(not(feature = "policy"), allow(dead_code))]
+    pub(crate) fn counts_as_failure(&self) -> bool {
+        !matches!(
+            self.rejection.kind(),
+            RejectionKind::TooManyFailures
+                | RejectionKind::HttpsRequired
+                | RejectionKind::ReplayQuotaExceeded
+                | RejectionKind::ReplayStoreUnavailable
+                | RejectionKind::KeyStoreUnavailable
+                | RejectionKind::BodyTimeout
+                | RejectionKind::BodyUnreadable
+        )
     }
 
     /// `429 too_many_failures`, waiting `wait`, for the bucket `by`.
@@ -208,10 +229,8 @@ impl<S> Verifier<S> {
                 RejectionKind::HttpsRequired,
             )));
         }
-        if let (Some(throttle), Some(client)) = (&self.throttle, origin.client) {
-            if let Some(wait) = throttle.address_blocked(client) {
-                return Err(Failure::throttled(wait, "address"));
-            }
+        if let Some(wait) = self.policy.address_wait(origin.client) {
+            return Err(Failure::throttled(wait, "address"));
         }
         if let Some(host) = &origin.host {
             apply_forwarded_host(parts, host);
@@ -221,7 +240,7 @@ impl<S> Verifier<S> {
 
     /// The throttle's answer for a key id, before its key is looked up.
     pub(crate) fn key_id_throttled(&self, key_id: &str) -> Option<Failure> {
-        let wait = self.throttle.as_ref()?.key_id_blocked(key_id)?;
+        let wait = self.policy.key_id_wait(key_id)?;
         Some(Failure {
             key_id: Some(key_id.to_owned()),
             ..Failure::throttled(wait, "key_id")
@@ -230,83 +249,23 @@ impl<S> Verifier<S> {
 
     /// After an accepted request: its risk signals, event, metrics and alert.
     pub(crate) fn accepted(&self, auth: Option<&Authenticated>, meta: &AuditMeta) {
-        let signals = match (&self.risk, auth) {
-            (Some(monitor), Some(auth)) => monitor.on_accepted(auth.key_id(), meta.origin.client),
-            _ => Signals::default(),
-        };
+        let signals = auth.map_or_else(Signals::default, |auth| {
+            self.policy.accepted(auth, &meta.seen())
+        });
         log_accepted(auth, meta, signals);
-        if let (Some(monitor), Some(auth), RiskLevel::High) = (&self.risk, auth, signals.level()) {
-            monitor.alert(|at| Alert {
-                risk: RiskLevel::High,
-                signals,
-                outcome: "accepted",
-                code: "ok",
-                app_id: Some(auth.app_id().to_owned()),
-                key_id: Some(auth.key_id().to_owned()),
-                scheme: Some(auth.scheme()),
-                client: meta.origin.client,
-                request_id: meta.request_id().map(str::to_owned),
-                at,
-            });
-        }
     }
 
     /// After a refused request: the throttle's count, its risk signals, event, metrics and alert.
     pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta) {
-        let kind = failure.rejection.kind();
-        let counts = counts_as_failure(kind);
-        let key_id = failure.key_id.as_deref();
-        if let (true, Some(throttle)) = (counts, &self.throttle) {
-            throttle.record_failure(key_id, meta.origin.client);
-        }
-        let mut signals = match (counts, &self.risk) {
-            (true, Some(monitor)) => monitor.on_failure(
-                key_id,
-                meta.origin.client,
-                failure.off_by,
-                self.settings.max_skew,
-            ),
-            _ => Signals::default(),
-        };
-        if kind == RejectionKind::TooManyFailures {
-            signals.add(Signal::Throttled);
-            #[cfg(feature = "metrics")]
-            metrics::counter!("tower_hmac_throttled_total", "by" => failure.throttled_by.unwrap_or("unknown"))
-                .increment(1);
+        let signals = self
+            .policy
+            .rejected(failure, &meta.seen(), self.settings.max_skew);
+        #[cfg(feature = "metrics")]
+        if let Some(by) = failure.throttled_by {
+            metrics::counter!("tower_hmac_throttled_total", "by" => by).increment(1);
         }
         log_rejected(failure, meta, signals);
-        if let (Some(monitor), RiskLevel::High) = (&self.risk, signals.level()) {
-            monitor.alert(|at| Alert {
-                risk: RiskLevel::High,
-                signals,
-                outcome: "rejected",
-                code: failure
-                    .hidden
-                    .map_or(failure.rejection.code(), RejectionKind::code),
-                app_id: failure.app_id.as_deref().map(str::to_owned),
-                key_id: failure.key_id.clone(),
-                scheme: failure.scheme_id,
-                client: meta.origin.client,
-                request_id: meta.request_id().map(str::to_owned),
-                at,
-            });
-        }
     }
-}
-
-/// Whether a refusal counts against the throttle and the burst signal: a failed authentication,
-/// not the server's own trouble, a slow or broken body, plain HTTP or the throttle itself.
-fn counts_as_failure(kind: RejectionKind) -> bool {
-    !matches!(
-        kind,
-        RejectionKind::TooManyFailures
-            | RejectionKind::HttpsRequired
-            | RejectionKind::ReplayQuotaExceeded
-            | RejectionKind::ReplayStoreUnavailable
-            | RejectionKind::KeyStoreUnavailable
-            | RejectionKind::BodyTimeout
-            | RejectionKind::BodyUnreadable
-    )
 }
 
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
@@ -335,6 +294,13 @@ impl AuditMeta {
                 .filter(|v| v.len() <= 128 && v.to_str().is_ok())
                 .cloned(),
             origin: Origin::of(headers, extensions, proxies),
+        }
+    }
+
+    fn seen(&self) -> Seen<'_> {
+        Seen {
+            client: self.origin.client,
+            request_id: self.request_id(),
         }
     }
 
@@ -406,9 +372,7 @@ fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta, signals: Signals
 fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals) {
     let started = meta.started;
     // The real reason: the answer may hide it, the operator's log does not.
-    let code = failure
-        .hidden
-        .map_or(failure.rejection.code(), RejectionKind::code);
+    let code = failure.logged_code();
     #[cfg(feature = "metrics")]
     {
         metrics::counter!(

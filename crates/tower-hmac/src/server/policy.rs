@@ -1,0 +1,121 @@
+//! What the layer does beyond verifying: failed-authentication throttling and risk signals
+//! (feature `policy`). Without the feature nothing is throttled and every event is low-risk.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[cfg(feature = "policy")]
+use tower_hmac_core::RejectionKind;
+
+#[cfg(feature = "policy")]
+use super::monitor::{Alert, Monitor};
+#[cfg(feature = "policy")]
+use super::risk::RiskLevel;
+use super::risk::Signals;
+#[cfg(feature = "policy")]
+use super::throttle::Throttle;
+use super::verify::Failure;
+use crate::Authenticated;
+
+/// The throttle and the risk monitor of a built layer, each when enabled.
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    #[cfg(feature = "policy")]
+    pub(crate) throttle: Option<Throttle>,
+    #[cfg(feature = "policy")]
+    pub(crate) risk: Option<Monitor>,
+}
+
+/// What an event says of the request, for an alert.
+#[cfg_attr(not(feature = "policy"), allow(dead_code))]
+pub(crate) struct Seen<'a> {
+    pub(crate) client: Option<IpAddr>,
+    pub(crate) request_id: Option<&'a str>,
+}
+
+#[cfg(feature = "policy")]
+impl Policy {
+    /// How long this client address must wait, if its bucket is empty.
+    pub(crate) fn address_wait(&self, client: Option<IpAddr>) -> Option<Duration> {
+        self.throttle.as_ref()?.address_blocked(client?)
+    }
+
+    /// How long this key id must wait, if its bucket is empty.
+    pub(crate) fn key_id_wait(&self, key_id: &str) -> Option<Duration> {
+        self.throttle.as_ref()?.key_id_blocked(key_id)
+    }
+
+    /// The risk signals of an accepted request (and its alert, when high).
+    pub(crate) fn accepted(&self, auth: &Authenticated, seen: &Seen<'_>) -> Signals {
+        let Some(monitor) = &self.risk else {
+            return Signals::default();
+        };
+        let signals = monitor.on_accepted(auth.key_id(), seen.client);
+        if signals.level() == RiskLevel::High {
+            monitor.alert(|at| Alert {
+                risk: RiskLevel::High,
+                signals,
+                outcome: "accepted",
+                code: "ok",
+                app_id: Some(auth.app_id().to_owned()),
+                key_id: Some(auth.key_id().to_owned()),
+                scheme: Some(auth.scheme()),
+                client: seen.client,
+                request_id: seen.request_id.map(str::to_owned),
+                at,
+            });
+        }
+        signals
+    }
+
+    /// A refusal: counted against its buckets when it is a failed authentication; its risk
+    /// signals (and its alert, when high). `skew` is the layer's allowed skew.
+    pub(crate) fn rejected(&self, failure: &Failure, seen: &Seen<'_>, skew: Duration) -> Signals {
+        let counts = failure.counts_as_failure();
+        let key_id = failure.key_id.as_deref();
+        if let (true, Some(throttle)) = (counts, &self.throttle) {
+            throttle.record_failure(key_id, seen.client);
+        }
+        let mut signals = match (counts, &self.risk) {
+            (true, Some(monitor)) => monitor.on_failure(key_id, seen.client, failure.off_by, skew),
+            _ => Signals::default(),
+        };
+        if failure.rejection.kind() == RejectionKind::TooManyFailures {
+            signals.add(super::risk::Signal::Throttled);
+        }
+        if let (Some(monitor), RiskLevel::High) = (&self.risk, signals.level()) {
+            monitor.alert(|at| Alert {
+                risk: RiskLevel::High,
+                signals,
+                outcome: "rejected",
+                code: failure.logged_code(),
+                app_id: failure.app_id.as_deref().map(str::to_owned),
+                key_id: failure.key_id.clone(),
+                scheme: failure.scheme_id,
+                client: seen.client,
+                request_id: seen.request_id.map(str::to_owned),
+                at,
+            });
+        }
+        signals
+    }
+}
+
+#[cfg(not(feature = "policy"))]
+impl Policy {
+    pub(crate) fn address_wait(&self, _: Option<IpAddr>) -> Option<Duration> {
+        None
+    }
+
+    pub(crate) fn key_id_wait(&self, _: &str) -> Option<Duration> {
+        None
+    }
+
+    pub(crate) fn accepted(&self, _: &Authenticated, _: &Seen<'_>) -> Signals {
+        Signals::default()
+    }
+
+    pub(crate) fn rejected(&self, _: &Failure, _: &Seen<'_>, _: Duration) -> Signals {
+        Signals::default()
+    }
+}
