@@ -121,14 +121,14 @@ fn requests_latency_and_registry_lookups_are_counted() {
     );
     assert_eq!(
         get(
-            "tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=HMAC-SHA256,app=shop"
+            "tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=v1,app=shop"
         ),
         1
     );
     // The unknown key: counted with its real code (the answer hides it), no app.
     assert_eq!(
         get(
-            "tower_hmac_requests_total outcome=rejected,code=unknown_key,scheme=HMAC-SHA256,app=unknown"
+            "tower_hmac_requests_total outcome=rejected,code=unknown_key,scheme=v1,app=unknown"
         ),
         1
     );
