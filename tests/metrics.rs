@@ -120,16 +120,12 @@ fn requests_latency_and_registry_lookups_are_counted() {
         3
     );
     assert_eq!(
-        get(
-            "tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=v1,app=shop"
-        ),
+        get("tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=v1,app=shop"),
         1
     );
     // The unknown key: counted with its real code (the answer hides it), no app.
     assert_eq!(
-        get(
-            "tower_hmac_requests_total outcome=rejected,code=unknown_key,scheme=v1,app=unknown"
-        ),
+        get("tower_hmac_requests_total outcome=rejected,code=unknown_key,scheme=v1,app=unknown"),
         1
     );
     assert_eq!(latencies, 5);
