@@ -54,3 +54,8 @@ fn verify_schemes_regressions() {
 fn parse_scheme_credentials_regressions() {
     replay("parse_scheme_credentials", fuzz::parse_scheme_credentials);
 }
+
+#[test]
+fn gateway_credentials_regressions() {
+    replay("gateway_credentials", fuzz::gateway_credentials);
+}

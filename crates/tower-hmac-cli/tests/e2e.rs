@@ -41,9 +41,7 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             )
             .clock(clock)
             .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
-            .with_scheme(demo_server::softaware())
-            .with_scheme(demo_server::rfc9421())
-            .with_scheme(demo_server::sigv4())
+            .schemes(demo_server::demo_schemes())
             .build()
             .unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();

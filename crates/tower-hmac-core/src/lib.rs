@@ -34,6 +34,8 @@ pub mod canonical;
 pub mod challenge;
 pub mod clock;
 mod future;
+#[cfg(any(feature = "kong", feature = "apisix"))]
+pub mod gateway;
 mod key;
 mod nonce;
 pub mod policy;

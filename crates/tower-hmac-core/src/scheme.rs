@@ -67,6 +67,14 @@ pub enum Locator {
     Query(&'static str),
     /// Any of these (a scheme with more than one form: SigV4's header and presigned URL).
     AnyOf(Vec<Locator>),
+    /// `<header>: <token> name="value", …`: an auth-param list after the token (draft-cavage
+    /// style: Kong's and APISIX's `hmac-auth`), in `Authorization` or another header
+    /// (`Proxy-Authorization`). Told apart from a token68 after the same token.
+    AuthParams(HeaderName, &'static str),
+    /// `Authorization: <token> <credentials>` where the credentials are not an auth-param list
+    /// (softaware's `Hmac app:signature:nonce:time`, which shares its token with Kong's `hmac
+    /// username="…"`).
+    AuthorizationToken68(&'static str),
 }
 
 impl Locator {
@@ -83,8 +91,39 @@ impl Locator {
                     .any(|pair| pair.split('=').next() == Some(*name))
             }),
             Self::AnyOf(locators) => locators.iter().any(|l| l.matches(parts, auth_token)),
+            Self::AuthParams(header, token) => parts.headers.get_all(header).iter().any(|v| {
+                split_token(v.as_bytes()).is_some_and(|(t, rest)| {
+                    t.eq_ignore_ascii_case(token.as_bytes()) && is_auth_params(rest)
+                })
+            }),
+            Self::AuthorizationToken68(token) => {
+                auth_token.is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+                    && parts
+                        .headers
+                        .get(AUTHORIZATION)
+                        .and_then(|v| split_token(v.as_bytes()))
+                        .is_some_and(|(_, rest)| !is_auth_params(rest))
+            }
         }
     }
+}
+
+/// A credentials header's scheme token and what follows it.
+fn split_token(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    Some((&value[..space], &value[space + 1..]))
+}
+
+/// Whether `rest` (after the scheme token) is an auth-param list: `name="…`.
+pub(crate) fn is_auth_params(rest: &[u8]) -> bool {
+    let rest = rest.trim_ascii_start();
+    let name_len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
+        .count();
+    name_len > 0
+        && rest.first().is_some_and(u8::is_ascii_alphabetic)
+        && rest[name_len..].starts_with(b"=\"")
 }
 
 /// The scheme token of an `Authorization` header (the bytes before the first space), if the
@@ -293,6 +332,31 @@ impl Scheme for V1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_params_are_told_from_a_token68() {
+        assert!(is_auth_params(b"username=\"bob\", algorithm=\"x\""));
+        assert!(is_auth_params(b"  keyId=\"k\""));
+        assert!(!is_auth_params(b"app:c2ln:nonce:17"));
+        assert!(!is_auth_params(b"YWJj=="));
+        assert!(!is_auth_params(b""));
+        let req = |value: &str| {
+            http::Request::get("/")
+                .header(AUTHORIZATION, value)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let kong = req("hmac username=\"bob\", algorithm=\"hmac-sha256\"");
+        let softaware = req("Hmac app:c2lnbmF0dXJl:nonce:1700000000");
+        let params = Locator::AuthParams(AUTHORIZATION, "hmac");
+        let token68 = Locator::AuthorizationToken68("Hmac");
+        assert!(params.matches(&kong, authorization_token(&kong)));
+        assert!(!token68.matches(&kong, authorization_token(&kong)));
+        assert!(token68.matches(&softaware, authorization_token(&softaware)));
+        assert!(!params.matches(&softaware, authorization_token(&softaware)));
+    }
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
         let mut builder = http::Request::builder().uri(uri);

@@ -181,7 +181,7 @@ impl Softaware {
             legacy: false,
             uri_scheme: "https",
             trust_forwarded_proto: false,
-            locator: Locator::Authorization("Hmac"),
+            locator: Locator::AuthorizationToken68("Hmac"),
         }
     }
 

@@ -68,12 +68,30 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
 
 /// The demo's signed routes accept protocol v1, softaware's ASP.NET `Hmac` scheme, RFC 9421
 /// HTTP Message Signatures (`hmac-sha256`) and AWS SigV4 (region `us-east-1`, service `demo`).
-pub type DemoLayer = HmacAuthLayer<(
+pub type DemoLayer = HmacAuthLayer<DemoSchemes>;
+
+/// The schemes of the demo's main routes, in the layer's order.
+pub type DemoSchemes = (
     tower_hmac::protocol::V1,
     tower_hmac::protocol::softaware::Softaware,
     tower_hmac::protocol::rfc9421::Rfc9421,
     tower_hmac::protocol::sigv4::SigV4,
-)>;
+    tower_hmac::protocol::gateway::Kong,
+    tower_hmac::protocol::gateway::Apisix,
+);
+
+/// The demo's schemes as it serves them (a test may replace one:
+/// `let mut s = demo_schemes(); s.3 = sigv4().as_sent_query_order(false);`).
+pub fn demo_schemes() -> DemoSchemes {
+    (
+        tower_hmac::protocol::V1,
+        softaware(),
+        rfc9421(),
+        sigv4(),
+        kong(),
+        apisix(),
+    )
+}
 
 /// The SigV4 region the demo serves.
 pub const DEMO_SIGV4_REGION: &str = "us-east-1";
@@ -97,6 +115,35 @@ pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
 /// `@authority`, `@path`, `@query` with a query, `content-digest` with a body).
 pub fn rfc9421() -> tower_hmac::protocol::rfc9421::Rfc9421 {
     tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http")
+}
+
+/// The algorithms the demo key may use with the gateway formats: hmac-sha1 too, which Kong's and
+/// APISIX's own test suites sign with (every other key: hmac-sha256 and up).
+const DEMO_GATEWAY_ALGORITHMS: [tower_hmac::protocol::gateway::Algorithm; 4] = [
+    tower_hmac::protocol::gateway::Algorithm::HmacSha1,
+    tower_hmac::protocol::gateway::Algorithm::HmacSha256,
+    tower_hmac::protocol::gateway::Algorithm::HmacSha384,
+    tower_hmac::protocol::gateway::Algorithm::HmacSha512,
+];
+
+/// Kong's `hmac-auth` as the demo serves it: `username` = the key id, secret = the key's text
+/// form (its Base64); hmac-sha1 for the demo key only.
+pub fn kong() -> tower_hmac::protocol::gateway::Kong {
+    tower_hmac::protocol::gateway::Kong::new().key_algorithms(DEMO_KEY_ID, &DEMO_GATEWAY_ALGORITHMS)
+}
+
+/// APISIX's `hmac-auth` (3.11+) as the demo serves it: `keyId` = the key id, secret = the key's
+/// text form; hmac-sha1 for the demo key only.
+pub fn apisix() -> tower_hmac::protocol::gateway::Apisix {
+    // APISIX has no hmac-sha384.
+    tower_hmac::protocol::gateway::Apisix::new().key_algorithms(
+        DEMO_KEY_ID,
+        &[
+            DEMO_GATEWAY_ALGORITHMS[0],
+            DEMO_GATEWAY_ALGORITHMS[1],
+            DEMO_GATEWAY_ALGORITHMS[3],
+        ],
+    )
 }
 
 /// The layer of the routes that accept the ID:TS:HMAC token (only those: the token is not bound
@@ -297,9 +344,7 @@ pub fn layer(
     settings: &Settings,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-        .with_scheme(softaware())
-        .with_scheme(rfc9421())
-        .with_scheme(sigv4());
+        .schemes(demo_schemes());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }

@@ -142,7 +142,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("  GET  /health   open");
     println!("  GET  /metrics  open: Prometheus text (tower_hmac_requests_total, …)");
     println!(
-        "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421, AWS SigV4): answers with the caller's app, key id and scheme"
+        "  GET  /whoami   signed (v1, softaware Hmac, RFC 9421, AWS SigV4, Kong and APISIX hmac-auth): answers with the caller's app, key id and scheme"
     );
     println!(
         "  GET  /admin/whoami  signed, scope `admin` (app demo-admin, key demo-admin-2026): 403 insufficient_scope for the demo key"
@@ -196,6 +196,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!(
             "  .ci/venv/bin/python examples/demo-server/tests/py/rfc9421_client.py http://{bound} {} \"$TOWER_HMAC_SECRET\" 1   (pip install http-message-signatures requests)",
             demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "Kong hmac-auth: username {id}, secret the text above; APISIX hmac-auth (3.11+): keyId {id}, the same secret. Sign date (and digest with a body):",
+            id = demo_server::DEMO_KEY_ID
+        );
+        println!(
+            "  d=$(date -u '+%a, %d %b %Y %H:%M:%S GMT'); s=$(printf 'date: %s' \"$d\" | openssl dgst -sha256 -hmac \"$TOWER_HMAC_SECRET\" -binary | base64)"
+        );
+        println!(
+            "  curl -H \"Date: $d\" -H \"Authorization: hmac username=\\\"$TOWER_HMAC_KEY_ID\\\", algorithm=\\\"hmac-sha256\\\", headers=\\\"date\\\", signature=\\\"$s\\\"\" http://{bound}/whoami"
         );
         println!("The token from a shell (openssl):");
         println!(

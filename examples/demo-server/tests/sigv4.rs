@@ -119,9 +119,11 @@ async fn curls_unsorted_query_needs_the_as_sent_fallback() {
         demo_server::demo_registry().unwrap(),
         demo_server::hosts_for(addr, &[]).unwrap(),
     )
-    .with_scheme(demo_server::softaware())
-    .with_scheme(demo_server::rfc9421())
-    .with_scheme(demo_server::sigv4().as_sent_query_order(false))
+    .schemes({
+        let mut schemes = demo_server::demo_schemes();
+        schemes.3 = demo_server::sigv4().as_sent_query_order(false);
+        schemes
+    })
     .build()
     .unwrap();
     tokio::spawn(demo_server::serve_with(listener, layer));

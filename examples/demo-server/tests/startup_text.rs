@@ -1,5 +1,6 @@
-//! The demo's startup text is a working manual: its shell lines (`curl --aws-sigv4`, the token, the
-//! three webhook deliveries), run as printed with `sh`, `openssl` and `curl`, are each accepted.
+//! The demo's startup text is a working manual: its shell lines (`curl --aws-sigv4`, Kong's
+//! `hmac-auth`, the token, the three webhook deliveries), run as printed with `sh`, `openssl` and
+//! `curl`, are each accepted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
@@ -54,12 +55,12 @@ fn the_startup_texts_shell_lines_are_accepted() {
         .iter()
         .map(|l| l.trim_start())
         .filter(|l| {
-            ["export ", "ts=", "body=", "curl "]
+            ["export ", "ts=", "body=", "d=", "curl "]
                 .iter()
                 .any(|p| l.starts_with(p))
         })
         .collect();
-    assert_eq!(shell.len(), 9, "{text:#?}");
+    assert_eq!(shell.len(), 11, "{text:#?}");
     // Past the second the demo started in (its replay store's horizon): the token is per second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let script = format!(
@@ -79,7 +80,7 @@ fn the_startup_texts_shell_lines_are_accepted() {
     let statuses = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         statuses.lines().collect::<Vec<_>>(),
-        ["200"; 5],
+        ["200"; 6],
         "{script}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -11,3 +11,8 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/DEPLOYMENT.md")]
 #[cfg(doctest)]
 pub struct DeploymentDoctests;
+
+/// docs/MIGRATING.md's code.
+#[doc = include_str!("../../../docs/MIGRATING.md")]
+#[cfg(doctest)]
+pub struct MigratingDoctests;
