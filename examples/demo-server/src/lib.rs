@@ -3,6 +3,8 @@
 //! `cargo run -p demo-server` listens on 127.0.0.1:8080 with the demo registry embedded in the
 //! binary (`demo-registry.toml`), so it needs no file and no other service.
 
+pub mod sessions;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -435,19 +437,25 @@ pub async fn serve_with_timeout(
     serve_app(listener, app(layer), header_read_timeout).await
 }
 
-/// Serves the demo routes, the token route, the webhook routes and, given the exporter's handle,
+/// Serves the demo routes, the token route, the webhook routes, the session routes
+/// ([`sessions::routes`]) when given and, given the exporter's handle,
 /// `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs. Returns
 /// once `shutdown` completes and the connections in flight have finished (at most
 /// [`SHUTDOWN_GRACE`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_with_token(
     listener: TcpListener,
     layer: DemoLayer,
     token: TokenLayer,
     hooks: WebhookLayers,
+    sessions: Option<Router>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
     let mut app = app_with_token(layer, token, hooks);
+    if let Some(sessions) = sessions {
+        app = app.merge(sessions);
+    }
     if let Some(handle) = metrics {
         app = app.route(
             "/metrics",

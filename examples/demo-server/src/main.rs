@@ -15,6 +15,9 @@
 //!   `FAILURES/SECONDS` (default `20/60`), or `off`;
 //! - `TOWER_HMAC_DEMO_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are
 //!   believed, comma-separated addresses or networks (default: none);
+//! - `TOWER_HMAC_DEMO_JWT_SECRET`: the HS256 key of the session tokens, Base64 (default: random
+//!   per start); `TOWER_HMAC_DEMO_SESSION_STORE`: `memory` (default), `redis://…` or
+//!   `postgres://…`; `TOWER_HMAC_DEMO_SESSION_NAMESPACE`: its key prefix or schema;
 //! - `RUST_LOG` (default `info,tower_hmac=debug`).
 
 use std::process::ExitCode;
@@ -148,6 +151,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "  GET  /admin/whoami  signed, scope `admin` (app demo-admin, key demo-admin-2026): 403 insufficient_scope for the demo key"
     );
     println!("  POST /echo     signed: answers with the body it was sent (PUT too)");
+    println!(
+        "  POST /auth/login    {{\"username\":\"demo\",\"password\":\"demo-password\"}} (demo only) → access (HS256, 15 min) + refresh token"
+    );
+    println!(
+        "  POST /auth/refresh  {{\"refresh_token\"}}: a new pair, the old refresh token retired (reuse revokes the session)"
+    );
+    println!(
+        "  POST /auth/logout   Bearer access token (+ optional refresh_token): ends the session; /auth/logout-all: every session"
+    );
+    println!("  GET  /me            Bearer access token");
     println!("  GET|PUT /objects/<key>  signed: S3-style keys, answered as /whoami and /echo");
     println!(
         "  GET  /token/whoami  the ID:TS:HMAC token (X-Auth-Token, 30 s, once): this route only"
@@ -231,7 +244,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
-    demo_server::serve_with_token(listener, layer, token, hooks, Some(metrics), shutdown()).await?;
+    let sessions = demo_server::sessions::sessions(
+        std::env::var("TOWER_HMAC_DEMO_JWT_SECRET").ok().as_deref(),
+        &demo_server::sessions::SessionBackend::parse(
+            &std::env::var("TOWER_HMAC_DEMO_SESSION_STORE").unwrap_or_default(),
+            std::env::var("TOWER_HMAC_DEMO_SESSION_NAMESPACE").ok(),
+        )?,
+    )
+    .await?;
+    let session_routes = demo_server::sessions::routes(sessions)?;
+    demo_server::serve_with_token(
+        listener,
+        layer,
+        token,
+        hooks,
+        Some(session_routes),
+        Some(metrics),
+        shutdown(),
+    )
+    .await?;
     println!("demo-server: stopped");
     Ok(())
 }

@@ -1,0 +1,168 @@
+//! The Tower layer that lets through requests with a valid access token.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Request, Response};
+use tower::{Layer, Service};
+
+use crate::sessions::Sessions;
+use crate::tokens::TokenError;
+
+/// Requires `Authorization: Bearer <access token>` on every request; the inner service gets the
+/// [`AccessClaims`](crate::AccessClaims) in the request's extensions (and as an Axum extractor).
+/// Refusals are problem+json with a stable `code` and `WWW-Authenticate: Bearer error="…"`
+/// (RFC 6750).
+#[derive(Clone)]
+pub struct BearerAuthLayer {
+    sessions: Arc<Sessions>,
+}
+
+impl fmt::Debug for BearerAuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuthLayer").finish_non_exhaustive()
+    }
+}
+
+impl BearerAuthLayer {
+    /// A layer verifying with `sessions`.
+    pub fn new(sessions: Arc<Sessions>) -> Self {
+        Self { sessions }
+    }
+}
+
+impl<S> Layer<S> for BearerAuthLayer {
+    type Service = BearerAuth<S>;
+
+    fn layer(&self, inner: S) -> BearerAuth<S> {
+        BearerAuth {
+            inner,
+            sessions: Arc::clone(&self.sessions),
+        }
+    }
+}
+
+/// The service of [`BearerAuthLayer`].
+#[derive(Clone)]
+pub struct BearerAuth<S> {
+    inner: S,
+    sessions: Arc<Sessions>,
+}
+
+impl<S> fmt::Debug for BearerAuth<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuth").finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`BearerAuth`].
+pub type BearerFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+/// The bearer token of a request, if it has exactly one well-formed `Authorization: Bearer`.
+fn bearer<B>(req: &Request<B>) -> Result<&str, TokenError> {
+    let mut values = req.headers().get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(TokenError::Missing);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| TokenError::Invalid("the Authorization header is not text"))?;
+    let (scheme, token) = text.split_once(' ').ok_or(TokenError::Missing)?;
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(TokenError::Missing);
+    }
+    Ok(token.trim())
+}
+
+/// The answer to a refused token: problem+json and the RFC 6750 challenge.
+pub(crate) fn refusal<B: From<Bytes>>(error: &TokenError) -> Response<B> {
+    let body = serde_json::json!({
+        "type": format!("urn:tower-hmac:error:{}", error.code()),
+        "title": "The access token was refused.",
+        "status": error.status().as_u16(),
+        "code": error.code(),
+        "detail": error.detail(),
+    });
+    let mut res = Response::new(B::from(Bytes::from(body.to_string())));
+    *res.status_mut() = error.status();
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    let challenge = match error {
+        TokenError::Missing => "Bearer".to_owned(),
+        TokenError::StoreUnavailable => String::new(),
+        other => format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            other.code()
+        ),
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        if !challenge.is_empty() {
+            res.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+    }
+    // The typed refusal, for outer layers and tests.
+    res.extensions_mut().insert(error.clone());
+    res
+}
+
+impl<S, B, RB> Service<Request<B>> for BearerAuth<S>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    RB: From<Bytes>,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = BearerFuture<Response<RB>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let sessions = Arc::clone(&self.sessions);
+        let token = bearer(&req).map(str::to_owned);
+        Box::pin(async move {
+            let verified = match token {
+                Ok(token) => sessions.verify_access(&token).await,
+                Err(e) => Err(e),
+            };
+            match verified {
+                Ok(claims) => {
+                    req.extensions_mut().insert(claims);
+                    inner.call(req).await
+                }
+                Err(error) => {
+                    tracing::info!(target: crate::TRACING_TARGET, event = "access_refused", code = error.code());
+                    Ok(refusal(&error))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for crate::AccessClaims {
+    type Rejection = Response<axum::body::Body>;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<crate::AccessClaims>()
+            .cloned()
+            .ok_or_else(|| refusal(&TokenError::Missing))
+    }
+}

@@ -1,0 +1,206 @@
+//! The in-process store: one mutex, everything expiring with its session.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+
+#[derive(Debug)]
+struct SessionRecord {
+    subject: String,
+    scopes: Vec<String>,
+    absolute_expiry: u64,
+    idle_timeout: u64,
+    last_used: u64,
+    revoked: bool,
+    /// Live access tokens: (jti, exp).
+    access: Vec<(String, u64)>,
+    tokens: Vec<TokenHash>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<String, SessionRecord>,
+    /// Token → (session, used).
+    tokens: HashMap<TokenHash, (String, bool)>,
+    subjects: HashMap<String, HashSet<String>>,
+    denied: HashMap<String, u64>,
+}
+
+impl Inner {
+    fn revoke(&mut self, session_id: &str, now: u64) -> bool {
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return false;
+        };
+        if session.revoked {
+            return false;
+        }
+        session.revoked = true;
+        for (jti, exp) in session.access.drain(..) {
+            if exp > now {
+                self.denied.insert(jti, exp);
+            }
+        }
+        true
+    }
+
+    /// Forgets what is past: sessions after their absolute expiry (with their tokens), denied
+    /// ids after their token's expiry. Memory stays proportional to live sessions.
+    fn sweep(&mut self, now: u64) {
+        let ended: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.absolute_expiry <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            if let Some(session) = self.sessions.remove(&id) {
+                for token in &session.tokens {
+                    self.tokens.remove(token);
+                }
+                if let Some(set) = self.subjects.get_mut(&session.subject) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.subjects.remove(&session.subject);
+                    }
+                }
+            }
+        }
+        self.denied.retain(|_, exp| *exp > now);
+    }
+}
+
+/// Sessions in this process: for one instance, and for tests.
+#[derive(Debug, Default)]
+pub struct MemorySessionStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemorySessionStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.sweep(now);
+        inner.sessions.insert(
+            session.session_id.clone(),
+            SessionRecord {
+                subject: session.subject.clone(),
+                scopes: session.scopes.clone(),
+                absolute_expiry: session.absolute_expiry,
+                idle_timeout: session.idle_timeout,
+                last_used: now,
+                revoked: false,
+                access: Vec::new(),
+                tokens: vec![*token],
+            },
+        );
+        inner
+            .tokens
+            .insert(*token, (session.session_id.clone(), false));
+        inner
+            .subjects
+            .entry(session.subject.clone())
+            .or_default()
+            .insert(session.session_id.clone());
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut inner = self.lock();
+        let Some((session_id, used)) = inner.tokens.get(old).cloned() else {
+            return Ok(Rotation::Unknown);
+        };
+        let Some(session) = inner.sessions.get(&session_id) else {
+            return Ok(Rotation::Unknown);
+        };
+        if session.revoked {
+            return Ok(Rotation::Revoked);
+        }
+        if used {
+            let subject = session.subject.clone();
+            inner.revoke(&session_id, now);
+            return Ok(Rotation::Reused {
+                session_id,
+                subject,
+            });
+        }
+        if now >= session.absolute_expiry
+            || now >= session.last_used.saturating_add(session.idle_timeout)
+        {
+            return Ok(Rotation::Expired);
+        }
+        inner.tokens.insert(*old, (session_id.clone(), true));
+        inner.tokens.insert(*new, (session_id.clone(), false));
+        let Some(session) = inner.sessions.get_mut(&session_id) else {
+            return Ok(Rotation::Unknown);
+        };
+        session.last_used = now;
+        session.tokens.push(*new);
+        Ok(Rotation::Rotated(Session {
+            session_id,
+            subject: session.subject.clone(),
+            scopes: session.scopes.clone(),
+            absolute_expiry: session.absolute_expiry,
+        }))
+    }
+
+    async fn record_access(
+        &self,
+        session_id: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(session) = inner.sessions.get_mut(session_id) {
+            session.access.retain(|(_, e)| *e > now);
+            session.access.push((jti.to_owned(), exp));
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.lock().revoke(session_id, now))
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let ids: Vec<String> = inner
+            .subjects
+            .get(subject)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok(ids.iter().filter(|id| inner.revoke(id, now)).count())
+    }
+
+    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().tokens.get(token).map(|(id, _)| id.clone()))
+    }
+
+    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.lock().denied.get(jti).is_some_and(|exp| *exp > now))
+    }
+}

@@ -1,0 +1,333 @@
+//! Sessions in PostgreSQL, shared by every instance: rotation is one transaction that locks the
+//! token's row, so of concurrent uses of one token exactly one rotates.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+
+const TABLES: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS tower_hmac_sessions (
+        id text PRIMARY KEY,
+        subject text NOT NULL,
+        scopes text NOT NULL,
+        absolute_expiry bigint NOT NULL,
+        idle_timeout bigint NOT NULL,
+        last_used bigint NOT NULL,
+        revoked boolean NOT NULL DEFAULT false)",
+    "CREATE INDEX IF NOT EXISTS tower_hmac_sessions_subject ON tower_hmac_sessions (subject)",
+    "CREATE TABLE IF NOT EXISTS tower_hmac_refresh_tokens (
+        hash bytea PRIMARY KEY,
+        session_id text NOT NULL REFERENCES tower_hmac_sessions (id) ON DELETE CASCADE,
+        used boolean NOT NULL DEFAULT false)",
+    "CREATE TABLE IF NOT EXISTS tower_hmac_access_tokens (
+        jti text PRIMARY KEY,
+        session_id text NOT NULL REFERENCES tower_hmac_sessions (id) ON DELETE CASCADE,
+        expires_at bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tower_hmac_denied_tokens (
+        jti text PRIMARY KEY,
+        expires_at bigint NOT NULL)",
+];
+
+/// Sessions in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresSessionStore {
+    pool: PgPool,
+}
+
+fn store_error(e: sqlx::Error) -> StoreError {
+    StoreError::new(e)
+}
+
+fn secs(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PostgresSessionStore {
+    /// Connects to `url`; the tables live in `schema` (made if missing; letters, digits and `_`)
+    /// or the connection's default.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let mut options = PgConnectOptions::from_str(url).map_err(store_error)?;
+        if let Some(schema) = schema {
+            if schema.is_empty()
+                || !schema
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(StoreError::new(format!(
+                    "schema {schema:?}: letters, digits and _ only"
+                )));
+            }
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        if let Some(schema) = schema {
+            // Checked above: letters, digits and `_` only.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(&pool)
+            .await
+            .map_err(store_error)?;
+        }
+        for table in TABLES {
+            sqlx::query(table)
+                .execute(&pool)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+/// Revokes a session inside `tx`: marks it, moves its live access tokens to the denylist.
+async fn revoke(
+    tx: &mut Transaction<'_, Postgres>,
+    session_id: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let updated =
+        sqlx::query("UPDATE tower_hmac_sessions SET revoked = true WHERE id = $1 AND NOT revoked")
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO tower_hmac_denied_tokens (jti, expires_at)
+         SELECT jti, expires_at FROM tower_hmac_access_tokens
+         WHERE session_id = $1 AND expires_at > $2
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(session_id)
+    .bind(secs(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?;
+    sqlx::query("DELETE FROM tower_hmac_access_tokens WHERE session_id = $1")
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    Ok(true)
+}
+
+#[async_trait]
+impl SessionStore for PostgresSessionStore {
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // What is past goes first: sessions after their absolute expiry (with their tokens),
+        // denied ids after their token's expiry.
+        sqlx::query("DELETE FROM tower_hmac_sessions WHERE absolute_expiry <= $1")
+            .bind(secs(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query("DELETE FROM tower_hmac_denied_tokens WHERE expires_at <= $1")
+            .bind(secs(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO tower_hmac_sessions (id, subject, scopes, absolute_expiry, idle_timeout, last_used)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.session_id)
+        .bind(&session.subject)
+        .bind(session.scopes.join(" "))
+        .bind(secs(session.absolute_expiry))
+        .bind(secs(session.idle_timeout))
+        .bind(secs(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query("INSERT INTO tower_hmac_refresh_tokens (hash, session_id) VALUES ($1, $2)")
+            .bind(&token[..])
+            .bind(&session.session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The token's row lock serializes every use of one token.
+        let Some(token) = sqlx::query(
+            "SELECT session_id, used FROM tower_hmac_refresh_tokens WHERE hash = $1 FOR UPDATE",
+        )
+        .bind(&old[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        else {
+            return Ok(Rotation::Unknown);
+        };
+        let session_id: String = token.get(0);
+        let used: bool = token.get(1);
+        let Some(session) = sqlx::query(
+            "SELECT subject, scopes, absolute_expiry, idle_timeout, last_used, revoked
+             FROM tower_hmac_sessions WHERE id = $1 FOR UPDATE",
+        )
+        .bind(&session_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        else {
+            return Ok(Rotation::Unknown);
+        };
+        let subject: String = session.get(0);
+        let scopes: String = session.get(1);
+        let absolute: i64 = session.get(2);
+        let idle: i64 = session.get(3);
+        let last: i64 = session.get(4);
+        let revoked: bool = session.get(5);
+        if revoked {
+            return Ok(Rotation::Revoked);
+        }
+        let now_i = secs(now);
+        let outcome = if used {
+            revoke(&mut tx, &session_id, now).await?;
+            Rotation::Reused {
+                session_id,
+                subject,
+            }
+        } else if now_i >= absolute || now_i >= last.saturating_add(idle) {
+            Rotation::Expired
+        } else {
+            sqlx::query("UPDATE tower_hmac_refresh_tokens SET used = true WHERE hash = $1")
+                .bind(&old[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            sqlx::query("INSERT INTO tower_hmac_refresh_tokens (hash, session_id) VALUES ($1, $2)")
+                .bind(&new[..])
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            sqlx::query("UPDATE tower_hmac_sessions SET last_used = $2 WHERE id = $1")
+                .bind(&session_id)
+                .bind(now_i)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            Rotation::Rotated(Session {
+                session_id,
+                subject,
+                scopes: scopes
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                absolute_expiry: u64::try_from(absolute).unwrap_or(0),
+            })
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
+    }
+
+    async fn record_access(
+        &self,
+        session_id: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let revoked: Option<bool> =
+            sqlx::query_scalar("SELECT revoked FROM tower_hmac_sessions WHERE id = $1 FOR SHARE")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let sql = if revoked == Some(true) {
+            "INSERT INTO tower_hmac_denied_tokens (jti, expires_at) VALUES ($1, $3) ON CONFLICT DO NOTHING"
+        } else {
+            "INSERT INTO tower_hmac_access_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        };
+        if revoked.is_some() {
+            sqlx::query(sql)
+                .bind(jti)
+                .bind(session_id)
+                .bind(secs(exp))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        sqlx::query(
+            "DELETE FROM tower_hmac_access_tokens WHERE session_id = $1 AND expires_at <= $2",
+        )
+        .bind(session_id)
+        .bind(secs(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let revoked = revoke(&mut tx, session_id, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(revoked)
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM tower_hmac_sessions WHERE subject = $1 AND NOT revoked FOR UPDATE",
+        )
+        .bind(subject)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let mut count = 0;
+        for id in &ids {
+            if revoke(&mut tx, id, now).await? {
+                count += 1;
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(count)
+    }
+
+    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT session_id FROM tower_hmac_refresh_tokens WHERE hash = $1")
+            .bind(&token[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        let exp: Option<i64> =
+            sqlx::query_scalar("SELECT expires_at FROM tower_hmac_denied_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(exp.is_some_and(|exp| exp > secs(now)))
+    }
+}

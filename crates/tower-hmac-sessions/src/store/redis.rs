@@ -1,0 +1,267 @@
+//! Sessions in Redis, shared by every instance: each operation one Lua script, so rotation is
+//! atomic. Keys under a prefix of their own; times from the caller's clock (TTLs relative to it).
+//! Not for Redis Cluster (a script touches a session's and its token's keys together).
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+
+const REVOKE: &str = r"
+local function revoke(p, sid, now)
+  local sk = p .. 'sess:' .. sid
+  if redis.call('HGET', sk, 'revoked') ~= '0' then return 0 end
+  redis.call('HSET', sk, 'revoked', '1')
+  local ak = p .. 'acc:' .. sid
+  local acc = redis.call('ZRANGEBYSCORE', ak, '(' .. now, '+inf', 'WITHSCORES')
+  for i = 1, #acc, 2 do
+    local exp = tonumber(acc[i + 1])
+    redis.call('SET', p .. 'deny:' .. acc[i], exp, 'EX', exp - now)
+  end
+  redis.call('DEL', ak)
+  return 1
+end
+";
+
+const CREATE: &str = r"
+local p, tok, sid, sub, scopes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local abs, idle, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local ttl = math.max(abs - now, 1)
+local sk = p .. 'sess:' .. sid
+redis.call('HSET', sk, 'sub', sub, 'scopes', scopes, 'abs', abs, 'idle', idle, 'last', now, 'revoked', '0')
+redis.call('EXPIRE', sk, ttl)
+redis.call('HSET', p .. 'tok:' .. tok, 'sid', sid, 'used', '0')
+redis.call('EXPIRE', p .. 'tok:' .. tok, ttl)
+local subj = p .. 'subj:' .. sub
+redis.call('SADD', subj, sid)
+if redis.call('TTL', subj) < ttl then redis.call('EXPIRE', subj, ttl) end
+return 1
+";
+
+const ROTATE: &str = r"
+local p, old, new, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local tk = p .. 'tok:' .. old
+local sid = redis.call('HGET', tk, 'sid')
+if not sid then return {'unknown'} end
+local sk = p .. 'sess:' .. sid
+local s = redis.call('HMGET', sk, 'sub', 'scopes', 'abs', 'idle', 'last', 'revoked')
+if not s[1] then return {'unknown'} end
+if s[6] == '1' then return {'revoked'} end
+if redis.call('HGET', tk, 'used') == '1' then
+  revoke(p, sid, now)
+  return {'reused', sid, s[1]}
+end
+local abs = tonumber(s[3])
+if now >= abs or now >= tonumber(s[5]) + tonumber(s[4]) then return {'expired'} end
+redis.call('HSET', tk, 'used', '1')
+local nk = p .. 'tok:' .. new
+redis.call('HSET', nk, 'sid', sid, 'used', '0')
+redis.call('EXPIRE', nk, math.max(abs - now, 1))
+redis.call('HSET', sk, 'last', now)
+return {'rotated', sid, s[1], s[2], s[3]}
+";
+
+const RECORD: &str = r"
+local p, sid, jti, exp, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local revoked = redis.call('HGET', p .. 'sess:' .. sid, 'revoked')
+if revoked == '1' then
+  redis.call('SET', p .. 'deny:' .. jti, exp, 'EX', math.max(exp - now, 1))
+  return 0
+end
+local ak = p .. 'acc:' .. sid
+redis.call('ZREMRANGEBYSCORE', ak, '-inf', now)
+redis.call('ZADD', ak, exp, jti)
+if redis.call('TTL', ak) < exp - now then redis.call('EXPIRE', ak, math.max(exp - now, 1)) end
+return 1
+";
+
+const REVOKE_SESSION: &str = "return revoke(ARGV[1], ARGV[2], tonumber(ARGV[3]))";
+
+const REVOKE_SUBJECT: &str = r"
+local p, now = ARGV[1], tonumber(ARGV[3])
+local count = 0
+for _, sid in ipairs(redis.call('SMEMBERS', p .. 'subj:' .. ARGV[2])) do
+  count = count + revoke(p, sid, now)
+end
+return count
+";
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "tower-hmac:sessions:";
+
+/// Sessions in Redis.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    conn: ConnectionManager,
+    prefix: String,
+    create: redis::Script,
+    rotate: redis::Script,
+    record: redis::Script,
+    revoke_session: redis::Script,
+    revoke_subject: redis::Script,
+}
+
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(e: redis::RedisError) -> StoreError {
+    StoreError::new(e)
+}
+
+impl RedisSessionStore {
+    /// Connects to `url` (`redis://…`), keys under `prefix`.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        let conn = client.get_connection_manager().await.map_err(store_error)?;
+        let with_revoke = |body: &str| redis::Script::new(&format!("{REVOKE}\n{body}"));
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            create: redis::Script::new(CREATE),
+            rotate: with_revoke(ROTATE),
+            record: redis::Script::new(RECORD),
+            revoke_session: with_revoke(REVOKE_SESSION),
+            revoke_subject: with_revoke(REVOKE_SUBJECT),
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .create
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(hex::encode(token))
+            .arg(&session.session_id)
+            .arg(&session.subject)
+            .arg(session.scopes.join(" "))
+            .arg(session.absolute_expiry)
+            .arg(session.idle_timeout)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut conn = self.conn.clone();
+        let answer: Vec<String> = self
+            .rotate
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(hex::encode(old))
+            .arg(hex::encode(new))
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(match answer.as_slice() {
+            [status, sid, sub, scopes, abs] if status == "rotated" => Rotation::Rotated(Session {
+                session_id: sid.clone(),
+                subject: sub.clone(),
+                scopes: scopes
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                absolute_expiry: abs.parse().unwrap_or(0),
+            }),
+            [status, sid, sub] if status == "reused" => Rotation::Reused {
+                session_id: sid.clone(),
+                subject: sub.clone(),
+            },
+            [status] if status == "revoked" => Rotation::Revoked,
+            [status] if status == "expired" => Rotation::Expired,
+            _ => Rotation::Unknown,
+        })
+    }
+
+    async fn record_access(
+        &self,
+        session_id: &str,
+        jti: &str,
+        exp: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .record
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(session_id)
+            .arg(jti)
+            .arg(exp)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = self
+            .revoke_session
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(session_id)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = self
+            .revoke_subject
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(subject)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HGET")
+            .arg(format!("{}tok:{}", self.prefix, hex::encode(token)))
+            .arg("sid")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let exp: Option<u64> = redis::cmd("GET")
+            .arg(format!("{}deny:{jti}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(exp.is_some_and(|exp| exp > now))
+    }
+}

@@ -1,0 +1,155 @@
+//! Access tokens: HS256 JWTs, issued and verified with the JWT crate.
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::SigningKeys;
+
+/// The claims of a verified access token: what a handler reads of its caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The issuer.
+    pub iss: String,
+    /// The subject (the user).
+    pub sub: String,
+    /// The audience.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Not before, Unix seconds.
+    pub nbf: u64,
+    /// The token's id (the denylist's key).
+    pub jti: String,
+    /// The session (refresh token family) it belongs to.
+    pub sid: String,
+    /// Scopes, space-separated (RFC 8693 `scope`); empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// Always `access`: a token of another use is never accepted as an access token.
+    pub token_use: String,
+}
+
+impl AccessClaims {
+    /// The scopes.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+/// Why an access token was refused; each has a stable code. Put in the refusal's extensions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No `Authorization: Bearer …`.
+    #[error("missing_token")]
+    Missing,
+    /// Not a well-formed HS256 JWT of this issuer and audience, an unknown `kid`, a bad
+    /// signature, not an access token.
+    #[error("invalid_token")]
+    Invalid(&'static str),
+    /// Past `exp` (with the leeway).
+    #[error("token_expired")]
+    Expired,
+    /// Before `nbf` (with the leeway).
+    #[error("token_not_yet_valid")]
+    NotYetValid,
+    /// Its session was revoked (logout, every session of the subject).
+    #[error("token_revoked")]
+    Revoked,
+    /// The store of revocations did not answer (fail closed).
+    #[error("session_store_unavailable")]
+    StoreUnavailable,
+}
+
+impl TokenError {
+    /// The stable code (`invalid_token`, `token_expired`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing_token",
+            Self::Invalid(_) => "invalid_token",
+            Self::Expired => "token_expired",
+            Self::NotYetValid => "token_not_yet_valid",
+            Self::Revoked => "token_revoked",
+            Self::StoreUnavailable => "session_store_unavailable",
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::StoreUnavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// What went wrong, for the problem body (never a token or a key).
+    pub fn detail(&self) -> &'static str {
+        match self {
+            Self::Missing => "send Authorization: Bearer <access token>",
+            Self::Invalid(why) => why,
+            Self::Expired => "the access token has expired: refresh it",
+            Self::NotYetValid => "the access token is not valid yet",
+            Self::Revoked => "the session was ended: log in again",
+            Self::StoreUnavailable => "the session store is unavailable; try again later",
+        }
+    }
+}
+
+pub(crate) fn encode(keys: &SigningKeys, claims: &AccessClaims) -> Result<String, TokenError> {
+    let (kid, key) = keys.current();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, key).map_err(|_| TokenError::Invalid("cannot sign"))
+}
+
+/// Verifies signature, algorithm, issuer, audience and use; the times are checked by the
+/// caller on its clock.
+pub(crate) fn decode(
+    keys: &SigningKeys,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > 8192 {
+        return Err(TokenError::Invalid("the token is too long"));
+    }
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("not a JWT"))?;
+    // Only HS256, whatever the token says (`none`, RS256 with the secret as a public key, …).
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenError::Invalid("only HS256 tokens are accepted"));
+    }
+    let kid = header
+        .kid
+        .ok_or(TokenError::Invalid("the token names no key (kid)"))?;
+    let key = keys
+        .decoding(&kid)
+        .ok_or(TokenError::Invalid("the token's key (kid) is not known"))?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        TokenError::Invalid(match e.kind() {
+            ErrorKind::InvalidSignature => "the signature does not match",
+            ErrorKind::InvalidIssuer => "another issuer's token",
+            ErrorKind::InvalidAudience => "a token for another audience",
+            ErrorKind::InvalidAlgorithm => "only HS256 tokens are accepted",
+            _ => "the token is malformed or lacks a claim",
+        })
+    })?;
+    if data.claims.token_use != "access" {
+        return Err(TokenError::Invalid("not an access token"));
+    }
+    Ok(data.claims)
+}

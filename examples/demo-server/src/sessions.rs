@@ -1,0 +1,261 @@
+//! The demo's HS256 sessions (tower-hmac-sessions): `POST /auth/login`, `POST /auth/refresh`,
+//! `POST /auth/logout`, `POST /auth/logout-all`, `GET /me`.
+//!
+//! The demo user is `demo` / `demo-password` — published here, for the demo only. Its password is
+//! checked against an Argon2id hash (the `argon2` crate), made at start.
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower_hmac_sessions::{
+    AccessClaims, BearerAuthLayer, MemorySessionStore, SessionConfig, SessionStore, Sessions,
+    SigningKeys,
+};
+
+/// The demo user's name (demo only).
+pub const DEMO_USER: &str = "demo";
+/// The demo user's password (demo only: published in the repository).
+pub const DEMO_PASSWORD: &str = "demo-password";
+/// The tokens' issuer and audience.
+pub const DEMO_ISSUER: &str = "tower-hmac-demo";
+/// The tokens' audience.
+pub const DEMO_AUDIENCE: &str = "tower-hmac-demo";
+/// The `kid` of the demo's signing key.
+pub const DEMO_KID: &str = "demo-1";
+
+/// Where the demo keeps sessions (`TOWER_HMAC_DEMO_SESSION_STORE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SessionBackend {
+    /// In this process (the default).
+    #[default]
+    Memory,
+    /// Redis at this URL, under this prefix.
+    Redis(String, String),
+    /// PostgreSQL at this URL, in this schema.
+    Postgres(String, Option<String>),
+}
+
+impl SessionBackend {
+    /// From the setting: `memory` (or nothing), `redis://…`, `postgres://…`; the prefix or schema
+    /// from `TOWER_HMAC_DEMO_SESSION_NAMESPACE`.
+    pub fn parse(setting: &str, namespace: Option<String>) -> Result<Self, String> {
+        match setting {
+            "" | "memory" => Ok(Self::Memory),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Self::Redis(
+                url.to_owned(),
+                namespace
+                    .unwrap_or_else(|| tower_hmac_sessions::store::DEFAULT_REDIS_PREFIX.to_owned()),
+            )),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned(), namespace))
+            }
+            other => Err(format!(
+                "session store {other:?}: expected \"memory\", a redis:// or a postgres:// URL"
+            )),
+        }
+    }
+
+    async fn open(&self) -> Result<Box<dyn StoreBox>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(match self {
+            Self::Memory => Box::new(MemorySessionStore::new()),
+            Self::Redis(url, prefix) => {
+                Box::new(tower_hmac_sessions::store::RedisSessionStore::connect(url, prefix).await?)
+            }
+            Self::Postgres(url, schema) => Box::new(
+                tower_hmac_sessions::store::PostgresSessionStore::connect(url, schema.as_deref())
+                    .await?,
+            ),
+        })
+    }
+}
+
+/// A store of any kind, for [`Sessions::new`].
+trait StoreBox: Send + Sync {
+    fn into_sessions(self: Box<Self>, keys: SigningKeys, config: SessionConfig) -> Sessions;
+}
+
+impl<T: SessionStore> StoreBox for T {
+    fn into_sessions(self: Box<Self>, keys: SigningKeys, config: SessionConfig) -> Sessions {
+        Sessions::new(keys, *self, config)
+    }
+}
+
+/// The demo's sessions: the key from `TOWER_HMAC_DEMO_JWT_SECRET` (Base64) when given, a random
+/// one per start otherwise.
+pub async fn sessions(
+    secret: Option<&str>,
+    backend: &SessionBackend,
+) -> Result<Arc<Sessions>, Box<dyn std::error::Error + Send + Sync>> {
+    let keys = match secret {
+        Some(text) => SigningKeys::new(
+            DEMO_KID,
+            tower_hmac::SecretKey::from_base64(text)
+                .map_err(|e| format!("TOWER_HMAC_DEMO_JWT_SECRET: {e}"))?,
+        )?,
+        None => SigningKeys::generate(DEMO_KID)?,
+    };
+    let config = SessionConfig::new(DEMO_ISSUER, DEMO_AUDIENCE);
+    Ok(Arc::new(backend.open().await?.into_sessions(keys, config)))
+}
+
+#[derive(Clone)]
+struct AuthState {
+    sessions: Arc<Sessions>,
+    password_hash: Arc<str>,
+}
+
+/// The session routes, with the demo user's password hashed now.
+pub fn routes(sessions: Arc<Sessions>) -> Result<Router, String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let password_hash = Argon2::default()
+        .hash_password(DEMO_PASSWORD.as_bytes(), &salt)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let state = AuthState {
+        sessions: Arc::clone(&sessions),
+        password_hash: password_hash.into(),
+    };
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-all", post(logout_all))
+        .layer(BearerAuthLayer::new(sessions));
+    Ok(Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .merge(protected)
+        .with_state(state))
+}
+
+fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
+    let mut res = (
+        status,
+        Json(serde_json::json!({
+            "type": format!("urn:tower-hmac:error:{code}"),
+            "title": detail,
+            "status": status.as_u16(),
+            "code": code,
+        })),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(state): State<AuthState>, body: Option<Json<Login>>) -> Response {
+    let Some(Json(login)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send {\"username\", \"password\"}",
+        );
+    };
+    let verified = PasswordHash::new(&state.password_hash)
+        .ok()
+        .is_some_and(|hash| {
+            Argon2::default()
+                .verify_password(login.password.as_bytes(), &hash)
+                .is_ok()
+        });
+    // The hash is checked whatever the name, so the time does not tell which names exist.
+    if !(verified && login.username == DEMO_USER) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong user name or password",
+        );
+    }
+    match state
+        .sessions
+        .login(DEMO_USER, &["orders:read".to_owned()])
+        .await
+    {
+        Ok(pair) => Json(pair).into_response(),
+        Err(e) => problem(e.status(), e.code(), "the session could not be started"),
+    }
+}
+
+#[derive(Deserialize)]
+struct Refresh {
+    refresh_token: String,
+}
+
+async fn refresh(State(state): State<AuthState>, body: Option<Json<Refresh>>) -> Response {
+    let Some(Json(body)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send {\"refresh_token\"}",
+        );
+    };
+    match state.sessions.refresh(&body.refresh_token).await {
+        Ok(pair) => Json(pair).into_response(),
+        Err(e) => problem(e.status(), e.code(), "the refresh token was refused"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Logout {
+    refresh_token: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AuthState>,
+    claims: AccessClaims,
+    body: Option<Json<Logout>>,
+) -> Response {
+    let mut ended = match state.sessions.revoke_session(&claims.sid).await {
+        Ok(ended) => ended,
+        Err(_) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_store_unavailable",
+                "try again",
+            );
+        }
+    };
+    if let Some(token) = body.and_then(|Json(b)| b.refresh_token) {
+        ended |= state
+            .sessions
+            .revoke_by_refresh_token(&token)
+            .await
+            .unwrap_or(false);
+    }
+    Json(serde_json::json!({ "revoked": ended })).into_response()
+}
+
+async fn logout_all(State(state): State<AuthState>, claims: AccessClaims) -> Response {
+    match state.sessions.revoke_subject(&claims.sub).await {
+        Ok(count) => Json(serde_json::json!({ "revoked_sessions": count })).into_response(),
+        Err(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_store_unavailable",
+            "try again",
+        ),
+    }
+}
+
+async fn me(claims: AccessClaims) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "sub": claims.sub,
+        "sid": claims.sid,
+        "scope": claims.scope,
+        "exp": claims.exp,
+    }))
+}
