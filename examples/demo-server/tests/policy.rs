@@ -165,19 +165,25 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         body,
     );
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    // The head and half the body, then the signal, then the rest.
+    // The head with `Expect: 100-continue`: the server's `100 Continue` says the request is in
+    // flight (the layer has started reading its body). Then the signal, then the body.
     stream
         .write_all(
             format!(
-                "POST /echo HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "POST /echo HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
                 body.len()
             )
             .as_bytes(),
         )
         .await
         .unwrap();
-    stream.write_all(&body[..8]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed before 100 Continue");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
     let pid = server.child.id().unwrap();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -191,7 +197,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         TcpStream::connect(server.addr).await.is_err(),
         "still accepting after SIGTERM"
     );
-    stream.write_all(&body[8..]).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out);
