@@ -180,10 +180,18 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     let mut interim = Vec::new();
     while !interim.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed before 100 Continue");
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed before 100 Continue"
+        );
         interim.push(byte[0]);
     }
-    assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
     let pid = server.child.id().unwrap();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
