@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "test-util")]
-pub use offset::OffsetClock;
+pub use offset::{ManualClock, OffsetClock};
 
 /// A source of the current time.
 ///
@@ -80,6 +80,57 @@ mod offset {
     impl fmt::Debug for OffsetClock {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "OffsetClock({:+}s)", self.offset_secs)
+        }
+    }
+
+    /// A clock a test sets and moves by hand, shared by its clones (feature `test-util`): time
+    /// passes only when the test says, so nothing sleeps.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_hmac_core::{Clock, ManualClock};
+    /// let clock = ManualClock::at_unix(1_700_000_000);
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_700_000_060));
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct ManualClock {
+        millis: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl ManualClock {
+        /// A clock standing at `secs` Unix seconds.
+        pub fn at_unix(secs: u64) -> Self {
+            Self {
+                millis: std::sync::Arc::new(secs.saturating_mul(1000).into()),
+            }
+        }
+
+        /// Moves it forward by `by` (millisecond precision).
+        pub fn advance(&self, by: Duration) {
+            let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+            self.millis
+                .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+
+        /// Sets it to `secs` Unix seconds.
+        pub fn set_unix(&self, secs: u64) {
+            self.millis.store(
+                secs.saturating_mul(1000),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
+
+        /// Its time, Unix seconds.
+        pub fn unix(&self) -> u64 {
+            self.millis.load(std::sync::atomic::Ordering::SeqCst) / 1000
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH
+                + Duration::from_millis(self.millis.load(std::sync::atomic::Ordering::SeqCst))
         }
     }
 }

@@ -209,6 +209,21 @@ impl Rules {
 macro_rules! gateway_settings {
     ($ty:ident, $flavor:expr) => {
         impl $ty {
+            /// The `Authorization` value for `parts`, signed with `key` (its text form) by
+            /// `key_id` over `headers` (header names, `request-line` for Kong, `@request-target`):
+            /// the client side, for tests and for services that call a gateway-fronted API. Add
+            /// `Date` (and `Digest` with a body) to `parts` first.
+            pub fn authorization(
+                &self,
+                parts: &Parts,
+                key_id: &str,
+                key: &SecretKey,
+                algorithm: Algorithm,
+                headers: &[&str],
+            ) -> Result<HeaderValue, Rejection> {
+                authorization($flavor, parts, key_id, key, algorithm, headers)
+            }
+
             /// The string this format signs for `parts` over `headers` (by `key_id`): what a
             /// client must produce, to compare with its own when a signature is refused.
             pub fn signing_string(
@@ -307,25 +322,6 @@ impl Kong {
             ),
         }
     }
-
-    /// The `Authorization` value for `parts`, signed with `key` (its text form) by `key_id`
-    /// over `headers` (names, `request-line`, `@request-target`): the client side, for tests
-    /// and for services that call a Kong-fronted API. Add `Date` (and `Digest` with a body)
-    /// to `parts` first.
-    pub fn authorization(
-        &self,
-        parts: &Parts,
-        key_id: &str,
-        key: &SecretKey,
-        algorithm: Algorithm,
-        headers: &[&str],
-    ) -> Result<HeaderValue, Rejection> {
-        let signature = sign(Flavor::Kong, parts, key_id, key, algorithm, headers)?;
-        header_value(format!(
-            "hmac username=\"{key_id}\", algorithm=\"{algorithm}\", headers=\"{}\", signature=\"{signature}\"",
-            headers.join(" ")
-        ))
-    }
 }
 
 #[cfg(feature = "kong")]
@@ -363,44 +359,33 @@ impl Apisix {
             ),
         }
     }
-
-    /// The `Authorization` value for `parts`, signed with `key` (its text form) by `key_id`
-    /// over `headers`: the client side. Add `Date` (and `Digest` with a body) first.
-    pub fn authorization(
-        &self,
-        parts: &Parts,
-        key_id: &str,
-        key: &SecretKey,
-        algorithm: Algorithm,
-        headers: &[&str],
-    ) -> Result<HeaderValue, Rejection> {
-        let signature = sign(Flavor::Apisix, parts, key_id, key, algorithm, headers)?;
-        header_value(format!(
-            "Signature keyId=\"{key_id}\",algorithm=\"{algorithm}\",headers=\"{}\",signature=\"{signature}\"",
-            headers.join(" ")
-        ))
-    }
 }
 
 #[cfg(feature = "apisix")]
 gateway_settings!(Apisix, Flavor::Apisix);
 
-fn header_value(text: String) -> Result<HeaderValue, Rejection> {
-    HeaderValue::from_str(&text).map_err(|_| malformed("the header would not be a valid value"))
-}
-
-/// The Base64 signature of `parts` as `flavor` signs it.
-fn sign(
+/// The credentials header of `parts` as `flavor` signs it.
+fn authorization(
     flavor: Flavor,
     parts: &Parts,
     key_id: &str,
     key: &SecretKey,
     algorithm: Algorithm,
     headers: &[&str],
-) -> Result<String, Rejection> {
-    let headers: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
-    let signing = signing_string(flavor, parts, key_id, &headers)?;
-    Ok(STANDARD.encode(algorithm.mac(key.text_form().as_bytes(), &signing)))
+) -> Result<HeaderValue, Rejection> {
+    let names: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
+    let signing = signing_string(flavor, parts, key_id, &names)?;
+    let signature = STANDARD.encode(algorithm.mac(key.text_form().as_bytes(), &signing));
+    let names = headers.join(" ");
+    let text = match flavor {
+        Flavor::Kong => format!(
+            "hmac username=\"{key_id}\", algorithm=\"{algorithm}\", headers=\"{names}\", signature=\"{signature}\""
+        ),
+        Flavor::Apisix => format!(
+            "Signature keyId=\"{key_id}\",algorithm=\"{algorithm}\",headers=\"{names}\",signature=\"{signature}\""
+        ),
+    };
+    HeaderValue::from_str(&text).map_err(|_| malformed("the header would not be a valid value"))
 }
 
 /// The credentials of a Kong or APISIX request.

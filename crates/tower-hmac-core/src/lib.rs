@@ -64,9 +64,9 @@ pub use canonical::{
     line_digests, line_layout, request_host, trim_ows,
 };
 pub use challenge::Challenge;
-#[cfg(feature = "test-util")]
-pub use clock::OffsetClock;
 pub use clock::{Clock, SystemClock};
+#[cfg(feature = "test-util")]
+pub use clock::{ManualClock, OffsetClock};
 pub use future::StoreFuture;
 pub use key::{KeyError, SecretKey};
 pub use nonce::{

@@ -4,46 +4,40 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac_core::SecretKey;
+use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{
     AccessClaims, BearerAuthLayer, MemorySessionStore, RefreshError, SessionConfig, Sessions,
     SigningKeys, TokenError,
 };
 
-#[derive(Clone, Default)]
-struct Clock(Arc<AtomicU64>);
+type Clock = ManualClock;
 
-impl Clock {
-    fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl tower_hmac_core::Clock for Clock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_800_000_000 + self.0.load(Ordering::SeqCst))
-    }
+fn clock() -> ManualClock {
+    ManualClock::at_unix(1_800_000_000)
 }
 
 fn key(byte: u8) -> SecretKey {
     SecretKey::from_bytes(&[byte; 32]).unwrap()
 }
 
+/// Sessions with `keys` and `config` on `clock`, in memory.
+fn sessions_with(keys: SigningKeys, config: SessionConfig, clock: &Clock) -> Sessions {
+    Sessions::new(keys, MemorySessionStore::new(), config).with_clock(clock.clone())
+}
+
+fn config() -> SessionConfig {
+    SessionConfig::new("https://auth.example.com", "orders-api")
+}
+
 fn sessions(clock: &Clock) -> Sessions {
-    Sessions::new(
-        SigningKeys::new("k1", key(1)).unwrap(),
-        MemorySessionStore::new(),
-        SessionConfig::new("https://auth.example.com", "orders-api"),
-    )
-    .with_clock(clock.clone())
+    sessions_with(SigningKeys::new("k1", key(1)).unwrap(), config(), clock)
 }
 
 fn scopes() -> Vec<String> {
@@ -52,7 +46,7 @@ fn scopes() -> Vec<String> {
 
 #[tokio::test]
 async fn an_access_token_carries_its_claims_and_expires() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = sessions(&clock);
     let pair = s.login("alice", &scopes()).await.unwrap();
     assert_eq!((pair.expires_in, pair.token_type), (900, "Bearer"));
@@ -71,9 +65,9 @@ async fn an_access_token_carries_its_claims_and_expires() {
     assert_eq!(header["alg"], "HS256");
     assert_eq!(header["kid"], "k1");
     // Within the leeway, then not.
-    clock.advance(900 + 30);
+    clock.advance(Duration::from_secs(900 + 30));
     assert!(s.verify_access(&pair.access_token).await.is_ok());
-    clock.advance(1);
+    clock.advance(Duration::from_secs(1));
     assert_eq!(
         s.verify_access(&pair.access_token).await.unwrap_err(),
         TokenError::Expired
@@ -82,16 +76,11 @@ async fn an_access_token_carries_its_claims_and_expires() {
 
 #[tokio::test]
 async fn forged_and_foreign_tokens_are_refused() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = sessions(&clock);
     let pair = s.login("alice", &scopes()).await.unwrap();
     // Another key under the same kid.
-    let other = Sessions::new(
-        SigningKeys::new("k1", key(9)).unwrap(),
-        MemorySessionStore::new(),
-        SessionConfig::new("https://auth.example.com", "orders-api"),
-    )
-    .with_clock(clock.clone());
+    let other = sessions_with(SigningKeys::new("k1", key(9)).unwrap(), config(), &clock);
     let forged = other.login("alice", &scopes()).await.unwrap();
     assert_eq!(
         s.verify_access(&forged.access_token)
@@ -105,12 +94,7 @@ async fn forged_and_foreign_tokens_are_refused() {
         SessionConfig::new("https://auth.example.com", "billing-api"),
         SessionConfig::new("https://evil.example.com", "orders-api"),
     ] {
-        let foreign = Sessions::new(
-            SigningKeys::new("k1", key(1)).unwrap(),
-            MemorySessionStore::new(),
-            config,
-        )
-        .with_clock(clock.clone());
+        let foreign = sessions_with(SigningKeys::new("k1", key(1)).unwrap(), config, &clock);
         let token = foreign
             .login("alice", &scopes())
             .await
@@ -141,12 +125,7 @@ async fn forged_and_foreign_tokens_are_refused() {
         "invalid_token"
     );
     // An unknown kid.
-    let rotated = Sessions::new(
-        SigningKeys::new("k2", key(1)).unwrap(),
-        MemorySessionStore::new(),
-        SessionConfig::new("https://auth.example.com", "orders-api"),
-    )
-    .with_clock(clock.clone());
+    let rotated = sessions_with(SigningKeys::new("k2", key(1)).unwrap(), config(), &clock);
     let token = rotated
         .login("alice", &scopes())
         .await
@@ -160,18 +139,14 @@ async fn forged_and_foreign_tokens_are_refused() {
 
 #[tokio::test]
 async fn keys_rotate_by_kid() {
-    let clock = Clock::default();
+    let clock = clock();
     let old = sessions(&clock);
     let token = old.login("alice", &scopes()).await.unwrap().access_token;
-    let new = Sessions::new(
-        SigningKeys::new("k2", key(2))
-            .unwrap()
-            .with_key("k1", key(1))
-            .unwrap(),
-        MemorySessionStore::new(),
-        SessionConfig::new("https://auth.example.com", "orders-api"),
-    )
-    .with_clock(clock.clone());
+    let keys = SigningKeys::new("k2", key(2))
+        .unwrap()
+        .with_key("k1", key(1))
+        .unwrap();
+    let new = sessions_with(keys, config(), &clock);
     assert!(new.verify_access(&token).await.is_ok(), "k1 still verifies");
     let fresh = new.login("bob", &scopes()).await.unwrap().access_token;
     assert!(new.verify_access(&fresh).await.is_ok());
@@ -183,10 +158,10 @@ async fn keys_rotate_by_kid() {
 
 #[tokio::test]
 async fn refresh_rotates_reuse_revokes_and_logout_ends_the_session() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = sessions(&clock);
     let first = s.login("alice", &scopes()).await.unwrap();
-    clock.advance(60);
+    clock.advance(Duration::from_secs(60));
     let second = s.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     let claims = s.verify_access(&second.access_token).await.unwrap();
@@ -232,7 +207,7 @@ async fn refresh_rotates_reuse_revokes_and_logout_ends_the_session() {
 
 #[tokio::test]
 async fn a_password_change_ends_every_session_of_the_subject() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = sessions(&clock);
     let laptop = s.login("alice", &scopes()).await.unwrap();
     let phone = s.login("alice", &scopes()).await.unwrap();
@@ -247,10 +222,10 @@ async fn a_password_change_ends_every_session_of_the_subject() {
 
 #[tokio::test]
 async fn sessions_end_when_idle_or_old() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = sessions(&clock);
     let pair = s.login("alice", &scopes()).await.unwrap();
-    clock.advance(86_400);
+    clock.advance(Duration::from_secs(86_400));
     assert!(matches!(
         s.refresh(&pair.refresh_token).await.unwrap_err(),
         RefreshError::Expired
@@ -259,7 +234,7 @@ async fn sessions_end_when_idle_or_old() {
     let mut pair = s.login("alice", &scopes()).await.unwrap();
     let mut refreshed = 0;
     loop {
-        clock.advance(20 * 3600);
+        clock.advance(Duration::from_secs(20 * 3600));
         match s.refresh(&pair.refresh_token).await {
             Ok(next) => {
                 pair = next;
@@ -278,7 +253,7 @@ async fn me(claims: AccessClaims) -> String {
 
 #[tokio::test]
 async fn the_layer_lets_valid_bearers_through_and_answers_the_others_with_codes() {
-    let clock = Clock::default();
+    let clock = clock();
     let s = Arc::new(sessions(&clock));
     let pair = s.login("alice", &scopes()).await.unwrap();
     let app = axum::Router::new()
@@ -314,7 +289,7 @@ async fn the_layer_lets_valid_bearers_through_and_answers_the_others_with_codes(
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("\"code\":\"invalid_token\""), "{body}");
     assert!(challenge.unwrap().contains("error=\"invalid_token\""));
-    clock.advance(2000);
+    clock.advance(Duration::from_secs(2000));
     let (_, body, _) = call(Some(format!("Bearer {}", pair.access_token))).await;
     assert!(body.contains("\"code\":\"token_expired\""), "{body}");
     // The extractor outside the layer: 401, not a panic.

@@ -15,7 +15,7 @@
 
 use tower_hmac_core::{SecretKey, SignError, SignParams, Signer, body_sha256, generate_nonce};
 
-pub use tower_hmac_core::OffsetClock;
+pub use tower_hmac_core::{ManualClock, OffsetClock};
 
 /// Signs `request` in place, as a client would, for a body of these bytes at `timestamp` (Unix
 /// seconds) with a fresh nonce: sets `Host` (from the URI, when absent) and `Authorization`,

@@ -8,9 +8,8 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -20,24 +19,10 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_hmac::server::{
     Alert, FailureThrottle, PeerAddr, RiskLevel, RiskMonitor, Signal, VerifiedBody,
 };
+use tower_hmac::test_util::ManualClock;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
 
 const T0: u64 = 1_700_000_000;
-
-#[derive(Clone, Default)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn secs(&self) -> u64 {
-        T0 + self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl tower_hmac::protocol::Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.secs())
-    }
-}
 
 fn key(byte: u8) -> SecretKey {
     SecretKey::from_bytes(&[byte; 32]).unwrap()
@@ -56,7 +41,7 @@ fn from(mut req: Request<Full<Bytes>>, addr: [u8; 4]) -> Request<Full<Bytes>> {
 #[tokio::test(flavor = "current_thread")]
 async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     let (captured, _guard) = common::capture(tracing::Level::DEBUG);
-    let clock = TestClock::default();
+    let clock = ManualClock::at_unix(T0);
     let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
     let sink = Arc::clone(&alerts);
     let registry = InMemoryRegistry::new();
@@ -91,16 +76,16 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
 
     // A known key from a new address: a leaked key's misuse.
     assert_eq!(
-        send(from(signed("alice", &key(1), clock.secs()), [192, 0, 2, 1])).await,
+        send(from(signed("alice", &key(1), clock.unix()), [192, 0, 2, 1])).await,
         200
     );
     assert_eq!(
-        send(from(signed("alice", &key(1), clock.secs()), [192, 0, 2, 1])).await,
+        send(from(signed("alice", &key(1), clock.unix()), [192, 0, 2, 1])).await,
         200
     );
     assert_eq!(
         send(from(
-            signed("alice", &key(1), clock.secs()),
+            signed("alice", &key(1), clock.unix()),
             [203, 0, 113, 66]
         ))
         .await,
@@ -111,28 +96,28 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     for _ in 0..8 {
         for _ in 0..5 {
             assert_eq!(
-                send(from(signed("bob", &key(2), clock.secs()), [192, 0, 2, 2])).await,
+                send(from(signed("bob", &key(2), clock.unix()), [192, 0, 2, 2])).await,
                 200
             );
         }
-        clock.0.fetch_add(10, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(10));
     }
     for _ in 0..60 {
         assert_eq!(
-            send(from(signed("bob", &key(2), clock.secs()), [192, 0, 2, 2])).await,
+            send(from(signed("bob", &key(2), clock.unix()), [192, 0, 2, 2])).await,
             200
         );
     }
 
     // A request a day old.
-    let old = signed("bob", &key(2), clock.secs() - 86_400);
+    let old = signed("bob", &key(2), clock.unix() - 86_400);
     assert_eq!(send(from(old, [192, 0, 2, 2])).await, 401);
 
     // A burst of wrong signatures for alice, then the throttle.
     for _ in 0..5 {
         assert_eq!(
             send(from(
-                signed("alice", &key(9), clock.secs()),
+                signed("alice", &key(9), clock.unix()),
                 [198, 51, 100, 4]
             ))
             .await,
@@ -141,7 +126,7 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     }
     assert_eq!(
         send(from(
-            signed("alice", &key(1), clock.secs()),
+            signed("alice", &key(1), clock.unix()),
             [198, 51, 100, 4]
         ))
         .await,
@@ -159,15 +144,15 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     };
     assert_eq!(send(with_auth("HMAC-SHA256 Credential=")).await, 401); // malformed
     assert_eq!(send(with_auth("Basic YWxpY2U6cGFzcw==")).await, 401); // unsupported_scheme
-    assert_eq!(send(signed("mallory", &key(3), clock.secs())).await, 401); // unknown_key
+    assert_eq!(send(signed("mallory", &key(3), clock.unix())).await, 401); // unknown_key
     let elsewhere =
-        common::signed_get("http://evil.example/orders", "carol", &key(4), clock.secs());
+        common::signed_get("http://evil.example/orders", "carol", &key(4), clock.unix());
     assert_eq!(send(elsewhere).await, 401); // host_not_allowed
-    let once = signed("dave", &key(5), clock.secs());
+    let once = signed("dave", &key(5), clock.unix());
     let twice = once.clone();
     assert_eq!(send(once).await, 200);
     assert_eq!(send(twice).await, 401); // replayed_nonce
-    let mut big = signed("dave", &key(5), clock.secs());
+    let mut big = signed("dave", &key(5), clock.unix());
     *big.body_mut() = Full::new(Bytes::from(vec![b'x'; 4096]));
     assert_eq!(send(big).await, 413); // body_too_large
 

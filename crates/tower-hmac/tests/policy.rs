@@ -8,9 +8,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HOST, RETRY_AFTER};
@@ -20,28 +20,10 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_hmac::server::{
     FailureThrottle, PeerAddr, ResponseBody, Tls, TrustedProxies, VerifiedBody,
 };
+use tower_hmac::test_util::ManualClock;
 use tower_hmac::{AllowedHosts, HmacAuthBuilder, HmacAuthLayer, InMemoryRegistry, SecretKey};
 
 const T0: u64 = 1_700_000_000;
-
-/// A clock the test moves.
-#[derive(Clone, Default)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn secs(&self) -> u64 {
-        T0 + self.0.load(Ordering::SeqCst)
-    }
-    fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl tower_hmac::protocol::Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.secs())
-    }
-}
 
 fn key(byte: u8) -> SecretKey {
     SecretKey::from_bytes(&[byte; 32]).unwrap()
@@ -54,7 +36,7 @@ fn registry() -> InMemoryRegistry {
     registry
 }
 
-fn builder(clock: &TestClock) -> HmacAuthBuilder {
+fn builder(clock: &ManualClock) -> HmacAuthBuilder {
     HmacAuthLayer::builder(registry(), AllowedHosts::new(["api.example.com"]).unwrap())
         .clock(clock.clone())
 }
@@ -79,12 +61,12 @@ fn from(mut req: Request<Full<Bytes>>, addr: [u8; 4]) -> Request<Full<Bytes>> {
     req
 }
 
-fn get(key_id: &str, secret: &SecretKey, clock: &TestClock) -> Request<Full<Bytes>> {
+fn get(key_id: &str, secret: &SecretKey, clock: &ManualClock) -> Request<Full<Bytes>> {
     common::signed_get(
         "http://api.example.com/orders",
         key_id,
         secret,
-        clock.secs(),
+        clock.unix(),
     )
 }
 
@@ -95,7 +77,7 @@ async fn status(svc: &Svc, req: Request<Full<Bytes>>) -> Response<Bytes> {
 
 #[tokio::test]
 async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() {
-    let clock = TestClock::default();
+    let clock = ManualClock::at_unix(T0);
     let svc = service(
         builder(&clock)
             .throttle_failures(FailureThrottle::new(3, Duration::from_secs(60)).per_address(false))
@@ -139,10 +121,10 @@ async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() 
     let res = status(&svc, from(get("bob", &key(2), &clock), [192, 0, 2, 1])).await;
     assert_eq!(res.status(), StatusCode::OK);
     // After window / N, one more try; after the window, the whole budget.
-    clock.advance(20);
+    clock.advance(Duration::from_secs(20));
     let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
     assert_eq!(res.status(), StatusCode::OK);
-    clock.advance(60);
+    clock.advance(Duration::from_secs(60));
     for _ in 0..2 {
         let res = status(&svc, from(get("alice", &wrong, &clock), [192, 0, 2, 1])).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -153,7 +135,7 @@ async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() 
 
 #[tokio::test]
 async fn successes_cost_nothing_and_addresses_are_throttled_apart() {
-    let clock = TestClock::default();
+    let clock = ManualClock::at_unix(T0);
     let svc = service(
         builder(&clock)
             .throttle_failures(FailureThrottle::new(3, Duration::from_secs(60)).per_key_id(false))
@@ -201,7 +183,7 @@ async fn successes_cost_nothing_and_addresses_are_throttled_apart() {
 
 #[tokio::test]
 async fn a_trusted_proxy_forwards_host_client_and_scheme() {
-    let clock = TestClock::default();
+    let clock = ManualClock::at_unix(T0);
     let svc = service(
         builder(&clock)
             .trusted_proxies(TrustedProxies::x_forwarded(["10.0.0.0/8"]).unwrap())
@@ -211,7 +193,7 @@ async fn a_trusted_proxy_forwards_host_client_and_scheme() {
             .unwrap(),
     );
     // Signed for api.example.com; the proxy rewrote Host to its upstream's name.
-    let proxied = |clock: &TestClock, secret: &SecretKey, client: &str| {
+    let proxied = |clock: &ManualClock, secret: &SecretKey, client: &str| {
         let mut req = get("alice", secret, clock);
         req.headers_mut()
             .insert(HOST, "backend:8080".parse().unwrap());
@@ -271,7 +253,7 @@ async fn a_trusted_proxy_forwards_host_client_and_scheme() {
 
 #[tokio::test]
 async fn https_only_accepts_tls_connections_and_refuses_plain_http() {
-    let clock = TestClock::default();
+    let clock = ManualClock::at_unix(T0);
     let svc = service(builder(&clock).require_https(true).build().unwrap());
     let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);

@@ -84,14 +84,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
     let settings = demo_server::Settings {
-        extra_hosts: std::env::var("TOWER_HMAC_DEMO_HOSTS")
-            .map(|v| {
-                v.split(',')
-                    .map(|h| h.trim().to_owned())
-                    .filter(|h| !h.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        extra_hosts: comma_list("TOWER_HMAC_DEMO_HOSTS"),
         replay_store: demo_server::ReplayStore::parse(
             &std::env::var("TOWER_HMAC_DEMO_REPLAY_STORE").unwrap_or_default(),
             std::env::var("TOWER_HMAC_DEMO_REDIS_PREFIX").ok(),
@@ -105,14 +98,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .map(|v| demo_server::Throttle::parse(&v))
             .transpose()?
             .unwrap_or_default(),
-        trusted_proxies: std::env::var("TOWER_HMAC_DEMO_TRUSTED_PROXIES")
-            .map(|v| {
-                v.split(',')
-                    .map(|h| h.trim().to_owned())
-                    .filter(|h| !h.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        trusted_proxies: comma_list("TOWER_HMAC_DEMO_TRUSTED_PROXIES"),
     };
     // The layer's metrics (requests by outcome, code, scheme and app; latency; replay store;
     // registry lookups), served at GET /metrics.
@@ -265,6 +251,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     .await?;
     println!("demo-server: stopped");
     Ok(())
+}
+
+/// The comma-separated items of the environment variable `var` (none when unset).
+fn comma_list(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .map(|v| {
+            v.split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Completes on Ctrl-C or `SIGTERM`: the server stops accepting and lets requests in flight end.

@@ -292,20 +292,12 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::UNIX_EPOCH;
+    use tower_hmac_core::ManualClock;
 
-    #[derive(Clone, Default)]
-    struct Manual(Arc<AtomicU64>);
+    const T0: u64 = 1_700_000_000;
 
-    impl Clock for Manual {
-        fn now(&self) -> SystemTime {
-            UNIX_EPOCH + Duration::from_secs(1_700_000_000 + self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn monitor(settings: RiskMonitor) -> (Monitor, Manual) {
-        let clock = Manual::default();
+    fn monitor(settings: RiskMonitor) -> (Monitor, ManualClock) {
+        let clock = ManualClock::at_unix(T0);
         (settings.build(Arc::new(clock.clone())).unwrap(), clock)
     }
 
@@ -335,12 +327,12 @@ mod tests {
         let (m, clock) = monitor(RiskMonitor::new().rate_spike(10, 20));
         // A minute and more of 5 calls per interval.
         for i in 0..8 {
-            clock.0.store(i * INTERVAL_SECS, Ordering::SeqCst);
+            clock.set_unix(T0 + i * INTERVAL_SECS);
             for _ in 0..5 {
                 assert!(m.on_accepted("k", None).is_empty());
             }
         }
-        clock.0.store(8 * INTERVAL_SECS, Ordering::SeqCst);
+        clock.set_unix(T0 + 8 * INTERVAL_SECS);
         let raised: Vec<_> = (0..200)
             .map(|_| m.on_accepted("k", None).contains(Signal::RateSpike))
             .collect();

@@ -383,20 +383,10 @@ impl governor::state::keyed::ShrinkableKeyedStateStore<Probe> for Buckets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use tower_hmac_core::ManualClock;
 
-    #[derive(Clone, Default)]
-    struct Manual(Arc<AtomicU64>);
-
-    impl Clock for Manual {
-        fn now(&self) -> SystemTime {
-            UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn throttle(config: FailureThrottle) -> (Throttle, Manual) {
-        let clock = Manual::default();
+    fn throttle(config: FailureThrottle) -> (Throttle, ManualClock) {
+        let clock = ManualClock::at_unix(1_700_000_000);
         (config.build(Arc::new(clock.clone())).unwrap(), clock)
     }
 
@@ -421,13 +411,13 @@ mod tests {
         for _ in 0..100 {
             assert!(t.key_id_blocked("other").is_none());
         }
-        clock.0.store(20_000, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(20));
         assert_eq!(
             t.key_id_blocked("k"),
             None,
             "one token back after window / N"
         );
-        clock.0.store(60_000, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(40));
         for _ in 0..2 {
             assert!(!t.record_failure(Some("k"), None));
         }
@@ -475,7 +465,7 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let clock: Arc<dyn Clock> = Arc::new(Manual::default());
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_unix(1_700_000_000));
         for bad in [
             FailureThrottle::new(0, Duration::from_secs(60)),
             FailureThrottle::new(5, Duration::from_millis(10)),
