@@ -25,7 +25,7 @@ use tower_hmac_core::{Clock, unix_millis};
 
 use crate::error::ConfigError;
 
-/// The default number of buckets kept per dimension (key ids, addresses): 65 536, about 3 MiB.
+/// The default number of buckets kept per dimension (key ids, addresses): 65 536.
 pub const DEFAULT_THROTTLE_CAPACITY: usize = 65_536;
 
 /// Failed-authentication throttling, off unless given to
@@ -75,8 +75,8 @@ impl FailureThrottle {
     }
 
     /// How many buckets each dimension keeps at most (default
-    /// [`DEFAULT_THROTTLE_CAPACITY`]; at least 64). Memory stays within about 48 bytes a bucket
-    /// whatever the traffic.
+    /// [`DEFAULT_THROTTLE_CAPACITY`]; at least 64), whatever the traffic. A bucket is one
+    /// 16-byte hash table entry: the key's keyed hash and its GCRA state.
     pub fn capacity(mut self, buckets: usize) -> Self {
         self.capacity = buckets;
         self
