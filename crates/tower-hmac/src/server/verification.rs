@@ -122,18 +122,11 @@ where
         let sc = scheme(&verifier.schemes);
         let state = match sc.parse(&parts, verifier.settings.max_header_len) {
             Err(rejection) => State::Failed {
-                failure: Some(Failure {
-                    scheme_id: Some(sc.id()),
-                    ..Failure::from_rejection(rejection.with_scheme(sc.name()))
-                }),
+                failure: Some(Failure::from_rejection(rejection).in_scheme(sc)),
             },
             Ok(creds) => match verifier.key_id_throttled(creds.key_id()) {
                 Some(failure) => State::Failed {
-                    failure: Some(Failure {
-                        rejection: failure.rejection.with_scheme(sc.name()),
-                        scheme_id: Some(sc.id()),
-                        ..failure
-                    }),
+                    failure: Some(failure.in_scheme(sc)),
                 },
                 None => State::Lookup {
                     lookup: verifier.settings.registry.lookup(creds.key_id()),
@@ -334,8 +327,7 @@ impl<S> Verifier<S> {
                 .map(|r| r.app_id_arc().clone())
                 .or_else(|| ctx.refused_app.clone()),
             hidden: ctx.refused,
-            scheme_id: Some(scheme.id()),
-            ..Failure::from_rejection(rejection.with_scheme(scheme.name()))
+            ..Failure::from_rejection(rejection).in_scheme(scheme)
         }
     }
 
@@ -388,12 +380,10 @@ impl<S> Verifier<S> {
             Err(e) => {
                 return Err(Failure {
                     key_id: Some(creds.key_id().to_owned()),
-                    scheme_id: Some(scheme.id()),
                     ..Failure::from_rejection(
-                        Rejection::new(RejectionKind::KeyStoreUnavailable)
-                            .with_source(e)
-                            .with_scheme(scheme.name()),
+                        Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e),
                     )
+                    .in_scheme(scheme)
                 });
             }
         };

@@ -114,6 +114,13 @@ impl Failure {
         }
     }
 
+    /// This failure as `scheme`'s: its name in the challenge, its id in events and metrics.
+    pub(crate) fn in_scheme<Sc: tower_hmac_core::Scheme>(mut self, scheme: &Sc) -> Self {
+        self.rejection = self.rejection.with_scheme(scheme.name());
+        self.scheme_id = Some(scheme.id());
+        self
+    }
+
     /// The code the log gives: the real reason, when the answer hides it.
     pub(crate) fn logged_code(&self) -> &'static str {
         self.hidden
