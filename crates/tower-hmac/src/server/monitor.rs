@@ -162,7 +162,7 @@ impl RiskMonitor {
         Ok(Monitor {
             settings: self.clone(),
             bursts,
-            keys: Mutex::new(HashMap::new()),
+            keys: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             clock,
         })
@@ -175,6 +175,8 @@ const INTERVAL_SECS: u64 = 10;
 const WARM_INTERVALS: u32 = 6;
 /// Addresses remembered per key.
 const ADDRESSES: usize = 8;
+/// Shards of the per-key state.
+const SHARDS: usize = 16;
 
 /// What the monitor remembers of one key.
 #[derive(Default)]
@@ -193,7 +195,9 @@ struct KeyStats {
 pub(crate) struct Monitor {
     settings: RiskMonitor,
     bursts: Throttle,
-    keys: Mutex<HashMap<u64, KeyStats>>,
+    /// Per key (its keyed hash), in shards: concurrent requests of different keys do not wait
+    /// for one lock.
+    keys: Box<[Mutex<HashMap<u64, KeyStats>>]>,
     hasher: RandomState,
     clock: Arc<dyn Clock>,
 }
@@ -235,8 +239,9 @@ impl Monitor {
         let key = self.hasher.hash_one(key_id);
         let address = client.map(|c| self.hasher.hash_one(c.to_canonical()) | 1);
         let interval = unix_seconds(self.clock.now()) / INTERVAL_SECS;
-        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        if !keys.contains_key(&key) && keys.len() >= self.settings.capacity {
+        let shard = &self.keys[usize::try_from(key % SHARDS as u64).unwrap_or(0)];
+        let mut keys = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if !keys.contains_key(&key) && keys.len() >= self.settings.capacity.div_ceil(SHARDS) {
             return signals;
         }
         let stats = keys.entry(key).or_default();
