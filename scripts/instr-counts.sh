@@ -11,7 +11,7 @@ bin=target/release/instr_count
 echo "| scheme | instructions / request | over bare |"
 echo "|---|---:|---:|"
 bare=""
-for scheme in bare v1 softaware rfc9421 sigv4-presigned kong apisix; do
+for scheme in bare v1 v1-all-schemes softaware rfc9421 sigv4-presigned kong apisix; do
   ir=$(valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=/dev/null \
         "$bin" "$scheme" "$count" 2>&1 | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p')
   per=$((ir / count))

@@ -5,7 +5,8 @@
 //! ```sh
 //! cargo build --release -p tower-hmac-benches --bin instr_count
 //! valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=/dev/null \
-//!     target/release/instr_count v1 2000     # bare | v1 | softaware | rfc9421 | sigv4-presigned | kong | apisix
+//!     target/release/instr_count v1 2000
+//! #   bare | v1 | v1-all-schemes | softaware | rfc9421 | sigv4-presigned | kong | apisix
 //! ```
 //!
 //! and divide the `Collected` instructions by the count. Each run signs its requests first (not
@@ -58,7 +59,7 @@ fn signed(scheme: &str, n: usize) -> Vec<Req> {
             let mut req = request(i);
             match scheme {
                 "bare" => {}
-                "v1" => sign_request(&mut req, b"", KEY_ID, &key, t).unwrap(),
+                "v1" | "v1-all-schemes" => sign_request(&mut req, b"", KEY_ID, &key, t).unwrap(),
                 "softaware" => {
                     let nonce = generate_nonce().unwrap();
                     let value = softaware::authorization(
@@ -213,6 +214,22 @@ fn main() {
             tower::Layer::layer(&builder().build().unwrap(), tower::service_fn(ok)),
             requests,
         ),
+        // A v1 request on a layer with every scheme of issues 11 to 18 enabled (the demo's set).
+        "v1-all-schemes" => {
+            let layer = builder()
+                .with_scheme(softaware::Softaware::new().uri_scheme("http"))
+                .with_scheme(rfc9421::Rfc9421::new().uri_scheme("http"))
+                .with_scheme(sigv4::SigV4::new("us-east-1", "bench"))
+                .with_scheme(Kong::new())
+                .with_scheme(Apisix::new())
+                .build()
+                .unwrap();
+            run(
+                &rt,
+                tower::Layer::layer(&layer, tower::service_fn(ok)),
+                requests,
+            );
+        }
         "softaware" => {
             let layer = builder()
                 .schemes((softaware::Softaware::new().uri_scheme("http"),))

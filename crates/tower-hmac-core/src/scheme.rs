@@ -86,11 +86,21 @@ impl Locator {
                 auth_token.is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes()))
             }
             Self::Header(name) => parts.headers.contains_key(name),
+            // A substring search rules out most queries before they are split.
             Self::Query(name) => parts.uri.query().is_some_and(|q| {
-                q.split('&')
-                    .any(|pair| pair.split('=').next() == Some(*name))
+                q.contains(name)
+                    && q.split('&')
+                        .any(|pair| pair.split('=').next() == Some(*name))
             }),
             Self::AnyOf(locators) => locators.iter().any(|l| l.matches(parts, auth_token)),
+            // In `Authorization`: the request's token, already read, rules most requests out
+            // without a look at the header.
+            Self::AuthParams(header, token)
+                if *header == AUTHORIZATION
+                    && !auth_token.is_some_and(|t| t.eq_ignore_ascii_case(token.as_bytes())) =>
+            {
+                false
+            }
             Self::AuthParams(header, token) => parts.headers.get_all(header).iter().any(|v| {
                 split_token(v.as_bytes()).is_some_and(|(t, rest)| {
                     t.eq_ignore_ascii_case(token.as_bytes()) && is_auth_params(rest)
