@@ -23,9 +23,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use tower::{Service, ServiceExt};
+use tower_hmac::protocol::V1;
 use tower_hmac::protocol::gateway::{Algorithm, Apisix, Kong};
 use tower_hmac::protocol::{generate_nonce, rfc9421, sigv4, softaware};
-use tower_hmac::server::VerifiedBody;
+use tower_hmac::server::{SchemeSet, VerifiedBody};
 use tower_hmac::test_util::sign_request;
 use tower_hmac::{AllowedHosts, HmacAuthLayer};
 use tower_hmac_benches::{KEY_ID, key, registry, store_started_earlier};
@@ -192,6 +193,21 @@ where
     measured(rt, &mut svc, rest);
 }
 
+/// Runs the requests through a layer verifying `schemes`.
+fn layered<S: SchemeSet>(rt: &tokio::runtime::Runtime, schemes: S, requests: Vec<Req>) {
+    let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
+        .nonce_store(store_started_earlier(1_000_000))
+        .max_skew(Duration::from_secs(300))
+        .schemes(schemes)
+        .build()
+        .unwrap();
+    run(
+        rt,
+        tower::Layer::layer(&layer, tower::service_fn(ok)),
+        requests,
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let scheme = args.next().unwrap_or_else(|| "v1".into());
@@ -201,84 +217,31 @@ fn main() {
         .build()
         .unwrap();
     let requests = signed(&scheme, WARM + count);
-    let hosts = || AllowedHosts::new([HOST]).unwrap();
-    let builder = || {
-        HmacAuthLayer::builder(registry(), hosts())
-            .nonce_store(store_started_earlier(1_000_000))
-            .max_skew(Duration::from_secs(300))
-    };
     match scheme.as_str() {
         "bare" => run(&rt, tower::service_fn(ok_bare), requests),
-        "v1" => run(
+        "v1" => layered(&rt, (V1,), requests),
+        // A v1 request on a layer with every scheme of issues 11 to 18 enabled (the demo's set).
+        "v1-all-schemes" => layered(
             &rt,
-            tower::Layer::layer(&builder().build().unwrap(), tower::service_fn(ok)),
+            (
+                V1,
+                softaware::Softaware::new().uri_scheme("http"),
+                rfc9421::Rfc9421::new().uri_scheme("http"),
+                sigv4::SigV4::new("us-east-1", "bench"),
+                Kong::new(),
+                Apisix::new(),
+            ),
             requests,
         ),
-        // A v1 request on a layer with every scheme of issues 11 to 18 enabled (the demo's set).
-        "v1-all-schemes" => {
-            let layer = builder()
-                .with_scheme(softaware::Softaware::new().uri_scheme("http"))
-                .with_scheme(rfc9421::Rfc9421::new().uri_scheme("http"))
-                .with_scheme(sigv4::SigV4::new("us-east-1", "bench"))
-                .with_scheme(Kong::new())
-                .with_scheme(Apisix::new())
-                .build()
-                .unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
-        "softaware" => {
-            let layer = builder()
-                .schemes((softaware::Softaware::new().uri_scheme("http"),))
-                .build()
-                .unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
-        "rfc9421" => {
-            let layer = builder()
-                .schemes((rfc9421::Rfc9421::new().uri_scheme("http"),))
-                .build()
-                .unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
-        "sigv4-presigned" => {
-            let layer = builder()
-                .schemes((sigv4::SigV4::new("us-east-1", "bench"),))
-                .build()
-                .unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
-        "kong" => {
-            let layer = builder().schemes((Kong::new(),)).build().unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
-        "apisix" => {
-            let layer = builder().schemes((Apisix::new(),)).build().unwrap();
-            run(
-                &rt,
-                tower::Layer::layer(&layer, tower::service_fn(ok)),
-                requests,
-            );
-        }
+        "softaware" => layered(
+            &rt,
+            (softaware::Softaware::new().uri_scheme("http"),),
+            requests,
+        ),
+        "rfc9421" => layered(&rt, (rfc9421::Rfc9421::new().uri_scheme("http"),), requests),
+        "sigv4-presigned" => layered(&rt, (sigv4::SigV4::new("us-east-1", "bench"),), requests),
+        "kong" => layered(&rt, (Kong::new(),), requests),
+        "apisix" => layered(&rt, (Apisix::new(),), requests),
         other => panic!("unknown scheme {other}"),
     }
     println!("{scheme}: {count} requests measured");
