@@ -49,6 +49,10 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     registry.insert("bob", "app-b", key(2));
     registry.insert("carol", "app-c", key(4));
     registry.insert("dave", "app-d", key(5));
+    registry.insert("erin", "app-e", key(6));
+    registry.insert("frank", "app-f", key(7));
+    registry.insert("gina", "app-g", key(8));
+    registry.revoke("erin");
     let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.example.com"]).unwrap())
         .clock(clock.clone())
         .body_limit(1024)
@@ -156,6 +160,60 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     *big.body_mut() = Full::new(Bytes::from(vec![b'x'; 4096]));
     assert_eq!(send(big).await, 413); // body_too_large
 
+    // More codes: a revoked key (answered as a bad signature, logged as what it is), an
+    // authority other than the Host, a signed header taken away, plain HTTP where HTTPS is
+    // required, and the two stores failing.
+    assert_eq!(send(signed("erin", &key(6), clock.unix())).await, 401); // revoked_key
+    let mut other_authority = signed("frank", &key(7), clock.unix());
+    *other_authority.uri_mut() = "http://elsewhere.example/orders".parse().unwrap();
+    assert_eq!(send(other_authority).await, 400); // authority_mismatch
+    let mut typed = Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    tower_hmac::test_util::sign_request(&mut typed, b"{}", "gina", &key(8), clock.unix()).unwrap();
+    let typed_auth = typed.headers()[AUTHORIZATION].to_str().unwrap().to_owned();
+    typed.headers_mut().remove("content-type");
+    assert_eq!(send(typed).await, 401); // missing_signed_header
+    let strict = |registry: InMemoryRegistry| {
+        HmacAuthLayer::builder(registry, AllowedHosts::new(["api.example.com"]).unwrap())
+            .clock(clock.clone())
+    };
+    let one = || {
+        let r = InMemoryRegistry::new();
+        r.insert("bob", "app-b", key(2));
+        r
+    };
+    let https_only = ServiceBuilder::new()
+        .layer(strict(one()).require_https(true).build().unwrap())
+        .service_fn(ok);
+    let res = https_only
+        .oneshot(signed("bob", &key(2), clock.unix()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403); // https_required
+    let down = ServiceBuilder::new()
+        .layer(
+            HmacAuthLayer::builder(Unavailable, AllowedHosts::new(["api.example.com"]).unwrap())
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        )
+        .service_fn(ok);
+    let res = down
+        .oneshot(signed("bob", &key(2), clock.unix()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503); // key_store_unavailable
+    let full = ServiceBuilder::new()
+        .layer(strict(one()).nonce_store(Unavailable).build().unwrap())
+        .service_fn(ok);
+    let res = full
+        .oneshot(signed("bob", &key(2), clock.unix()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503); // replay_store_unavailable
+
     let text = captured.text();
     let events: Vec<&str> = text
         .lines()
@@ -209,6 +267,12 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
         "replayed_nonce",
         "body_too_large",
         "too_many_failures",
+        "revoked_key",
+        "authority_mismatch",
+        "missing_signed_header",
+        "https_required",
+        "key_store_unavailable",
+        "replay_store_unavailable",
     ] {
         assert!(
             !find(&format!("code=\"{code}\"")).is_empty(),
@@ -229,15 +293,50 @@ async fn each_signal_is_raised_by_its_scenario_and_no_event_holds_a_secret() {
     assert_eq!(alerts[0].client, Some("203.0.113.66".parse().unwrap()));
 
     // No secret, signature or Authorization value in any event.
-    for byte in [1u8, 2, 3, 4, 5, 9] {
+    for byte in [1u8, 2, 3, 4, 5, 6, 7, 8, 9] {
         assert!(!text.contains(&hex::encode([byte; 32])));
         assert!(!text.contains(key(byte).to_base64().as_str()));
         assert!(!text.contains(key(byte).text_form().as_str()));
     }
-    for auth in &authorizations {
+    for auth in authorizations.iter().chain([&typed_auth]) {
         let signature = auth.rsplit("Signature=").next().unwrap();
         assert!(!text.contains(signature), "a signature was logged");
         assert!(!text.contains(auth.as_str()));
     }
     assert!(!text.contains("YWxpY2U6cGFzcw=="));
+}
+
+/// A registry and a replay store that are down.
+struct Unavailable;
+
+impl tower_hmac::registry::KeyRegistry for Unavailable {
+    fn lookup(
+        &self,
+        _: &str,
+    ) -> tower_hmac::registry::StoreFuture<
+        Result<Option<tower_hmac::registry::KeyRecord>, tower_hmac::registry::RegistryError>,
+    > {
+        tower_hmac::registry::StoreFuture::new(async {
+            Err(tower_hmac::registry::RegistryError::new(
+                "connection refused",
+            ))
+        })
+    }
+}
+
+impl tower_hmac::store::NonceStore for Unavailable {
+    fn check_and_insert(
+        &self,
+        _: &str,
+        _: &str,
+        _: tower_hmac::protocol::NonceLifetime,
+    ) -> tower_hmac::registry::StoreFuture<
+        Result<tower_hmac::protocol::NonceOutcome, tower_hmac::protocol::NonceStoreError>,
+    > {
+        tower_hmac::registry::StoreFuture::new(async {
+            Err(tower_hmac::protocol::NonceStoreError::new(
+                tower_hmac::protocol::NonceStoreErrorKind::Unavailable,
+            ))
+        })
+    }
 }
