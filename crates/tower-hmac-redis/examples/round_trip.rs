@@ -29,7 +29,7 @@ fn summary(name: &str, mut samples: Vec<Duration>) -> Duration {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let url = args
         .next()
@@ -72,32 +72,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         set_median.as_secs_f64() / ping_median.as_secs_f64()
     );
 
+    // 64 concurrent tasks on one multiplexed connection: every call timed, the check's p99
+    // against a PING's p99 under the same concurrency, alternating PING and check phases twice
+    // (the machine drifts within a run).
     let concurrency = 64;
     let per_task = n / concurrency;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for t in 0..concurrency {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..per_task {
-                let nonce = format!("concurrent-{t:04}-{i:08}");
-                store
-                    .check_and_insert("bench-key", &nonce, lifetime(Duration::from_secs(60)))
-                    .await?;
-            }
-            Ok::<_, tower_hmac_core::NonceStoreError>(())
-        }));
+    let mut ping_all = Vec::new();
+    let mut set_all = Vec::new();
+    for round in 0..2 {
+        ping_all.extend(
+            concurrent(concurrency, per_task, |_| {
+                let mut conn = ping_conn.clone();
+                async move {
+                    let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        let started = Instant::now();
+        set_all.extend(
+            concurrent(concurrency, per_task, |i| {
+                let store = store.clone();
+                let nonce = format!("concurrent-{round}-{i:010}");
+                async move {
+                    store
+                        .check_and_insert("bench-key", &nonce, lifetime(Duration::from_secs(60)))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                }
+            })
+            .await?,
+        );
+        let elapsed = started.elapsed();
+        println!(
+            "concurrent round {round}: {concurrency} tasks × {per_task} = {} inserts in {:.2} s → {:.0} inserts/s on one multiplexed connection",
+            concurrency * per_task,
+            elapsed.as_secs_f64(),
+            (concurrency * per_task) as f64 / elapsed.as_secs_f64()
+        );
     }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = started.elapsed();
+    let p99 = |mut v: Vec<Duration>| {
+        v.sort_unstable();
+        percentile(&v, 0.99)
+    };
+    let (ping_p99, set_p99) = (p99(ping_all.clone()), p99(set_all.clone()));
+    summary("concurrent PING", ping_all);
+    summary("concurrent check_and_insert", set_all);
     println!(
-        "concurrent: {} tasks × {per_task} = {} inserts in {:.2} s → {:.0} inserts/s on one multiplexed connection",
-        concurrency,
-        concurrency * per_task,
-        elapsed.as_secs_f64(),
-        (concurrency * per_task) as f64 / elapsed.as_secs_f64()
+        "ratio check_and_insert / PING (p99, 64 concurrent): {:.2}",
+        set_p99.as_secs_f64() / ping_p99.as_secs_f64()
     );
 
     // Clean up.
@@ -110,6 +135,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _: i64 = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
     }
     Ok(())
+}
+
+/// Runs `tasks` tasks of `per_task` calls each (`call(i)` with a number unique in the run), every
+/// call timed.
+async fn concurrent<F, Fut>(
+    tasks: usize,
+    per_task: usize,
+    call: F,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error + Send + Sync>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static,
+{
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let calls: Vec<Fut> = (0..per_task).map(|i| call(t * per_task + i)).collect();
+        handles.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(calls.len());
+            for future in calls {
+                let started = Instant::now();
+                future.await?;
+                samples.push(started.elapsed());
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(samples)
+        }));
+    }
+    let mut all = Vec::with_capacity(tasks * per_task);
+    for handle in handles {
+        all.extend(handle.await??);
+    }
+    Ok(all)
 }
 
 /// The lifetime of a nonce recorded and signed now, kept for `ttl`.
