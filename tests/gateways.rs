@@ -275,3 +275,27 @@ async fn malformed_credentials_are_401_problems_never_5xx() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refused_signature_tells_its_client_what_the_server_signed() {
+    let file = file();
+    let case = file.cases.iter().find(|c| c.id == "kong-sha256").unwrap();
+    let server = Server::new(&file.vector_secret);
+    server.clock.store(case.now, Ordering::SeqCst);
+    let mut changed = case.clone();
+    changed.headers.retain(|(n, _)| n != "content-md5");
+    changed.headers.push(("content-md5".into(), "other".into()));
+    let svc = ServiceBuilder::new()
+        .layer(server.layer.clone())
+        .service_fn(echo);
+    let res = svc.oneshot(request(&changed)).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "invalid_signature");
+    let signed = problem["diagnostics"]["string_to_sign"].as_str().unwrap();
+    assert!(
+        signed.contains("content-md5: other") && signed.ends_with("GET /request HTTP/1.1"),
+        "{signed}"
+    );
+}
