@@ -95,8 +95,18 @@ fn main() {
     let mut samples: Vec<Duration> = Vec::with_capacity(RATE * seconds + 1);
 
     let rss_before = rss_bytes();
+    let memory = MemoryNonceStore::new(4 * LIVE as u64).unwrap();
+    // The default store's own table bytes, to tell its growth from the allocator's.
+    let tables = |when: &str| {
+        if kind == "memory" {
+            println!(
+                "memory: tables {:.1} MB {when}",
+                memory.allocated_bytes() as f64 / 1e6
+            );
+        }
+    };
     let store: Box<dyn NonceStore> = match kind.as_str() {
-        "memory" => Box::new(MemoryNonceStore::new(4 * LIVE as u64).unwrap()),
+        "memory" => Box::new(memory.clone()),
         "moka" => Box::new(MokaNonceStore::new(4 * LIVE as u64).unwrap()),
         other => panic!("unknown store {other}: memory or moka"),
     };
@@ -116,6 +126,7 @@ fn main() {
         (rss_after - rss_before) as f64 / 1e6,
         (rss_after - rss_before) as f64 / LIVE as f64
     );
+    tables("after the prefill");
 
     // Steady churn: RATE new nonces per second in 100 batches per second.
     let batch = RATE / 100;
@@ -140,6 +151,7 @@ fn main() {
         }
     }
     let elapsed = started.elapsed();
+    tables("at the end");
     samples.sort_unstable();
     let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
     let over = |limit: Duration| samples.iter().filter(|s| **s > limit).count();

@@ -2,7 +2,7 @@
 //! same run (the machine is shared and noisy: compare ratios, not absolute figures).
 //!
 //! ```sh
-//! cargo run --release -p tower-hmac-redis --example round_trip [-- REDIS_URL [N]]
+//! cargo run --release -p tower-hmac-redis --example round_trip [-- REDIS_URL [N [ROUNDS]]]
 //! ```
 
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .next()
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let n: usize = args.next().map_or(Ok(20_000), |s| s.parse())?;
+    // Concurrent rounds: a p99 of one 0.1 s phase is noise; ten alternated phases each are not.
+    let rounds: usize = args.next().map_or(Ok(10), |s| s.parse())?;
     let prefix = format!("tower-hmac-bench:{}:", generate_nonce()?);
 
     let client = redis::Client::open(url.as_str())?;
@@ -73,13 +75,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
 
     // 64 concurrent tasks on one multiplexed connection: every call timed, the check's p99
-    // against a PING's p99 under the same concurrency, alternating PING and check phases twice
-    // (the machine drifts within a run).
+    // against a PING's p99 under the same concurrency, alternating PING and check phases
+    // `rounds` times (the machine drifts within a run).
     let concurrency = 64;
     let per_task = n / concurrency;
     let mut ping_all = Vec::new();
     let mut set_all = Vec::new();
-    for round in 0..2 {
+    let mut set_elapsed = Duration::ZERO;
+    for round in 0..rounds {
         ping_all.extend(
             concurrent(concurrency, per_task, |_| {
                 let mut conn = ping_conn.clone();
@@ -105,14 +108,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             })
             .await?,
         );
-        let elapsed = started.elapsed();
-        println!(
-            "concurrent round {round}: {concurrency} tasks × {per_task} = {} inserts in {:.2} s → {:.0} inserts/s on one multiplexed connection",
-            concurrency * per_task,
-            elapsed.as_secs_f64(),
-            (concurrency * per_task) as f64 / elapsed.as_secs_f64()
-        );
+        set_elapsed += started.elapsed();
     }
+    println!(
+        "concurrent: {rounds} rounds of {concurrency} tasks × {per_task} checks, {:.0} checks/s on one multiplexed connection",
+        set_all.len() as f64 / set_elapsed.as_secs_f64()
+    );
     let p99 = |mut v: Vec<Duration>| {
         v.sort_unstable();
         percentile(&v, 0.99)
