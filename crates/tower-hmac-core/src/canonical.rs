@@ -1,5 +1,6 @@
 //! The string to sign (docs/PROTOCOL.md, "String to sign").
 
+use std::borrow::Cow;
 use std::fmt;
 
 use hmac::Mac;
@@ -167,6 +168,25 @@ pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
         .map(|()| host)
 }
 
+/// [`request_host`] without a copy when it can: the host as sent when it is already lower case
+/// (as clients send it), a lower-cased copy otherwise. `None` as for [`request_host`].
+pub fn request_host_cow<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<Cow<'a, [u8]>> {
+    let mut lines = headers.get_all(header::HOST).iter();
+    let raw = match lines.next() {
+        Some(value) if lines.next().is_none() => trim_ows(value.as_bytes()),
+        Some(_) => return None,
+        None => match uri.authority().map(|a| a.as_str().as_bytes()) {
+            Some(authority) if !authority.is_empty() => authority,
+            _ => return None,
+        },
+    };
+    Some(if raw.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(raw.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(raw)
+    })
+}
+
 /// Why a signed header has no value to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeaderProblem {
@@ -257,7 +277,11 @@ impl CanonicalRequest {
             path => path,
         };
         let query = uri.query().unwrap_or("");
-        let mut prefix = Vec::with_capacity(256);
+        // From this thread's pool, and back to it on drop: no allocation per request once warm.
+        let mut this = Self {
+            prefix: pool::take(),
+        };
+        let prefix = &mut this.prefix;
         for line in [
             SCHEME,
             auth.timestamp_str(),
@@ -276,7 +300,7 @@ impl CanonicalRequest {
             prefix.push(b':');
             // The name is the client's own (from SignedHeaders, a validated token): saying which
             // one spares a guess.
-            match push_signed_header_value(&mut prefix, uri, headers, name) {
+            match push_signed_header_value(prefix, uri, headers, name) {
                 Ok(()) => {}
                 Err(HeaderProblem::Absent) => {
                     return Err(
@@ -295,7 +319,7 @@ impl CanonicalRequest {
             }
             prefix.push(b'\n');
         }
-        Ok(Self { prefix })
+        Ok(this)
     }
 
     /// The complete string to sign for a body with this SHA-256.
@@ -343,6 +367,51 @@ impl fmt::Debug for CanonicalRequest {
         f.debug_struct("CanonicalRequest")
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .finish()
+    }
+}
+
+impl Drop for CanonicalRequest {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.prefix));
+    }
+}
+
+/// A small per-thread pool of canonical-string buffers (issue 16: no allocation on the accept
+/// path). What they hold is not secret (the request's method, target, signed header values,
+/// time, nonce, key id), so they are cleared, not wiped.
+mod pool {
+    use std::cell::RefCell;
+
+    /// Buffers kept per thread: as many canonical requests as one thread has in flight at once,
+    /// beyond which they are freed.
+    const KEEP: usize = 64;
+    /// A buffer grown past this (a request with many or long signed headers) is freed.
+    const MAX_CAPACITY: usize = 4096;
+    const INITIAL_CAPACITY: usize = 256;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Vec<u8> {
+        FREE.try_with(|free| free.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(INITIAL_CAPACITY))
+    }
+
+    pub(super) fn give(mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 || buffer.capacity() > MAX_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        // During thread teardown the pool may be gone: the buffer is then simply freed.
+        let _ = FREE.try_with(|free| {
+            let mut free = free.borrow_mut();
+            if free.len() < KEEP {
+                free.push(buffer);
+            }
+        });
     }
 }
 
@@ -425,6 +494,38 @@ mod tests {
         headers.append(header::HOST, HeaderValue::from_static("a.example"));
         headers.append(header::HOST, HeaderValue::from_static("b.example"));
         assert!(request_host(&"/x".parse().unwrap(), &headers).is_none());
+    }
+
+    #[test]
+    fn the_borrowed_host_agrees_with_request_host() {
+        let cases: [(&str, Option<&str>); 5] = [
+            ("/x", Some("api.example.com")),
+            ("/x", Some("  Api.Example.COM:8443\t")),
+            ("https://Other.Example/x", None),
+            ("/x", None),
+            ("/x", Some("")),
+        ];
+        for (uri, host) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            if let Some(host) = host {
+                headers.insert(header::HOST, host.parse().unwrap());
+            }
+            let cow = request_host_cow(&uri, &headers);
+            assert_eq!(
+                cow.as_deref(),
+                request_host(&uri, &headers).as_deref(),
+                "{uri} {host:?}"
+            );
+            // Already lower case: no copy.
+            if host == Some("api.example.com") {
+                assert!(matches!(cow, Some(Cow::Borrowed(_))));
+            }
+        }
+        let mut twice = HeaderMap::new();
+        twice.append(header::HOST, "a".parse().unwrap());
+        twice.append(header::HOST, "b".parse().unwrap());
+        assert!(request_host_cow(&"/x".parse().unwrap(), &twice).is_none());
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub use authorization::{
 };
 pub use canonical::{
     BodyHasher, CanonicalRequest, EMPTY_BODY_SHA256, LINE_DIGEST_LABEL, Line, body_sha256,
-    line_digests, line_layout, request_host, trim_ows,
+    line_digests, line_layout, request_host, request_host_cow, trim_ows,
 };
 pub use challenge::Challenge;
 pub use clock::{Clock, SystemClock};

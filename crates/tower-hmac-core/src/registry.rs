@@ -42,6 +42,8 @@ pub struct KeyRecord {
     not_after: Option<SystemTime>,
     /// What the key's app may call (the key's own list, or its app's); `None`: nothing.
     scopes: Option<Arc<[Box<str>]>>,
+    /// The key's own id, shared into each authenticated identity (no copy per request).
+    key_id: Option<Arc<str>>,
 }
 
 impl KeyRecord {
@@ -55,7 +57,21 @@ impl KeyRecord {
             not_before: None,
             not_after: None,
             scopes: None,
+            key_id: None,
         }
+    }
+
+    /// With the key's id, as the registry files it: the layer then shares it into each
+    /// authenticated identity instead of copying the request's. Registries set it; a record
+    /// without it works the same, with one small allocation per accepted request.
+    pub fn with_key_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// The key's id, shared, when the registry set it ([`with_key_id`](Self::with_key_id)).
+    pub fn key_id_arc(&self) -> Option<&Arc<str>> {
+        self.key_id.as_ref()
     }
 
     /// With the scopes the key grants (what its app may call): checked by a route that requires

@@ -303,7 +303,7 @@ impl Scheme for V1 {
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let value = values
             .next()
-            .ok_or(Rejection::new(RejectionKind::MissingAuthorization))?;
+            .ok_or_else(|| Rejection::new(RejectionKind::MissingAuthorization))?;
         if values.next().is_some() {
             return Err(Rejection::new(RejectionKind::MalformedAuthorization)
                 .with_detail("more than one Authorization header"));

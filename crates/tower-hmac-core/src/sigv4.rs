@@ -595,7 +595,7 @@ impl SigV4 {
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let value = values
             .next()
-            .ok_or(Rejection::new(RejectionKind::MissingAuthorization))?;
+            .ok_or_else(|| Rejection::new(RejectionKind::MissingAuthorization))?;
         if values.next().is_some() {
             return Err(malformed("more than one Authorization header"));
         }

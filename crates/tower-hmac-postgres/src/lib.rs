@@ -622,6 +622,7 @@ fn decode_row(
     let not_before: Option<time::OffsetDateTime> = row.try_get("not_before")?;
     let not_after: Option<time::OffsetDateTime> = row.try_get("not_after")?;
     let mut record = KeyRecord::new(app_id, secret)
+        .with_key_id(key_id.as_str())
         .with_state(state)
         .with_validity(
             not_before.map(SystemTime::from),

@@ -41,7 +41,9 @@ impl InMemoryRegistry {
 
     /// Adds or replaces a key record.
     pub fn insert_record(&self, key_id: impl Into<Box<str>>, record: KeyRecord) {
-        self.write().insert(key_id.into(), record);
+        let key_id: Box<str> = key_id.into();
+        let record = record.with_key_id(&*key_id);
+        self.write().insert(key_id, record);
     }
 
     /// Marks a key revoked (`revoked_key` from now on); `false` when there is no such key.

@@ -25,7 +25,7 @@ use tower_hmac_core::policy::is_fresh;
 use tower_hmac_core::{
     Credentials, KeyRecord, KeyState, NonceLifetime, NonceOutcome, NonceStoreError,
     NonceStoreErrorKind, RegistryError, Rejection, RejectionKind, Scheme, SecretKey, StoreFuture,
-    TimeHint, request_host, unix_millis,
+    TimeHint, request_host_cow, unix_millis,
 };
 
 use super::body::VerifiedBody;
@@ -415,9 +415,13 @@ impl<S> Verifier<S> {
         ctx.routed =
             signed_uri(&ctx.parts).map(|original| mem::replace(&mut ctx.parts.uri, original));
 
-        let host = request_host(&ctx.parts.uri, &ctx.parts.headers).unwrap_or_default();
-        if !self.settings.hosts.allows(&host) {
-            return Err(self.fail(scheme, &ctx, host_not_allowed(&host)));
+        // Borrowed, not copied, when already lower case (no allocation on the accept path).
+        let allowed = match request_host_cow(&ctx.parts.uri, &ctx.parts.headers) {
+            Some(host) if self.settings.hosts.allows(&host) => None,
+            host => Some(host_not_allowed(host.as_deref().unwrap_or_default())),
+        };
+        if let Some(rejection) = allowed {
+            return Err(self.fail(scheme, &ctx, rejection));
         }
 
         let now_secs = unix_seconds(now);
@@ -580,9 +584,12 @@ impl<S> Verifier<S> {
         }
         restore_received(&mut ctx.parts);
         scheme.accepted(&ctx.creds, &mut ctx.parts);
+        let key_id = match record.key_id_arc() {
+            Some(shared) if **shared == *ctx.creds.key_id() => shared.clone(),
+            _ => ctx.creds.key_id().into(),
+        };
         let mut authenticated =
-            Authenticated::new(record.app_id_arc().clone(), ctx.creds.key_id().into())
-                .with_scheme(scheme.id());
+            Authenticated::new(record.app_id_arc().clone(), key_id).with_scheme(scheme.id());
         if let Some(scopes) = record.scopes_arc() {
             authenticated = authenticated.with_scopes(scopes.clone());
         }
