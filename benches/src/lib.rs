@@ -1,5 +1,7 @@
 //! Shared pieces of the benchmarks: the bench key, signed requests, a pre-filled replay store.
 
+pub mod schemes;
+
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};

@@ -2,12 +2,18 @@
 //!
 //! ```text
 //! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka | hmac-defaults
+//!                                       | scheme:SCHEME
 //! bench_server sign COUNT HOST    COUNT Authorization values for `GET /`, one per line
+//! bench_server sign-raw SCHEME COUNT HOST
+//!                                 COUNT whole `GET /orders?id=N` requests as HTTP/1.1 puts them
+//!                                 on the wire, signed as SCHEME signs them (`bare`: unsigned)
 //! ```
 //!
-//! The `hmac` and `hmac-moka` modes hold one million live nonces before they listen, as a busy
-//! server would; `hmac-defaults` is the builder's defaults exactly (the default replay store,
-//! empty), for the review's load run (`scripts/load-defaults.sh`).
+//! The `hmac`, `hmac-moka` and `scheme:` modes hold one million live nonces before they listen,
+//! as a busy server would; `scheme:SCHEME` verifies one scheme of
+//! `tower_hmac_benches::schemes::SCHEMES` (`scheme:v1-all-schemes`: v1 on a layer with every
+//! scheme); `hmac-defaults` is the builder's defaults exactly (the default replay store, empty),
+//! for the review's load run (`scripts/load-defaults.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -24,7 +30,16 @@ use tower_hmac_benches::{authorization, prefill, registry};
 const LIVE: usize = 1_000_000;
 
 fn app() -> Router {
-    Router::new().route("/", get(|| async { "hello" }))
+    Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/orders", get(|| async { "hello" }))
+}
+
+async fn scheme(scheme: &str, addr: &str) -> Router {
+    let store = MemoryNonceStore::new(4 * LIVE as u64).unwrap();
+    prefill(&store, LIVE, Duration::from_secs(600)).await;
+    let builder = tower_hmac_benches::schemes::builder(addr, store);
+    tower_hmac_benches::with_scheme_layer!(scheme, builder, |layer| app().layer(layer))
 }
 
 async fn hmac(addr: &str, store: impl NonceStore) -> Router {
@@ -51,6 +66,13 @@ fn main() {
                 writeln!(out, "{}", authorization(&Method::GET, host, "/", b"")).unwrap();
             }
         }
+        ["sign-raw", scheme, count, host] => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for req in tower_hmac_benches::schemes::signed(scheme, host, count.parse().unwrap()) {
+                out.write_all(&tower_hmac_benches::schemes::raw(&req))
+                    .unwrap();
+            }
+        }
         ["serve", mode, addr] => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -72,6 +94,7 @@ fn main() {
                             .build()
                             .unwrap(),
                     ),
+                    other if other.starts_with("scheme:") => scheme(&other[7..], addr).await,
                     other => panic!("unknown mode {other}"),
                 };
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -81,7 +104,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench_server serve bare|bearer|hmac|hmac-moka ADDR | bench_server sign COUNT HOST"
+                "usage: bench_server serve bare|bearer|hmac|hmac-moka|hmac-defaults|scheme:SCHEME ADDR | bench_server sign COUNT HOST | bench_server sign-raw SCHEME COUNT HOST"
             );
             std::process::exit(2);
         }

@@ -27,7 +27,7 @@ use http::HeaderName;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::request::Parts;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sfv::{BareItem, Dictionary, FieldType as _, Item, ListEntry, Parser};
+use sfv::{BareItem, Dictionary, Item, ListEntry, Parser};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
@@ -172,6 +172,9 @@ pub struct Rfc9421Credentials {
     replay: String,
     components: Vec<Item>,
     params: String,
+    /// Where each component's serialized identifier ends in `params`: the signature base's
+    /// lines reuse them instead of serializing the components again.
+    component_ends: Vec<usize>,
     signature: Vec<u8>,
 }
 
@@ -203,8 +206,10 @@ impl Credentials for Rfc9421Credentials {
 /// The signature base and the body's digests, as the body streams.
 pub struct Rfc9421Pending {
     base: String,
-    sha256: Option<(sha2::Sha256, Vec<u8>)>,
-    sha512: Option<(sha2::Sha512, Vec<u8>)>,
+    /// Boxed: only a request covering `content-digest` has them, and unboxed they would make
+    /// every request's pending state (moved through the layer's future) hundreds of bytes larger.
+    sha256: Option<Box<(sha2::Sha256, Vec<u8>)>>,
+    sha512: Option<Box<(sha2::Sha512, Vec<u8>)>>,
     len: u64,
 }
 
@@ -286,6 +291,279 @@ fn dictionary(text: &str) -> Result<Dictionary, Rejection> {
         .map_err(|_| malformed("Signature-Input and Signature are RFC 8941 dictionaries"))
 }
 
+/// A one-pass parse of Signature-Input or Signature met a member name twice, or more than
+/// [`MAX_LABELS`] members.
+#[derive(Debug)]
+struct Strict;
+
+impl fmt::Display for Strict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a repeated member, or too many")
+    }
+}
+
+impl std::error::Error for Strict {}
+
+/// The member names seen so far: each once, at most [`MAX_LABELS`].
+fn note_member<'de>(seen: &mut Vec<&'de sfv::KeyRef>, key: &'de sfv::KeyRef) -> Result<(), Strict> {
+    if seen.len() >= MAX_LABELS || seen.contains(&key) {
+        return Err(Strict);
+    }
+    seen.push(key);
+    Ok(())
+}
+
+/// Collects parameters into an owned map.
+struct ParamsInto<'a>(&'a mut sfv::Parameters);
+
+impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_> {
+    type Out = ();
+    type Error = Strict;
+    fn parameter(
+        &mut self,
+        key: &'de sfv::KeyRef,
+        value: sfv::BareItemFromInput<'de>,
+    ) -> Result<(), Strict> {
+        self.0.insert(key.to_owned(), value.into());
+        Ok(())
+    }
+    fn finish(self) -> Result<(), Strict> {
+        Ok(())
+    }
+}
+
+/// The signature parameters a Signature-Input member may carry, in the order RFC 9421 §2.3
+/// lists them (the client's order is kept separately).
+const SIGNATURE_PARAMS: [&sfv::KeyRef; 6] = [
+    sfv::KeyRef::constant("created"),
+    sfv::KeyRef::constant("expires"),
+    sfv::KeyRef::constant("nonce"),
+    sfv::KeyRef::constant("alg"),
+    sfv::KeyRef::constant("keyid"),
+    sfv::KeyRef::constant("tag"),
+];
+
+/// The inner list of the member a server verifies: the covered components, and the signature
+/// parameters in the client's order (no map: a parameter is one of six, each at most once).
+#[derive(Debug, Default)]
+struct SignatureInput {
+    items: Vec<Item>,
+    params: Vec<(&'static sfv::KeyRef, BareItem)>,
+    /// A parameter that is not one of [`SIGNATURE_PARAMS`].
+    unknown: bool,
+    /// A parameter given twice.
+    repeated: bool,
+}
+
+impl SignatureInput {
+    fn param(&self, name: &str) -> Option<&BareItem> {
+        self.params
+            .iter()
+            .find_map(|(k, v)| (k.as_str() == name).then_some(v))
+    }
+}
+
+/// Collects the items of the inner list, then its signature parameters.
+struct InnerListInto<'a>(&'a mut SignatureInput);
+
+impl<'de> sfv::visitor::InnerListVisitor<'de> for InnerListInto<'_> {
+    type Error = Strict;
+    fn item(&mut self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
+        Ok(ItemInto(&mut self.0.items))
+    }
+    fn finish(self) -> Result<impl sfv::visitor::ParameterVisitor<'de>, Strict> {
+        Ok(self)
+    }
+}
+
+impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_> {
+    type Out = ();
+    type Error = Strict;
+    fn parameter(
+        &mut self,
+        key: &'de sfv::KeyRef,
+        value: sfv::BareItemFromInput<'de>,
+    ) -> Result<(), Strict> {
+        match SIGNATURE_PARAMS.iter().find(|known| **known == key) {
+            Some(known) if self.0.params.iter().any(|(k, _)| k == known) => self.0.repeated = true,
+            Some(known) => self.0.params.push((known, value.into())),
+            None => self.0.unknown = true,
+        }
+        Ok(())
+    }
+    fn finish(self) -> Result<(), Strict> {
+        Ok(())
+    }
+}
+
+/// Appends an item, then collects its parameters.
+struct ItemInto<'a>(&'a mut Vec<Item>);
+
+impl<'de, 'a> sfv::visitor::ItemVisitor<'de> for ItemInto<'a> {
+    type Out = ();
+    type Error = Strict;
+    fn bare_item(
+        self,
+        bare: sfv::BareItemFromInput<'de>,
+    ) -> Result<impl sfv::visitor::ParameterVisitor<'de, Out = ()>, Strict> {
+        self.0.push(Item::new(bare));
+        let last = self.0.len() - 1;
+        Ok(ParamsInto(&mut self.0[last].params))
+    }
+}
+
+/// The Signature-Input member our label names: an inner list.
+struct InputMember<'a>(&'a mut Option<SignatureInput>);
+
+impl<'de> sfv::visitor::EntryVisitor<'de> for InputMember<'_> {
+    type Error = Strict;
+    fn item(self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
+        // Left `None`: refused as the wrong shape once the parse ends.
+        Ok(sfv::visitor::Ignored)
+    }
+    fn inner_list(self) -> Result<impl sfv::visitor::InnerListVisitor<'de>, Strict> {
+        Ok(InnerListInto(self.0.insert(SignatureInput::default())))
+    }
+}
+
+/// Signature-Input in one pass (issue 16: it was parsed twice, then re-serialized from a copy):
+/// each member name once, at most [`MAX_LABELS`]; the inner list of `label`, or of the one
+/// member when the server names no label.
+fn signature_input(
+    text: &str,
+    label: Option<&str>,
+) -> Result<(sfv::Key, SignatureInput), Rejection> {
+    struct Inputs<'de, 'l> {
+        label: Option<&'l str>,
+        seen: Vec<&'de sfv::KeyRef>,
+        found: Option<(sfv::Key, Option<SignatureInput>)>,
+    }
+    impl<'de> sfv::visitor::DictionaryVisitor<'de> for Inputs<'de, '_> {
+        type Out = (usize, Option<(sfv::Key, Option<SignatureInput>)>);
+        type Error = Strict;
+        fn entry(
+            &mut self,
+            key: &'de sfv::KeyRef,
+        ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Strict> {
+            note_member(&mut self.seen, key)?;
+            let ours = self.label.is_none_or(|l| l == key.as_str()) && self.found.is_none();
+            Ok(ours.then(|| {
+                let (_, list) = self.found.insert((key.to_owned(), None));
+                InputMember(list)
+            }))
+        }
+        fn finish(self) -> Result<Self::Out, Strict> {
+            Ok((self.seen.len(), self.found))
+        }
+    }
+    let (members, found) = Parser::new(text)
+        .parse_dictionary_with_visitor(Inputs {
+            label,
+            seen: Vec::new(),
+            found: None,
+        })
+        .map_err(|_| {
+            malformed(
+                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
+            )
+        })?;
+    if label.is_none() && members != 1 {
+        return Err(malformed("exactly one signature per request"));
+    }
+    match found {
+        Some((key, Some(list))) => Ok((key, list)),
+        Some((_, None)) => Err(malformed("a Signature-Input member is an inner list")),
+        None if label.is_some() => Err(malformed("no signature with the server's label")),
+        None => Err(malformed("exactly one signature per request")),
+    }
+}
+
+/// The 32-byte signature of `label` in Signature, in one pass (issue 16: it was parsed twice):
+/// each member name once, at most [`MAX_LABELS`]; the label's member a byte sequence without
+/// parameters.
+fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Rejection> {
+    /// `Some(None)`: our member, of the wrong shape.
+    type Found = Option<Option<Vec<u8>>>;
+    struct Member<'a>(&'a mut Option<Vec<u8>>);
+    impl<'de> sfv::visitor::EntryVisitor<'de> for Member<'_> {
+        type Error = Strict;
+        fn item(self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
+            Ok(Bytes(self.0))
+        }
+        fn inner_list(self) -> Result<impl sfv::visitor::InnerListVisitor<'de>, Strict> {
+            Ok(sfv::visitor::Ignored)
+        }
+    }
+    /// The member's value: kept when a byte sequence of 32 bytes.
+    struct Bytes<'a>(&'a mut Option<Vec<u8>>);
+    impl<'de> sfv::visitor::ItemVisitor<'de> for Bytes<'_> {
+        type Out = ();
+        type Error = Strict;
+        fn bare_item(
+            self,
+            bare: sfv::BareItemFromInput<'de>,
+        ) -> Result<impl sfv::visitor::ParameterVisitor<'de, Out = ()>, Strict> {
+            *self.0 = bare
+                .as_byte_sequence()
+                .filter(|s| s.len() == 32)
+                .map(|s| s.to_vec());
+            Ok(NoParams(self.0))
+        }
+    }
+    /// Any parameter makes the signature the wrong shape.
+    struct NoParams<'a>(&'a mut Option<Vec<u8>>);
+    impl<'de> sfv::visitor::ParameterVisitor<'de> for NoParams<'_> {
+        type Out = ();
+        type Error = Strict;
+        fn parameter(
+            &mut self,
+            _: &'de sfv::KeyRef,
+            _: sfv::BareItemFromInput<'de>,
+        ) -> Result<(), Strict> {
+            *self.0 = None;
+            Ok(())
+        }
+        fn finish(self) -> Result<(), Strict> {
+            Ok(())
+        }
+    }
+    struct Signatures<'de, 'l> {
+        label: &'l str,
+        seen: Vec<&'de sfv::KeyRef>,
+        found: Found,
+    }
+    impl<'de> sfv::visitor::DictionaryVisitor<'de> for Signatures<'de, '_> {
+        type Out = Found;
+        type Error = Strict;
+        fn entry(
+            &mut self,
+            key: &'de sfv::KeyRef,
+        ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Strict> {
+            note_member(&mut self.seen, key)?;
+            Ok((key.as_str() == self.label).then(|| Member(self.found.insert(None))))
+        }
+        fn finish(self) -> Result<Found, Strict> {
+            Ok(self.found)
+        }
+    }
+    let found = Parser::new(text)
+        .parse_dictionary_with_visitor(Signatures {
+            label,
+            seen: Vec::new(),
+            found: None,
+        })
+        .map_err(|_| {
+            malformed(
+                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
+            )
+        })?;
+    match found {
+        Some(Some(bytes)) => Ok(bytes),
+        Some(None) => Err(malformed("the signature is a byte sequence of 32 bytes")),
+        None => Err(malformed("Signature has no byte sequence for the label")),
+    }
+}
+
 fn as_u64(item: &BareItem) -> Option<u64> {
     item.as_integer()
         .and_then(|i| u64::try_from(i64::from(i)).ok())
@@ -313,33 +591,9 @@ impl Scheme for Rfc9421 {
     }
 
     fn parse(&self, parts: &Parts, max_len: usize) -> Result<Rfc9421Credentials, Rejection> {
-        let inputs = dictionary(one_field(parts, &SIGNATURE_INPUT, max_len)?)?;
-        let signatures = dictionary(one_field(parts, &SIGNATURE, max_len)?)?;
-        let (label, input) = match self.label {
-            Some(label) => inputs
-                .iter()
-                .find(|(k, _)| k.as_str() == label)
-                .ok_or_else(|| malformed("no signature with the server's label"))?,
-            None => {
-                let mut members = inputs.iter();
-                match (members.next(), members.next()) {
-                    (Some(member), None) => member,
-                    _ => return Err(malformed("exactly one signature per request")),
-                }
-            }
-        };
-        let ListEntry::InnerList(list) = input else {
-            return Err(malformed("a Signature-Input member is an inner list"));
-        };
-        let signature = match signatures.get(label.as_str()) {
-            Some(ListEntry::Item(item)) if item.params.is_empty() => item
-                .bare_item
-                .as_byte_sequence()
-                .filter(|s| s.len() == 32)
-                .ok_or_else(|| malformed("the signature is a byte sequence of 32 bytes"))?
-                .to_vec(),
-            _ => return Err(malformed("Signature has no byte sequence for the label")),
-        };
+        let (label, list) =
+            signature_input(one_field(parts, &SIGNATURE_INPUT, max_len)?, self.label)?;
+        let signature = signature_bytes(one_field(parts, &SIGNATURE, max_len)?, label.as_str())?;
         if list.items.len() > MAX_COMPONENTS {
             return Err(malformed("too many covered components"));
         }
@@ -373,6 +627,12 @@ impl Scheme for Rfc9421 {
             }
         }
         let (mut created, mut expires, mut nonce, mut key_id) = (None, None, None, None);
+        if list.unknown {
+            return Err(malformed("unknown signature parameter"));
+        }
+        if list.repeated {
+            return Err(malformed("a signature parameter is given twice"));
+        }
         for (key, value) in &list.params {
             match key.as_str() {
                 "created" => {
@@ -420,7 +680,7 @@ impl Scheme for Rfc9421 {
                 _ => return Err(malformed("unknown signature parameter")),
             }
         }
-        if self.tag.is_some() && list.params.get("tag").is_none() {
+        if self.tag.is_some() && list.param("tag").is_none() {
             return Err(malformed("the server requires a tag"));
         }
         let created = created.ok_or_else(|| malformed("created is required"))?;
@@ -430,23 +690,35 @@ impl Scheme for Rfc9421 {
         }
         // A client's expiry can shorten the validity, never lengthen it past `max_validity`.
         let expires = expires.map(|e| e.min(created.saturating_add(self.max_validity)));
-        // `@signature-params`: the inner list with its parameters, serialized canonically.
-        let mut one = Dictionary::new();
-        one.insert(label.clone(), ListEntry::InnerList(list.clone()));
-        let serialized = one
-            .serialize()
-            .ok_or_else(|| malformed("Signature-Input is empty"))?;
-        let params = serialized
-            .split_once('=')
-            .map(|(_, v)| v.to_owned())
-            .ok_or_else(|| malformed("Signature-Input member"))?;
+        // `@signature-params`: the inner list with its parameters, serialized canonically (a
+        // list of that one member serializes as the member itself), straight into a buffer.
+        let mut params = String::with_capacity(128);
+        let mut component_ends = Vec::with_capacity(list.items.len());
+        {
+            let mut serializer = sfv::ListSerializer::with_buffer(&mut params);
+            let mut inner = serializer.inner_list();
+            for item in &list.items {
+                let buffer = inner
+                    .bare_item(&item.bare_item)
+                    .parameters(&item.params)
+                    .finish();
+                component_ends.push(buffer.len());
+            }
+            let _ = inner
+                .finish()
+                .parameters(list.params.iter().map(|(k, v)| (*k, v)));
+            serializer
+                .finish()
+                .ok_or_else(|| malformed("Signature-Input is empty"))?;
+        }
         Ok(Rfc9421Credentials {
             key_id,
             created,
             expires,
             replay: nonce.unwrap_or_else(|| hex::encode(&signature)),
-            components: list.items.clone(),
+            components: list.items,
             params,
+            component_ends,
             signature,
         })
     }
@@ -480,7 +752,7 @@ impl Scheme for Rfc9421 {
             return Err(missing(CONTENT_DIGEST));
         }
         let scheme = self.scheme_of(parts);
-        let base = signature_base(&creds.components, &creds.params, parts, scheme)?;
+        let base = signature_base(creds.lines(), &creds.params, parts, scheme)?;
         let (mut sha256, mut sha512) = (None, None);
         if covers(CONTENT_DIGEST) {
             let text = parts
@@ -499,8 +771,8 @@ impl Scheme for Rfc9421 {
                     continue;
                 };
                 match alg.as_str() {
-                    "sha-256" => sha256 = Some((sha2::Sha256::new(), bytes.to_vec())),
-                    "sha-512" => sha512 = Some((sha2::Sha512::new(), bytes.to_vec())),
+                    "sha-256" => sha256 = Some(Box::new((sha2::Sha256::new(), bytes.to_vec()))),
+                    "sha-512" => sha512 = Some(Box::new((sha2::Sha512::new(), bytes.to_vec()))),
                     _ => {}
                 }
             }
@@ -518,10 +790,10 @@ impl Scheme for Rfc9421 {
 
     fn update(&self, pending: &mut Rfc9421Pending, chunk: &[u8]) {
         pending.len += chunk.len() as u64;
-        if let Some((d, _)) = &mut pending.sha256 {
+        if let Some((d, _)) = pending.sha256.as_deref_mut() {
             d.update(chunk);
         }
-        if let Some((d, _)) = &mut pending.sha512 {
+        if let Some((d, _)) = pending.sha512.as_deref_mut() {
             d.update(chunk);
         }
     }
@@ -543,10 +815,10 @@ impl Scheme for Rfc9421 {
         // The MAC covers the header; the body must match it.
         let body_ok = pending
             .sha256
-            .is_none_or(|(d, expected)| bool::from(d.finalize().as_slice().ct_eq(&expected)))
+            .is_none_or(|b| bool::from(b.0.finalize().as_slice().ct_eq(&b.1)))
             && pending
                 .sha512
-                .is_none_or(|(d, expected)| bool::from(d.finalize().as_slice().ct_eq(&expected)));
+                .is_none_or(|b| bool::from(b.0.finalize().as_slice().ct_eq(&b.1)));
         if body_ok {
             Ok(())
         } else {
@@ -557,17 +829,19 @@ impl Scheme for Rfc9421 {
 }
 
 /// The signature base (RFC 9421 §2.5): a line per component, then `@signature-params`.
-fn signature_base(
-    components: &[Item],
+/// `lines`: each covered component with its serialized identifier; `params`: the serialized
+/// inner list with its parameters.
+fn signature_base<'a>(
+    lines: impl Iterator<Item = (&'a Item, &'a str)>,
     params: &str,
     parts: &Parts,
     scheme: &str,
 ) -> Result<String, Rejection> {
     let mut base = String::with_capacity(256);
-    for item in components {
+    for (item, id) in lines {
         let name = component_name(item)?;
         let value = component_value(name, item, parts, scheme)?;
-        base.push_str(&Item::serialize(item));
+        base.push_str(id);
         base.push_str(": ");
         base.push_str(&value);
         base.push('\n');
@@ -575,6 +849,18 @@ fn signature_base(
     base.push_str("\"@signature-params\": ");
     base.push_str(params);
     Ok(base)
+}
+
+impl Rfc9421Credentials {
+    /// Each covered component with its identifier as serialized in `params` (`(` then the
+    /// identifiers separated by one space).
+    fn lines(&self) -> impl Iterator<Item = (&Item, &str)> {
+        let starts = std::iter::once(1).chain(self.component_ends.iter().map(|end| end + 1));
+        self.components
+            .iter()
+            .zip(starts.zip(&self.component_ends))
+            .map(|(item, (start, &end))| (item, self.params.get(start..end).unwrap_or_default()))
+    }
 }
 
 /// The value of one covered component (RFC 9421 §2.1, §2.2).
@@ -704,7 +990,19 @@ pub fn sign(
     let Some(ListEntry::InnerList(inner)) = dict.get("sig1") else {
         return Err(malformed("Signature-Input member"));
     };
-    let base = signature_base(&inner.items, &list, parts, scheme)?;
+    let ids: Vec<String> = inner
+        .items
+        .iter()
+        .map(|item| {
+            let mut id = String::new();
+            let _ = sfv::ItemSerializer::with_buffer(&mut id)
+                .bare_item(&item.bare_item)
+                .parameters(&item.params);
+            id
+        })
+        .collect();
+    let lines = inner.items.iter().zip(ids.iter().map(String::as_str));
+    let base = signature_base(lines, &list, parts, scheme)?;
     let mac = hmac_sha256(key, &[base.as_bytes()]);
     let signature = format!("sig1=:{}:", STANDARD.encode(mac));
     Ok((input, signature))

@@ -287,6 +287,10 @@ fn malformed_inputs_are_refused_with_a_code() {
         ),
         (input.replace("keyid=\"app-1\"", "keyid=app1"), sig.clone()),
         (format!("{input};foo=1"), sig.clone()),
+        // A signature parameter given twice, even with the same value (RFC 8941 would keep the
+        // last; a strict parser refuses it).
+        (format!("{input};created=1700000000"), sig.clone()),
+        (format!("{input};keyid=\"app-1\""), sig.clone()),
         (input.replace("\"@method\"", "\"@Method\""), sig.clone()),
         (input.replace("\"@path\"", "\"@method\""), sig.clone()),
         (input.replace("\"@path\"", "\"@path\";bs"), sig.clone()),

@@ -416,11 +416,13 @@ impl<S> Verifier<S> {
             signed_uri(&ctx.parts).map(|original| mem::replace(&mut ctx.parts.uri, original));
 
         // Borrowed, not copied, when already lower case (no allocation on the accept path).
-        let allowed = match request_host_cow(&ctx.parts.uri, &ctx.parts.headers) {
-            Some(host) if self.settings.hosts.allows(&host) => None,
-            host => Some(host_not_allowed(host.as_deref().unwrap_or_default())),
+        // No host at all is the empty host, as before: allowed only by `AllowedHosts::any`.
+        let refused = {
+            let host = request_host_cow(&ctx.parts.uri, &ctx.parts.headers);
+            let host = host.as_deref().unwrap_or_default();
+            (!self.settings.hosts.allows(host)).then(|| host_not_allowed(host))
         };
-        if let Some(rejection) = allowed {
+        if let Some(rejection) = refused {
             return Err(self.fail(scheme, &ctx, rejection));
         }
 
