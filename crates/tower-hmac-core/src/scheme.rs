@@ -210,13 +210,20 @@ pub trait Scheme: Send + Sync + 'static {
     /// Adds the next body chunk.
     fn update(&self, pending: &mut Self::Pending, chunk: &[u8]);
 
-    /// Adds the next body chunk, as read, and returns what the inner service reads of it: by
+    /// Adds the next body chunk, as read, and hands `out` what the inner service reads of it: by
     /// default the chunk itself (after [`update`](Self::update)). A scheme whose body is encoded
-    /// (SigV4's `aws-chunked` uploads) decodes it here — the output may hold less or more than
-    /// one input chunk — and refuses the body at its first bad part.
-    fn decode(&self, pending: &mut Self::Pending, chunk: Bytes) -> Result<Bytes, Rejection> {
+    /// (SigV4's `aws-chunked` uploads) decodes it here — it may hand on nothing, one piece or
+    /// several (each a slice of the input where it can: no copy) — and refuses the body at its
+    /// first bad part.
+    fn decode(
+        &self,
+        pending: &mut Self::Pending,
+        chunk: Bytes,
+        out: &mut dyn FnMut(Bytes),
+    ) -> Result<(), Rejection> {
         self.update(pending, &chunk);
-        Ok(chunk)
+        out(chunk);
+        Ok(())
     }
 
     /// Adjusts the head the inner service receives, once the request is accepted (SigV4's

@@ -469,12 +469,18 @@ impl Scheme for SigV4 {
         pending.body.update(chunk);
     }
 
-    fn decode(&self, pending: &mut SigV4Pending, chunk: Bytes) -> Result<Bytes, Rejection> {
+    fn decode(
+        &self,
+        pending: &mut SigV4Pending,
+        chunk: Bytes,
+        out: &mut dyn FnMut(Bytes),
+    ) -> Result<(), Rejection> {
         match pending.chunks.as_mut() {
-            Some(decoder) => decoder.push(&pending.signing_key, chunk),
+            Some(decoder) => decoder.push(&pending.signing_key, chunk, out),
             None => {
                 pending.body.update(&chunk);
-                Ok(chunk)
+                out(chunk);
+                Ok(())
             }
         }
     }
@@ -1341,20 +1347,39 @@ impl ChunkDecoder {
         (self.done && self.buffer.is_empty()).then_some(self.decoded)
     }
 
-    fn push(&mut self, key: &[u8; 32], input: Bytes) -> Result<Bytes, Rejection> {
+    /// Verifies the chunks `input` completes and hands `out` the data of each. Each byte is
+    /// copied at most once: a chunk that arrives whole within one input is sliced out of it, and
+    /// only a chunk split across inputs is gathered in the buffer (issue 16: every byte was
+    /// copied into the buffer, then again into the output).
+    fn push(
+        &mut self,
+        key: &[u8; 32],
+        input: Bytes,
+        out: &mut dyn FnMut(Bytes),
+    ) -> Result<(), Rejection> {
         let bad =
             |what: &'static str| Rejection::new(RejectionKind::BodyUnreadable).with_detail(what);
         if self.done {
-            if input.is_empty() {
-                return Ok(Bytes::new());
+            if input.is_empty() && self.buffer.is_empty() {
+                return Ok(());
             }
             return Err(bad("bytes after the final aws-chunked chunk"));
         }
-        self.buffer.extend_from_slice(&input);
-        let mut out = BytesMut::new();
+        // Where the chunks are read from: the input itself when nothing is pending, else the
+        // buffer with the input appended.
+        let mut direct = if self.buffer.is_empty() {
+            Some(input)
+        } else {
+            self.buffer.extend_from_slice(&input);
+            None
+        };
         while !self.done {
-            let Some(end) = self.buffer.windows(2).position(|w| w == b"\r\n") else {
-                if self.buffer.len() > MAX_CHUNK_HEADER {
+            let view: &[u8] = match &direct {
+                Some(bytes) => bytes,
+                None => &self.buffer,
+            };
+            let Some(end) = view.windows(2).position(|w| w == b"\r\n") else {
+                if view.len() > MAX_CHUNK_HEADER {
                     return Err(bad("an aws-chunked chunk header is too long"));
                 }
                 break;
@@ -1362,7 +1387,7 @@ impl ChunkDecoder {
             if end > MAX_CHUNK_HEADER {
                 return Err(bad("an aws-chunked chunk header is too long"));
             }
-            let header = std::str::from_utf8(&self.buffer[..end])
+            let header = std::str::from_utf8(&view[..end])
                 .map_err(|_| bad("an aws-chunked chunk header is not ASCII"))?;
             let (size, signature) = header
                 .split_once(";chunk-signature=")
@@ -1377,16 +1402,27 @@ impl ChunkDecoder {
             let size = usize::from_str_radix(size, 16)
                 .map_err(|_| bad("a malformed aws-chunked chunk size"))?;
             let total = end + 2 + size + 2;
-            if self.buffer.len() < total {
+            if view.len() < total {
                 break;
             }
-            if &self.buffer[total - 2..total] != b"\r\n" {
+            if &view[total - 2..total] != b"\r\n" {
                 return Err(bad("an aws-chunked chunk does not end with CRLF"));
             }
-            let signature = signature.to_owned();
-            self.buffer.advance(end + 2);
-            let data = self.buffer.split_to(size);
-            self.buffer.advance(2);
+            let mut sig = [0u8; 64];
+            sig.copy_from_slice(signature.as_bytes());
+            let data = match &mut direct {
+                Some(bytes) => {
+                    let data = bytes.slice(end + 2..end + 2 + size);
+                    bytes.advance(total);
+                    data
+                }
+                None => {
+                    self.buffer.advance(end + 2);
+                    let data = self.buffer.split_to(size).freeze();
+                    self.buffer.advance(2);
+                    data
+                }
+            };
             let mut mac = hmac(key);
             mac.update(&self.sts_prefix);
             mac.update(self.previous.as_bytes());
@@ -1395,7 +1431,7 @@ impl ChunkDecoder {
             mac.update(b"\n");
             mac.update(&hex32(&Sha256::digest(&data)));
             let expected = hex32(&mac.finalize().into_bytes());
-            if !bool::from(expected.as_slice().ct_eq(signature.as_bytes())) {
+            if !bool::from(expected.as_slice().ct_eq(&sig)) {
                 return Err(
                     Rejection::new(RejectionKind::InvalidSignature).with_detail(format!(
                         "the signature of aws-chunked chunk {} does not match",
@@ -1404,17 +1440,26 @@ impl ChunkDecoder {
                 );
             }
             self.index += 1;
-            self.previous = signature;
+            self.previous.clear();
+            // The signature is 64 ASCII bytes (checked above as part of a UTF-8 header).
+            self.previous
+                .push_str(std::str::from_utf8(&sig).unwrap_or_default());
             if size == 0 {
                 self.done = true;
             }
             self.decoded += size as u64;
-            out.extend_from_slice(&data);
+            if !data.is_empty() {
+                out(data);
+            }
+        }
+        // What is left of a direct input is the start of the next chunk: kept for the next one.
+        if let Some(rest) = direct {
+            self.buffer.extend_from_slice(&rest);
         }
         if self.done && !self.buffer.is_empty() {
             return Err(bad("bytes after the final aws-chunked chunk"));
         }
-        Ok(out.freeze())
+        Ok(())
     }
 }
 

@@ -37,6 +37,17 @@ fn request(case: &Value, tamper: Option<(&str, &str)>) -> (Parts, Bytes) {
     )
 }
 
+/// What the scheme hands on of one input piece.
+fn decode(
+    scheme: &SigV4,
+    pending: &mut <SigV4 as Scheme>::Pending,
+    piece: Bytes,
+) -> Result<Vec<u8>, tower_hmac_core::Rejection> {
+    let mut out = Vec::new();
+    scheme.decode(pending, piece, &mut |b: Bytes| out.extend_from_slice(&b))?;
+    Ok(out)
+}
+
 /// Parse, prepare, feed the body (in two pieces), verify.
 fn run(
     scheme: &SigV4,
@@ -49,7 +60,7 @@ fn run(
     let mut out = Vec::new();
     let split = body.len() / 2;
     for piece in [body.slice(..split), body.slice(split..)] {
-        out.extend_from_slice(&scheme.decode(&mut pending, piece)?);
+        out.extend_from_slice(&decode(scheme, &mut pending, piece)?);
     }
     scheme.verify(&creds, pending, key)?;
     Ok(Bytes::from(out))
@@ -234,17 +245,21 @@ fn example_key() -> SecretKey {
 fn the_aws_streaming_example_decodes_and_verifies() {
     let scheme = SigV4::new("us-east-1", "s3").path_rule("s3", PathRule::S3);
     let (mut parts, body) = aws_streaming_example(false);
-    // Fed in odd pieces: chunk boundaries never line up with reads.
     let creds = scheme.parse(&parts, 8192).unwrap();
-    let mut pending = scheme.prepare(&creds, &parts, &example_key()).unwrap();
-    let mut decoded = Vec::new();
-    let mut rest = body.clone();
-    while !rest.is_empty() {
-        let piece = rest.split_to(rest.len().min(7001));
-        decoded.extend_from_slice(&scheme.decode(&mut pending, piece).unwrap());
+    // Fed in pieces of every kind: odd sizes (chunk boundaries never line up with reads), one
+    // byte at a time, exactly the first chunk, and the whole body at once (chunks sliced out of
+    // one input and joined).
+    for size in [7001, 1, 2, 13, 65536 + 77, 66824] {
+        let mut pending = scheme.prepare(&creds, &parts, &example_key()).unwrap();
+        let mut decoded = Vec::new();
+        let mut rest = body.clone();
+        while !rest.is_empty() {
+            let piece = rest.split_to(rest.len().min(size));
+            decoded.extend_from_slice(&decode(&scheme, &mut pending, piece).unwrap());
+        }
+        scheme.verify(&creds, pending, &example_key()).unwrap();
+        assert_eq!(decoded, vec![b'a'; 66560], "pieces of {size}");
     }
-    scheme.verify(&creds, pending, &example_key()).unwrap();
-    assert_eq!(decoded, vec![b'a'; 66560]);
     scheme.accepted(&creds, &mut parts);
     assert_eq!(parts.headers["content-length"], "66560");
     assert!(parts.headers.get("content-encoding").is_none());
@@ -257,13 +272,9 @@ fn a_tampered_chunk_fails_the_body_at_that_chunk() {
     let creds = scheme.parse(&parts, 8192).unwrap();
     let mut pending = scheme.prepare(&creds, &parts, &example_key()).unwrap();
     // The first chunk (65,536 bytes) is fine and comes out; the second fails.
-    let first = scheme
-        .decode(&mut pending, body.slice(..65626))
-        .expect("first chunk");
+    let first = decode(&scheme, &mut pending, body.slice(..65626)).expect("first chunk");
     assert_eq!(first.len(), 65536);
-    let err = scheme
-        .decode(&mut pending, body.slice(65626..))
-        .unwrap_err();
+    let err = decode(&scheme, &mut pending, body.slice(65626..)).unwrap_err();
     assert_eq!(err.kind(), RejectionKind::InvalidSignature);
     assert!(err.detail().unwrap().contains("chunk 1"), "{err:?}");
 }
@@ -274,9 +285,7 @@ fn a_truncated_stream_or_wrong_length_is_refused() {
     let (parts, body) = aws_streaming_example(false);
     let creds = scheme.parse(&parts, 8192).unwrap();
     let mut pending = scheme.prepare(&creds, &parts, &example_key()).unwrap();
-    scheme
-        .decode(&mut pending, body.slice(..body.len() - 86))
-        .unwrap();
+    decode(&scheme, &mut pending, body.slice(..body.len() - 86)).unwrap();
     let err = scheme.verify(&creds, pending, &example_key()).unwrap_err();
     assert_eq!(err.kind(), RejectionKind::BodyUnreadable);
 }

@@ -201,8 +201,7 @@ where
                         match pending.as_mut() {
                             Some(pending) => {
                                 // The body fails at its first bad part.
-                                collected.push(scheme.decode(pending, chunk)?);
-                                Ok(())
+                                scheme.decode(pending, chunk, &mut |piece| collected.push(piece))
                             }
                             None => Ok(()),
                         }
