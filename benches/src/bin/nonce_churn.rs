@@ -2,14 +2,16 @@
 //! 20 s TTL (so as many expire as arrive), every check timed.
 //!
 //! ```sh
-//! cargo run --release -p tower-hmac-benches --bin nonce_churn -- [memory|moka] [SECONDS]
+//! cargo run --release -p tower-hmac-benches --bin nonce_churn -- [memory|moka] [SECONDS] [CSV]
 //! cargo run --release -p tower-hmac-benches --bin nonce_churn -- grow
 //! ```
 //!
 //! Prints the insert latency distribution (median … max), how many checks took over 1 ms and
 //! 5 ms, and the resident memory per live nonce. `grow` instead fills the default
 //! `MemoryNonceStore` from empty to 95 % of its memory budget's capacity as fast as it can, every
-//! check timed: its tables grow shard by shard, and no check may wait long for it.
+//! check timed: its tables grow shard by shard, and no check may wait long for it. With a `CSV`
+//! path the churn run also writes, per second, the median, p99 and largest check
+//! (`second,p50_us,p99_us,max_us`), which `scripts/plots.py` draws.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -92,6 +94,7 @@ fn main() {
         return;
     }
     let seconds: usize = args.next().map_or(30, |s| s.parse().unwrap());
+    let csv = args.next();
     let mut samples: Vec<Duration> = Vec::with_capacity(RATE * seconds + 1);
 
     let rss_before = rss_bytes();
@@ -152,6 +155,23 @@ fn main() {
     }
     let elapsed = started.elapsed();
     tables("at the end");
+    if let Some(path) = csv {
+        // The samples are in order, RATE a second.
+        let mut out = String::from("second,p50_us,p99_us,max_us\n");
+        for (second, window) in samples.chunks(RATE).enumerate() {
+            let mut window = window.to_vec();
+            window.sort_unstable();
+            let at = |p: f64| window[((window.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
+            out.push_str(&format!(
+                "{},{:.3},{:.3},{:.3}\n",
+                second + 1,
+                at(0.5),
+                at(0.99),
+                at(1.0)
+            ));
+        }
+        std::fs::write(&path, out).unwrap();
+    }
     samples.sort_unstable();
     let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e6;
     let over = |limit: Duration| samples.iter().filter(|s| **s > limit).count();
