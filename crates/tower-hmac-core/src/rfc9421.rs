@@ -281,11 +281,7 @@ fn dictionary(text: &str) -> Result<Dictionary, Rejection> {
     }
     Parser::new(text)
         .parse_dictionary_with_visitor(Labels(Vec::new()))
-        .map_err(|_| {
-            malformed(
-                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
-            )
-        })?;
+        .map_err(not_a_dictionary)?;
     Parser::new(text)
         .parse::<Dictionary>()
         .map_err(|_| malformed("Signature-Input and Signature are RFC 8941 dictionaries"))
@@ -330,6 +326,12 @@ impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_> {
     fn finish(self) -> Result<(), Strict> {
         Ok(())
     }
+}
+
+fn not_a_dictionary(_: sfv::Error) -> Rejection {
+    malformed(
+        "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
+    )
 }
 
 /// The signature parameters a Signature-Input member may carry, in the order RFC 9421 §2.3
@@ -462,11 +464,7 @@ fn signature_input(
             seen: Vec::new(),
             found: None,
         })
-        .map_err(|_| {
-            malformed(
-                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
-            )
-        })?;
+        .map_err(not_a_dictionary)?;
     if label.is_none() && members != 1 {
         return Err(malformed("exactly one signature per request"));
     }
@@ -552,11 +550,7 @@ fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Rejection> {
             seen: Vec::new(),
             found: None,
         })
-        .map_err(|_| {
-            malformed(
-                "Signature-Input and Signature are RFC 8941 dictionaries, each label once, at most 16",
-            )
-        })?;
+        .map_err(not_a_dictionary)?;
     match found {
         Some(Some(bytes)) => Ok(bytes),
         Some(None) => Err(malformed("the signature is a byte sequence of 32 bytes")),

@@ -208,22 +208,28 @@ impl Table {
         }
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
         self.used = 0;
-        let mask = size - 1;
         for slot in old {
-            if slot.fingerprint == 0 {
-                continue;
-            }
-            if slot.expires() <= now {
-                dropped(slot);
-                continue;
-            }
-            let mut i = slot.fingerprint as usize & mask;
-            while self.slots[i].fingerprint != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = slot;
-            self.used += 1;
+            self.reinsert(slot, now, &mut dropped);
         }
+    }
+
+    /// Puts a slot taken out of a table back at the first empty slot from its home, or hands
+    /// it to `dropped` when it has expired (an empty slot is ignored).
+    fn reinsert(&mut self, slot: Slot, now: u64, dropped: &mut impl FnMut(Slot)) {
+        if slot.fingerprint == 0 {
+            return;
+        }
+        if slot.expires() <= now {
+            dropped(slot);
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot.fingerprint as usize & mask;
+        while self.slots[i].fingerprint != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+        self.used += 1;
     }
 
     /// Drops the expired slots and re-places the live ones without a new table: starting after
@@ -237,21 +243,8 @@ impl Table {
         let mask = self.slots.len() - 1;
         self.used = 0;
         for step in 1..=self.slots.len() {
-            let i = (start + step) & mask;
-            let slot = std::mem::take(&mut self.slots[i]);
-            if slot.fingerprint == 0 {
-                continue;
-            }
-            if slot.expires() <= now {
-                dropped(slot);
-                continue;
-            }
-            let mut j = slot.fingerprint as usize & mask;
-            while self.slots[j].fingerprint != 0 {
-                j = (j + 1) & mask;
-            }
-            self.slots[j] = slot;
-            self.used += 1;
+            let slot = std::mem::take(&mut self.slots[(start + step) & mask]);
+            self.reinsert(slot, now, dropped);
         }
         true
     }
