@@ -377,8 +377,8 @@ impl Drop for CanonicalRequest {
 }
 
 /// A small per-thread pool of canonical-string buffers (issue 16: no allocation on the accept
-/// path). What they hold is not secret (the request's method, target, signed header values,
-/// time, nonce, key id), so they are cleared, not wiped.
+/// path). What they hold is the request's own text (method, target, signed header values, time,
+/// nonce, key id), never key material; they are cleared, not wiped — as a freed buffer was not.
 mod pool {
     use std::cell::RefCell;
 
