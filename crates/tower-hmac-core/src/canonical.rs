@@ -162,10 +162,7 @@ pub fn line_digests(key: &SecretKey, string_to_sign: &[u8]) -> Vec<[u8; 8]> {
 /// The host a request is addressed to, lower-cased: the `Host` header or, when there is none
 /// (HTTP/2), the URI's authority. `None` when there is neither, or when `Host` is repeated.
 pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<Vec<u8>> {
-    let mut host = Vec::new();
-    push_signed_header_value(&mut host, uri, headers, &header::HOST)
-        .ok()
-        .map(|()| host)
+    request_host_cow(uri, headers).map(Cow::into_owned)
 }
 
 /// [`request_host`] without a copy when it can: the host as sent when it is already lower case
