@@ -119,17 +119,71 @@ fn requests_latency_and_registry_lookups_are_counted() {
         get("tower_hmac_requests_total outcome=accepted,code=ok,scheme=v1,app=shop"),
         3
     );
+    // A bad signature and an unknown key are counted as they were answered: metrics are as
+    // readable as the answers, so they tell no more (the log has the real code and the app).
     assert_eq!(
-        get("tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=v1,app=shop"),
-        1
-    );
-    // The unknown key: counted with its real code (the answer hides it), no app.
-    assert_eq!(
-        get("tower_hmac_requests_total outcome=rejected,code=unknown_key,scheme=v1,app=unknown"),
-        1
+        get(
+            "tower_hmac_requests_total outcome=rejected,code=invalid_signature,scheme=v1,app=unknown"
+        ),
+        2
     );
     assert_eq!(latencies, 5);
     // k1: one miss then hits; nobody: one miss (a negative entry).
     assert_eq!(get("tower_hmac_registry_lookups_total result=miss"), 2);
     assert_eq!(get("tower_hmac_registry_lookups_total result=hit"), 3);
+}
+
+#[test]
+fn a_scope_refusal_is_one_decision_counted_like_the_layers() {
+    use tower_hmac::server::RequireScope;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let key = SecretKey::from_bytes(&[4; 32]).unwrap();
+            let registry = InMemoryRegistry::new();
+            registry.insert("k1", "shop", key.clone());
+            let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.test"]).unwrap())
+                .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+                .nonce_store(MemoryNonceStore::new(100).unwrap().with_horizon(UNIX_EPOCH))
+                .build()
+                .unwrap();
+            let svc = tower::ServiceBuilder::new()
+                .layer(layer)
+                .layer(RequireScope::new("orders:write"))
+                .service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::new()),
+                    ))
+                });
+            use tower::ServiceExt as _;
+            let res = svc.oneshot(request("k1", &key)).await.unwrap();
+            assert_eq!(res.status(), 403);
+        });
+    });
+    let counters: Vec<String> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "tower_hmac_requests_total")
+        .map(|(key, _, _, value)| {
+            let labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            format!("{} {value:?}", labels.join(","))
+        })
+        .collect();
+    // The layer accepted the signature; the route refused the scope: that refusal is counted.
+    assert!(
+        counters
+            .iter()
+            .any(|c| c == "outcome=rejected,code=insufficient_scope,scheme=v1,app=shop Counter(1)"),
+        "{counters:#?}"
+    );
 }

@@ -1,8 +1,10 @@
 //! The session stores' conformance suite (tower-hmac-sessions `conformance::run`) on all three:
 //! in memory, on the machine's Redis (a prefix of this run's own) and PostgreSQL (a schema of
 //! this run's own) — rotation once, reuse revoking the family, revocation of a session and of
-//! every session of a subject, lifetimes, and 100 concurrent uses of one refresh token of which
-//! exactly one rotates.
+//! every session of a subject, lifetimes, 100 concurrent uses of one refresh token of which
+//! exactly one rotates, and (issue 24 item 6) a reuse or a logout landing right after a rotation:
+//! the access token the rotation issued is denied, since the rotation recorded it in the same
+//! atomic step — deterministically, and then as 20 races of a rotation and a revocation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -142,14 +142,26 @@ async fn unsigned_payload_and_declared_hashes() {
     let addr = start_demo().await;
     let host = addr.to_string();
     let url = format!("http://{addr}/echo");
-    // UNSIGNED-PAYLOAD (the demo allows it): any body.
-    let mut sig = Sig::new("s3");
-    sig.settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    sig.body = SignableBody::UnsignedPayload;
-    let (signed_url, headers, _) = signed(sig, "PUT", &url, &[("host", &host)]);
+    // UNSIGNED-PAYLOAD (the demo allows it on its S3 routes): any body.
+    let unsigned = || {
+        let mut sig = Sig::new("s3");
+        sig.settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        sig.body = SignableBody::UnsignedPayload;
+        sig
+    };
+    let objects = format!("http://{addr}/objects/anything.bin");
+    let (signed_url, headers, _) = signed(unsigned(), "PUT", &objects, &[("host", &host)]);
     assert_eq!(headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
     let (status, body) = send("PUT", &signed_url, headers, "anything").await;
     assert_eq!((status, body.as_str()), (200, "anything"));
+    // Elsewhere a body must be signed.
+    let (signed_url, headers, _) = signed(unsigned(), "PUT", &url, &[("host", &host)]);
+    let (status, body) = send("PUT", &signed_url, headers, "anything").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.contains("UNSIGNED-PAYLOAD is not accepted here"),
+        "{body}"
+    );
 
     // A declared hash: the body must match it.
     let mut sig = Sig::new("s3");
@@ -232,18 +244,30 @@ async fn presigned_urls_for_downloads_and_uploads() {
     let res = client.head(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
 
-    // An upload.
-    let mut sig = Sig::presigned("s3", 60);
-    sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
+    // An upload, to an S3 route (the demo's only paths where a body may go unsigned).
+    let upload = || {
+        let mut sig = Sig::presigned("s3", 60);
+        sig.settings.percent_encoding_mode = PercentEncodingMode::Single;
+        sig
+    };
     let (url, _, _) = signed(
-        sig,
+        upload(),
         "PUT",
-        &format!("http://{addr}/echo"),
+        &format!("http://{addr}/objects/uploaded.txt"),
         &[("host", &host)],
     );
     let res = client.put(&url).body("uploaded").send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "uploaded");
+    // The same elsewhere: its body is not signed, so it is refused.
+    let (url, _, _) = signed(
+        upload(),
+        "PUT",
+        &format!("http://{addr}/echo"),
+        &[("host", &host)],
+    );
+    let res = client.put(&url).body("uploaded").send().await.unwrap();
+    assert_eq!(res.status(), 401);
 
     // Expired: signed two hours ago for one hour.
     let mut sig = Sig::presigned("demo", 3600);
@@ -511,11 +535,17 @@ mod layer {
     }
 
     #[tokio::test]
-    async fn s3_xml_errors_carry_the_string_to_sign_only_with_diagnostics() {
-        for diagnostics in [true, false] {
+    async fn s3_xml_errors_carry_the_string_to_sign_only_with_clear_diagnostics() {
+        use tower_hmac::Diagnostics;
+        // Keyed by default (the red team recovered a proxy's header from the canonical request's
+        // hash); in clear only when the operator says so, for development.
+        for (diagnostics, clear) in [
+            (Diagnostics::Clear, true),
+            (Diagnostics::Keyed, false),
+            (Diagnostics::Off, false),
+        ] {
             let app = app(sigv4(), |b| {
-                b.responder(S3XmlResponder)
-                    .signature_diagnostics(diagnostics)
+                b.responder(S3XmlResponder).diagnostics(diagnostics)
             });
             let (url, headers) = get_x(Sig::new("demo"));
             // The GET's signature on a PUT.
@@ -528,21 +558,25 @@ mod layer {
             );
             assert_eq!(
                 body.contains("<StringToSign>AWS4-HMAC-SHA256\n"),
-                diagnostics,
+                clear,
+                "{body}"
+            );
+            assert_eq!(
+                body.contains("<CanonicalRequest>PUT\n/up\n"),
+                clear,
                 "{body}"
             );
         }
-        // The default responder: problem+json, the string to sign in its diagnostics.
-        let app = app(sigv4(), |b| b.signature_diagnostics(true));
+        // The default responder and settings: problem+json with keyed digests of the canonical
+        // request's lines, no string to sign.
+        let app = app(sigv4(), |b| b);
         let (url, headers) = get_x(Sig::new("demo"));
         let (status, body) = call(&app, "PUT", &url.replace("/x", "/up"), headers, vec![]).await;
         assert_eq!(status, 401);
         let problem = tower_hmac::protocol::Problem::from_json(&body).unwrap();
+        assert_eq!(problem.string_to_sign(), None, "{body}");
         assert!(
-            problem
-                .string_to_sign()
-                .unwrap()
-                .starts_with("AWS4-HMAC-SHA256\n"),
+            problem.line_digests().is_some_and(|d| d.len() > 3),
             "{body}"
         );
     }

@@ -134,7 +134,7 @@ impl tower_hmac::protocol::Scheme for Unused {
         _: &Self::Credentials,
         _: (),
         _: &SecretKey,
-    ) -> Result<(), tower_hmac::Rejection> {
+    ) -> Result<tower_hmac::protocol::Verified, tower_hmac::Rejection> {
         Err(tower_hmac::RejectionKind::InvalidSignature.into())
     }
     fn time_mac(&self, _: &SecretKey, _: u64, _: &str) -> [u8; 32] {

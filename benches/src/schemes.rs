@@ -59,7 +59,8 @@ pub fn signed(scheme: &str, host: &str, n: usize) -> Vec<Req> {
                 "v1" | "v1-all-schemes" => sign_request(&mut req, b"", KEY_ID, &key, t)
                     .unwrap_or_else(|e| panic!("sign: {e}")),
                 "softaware" => {
-                    let nonce = generate_nonce().unwrap_or_else(|e| panic!("nonce: {e}"));
+                    let nonce =
+                        softaware::generate_nonce().unwrap_or_else(|e| panic!("nonce: {e}"));
                     let value = softaware::authorization(KEY_ID, &key, "GET", &url, b"", &nonce, t);
                     req.headers_mut().insert("authorization", header(&value));
                 }

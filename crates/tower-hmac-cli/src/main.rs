@@ -35,7 +35,8 @@ enum Command {
     /// Generate a new 32-byte key (OS CSPRNG); print a registry entry and the client's environment.
     #[command(after_help = "Examples:\n  \
         tower-hmac keygen --app-id backoffice\n  \
-        tower-hmac keygen --app-id backoffice --key-id backoffice-2026-11 --secret-file bo.key")]
+        tower-hmac keygen --app-id backoffice --key-id backoffice-2026-11 --secret-file bo.key\n  \
+        tower-hmac keygen --app-id backoffice --registry registry.toml   # a key for an app it has")]
     Keygen(keygen::Args),
     /// Sign a request: print its Authorization header, or with --curl a complete curl command.
     #[command(

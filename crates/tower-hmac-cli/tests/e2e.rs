@@ -54,7 +54,8 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("TOWER_HMAC_KEY_ID")
-        .env_remove("TOWER_HMAC_SECRET");
+        .env_remove("TOWER_HMAC_SECRET")
+        .env_remove("TOWER_HMAC_REGISTRY");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -232,6 +233,161 @@ fn keygen_output_makes_a_working_registry_and_client() {
     ));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"scheme\":\"sigv4\""), "{body}");
+}
+
+/// A registry file with app `partner` (scoped) followed by app `other`, in a directory of its own.
+fn registry_with_partner(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tower-hmac-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("registry.toml");
+    std::fs::write(
+        &path,
+        "[[apps]]\nid = \"partner\"\nscopes = [\"orders:read\"]\n\n\
+         [[apps.keys]]\nid = \"partner-1\"\nsecret_env = \"PARTNER_KEY_NOT_SET_HERE\"\n\n\
+         [[apps]]\nid = \"other\"\n\n\
+         [[apps.keys]]\nid = \"other-1\"\nsecret_env = \"OTHER_KEY_NOT_SET_HERE\"\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn keygen_for_an_existing_app_prints_only_its_key_entry() {
+    // Rotating a key as a new user would: keygen for an app the registry already has. A whole
+    // `[[apps]]` block pasted next to the existing one would drop the app's scopes; keygen prints
+    // the `[[apps.keys]]` entry alone, and says where it goes.
+    let path = registry_with_partner("keygen-existing");
+    let file = path.to_str().unwrap();
+    let out = cli(
+        &[
+            "keygen",
+            "--app-id",
+            "partner",
+            "--key-id",
+            "partner-2",
+            "--registry",
+            file,
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let (server, client) = text.split_once("# Client").unwrap();
+    assert!(!server.lines().any(|l| l == "[[apps]]"), "{server}");
+    assert!(
+        server.contains("[[apps.keys]]\nid = \"partner-2\"\n"),
+        "{server}"
+    );
+    assert!(
+        server.contains("\"partner\" is already in") && server.contains("line 2"),
+        "{server}"
+    );
+    assert!(client.contains("TOWER_HMAC_KEY_ID=partner-2"), "{client}");
+    // Pasted where it says (inside partner's block, before the next [[apps]]): the new key has
+    // the app's scopes.
+    let original = std::fs::read_to_string(&path).unwrap();
+    let at = original.find("\n[[apps]]\nid = \"other\"").unwrap();
+    let pasted = format!(
+        "{}\n{}{}",
+        &original[..at],
+        server.trim_end(),
+        &original[at..]
+    );
+    let text_env = pasted
+        .replace(
+            "secret_env = \"PARTNER_KEY_NOT_SET_HERE\"",
+            &format!("secret = \"{}\"", demo_server::demo_secret_base64()),
+        )
+        .replace(
+            "secret_env = \"OTHER_KEY_NOT_SET_HERE\"",
+            &format!("secret = \"{}\"", demo_server::demo_secret_base64()),
+        );
+    let registry = InMemoryRegistry::from_toml_str(&text_env).unwrap();
+    let record = registry.get("partner-2").unwrap();
+    assert_eq!(record.app_id(), "partner");
+    assert_eq!(record.scopes(), [Box::<str>::from("orders:read")]);
+    assert_eq!(registry.get("other-1").unwrap().app_id(), "other");
+
+    // The same from the environment; an app the file does not have still gets a whole block.
+    let out = cli(
+        &["keygen", "--app-id", "newcomer"],
+        &[("TOWER_HMAC_REGISTRY", file)],
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("[[apps]]\nid = \"newcomer\"\n"), "{text}");
+    let out = cli(
+        &["keygen", "--app-id", "other"],
+        &[("TOWER_HMAC_REGISTRY", file)],
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        !text.lines().any(|l| l == "[[apps]]") && text.contains("\"other\" is already in"),
+        "{text}"
+    );
+}
+
+#[test]
+fn keygen_refuses_a_key_id_the_registry_has_or_a_broken_registry() {
+    let path = registry_with_partner("keygen-refuses");
+    let file = path.to_str().unwrap();
+    let out = cli(
+        &[
+            "keygen",
+            "--app-id",
+            "partner",
+            "--key-id",
+            "other-1",
+            "--registry",
+            file,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("other-1") && err.contains("already"), "{err}");
+    assert!(out.stdout.is_empty(), "no key printed");
+    // A registry that does not load (here: the same app twice) is an error, not "new app".
+    let doubled = path.with_file_name("doubled.toml");
+    std::fs::write(
+        &doubled,
+        "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"a-1\"\nsecret_env = \"X\"\n\
+         [[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"a-2\"\nsecret_env = \"Y\"\n",
+    )
+    .unwrap();
+    let out = cli(
+        &[
+            "keygen",
+            "--app-id",
+            "b",
+            "--registry",
+            doubled.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("app id \"a\"") && err.contains("lines 2 and 7"),
+        "{err}"
+    );
+    let missing = path.with_file_name("missing.toml");
+    let out = cli(
+        &[
+            "keygen",
+            "--app-id",
+            "b",
+            "--registry",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
 }
 
 fn presign(args: &[&str]) -> Output {

@@ -333,7 +333,8 @@ impl CanonicalRequest {
     }
 
     /// Checks `signature` in constant time (`Mac::verify_slice`). The `invalid_signature`
-    /// rejection carries the [`line_digests`] of this string to sign under `key`, for diagnosis.
+    /// rejection carries this string to sign, withheld ([`Rejection::with_signed_text`]): the
+    /// layer sends its [`line_digests`] under the key being verified.
     pub fn verify(
         &self,
         key: &SecretKey,
@@ -344,7 +345,7 @@ impl CanonicalRequest {
             .verify_slice(signature.as_bytes())
             .map_err(|_| {
                 Rejection::new(RejectionKind::InvalidSignature)
-                    .with_line_digests(line_digests(key, &self.string_to_sign(body_sha256)))
+                    .with_signed_text(self.string_to_sign(body_sha256))
             })
     }
 

@@ -37,7 +37,7 @@ use subtle::ConstantTimeEq;
 use crate::authorization::{MAX_SIGNED_HEADERS, is_valid_key_id};
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 
 const X_DATE: HeaderName = HeaderName::from_static("x-date");
 const DIGEST: HeaderName = HeaderName::from_static("digest");
@@ -439,10 +439,6 @@ impl Credentials for GatewayCredentials {
     fn nonce(&self) -> &str {
         &self.signature_text
     }
-
-    fn replay_guarded(&self) -> bool {
-        self.replay_guard
-    }
 }
 
 /// The signing string, and what the body must match.
@@ -747,7 +743,7 @@ fn verify(
     creds: &GatewayCredentials,
     pending: GatewayPending,
     key: &SecretKey,
-) -> Result<(), Rejection> {
+) -> Result<Verified, Rejection> {
     if pending.body_len > 0 && !(pending.digest.is_some() && creds.covers("digest")) {
         return Err(
             Rejection::new(RejectionKind::MissingCoveredComponent).with_detail(
@@ -759,8 +755,11 @@ fn verify(
         .algorithm
         .mac(key.text_form().as_bytes(), &pending.signing);
     if !bool::from(mac.ct_eq(&creds.signature)) {
-        return Err(Rejection::new(RejectionKind::InvalidSignature)
-            .with_string_to_sign(String::from_utf8_lossy(&pending.signing).into_owned()));
+        // Withheld: the layer answers with digests keyed with the key being verified, never
+        // the signing string (it holds the values of every listed header, a proxy's too).
+        return Err(
+            Rejection::new(RejectionKind::InvalidSignature).with_signed_text(pending.signing)
+        );
     }
     if let Some(expected) = pending.digest {
         let actual: [u8; 32] = pending.body.finalize().into();
@@ -769,7 +768,12 @@ fn verify(
                 .with_detail("the body does not match its Digest"));
         }
     }
-    Ok(())
+    // No nonce: the MAC that verified is the replay key.
+    Ok(if creds.replay_guard {
+        Verified::mac(&mac)
+    } else {
+        Verified::unguarded()
+    })
 }
 
 macro_rules! gateway_scheme {
@@ -817,7 +821,7 @@ macro_rules! gateway_scheme {
                 creds: &GatewayCredentials,
                 pending: GatewayPending,
                 key: &SecretKey,
-            ) -> Result<(), Rejection> {
+            ) -> Result<Verified, Rejection> {
                 verify(creds, pending, key)
             }
         }

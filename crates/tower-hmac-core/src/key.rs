@@ -45,6 +45,11 @@ impl SecretKey {
         if bytes.len() > Self::MAX_LEN {
             return Err(KeyError::TooLong { len: bytes.len() });
         }
+        // A key of zeros is a placeholder someone forgot to replace (`head -c 32 /dev/zero`,
+        // an unset buffer), never a secret.
+        if bytes.iter().all(|&b| b == 0) {
+            return Err(KeyError::AllZero);
+        }
         Ok(Self {
             bytes: bytes.into(),
             text: None,
@@ -167,6 +172,9 @@ pub enum KeyError {
     /// Not standard, padded Base64.
     #[error("secret key is not valid standard Base64")]
     InvalidBase64,
+    /// Every byte is zero: a placeholder, not a secret.
+    #[error("secret key is all zero bytes: generate one (`tower-hmac keygen`)")]
+    AllZero,
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator is unavailable")]
     RandomUnavailable,
@@ -187,13 +195,26 @@ mod tests {
 
     #[test]
     fn a_key_has_a_text_form() {
-        let key = SecretKey::from_bytes(&[0; 32]).unwrap();
+        let key = SecretKey::from_bytes(&[1; 32]).unwrap();
         assert_eq!(&*key.text_form(), &*key.to_base64());
         let provider = SecretKey::from_text(" whsec_abcdefghijklmnop\n").unwrap();
         assert_eq!(&*provider.text_form(), "whsec_abcdefghijklmnop");
         assert_eq!(provider.expose_secret(), b"whsec_abcdefghijklmnop");
         assert!(SecretKey::from_text("too-short").is_err());
         assert_eq!(format!("{provider:?}"), "SecretKey([redacted])");
+    }
+
+    #[test]
+    fn rejects_an_all_zero_key() {
+        assert_eq!(
+            SecretKey::from_bytes(&[0; 32]).unwrap_err(),
+            KeyError::AllZero
+        );
+        assert_eq!(
+            SecretKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap_err(),
+            KeyError::AllZero
+        );
+        assert!(SecretKey::from_bytes(&[0, 0, 0, 1].repeat(8)).is_ok());
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub use nonce::{
 pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
 pub use problem::{Problem, ProblemError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError, is_valid_scope};
-pub use rejection::{Rejection, RejectionKind, TimeHint};
-pub use scheme::{Credentials, Locator, Scheme, V1, V1Pending, authorization_token};
+pub use rejection::{Diagnostics, Rejection, RejectionKind, TimeHint};
+pub use scheme::{
+    Credentials, Locator, ReplayKey, Scheme, V1, V1Pending, Verified, authorization_token,
+};
 pub use sign::{Head, SignError, SignParams, Signer, generate_nonce};

@@ -258,6 +258,28 @@ impl fmt::Debug for TimeHint {
     }
 }
 
+/// What an `invalid_signature` answer tells of the server's signed text.
+///
+/// The default, [`Keyed`](Self::Keyed), is what protocol v1 revision 2 sends for every scheme:
+/// an 8-byte digest of each line, keyed with the key being verified, which only a holder of the
+/// key can compare with its own lines (`tower-hmac explain --problem`). The text in clear would
+/// reflect whatever the request carried — including headers a proxy injected — to anyone, and
+/// an unkeyed hash of it is an offline oracle for low-entropy values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Diagnostics {
+    /// No diagnostics at all.
+    Off,
+    /// Keyed line digests (the default).
+    #[default]
+    Keyed,
+    /// **Unsafe outside development**: the signed text in clear besides the keyed digests (S3
+    /// clients' `<StringToSign>` and `<CanonicalRequest>`). Anyone can then read back what the
+    /// request's covered headers held after every proxy on the way, including values a proxy
+    /// injected; and the text is the same for unknown key ids.
+    Clear,
+}
+
 /// A rejected request: what went wrong, with what a response needs to say so.
 ///
 /// It never holds a secret, a signature or a request value, so it is safe to log and to put in the
@@ -277,6 +299,10 @@ struct Inner {
     scheme: Option<&'static str>,
     line_digests: Option<Arc<[[u8; 8]]>>,
     string_to_sign: Option<Arc<str>>,
+    canonical_request: Option<Arc<str>>,
+    /// The scheme's signed text, withheld: never sent, never printed; turned into keyed digests
+    /// by [`Rejection::keyed_diagnostics`].
+    signed_text: Option<Arc<[u8]>>,
     required_scope: Option<Arc<str>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -293,6 +319,8 @@ impl Rejection {
                 scheme: None,
                 line_digests: None,
                 string_to_sign: None,
+                canonical_request: None,
+                signed_text: None,
                 required_scope: None,
                 source: None,
             }),
@@ -343,7 +371,59 @@ impl Rejection {
     pub fn without_line_digests(mut self) -> Self {
         self.inner.line_digests = None;
         self.inner.string_to_sign = None;
+        self.inner.canonical_request = None;
+        self.inner.signed_text = None;
         self
+    }
+
+    /// With the scheme's signed text — what its MAC covered, line by line — for
+    /// `invalid_signature`. It is withheld: never serialized, never in `Debug`. The layer turns
+    /// it into digests keyed with the key being verified ([`keyed_diagnostics`](Self::keyed_diagnostics)),
+    /// so that only a holder of the key can compare them with its own lines.
+    pub fn with_signed_text(mut self, text: impl Into<Arc<[u8]>>) -> Self {
+        self.inner.signed_text = Some(text.into());
+        self
+    }
+
+    /// The diagnostics an answer may carry, made from the withheld signed text with `key` (the
+    /// key being verified: the decoy for an unknown or revoked key id, so that such an answer
+    /// looks like any other): per `mode`, keyed line digests, nothing, or — only with
+    /// [`Diagnostics::Clear`], unsafe outside development — the text itself. Whatever the mode,
+    /// the withheld text is dropped, and a string to sign a scheme set is sent only in clear
+    /// mode.
+    pub fn keyed_diagnostics(mut self, key: &crate::SecretKey, mode: Diagnostics) -> Self {
+        let text = self.inner.signed_text.take();
+        let inner = &mut *self.inner;
+        match mode {
+            Diagnostics::Off => {
+                inner.line_digests = None;
+                inner.string_to_sign = None;
+                inner.canonical_request = None;
+            }
+            Diagnostics::Keyed | Diagnostics::Clear => {
+                if let Some(text) = &text {
+                    inner.line_digests = Some(crate::canonical::line_digests(key, text).into());
+                }
+                if mode == Diagnostics::Keyed {
+                    inner.string_to_sign = None;
+                    inner.canonical_request = None;
+                } else if let Some(text) = text {
+                    let text: Arc<str> = String::from_utf8_lossy(&text).into();
+                    if inner.string_to_sign.is_some() {
+                        inner.canonical_request = Some(text);
+                    } else {
+                        inner.string_to_sign = Some(text);
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// With the server's canonical request in clear (SigV4's `<CanonicalRequest>`): set only
+    /// by [`keyed_diagnostics`](Self::keyed_diagnostics) in [`Diagnostics::Clear`] mode.
+    pub fn canonical_request(&self) -> Option<&str> {
+        self.inner.canonical_request.as_deref()
     }
 
     /// With the server's string to sign, for schemes whose clients expect it in the error
@@ -431,7 +511,14 @@ impl fmt::Debug for Rejection {
                 "line_digests",
                 &inner.line_digests.as_ref().map(|d| d.len()),
             )
-            .field("string_to_sign", &inner.string_to_sign)
+            .field(
+                "string_to_sign",
+                &inner.string_to_sign.as_ref().map(|_| "[present]"),
+            )
+            .field(
+                "signed_text",
+                &inner.signed_text.as_ref().map(|_| "[withheld]"),
+            )
             .field("required_scope", &inner.required_scope)
             .field("source", &inner.source)
             .finish()

@@ -34,7 +34,7 @@ use subtle::ConstantTimeEq;
 use crate::authorization::is_valid_key_id;
 use crate::key::{SecretKey, hmac_sha256};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 
 /// The `alg` value this scheme accepts.
 pub const ALG: &str = "hmac-sha256";
@@ -169,7 +169,8 @@ pub struct Rfc9421Credentials {
     key_id: String,
     created: u64,
     expires: Option<u64>,
-    replay: String,
+    /// The `nonce` parameter (covered by the MAC through `@signature-params`).
+    nonce: Option<String>,
     components: Vec<Item>,
     params: String,
     /// Where each component's serialized identifier ends in `params`: the signature base's
@@ -196,7 +197,7 @@ impl Credentials for Rfc9421Credentials {
         self.created
     }
     fn nonce(&self) -> &str {
-        &self.replay
+        self.nonce.as_deref().unwrap_or_default()
     }
     fn expires(&self) -> Option<u64> {
         self.expires
@@ -709,7 +710,7 @@ impl Scheme for Rfc9421 {
             key_id,
             created,
             expires,
-            replay: nonce.unwrap_or_else(|| hex::encode(&signature)),
+            nonce,
             components: list.items,
             params,
             component_ends,
@@ -797,14 +798,15 @@ impl Scheme for Rfc9421 {
         creds: &Rfc9421Credentials,
         pending: Rfc9421Pending,
         key: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         let signed_body = pending.sha256.is_some() || pending.sha512.is_some();
         if self.require_content_digest && pending.len > 0 && !signed_body {
             return Err(missing(CONTENT_DIGEST));
         }
         let mac = hmac_sha256(key, &[pending.base.as_bytes()]);
         if !bool::from(mac.as_slice().ct_eq(&creds.signature)) {
-            return Err(Rejection::new(RejectionKind::InvalidSignature));
+            return Err(Rejection::new(RejectionKind::InvalidSignature)
+                .with_signed_text(pending.base.into_bytes()));
         }
         // The MAC covers the header; the body must match it.
         let body_ok = pending
@@ -814,7 +816,13 @@ impl Scheme for Rfc9421 {
                 .sha512
                 .is_none_or(|b| bool::from(b.0.finalize().as_slice().ct_eq(&b.1)));
         if body_ok {
-            Ok(())
+            // The `nonce` parameter is in `@signature-params`, which the MAC covers; without
+            // one, the MAC itself.
+            Ok(if creds.nonce.is_some() {
+                Verified::signed_nonce()
+            } else {
+                Verified::mac(&mac)
+            })
         } else {
             Err(Rejection::new(RejectionKind::InvalidSignature)
                 .with_detail("content-digest does not match the body"))

@@ -25,9 +25,9 @@ pub trait Credentials: Send + Sync + 'static {
     fn key_id(&self) -> &str;
     /// The request's time, Unix seconds.
     fn timestamp(&self) -> u64;
-    /// What the replay guard records with the key id: the nonce, or for a scheme without one,
-    /// something unique to the signed request (its signature). Shared by every scheme, so a value
-    /// recorded through one scheme is a replay through any other.
+    /// The request's nonce as sent, when the format has one (the empty string otherwise): what a
+    /// `stale_timestamp` answer's time MAC is bound to, and the replay key of a scheme whose
+    /// [`verify`](Scheme::verify) returns [`Verified::signed_nonce`] (a nonce its MAC covers).
     fn nonce(&self) -> &str;
 
     /// The last second (Unix, inclusive) the credentials are valid, for schemes that carry an
@@ -44,13 +44,6 @@ pub trait Credentials: Send + Sync + 'static {
     /// while its key is remembered. `None` (the default): the credentials carry a time.
     fn untimed(&self) -> Option<std::time::Duration> {
         None
-    }
-
-    /// Whether the replay guard records these credentials (the default). `false` for credentials
-    /// that are bearer links by design (a presigned URL, unless the scheme makes it one-time) or
-    /// whose scheme's replay guard the user turned off: then nothing is written to the store.
-    fn replay_guarded(&self) -> bool {
-        true
     }
 }
 
@@ -170,6 +163,88 @@ pub(crate) fn host_of<'a>(parts: &'a Parts, what: &'static str) -> Result<&'a st
         .ok_or_else(|| Rejection::new(RejectionKind::MissingSignedHeader).with_detail(what))
 }
 
+/// What a successful [`Scheme::verify`] hands the shared path: what the replay guard records,
+/// bound by the MAC that verified.
+///
+/// The replay key is decided here, after the MAC, and never from what the parse saw: a value the
+/// client can vary without breaking the MAC (a second signature beside the one that matched, a
+/// signature's spelling) would be a fresh replay key for a captured request. Every scheme records
+/// one of three things, in the one replay space every scheme shares:
+/// - [`signed_nonce`](Self::signed_nonce): the credentials' nonce, for formats whose MAC covers
+///   their nonce (protocol v1, softaware, RFC 9421's `nonce` parameter);
+/// - [`mac`](Self::mac): the MAC the server computed (equal to the request's, compared in constant
+///   time): the same signed content is the same key, however the request spells it;
+/// - [`unguarded`](Self::unguarded): nothing, for credentials that are bearer links by design (a
+///   presigned URL) or a scheme whose replay guard the user turned off.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    replay: ReplayKey,
+}
+
+/// The replay key of a verified request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ReplayKey {
+    /// The credentials' nonce, which the MAC covers.
+    SignedNonce,
+    /// The first 32 bytes of the MAC that verified (all of it for HMAC-SHA256).
+    Mac([u8; 32]),
+    /// Nothing is recorded.
+    Off,
+}
+
+impl Verified {
+    /// The replay guard records the credentials' [`nonce`](Credentials::nonce): only for a format
+    /// whose MAC covers the nonce.
+    pub const fn signed_nonce() -> Self {
+        Self {
+            replay: ReplayKey::SignedNonce,
+        }
+    }
+
+    /// The replay guard records the MAC the server computed and found equal to the request's
+    /// (its first 32 bytes; a shorter MAC is padded with zeros).
+    pub fn mac(computed: &[u8]) -> Self {
+        let mut key = [0u8; 32];
+        let n = computed.len().min(32);
+        key[..n].copy_from_slice(&computed[..n]);
+        Self {
+            replay: ReplayKey::Mac(key),
+        }
+    }
+
+    /// Nothing is recorded: a bearer link by design, or a replay guard turned off.
+    pub const fn unguarded() -> Self {
+        Self {
+            replay: ReplayKey::Off,
+        }
+    }
+
+    /// What the replay guard records.
+    pub const fn replay_key(&self) -> ReplayKey {
+        self.replay
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.replay {
+            ReplayKey::SignedNonce => "Verified(signed nonce)",
+            ReplayKey::Mac(_) => "Verified(mac)",
+            ReplayKey::Off => "Verified(unguarded)",
+        })
+    }
+}
+
+impl fmt::Debug for ReplayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SignedNonce => "SignedNonce",
+            Self::Mac(_) => "Mac([redacted])",
+            Self::Off => "Off",
+        })
+    }
+}
+
 /// A wire format.
 ///
 /// A request goes through: [`parse`](Self::parse) → (key lookup, host, time) →
@@ -240,13 +315,16 @@ pub trait Scheme: Send + Sync + 'static {
         None
     }
 
-    /// Checks the signature in constant time (`invalid_signature`).
+    /// Checks the signature in constant time (`invalid_signature`) and says what the replay
+    /// guard records ([`Verified`]). A mismatch's rejection carries the scheme's signed text with
+    /// [`Rejection::with_signed_text`]: the layer turns it into digests keyed with the key being
+    /// verified, and never sends it in clear unless the operator asked for that.
     fn verify(
         &self,
         credentials: &Self::Credentials,
         pending: Self::Pending,
         key: &SecretKey,
-    ) -> Result<(), Rejection>;
+    ) -> Result<Verified, Rejection>;
 
     /// The MAC of the server's time sent with `stale_timestamp` (`tsm`), bound to the nonce of
     /// the request it answers.
@@ -339,10 +417,12 @@ impl Scheme for V1 {
         auth: &Authorization,
         pending: V1Pending,
         key: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         pending
             .canonical
-            .verify(key, &pending.body.finish(), auth.signature())
+            .verify(key, &pending.body.finish(), auth.signature())?;
+        // The nonce is a line of the string to sign.
+        Ok(Verified::signed_nonce())
     }
 }
 

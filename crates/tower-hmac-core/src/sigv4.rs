@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 use crate::authorization::is_valid_key_id;
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 
 /// The algorithm name, in the `Authorization` header and in `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -109,7 +109,9 @@ const AWS_ENCODE_PATH: &AsciiSet = &AWS_ENCODE.remove(b'/');
 #[non_exhaustive]
 pub enum PathRule {
     /// Every service but S3: the path, with `.`/`..` and empty segments removed, URI-encoded
-    /// again — so each segment of the unencoded path is encoded twice.
+    /// again — so each segment of the unencoded path is encoded twice. A request whose path that
+    /// removal would change is refused (`malformed_authorization`): the path verified must be
+    /// the path the router sees.
     Generic,
     /// S3: the path exactly as sent (encoded once), no normalisation.
     S3,
@@ -129,7 +131,7 @@ pub enum PathRule {
 pub struct SigV4 {
     regions: Vec<Box<str>>,
     services: Vec<(Box<str>, PathRule)>,
-    unsigned_payload: bool,
+    unsigned_payload: UnsignedPayload,
     security_token: bool,
     as_sent_query: bool,
     replay_guard: bool,
@@ -166,7 +168,7 @@ impl SigV4 {
         Self {
             regions: vec![region.into()],
             services: vec![(service.into(), PathRule::Generic)],
-            unsigned_payload: false,
+            unsigned_payload: UnsignedPayload::Refused,
             security_token: false,
             as_sent_query: true,
             replay_guard: true,
@@ -210,11 +212,26 @@ impl SigV4 {
         self
     }
 
-    /// Accepts `X-Amz-Content-Sha256: UNSIGNED-PAYLOAD` in the header form (off by default: the
-    /// body is then not covered by the signature). Presigned URLs never sign the body, by AWS's
-    /// design, unless the client signs an `X-Amz-Content-Sha256` header.
+    /// Accepts `X-Amz-Content-Sha256: UNSIGNED-PAYLOAD` in the header form anywhere (`true`:
+    /// [`UnsignedPayload::Anywhere`]) or nowhere (`false`, the default:
+    /// [`UnsignedPayload::Refused`]). See [`unsigned_payload`](Self::unsigned_payload) to allow it
+    /// on some paths only.
     pub fn allow_unsigned_payload(mut self, allow: bool) -> Self {
-        self.unsigned_payload = allow;
+        self.unsigned_payload = if allow {
+            UnsignedPayload::Anywhere
+        } else {
+            UnsignedPayload::Refused
+        };
+        self
+    }
+
+    /// Where a body may go uncovered by the signature (default [`UnsignedPayload::Refused`]):
+    /// `X-Amz-Content-Sha256: UNSIGNED-PAYLOAD` in the header form, and a presigned URL's body
+    /// (a presigned URL signs `UNSIGNED-PAYLOAD`, by AWS's design). Outside it, the header form
+    /// must sign its body, and a presigned URL is accepted without a body only (a presigned
+    /// GET), unless its client signed the body's hash.
+    pub fn unsigned_payload(mut self, rule: UnsignedPayload) -> Self {
+        self.unsigned_payload = rule;
         self
     }
 
@@ -300,8 +317,46 @@ enum Payload {
     /// presigners) or the body's hash (botocore's generic `SigV4QueryAuth`), whichever the
     /// client signed.
     Presigned,
+    /// A presigned URL where bodies must be signed ([`UnsignedPayload`]): `UNSIGNED-PAYLOAD`
+    /// only without a body, else the body's hash.
+    PresignedBodyless,
     /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, with the decoded length.
     Streaming(u64),
+}
+
+/// Where [`SigV4`] lets a body go uncovered by the signature (`UNSIGNED-PAYLOAD`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnsignedPayload {
+    /// Nowhere (the default): every body is signed, except that a presigned URL without a body
+    /// is accepted.
+    #[default]
+    Refused,
+    /// On every path. **The body of any request may then be replaced** by whoever holds it.
+    Anywhere,
+    /// On paths under these prefixes only (`"/objects/"`: the routes S3 clients upload to),
+    /// compared with the path as sent, which must also be the normalised path.
+    UnderPaths(Vec<Box<str>>),
+}
+
+impl UnsignedPayload {
+    /// On paths under these prefixes only.
+    pub fn under_paths<I, S>(prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        Self::UnderPaths(prefixes.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether a body may go unsigned on `path`.
+    pub fn allows(&self, path: &str) -> bool {
+        match self {
+            Self::Refused => false,
+            Self::Anywhere => true,
+            Self::UnderPaths(prefixes) => prefixes.iter().any(|p| path.starts_with(&**p)),
+        }
+    }
 }
 
 /// Parsed SigV4 credentials, from the `Authorization` header or a presigned URL's query.
@@ -362,10 +417,6 @@ impl Credentials for SigV4Credentials {
     fn expires(&self) -> Option<u64> {
         self.expires
     }
-
-    fn replay_guarded(&self) -> bool {
-        self.guarded
-    }
 }
 
 /// The state between the head and the end of the body.
@@ -425,12 +476,19 @@ impl Scheme for SigV4 {
         let presigned = query_params(query)
             .any(|(name, _)| name == "X-Amz-Signature" || name == "X-Amz-Credential");
         let header = parts.headers.contains_key(AUTHORIZATION);
-        match (header, presigned) {
-            (true, true) => Err(Rejection::new(RejectionKind::AmbiguousCredentials)
-                .with_detail("the request has both an Authorization header and a presigned query")),
-            (_, true) => self.parse_query(parts, query, max_header_len),
-            _ => self.parse_header(parts, max_header_len),
-        }
+        let creds = match (header, presigned) {
+            (true, true) => {
+                return Err(
+                    Rejection::new(RejectionKind::AmbiguousCredentials).with_detail(
+                        "the request has both an Authorization header and a presigned query",
+                    ),
+                );
+            }
+            (_, true) => self.parse_query(parts, query, max_header_len)?,
+            _ => self.parse_header(parts, max_header_len)?,
+        };
+        check_path(creds.rule, parts.uri.path())?;
+        Ok(creds)
     }
 
     fn prepare(
@@ -490,7 +548,7 @@ impl Scheme for SigV4 {
         creds: &SigV4Credentials,
         pending: SigV4Pending,
         _key: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         let SigV4Pending {
             prefixes,
             body,
@@ -509,6 +567,15 @@ impl Scheme for SigV4 {
                 computed = hex32(&body);
                 also = Some(hex_str(&computed));
                 UNSIGNED_PAYLOAD
+            }
+            Payload::PresignedBodyless => {
+                computed = hex32(&body);
+                if hex_str(&computed) == EMPTY_SHA256_HEX {
+                    also = Some(hex_str(&computed));
+                    UNSIGNED_PAYLOAD
+                } else {
+                    hex_str(&computed)
+                }
             }
             Payload::Declared(declared) => {
                 if !bool::from(body.as_slice().ct_eq(declared)) {
@@ -546,20 +613,27 @@ impl Scheme for SigV4 {
             mac.update(creds.scope.as_bytes());
             mac.update(b"\n");
             mac.update(&hex32(&creq.finalize()));
-            if bool::from(
-                mac.finalize()
-                    .into_bytes()
-                    .as_slice()
-                    .ct_eq(&creds.signature),
-            ) {
-                return Ok(());
+            let computed = mac.finalize().into_bytes();
+            if bool::from(computed.as_slice().ct_eq(&creds.signature)) {
+                // No nonce: the MAC that verified is the replay key (a presigned URL is a bearer
+                // link unless made one-time).
+                return Ok(if creds.guarded {
+                    Verified::mac(&computed)
+                } else {
+                    Verified::unguarded()
+                });
             }
         }
-        let sts = prefixes
-            .first()
-            .map(|prefix| string_to_sign(creds, prefix, payload))
-            .unwrap_or_default();
-        Err(Rejection::new(RejectionKind::InvalidSignature).with_string_to_sign(sts))
+        // The canonical request, withheld (keyed line digests in the answer); the string to sign
+        // for S3 clients only when the operator sends diagnostics in clear.
+        let Some(prefix) = prefixes.first() else {
+            return Err(Rejection::new(RejectionKind::InvalidSignature));
+        };
+        let mut canonical = prefix.clone();
+        canonical.extend_from_slice(payload.as_bytes());
+        Err(Rejection::new(RejectionKind::InvalidSignature)
+            .with_string_to_sign(string_to_sign(creds, prefix, payload))
+            .with_signed_text(canonical))
     }
 
     fn accepted(&self, creds: &SigV4Credentials, parts: &mut Parts) {
@@ -639,7 +713,7 @@ impl SigV4 {
             ));
         };
         let (amz_date, timestamp) = header_date(&parts.headers)?;
-        let payload = self.payload(&parts.headers, false)?;
+        let payload = self.payload(parts, false)?;
         self.refuse_token(parts.headers.contains_key(X_AMZ_SECURITY_TOKEN))?;
         let guarded = self.replay_guard;
         self.credentials(
@@ -703,7 +777,7 @@ impl SigV4 {
                     self.max_expires
                 ))
             })?;
-        let payload = self.payload(&parts.headers, true)?;
+        let payload = self.payload(parts, true)?;
         let guarded = self.one_time_presigned;
         self.credentials(
             &credential,
@@ -724,13 +798,15 @@ impl SigV4 {
         Ok(())
     }
 
-    fn payload(&self, headers: &HeaderMap, presigned: bool) -> Result<Payload, Rejection> {
+    fn payload(&self, parts: &Parts, presigned: bool) -> Result<Payload, Rejection> {
+        let headers = &parts.headers;
+        let unsigned_here = self.unsigned_payload.allows(parts.uri.path());
         let mut values = headers.get_all(X_AMZ_CONTENT_SHA256).iter();
         let Some(value) = values.next() else {
-            return Ok(if presigned {
-                Payload::Presigned
-            } else {
-                Payload::Computed
+            return Ok(match presigned {
+                true if unsigned_here => Payload::Presigned,
+                true => Payload::PresignedBodyless,
+                false => Payload::Computed,
             });
         };
         if values.next().is_some() {
@@ -739,8 +815,11 @@ impl SigV4 {
         }
         let value = value.as_bytes();
         if value == UNSIGNED_PAYLOAD.as_bytes() {
-            if presigned || self.unsigned_payload {
+            if unsigned_here {
                 return Ok(Payload::Unsigned);
+            }
+            if presigned {
+                return Ok(Payload::PresignedBodyless);
             }
             return Err(malformed("UNSIGNED-PAYLOAD is not accepted here"));
         }
@@ -1078,8 +1157,25 @@ fn push_trimmed(out: &mut Vec<u8>, value: &[u8]) {
     }
 }
 
+/// The path verified must be the path routed: under the generic rule, a path that normalisation
+/// would change (`.`, `..` or empty segments) is refused, since the signature covers another path
+/// than the one the router and the handler see (`/objects/x/../report.txt` would be verified as
+/// `/objects/report.txt` and routed to `/objects/{*key}` with key `x/../report.txt`). Decided from
+/// the request alone, before any key is looked up. The S3 rule signs the path as sent.
+fn check_path(rule: PathRule, path: &str) -> Result<(), Rejection> {
+    match rule {
+        PathRule::S3 => Ok(()),
+        PathRule::Generic if path.is_empty() || normalize_path(path) == path => Ok(()),
+        PathRule::Generic => Err(malformed(
+            "the path has `.`, `..` or empty segments, which SigV4 removes before signing: \
+             send the normalised path",
+        )),
+    }
+}
+
 /// The generic rule's normalisation: `.` and empty segments dropped, `..` removes the one before;
-/// a trailing slash is kept.
+/// a trailing slash is kept. It works on the path as sent, without percent-decoding it (as AWS
+/// and `aws-sigv4` do): `%2E%2E` is an ordinary segment.
 fn normalize_path(path: &str) -> String {
     if path.is_empty() {
         return "/".into();
@@ -1177,7 +1273,9 @@ pub struct PresignParams<'a> {
 }
 
 /// A presigned URL for `method url`, as the SDKs' presigners make it: `host` signed,
-/// `UNSIGNED-PAYLOAD`, the `X-Amz-*` parameters after the URL's own query. A presigned URL is a
+/// `UNSIGNED-PAYLOAD`, the `X-Amz-*` parameters after the URL's own query. Under
+/// [`PathRule::Generic`] the URL carries the path normalised (`/a/./b//c/../d` becomes `/a/b/d`):
+/// the path its signature covers, and the only one the verifier accepts. A presigned URL is a
 /// bearer link: whoever holds it can use it until it expires (see
 /// [`SigV4::one_time_presigned_urls`]).
 pub fn presign_url(
@@ -1233,10 +1331,14 @@ pub fn presign_url(
     } else {
         url.path()
     };
-    let canonical_uri = match params.rule {
-        PathRule::S3 => path.to_owned(),
+    // Under the generic rule the URL carries the normalised path: the one its signature covers,
+    // and the only one the server accepts (it refuses a path normalisation would change).
+    let (path, canonical_uri) = match params.rule {
+        PathRule::S3 => (path.to_owned(), path.to_owned()),
         PathRule::Generic => {
-            utf8_percent_encode(&normalize_path(path), AWS_ENCODE_PATH).to_string()
+            let normalized = normalize_path(path);
+            let encoded = utf8_percent_encode(&normalized, AWS_ENCODE_PATH).to_string();
+            (normalized, encoded)
         }
     };
     let creq = format!(
@@ -1513,6 +1615,50 @@ mod tests {
             ("/a.b/c", "/a.b/c"),
         ] {
             assert_eq!(normalize_path(given), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn generic_rule_refuses_paths_it_would_change() {
+        for path in [
+            "/a/../b",
+            "/objects/x/../report.txt",
+            "/objects//report.txt",
+            "/objects/./report.txt",
+            "//",
+            "//a",
+            "/a//",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "/./",
+            "/a/b/../../c",
+        ] {
+            let err = check_path(PathRule::Generic, path).unwrap_err();
+            assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{path}");
+            assert!(err.detail().unwrap_or("").contains("segments"), "{path}");
+            // The S3 rule signs the path as sent: nothing to refuse.
+            assert!(check_path(PathRule::S3, path).is_ok(), "{path}");
+        }
+        for path in [
+            "/",
+            "",
+            "*",
+            "/a",
+            "/a/",
+            "/.well-known/x",
+            "/a.b/c",
+            "/a/..b/c",
+            "/a/b../c",
+            "/a/.../c",
+            "/a/%2E%2E/b",
+            "/a/.%2E/b",
+            "/a/%2e/b",
+            "/a%2F%2Fb",
+            "/objects/report.txt",
+        ] {
+            assert!(check_path(PathRule::Generic, path).is_ok(), "{path}");
         }
     }
 

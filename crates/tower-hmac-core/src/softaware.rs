@@ -17,6 +17,22 @@
 //! four-field form only with [`Softaware::allow_legacy`]); the nonce is recorded only after the
 //! MAC checks out, for the whole window, per key; several keys per app; a malformed header is a
 //! `401 malformed_authorization`, never a 500.
+//!
+//! The signed string has no separators, so its fields are told apart by their syntax alone: the
+//! time is exactly 10 digits (what `ToUnixTimeSeconds` gives from 2001 to 2286) and the nonce
+//! exactly 32 lower-case hex digits (the handler's `Guid.NewGuid().ToString("N")`), so the
+//! URI, the time, the nonce and the body hash each start and end where the server expects. A
+//! wider nonce is a setting that weakens this ([`NonceSyntax::Legacy`]).
+//!
+//! ```
+//! use tower_hmac_core::softaware::{NonceSyntax, Softaware};
+//!
+//! // The default: what softaware's own client sends.
+//! let strict = Softaware::new();
+//! // Clients of another implementation whose nonces are not GUIDs (weakens security).
+//! let wider = Softaware::new().nonce_syntax(NonceSyntax::Legacy);
+//! # let _ = (strict, wider);
+//! ```
 
 use std::fmt;
 
@@ -31,7 +47,7 @@ use subtle::ConstantTimeEq;
 use crate::authorization::is_valid_key_id;
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 
 /// The HMAC algorithms of the header (the .NET names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +133,56 @@ impl BodyAlg {
     }
 }
 
+/// What the server accepts as a nonce. The signed string puts the nonce between the time and
+/// the body hash with no separator, so the nonce's syntax is what tells the three apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NonceSyntax {
+    /// Exactly 32 lower-case hex digits: `Guid.NewGuid().ToString("N")`, what softaware's
+    /// `ApiKeyDelegatingHandler` sends (the default). Every field of the signed string then has
+    /// a fixed width or a fixed alphabet, and no two requests sign the same string.
+    #[default]
+    Guid,
+    /// **Weakens security**: 1 to 54 of `A-Z a-z 0-9 - _`, for clients of other implementations
+    /// (upper-case or hyphenated GUIDs, Base64url nonces). The nonce's width is then not fixed,
+    /// so syntax alone no longer tells where the time ends and the body hash starts, and two
+    /// requests can sign the same string when characters shifted across those bounds still
+    /// parse (docs/SECURITY.md). The cap keeps the replay the red team found out: the time and
+    /// the nonce together are at most 64 characters, the length of a SHA384 body hash in
+    /// Base64 (the one digest without `=` padding, a character no nonce has), so a resend with
+    /// no body cannot carry a captured body's hash in its nonce; what it could move there is
+    /// hash only, and 10 random Base64 characters of it must then read as an acceptable time
+    /// (about 1 in 10^10 per captured request).
+    Legacy,
+}
+
+impl NonceSyntax {
+    fn accepts(self, nonce: &str) -> bool {
+        match self {
+            Self::Guid => {
+                nonce.len() == 32
+                    && nonce
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }
+            Self::Legacy => {
+                !nonce.is_empty()
+                    && nonce.len() <= 54
+                    && nonce
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }
+        }
+    }
+
+    fn rule(self) -> &'static str {
+        match self {
+            Self::Guid => "the nonce is 32 lower-case hex digits (a GUID, .NET format \"N\")",
+            Self::Legacy => "the nonce is 1 to 54 of A-Z a-z 0-9 - _",
+        }
+    }
+}
+
 /// The body's digest, computed as it streams.
 enum BodyDigest {
     Md5(md5::Md5),
@@ -162,6 +228,7 @@ impl BodyDigest {
 #[derive(Debug, Clone)]
 pub struct Softaware {
     legacy: bool,
+    nonce_syntax: NonceSyntax,
     uri_scheme: &'static str,
     trust_forwarded_proto: bool,
     locator: Locator,
@@ -174,11 +241,12 @@ impl Default for Softaware {
 }
 
 impl Softaware {
-    /// The scheme with the secure defaults: SHA-256/384/512 only, the six-field form only, the
-    /// absolute URI with `https`.
+    /// The scheme with the secure defaults: SHA-256/384/512 only, the six-field form only, GUID
+    /// nonces ([`NonceSyntax::Guid`]), the absolute URI with `https`.
     pub fn new() -> Self {
         Self {
             legacy: false,
+            nonce_syntax: NonceSyntax::Guid,
             uri_scheme: "https",
             trust_forwarded_proto: false,
             locator: Locator::AuthorizationToken68("Hmac"),
@@ -189,6 +257,14 @@ impl Softaware {
     /// four-field form (HMACSHA256 with MD5), for clients that cannot be changed yet.
     pub fn allow_legacy(mut self) -> Self {
         self.legacy = true;
+        self
+    }
+
+    /// What the server accepts as a nonce: [`NonceSyntax::Guid`] by default.
+    /// [`NonceSyntax::Legacy`] **weakens security** (see there): only for clients that cannot
+    /// send a GUID.
+    pub fn nonce_syntax(mut self, syntax: NonceSyntax) -> Self {
+        self.nonce_syntax = syntax;
         self
     }
 
@@ -342,21 +418,17 @@ impl Scheme for Softaware {
         if !is_valid_key_id(app_id) {
             return Err(malformed("the AppId is 1 to 128 of A-Z a-z 0-9 . _ ~ -"));
         }
-        if nonce.is_empty()
-            || nonce.len() > 128
-            || !nonce
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(malformed("the nonce is 1 to 128 of A-Z a-z 0-9 - _"));
+        if !self.nonce_syntax.accepts(nonce) {
+            return Err(malformed(self.nonce_syntax.rule()));
         }
-        let timestamp = (!ts.is_empty()
-            && ts.len() <= 12
+        // Exactly 10 digits: every time a server accepts from 2001 to 2286, and a fixed width,
+        // so that no digit can move between the URI and the time.
+        let timestamp = (ts.len() == 10
             && ts.bytes().all(|b| b.is_ascii_digit())
-            && !(ts.len() > 1 && ts.starts_with('0')))
+            && !ts.starts_with('0'))
         .then(|| ts.parse().ok())
         .flatten()
-        .ok_or_else(|| malformed("the time is 1 to 12 digits, no leading zero"))?;
+        .ok_or_else(|| malformed("the time is 10 digits (Unix seconds), no leading zero"))?;
         let signature = STANDARD
             .decode(signature)
             .ok()
@@ -415,7 +487,7 @@ impl Scheme for Softaware {
         creds: &SoftawareCredentials,
         pending: SoftawarePending,
         key: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         let body_hash = if pending.len == 0 {
             String::new()
         } else {
@@ -426,15 +498,61 @@ impl Scheme for Softaware {
             &[pending.content.as_bytes(), body_hash.as_bytes()],
         );
         if bool::from(mac.ct_eq(&creds.signature)) {
-            Ok(())
+            // The nonce is part of the signed string, with unambiguous bounds.
+            Ok(Verified::signed_nonce())
         } else {
-            Err(Rejection::new(RejectionKind::InvalidSignature))
+            let mut text = pending.content.into_bytes();
+            text.extend_from_slice(body_hash.as_bytes());
+            Err(Rejection::new(RejectionKind::InvalidSignature).with_signed_text(text))
         }
     }
 }
 
+/// The body hash a client chooses (the handler's `RequestBodyHashingMethod`), for
+/// [`authorization_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BodyHash {
+    /// `SHA256`, the handler's default.
+    #[default]
+    Sha256,
+    /// `SHA384`.
+    Sha384,
+    /// `SHA512`.
+    Sha512,
+}
+
+impl BodyHash {
+    fn alg(self) -> BodyAlg {
+        match self {
+            Self::Sha256 => BodyAlg::Sha256,
+            Self::Sha384 => BodyAlg::Sha384,
+            Self::Sha512 => BodyAlg::Sha512,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SHA256",
+            Self::Sha384 => "SHA384",
+            Self::Sha512 => "SHA512",
+        }
+    }
+}
+
+/// A fresh nonce as softaware's handler makes it (`Guid.NewGuid().ToString("N")`): 128 random
+/// bits from the OS CSPRNG as 32 lower-case hex digits, what [`NonceSyntax::Guid`] accepts.
+pub fn generate_nonce() -> Result<String, crate::KeyError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| crate::KeyError::RandomUnavailable)?;
+    Ok(hex::encode(bytes))
+}
+
 /// An `Authorization` value as softaware's `ApiKeyDelegatingHandler` makes it (HMACSHA256 with a
 /// SHA256 body hash), for a request to `absolute_uri` (scheme, host, path and query as sent).
+///
+/// `nonce` is sent as given: the server accepts 32 lower-case hex digits by default
+/// ([`generate_nonce`]), and `timestamp` is Unix seconds (10 digits).
 pub fn authorization(
     app_id: &str,
     key: &SecretKey,
@@ -444,6 +562,31 @@ pub fn authorization(
     nonce: &str,
     timestamp: u64,
 ) -> String {
+    authorization_with(
+        app_id,
+        key,
+        method,
+        absolute_uri,
+        body,
+        nonce,
+        timestamp,
+        BodyHash::Sha256,
+    )
+}
+
+/// [`authorization`] with another body hash (HMACSHA256 still), as the handler makes it when
+/// given a `RequestBodyHashingMethod`.
+#[allow(clippy::too_many_arguments)] // the handler's inputs, one each
+pub fn authorization_with(
+    app_id: &str,
+    key: &SecretKey,
+    method: &str,
+    absolute_uri: &str,
+    body: &[u8],
+    nonce: &str,
+    timestamp: u64,
+    body_hash: BodyHash,
+) -> String {
     let mut content = String::new();
     content.push_str(app_id);
     content.push_str(method);
@@ -451,11 +594,14 @@ pub fn authorization(
     content.push_str(&timestamp.to_string());
     content.push_str(nonce);
     if !body.is_empty() {
-        content.push_str(&STANDARD.encode(sha2::Sha256::digest(body)));
+        let mut digest = BodyDigest::new(body_hash.alg());
+        digest.update(body);
+        content.push_str(&STANDARD.encode(digest.finish()));
     }
     let mac = MacAlg::Sha256.mac(key.expose_secret(), &[content.as_bytes()]);
     format!(
-        "Hmac HMACSHA256:SHA256:{app_id}:{}:{nonce}:{timestamp}",
+        "Hmac HMACSHA256:{}:{app_id}:{}:{nonce}:{timestamp}",
+        body_hash.name(),
         STANDARD.encode(mac)
     )
 }

@@ -30,7 +30,7 @@ use subtle::ConstantTimeEq;
 use crate::authorization::is_valid_key_id;
 use crate::key::{HmacSha256, SecretKey};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 use crate::sign::SignError;
 
 /// The header that carries the token.
@@ -204,10 +204,11 @@ impl Scheme for Token {
 
     fn update(&self, _: &mut (), _: &[u8]) {}
 
-    fn verify(&self, t: &TokenCredentials, (): (), key: &SecretKey) -> Result<(), Rejection> {
+    fn verify(&self, t: &TokenCredentials, (): (), key: &SecretKey) -> Result<Verified, Rejection> {
         let expected = mac(&t.client_id, t.timestamp, key);
         if bool::from(expected.ct_eq(&t.mac)) {
-            Ok(())
+            // A token is accepted once: its MAC is the replay key.
+            Ok(Verified::mac(&expected))
         } else {
             Err(Rejection::new(RejectionKind::InvalidSignature))
         }

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use crate::key::{HmacSha256, SecretKey};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme};
+use crate::scheme::{Credentials, Locator, Scheme, Verified};
 
 /// The most `v1` signatures a `Stripe-Signature` may carry (one per secret during a rotation).
 const MAX_STRIPE_SIGNATURES: usize = 8;
@@ -87,8 +87,6 @@ pub struct WebhookCredentials {
     untimed: Option<std::time::Duration>,
     /// The signatures given (Stripe may send one per secret).
     macs: Vec<[u8; 32]>,
-    /// The first signature, hex: the replay key.
-    first_hex: String,
 }
 
 impl fmt::Debug for WebhookCredentials {
@@ -108,9 +106,9 @@ impl Credentials for WebhookCredentials {
     fn timestamp(&self) -> u64 {
         self.timestamp
     }
-    /// The signature: the same signed event delivered twice is a replay.
+    /// None: the replay key is the MAC that verified ([`Verified::mac`]).
     fn nonce(&self) -> &str {
-        &self.first_hex
+        ""
     }
     fn untimed(&self) -> Option<std::time::Duration> {
         self.untimed
@@ -126,15 +124,17 @@ impl fmt::Debug for WebhookPending {
     }
 }
 
-/// Any of the given signatures matches, each compared in constant time.
-fn verify_any(creds: &WebhookCredentials, pending: WebhookPending) -> Result<(), Rejection> {
+/// Any of the given signatures matches, each compared in constant time. The replay key is the
+/// MAC that matched — the server's own, so neither another signature sent beside it (Stripe's
+/// `v1=<anything>,v1=<captured>`) nor its spelling makes a captured delivery new.
+fn verify_any(creds: &WebhookCredentials, pending: WebhookPending) -> Result<Verified, Rejection> {
     let computed: [u8; 32] = pending.0.finalize().into_bytes().into();
     let mut matched = subtle::Choice::from(0u8);
     for mac in &creds.macs {
         matched |= computed.ct_eq(mac);
     }
     if bool::from(matched) {
-        Ok(())
+        Ok(Verified::mac(&computed))
     } else {
         Err(Rejection::new(RejectionKind::InvalidSignature))
     }
@@ -177,7 +177,6 @@ impl Scheme for Stripe {
         let value = one_header(parts, &HeaderName::from_static("stripe-signature"))?;
         let mut timestamp = None;
         let mut macs = Vec::new();
-        let mut first_hex = None;
         for item in value.split(',') {
             let (name, field) = item
                 .split_once('=')
@@ -192,12 +191,11 @@ impl Scheme for Stripe {
                         return Err(malformed("too many v1 signatures"));
                     }
                     macs.push(parse_mac(field).ok_or_else(|| malformed("bad v1"))?);
-                    first_hex.get_or_insert_with(|| field.to_owned());
                 }
                 _ => {}
             }
         }
-        let (Some(timestamp), Some(first_hex)) = (timestamp, first_hex) else {
+        let Some(timestamp) = timestamp.filter(|_| !macs.is_empty()) else {
             return Err(malformed("Stripe-Signature needs t and v1"));
         };
         Ok(WebhookCredentials {
@@ -205,7 +203,6 @@ impl Scheme for Stripe {
             timestamp,
             untimed: None,
             macs,
-            first_hex,
         })
     }
 
@@ -230,7 +227,7 @@ impl Scheme for Stripe {
         creds: &WebhookCredentials,
         pending: WebhookPending,
         _: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         verify_any(creds, pending)
     }
 }
@@ -281,7 +278,6 @@ impl Scheme for Slack {
             timestamp,
             untimed: None,
             macs: vec![mac],
-            first_hex: hex_text.to_owned(),
         })
     }
 
@@ -306,7 +302,7 @@ impl Scheme for Slack {
         creds: &WebhookCredentials,
         pending: WebhookPending,
         _: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         verify_any(creds, pending)
     }
 }
@@ -375,7 +371,6 @@ impl Scheme for GitHub {
             timestamp: 0,
             untimed: Some(self.window),
             macs: vec![mac],
-            first_hex: hex_text.to_owned(),
         })
     }
 
@@ -397,7 +392,7 @@ impl Scheme for GitHub {
         creds: &WebhookCredentials,
         pending: WebhookPending,
         _: &SecretKey,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Verified, Rejection> {
         verify_any(creds, pending)
     }
 }
@@ -443,12 +438,30 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
-    fn run<S: Scheme>(scheme: &S, p: &Parts, body: &[u8]) -> Result<(), Rejection> {
+    fn run<S: Scheme>(scheme: &S, p: &Parts, body: &[u8]) -> Result<Verified, Rejection> {
         let creds = scheme.parse(p, 4096)?;
         let mut pending = scheme.prepare(&creds, p, &secret())?;
         scheme.update(&mut pending, &body[..body.len() / 2]);
         scheme.update(&mut pending, &body[body.len() / 2..]);
         scheme.verify(&creds, pending, &secret())
+    }
+
+    #[test]
+    fn stripe_replay_key_is_the_matching_signature_whatever_is_sent_beside_it() {
+        // The red team's replay: a random v1 before the captured one made a fresh replay key.
+        let body = br#"{"id":"evt_1"}"#;
+        let header = stripe_signature(&secret(), 1_700_000_000, body);
+        let ours = header.split("v1=").nth(1).unwrap();
+        let stripe = Stripe::new("k");
+        let captured = run(&stripe, &parts(&[("stripe-signature", &header)]), body).unwrap();
+        for decoy in ["0", "1", "a", "f"] {
+            let sent = format!("t=1700000000,v1={},v1={ours}", decoy.repeat(64));
+            let again = run(&stripe, &parts(&[("stripe-signature", &sent)]), body).unwrap();
+            assert_eq!(again.replay_key(), captured.replay_key());
+        }
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(ours, &mut expected).unwrap();
+        assert_eq!(captured.replay_key(), crate::ReplayKey::Mac(expected));
     }
 
     #[test]

@@ -12,12 +12,43 @@ fn suite() -> Value {
     serde_json::from_str(include_str!("../testdata/sigv4.json")).unwrap()
 }
 
+/// The suite's cases whose path has `.`, `..` or empty segments: the generic rule signs them
+/// normalised, so the server refuses them as sent (the path verified must be the path routed) and
+/// accepts them on the normalised path.
+const DOT_CASES: [&str; 6] = [
+    "get-relative",
+    "get-relative-relative",
+    "get-slash",
+    "get-slash-dot-slash",
+    "get-slash-pointless-dot",
+    "get-slashes",
+];
+
+/// The path a client sends for this case: the suite's, or for [`DOT_CASES`] the canonical URI
+/// (the normalised path, which the signature covers).
+fn sent_path(case: &Value) -> &str {
+    if DOT_CASES.contains(&case["name"].as_str().unwrap()) {
+        case["canonical_request"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+    } else {
+        case["path"].as_str().unwrap()
+    }
+}
+
 fn request(case: &Value, tamper: Option<(&str, &str)>) -> (Parts, Bytes) {
+    request_at(case, sent_path(case), tamper)
+}
+
+fn request_at(case: &Value, path: &str, tamper: Option<(&str, &str)>) -> (Parts, Bytes) {
     let query = case["query"].as_str().unwrap();
     let target = if query.is_empty() {
-        case["path"].as_str().unwrap().to_owned()
+        path.to_owned()
     } else {
-        format!("{}?{query}", case["path"].as_str().unwrap())
+        format!("{path}?{query}")
     };
     let mut builder = http::Request::builder()
         .method(case["method"].as_str().unwrap())
@@ -185,6 +216,234 @@ fn scope_and_token_settings_are_enforced() {
     let (parts, body) = request(token, None);
     let err = run(&SigV4::new("us-east-1", "service"), &parts, body, &key).unwrap_err();
     assert!(err.detail().unwrap().contains("Security-Token"), "{err:?}");
+}
+
+#[test]
+fn suite_paths_with_dot_or_empty_segments_are_refused_as_sent() {
+    // The suite signs `/example/..`, `//`, `/./example` … normalised; sent as they are, the path
+    // a router sees is not the path the signature covers.
+    let data = suite();
+    let key = SecretKey::from_text(data["secret_access_key"].as_str().unwrap()).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    for name in DOT_CASES {
+        let case = cases.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(case["path_rule"], "generic", "{name}");
+        let scheme = suite_scheme(&data, "generic");
+        let (parts, body) = request_at(case, case["path"].as_str().unwrap(), None);
+        // Refused by `parse`, before any key is looked up: the same answer for every key id.
+        let err = scheme.parse(&parts, 8192).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{name}");
+        assert!(
+            err.detail().unwrap().contains("segments"),
+            "{name}: {err:?}"
+        );
+        let err = run(&scheme, &parts, body.clone(), &key).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{name}");
+        // The same signature on the normalised path verifies.
+        let (parts, body) = request(case, None);
+        assert_ne!(parts.uri.path(), case["path"].as_str().unwrap(), "{name}");
+        run(&scheme, &parts, body, &key).unwrap_or_else(|r| panic!("{name}: {r:?}"));
+    }
+}
+
+/// `AWS4-HMAC-SHA256` header-form signature of `GET <canonical uri>` (host and x-amz-date
+/// signed, empty body), service `demo`, as the SDKs sign it.
+fn header_auth(canonical_uri: &str, host: &str, amz_date: &str, key: &SecretKey) -> String {
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let scope = format!("{}/us-east-1/demo/aws4_request", &amz_date[..8]);
+    let creq = format!(
+        "GET\n{canonical_uri}\n\nhost:{host}\nx-amz-date:{amz_date}\n\nhost;x-amz-date\n{}",
+        hex::encode(Sha256::digest(b""))
+    );
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(creq.as_bytes()))
+    );
+    let signing_key = tower_hmac_core::sigv4::derive_signing_key(&key.text_form(), &scope);
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&signing_key[..]).unwrap();
+    mac.update(sts.as_bytes());
+    format!(
+        "AWS4-HMAC-SHA256 Credential=demo-key/{scope}, SignedHeaders=host;x-amz-date, \
+         Signature={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+fn signed_get(target: &str, auth: &str) -> Parts {
+    http::Request::get(target)
+        .header("host", "files.example.com")
+        .header("x-amz-date", "20261125T161910Z")
+        .header("authorization", auth)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
+}
+
+fn demo_key() -> SecretKey {
+    SecretKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
+}
+
+#[test]
+fn a_signature_for_one_object_is_refused_on_paths_the_rule_would_change() {
+    // Issue 24 item 8: a request signed for /objects/report.txt was accepted on
+    // /objects/x/../report.txt, //report.txt and ./report.txt, and `/objects/{*key}` handed the
+    // handler another key.
+    let key = demo_key();
+    let scheme = SigV4::new("us-east-1", "demo");
+    let auth = header_auth(
+        "/objects/report.txt",
+        "files.example.com",
+        "20261125T161910Z",
+        &key,
+    );
+    run(
+        &scheme,
+        &signed_get("/objects/report.txt", &auth),
+        Bytes::new(),
+        &key,
+    )
+    .expect("its own path");
+    for path in [
+        "/objects/x/../report.txt",
+        "/objects//report.txt",
+        "/objects/./report.txt",
+        "//objects/report.txt",
+        "/objects/report.txt/.",
+        "/objects/report.txt/x/..",
+        "/objects/x/../report.txt?a=1",
+    ] {
+        let err = run(&scheme, &signed_get(path, &auth), Bytes::new(), &key).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{path}");
+        assert_eq!(
+            err.kind().status(),
+            http::StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    // Presigned URLs alike (made for the path the signature covers, then tampered with).
+    let url = tower_hmac_core::sigv4::presign_url(
+        &http::Method::GET,
+        &"http://files.example.com/objects/report.txt"
+            .parse()
+            .unwrap(),
+        "demo-key",
+        &key,
+        &tower_hmac_core::sigv4::PresignParams {
+            region: "us-east-1",
+            service: "demo",
+            rule: PathRule::Generic,
+            time: 1_795_000_000,
+            expires: 600,
+        },
+    )
+    .unwrap();
+    let target = url.strip_prefix("http://files.example.com").unwrap();
+    let presigned = |target: &str| {
+        http::Request::get(target)
+            .header("host", "files.example.com")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    run(&scheme, &presigned(target), Bytes::new(), &key).expect("the presigned URL as made");
+    for tampered in [
+        target.replace("/objects/", "/objects/x/../"),
+        target.replace("/objects/", "/objects//"),
+        target.replace("/objects/", "/objects/./"),
+    ] {
+        let err = run(&scheme, &presigned(&tampered), Bytes::new(), &key).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            RejectionKind::MalformedAuthorization,
+            "{tampered}"
+        );
+    }
+}
+
+#[test]
+fn percent_encoded_dots_are_not_dot_segments() {
+    // AWS's rule normalises the path as sent, without decoding it: `%2E%2E` is an ordinary
+    // segment, signed (encoded again) as `%252E%252E`. Nothing to refuse: the path verified is the
+    // path routed, and a signature for another path does not match it.
+    let key = demo_key();
+    let scheme = SigV4::new("us-east-1", "demo");
+    let path = "/objects/x/%2E%2E/report.txt";
+    let own = header_auth(
+        "/objects/x/%252E%252E/report.txt",
+        "files.example.com",
+        "20261125T161910Z",
+        &key,
+    );
+    run(&scheme, &signed_get(path, &own), Bytes::new(), &key).expect("signed as sent");
+    let other = header_auth(
+        "/objects/report.txt",
+        "files.example.com",
+        "20261125T161910Z",
+        &key,
+    );
+    let err = run(&scheme, &signed_get(path, &other), Bytes::new(), &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::InvalidSignature);
+}
+
+#[test]
+fn the_s3_rule_signs_dot_segments_as_sent() {
+    // S3 does not normalise: the path signed is the path sent, so a dot segment is just part of
+    // the object key the signature covers — accepted as signed, and a signature for another
+    // path does not match it.
+    let key = demo_key();
+    let scheme = SigV4::new("us-east-1", "demo").path_rule("demo", PathRule::S3);
+    for path in [
+        "/objects/x/../report.txt",
+        "/objects//report.txt",
+        "/objects/./report.txt",
+    ] {
+        let auth = header_auth(path, "files.example.com", "20261125T161910Z", &key);
+        run(&scheme, &signed_get(path, &auth), Bytes::new(), &key)
+            .unwrap_or_else(|r| panic!("{path}: {r:?}"));
+        let err = run(
+            &scheme,
+            &signed_get("/objects/report.txt", &auth),
+            Bytes::new(),
+            &key,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::InvalidSignature, "{path}");
+    }
+}
+
+#[test]
+fn presigned_urls_carry_the_path_the_generic_rule_signs() {
+    // `presign_url` for a path with dot or empty segments: the URL carries the normalised path
+    // (the one its signature covers, and the only one the server accepts).
+    let key = demo_key();
+    let scheme = SigV4::new("us-east-1", "demo");
+    let url = tower_hmac_core::sigv4::presign_url(
+        &http::Method::GET,
+        &"http://files.example.com/a/./b//c/../d?z=1"
+            .parse()
+            .unwrap(),
+        "demo-key",
+        &key,
+        &tower_hmac_core::sigv4::PresignParams {
+            region: "us-east-1",
+            service: "demo",
+            rule: PathRule::Generic,
+            time: 1_795_000_000,
+            expires: 600,
+        },
+    )
+    .unwrap();
+    let target = url.strip_prefix("http://files.example.com").unwrap();
+    assert!(target.starts_with("/a/b/d?z=1&X-Amz-"), "{target}");
+    let (parts, ()) = http::Request::get(target)
+        .header("host", "files.example.com")
+        .body(())
+        .unwrap()
+        .into_parts();
+    run(&scheme, &parts, Bytes::new(), &key).expect("the URL as made");
 }
 
 /// AWS's published streaming upload ("Signature Calculations for the Authorization Header:

@@ -9,12 +9,20 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{NewSession, Rotation, SessionStore, TokenHash};
+use crate::store::{IssuedAccess, NewSession, Rotation, SessionStore, TokenHash};
 
 const NOW: u64 = 1_800_000_000;
 
 fn hash(text: &str) -> TokenHash {
     Sha256::digest(text.as_bytes()).into()
+}
+
+/// The access token `jti`, denied until `deny_until` once its session is revoked.
+fn access(jti: &str, deny_until: u64) -> IssuedAccess {
+    IssuedAccess {
+        jti: jti.to_owned(),
+        deny_until,
+    }
 }
 
 fn session(label: &str, name: &str, subject: &str) -> NewSession {
@@ -33,7 +41,10 @@ pub async fn run(store: Arc<dyn SessionStore>, label: &str) {
     revocation_ends_refresh_and_denies_live_access_tokens(&*store, label).await;
     every_session_of_a_subject_is_revoked(&*store, label).await;
     lifetimes_end_sessions(&*store, label).await;
-    one_of_a_hundred_concurrent_uses_succeeds(store, label).await;
+    a_reuse_right_after_a_rotation_denies_the_token_it_issued(&*store, label).await;
+    a_revocation_right_after_a_rotation_denies_the_token_it_issued(&*store, label).await;
+    one_of_a_hundred_concurrent_uses_succeeds(Arc::clone(&store), label).await;
+    a_rotation_racing_a_revocation_never_issues_an_undenied_token(store, label).await;
 }
 
 async fn rotation_is_once_and_reuse_revokes_the_family(store: &dyn SessionStore, label: &str) {
@@ -41,12 +52,20 @@ async fn rotation_is_once_and_reuse_revokes_the_family(store: &dyn SessionStore,
     let t1 = hash(&format!("{label}-t1"));
     let t2 = hash(&format!("{label}-t2"));
     let t3 = hash(&format!("{label}-t3"));
-    store.create(&s, &t1, NOW).await.unwrap();
+    let (jti0, jti_a) = (format!("{label}-jti-0"), format!("{label}-jti-a"));
+    store
+        .create(&s, &t1, &access(&jti0, NOW + 900), NOW)
+        .await
+        .unwrap();
     assert_eq!(
         store.session_of(&t1).await.unwrap(),
         Some(s.session_id.clone())
     );
-    match store.rotate(&t1, &t2, NOW + 10).await.unwrap() {
+    match store
+        .rotate(&t1, &t2, &access(&jti_a, NOW + 910), NOW + 10)
+        .await
+        .unwrap()
+    {
         Rotation::Rotated(live) => {
             assert_eq!(live.session_id, s.session_id);
             assert_eq!(live.subject, s.subject);
@@ -54,42 +73,32 @@ async fn rotation_is_once_and_reuse_revokes_the_family(store: &dyn SessionStore,
         }
         other => panic!("{other:?}"),
     }
-    store
-        .record_access(
-            &s.session_id,
-            &format!("{label}-jti-a"),
-            NOW + 900,
-            NOW + 10,
-        )
-        .await
-        .unwrap();
     // t1 again: reuse → the whole family is revoked.
+    let never = access(&format!("{label}-jti-never"), NOW + 920);
     assert_eq!(
-        store.rotate(&t1, &t3, NOW + 20).await.unwrap(),
+        store.rotate(&t1, &t3, &never, NOW + 20).await.unwrap(),
         Rotation::Reused {
             session_id: s.session_id.clone(),
             subject: s.subject.clone()
         }
     );
     assert_eq!(
-        store.rotate(&t2, &t3, NOW + 30).await.unwrap(),
+        store.rotate(&t2, &t3, &never, NOW + 30).await.unwrap(),
         Rotation::Revoked
     );
+    for jti in [&jti0, &jti_a] {
+        assert!(
+            store.is_denied(jti, NOW + 30).await.unwrap(),
+            "{jti}: every access token of the family is denied"
+        );
+    }
     assert!(
-        store
-            .is_denied(&format!("{label}-jti-a"), NOW + 30)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .is_denied(&format!("{label}-jti-a"), NOW + 901)
-            .await
-            .unwrap()
+        !store.is_denied(&jti_a, NOW + 910).await.unwrap(),
+        "until its deny_until only"
     );
     assert_eq!(
         store
-            .rotate(&hash(&format!("{label}-never")), &t3, NOW)
+            .rotate(&hash(&format!("{label}-never")), &t3, &never, NOW)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -102,16 +111,20 @@ async fn revocation_ends_refresh_and_denies_live_access_tokens(
 ) {
     let s = session(label, "logout", "bob");
     let t1 = hash(&format!("{label}-l1"));
-    store.create(&s, &t1, NOW).await.unwrap();
-    let (live, old) = (format!("{label}-jti-live"), format!("{label}-jti-old"));
+    let t2 = hash(&format!("{label}-l2"));
+    let t3 = hash(&format!("{label}-l3"));
+    let (old, live) = (format!("{label}-jti-old"), format!("{label}-jti-live"));
     store
-        .record_access(&s.session_id, &old, NOW + 5, NOW)
+        .create(&s, &t1, &access(&old, NOW + 5), NOW)
         .await
         .unwrap();
-    store
-        .record_access(&s.session_id, &live, NOW + 900, NOW)
-        .await
-        .unwrap();
+    assert!(matches!(
+        store
+            .rotate(&t1, &t2, &access(&live, NOW + 900), NOW + 1)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
     assert!(!store.is_denied(&live, NOW + 10).await.unwrap());
     assert!(store.revoke_session(&s.session_id, NOW + 10).await.unwrap());
     assert!(
@@ -123,9 +136,9 @@ async fn revocation_ends_refresh_and_denies_live_access_tokens(
         !store.is_denied(&old, NOW + 10).await.unwrap(),
         "already expired"
     );
-    let t2 = hash(&format!("{label}-l2"));
+    let next = access(&format!("{label}-jti-after-logout"), NOW + 912);
     assert_eq!(
-        store.rotate(&t1, &t2, NOW + 12).await.unwrap(),
+        store.rotate(&t2, &t3, &next, NOW + 12).await.unwrap(),
         Rotation::Revoked
     );
 }
@@ -139,32 +152,44 @@ async fn every_session_of_a_subject_is_revoked(store: &dyn SessionStore, label: 
         hash(&format!("{label}-cb")),
         hash(&format!("{label}-do")),
     );
-    store.create(&a, &ta, NOW).await.unwrap();
-    store.create(&b, &tb, NOW).await.unwrap();
-    store.create(&other, &to, NOW).await.unwrap();
+    let (laptop, phone, dave) = (
+        format!("{label}-jti-laptop"),
+        format!("{label}-jti-phone"),
+        format!("{label}-jti-dave"),
+    );
     store
-        .record_access(&b.session_id, &format!("{label}-jti-phone"), NOW + 900, NOW)
+        .create(&a, &ta, &access(&laptop, NOW + 900), NOW)
+        .await
+        .unwrap();
+    store
+        .create(&b, &tb, &access(&phone, NOW + 900), NOW)
+        .await
+        .unwrap();
+    store
+        .create(&other, &to, &access(&dave, NOW + 900), NOW)
         .await
         .unwrap();
     assert_eq!(store.revoke_subject(&a.subject, NOW + 1).await.unwrap(), 2);
     let new = hash(&format!("{label}-cnew"));
+    let next = access(&format!("{label}-jti-cnew"), NOW + 902);
     assert_eq!(
-        store.rotate(&ta, &new, NOW + 2).await.unwrap(),
+        store.rotate(&ta, &new, &next, NOW + 2).await.unwrap(),
         Rotation::Revoked
     );
     assert_eq!(
-        store.rotate(&tb, &new, NOW + 2).await.unwrap(),
+        store.rotate(&tb, &new, &next, NOW + 2).await.unwrap(),
         Rotation::Revoked
     );
+    for jti in [&laptop, &phone] {
+        assert!(store.is_denied(jti, NOW + 2).await.unwrap(), "{jti}");
+    }
     assert!(
-        store
-            .is_denied(&format!("{label}-jti-phone"), NOW + 2)
-            .await
-            .unwrap()
+        !store.is_denied(&dave, NOW + 2).await.unwrap(),
+        "another subject's tokens go on"
     );
     assert!(
         matches!(
-            store.rotate(&to, &new, NOW + 2).await.unwrap(),
+            store.rotate(&to, &new, &next, NOW + 2).await.unwrap(),
             Rotation::Rotated(_)
         ),
         "another subject's session goes on"
@@ -172,40 +197,113 @@ async fn every_session_of_a_subject_is_revoked(store: &dyn SessionStore, label: 
 }
 
 async fn lifetimes_end_sessions(store: &dyn SessionStore, label: &str) {
+    let unused = |n: &str| access(&format!("{label}-jti-lifetime-{n}"), NOW + 900);
     let idle = session(label, "idle", "erin");
     let t = hash(&format!("{label}-e1"));
-    store.create(&idle, &t, NOW).await.unwrap();
+    store.create(&idle, &t, &unused("e1"), NOW).await.unwrap();
     let next = hash(&format!("{label}-e2"));
     assert_eq!(
-        store.rotate(&t, &next, NOW + 86_400).await.unwrap(),
+        store
+            .rotate(&t, &next, &unused("e2"), NOW + 86_400)
+            .await
+            .unwrap(),
         Rotation::Expired,
         "a day without a refresh"
     );
     let mut short = session(label, "absolute", "erin");
     short.absolute_expiry = NOW + 100;
     let t = hash(&format!("{label}-f1"));
-    store.create(&short, &t, NOW).await.unwrap();
+    store.create(&short, &t, &unused("f1"), NOW).await.unwrap();
     let next = hash(&format!("{label}-f2"));
     assert!(matches!(
-        store.rotate(&t, &next, NOW + 50).await.unwrap(),
+        store
+            .rotate(&t, &next, &unused("f2"), NOW + 50)
+            .await
+            .unwrap(),
         Rotation::Rotated(_)
     ));
     let after = hash(&format!("{label}-f3"));
     assert_eq!(
-        store.rotate(&next, &after, NOW + 100).await.unwrap(),
+        store
+            .rotate(&next, &after, &unused("f3"), NOW + 100)
+            .await
+            .unwrap(),
         Rotation::Expired
     );
+}
+
+/// Issue 24 item 6, deterministically: a refresh rotates, and a concurrent reuse of the old
+/// refresh token revokes the session before the refresh has answered. The access token the
+/// rotation issued must be denied: the rotation recorded it in the same atomic step.
+async fn a_reuse_right_after_a_rotation_denies_the_token_it_issued(
+    store: &dyn SessionStore,
+    label: &str,
+) {
+    let s = session(label, "interleaved", "grace");
+    let t1 = hash(&format!("{label}-i1"));
+    let t2 = hash(&format!("{label}-i2"));
+    let t3 = hash(&format!("{label}-i3"));
+    let first = format!("{label}-jti-interleaved-0");
+    let issued = format!("{label}-jti-interleaved-1");
+    store
+        .create(&s, &t1, &access(&first, NOW + 900), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .rotate(&t1, &t2, &access(&issued, NOW + 910), NOW + 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    // The interleaving: the reuse lands between the rotation and the refresh's answer.
+    let reuse = access(&format!("{label}-jti-interleaved-2"), NOW + 910);
+    assert!(matches!(
+        store.rotate(&t1, &t3, &reuse, NOW + 10).await.unwrap(),
+        Rotation::Reused { .. }
+    ));
+    assert!(
+        store.is_denied(&issued, NOW + 11).await.unwrap(),
+        "the access token issued by the rotation outlives its revoked session"
+    );
+    assert!(store.is_denied(&first, NOW + 11).await.unwrap());
+}
+
+/// The same with a logout (or logout-all) as the revocation that lands after the rotation.
+async fn a_revocation_right_after_a_rotation_denies_the_token_it_issued(
+    store: &dyn SessionStore,
+    label: &str,
+) {
+    let s = session(label, "interleaved-logout", "heidi");
+    let t1 = hash(&format!("{label}-j1"));
+    let t2 = hash(&format!("{label}-j2"));
+    let issued = format!("{label}-jti-interleaved-logout");
+    store
+        .create(&s, &t1, &access(&format!("{label}-jti-j0"), NOW + 900), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .rotate(&t1, &t2, &access(&issued, NOW + 910), NOW + 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(store.revoke_subject(&s.subject, NOW + 10).await.unwrap(), 1);
+    assert!(store.is_denied(&issued, NOW + 11).await.unwrap());
 }
 
 async fn one_of_a_hundred_concurrent_uses_succeeds(store: Arc<dyn SessionStore>, label: &str) {
     let s = session(label, "race", "frank");
     let t = hash(&format!("{label}-race"));
-    store.create(&s, &t, NOW).await.unwrap();
+    let first = access(&format!("{label}-jti-race"), NOW + 900);
+    store.create(&s, &t, &first, NOW).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let store = Arc::clone(&store);
         let new = hash(&format!("{label}-race-{i}"));
-        tasks.spawn(async move { store.rotate(&t, &new, NOW + 1).await.unwrap() });
+        let next = access(&format!("{label}-jti-race-{i}"), NOW + 901);
+        tasks.spawn(async move { store.rotate(&t, &new, &next, NOW + 1).await.unwrap() });
     }
     let mut rotated = 0;
     let mut others = 0;
@@ -221,4 +319,53 @@ async fn one_of_a_hundred_concurrent_uses_succeeds(store: Arc<dyn SessionStore>,
         (1, 99),
         "exactly one concurrent use rotates"
     );
+    // The reuses revoked the family: the one token the rotation issued is denied; the calls
+    // that did not rotate recorded nothing.
+    let mut denied = 0;
+    for i in 0..100 {
+        if store
+            .is_denied(&format!("{label}-jti-race-{i}"), NOW + 2)
+            .await
+            .unwrap()
+        {
+            denied += 1;
+        }
+    }
+    assert_eq!(denied, 1, "the rotated token, and only it");
+}
+
+/// Rotations racing revocations of their session, 20 times: whatever the order the store
+/// serializes them in, a rotation that succeeded issued a token that the revocation denies.
+async fn a_rotation_racing_a_revocation_never_issues_an_undenied_token(
+    store: Arc<dyn SessionStore>,
+    label: &str,
+) {
+    for trial in 0..20 {
+        let s = session(label, &format!("racing-{trial}"), &format!("ivan-{trial}"));
+        let t1 = hash(&format!("{label}-racing-{trial}"));
+        let t2 = hash(&format!("{label}-racing-{trial}-next"));
+        let jti = format!("{label}-jti-racing-{trial}");
+        let first = access(&format!("{label}-jti-racing-{trial}-0"), NOW + 900);
+        store.create(&s, &t1, &first, NOW).await.unwrap();
+        let rotating = {
+            let store = Arc::clone(&store);
+            let issued = access(&jti, NOW + 901);
+            tokio::spawn(async move { store.rotate(&t1, &t2, &issued, NOW + 1).await.unwrap() })
+        };
+        let revoking = {
+            let store = Arc::clone(&store);
+            let id = s.session_id.clone();
+            tokio::spawn(async move { store.revoke_session(&id, NOW + 1).await.unwrap() })
+        };
+        let rotation = rotating.await.unwrap();
+        assert!(revoking.await.unwrap(), "the revocation found the session");
+        match rotation {
+            Rotation::Rotated(_) => assert!(
+                store.is_denied(&jti, NOW + 2).await.unwrap(),
+                "trial {trial}: a token issued before the revocation is denied after it"
+            ),
+            Rotation::Revoked => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -17,7 +17,8 @@ use crate::tokens::TokenError;
 /// Requires `Authorization: Bearer <access token>` on every request; the inner service gets the
 /// [`AccessClaims`](crate::AccessClaims) in the request's extensions (and as an Axum extractor).
 /// Refusals are problem+json with a stable `code` and `WWW-Authenticate: Bearer error="…"`
-/// (RFC 6750).
+/// (RFC 6750); each is one event on `tower_hmac::sessions` (`event = "access_refused"`, the
+/// code) and one `tower_hmac_sessions_refusals_total{stage="access", code}` (feature `metrics`).
 #[derive(Clone)]
 pub struct BearerAuthLayer {
     sessions: Arc<Sessions>,
@@ -143,7 +144,15 @@ where
                     inner.call(req).await
                 }
                 Err(error) => {
-                    tracing::info!(target: crate::TRACING_TARGET, event = "access_refused", code = error.code());
+                    // The one event and the one metric of this refusal.
+                    crate::audit::count_refusal(crate::audit::Stage::Access, error.code());
+                    tracing::info!(
+                        target: crate::TRACING_TARGET,
+                        event = "access_refused",
+                        outcome = "rejected",
+                        code = error.code(),
+                        risk = "low",
+                    );
                     Ok(refusal(&error))
                 }
             }

@@ -8,10 +8,11 @@
 //!   denylist of revoked sessions' token ids.
 //! - **Refresh token**: 32 random bytes (Base64url), only their SHA-256 stored, valid once: using
 //!   it returns a new access token and a new refresh token and retires the old one atomically
-//!   ([`SessionStore::rotate`]). Presenting a used one again revokes the whole session (the token
-//!   family) and raises a high-risk event: a stolen refresh token is useful once at most, and its
-//!   use by the thief ends the victim's session too, which the victim notices. A session lives at
-//!   most 14 days (absolute) and 24 hours without a refresh (idle) by default.
+//!   ([`SessionStore::rotate`], which records the new access token's id in the same step, so a
+//!   revocation that follows denies it). Presenting a used one again revokes the whole session
+//!   (the token family) and raises a high-risk event: a stolen refresh token is useful once at
+//!   most, and its use by the thief ends the victim's session too, which the victim notices. A
+//!   session lives at most 14 days (absolute) and 24 hours without a refresh (idle) by default.
 //! - **Revocation**: one session ([`Sessions::revoke_session`], logout) or every session of a
 //!   subject ([`Sessions::revoke_subject`], a password change): refresh fails at once; the
 //!   session's live access tokens are denied until they expire.
@@ -20,8 +21,10 @@
 //! (feature `postgres`); one conformance suite (`conformance::run`) passes on all three.
 //! docs/SECURITY.md "Sessions" says what a stolen token allows and for how long.
 
+mod audit;
 mod keys;
 mod layer;
+pub mod login;
 mod sessions;
 pub mod store;
 mod tokens;
@@ -31,8 +34,13 @@ pub mod conformance;
 
 pub use keys::{KeyError, SigningKeys};
 pub use layer::{BearerAuth, BearerAuthLayer, BearerFuture};
+pub use login::{
+    LoginAlert, LoginAlertHook, LoginGuard, LoginLimits, LoginLimitsError, LoginRefusal,
+};
 pub use sessions::{RefreshError, SessionConfig, Sessions, TokenPair};
-pub use store::{MemorySessionStore, NewSession, Rotation, Session, SessionStore, StoreError};
+pub use store::{
+    IssuedAccess, MemorySessionStore, NewSession, Rotation, Session, SessionStore, StoreError,
+};
 pub use tokens::{AccessClaims, TokenError};
 
 /// The tracing target of session events (logins, refreshes, reuse, revocations).

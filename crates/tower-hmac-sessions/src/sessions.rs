@@ -12,8 +12,9 @@ use tower_hmac_core::clock::unix_seconds;
 use tower_hmac_core::{Clock, SystemClock};
 
 use crate::TRACING_TARGET;
+use crate::audit::{Stage, count_refusal};
 use crate::keys::SigningKeys;
-use crate::store::{NewSession, Rotation, SessionStore, StoreError, TokenHash};
+use crate::store::{IssuedAccess, NewSession, Rotation, SessionStore, StoreError, TokenHash};
 use crate::tokens::{self, AccessClaims, TokenError};
 
 /// Lifetimes and names, with secure defaults.
@@ -208,14 +209,31 @@ impl Sessions {
         unix_seconds(self.clock.now())
     }
 
-    async fn access_token(
+    /// The id and expiry of the next access token, made before the store's step that records
+    /// it (a session's start or rotation) so that the step records it atomically.
+    fn next_access(&self, now: u64) -> Result<(IssuedAccess, u64), StoreError> {
+        let exp = now.saturating_add(self.config.access_ttl.as_secs());
+        // Denied as long as the time checks would let it through: `exp` plus the leeway.
+        let deny_until = exp
+            .saturating_add(self.config.leeway.as_secs())
+            .saturating_add(1);
+        let access = IssuedAccess {
+            jti: random_id()?,
+            deny_until,
+        };
+        Ok((access, exp))
+    }
+
+    /// Signs the access token the store has recorded as `access`.
+    fn access_token(
         &self,
         subject: &str,
         session_id: &str,
         scopes: &[String],
+        access: IssuedAccess,
+        exp: u64,
         now: u64,
     ) -> Result<String, RefreshError> {
-        let exp = now.saturating_add(self.config.access_ttl.as_secs());
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             sub: subject.to_owned(),
@@ -223,16 +241,12 @@ impl Sessions {
             exp,
             iat: now,
             nbf: now,
-            jti: random_id()?,
+            jti: access.jti,
             sid: session_id.to_owned(),
             scope: scopes.join(" "),
             token_use: "access".to_owned(),
         };
-        let token = tokens::encode(&self.keys, &claims)?;
-        self.store
-            .record_access(session_id, &claims.jti, exp, now)
-            .await?;
-        Ok(token)
+        Ok(tokens::encode(&self.keys, &claims)?)
     }
 
     fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {
@@ -256,29 +270,74 @@ impl Sessions {
             absolute_expiry: now.saturating_add(self.config.absolute_lifetime.as_secs()),
             idle_timeout: self.config.idle_lifetime.as_secs(),
         };
-        self.store.create(&session, &hash, now).await?;
-        let access = self.access_token(subject, &session_id, scopes, now).await?;
+        let (access, exp) = self.next_access(now)?;
+        self.store.create(&session, &hash, &access, now).await?;
+        let access = self.access_token(subject, &session_id, scopes, access, exp, now)?;
         tracing::info!(target: TRACING_TARGET, event = "login", subject, session_id = %session_id, risk = "low");
         Ok(self.pair(access, refresh))
     }
 
     /// Uses a refresh token once: a new pair, the old token retired. A token used twice revokes
-    /// its session and raises a high-risk event.
+    /// its session and raises a high-risk event. Each refusal is one event on
+    /// `tower_hmac::sessions` (`event = "refresh_refused"`, the code) and one
+    /// `tower_hmac_sessions_refusals_total{stage="refresh", code}` (feature `metrics`).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
+        let mut reused = None;
+        let outcome = self.rotate(refresh_token, &mut reused).await;
+        if let Err(error) = &outcome {
+            let code = error.code();
+            count_refusal(Stage::Refresh, code);
+            match reused {
+                Some((session_id, subject)) => tracing::warn!(
+                    target: TRACING_TARGET,
+                    event = "refresh_refused",
+                    outcome = "rejected",
+                    code,
+                    subject,
+                    session_id,
+                    risk = "high",
+                    signals = "refresh_token_reuse",
+                    "a used refresh token was presented again: the session is revoked"
+                ),
+                None => tracing::info!(
+                    target: TRACING_TARGET,
+                    event = "refresh_refused",
+                    outcome = "rejected",
+                    code,
+                    risk = "low",
+                ),
+            }
+        }
+        outcome
+    }
+
+    /// The rotation of [`refresh`](Self::refresh); on a reuse, the session and its subject in
+    /// `reused`.
+    async fn rotate(
+        &self,
+        refresh_token: &str,
+        reused: &mut Option<(String, String)>,
+    ) -> Result<TokenPair, RefreshError> {
         if refresh_token.is_empty() || refresh_token.len() > 256 {
             return Err(RefreshError::Invalid);
         }
         let now = self.now();
         let (new_token, new_hash) = random_token()?;
+        let (access, exp) = self.next_access(now)?;
         match self
             .store
-            .rotate(&hash_token(refresh_token), &new_hash, now)
+            .rotate(&hash_token(refresh_token), &new_hash, &access, now)
             .await?
         {
             Rotation::Rotated(session) => {
-                let access = self
-                    .access_token(&session.subject, &session.session_id, &session.scopes, now)
-                    .await?;
+                let access = self.access_token(
+                    &session.subject,
+                    &session.session_id,
+                    &session.scopes,
+                    access,
+                    exp,
+                    now,
+                )?;
                 tracing::debug!(target: TRACING_TARGET, event = "refresh", subject = session.subject, session_id = session.session_id, risk = "low");
                 Ok(self.pair(access, new_token))
             }
@@ -286,15 +345,7 @@ impl Sessions {
                 session_id,
                 subject,
             } => {
-                tracing::warn!(
-                    target: TRACING_TARGET,
-                    event = "refresh_token_reused",
-                    subject,
-                    session_id,
-                    risk = "high",
-                    signals = "refresh_token_reuse",
-                    "a used refresh token was presented again: the session is revoked"
-                );
+                *reused = Some((session_id, subject));
                 Err(RefreshError::Reused)
             }
             Rotation::Revoked => Err(RefreshError::Revoked),

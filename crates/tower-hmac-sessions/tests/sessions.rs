@@ -1,5 +1,5 @@
 //! Issuing, verifying, refreshing and revoking with the in-memory store, on a clock the test
-//! moves; the layer in memory (`oneshot`).
+//! moves; the layer in memory (`oneshot`); the login guard.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,9 +12,11 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_hmac_core::{ManualClock, SecretKey};
+use tower_hmac_sessions::store::TokenHash;
 use tower_hmac_sessions::{
-    AccessClaims, BearerAuthLayer, MemorySessionStore, RefreshError, SessionConfig, Sessions,
-    SigningKeys, TokenError,
+    AccessClaims, BearerAuthLayer, IssuedAccess, LoginAlert, LoginGuard, LoginLimits, LoginRefusal,
+    MemorySessionStore, NewSession, RefreshError, Rotation, SessionConfig, SessionStore, Sessions,
+    SigningKeys, StoreError, TokenError,
 };
 
 type Clock = ManualClock;
@@ -205,6 +207,106 @@ async fn refresh_rotates_reuse_revokes_and_logout_ends_the_session() {
     );
 }
 
+/// A store that revokes a session right after starting it (`After::Create`) or rotating it
+/// (`After::Rotate`): the interleaving of issue 24 item 6 — a reuse or a logout-all landing
+/// between a refresh's rotation and the recording of its access token's id — made deterministic.
+struct RevokesRightAfter(MemorySessionStore, After);
+
+#[derive(PartialEq)]
+enum After {
+    Create,
+    Rotate,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for RevokesRightAfter {
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.0.create(session, token, access, now).await?;
+        if self.1 == After::Create {
+            self.0.revoke_subject(&session.subject, now).await?;
+        }
+        Ok(())
+    }
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let rotation = self.0.rotate(old, new, access, now).await?;
+        if let (Rotation::Rotated(session), After::Rotate) = (&rotation, &self.1) {
+            self.0.revoke_session(&session.session_id, now).await?;
+        }
+        Ok(rotation)
+    }
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        self.0.revoke_session(session_id, now).await
+    }
+    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+        self.0.revoke_subject(subject, now).await
+    }
+    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        self.0.session_of(token).await
+    }
+    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        self.0.is_denied(jti, now).await
+    }
+}
+
+fn revoking(after: After, clock: &Clock) -> Sessions {
+    Sessions::new(
+        SigningKeys::new("k1", key(1)).unwrap(),
+        RevokesRightAfter(MemorySessionStore::new(), after),
+        config(),
+    )
+    .with_clock(clock.clone())
+}
+
+#[tokio::test]
+async fn a_token_issued_by_a_rotation_that_a_reuse_then_revokes_is_denied() {
+    let clock = clock();
+    let s = revoking(After::Rotate, &clock);
+    let first = s.login("alice", &scopes()).await.unwrap();
+    let second = s.refresh(&first.refresh_token).await.unwrap();
+    assert_eq!(
+        s.verify_access(&second.access_token).await.unwrap_err(),
+        TokenError::Revoked
+    );
+}
+
+#[tokio::test]
+async fn a_token_issued_by_a_login_that_a_logout_all_then_revokes_is_denied() {
+    let clock = clock();
+    let s = revoking(After::Create, &clock);
+    let pair = s.login("alice", &scopes()).await.unwrap();
+    assert_eq!(
+        s.verify_access(&pair.access_token).await.unwrap_err(),
+        TokenError::Revoked
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_denied_through_the_leeway() {
+    let clock = clock();
+    let s = sessions(&clock);
+    let pair = s.login("alice", &scopes()).await.unwrap();
+    let sid = s.verify_access(&pair.access_token).await.unwrap().sid;
+    assert!(s.revoke_session(&sid).await.unwrap());
+    // Past exp, within the 30 s leeway: the time checks still let it through.
+    clock.advance(Duration::from_secs(900 + 10));
+    assert_eq!(
+        s.verify_access(&pair.access_token).await.unwrap_err(),
+        TokenError::Revoked
+    );
+}
+
 #[tokio::test]
 async fn a_password_change_ends_every_session_of_the_subject() {
     let clock = clock();
@@ -307,4 +409,260 @@ fn secrets_and_tokens_are_not_printed() {
     let keys = SigningKeys::new("k1", key(7)).unwrap();
     let text = format!("{keys:?}");
     assert!(text.contains("k1") && !text.contains(&hex::encode([7u8; 32])));
+}
+
+// ---- The login guard (issue 24 item 9) ----
+
+fn address(last: u8) -> Option<std::net::IpAddr> {
+    Some(std::net::IpAddr::from([198, 51, 100, last]))
+}
+
+/// A gate the password checks of a test wait at until it opens.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    /// A password check: counts itself running, waits for the gate, answers `matched`.
+    fn check(self: &Arc<Self>, matched: bool) -> impl FnOnce() -> bool + Send + 'static {
+        use std::sync::atomic::Ordering;
+        let gate = Arc::clone(self);
+        move || {
+            let now = gate.running.fetch_add(1, Ordering::SeqCst) + 1;
+            gate.most.fetch_max(now, Ordering::SeqCst);
+            let mut open = gate.open.lock().unwrap();
+            while !*open {
+                open = gate.opened.wait(open).unwrap();
+            }
+            drop(open);
+            gate.running.fetch_sub(1, Ordering::SeqCst);
+            matched
+        }
+    }
+
+    fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn open(&self) {
+        *self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Opens the gate when the test ends, failed or not: the runtime waits for its blocking tasks.
+struct OpensOnDrop(Arc<Gate>);
+
+impl Drop for OpensOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_password_check_runs_off_the_async_worker() {
+    // One thread runs every task. The check waits for a message that only another task of this
+    // runtime sends after the check has started: it completes only if the check is not on the
+    // runtime's thread.
+    let guard = Arc::new(LoginGuard::new(LoginLimits::new()).unwrap());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let login = tokio::spawn({
+        let guard = Arc::clone(&guard);
+        async move {
+            guard
+                .check("alice", address(1), move || {
+                    let _ = started_tx.send(());
+                    go_rx.recv_timeout(Duration::from_secs(10)).is_ok()
+                })
+                .await
+        }
+    });
+    started_rx.await.unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(login.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_run_at_most_the_limit_at_once() {
+    let guard = Arc::new(LoginGuard::new(LoginLimits::new().checks(2, 16)).unwrap());
+    let gate = Arc::new(Gate::default());
+    let _opens = OpensOnDrop(Arc::clone(&gate));
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let (guard, check) = (Arc::clone(&guard), gate.check(true));
+        logins.spawn(async move { guard.check("alice", address(i), check).await });
+    }
+    // Every login is either in a check or waiting for one.
+    while gate.running() + guard.waiting() < 5 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!((gate.running(), guard.waiting()), (2, 3));
+    gate.open();
+    while let Some(outcome) = logins.join_next().await {
+        assert_eq!(outcome.unwrap(), Ok(()));
+    }
+    assert_eq!(gate.most.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_past_the_waiting_line_are_answered_unavailable() {
+    let guard = Arc::new(LoginGuard::new(LoginLimits::new().checks(1, 1)).unwrap());
+    let gate = Arc::new(Gate::default());
+    let _opens = OpensOnDrop(Arc::clone(&gate));
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..2 {
+        let (guard, check) = (Arc::clone(&guard), gate.check(true));
+        logins.spawn(async move { guard.check("alice", address(i), check).await });
+    }
+    while gate.running() + guard.waiting() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let refused = guard.check("alice", address(9), || true).await.unwrap_err();
+    assert_eq!(refused, LoginRefusal::Unavailable);
+    assert_eq!(
+        (refused.status().as_u16(), refused.retry_after_secs()),
+        (503, Some(1))
+    );
+    gate.open();
+    while let Some(outcome) = logins.join_next().await {
+        assert_eq!(outcome.unwrap(), Ok(()));
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_address_and_per_pair_never_per_name() {
+    let clock = clock();
+    let alerts: Arc<std::sync::Mutex<Vec<LoginAlert>>> = Arc::default();
+    let sink = Arc::clone(&alerts);
+    let guard = LoginGuard::new(
+        LoginLimits::new()
+            .failures(3, 5, Duration::from_secs(60))
+            .spread_alert(3),
+    )
+    .unwrap()
+    .with_clock(clock.clone())
+    .alert_hook(move |alert: LoginAlert| sink.lock().unwrap().push(alert));
+    let (a, b, c, d) = (address(1), address(2), address(3), address(4));
+
+    // Three wrong passwords for alice from A: A is out of tries for alice, even the right one.
+    for _ in 0..3 {
+        assert_eq!(
+            guard.check("alice", a, || false).await,
+            Err(LoginRefusal::InvalidCredentials)
+        );
+    }
+    let refused = guard.check("Alice", a, || true).await.unwrap_err();
+    assert_eq!(
+        refused,
+        LoginRefusal::Throttled {
+            retry_after: Duration::from_secs(20)
+        },
+        "the name's case does not make a new bucket"
+    );
+    assert_eq!(
+        (refused.status().as_u16(), refused.retry_after_secs()),
+        (429, Some(20))
+    );
+    // Alice, from B, is not locked out by A's failures.
+    assert_eq!(guard.check("alice", b, || true).await, Ok(()));
+    assert_eq!(
+        guard.check("alice", b, || false).await,
+        Err(LoginRefusal::InvalidCredentials)
+    );
+    // A has 2 more failures, whatever the name; then A is refused for every name.
+    for name in ["bob", "carol"] {
+        assert_eq!(
+            guard.check(name, a, || false).await,
+            Err(LoginRefusal::InvalidCredentials)
+        );
+    }
+    assert!(matches!(
+        guard.check("dave", a, || true).await,
+        Err(LoginRefusal::Throttled { .. })
+    ));
+    assert_eq!(guard.check("dave", b, || true).await, Ok(()));
+    // One failure's worth comes back to A after window / 5.
+    clock.advance(Duration::from_secs(12));
+    assert_eq!(guard.check("dave", a, || true).await, Ok(()));
+
+    // Alice failing from a third address: three addresses, one high-risk alert — no lock-out.
+    assert!(alerts.lock().unwrap().is_empty());
+    assert_eq!(
+        guard.check("alice", c, || false).await,
+        Err(LoginRefusal::InvalidCredentials)
+    );
+    {
+        let alerts = alerts.lock().unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            (
+                alerts[0].username.as_str(),
+                alerts[0].addresses,
+                alerts[0].client
+            ),
+            ("alice", 3, c)
+        );
+    }
+    assert_eq!(guard.check("alice", d, || true).await, Ok(()));
+    // No address, no throttle (and no shared bucket every unknown client would share).
+    for _ in 0..10 {
+        assert_eq!(
+            guard.check("alice", None, || false).await,
+            Err(LoginRefusal::InvalidCredentials)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_dropped_during_its_check_is_counted() {
+    // A client hanging up before the answer must not get free guesses.
+    let guard = Arc::new(
+        LoginGuard::new(
+            LoginLimits::new()
+                .failures(1, 10, Duration::from_secs(60))
+                .checks(1, 4),
+        )
+        .unwrap(),
+    );
+    let gate = Arc::new(Gate::default());
+    let _opens = OpensOnDrop(Arc::clone(&gate));
+    let login = tokio::spawn({
+        let (guard, check) = (Arc::clone(&guard), gate.check(false));
+        async move { guard.check("alice", address(1), check).await }
+    });
+    while gate.running() < 1 {
+        tokio::task::yield_now().await;
+    }
+    login.abort();
+    assert!(login.await.unwrap_err().is_cancelled());
+    gate.open();
+    // With one check at a time, this one starts after the dropped one has ended.
+    assert_eq!(guard.check("bob", address(2), || true).await, Ok(()));
+    assert!(matches!(
+        guard.check("alice", address(1), || true).await,
+        Err(LoginRefusal::Throttled { .. })
+    ));
+}
+
+#[test]
+fn login_limits_out_of_range_are_refused() {
+    for limits in [
+        LoginLimits::new().failures(0, 5, Duration::from_secs(60)),
+        LoginLimits::new().failures(5, 0, Duration::from_secs(60)),
+        LoginLimits::new().failures(5, 5, Duration::from_millis(10)),
+        LoginLimits::new().spread_alert(1),
+        LoginLimits::new().checks(0, 10),
+        LoginLimits::new().capacity(1),
+        LoginLimits::new().ipv6_prefix(8),
+    ] {
+        assert!(LoginGuard::new(limits).is_err());
+    }
 }

@@ -8,13 +8,64 @@ use std::sync::Arc;
 /// Outside the layer (a misconfigured route) extracting it fails with `500` and a message saying
 /// the layer is missing — never a silent anonymous request. `Option<Authenticated>` extracts
 /// `None` instead.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Two identities are equal when their app, key, scheme and scopes are.
+#[derive(Clone)]
 pub struct Authenticated {
     app_id: Arc<str>,
     key_id: Arc<str>,
     scheme: &'static str,
+    /// The scheme's name in `WWW-Authenticate` (`HMAC-SHA256`, `AWS4-HMAC-SHA256`, …).
+    challenge: &'static str,
     /// `None` when the key grants no scope (no allocation per request).
     scopes: Option<Arc<[Box<str>]>>,
+    /// The layer that accepted the request: a refusal after it (a scope a route requires) is
+    /// answered, logged and counted the way the layer's own are.
+    decisions: Option<Arc<dyn Decisions>>,
+}
+
+/// How a refusal made after the layer accepted a request is answered, logged and counted: by the
+/// layer's own responder, event and metric.
+pub(crate) trait Decisions: Send + Sync + 'static {
+    /// Logs and counts the refusal of `caller`'s request and returns its answer.
+    fn refuse(
+        &self,
+        caller: &Authenticated,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        rejection: crate::Rejection,
+    ) -> http::Response<bytes::Bytes>;
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("app_id", &self.app_id)
+            .field("key_id", &self.key_id)
+            .field("scheme", &self.scheme)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Authenticated {
+    fn eq(&self, other: &Self) -> bool {
+        self.app_id == other.app_id
+            && self.key_id == other.key_id
+            && self.scheme == other.scheme
+            && self.scopes == other.scopes
+    }
+}
+
+impl Eq for Authenticated {}
+
+impl std::hash::Hash for Authenticated {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.app_id.hash(state);
+        self.key_id.hash(state);
+        self.scheme.hash(state);
+        self.scopes.hash(state);
+    }
 }
 
 impl Authenticated {
@@ -33,8 +84,32 @@ impl Authenticated {
             app_id,
             key_id,
             scheme: "v1",
+            challenge: tower_hmac_core::SCHEME,
             scopes: None,
+            decisions: None,
         }
+    }
+
+    /// Made by the layer: the scheme's challenge name, and the layer's answer for refusals made
+    /// after it.
+    pub(crate) fn by_layer(
+        mut self,
+        challenge: &'static str,
+        decisions: Arc<dyn Decisions>,
+    ) -> Self {
+        self.challenge = challenge;
+        self.decisions = Some(decisions);
+        self
+    }
+
+    /// The scheme's name as a `WWW-Authenticate` challenge (`HMAC-SHA256` by default; the
+    /// layer sets the name of the scheme that verified).
+    pub fn challenge(&self) -> &'static str {
+        self.challenge
+    }
+
+    pub(crate) fn decisions(&self) -> Option<&Arc<dyn Decisions>> {
+        self.decisions.as_ref()
     }
 
     /// With the scopes the caller's key grants.

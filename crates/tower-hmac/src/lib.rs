@@ -23,4 +23,4 @@ pub use store::MemoryNonceStore;
 pub use store::MokaNonceStore;
 pub use tower_hmac_core as protocol;
 
-pub use tower_hmac_core::{AllowedHosts, Rejection, RejectionKind, SecretKey};
+pub use tower_hmac_core::{AllowedHosts, Diagnostics, Rejection, RejectionKind, SecretKey};

@@ -340,3 +340,38 @@ impl tower_hmac::store::NonceStore for Unavailable {
         })
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_scope_refusal_is_one_rejected_event_after_the_accepted_signature() {
+    // A 403 insufficient_scope was neither logged nor counted: the log said "accepted" only.
+    let (captured, _guard) = common::capture(tracing::Level::DEBUG);
+    let clock = ManualClock::at_unix(T0);
+    let registry = InMemoryRegistry::new();
+    registry.insert("alice", "app-a", key(1));
+    let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.example.com"]).unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .layer(tower_hmac::server::RequireScope::new("orders:write"))
+        .service_fn(ok);
+    let req = common::signed_get("http://api.example.com/orders", "alice", &key(1), T0);
+    let req = from(req, [192, 0, 2, 9]);
+    assert_eq!(svc.oneshot(req).await.unwrap().status(), 403);
+    let text = captured.text();
+    let refusals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("outcome=\"rejected\""))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{text}");
+    for field in [
+        "code=\"insufficient_scope\"",
+        "app_id=\"app-a\"",
+        "key_id=\"alice\"",
+        "scheme=\"v1\"",
+        "client=192.0.2.9",
+    ] {
+        assert!(refusals[0].contains(field), "{field} in {}", refusals[0]);
+    }
+}

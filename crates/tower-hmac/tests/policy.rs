@@ -91,7 +91,7 @@ async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() 
     }
     // Now even alice's right key is refused, before the body is read.
     let polled = Arc::new(AtomicBool::new(false));
-    let (parts, _) = get("alice", &key(1), &clock).into_parts();
+    let (parts, _) = from(get("alice", &key(1), &clock), [192, 0, 2, 1]).into_parts();
     let watched = Request::from_parts(parts, Watched(Arc::clone(&polled)));
     // (A layer of its own, throttled by one failure.)
     let one = tower::Layer::layer(
@@ -101,7 +101,7 @@ async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() 
             .unwrap(),
         tower::service_fn(ok),
     );
-    let bad = get("alice", &wrong, &clock);
+    let bad = from(get("alice", &wrong, &clock), [192, 0, 2, 1]);
     let res = ServiceExt::<Request<Full<Bytes>>>::oneshot(one.clone(), bad)
         .await
         .unwrap();
@@ -131,6 +131,36 @@ async fn a_key_id_past_its_failures_is_throttled_before_its_body_and_recovers() 
     }
     let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failures_claiming_a_key_id_from_elsewhere_never_lock_its_owner_out() {
+    // The red team's lock-out: 20 bad signatures claiming a key id from one address, then one
+    // every 3 s, kept its owner's correctly signed requests from another address at 429.
+    let clock = ManualClock::at_unix(T0);
+    let svc = service(
+        builder(&clock)
+            .throttle_failures(FailureThrottle::new(20, Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    );
+    let wrong = key(9);
+    let mut accepted = 0;
+    for round in 0..20 {
+        let burst = if round == 0 { 20 } else { 1 };
+        for _ in 0..burst {
+            let res = status(&svc, from(get("alice", &wrong, &clock), [127, 0, 0, 3])).await;
+            assert!(res.status() == 401 || res.status() == 429);
+        }
+        let res = status(&svc, from(get("alice", &key(1), &clock), [127, 0, 0, 2])).await;
+        accepted += u32::from(res.status() == StatusCode::OK);
+        clock.advance(Duration::from_secs(3));
+    }
+    assert_eq!(accepted, 20, "the owner was locked out by another address");
+    // The attacker's own address is what is throttled.
+    let _ = status(&svc, from(get("alice", &wrong, &clock), [127, 0, 0, 3])).await;
+    let res = status(&svc, from(get("alice", &key(1), &clock), [127, 0, 0, 3])).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -285,4 +315,36 @@ impl http_body::Body for Watched {
         self.0.store(true, Ordering::SeqCst);
         Poll::Ready(None)
     }
+}
+
+#[tokio::test]
+async fn refusals_the_servers_state_caused_never_charge_the_callers_bucket() {
+    // After a restart, the requests the replay store's horizon refuses once were charged to the
+    // throttle: a busy honest client got 429.
+    let clock = ManualClock::at_unix(T0);
+    let svc = service(
+        builder(&clock)
+            .nonce_store(
+                tower_hmac::MemoryNonceStore::new(1000)
+                    .unwrap()
+                    .with_horizon(std::time::UNIX_EPOCH + Duration::from_secs(T0 + 1)),
+            )
+            .throttle_failures(FailureThrottle::new(3, Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..10 {
+        // Signed before the horizon: maybe accepted before the restart, so refused once.
+        let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let problem: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(problem["code"], "stale_timestamp");
+    }
+    clock.advance(Duration::from_secs(2));
+    let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the horizon's refusals were charged"
+    );
 }

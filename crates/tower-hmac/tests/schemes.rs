@@ -146,10 +146,16 @@ mod test_scheme {
         fn update(&self, pending: &mut Pending, chunk: &[u8]) {
             pending.body.update(chunk);
         }
-        fn verify(&self, t: &Token, pending: Pending, key: &SecretKey) -> Result<(), Rejection> {
+        fn verify(
+            &self,
+            t: &Token,
+            pending: Pending,
+            key: &SecretKey,
+        ) -> Result<tower_hmac::protocol::Verified, Rejection> {
             let expected = mac(key.expose_secret(), &pending.head, &pending.body.finalize());
             if bool::from(expected.ct_eq(&t.mac)) {
-                Ok(())
+                // The nonce is in the MACed head.
+                Ok(tower_hmac::protocol::Verified::signed_nonce())
             } else {
                 Err(Rejection::new(RejectionKind::InvalidSignature))
             }

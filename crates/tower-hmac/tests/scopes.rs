@@ -112,3 +112,39 @@ fn the_registry_file_refuses_invalid_scopes() {
         assert!(err.to_string().contains("invalid scope"), "{scope}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_scope_refusal_answers_through_the_layers_responder_and_challenge() {
+    // An S3 client behind a layer with the S3 responder got problem+json on a 403.
+    let registry = InMemoryRegistry::from_toml_str(&format!(
+        "[[apps]]\nid = \"shop\"\n[[apps.keys]]\nid = \"shop-1\"\nsecret = \"{KEY}\"\n"
+    ))
+    .unwrap();
+    let hmac = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.test"]).unwrap())
+        .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+        .nonce_store(MemoryNonceStore::new(100).unwrap().with_horizon(UNIX_EPOCH))
+        .responder(tower_hmac::server::S3XmlResponder)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders", post(|| async { "ok" }))
+        .route_layer(RequireScope::new("orders:write"))
+        .layer(hmac);
+    let (status, _, body) = call(&app, "POST", "/orders", "shop-1").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(
+        body.contains("<TowerHmacCode>insufficient_scope</TowerHmacCode>"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_scope_refusal_names_the_scheme_that_verified() {
+    // The challenge is the verifying scheme's, not a map of ids kept beside it.
+    let caller = Authenticated::new("shop".into(), "shop-1".into());
+    assert_eq!(caller.challenge(), "HMAC-SHA256");
+    let (status, challenge, _) = call(&app(), "POST", "/orders", "shop-reader").await;
+    assert_eq!(status, 403);
+    assert!(challenge.starts_with("HMAC-SHA256 "), "{challenge}");
+}

@@ -101,12 +101,17 @@ pub const DEMO_SIGV4_REGION: &str = "us-east-1";
 pub const DEMO_SIGV4_SERVICE: &str = "demo";
 
 /// AWS SigV4 as the demo serves it: region `us-east-1`, service `demo` (the generic path rule);
-/// also service `s3` with S3's path rule and `UNSIGNED-PAYLOAD`, for S3 clients.
+/// also service `s3` with S3's path rule, for S3 clients. A body may go unsigned
+/// (`UNSIGNED-PAYLOAD`, presigned uploads) only on the S3 routes, under `/objects/`.
 pub fn sigv4() -> tower_hmac::protocol::sigv4::SigV4 {
-    tower_hmac::protocol::sigv4::SigV4::new(DEMO_SIGV4_REGION, DEMO_SIGV4_SERVICE)
+    use tower_hmac::protocol::sigv4::{SigV4, UnsignedPayload};
+    SigV4::new(DEMO_SIGV4_REGION, DEMO_SIGV4_SERVICE)
         .s3_service("s3")
-        .allow_unsigned_payload(true)
+        .unsigned_payload(UnsignedPayload::under_paths([DEMO_S3_PREFIX]))
 }
+
+/// The demo's S3 routes: the only paths where a body may go unsigned.
+pub const DEMO_S3_PREFIX: &str = "/objects/";
 
 /// The softaware scheme as the demo serves it: plain `http` (the demo has no TLS).
 pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
@@ -205,25 +210,45 @@ pub fn app_with_token(layer: DemoLayer, token: TokenLayer, hooks: WebhookLayers)
         )
 }
 
-/// The webhook layers for the demo's registry and hosts, each with its own in-process replay
-/// store (a provider's signature is the replay key).
+/// The webhook layers for the demo's registry and hosts, on the demo's one replay store (a
+/// provider's signature is the replay key).
 pub fn webhook_layers(
     registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
+    store: &SharedNonceStore,
 ) -> Result<WebhookLayers, Box<dyn std::error::Error + Send + Sync>> {
     use tower_hmac::protocol::webhooks::{GitHub, Slack, Stripe};
     let hosts = || hosts_for(addr, &settings.extra_hosts);
     Ok(WebhookLayers {
         github: HmacAuthLayer::builder(registry.clone(), hosts()?)
             .schemes((GitHub::new(DEMO_GITHUB_KEY_ID),))
+            .nonce_store(store.clone())
             .build()?,
         stripe: HmacAuthLayer::builder(registry.clone(), hosts()?)
             .schemes((Stripe::new(DEMO_STRIPE_KEY_ID),))
+            .nonce_store(store.clone())
             .build()?,
         slack: HmacAuthLayer::builder(registry, hosts()?)
             .schemes((Slack::new(DEMO_SLACK_KEY_ID),))
+            .nonce_store(store.clone())
             .build()?,
+    })
+}
+
+/// The demo's one replay store, shared by every layer it mounts: a value recorded through one
+/// scheme is a replay through every other, and with Redis through every instance.
+pub type SharedNonceStore = std::sync::Arc<dyn tower_hmac::protocol::NonceStore>;
+
+/// Opens the replay store the settings name: one in-process store, or a Redis client.
+pub fn replay_store(
+    settings: &Settings,
+) -> Result<SharedNonceStore, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(match &settings.replay_store {
+        ReplayStore::Memory => std::sync::Arc::new(tower_hmac::MemoryNonceStore::default()),
+        ReplayStore::Redis { url, prefix } => std::sync::Arc::new(
+            tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
+        ),
     })
 }
 
@@ -277,9 +302,28 @@ pub struct Settings {
     /// The proxies whose `X-Forwarded-*` headers are believed (`TOWER_HMAC_DEMO_TRUSTED_PROXIES`,
     /// comma-separated addresses or networks); none by default.
     pub trusted_proxies: Vec<String>,
+    /// The layer's clock: the system's by default; a test's own, so that it sets the time
+    /// instead of waiting for it.
+    pub clock: Option<DemoClock>,
 }
 
-/// The demo's throttle: 20 failed authentications a minute per key id and per client address,
+/// A clock for the demo's layer (see [`Settings::clock`]).
+#[derive(Clone)]
+pub struct DemoClock(pub std::sync::Arc<dyn tower_hmac::protocol::Clock>);
+
+impl tower_hmac::protocol::Clock for DemoClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.0.now()
+    }
+}
+
+impl std::fmt::Debug for DemoClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoClock")
+    }
+}
+
+/// The demo's throttle: 20 failed authentications a minute per client address and per key id at an address,
 /// then `429 too_many_failures` (one more try every 3 s).
 pub const DEMO_THROTTLE: (u32, u64) = (20, 60);
 
@@ -288,7 +332,7 @@ pub const DEMO_THROTTLE: (u32, u64) = (20, 60);
 pub enum Throttle {
     /// No throttling.
     Off,
-    /// `failures` per `seconds`, per key id and per client address.
+    /// `failures` per `seconds`, per client address and per key id at an address.
     Failures {
         /// Failures allowed in the window.
         failures: u32,
@@ -344,11 +388,16 @@ pub fn layer(
     registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
+    store: &SharedNonceStore,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-        .schemes(demo_schemes());
+        .schemes(demo_schemes())
+        .nonce_store(store.clone());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
+    }
+    if let Some(clock) = &settings.clock {
+        builder = builder.clock(clock.clone());
     }
     if let Throttle::Failures { failures, seconds } = settings.throttle {
         builder = builder.throttle_failures(tower_hmac::server::FailureThrottle::new(
@@ -375,31 +424,23 @@ pub fn layer(
             );
         },
     ));
-    let builder = match &settings.replay_store {
-        ReplayStore::Memory => builder,
-        ReplayStore::Redis { url, prefix } => builder.nonce_store(
-            tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
-        ),
-    };
     Ok(builder.build()?)
 }
 
 /// The demo's token layer: the ID:TS:HMAC token (30 s window) for the same registry and hosts,
-/// with a replay store of the same kind as the main layer's.
+/// on the same replay store as the main layer.
 pub fn token_layer(
     registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
+    store: &SharedNonceStore,
 ) -> Result<TokenLayer, Box<dyn std::error::Error + Send + Sync>> {
-    let builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-        .schemes((tower_hmac::protocol::token::Token::default(),));
-    let builder = match &settings.replay_store {
-        ReplayStore::Memory => builder,
-        ReplayStore::Redis { url, prefix } => builder.nonce_store(
-            tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
-        ),
-    };
-    Ok(builder.build()?)
+    Ok(
+        HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
+            .schemes((tower_hmac::protocol::token::Token::default(),))
+            .nonce_store(store.clone())
+            .build()?,
+    )
 }
 
 /// The demo's layer with a Redis store checked at start: refuses to start when Redis may evict
@@ -408,17 +449,20 @@ pub async fn layer_checked(
     registry: impl tower_hmac::registry::KeyRegistry + Clone,
     addr: SocketAddr,
     settings: &Settings,
+    store: &SharedNonceStore,
 ) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
     if let ReplayStore::Redis { url, .. } = &settings.replay_store {
         tower_hmac_redis::RedisNonceStore::connect(url).await?;
     }
-    layer(registry, addr, settings)
+    layer(registry, addr, settings, store)
 }
 
 /// Serves the demo with its default settings on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    let layer = layer(registry, addr, &Settings::default()).map_err(io::Error::other)?;
+    let settings = Settings::default();
+    let store = replay_store(&settings).map_err(io::Error::other)?;
+    let layer = layer(registry, addr, &settings, &store).map_err(io::Error::other)?;
     serve_with(listener, layer).await
 }
 

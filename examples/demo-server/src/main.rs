@@ -11,7 +11,7 @@
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
 //! - `TOWER_HMAC_DEMO_MAX_SKEW`: the allowed clock skew in whole seconds (default 300), so that the
 //!   window's edge can be tried in seconds;
-//! - `TOWER_HMAC_DEMO_THROTTLE`: failed authentications allowed per key id and per client address,
+//! - `TOWER_HMAC_DEMO_THROTTLE`: failed authentications allowed per client address and per key id at an address,
 //!   `FAILURES/SECONDS` (default `20/60`), or `off`;
 //! - `TOWER_HMAC_DEMO_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are
 //!   believed, comma-separated addresses or networks (default: none);
@@ -28,12 +28,19 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_hmac=debug,tower_http=info")),
-        )
-        .init();
+    // A filter that does not parse is refused, not replaced: an operator who asked for some log
+    // lines must not silently get others (or none).
+    let filter = match std::env::var("RUST_LOG") {
+        Err(_) => EnvFilter::new("info,tower_hmac=debug,tower_http=info"),
+        Ok(text) => match EnvFilter::try_new(&text) {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("demo-server: RUST_LOG={text:?} is not a log filter: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -99,15 +106,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .transpose()?
             .unwrap_or_default(),
         trusted_proxies: comma_list("TOWER_HMAC_DEMO_TRUSTED_PROXIES"),
+        clock: None,
     };
     // The layer's metrics (requests by outcome, code, scheme and app; latency; replay store;
     // registry lookups), served at GET /metrics.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-    let token = demo_server::token_layer(registry.clone(), bound, &settings)?;
-    let hooks = demo_server::webhook_layers(registry.clone(), bound, &settings)?;
-    let layer = demo_server::layer_checked(registry, bound, &settings).await?;
+    // One replay store for every layer: a value recorded through one scheme is a replay through
+    // every other (and, on Redis, through every instance).
+    let store = demo_server::replay_store(&settings)?;
+    let token = demo_server::token_layer(registry.clone(), bound, &settings, &store)?;
+    let hooks = demo_server::webhook_layers(registry.clone(), bound, &settings, &store)?;
+    let layer = demo_server::layer_checked(registry, bound, &settings, &store).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
         demo_server::ReplayStore::Memory => {
@@ -125,7 +136,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match settings.throttle {
         demo_server::Throttle::Off => println!("  failure throttling: off"),
         demo_server::Throttle::Failures { failures, seconds } => println!(
-            "  failure throttling: {failures} failed authentications per {seconds} s per key id and per client address, then 429"
+            "  failure throttling: {failures} failed authentications per {seconds} s per client address and per key id at an address, then 429"
         ),
     }
     println!("  GET  /health   open");

@@ -2,21 +2,27 @@
 //! `POST /auth/logout`, `POST /auth/logout-all`, `GET /me`.
 //!
 //! The demo user is `demo` / `demo-password` — published here, for the demo only. Its password is
-//! checked against an Argon2id hash (the `argon2` crate), made at start.
+//! checked against an Argon2id hash (the `argon2` crate), made at start, behind a
+//! [`LoginGuard`]: the hash runs on the blocking pool, at most 4 at once, and failed logins are
+//! throttled per client address and per (user name, address) — `429 too_many_failures` with
+//! `Retry-After` — never per name alone; one name failing from many addresses is a high-risk
+//! alert (logged on `demo_server::alerts`, as the HMAC layer's).
 
 use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tower_hmac::server::PeerAddr;
 use tower_hmac_sessions::{
-    AccessClaims, BearerAuthLayer, MemorySessionStore, SessionConfig, SessionStore, Sessions,
-    SigningKeys,
+    AccessClaims, BearerAuthLayer, LoginAlert, LoginGuard, LoginLimits, MemorySessionStore,
+    SessionConfig, SessionStore, Sessions, SigningKeys,
 };
 
 /// The demo user's name (demo only).
@@ -109,10 +115,34 @@ pub async fn sessions(
 struct AuthState {
     sessions: Arc<Sessions>,
     password_hash: Arc<str>,
+    guard: Arc<LoginGuard>,
 }
 
-/// The session routes, with the demo user's password hashed now.
+/// The demo's login guard: [`LoginLimits`]' defaults (5 failures per name and address, 20 per
+/// address, per 5 minutes; 4 hashes at once), alerts logged on `demo_server::alerts`.
+pub fn login_guard(limits: LoginLimits) -> Result<LoginGuard, String> {
+    Ok(LoginGuard::new(limits)
+        .map_err(|e| e.to_string())?
+        .alert_hook(|alert: LoginAlert| {
+            tracing::warn!(
+                target: "demo_server::alerts",
+                signals = "many_addresses",
+                code = "invalid_credentials",
+                username = alert.username.as_str(),
+                addresses = alert.addresses,
+                client = %alert.client.map(|c| c.to_string()).unwrap_or_default(),
+                "high-risk login alert: one user name failing from many addresses"
+            );
+        }))
+}
+
+/// The session routes, with the demo user's password hashed now and the default login guard.
 pub fn routes(sessions: Arc<Sessions>) -> Result<Router, String> {
+    routes_with_guard(sessions, login_guard(LoginLimits::new())?)
+}
+
+/// The session routes with this login guard.
+pub fn routes_with_guard(sessions: Arc<Sessions>, guard: LoginGuard) -> Result<Router, String> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let password_hash = Argon2::default()
         .hash_password(DEMO_PASSWORD.as_bytes(), &salt)
@@ -121,6 +151,7 @@ pub fn routes(sessions: Arc<Sessions>) -> Result<Router, String> {
     let state = AuthState {
         sessions: Arc::clone(&sessions),
         password_hash: password_hash.into(),
+        guard: Arc::new(guard),
     };
     let protected = Router::new()
         .route("/me", get(me))
@@ -158,7 +189,11 @@ struct Login {
     password: String,
 }
 
-async fn login(State(state): State<AuthState>, body: Option<Json<Login>>) -> Response {
+async fn login(
+    State(state): State<AuthState>,
+    peer: Option<Extension<PeerAddr>>,
+    body: Option<Json<Login>>,
+) -> Response {
     let Some(Json(login)) = body else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -166,20 +201,36 @@ async fn login(State(state): State<AuthState>, body: Option<Json<Login>>) -> Res
             "send {\"username\", \"password\"}",
         );
     };
-    let verified = PasswordHash::new(&state.password_hash)
-        .ok()
-        .is_some_and(|hash| {
-            Argon2::default()
-                .verify_password(login.password.as_bytes(), &hash)
-                .is_ok()
-        });
-    // The hash is checked whatever the name, so the time does not tell which names exist.
-    if !(verified && login.username == DEMO_USER) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong user name or password",
-        );
+    let client = peer.map(|Extension(PeerAddr(addr))| addr.ip());
+    let hash = Arc::clone(&state.password_hash);
+    let is_demo = login.username == DEMO_USER;
+    let password = login.password;
+    // On the blocking pool, bounded; refused at once when this address (or this name from it)
+    // is out of failures.
+    let checked = state
+        .guard
+        .check(&login.username, client, move || {
+            // The hash is checked whatever the name, so the time does not tell which names exist.
+            let verified = PasswordHash::new(&hash).ok().is_some_and(|hash| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok()
+            });
+            verified && is_demo
+        })
+        .await;
+    if let Err(refusal) = checked {
+        let detail = match refusal.code() {
+            "invalid_credentials" => "wrong user name or password",
+            "too_many_failures" => "too many failed logins from this address: try again later",
+            _ => "the login could not be checked now: try again",
+        };
+        let mut res = problem(refusal.status(), refusal.code(), detail);
+        if let Some(secs) = refusal.retry_after_secs() {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        return res;
     }
     match state
         .sessions

@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
 
 #[derive(Debug)]
 struct SessionRecord {
@@ -15,7 +15,7 @@ struct SessionRecord {
     idle_timeout: u64,
     last_used: u64,
     revoked: bool,
-    /// Live access tokens: (jti, exp).
+    /// Live access tokens: (jti, deny until).
     access: Vec<(String, u64)>,
     tokens: Vec<TokenHash>,
 }
@@ -95,8 +95,10 @@ impl SessionStore for MemorySessionStore {
         &self,
         session: &NewSession,
         token: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
+        // One lock for the session, its token and its first access token: one atomic step.
         let mut inner = self.lock();
         inner.sweep(now);
         inner.sessions.insert(
@@ -108,7 +110,7 @@ impl SessionStore for MemorySessionStore {
                 idle_timeout: session.idle_timeout,
                 last_used: now,
                 revoked: false,
-                access: Vec::new(),
+                access: vec![(access.jti.clone(), access.deny_until)],
                 tokens: vec![*token],
             },
         );
@@ -127,8 +129,11 @@ impl SessionStore for MemorySessionStore {
         &self,
         old: &TokenHash,
         new: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
+        // Rotation and the recording of the new access token under one lock: a revocation comes
+        // wholly before (this answers `Revoked`) or wholly after (it denies `access`).
         let mut inner = self.lock();
         let Some((session_id, used)) = inner.tokens.get(old).cloned() else {
             return Ok(Rotation::Unknown);
@@ -159,27 +164,14 @@ impl SessionStore for MemorySessionStore {
         };
         session.last_used = now;
         session.tokens.push(*new);
+        session.access.retain(|(_, until)| *until > now);
+        session.access.push((access.jti.clone(), access.deny_until));
         Ok(Rotation::Rotated(Session {
             session_id,
             subject: session.subject.clone(),
             scopes: session.scopes.clone(),
             absolute_expiry: session.absolute_expiry,
         }))
-    }
-
-    async fn record_access(
-        &self,
-        session_id: &str,
-        jti: &str,
-        exp: u64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if let Some(session) = inner.sessions.get_mut(session_id) {
-            session.access.retain(|(_, e)| *e > now);
-            session.access.push((jti.to_owned(), exp));
-        }
-        Ok(())
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {

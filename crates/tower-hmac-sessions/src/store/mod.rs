@@ -32,6 +32,17 @@ pub struct NewSession {
     pub idle_timeout: u64,
 }
 
+/// An access token being issued, as its session's store records it: in the same atomic step
+/// that starts ([`SessionStore::create`]) or rotates ([`SessionStore::rotate`]) the session, so
+/// that a revocation, whenever it lands, either comes first (no token is issued) or denies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedAccess {
+    /// The token's id (`jti`).
+    pub jti: String,
+    /// Until when a revocation must deny it, Unix seconds: its `exp` plus the verifier's leeway.
+    pub deny_until: u64,
+}
+
 /// A live session, as a rotation returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -87,37 +98,33 @@ impl StoreError {
 /// Every operation takes the caller's time (`now`, Unix seconds), so that tests set time.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Starts `session` with its first refresh token.
+    /// Starts `session` with its first refresh token and records its first access token
+    /// (`access`), in one atomic step.
     async fn create(
         &self,
         session: &NewSession,
         token: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError>;
 
     /// Atomically: if `old` is the session's current token and the session is live, `old` is
-    /// retired and `new` becomes current ([`Rotation::Rotated`]); if `old` was already used,
-    /// the session is revoked ([`Rotation::Reused`]). Of concurrent calls with one token, at
-    /// most one rotates.
+    /// retired, `new` becomes current and `access` is recorded as the session's
+    /// ([`Rotation::Rotated`]); if `old` was already used, the session is revoked
+    /// ([`Rotation::Reused`]) and `access` is not recorded. Of concurrent calls with one token,
+    /// at most one rotates. Recording `access` in the same step is what makes a revocation that
+    /// follows the rotation deny the access token it issued (issue 24 item 6): never split it
+    /// into a rotation and a later write.
     async fn rotate(
         &self,
         old: &TokenHash,
         new: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError>;
 
-    /// Remembers an access token issued in `session_id`, so that revoking the session denies it
-    /// until `exp`.
-    async fn record_access(
-        &self,
-        session_id: &str,
-        jti: &str,
-        exp: u64,
-        now: u64,
-    ) -> Result<(), StoreError>;
-
-    /// Revokes a session: its refresh tokens fail, its live access tokens are denied until they
-    /// expire. `false` when there is no such live session.
+    /// Revokes a session: its refresh tokens fail, its live access tokens (those recorded by
+    /// `create` and `rotate`) are denied until their `deny_until`. `false` when there is no such live session.
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError>;
 
     /// Revokes every session of `subject`; how many.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
 
 const TABLES: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS tower_hmac_sessions (
@@ -89,6 +89,33 @@ impl PostgresSessionStore {
     }
 }
 
+/// Records an access token of a live session inside `tx` (the one that starts or rotates it),
+/// forgetting the session's expired ones.
+async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    session_id: &str,
+    access: &IssuedAccess,
+    now: u64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM tower_hmac_access_tokens WHERE session_id = $1 AND expires_at <= $2")
+        .bind(session_id)
+        .bind(secs(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    sqlx::query(
+        "INSERT INTO tower_hmac_access_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(&access.jti)
+    .bind(session_id)
+    .bind(secs(access.deny_until))
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
 /// Revokes a session inside `tx`: marks it, moves its live access tokens to the denylist.
 async fn revoke(
     tx: &mut Transaction<'_, Postgres>,
@@ -129,6 +156,7 @@ impl SessionStore for PostgresSessionStore {
         &self,
         session: &NewSession,
         token: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
@@ -163,6 +191,7 @@ impl SessionStore for PostgresSessionStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        record(&mut tx, &session.session_id, access, now).await?;
         tx.commit().await.map_err(store_error)
     }
 
@@ -170,6 +199,7 @@ impl SessionStore for PostgresSessionStore {
         &self,
         old: &TokenHash,
         new: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
@@ -233,6 +263,9 @@ impl SessionStore for PostgresSessionStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
+            // In the same transaction, under the session row's lock: a revocation (which updates
+            // that row) runs wholly before (`Revoked` above) or after, and then denies it.
+            record(&mut tx, &session_id, access, now).await?;
             Rotation::Rotated(Session {
                 session_id,
                 subject,
@@ -246,45 +279,6 @@ impl SessionStore for PostgresSessionStore {
         };
         tx.commit().await.map_err(store_error)?;
         Ok(outcome)
-    }
-
-    async fn record_access(
-        &self,
-        session_id: &str,
-        jti: &str,
-        exp: u64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let revoked: Option<bool> =
-            sqlx::query_scalar("SELECT revoked FROM tower_hmac_sessions WHERE id = $1 FOR SHARE")
-                .bind(session_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        let sql = if revoked == Some(true) {
-            "INSERT INTO tower_hmac_denied_tokens (jti, expires_at) VALUES ($1, $3) ON CONFLICT DO NOTHING"
-        } else {
-            "INSERT INTO tower_hmac_access_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-        };
-        if revoked.is_some() {
-            sqlx::query(sql)
-                .bind(jti)
-                .bind(session_id)
-                .bind(secs(exp))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        }
-        sqlx::query(
-            "DELETE FROM tower_hmac_access_tokens WHERE session_id = $1 AND expires_at <= $2",
-        )
-        .bind(session_id)
-        .bind(secs(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
-use super::{NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
 
 const REVOKE: &str = r"
 local function revoke(p, sid, now)
@@ -23,9 +23,20 @@ local function revoke(p, sid, now)
 end
 ";
 
+/// Records an access token of a live session (inside the script that starts or rotates it).
+const RECORD: &str = r"
+local function record(p, sid, jti, deny_until, now)
+  local ak = p .. 'acc:' .. sid
+  redis.call('ZREMRANGEBYSCORE', ak, '-inf', now)
+  redis.call('ZADD', ak, deny_until, jti)
+  if redis.call('TTL', ak) < deny_until - now then redis.call('EXPIRE', ak, math.max(deny_until - now, 1)) end
+end
+";
+
 const CREATE: &str = r"
 local p, tok, sid, sub, scopes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local abs, idle, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local jti, deny_until = ARGV[9], tonumber(ARGV[10])
 local ttl = math.max(abs - now, 1)
 local sk = p .. 'sess:' .. sid
 redis.call('HSET', sk, 'sub', sub, 'scopes', scopes, 'abs', abs, 'idle', idle, 'last', now, 'revoked', '0')
@@ -35,11 +46,13 @@ redis.call('EXPIRE', p .. 'tok:' .. tok, ttl)
 local subj = p .. 'subj:' .. sub
 redis.call('SADD', subj, sid)
 if redis.call('TTL', subj) < ttl then redis.call('EXPIRE', subj, ttl) end
+record(p, sid, jti, deny_until, now)
 return 1
 ";
 
 const ROTATE: &str = r"
 local p, old, new, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local jti, deny_until = ARGV[5], tonumber(ARGV[6])
 local tk = p .. 'tok:' .. old
 local sid = redis.call('HGET', tk, 'sid')
 if not sid then return {'unknown'} end
@@ -58,21 +71,9 @@ local nk = p .. 'tok:' .. new
 redis.call('HSET', nk, 'sid', sid, 'used', '0')
 redis.call('EXPIRE', nk, math.max(abs - now, 1))
 redis.call('HSET', sk, 'last', now)
+-- In the same script: a revocation runs wholly before (revoked above) or after (denies it).
+record(p, sid, jti, deny_until, now)
 return {'rotated', sid, s[1], s[2], s[3]}
-";
-
-const RECORD: &str = r"
-local p, sid, jti, exp, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local revoked = redis.call('HGET', p .. 'sess:' .. sid, 'revoked')
-if revoked == '1' then
-  redis.call('SET', p .. 'deny:' .. jti, exp, 'EX', math.max(exp - now, 1))
-  return 0
-end
-local ak = p .. 'acc:' .. sid
-redis.call('ZREMRANGEBYSCORE', ak, '-inf', now)
-redis.call('ZADD', ak, exp, jti)
-if redis.call('TTL', ak) < exp - now then redis.call('EXPIRE', ak, math.max(exp - now, 1)) end
-return 1
 ";
 
 const REVOKE_SESSION: &str = "return revoke(ARGV[1], ARGV[2], tonumber(ARGV[3]))";
@@ -96,7 +97,6 @@ pub struct RedisSessionStore {
     prefix: String,
     create: redis::Script,
     rotate: redis::Script,
-    record: redis::Script,
     revoke_session: redis::Script,
     revoke_subject: redis::Script,
 }
@@ -118,13 +118,12 @@ impl RedisSessionStore {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(store_error)?;
         let conn = client.get_connection_manager().await.map_err(store_error)?;
-        let with_revoke = |body: &str| redis::Script::new(&format!("{REVOKE}\n{body}"));
+        let with_revoke = |body: &str| redis::Script::new(&format!("{REVOKE}\n{RECORD}\n{body}"));
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
-            create: redis::Script::new(CREATE),
+            create: with_revoke(CREATE),
             rotate: with_revoke(ROTATE),
-            record: redis::Script::new(RECORD),
             revoke_session: with_revoke(REVOKE_SESSION),
             revoke_subject: with_revoke(REVOKE_SUBJECT),
         })
@@ -137,6 +136,7 @@ impl SessionStore for RedisSessionStore {
         &self,
         session: &NewSession,
         token: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -151,6 +151,8 @@ impl SessionStore for RedisSessionStore {
             .arg(session.absolute_expiry)
             .arg(session.idle_timeout)
             .arg(now)
+            .arg(&access.jti)
+            .arg(access.deny_until)
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -161,6 +163,7 @@ impl SessionStore for RedisSessionStore {
         &self,
         old: &TokenHash,
         new: &TokenHash,
+        access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
         let mut conn = self.conn.clone();
@@ -171,6 +174,8 @@ impl SessionStore for RedisSessionStore {
             .arg(hex::encode(old))
             .arg(hex::encode(new))
             .arg(now)
+            .arg(&access.jti)
+            .arg(access.deny_until)
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -193,28 +198,6 @@ impl SessionStore for RedisSessionStore {
             [status] if status == "expired" => Rotation::Expired,
             _ => Rotation::Unknown,
         })
-    }
-
-    async fn record_access(
-        &self,
-        session_id: &str,
-        jti: &str,
-        exp: u64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let _: i64 = self
-            .record
-            .prepare_invoke()
-            .arg(&self.prefix)
-            .arg(session_id)
-            .arg(jti)
-            .arg(exp)
-            .arg(now)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        Ok(())
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {

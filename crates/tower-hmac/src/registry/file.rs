@@ -35,8 +35,13 @@
 //!
 //! Each key has exactly one of `secret`, `secret_env`, `secret_file` (Base64 of the key's bytes)
 //! and `secret_text`, `secret_text_env`, `secret_text_file` (a provider's string, at least 16
-//! bytes). Key ids are unique across the file. Unknown fields are errors. Error messages name the
-//! app and key, never a secret.
+//! bytes). Key ids are unique across the file, and each app has one `[[apps]]` block: a second
+//! block for the same app id is an error naming both lines (its keys would silently miss the
+//! first block's `scopes`), as is a key id given twice. Unknown fields are errors. Error messages
+//! name the app and key, never a secret.
+//!
+//! [`RegistryFileOutline`] reads the app and key ids of a file without resolving any secret, for
+//! tools that add to it (`tower-hmac keygen --registry`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -58,7 +63,7 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawApp {
-    id: String,
+    id: toml::Spanned<String>,
     /// What the app may call (every key of it, unless a key lists its own).
     scopes: Option<Vec<String>>,
     #[serde(default)]
@@ -68,7 +73,7 @@ struct RawApp {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKey {
-    id: String,
+    id: toml::Spanned<String>,
     secret: Option<String>,
     secret_env: Option<String>,
     secret_file: Option<PathBuf>,
@@ -161,10 +166,29 @@ pub enum RegistryFileError {
         id: String,
     },
     /// A key id appears twice.
-    #[error("key id {key:?} appears more than once")]
+    #[error("key id {key:?} appears more than once (ids at lines {first_line} and {line})")]
     DuplicateKeyId {
         /// The key id.
         key: String,
+        /// The line (1-based) of its first `id`.
+        first_line: usize,
+        /// The line of the second.
+        line: usize,
+    },
+    /// An app id has two `[[apps]]` blocks. The second block's keys would not get the first's
+    /// `scopes`, so this is refused rather than merged: add a key inside the existing block.
+    #[error(
+        "app id {app:?} has two [[apps]] blocks (ids at lines {first_line} and {line}): move the \
+         second block's [[apps.keys]] entries into the first (`tower-hmac keygen --registry FILE` \
+         prints just the entry for an app the file has)"
+    )]
+    DuplicateAppId {
+        /// The app id.
+        app: String,
+        /// The line (1-based) of the first block's `id`.
+        first_line: usize,
+        /// The line of the second block's `id`.
+        line: usize,
     },
     /// A key has none, or more than one, of its secret sources.
     #[error(
@@ -274,49 +298,33 @@ impl InMemoryRegistry {
 
     /// Loads a registry from TOML text, reading `secret_env` variables through `env`.
     fn from_toml_in(text: &str, base: &Path, env: &Env<'_>) -> Result<Self, RegistryFileError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| RegistryFileError::Syntax {
-            line: e.span().map_or(0, |s| line_of(text, s.start)),
-            message: e.message().to_owned(),
-        })?;
+        let raw = parse_raw(text)?;
+        // Ids first (grammar, duplicates), before any secret is resolved.
+        RegistryFileOutline::of(&raw, text)?;
         let registry = InMemoryRegistry::new();
         for app in &raw.apps {
-            if !is_valid_key_id(&app.id) {
-                return Err(RegistryFileError::InvalidId {
-                    what: "app",
-                    id: app.id.clone(),
-                });
-            }
+            let app_id = app.id.get_ref();
             for key in &app.keys {
-                if !is_valid_key_id(&key.id) {
-                    return Err(RegistryFileError::InvalidId {
-                        what: "key",
-                        id: key.id.clone(),
-                    });
-                }
-                if registry.get(&key.id).is_some() {
-                    return Err(RegistryFileError::DuplicateKeyId {
-                        key: key.id.clone(),
-                    });
-                }
-                let secret = load_secret(&app.id, key, base, env)?;
+                let key_id = key.id.get_ref();
+                let secret = load_secret(app_id, key, base, env)?;
                 let state = if key.revoked {
                     KeyState::Revoked
                 } else {
                     KeyState::Active
                 };
-                let mut record = KeyRecord::new(app.id.as_str(), secret).with_state(state);
+                let mut record = KeyRecord::new(app_id.as_str(), secret).with_state(state);
                 if let Some(schemes) = &key.schemes {
                     if schemes.is_empty() || schemes.iter().any(|s| !is_valid_key_id(s)) {
                         return Err(RegistryFileError::InvalidSchemes {
-                            app: app.id.clone(),
-                            key: key.id.clone(),
+                            app: app_id.clone(),
+                            key: key_id.clone(),
                         });
                     }
                     record = record.with_schemes(schemes.iter().map(String::as_str));
                 }
                 let bound = |raw: &Option<RawTime>, field| {
                     raw.as_ref()
-                        .map(|t| t.parse(&app.id, &key.id, field))
+                        .map(|t| t.parse(app_id, key_id, field))
                         .transpose()
                 };
                 let not_before = bound(&key.not_before, "not_before")?;
@@ -324,8 +332,8 @@ impl InMemoryRegistry {
                 if let (Some(start), Some(end)) = (not_before, not_after) {
                     if end < start {
                         return Err(RegistryFileError::InvalidTime {
-                            app: app.id.clone(),
-                            key: key.id.clone(),
+                            app: app_id.clone(),
+                            key: key_id.clone(),
                             field: "not_after",
                             message: "is before not_before".into(),
                         });
@@ -335,17 +343,156 @@ impl InMemoryRegistry {
                 if let Some(scopes) = key.scopes.as_ref().or(app.scopes.as_ref()) {
                     if let Some(bad) = scopes.iter().find(|s| !is_valid_scope(s)) {
                         return Err(RegistryFileError::InvalidScope {
-                            app: app.id.clone(),
-                            key: key.id.clone(),
+                            app: app_id.clone(),
+                            key: key_id.clone(),
                             scope: bad.clone(),
                         });
                     }
                     record = record.with_scopes(scopes.iter().map(String::as_str));
                 }
-                registry.insert_record(key.id.as_str(), record);
+                registry.insert_record(key_id.as_str(), record);
             }
         }
         Ok(registry)
+    }
+}
+
+fn parse_raw(text: &str) -> Result<RawFile, RegistryFileError> {
+    toml::from_str(text).map_err(|e| RegistryFileError::Syntax {
+        line: e.span().map_or(0, |s| line_of(text, s.start)),
+        message: e.message().to_owned(),
+    })
+}
+
+/// The app and key ids of a registry file, read without resolving any secret (no environment
+/// variable or secret file is read), checked as loading checks them: the file's shape, the id
+/// grammar, no app id with two `[[apps]]` blocks, no key id twice.
+///
+/// For tools that add to a file: `tower-hmac keygen --registry FILE` prints only the
+/// `[[apps.keys]]` entry for an app the file already has.
+///
+/// ```
+/// use tower_hmac::registry::RegistryFileOutline;
+///
+/// let outline = RegistryFileOutline::from_toml_str(
+///     "[[apps]]\nid = \"partner\"\n\n[[apps.keys]]\nid = \"partner-1\"\nsecret_env = \"KEY\"\n",
+/// )?;
+/// assert_eq!(outline.app_line("partner"), Some(2));
+/// assert_eq!(outline.app_of_key("partner-1"), Some("partner"));
+/// assert_eq!(outline.app_line("other"), None);
+/// # Ok::<(), tower_hmac::RegistryFileError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryFileOutline {
+    /// Each app: its id, the line of its `id`, its key ids.
+    apps: Vec<OutlineApp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OutlineApp {
+    id: String,
+    line: usize,
+    keys: Vec<(String, usize)>,
+}
+
+impl RegistryFileOutline {
+    /// Reads the outline of registry TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, RegistryFileError> {
+        Self::of(&parse_raw(text)?, text)
+    }
+
+    /// Reads the outline of a registry file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, RegistryFileError> {
+        let path = path.as_ref();
+        let mut text = std::fs::read_to_string(path).map_err(|source| RegistryFileError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let outline = Self::from_toml_str(&text);
+        text.zeroize();
+        outline
+    }
+
+    /// The line (1-based) of the `id` of this app's `[[apps]]` block, if the file has the app.
+    pub fn app_line(&self, app_id: &str) -> Option<usize> {
+        self.apps.iter().find(|a| a.id == app_id).map(|a| a.line)
+    }
+
+    /// The app that has this key id, if the file has the key.
+    pub fn app_of_key(&self, key_id: &str) -> Option<&str> {
+        self.key(key_id).map(|(app, _)| app)
+    }
+
+    /// The line (1-based) of this key's `id`, if the file has the key.
+    pub fn key_line(&self, key_id: &str) -> Option<usize> {
+        self.key(key_id).map(|(_, line)| line)
+    }
+
+    /// Whether this app's block is the file's last `[[apps]]` block (an `[[apps.keys]]` entry
+    /// appended at the end of the file joins the last block).
+    pub fn is_last_app(&self, app_id: &str) -> bool {
+        self.apps.last().is_some_and(|a| a.id == app_id)
+    }
+
+    fn key(&self, key_id: &str) -> Option<(&str, usize)> {
+        self.apps.iter().find_map(|app| {
+            app.keys
+                .iter()
+                .find(|(id, _)| id == key_id)
+                .map(|(_, line)| (app.id.as_str(), *line))
+        })
+    }
+
+    /// The ids of a parsed file, checked (the one place where id errors are found).
+    fn of(raw: &RawFile, text: &str) -> Result<Self, RegistryFileError> {
+        let mut outline = Self {
+            apps: Vec::with_capacity(raw.apps.len()),
+        };
+        for app in &raw.apps {
+            let app_id = app.id.get_ref();
+            if !is_valid_key_id(app_id) {
+                return Err(RegistryFileError::InvalidId {
+                    what: "app",
+                    id: app_id.clone(),
+                });
+            }
+            let line = line_of(text, app.id.span().start);
+            if let Some(first_line) = outline.app_line(app_id) {
+                return Err(RegistryFileError::DuplicateAppId {
+                    app: app_id.clone(),
+                    first_line,
+                    line,
+                });
+            }
+            let mut keys = Vec::with_capacity(app.keys.len());
+            for key in &app.keys {
+                let key_id = key.id.get_ref();
+                if !is_valid_key_id(key_id) {
+                    return Err(RegistryFileError::InvalidId {
+                        what: "key",
+                        id: key_id.clone(),
+                    });
+                }
+                let key_line = line_of(text, key.id.span().start);
+                let earlier = outline
+                    .key_line(key_id)
+                    .or_else(|| keys.iter().find(|(id, _)| id == key_id).map(|(_, l)| *l));
+                if let Some(first_line) = earlier {
+                    return Err(RegistryFileError::DuplicateKeyId {
+                        key: key_id.clone(),
+                        first_line,
+                        line: key_line,
+                    });
+                }
+                keys.push((key_id.clone(), key_line));
+            }
+            outline.apps.push(OutlineApp {
+                id: app_id.clone(),
+                line,
+                keys,
+            });
+        }
+        Ok(outline)
     }
 }
 
@@ -379,13 +526,13 @@ fn load_secret(
 ) -> Result<SecretKey, RegistryFileError> {
     let invalid = |source| RegistryFileError::InvalidSecret {
         app: app.to_owned(),
-        key: key.id.clone(),
+        key: key.id.get_ref().clone(),
         source,
     };
     let from_env = |var: &String| {
         env(var).ok_or_else(|| RegistryFileError::MissingEnv {
             app: app.to_owned(),
-            key: key.id.clone(),
+            key: key.id.get_ref().clone(),
             var: var.clone(),
         })
     };
@@ -400,7 +547,7 @@ fn load_secret(
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(RegistryFileError::SecretSource {
             app: app.to_owned(),
-            key: key.id.clone(),
+            key: key.id.get_ref().clone(),
         });
     }
     // The secret's text, and whether it is a provider's string rather than Base64.
@@ -419,7 +566,7 @@ fn load_secret(
                 (_, _, Some(file)) => read_secret_file(&base.join(file)).map(|s| (s, true)),
                 _ => Err(RegistryFileError::SecretSource {
                     app: app.to_owned(),
-                    key: key.id.clone(),
+                    key: key.id.get_ref().clone(),
                 }),
             },
         };
@@ -462,7 +609,7 @@ fn read_secret_file(path: &Path) -> Result<String, RegistryFileError> {
 impl fmt::Debug for RawKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawKey")
-            .field("id", &self.id)
+            .field("id", self.id.get_ref())
             .finish_non_exhaustive()
     }
 }
@@ -680,7 +827,94 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            matches!(err, RegistryFileError::DuplicateKeyId { .. }),
+            matches!(
+                err,
+                RegistryFileError::DuplicateKeyId {
+                    first_line: 4,
+                    line: 9,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("lines 4 and 9"), "{err}");
+        // Twice in one app, too.
+        let err = InMemoryRegistry::from_toml_str(&format!(
+            "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_A}\"\n\
+             [[apps.keys]]\nid = \"k\"\nsecret = \"{KEY_B}\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RegistryFileError::DuplicateKeyId {
+                    first_line: 4,
+                    line: 7,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_app_ids_naming_both_lines() {
+        // keygen's whole `[[apps]]` block pasted under the existing one: the new key would have
+        // no scopes (403 on scoped routes, an outage once the old key is revoked).
+        let text = format!(
+            "[[apps]]\nid = \"partner\"\nscopes = [\"orders:read\"]\n\
+             [[apps.keys]]\nid = \"partner-1\"\nsecret = \"{KEY_A}\"\n\
+             \n[[apps]]\nid = \"partner\"\n\
+             [[apps.keys]]\nid = \"partner-2\"\nsecret = \"{KEY_B}\"\n"
+        );
+        let err = InMemoryRegistry::from_toml_str(&text).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("app id \"partner\"") && message.contains("lines 2 and 9"),
+            "{message}"
+        );
+        assert!(
+            !message.contains(KEY_A) && !message.contains(KEY_B),
+            "{message}"
+        );
+        assert!(
+            matches!(
+                &err,
+                RegistryFileError::DuplicateAppId { app, first_line: 2, line: 9 } if app == "partner"
+            ),
+            "{err:?}"
+        );
+        // Found before any secret is resolved: an unset variable does not hide it.
+        let unset = text.replace(
+            &format!("secret = \"{KEY_B}\""),
+            "secret_env = \"UNSET_VAR\"",
+        );
+        assert!(matches!(
+            InMemoryRegistry::from_toml_str(&unset).unwrap_err(),
+            RegistryFileError::DuplicateAppId { .. }
+        ));
+        // The outline (keygen's view of the file) refuses it the same way.
+        assert!(matches!(
+            RegistryFileOutline::from_toml_str(&unset).unwrap_err(),
+            RegistryFileError::DuplicateAppId { .. }
+        ));
+    }
+
+    #[test]
+    fn the_outline_names_apps_and_keys_without_reading_secrets() {
+        let text = "[[apps]]\nid = \"a\"\n[[apps.keys]]\nid = \"a-1\"\nsecret_env = \"UNSET_A\"\n\
+                    [[apps]]\nid = \"b\"\n[[apps.keys]]\nid = \"b-1\"\nsecret_file = \"/nonexistent\"\n";
+        let outline = RegistryFileOutline::from_toml_str(text).unwrap();
+        assert_eq!(outline.app_line("a"), Some(2));
+        assert_eq!(outline.app_line("b"), Some(7));
+        assert_eq!(outline.app_line("c"), None);
+        assert_eq!(outline.app_of_key("b-1"), Some("b"));
+        assert_eq!(outline.key_line("a-1"), Some(4));
+        assert!(outline.is_last_app("b") && !outline.is_last_app("a"));
+        let err =
+            RegistryFileOutline::from_toml_str("[[apps]]\nid = \"a\"\nsecert = 1\n").unwrap_err();
+        assert!(
+            matches!(err, RegistryFileError::Syntax { line: 3, .. }),
             "{err}"
         );
     }

@@ -11,10 +11,13 @@ mod watch;
 
 pub use caching::{CachingRegistry, CachingRegistryBuilder};
 #[cfg(feature = "toml")]
-pub use file::RegistryFileError;
+pub use file::{RegistryFileError, RegistryFileOutline};
 pub use memory::InMemoryRegistry;
 pub use tower_hmac_core::{
     KeyRecord, KeyRegistry, KeyState, RegistryError, StoreFuture, is_valid_scope,
 };
 #[cfg(feature = "watch")]
-pub use watch::{FileRegistry, RELOAD_TRACING_TARGET, ReloadSummary, WatchError, WatchGuard};
+pub use watch::{
+    DEFAULT_MAX_REMOVED_FRACTION, EmptyRegistry, FileRegistry, FileRegistryBuilder,
+    RELOAD_TRACING_TARGET, RegistryLoadError, ReloadSummary, WatchError, WatchGuard,
+};

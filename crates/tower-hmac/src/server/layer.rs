@@ -6,8 +6,8 @@ use http::Request;
 use http_body::Body;
 use tower::Layer;
 use tower_hmac_core::{
-    AllowedHosts, Clock, DEFAULT_MAX_HEADER_LEN, DEFAULT_MAX_SKEW, KeyRegistry, NonceStore,
-    Rejection, Scheme, SecretKey, SystemClock, V1,
+    AllowedHosts, Clock, DEFAULT_MAX_HEADER_LEN, DEFAULT_MAX_SKEW, Diagnostics, KeyRegistry,
+    NonceStore, Rejection, Scheme, SecretKey, SystemClock, V1,
 };
 
 use super::schemes::{Push, SchemeSet};
@@ -116,7 +116,7 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`DEFAULT_MEMORY_BUDGET`](crate::store::DEFAULT_MEMORY_BUDGET) |
 /// | [`clock`](Self::clock) | the system clock |
 /// | [`responder`](Self::responder) | [`DefaultResponder`] |
-/// | [`signature_diagnostics`](Self::signature_diagnostics) | on (keyed: useful only to the key's holder) |
+/// | [`diagnostics`](Self::diagnostics) | [`Diagnostics::Keyed`]: useful only to the key's holder, for every scheme |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 /// | [`skip`](Self::skip) | none: every request is verified |
 /// | [`throttle_failures`](Self::throttle_failures) | off |
@@ -147,7 +147,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
                 max_header_len: DEFAULT_MAX_HEADER_LEN,
                 clock: Arc::new(SystemClock),
                 responder: Arc::new(DefaultResponder),
-                diagnostics: true,
+                diagnostics: Diagnostics::Keyed,
                 reveal_key_errors: false,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 skip: None,
@@ -221,8 +221,25 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
     /// sign, one per line (default: yes). Each is keyed with the key being verified, so only a
     /// holder of that key (`tower-hmac explain`) can tell from them which part of a request it
     /// signed differently; to anyone else they are random.
+    ///
+    /// The same for every scheme: SigV4's canonical request, Kong's and APISIX's signing string,
+    /// RFC 9421's signature base are sent only as keyed digests. `false` is
+    /// [`Diagnostics::Off`]; `true` is [`Diagnostics::Keyed`].
     pub fn signature_diagnostics(mut self, enabled: bool) -> Self {
-        self.settings.diagnostics = enabled;
+        self.settings.diagnostics = if enabled {
+            Diagnostics::Keyed
+        } else {
+            Diagnostics::Off
+        };
+        self
+    }
+
+    /// What an `invalid_signature` answer tells of the server's signed text (default
+    /// [`Diagnostics::Keyed`]). [`Diagnostics::Clear`] is **unsafe outside development**: it
+    /// sends the text itself (S3 clients' `<StringToSign>` and `<CanonicalRequest>`), which
+    /// reflects every covered header's value — a proxy's injected ones too — to anyone.
+    pub fn diagnostics(mut self, diagnostics: Diagnostics) -> Self {
+        self.settings.diagnostics = diagnostics;
         self
     }
 

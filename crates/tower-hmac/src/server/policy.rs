@@ -40,9 +40,9 @@ impl Policy {
         self.throttle.as_ref()?.address_blocked(client?)
     }
 
-    /// How long this key id must wait, if its bucket is empty.
-    pub(crate) fn key_id_wait(&self, key_id: &str) -> Option<Duration> {
-        self.throttle.as_ref()?.key_id_blocked(key_id)
+    /// How long this key id must wait from this client address, if that bucket is empty.
+    pub(crate) fn key_id_wait(&self, key_id: &str, client: Option<IpAddr>) -> Option<Duration> {
+        self.throttle.as_ref()?.key_id_blocked(key_id, client?)
     }
 
     /// The risk signals of an accepted request (and its alert, when high).
@@ -107,7 +107,7 @@ impl Policy {
         None
     }
 
-    pub(crate) fn key_id_wait(&self, _: &str) -> Option<Duration> {
+    pub(crate) fn key_id_wait(&self, _: &str, _: Option<IpAddr>) -> Option<Duration> {
         None
     }
 

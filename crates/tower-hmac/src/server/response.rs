@@ -136,10 +136,16 @@ impl RejectionResponder for S3XmlResponder {
             xml_escape(message),
             rejection.code()
         );
+        // Only with `Diagnostics::Clear` (development): what the server signed, in clear.
         if let Some(sts) = rejection.string_to_sign() {
             xml.push_str("<StringToSign>");
             xml.push_str(&xml_escape(sts));
             xml.push_str("</StringToSign>");
+        }
+        if let Some(creq) = rejection.canonical_request() {
+            xml.push_str("<CanonicalRequest>");
+            xml.push_str(&xml_escape(creq));
+            xml.push_str("</CanonicalRequest>");
         }
         xml.push_str("</Error>");
         let mut res = Response::new(Bytes::from(xml));

@@ -124,6 +124,7 @@ macro_rules! scheme_set {
 
         impl<Set, Bd, $($name),+> Future for $verification<Set, Bd, $($name),+>
         where
+            Set: Send + Sync + 'static,
             $($name: Scheme,)+
             Bd: Body,
             Bd::Error: Into<BodyError>,
@@ -233,6 +234,7 @@ macro_rules! scheme_set {
                                 |set: &Self| &set.$idx,
                                 parts,
                                 body,
+                                origin.client,
                             ),
                         };
                     }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -96,44 +97,34 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.scope.missing(req.extensions().get::<Authenticated>()) {
-            None => ScopeFuture::Inner {
+        let caller = req.extensions().get::<Authenticated>();
+        let Some(scope) = self.scope.missing(caller) else {
+            return ScopeFuture::Inner {
                 future: self.inner.call(req),
-            },
-            Some(scope) => {
-                let scheme = req
-                    .extensions()
-                    .get::<Authenticated>()
-                    .map_or(tower_hmac_core::SCHEME, |a| scheme_name(a.scheme()));
-                let rejection = Rejection::new(RejectionKind::InsufficientScope)
-                    .with_detail(format!("this route requires the scope {scope:?}"))
-                    .with_required_scope(scope)
-                    .with_scheme(scheme);
-                ScopeFuture::Refused {
-                    rejection: Some(rejection),
-                }
+            };
+        };
+        let rejection = Rejection::new(RejectionKind::InsufficientScope)
+            .with_detail(format!("this route requires the scope {scope:?}"))
+            .with_required_scope(scope);
+        let response = match caller.and_then(|c| Some((c, c.decisions()?))) {
+            // Behind the layer: its responder, event and metric, the scheme's challenge.
+            Some((caller, decisions)) => {
+                decisions.refuse(caller, req.headers(), req.extensions(), rejection)
             }
+            // No identity from a layer: refused all the same, and said so.
+            None => {
+                let rejection = rejection
+                    .with_scheme(caller.map_or(tower_hmac_core::SCHEME, Authenticated::challenge));
+                super::verify::log_refusal_outside_layer(&rejection);
+                let mut res = DefaultResponder.response(&rejection);
+                res.extensions_mut().insert(rejection);
+                res
+            }
+        };
+        ScopeFuture::Refused {
+            response: Some(response),
         }
     }
-}
-
-/// The `WWW-Authenticate` scheme name of a scheme id, for the schemes that ship.
-fn scheme_name(id: &str) -> &'static str {
-    match id {
-        "sigv4" => "AWS4-HMAC-SHA256",
-        "softaware" => "Hmac",
-        _ => tower_hmac_core::SCHEME,
-    }
-}
-
-/// The default responder's answer (problem+json, the `insufficient_scope` challenge), with the
-/// rejection in its extensions as the layer's refusals carry it.
-fn refusal<B>(rejection: &Rejection) -> Response<ResponseBody<B>> {
-    let mut res = DefaultResponder
-        .response(rejection)
-        .map(ResponseBody::rejection);
-    res.extensions_mut().insert(rejection.clone());
-    res
 }
 
 pin_project! {
@@ -145,8 +136,8 @@ pin_project! {
     pub enum ScopeFuture<F> {
         /// The caller has the scopes: the inner service's future.
         Inner { #[pin] future: F },
-        /// Refused.
-        Refused { rejection: Option<Rejection> },
+        /// Refused: the answer.
+        Refused { response: Option<Response<Bytes>> },
     }
 }
 
@@ -162,8 +153,8 @@ where
                 let res = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(res.map(ResponseBody::inner)))
             }
-            ScopeFutureProj::Refused { rejection } => match rejection.take() {
-                Some(rejection) => Poll::Ready(Ok(refusal(&rejection))),
+            ScopeFutureProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response.map(ResponseBody::rejection))),
                 None => Poll::Pending,
             },
         }

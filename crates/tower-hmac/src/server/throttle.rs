@@ -1,7 +1,10 @@
-//! Failed-authentication throttling: token buckets per key id and per client address, on
-//! [`governor`]'s GCRA, in a bounded state store of our own.
+//! Failed-authentication throttling: token buckets per client address and per (key id, client
+//! address), on [`governor`]'s GCRA, in a bounded state store of our own.
 //!
-//! Each failure takes a token from its key id's bucket and from its address's bucket; a bucket
+//! Each failure takes a token from its address's bucket and from its key id's bucket *at that
+//! address*: key ids travel in clear, so a bucket per key id alone would let anyone lock a key's
+//! owner out by failing in its name. A key id failing from many addresses is the risk monitor's
+//! `failure_burst` (a high-risk event and alert), never a lock-out. A bucket
 //! holds `max_failures` tokens and refills at `max_failures` per `window`. While either bucket of
 //! a request is empty, the request is answered `429 too_many_failures` with `Retry-After` before
 //! its body is read or a MAC computed. Successful requests take no token. The store holds at most
@@ -31,11 +34,14 @@ pub const DEFAULT_THROTTLE_CAPACITY: usize = 65_536;
 /// Failed-authentication throttling, off unless given to
 /// [`HmacAuthBuilder::throttle_failures`](super::HmacAuthBuilder::throttle_failures).
 ///
-/// After `max_failures` failed authentications within `window` from one key id, or from one
-/// client address, further requests from that key id or address are answered
-/// `429 too_many_failures` with `Retry-After` — before their body is read or any MAC computed —
-/// until the bucket refills (one failure's worth every `window / max_failures`). Other key ids and
-/// addresses are unaffected; successful requests cost nothing.
+/// After `max_failures` failed authentications within `window` from one client address, or
+/// claiming one key id from one client address, further requests from that address (or for that
+/// key id from that address) are answered `429 too_many_failures` with `Retry-After` — before
+/// their body is read or any MAC computed — until the bucket refills (one failure's worth every
+/// `window / max_failures`). Other key ids and addresses are unaffected; successful requests cost
+/// nothing. A correctly signed request is never refused for failures other addresses caused: a
+/// key id failing from many addresses raises the risk monitor's `failure_burst` alert instead
+/// ([`RiskMonitor`](super::RiskMonitor)). Without a known client address nothing is throttled.
 ///
 /// The client address is the connection's (Axum's `ConnectInfo`), or the one a trusted proxy
 /// forwards ([`TrustedProxies`](super::TrustedProxies)); IPv6 addresses count per `/64` by
@@ -82,7 +88,7 @@ impl FailureThrottle {
         self
     }
 
-    /// Whether failures are counted per key id (default: yes).
+    /// Whether failures are counted per key id at each client address (default: yes).
     pub fn per_key_id(mut self, enabled: bool) -> Self {
         self.per_key_id = enabled;
         self
@@ -161,15 +167,25 @@ impl fmt::Debug for Throttle {
 }
 
 impl Throttle {
-    fn key_probe(&self, key_id: &str, dry: bool) -> Probe {
+    /// A key id's bucket is its bucket *from one address*: failures that other addresses cause
+    /// never empty it (anyone can claim any key id: key ids travel in clear).
+    fn key_probe(&self, key_id: &str, address: IpAddr, dry: bool) -> Probe {
         Probe {
-            hash: self.hasher.hash_one(key_id),
+            hash: self.hasher.hash_one((key_id, self.masked(address))),
             dry,
         }
     }
 
     fn address_probe(&self, address: IpAddr, dry: bool) -> Probe {
-        let masked: u128 = match address.to_canonical() {
+        Probe {
+            hash: self.hasher.hash_one(self.masked(address)),
+            dry,
+        }
+    }
+
+    /// An address as it counts: IPv4 whole, IPv6 by its prefix.
+    fn masked(&self, address: IpAddr) -> u128 {
+        match address.to_canonical() {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
@@ -177,17 +193,13 @@ impl Throttle {
                 // A distinct tag bit keeps IPv4 and IPv6 apart.
                 (bits & u128::MAX.checked_shl(128 - keep).unwrap_or(0)) | 1
             }
-        };
-        Probe {
-            hash: self.hasher.hash_one(masked),
-            dry,
         }
     }
 
-    /// How long this key id must wait, if its bucket is empty.
-    pub(crate) fn key_id_blocked(&self, key_id: &str) -> Option<Duration> {
+    /// How long this key id must wait from this address, if that bucket is empty.
+    pub(crate) fn key_id_blocked(&self, key_id: &str, address: IpAddr) -> Option<Duration> {
         let limiter = self.key_ids.as_ref()?;
-        self.wait(limiter, &self.key_probe(key_id, true))
+        self.wait(limiter, &self.key_probe(key_id, address, true))
     }
 
     /// How long this address must wait, if its bucket is empty.
@@ -207,9 +219,11 @@ impl Throttle {
     /// failure that ends a burst: once per burst).
     pub(crate) fn record_failure(&self, key_id: Option<&str>, address: Option<IpAddr>) -> bool {
         let mut exhausted = false;
-        if let (Some(limiter), Some(key_id)) = (&self.key_ids, key_id) {
-            exhausted |= limiter.check_key(&self.key_probe(key_id, false)).is_ok()
-                && self.key_id_blocked(key_id).is_some();
+        if let (Some(limiter), Some(key_id), Some(address)) = (&self.key_ids, key_id, address) {
+            exhausted |= limiter
+                .check_key(&self.key_probe(key_id, address, false))
+                .is_ok()
+                && self.key_id_blocked(key_id, address).is_some();
         }
         if let (Some(limiter), Some(address)) = (&self.addresses, address) {
             exhausted |= limiter
@@ -390,37 +404,57 @@ mod tests {
         (config.build(Arc::new(clock.clone())).unwrap(), clock)
     }
 
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const THERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
     #[test]
     fn a_key_id_is_blocked_after_its_failures_and_recovers() {
-        let (t, clock) = throttle(FailureThrottle::new(3, Duration::from_secs(60)));
+        let (t, clock) =
+            throttle(FailureThrottle::new(3, Duration::from_secs(60)).per_address(false));
         for _ in 0..2 {
-            assert!(!t.record_failure(Some("k"), None));
-            assert_eq!(t.key_id_blocked("k"), None);
+            assert!(!t.record_failure(Some("k"), Some(HERE)));
+            assert_eq!(t.key_id_blocked("k", HERE), None);
         }
         assert!(
-            t.record_failure(Some("k"), None),
+            t.record_failure(Some("k"), Some(HERE)),
             "the third failure ends the burst"
         );
-        let wait = t.key_id_blocked("k").expect("blocked");
+        let wait = t.key_id_blocked("k", HERE).expect("blocked");
         assert!(
             wait <= Duration::from_secs(20) && wait > Duration::from_secs(19),
             "{wait:?}"
         );
-        assert_eq!(t.key_id_blocked("other"), None);
+        assert_eq!(t.key_id_blocked("other", HERE), None);
         // Looking does not take a token.
         for _ in 0..100 {
-            assert!(t.key_id_blocked("other").is_none());
+            assert!(t.key_id_blocked("other", HERE).is_none());
         }
         clock.advance(Duration::from_secs(20));
         assert_eq!(
-            t.key_id_blocked("k"),
+            t.key_id_blocked("k", HERE),
             None,
             "one token back after window / N"
         );
         clock.advance(Duration::from_secs(40));
         for _ in 0..2 {
-            assert!(!t.record_failure(Some("k"), None));
+            assert!(!t.record_failure(Some("k"), Some(HERE)));
         }
+    }
+
+    #[test]
+    fn failures_from_one_address_never_block_a_key_id_at_another() {
+        // The red team's lock-out: failures claiming a key id from one address kept its owner,
+        // at another address, at 429.
+        let (t, _) = throttle(FailureThrottle::new(3, Duration::from_secs(60)));
+        for _ in 0..50 {
+            t.record_failure(Some("demo-2026"), Some(THERE));
+        }
+        assert!(t.key_id_blocked("demo-2026", THERE).is_some());
+        assert!(t.address_blocked(THERE).is_some());
+        assert_eq!(t.key_id_blocked("demo-2026", HERE), None);
+        assert_eq!(t.address_blocked(HERE), None);
+        // Without an address there is nothing to count a key id's failures against.
+        assert!(!t.record_failure(Some("demo-2026"), None));
     }
 
     #[test]
@@ -447,10 +481,11 @@ mod tests {
     #[test]
     fn memory_is_bounded_under_a_flood_and_a_real_attacker_stays_blocked() {
         let (t, _) = throttle(FailureThrottle::new(5, Duration::from_secs(60)).capacity(1024));
+        let attacker: IpAddr = "198.51.100.7".parse().unwrap();
         for _ in 0..5 {
-            t.record_failure(Some("target"), Some("198.51.100.7".parse().unwrap()));
+            t.record_failure(Some("target"), Some(attacker));
         }
-        assert!(t.key_id_blocked("target").is_some());
+        assert!(t.key_id_blocked("target", attacker).is_some());
         for i in 0..200_000u32 {
             let address = IpAddr::from(i.to_be_bytes());
             t.record_failure(Some(&format!("random-{i}")), Some(address));
@@ -458,7 +493,7 @@ mod tests {
         let (keys, addresses) = t.len();
         assert!(keys <= 1024 && addresses <= 1024, "{keys} {addresses}");
         assert!(
-            t.key_id_blocked("target").is_some(),
+            t.key_id_blocked("target", attacker).is_some(),
             "a flood of one-failure keys does not evict a blocked one"
         );
     }

@@ -24,14 +24,15 @@ use tower_hmac_core::clock::unix_seconds;
 use tower_hmac_core::policy::is_fresh;
 use tower_hmac_core::{
     Credentials, KeyRecord, KeyState, NonceLifetime, NonceOutcome, NonceStoreError,
-    NonceStoreErrorKind, RegistryError, Rejection, RejectionKind, Scheme, SecretKey, StoreFuture,
-    TimeHint, request_host_cow, unix_millis,
+    NonceStoreErrorKind, RegistryError, Rejection, RejectionKind, ReplayKey, Scheme, SecretKey,
+    StoreFuture, TimeHint, request_host_cow, unix_millis,
 };
 
 use super::body::VerifiedBody;
 use super::proxy::restore_received;
 use super::verify::{Failure, Verifier, authority_mismatch, host_not_allowed, signed_uri};
 use crate::Authenticated;
+use crate::extract::Decisions;
 
 /// An error a body may fail with.
 pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -118,13 +119,14 @@ where
         scheme: fn(&S) -> &Sc,
         parts: Parts,
         body: B,
+        client: Option<std::net::IpAddr>,
     ) -> Self {
         let sc = scheme(&verifier.schemes);
         let state = match sc.parse(&parts, verifier.settings.max_header_len) {
             Err(rejection) => State::Failed {
                 failure: Some(Failure::from_rejection(rejection).in_scheme(sc)),
             },
-            Ok(creds) => match verifier.key_id_throttled(creds.key_id()) {
+            Ok(creds) => match verifier.key_id_throttled(creds.key_id(), client) {
                 Some(failure) => State::Failed {
                     failure: Some(failure.in_scheme(sc)),
                 },
@@ -146,6 +148,7 @@ where
 
 impl<S, Sc, B> Future for SchemeVerification<S, Sc, B>
 where
+    S: Send + Sync + 'static,
     Sc: Scheme,
     B: Body,
     B::Error: Into<BodyError>,
@@ -236,7 +239,10 @@ where
                         return Poll::Pending;
                     };
                     state.set(State::Done);
-                    return Poll::Ready(verifier.after_store(scheme, ctx, collected, outcome));
+                    let decisions: Arc<dyn Decisions> = this.verifier.clone();
+                    return Poll::Ready(
+                        verifier.after_store(scheme, ctx, collected, outcome, decisions),
+                    );
                 }
                 // Polled after completion: there is nothing more to give.
                 StateProj::Done => return Poll::Pending,
@@ -498,16 +504,19 @@ impl<S> Verifier<S> {
                 failure: Some(self.refusal(scheme, &ctx)),
             };
         }
-        if let Err(rejection) = scheme.verify(&ctx.creds, pending, self.secret(&ctx)) {
-            let rejection = if self.settings.diagnostics {
-                rejection
-            } else {
-                rejection.without_line_digests()
-            };
-            return State::Failed {
-                failure: Some(self.fail(scheme, &ctx, rejection)),
-            };
-        }
+        let verified = match scheme.verify(&ctx.creds, pending, self.secret(&ctx)) {
+            Ok(verified) => verified,
+            Err(rejection) => {
+                // Every scheme's diagnostics, here only: keyed with the key being verified (the
+                // decoy for a refused key id), never the signed text in clear unless the
+                // operator asked for that.
+                let rejection =
+                    rejection.keyed_diagnostics(self.secret(&ctx), self.settings.diagnostics);
+                return State::Failed {
+                    failure: Some(self.fail(scheme, &ctx, rejection)),
+                };
+            }
+        };
         if ctx.record.is_none() {
             // Unreachable with a random decoy key; never accept without a registered key.
             return State::Failed {
@@ -535,11 +544,22 @@ impl<S> Verifier<S> {
                 expires.saturating_add(1).saturating_mul(1000),
             ),
         };
-        let store = if ctx.creds.replay_guarded() {
-            self.nonces
-                .check_and_insert(ctx.creds.key_id(), ctx.creds.nonce(), lifetime)
-        } else {
-            StoreFuture::ready(Ok(NonceOutcome::Fresh))
+        // The replay key, bound by the MAC that verified (never a value from the parse alone),
+        // in the one replay space every scheme shares.
+        let store = match verified.replay_key() {
+            ReplayKey::SignedNonce => {
+                self.nonces
+                    .check_and_insert(ctx.creds.key_id(), ctx.creds.nonce(), lifetime)
+            }
+            ReplayKey::Mac(mac) => {
+                let mut text = [0u8; 64];
+                // The buffer is exactly twice the MAC's length: this cannot fail.
+                let _ = hex::encode_to_slice(mac, &mut text);
+                let text = std::str::from_utf8(&text).unwrap_or_default();
+                self.nonces
+                    .check_and_insert(ctx.creds.key_id(), text, lifetime)
+            }
+            ReplayKey::Off => StoreFuture::ready(Ok(NonceOutcome::Fresh)),
         };
         State::Storing {
             store,
@@ -555,16 +575,22 @@ impl<S> Verifier<S> {
         mut ctx: Ctx<Sc>,
         collected: VerifiedBody,
         outcome: Result<NonceOutcome, NonceStoreError>,
+        decisions: Arc<dyn Decisions>,
     ) -> Result<Request<VerifiedBody>, Failure> {
+        // Past the MAC: a refusal here is of a request signed with the key.
+        let fail = |rejection: Rejection| Failure {
+            mac_verified: true,
+            ..self.fail(scheme, &ctx, rejection)
+        };
         match outcome {
             Ok(NonceOutcome::Fresh) => {}
             Ok(NonceOutcome::BeforeHorizon { horizon_millis }) => {
                 // Signed before the store's memory began: maybe accepted then. The time sent is
                 // past the horizon, so the client's one retry is accepted.
                 let after = ctx.hint_secs.max(horizon_millis.div_ceil(1000));
-                return Err(self.fail(scheme, &ctx, self.stale(scheme, &ctx, after)));
+                return Err(fail(self.stale(scheme, &ctx, after)));
             }
-            Ok(_) => return Err(self.fail(scheme, &ctx, RejectionKind::ReplayedNonce.into())),
+            Ok(_) => return Err(fail(RejectionKind::ReplayedNonce.into())),
             Err(e) => {
                 let kind = match e.kind() {
                     NonceStoreErrorKind::KeyQuotaExceeded => RejectionKind::ReplayQuotaExceeded,
@@ -574,7 +600,7 @@ impl<S> Verifier<S> {
                 if let Some(after) = e.retry_after() {
                     rejection = rejection.with_retry_after(after);
                 }
-                return Err(self.fail(scheme, &ctx, rejection.with_source(e)));
+                return Err(fail(rejection.with_source(e)));
             }
         }
         let Some(record) = ctx.record.take() else {
@@ -589,8 +615,9 @@ impl<S> Verifier<S> {
             Some(shared) if **shared == *ctx.creds.key_id() => shared.clone(),
             _ => ctx.creds.key_id().into(),
         };
-        let mut authenticated =
-            Authenticated::new(record.app_id_arc().clone(), key_id).with_scheme(scheme.id());
+        let mut authenticated = Authenticated::new(record.app_id_arc().clone(), key_id)
+            .with_scheme(scheme.id())
+            .by_layer(scheme.name(), decisions);
         if let Some(scopes) = record.scopes_arc() {
             authenticated = authenticated.with_scopes(scopes.clone());
         }

@@ -9,7 +9,8 @@ use http::request::Parts;
 use http::{Request, Uri, header};
 use http_body::Body;
 use tower_hmac_core::{
-    AllowedHosts, Clock, KeyRegistry, NonceStore, Rejection, RejectionKind, SecretKey, trim_ows,
+    AllowedHosts, Clock, Diagnostics, KeyRegistry, NonceStore, Rejection, RejectionKind, SecretKey,
+    trim_ows,
 };
 
 use super::policy::{Policy, Seen};
@@ -19,6 +20,7 @@ use super::risk::{RiskLevel, Signals};
 use super::schemes::SchemeSet;
 use super::verification::BodyError;
 use crate::Authenticated;
+use crate::extract::Decisions;
 
 /// The tracing target of the layer's decisions.
 pub const TRACING_TARGET: &str = "tower_hmac::auth";
@@ -46,7 +48,7 @@ pub(crate) struct Settings {
     pub(crate) max_header_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) responder: Arc<dyn RejectionResponder>,
-    pub(crate) diagnostics: bool,
+    pub(crate) diagnostics: Diagnostics,
     pub(crate) reveal_key_errors: bool,
     pub(crate) body_timeout: Duration,
     pub(crate) skip: Option<super::skip::SkipPredicate>,
@@ -99,6 +101,9 @@ pub struct Failure {
     /// The id of the scheme that refused it (`v1`, `sigv4`, …), when one was picked: the label
     /// of metrics and events, the same as an accepted request's.
     pub(crate) scheme_id: Option<&'static str>,
+    /// Refused after its MAC verified (a replay, a scope): the caller's key id and app are then
+    /// facts of a signed request, not claims.
+    pub(crate) mac_verified: bool,
 }
 
 impl Failure {
@@ -111,6 +116,7 @@ impl Failure {
             off_by: None,
             throttled_by: None,
             scheme_id: None,
+            mac_verified: false,
         }
     }
 
@@ -128,19 +134,24 @@ impl Failure {
     }
 
     /// Whether it counts against the throttle and the burst signal: a failed authentication, not
-    /// the server's own trouble, a slow or broken body, plain HTTP or the throttle itself.
+    /// the server's own trouble (a store down, the replay store's horizon), a request that was
+    /// signed with the key, a slow or broken body, plain HTTP or the throttle itself.
     #[cfg_attr(not(feature = "policy"), allow(dead_code))]
     pub(crate) fn counts_as_failure(&self) -> bool {
-        !matches!(
-            self.rejection.kind(),
-            RejectionKind::TooManyFailures
-                | RejectionKind::HttpsRequired
-                | RejectionKind::ReplayQuotaExceeded
-                | RejectionKind::ReplayStoreUnavailable
-                | RejectionKind::KeyStoreUnavailable
-                | RejectionKind::BodyTimeout
-                | RejectionKind::BodyUnreadable
-        )
+        // Past the MAC the caller proved the key: a refusal there is the server's state (the
+        // replay store's horizon after a restart, a store down) or a replay, never a guess.
+        !self.mac_verified
+            && !matches!(
+                self.rejection.kind(),
+                RejectionKind::TooManyFailures
+                    | RejectionKind::HttpsRequired
+                    | RejectionKind::ReplayQuotaExceeded
+                    | RejectionKind::ReplayStoreUnavailable
+                    | RejectionKind::KeyStoreUnavailable
+                    | RejectionKind::BodyTimeout
+                    | RejectionKind::BodyUnreadable
+                    | RejectionKind::InsufficientScope
+            )
     }
 
     /// `429 too_many_failures`, waiting `wait`, for the bucket `by`.
@@ -245,9 +256,13 @@ impl<S> Verifier<S> {
         Ok(())
     }
 
-    /// The throttle's answer for a key id, before its key is looked up.
-    pub(crate) fn key_id_throttled(&self, key_id: &str) -> Option<Failure> {
-        let wait = self.policy.key_id_wait(key_id)?;
+    /// The throttle's answer for a key id from this client address, before its key is looked up.
+    pub(crate) fn key_id_throttled(
+        &self,
+        key_id: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Option<Failure> {
+        let wait = self.policy.key_id_wait(key_id, client)?;
         Some(Failure {
             key_id: Some(key_id.to_owned()),
             ..Failure::throttled(wait, "key_id")
@@ -271,7 +286,31 @@ impl<S> Verifier<S> {
         if let Some(by) = failure.throttled_by {
             metrics::counter!("tower_hmac_throttled_total", "by" => by).increment(1);
         }
-        log_rejected(failure, meta, signals);
+        log_rejected(failure, meta, signals, self.settings.reveal_key_errors);
+    }
+}
+
+impl<S: Send + Sync + 'static> Decisions for Verifier<S> {
+    /// A refusal after the layer accepted the request (`insufficient_scope`): one event and one
+    /// metric like any of the layer's, answered by the layer's responder with the scheme's
+    /// challenge.
+    fn refuse(
+        &self,
+        caller: &Authenticated,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        rejection: Rejection,
+    ) -> http::Response<bytes::Bytes> {
+        let meta = AuditMeta::of(headers, extensions, self.settings.proxies.as_ref());
+        let failure = Failure {
+            key_id: Some(caller.key_id().to_owned()),
+            app_id: Some(caller.app_id().into()),
+            scheme_id: Some(caller.scheme()),
+            mac_verified: true,
+            ..Failure::from_rejection(rejection.with_scheme(caller.challenge()))
+        };
+        self.rejected(&failure, &meta);
+        super::service::rejection_response(self, failure)
     }
 }
 
@@ -376,18 +415,41 @@ fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta, signals: Signals
     }
 }
 
-fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals) {
+/// A refusal made without the layer's identity (`RequireScope` on a route the layer does not
+/// cover): its one event and metric, with nothing known of the caller.
+pub(crate) fn log_refusal_outside_layer(rejection: &Rejection) {
+    let failure = Failure::from_rejection(rejection.clone());
+    log_rejected(&failure, &AuditMeta::default(), Signals::default(), false);
+}
+
+/// The labels of a refusal's metric: what its answer says, no more. Metrics are read by whoever
+/// can scrape them (often anyone who can reach the server), so a label that differs with the
+/// key id's existence, state or owner would be the oracle the answer avoids: the code is the one
+/// answered, and the app is named only when the answer reveals key errors anyway or the request
+/// was signed with the key (refused after its MAC verified: a replay, a scope). The log keeps
+/// the real code and the app.
+fn metric_labels(failure: &Failure, reveal_key_errors: bool) -> (&'static str, &str) {
+    let app = if reveal_key_errors || failure.mac_verified {
+        failure.app_id.as_deref().unwrap_or("unknown")
+    } else {
+        "unknown"
+    };
+    (failure.rejection.code(), app)
+}
+
+fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals, reveal_key_errors: bool) {
     let started = meta.started;
     // The real reason: the answer may hide it, the operator's log does not.
     let code = failure.logged_code();
     #[cfg(feature = "metrics")]
     {
+        let (answered, app) = metric_labels(failure, reveal_key_errors);
         metrics::counter!(
             "tower_hmac_requests_total",
             "outcome" => "rejected",
-            "code" => code,
+            "code" => answered,
             "scheme" => failure.scheme_id.unwrap_or("none"),
-            "app" => failure.app_id.as_deref().unwrap_or("unknown").to_owned(),
+            "app" => app.to_owned(),
         )
         .increment(1);
         if let Some(started) = started {
@@ -396,7 +458,7 @@ fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals) {
         }
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = started;
+    let _ = (started, reveal_key_errors, metric_labels);
     let answered = failure.rejection.code();
     let key_id = failure.key_id.as_deref().unwrap_or("");
     let app_id = failure.app_id.as_deref().unwrap_or("");

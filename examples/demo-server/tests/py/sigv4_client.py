@@ -72,8 +72,15 @@ presigned_get = signed(SigV4QueryAuth(creds, "demo", "us-east-1", expires=300), 
 out["presigned_get_url"] = presigned_get.url
 send("presigned_get", presigned_get)
 send("presigned_get_again", presigned_get)
-presigned_put = signed(S3SigV4QueryAuth(creds, "s3", "us-east-1", expires=300), "PUT", "/echo")
+presigned_put = signed(
+    S3SigV4QueryAuth(creds, "s3", "us-east-1", expires=300), "PUT", "/objects/upload.txt"
+)
 send("presigned_put", presigned_put, body=b"uploaded through a presigned URL")
+# The same upload to a route that is not an S3 route: its body is not signed, so it is refused.
+presigned_put_elsewhere = signed(
+    S3SigV4QueryAuth(creds, "s3", "us-east-1", expires=300), "PUT", "/echo"
+)
+send("presigned_put_elsewhere", presigned_put_elsewhere, body=b"uploaded through a presigned URL")
 # A presigned URL used for another path or another method.
 send("presigned_other_path", presigned_get, url=presigned_get.url.replace("/whoami", "/echo"))
 send("presigned_other_method", presigned_get, method="PUT")

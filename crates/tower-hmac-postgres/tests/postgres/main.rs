@@ -17,6 +17,8 @@ use tower_hmac_postgres::{
     KeyAdmin, Keyring, MasterKey, PostgresError, PostgresRegistry, RegistryOptions,
 };
 
+mod unreachable;
+
 fn url() -> String {
     std::env::var("TOWER_HMAC_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())

@@ -1,0 +1,39 @@
+//! Login protection: [`LoginGuard`] runs the password check on the blocking pool with bounded
+//! concurrency and throttles failed logins per client address and per (user name, address) —
+//! never per name alone, so nobody can lock another user out — with a high-risk alert when one
+//! name fails from many addresses.
+//!
+//! The default:
+//!
+//! ```
+//! # use tower_hmac_sessions::{LoginGuard, LoginLimits};
+//! let guard = LoginGuard::new(LoginLimits::new()).unwrap();
+//! # let _ = guard;
+//! ```
+//!
+//! Customised: 3 failures per pair and 10 per address in 10 minutes, 2 hashes at once, alerts
+//! to a channel:
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use tower_hmac_sessions::{LoginAlert, LoginGuard, LoginLimits};
+//! let (alerts, _rx) = std::sync::mpsc::channel::<LoginAlert>();
+//! let alerts = std::sync::Mutex::new(alerts);
+//! let guard = LoginGuard::new(
+//!     LoginLimits::new()
+//!         .failures(3, 10, Duration::from_secs(600))
+//!         .checks(2, 32),
+//! )
+//! .unwrap()
+//! .alert_hook(move |alert: LoginAlert| {
+//!     let _ = alerts.lock().map(|tx| tx.send(alert));
+//! });
+//! # let _ = guard;
+//! ```
+
+mod guard;
+mod throttle;
+
+pub use guard::{
+    LoginAlert, LoginAlertHook, LoginGuard, LoginLimits, LoginLimitsError, LoginRefusal,
+};
