@@ -161,3 +161,14 @@ pub const UNUSED: [Unused; 4] = [
         tower_hmac::protocol::Locator::Header(http::HeaderName::from_static("x-unused-d")),
     ),
 ];
+
+/// The process's resident memory, in bytes (Linux `/proc/self/statm`; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}

@@ -19,20 +19,11 @@ use std::time::{Duration, Instant};
 
 use tower_hmac::store::NonceStore;
 use tower_hmac::{MemoryNonceStore, MokaNonceStore};
+use tower_hmac_benches::rss_bytes;
 
 const LIVE: usize = 1_000_000;
 const RATE: usize = 50_000;
 const TTL_SECS: u64 = 20;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
 
 fn poll_ready<F: std::future::Future>(future: F) -> F::Output {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

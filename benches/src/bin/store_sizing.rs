@@ -13,16 +13,7 @@ use std::time::{Duration, SystemTime};
 use tower_hmac::MemoryNonceStore;
 use tower_hmac::protocol::NonceLifetime;
 use tower_hmac::store::NonceStore;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
+use tower_hmac_benches::rss_bytes;
 
 fn main() {
     let before = rss_bytes();

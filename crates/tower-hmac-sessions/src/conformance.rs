@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{IssuedAccess, NewSession, Rotation, SessionStore, TokenHash};
+use crate::store::{AccessCheck, IssuedAccess, NewSession, Rotation, SessionStore, TokenHash};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -37,6 +37,8 @@ fn session(label: &str, name: &str, subject: &str) -> NewSession {
 
 /// Runs every check against `store`.
 pub async fn run(store: Arc<dyn SessionStore>, label: &str) {
+    tokens_the_store_recorded_are_never_before_its_horizon(&*store, label).await;
+    tokens_issued_before_the_horizon_are_refused(&*store, label).await;
     rotation_is_once_and_reuse_revokes_the_family(&*store, label).await;
     revocation_ends_refresh_and_denies_live_access_tokens(&*store, label).await;
     every_session_of_a_subject_is_revoked(&*store, label).await;
@@ -45,6 +47,79 @@ pub async fn run(store: Arc<dyn SessionStore>, label: &str) {
     a_revocation_right_after_a_rotation_denies_the_token_it_issued(&*store, label).await;
     one_of_a_hundred_concurrent_uses_succeeds(Arc::clone(&store), label).await;
     a_rotation_racing_a_revocation_never_issues_an_undenied_token(store, label).await;
+}
+
+/// Issue 25 item 5: the horizon never refuses a token the store itself recorded (created or
+/// rotated at `now`), and the check answers the denylist for such tokens.
+async fn tokens_the_store_recorded_are_never_before_its_horizon(
+    store: &dyn SessionStore,
+    label: &str,
+) {
+    let s = session(label, "horizon", "judy");
+    let t1 = hash(&format!("{label}-h1"));
+    let t2 = hash(&format!("{label}-h2"));
+    let (first, second) = (format!("{label}-jti-h1"), format!("{label}-jti-h2"));
+    store
+        .create(&s, &t1, &access(&first, NOW + 900), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.check_access(&first, NOW, NOW).await.unwrap(),
+        AccessCheck::Allowed,
+        "a token issued at the store's create"
+    );
+    assert!(store.horizon(NOW).await.unwrap() <= NOW);
+    assert!(matches!(
+        store
+            .rotate(&t1, &t2, &access(&second, NOW + 905), NOW + 5)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(
+        store.check_access(&second, NOW + 5, NOW + 6).await.unwrap(),
+        AccessCheck::Allowed
+    );
+    assert!(store.revoke_session(&s.session_id, NOW + 6).await.unwrap());
+    for (jti, iat) in [(&first, NOW), (&second, NOW + 5)] {
+        assert_eq!(
+            store.check_access(jti, iat, NOW + 7).await.unwrap(),
+            AccessCheck::Denied,
+            "{jti}"
+        );
+    }
+}
+
+/// Issue 25 item 5: a token issued before the store's horizon is refused whether or not the
+/// store remembers anything of it (its revocation may have been lost); the horizon does not move
+/// while the store keeps its data. A store whose horizon is 0 (its denylist is durable) has
+/// nothing before it.
+async fn tokens_issued_before_the_horizon_are_refused(store: &dyn SessionStore, label: &str) {
+    let horizon = store.horizon(NOW + 10).await.unwrap();
+    assert!(horizon <= NOW, "the horizon never passes a recorded token");
+    assert_eq!(
+        store.horizon(NOW + 3_600).await.unwrap(),
+        horizon,
+        "the horizon stays while the store keeps its data"
+    );
+    let unknown = format!("{label}-jti-never-recorded");
+    if horizon > 0 {
+        assert_eq!(
+            store
+                .check_access(&unknown, horizon - 1, NOW + 10)
+                .await
+                .unwrap(),
+            AccessCheck::BeforeHorizon { horizon }
+        );
+    }
+    assert_eq!(
+        store
+            .check_access(&unknown, horizon, NOW + 10)
+            .await
+            .unwrap(),
+        AccessCheck::Allowed,
+        "from the horizon on, the denylist decides"
+    );
 }
 
 async fn rotation_is_once_and_reuse_revokes_the_family(store: &dyn SessionStore, label: &str) {

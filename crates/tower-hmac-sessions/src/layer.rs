@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -107,6 +107,10 @@ pub(crate) fn refusal<B: From<Bytes>>(error: &TokenError) -> Response<B> {
         if !challenge.is_empty() {
             res.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
+    }
+    if let Some(secs) = error.retry_after_secs() {
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     // The typed refusal, for outer layers and tests.
     res.extensions_mut().insert(error.clone());

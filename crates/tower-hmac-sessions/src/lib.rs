@@ -16,6 +16,11 @@
 //! - **Revocation**: one session ([`Sessions::revoke_session`], logout) or every session of a
 //!   subject ([`Sessions::revoke_subject`], a password change): refresh fails at once; the
 //!   session's live access tokens are denied until they expire.
+//! - **A horizon**: a store that loses its denylist (a restarted process, a Redis restarted
+//!   without persistence) refuses the access tokens issued before the loss
+//!   (`token_before_horizon`), so a forgotten logout never re-validates a token.
+//! - **Bounded**: the Redis and PostgreSQL stores give up after a timeout (500 ms by default):
+//!   `503 session_store_unavailable` with `Retry-After: 1`.
 //!
 //! Stores: [`MemorySessionStore`], `RedisSessionStore` (feature `redis`), `PostgresSessionStore`
 //! (feature `postgres`); one conformance suite (`conformance::run`) passes on all three.
@@ -39,7 +44,8 @@ pub use login::{
 };
 pub use sessions::{RefreshError, SessionConfig, Sessions, TokenPair};
 pub use store::{
-    IssuedAccess, MemorySessionStore, NewSession, Rotation, Session, SessionStore, StoreError,
+    AccessCheck, IssuedAccess, MemorySessionStore, NewSession, Rotation, Session, SessionStore,
+    StoreError,
 };
 pub use tokens::{AccessClaims, TokenError};
 

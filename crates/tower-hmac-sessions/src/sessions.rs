@@ -14,7 +14,10 @@ use tower_hmac_core::{Clock, SystemClock};
 use crate::TRACING_TARGET;
 use crate::audit::{Stage, count_refusal};
 use crate::keys::SigningKeys;
-use crate::store::{IssuedAccess, NewSession, Rotation, SessionStore, StoreError, TokenHash};
+use crate::store::{
+    AccessCheck, IssuedAccess, NewSession, RETRY_AFTER_SECS, Rotation, SessionStore, StoreError,
+    TokenHash,
+};
 use crate::tokens::{self, AccessClaims, TokenError};
 
 /// Lifetimes and names, with secure defaults.
@@ -134,6 +137,14 @@ impl RefreshError {
             Self::Expired => "session_expired",
             Self::Store(_) => "session_store_unavailable",
             Self::Token(e) => e.code(),
+        }
+    }
+
+    /// The `Retry-After` to send, seconds: when the store failed (503), 1.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Store(_) => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 
@@ -354,8 +365,16 @@ impl Sessions {
         }
     }
 
-    /// Verifies an access token: signature, algorithm, claims, times on this clock, the
-    /// denylist.
+    /// Checks that the store answers, within its timeout: call it before serving (a server that
+    /// says it listens while its session store is unreachable holds every login) and from a
+    /// health check.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// Verifies an access token: signature, algorithm, claims, times on this clock, the store's
+    /// horizon (a token issued before it is `token_before_horizon`: the store may have lost its
+    /// revocation), the denylist.
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = tokens::decode(
             &self.keys,
@@ -371,9 +390,10 @@ impl Sessions {
         if claims.nbf > now.saturating_add(leeway) {
             return Err(TokenError::NotYetValid);
         }
-        match self.store.is_denied(&claims.jti, now).await {
-            Ok(false) => Ok(claims),
-            Ok(true) => Err(TokenError::Revoked),
+        match self.store.check_access(&claims.jti, claims.iat, now).await {
+            Ok(AccessCheck::Allowed) => Ok(claims),
+            Ok(AccessCheck::Denied) => Err(TokenError::Revoked),
+            Ok(AccessCheck::BeforeHorizon { .. }) => Err(TokenError::BeforeHorizon),
             Err(_) => Err(TokenError::StoreUnavailable),
         }
     }

@@ -63,6 +63,11 @@ pub enum TokenError {
     /// Its session was revoked (logout, every session of the subject).
     #[error("token_revoked")]
     Revoked,
+    /// Issued before the session store's horizon (the store lost its data since: a restarted
+    /// process, a Redis restarted without persistence): a revocation of it may have been lost,
+    /// so it is refused. The client refreshes; if the store lost the session too, it logs in.
+    #[error("token_before_horizon")]
+    BeforeHorizon,
     /// The store of revocations did not answer (fail closed).
     #[error("session_store_unavailable")]
     StoreUnavailable,
@@ -77,7 +82,16 @@ impl TokenError {
             Self::Expired => "token_expired",
             Self::NotYetValid => "token_not_yet_valid",
             Self::Revoked => "token_revoked",
+            Self::BeforeHorizon => "token_before_horizon",
             Self::StoreUnavailable => "session_store_unavailable",
+        }
+    }
+
+    /// The `Retry-After` to send, seconds: when the store did not answer (503), 1.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::StoreUnavailable => Some(crate::store::RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 
@@ -97,6 +111,9 @@ impl TokenError {
             Self::Expired => "the access token has expired: refresh it",
             Self::NotYetValid => "the access token is not valid yet",
             Self::Revoked => "the session was ended: log in again",
+            Self::BeforeHorizon => {
+                "the session store restarted or lost its data after this token was issued: refresh it (or log in again)"
+            }
             Self::StoreUnavailable => "the session store is unavailable; try again later",
         }
     }

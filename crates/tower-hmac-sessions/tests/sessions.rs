@@ -258,6 +258,9 @@ impl SessionStore for RevokesRightAfter {
     async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
         self.0.is_denied(jti, now).await
     }
+    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
+        self.0.horizon(now).await
+    }
 }
 
 fn revoking(after: After, clock: &Clock) -> Sessions {
@@ -665,4 +668,170 @@ fn login_limits_out_of_range_are_refused() {
     ] {
         assert!(LoginGuard::new(limits).is_err());
     }
+}
+
+/// Issue 25 item 5: the denylist lives in the store; a memory store that restarts (a new process,
+/// a new store) has forgotten every logout. An access token issued before the new store's
+/// horizon (its start) is refused — `token_before_horizon` — so a logged-out token is never
+/// accepted again; the client's path is refresh, then (the memory store lost the session too)
+/// a new login, whose token is accepted.
+#[tokio::test]
+async fn a_logout_is_not_forgotten_when_the_memory_store_restarts() {
+    let clock = clock();
+    let keys = || SigningKeys::new("k1", key(1)).unwrap();
+    let before =
+        Sessions::new(keys(), MemorySessionStore::new(), config()).with_clock(clock.clone());
+    let pair = before.login("alice", &scopes()).await.unwrap();
+    let claims = before.verify_access(&pair.access_token).await.unwrap();
+    assert!(before.revoke_session(&claims.sid).await.unwrap());
+    assert_eq!(
+        before.verify_access(&pair.access_token).await.unwrap_err(),
+        TokenError::Revoked
+    );
+    clock.advance(Duration::from_secs(60));
+    // The process restarts: a new, empty store, the same signing key.
+    let after =
+        Sessions::new(keys(), MemorySessionStore::new(), config()).with_clock(clock.clone());
+    let refused = after.verify_access(&pair.access_token).await.unwrap_err();
+    assert_eq!(refused.code(), "token_before_horizon", "{refused:?}");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // The client refreshes; the memory store lost the session, so it logs in again.
+    assert_eq!(
+        after.refresh(&pair.refresh_token).await.unwrap_err().code(),
+        "invalid_grant"
+    );
+    let fresh = after.login("alice", &scopes()).await.unwrap();
+    after.verify_access(&fresh.access_token).await.unwrap();
+    // And a token of a live session of this store stays accepted while time passes.
+    clock.advance(Duration::from_secs(600));
+    after.verify_access(&fresh.access_token).await.unwrap();
+}
+
+/// A store that never answers in time: every operation fails, as the network stores' timeout
+/// makes them fail.
+struct Down;
+
+fn down() -> StoreError {
+    StoreError::new("no answer within 500ms")
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Down {
+    async fn create(
+        &self,
+        _: &NewSession,
+        _: &TokenHash,
+        _: &IssuedAccess,
+        _: u64,
+    ) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn rotate(
+        &self,
+        _: &TokenHash,
+        _: &TokenHash,
+        _: &IssuedAccess,
+        _: u64,
+    ) -> Result<Rotation, StoreError> {
+        Err(down())
+    }
+    async fn revoke_session(&self, _: &str, _: u64) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn revoke_subject(&self, _: &str, _: u64) -> Result<usize, StoreError> {
+        Err(down())
+    }
+    async fn session_of(&self, _: &TokenHash) -> Result<Option<String>, StoreError> {
+        Err(down())
+    }
+    async fn is_denied(&self, _: &str, _: u64) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn horizon(&self, _: u64) -> Result<u64, StoreError> {
+        Err(down())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(down())
+    }
+}
+
+/// Issue 25 item 6: a store that does not answer is `503 session_store_unavailable` with
+/// `Retry-After: 1` — at the layer (no Bearer challenge: the token is not at fault), for login
+/// and refresh — and `Sessions::ping` reports it.
+#[tokio::test]
+async fn an_unavailable_store_is_answered_503_with_retry_after() {
+    let clock = clock();
+    let issuer = sessions(&clock);
+    let pair = issuer.login("alice", &scopes()).await.unwrap();
+    let s = Arc::new(
+        Sessions::new(SigningKeys::new("k1", key(1)).unwrap(), Down, config())
+            .with_clock(clock.clone()),
+    );
+    assert!(s.ping().await.is_err());
+    let login = s.login("alice", &scopes()).await.unwrap_err();
+    assert_eq!(
+        (login.code(), login.status(), login.retry_after_secs()),
+        (
+            "session_store_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(1)
+        )
+    );
+    let refresh = s.refresh(&pair.refresh_token).await.unwrap_err();
+    assert_eq!(
+        (refresh.code(), refresh.retry_after_secs()),
+        ("session_store_unavailable", Some(1))
+    );
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(me))
+        .layer(BearerAuthLayer::new(Arc::clone(&s)));
+    let res = app
+        .oneshot(
+            Request::get("/me")
+                .header("authorization", format!("Bearer {}", pair.access_token))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    assert!(res.headers().get("www-authenticate").is_none());
+    assert_eq!(
+        res.extensions().get::<TokenError>(),
+        Some(&TokenError::StoreUnavailable)
+    );
+}
+
+/// Issue 25 item 5 at the layer: a token from before the store's horizon is `401` with the
+/// Bearer challenge `error="invalid_token"` (what OAuth clients answer with a refresh) and the
+/// code `token_before_horizon`.
+#[tokio::test]
+async fn the_layer_answers_a_token_before_the_horizon_401_invalid_token() {
+    let clock = clock();
+    let pair = sessions(&clock).login("alice", &scopes()).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let restarted = Arc::new(sessions(&clock));
+    let app = axum::Router::new()
+        .route("/me", axum::routing::get(me))
+        .layer(BearerAuthLayer::new(restarted));
+    let res = app
+        .oneshot(
+            Request::get("/me")
+                .header("authorization", format!("Bearer {}", pair.access_token))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("token_before_horizon"), "{challenge}");
+    assert!(res.headers().get("retry-after").is_none());
 }

@@ -86,6 +86,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         None => (Registry::Memory(demo_server::demo_registry()?), None, None),
     };
+    // The session store first: it must have answered (within its timeout) before the server
+    // binds and says "listening" (issue 25 item 6); an unreachable one is an error at start.
+    let sessions = demo_server::sessions::sessions(
+        std::env::var("TOWER_HMAC_DEMO_JWT_SECRET").ok().as_deref(),
+        &demo_server::sessions::SessionBackend::parse(
+            &std::env::var("TOWER_HMAC_DEMO_SESSION_STORE").unwrap_or_default(),
+            std::env::var("TOWER_HMAC_DEMO_SESSION_NAMESPACE").ok(),
+        )?,
+    )
+    .await?;
+    let session_routes = demo_server::sessions::routes(sessions)?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -241,15 +252,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
-    let sessions = demo_server::sessions::sessions(
-        std::env::var("TOWER_HMAC_DEMO_JWT_SECRET").ok().as_deref(),
-        &demo_server::sessions::SessionBackend::parse(
-            &std::env::var("TOWER_HMAC_DEMO_SESSION_STORE").unwrap_or_default(),
-            std::env::var("TOWER_HMAC_DEMO_SESSION_NAMESPACE").ok(),
-        )?,
-    )
-    .await?;
-    let session_routes = demo_server::sessions::routes(sessions)?;
     demo_server::serve_with_token(
         listener,
         layer,

@@ -68,6 +68,15 @@ impl SessionBackend {
         }
     }
 
+    /// The kind of store, for messages (never its URL, which may hold a password).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(..) => "Redis",
+            Self::Postgres(..) => "PostgreSQL",
+        }
+    }
+
     async fn open(&self) -> Result<Box<dyn StoreBox>, Box<dyn std::error::Error + Send + Sync>> {
         Ok(match self {
             Self::Memory => Box::new(MemorySessionStore::new()),
@@ -108,7 +117,20 @@ pub async fn sessions(
         None => SigningKeys::generate(DEMO_KID)?,
     };
     let config = SessionConfig::new(DEMO_ISSUER, DEMO_AUDIENCE);
-    Ok(Arc::new(backend.open().await?.into_sessions(keys, config)))
+    // The store must answer (within its timeout) before the demo says it listens: never a
+    // listening server that holds its clients while the store is unreachable (issue 25 item 6).
+    // The error names the kind of store, never its URL (which may hold a password).
+    let kind = backend.kind();
+    let store = backend
+        .open()
+        .await
+        .map_err(|e| format!("session store ({kind}) did not answer: {e}"))?;
+    let sessions = store.into_sessions(keys, config);
+    sessions
+        .ping()
+        .await
+        .map_err(|e| format!("session store ({kind}) did not answer: {e}"))?;
+    Ok(Arc::new(sessions))
 }
 
 #[derive(Clone)]
@@ -163,6 +185,26 @@ pub fn routes_with_guard(sessions: Arc<Sessions>, guard: LoginGuard) -> Result<R
         .route("/auth/refresh", post(refresh))
         .merge(protected)
         .with_state(state))
+}
+
+/// `problem` with a `Retry-After` when one is given (a store that did not answer: 503).
+fn problem_retry(status: StatusCode, code: &str, detail: &str, retry: Option<u64>) -> Response {
+    let mut res = problem(status, code, detail);
+    if let Some(secs) = retry {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    res
+}
+
+/// The answer while the session store does not answer: 503 with `Retry-After`.
+fn store_unavailable() -> Response {
+    problem_retry(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "session_store_unavailable",
+        "the session store is unavailable: try again",
+        Some(tower_hmac_sessions::store::RETRY_AFTER_SECS),
+    )
 }
 
 fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
@@ -238,7 +280,12 @@ async fn login(
         .await
     {
         Ok(pair) => Json(pair).into_response(),
-        Err(e) => problem(e.status(), e.code(), "the session could not be started"),
+        Err(e) => problem_retry(
+            e.status(),
+            e.code(),
+            "the session could not be started",
+            e.retry_after_secs(),
+        ),
     }
 }
 
@@ -257,7 +304,12 @@ async fn refresh(State(state): State<AuthState>, body: Option<Json<Refresh>>) ->
     };
     match state.sessions.refresh(&body.refresh_token).await {
         Ok(pair) => Json(pair).into_response(),
-        Err(e) => problem(e.status(), e.code(), "the refresh token was refused"),
+        Err(e) => problem_retry(
+            e.status(),
+            e.code(),
+            "the refresh token was refused",
+            e.retry_after_secs(),
+        ),
     }
 }
 
@@ -273,13 +325,7 @@ async fn logout(
 ) -> Response {
     let mut ended = match state.sessions.revoke_session(&claims.sid).await {
         Ok(ended) => ended,
-        Err(_) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "session_store_unavailable",
-                "try again",
-            );
-        }
+        Err(_) => return store_unavailable(),
     };
     if let Some(token) = body.and_then(|Json(b)| b.refresh_token) {
         ended |= state
@@ -294,11 +340,7 @@ async fn logout(
 async fn logout_all(State(state): State<AuthState>, claims: AccessClaims) -> Response {
     match state.sessions.revoke_subject(&claims.sub).await {
         Ok(count) => Json(serde_json::json!({ "revoked_sessions": count })).into_response(),
-        Err(_) => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "session_store_unavailable",
-            "try again",
-        ),
+        Err(_) => store_unavailable(),
     }
 }
 

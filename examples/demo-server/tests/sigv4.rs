@@ -17,42 +17,21 @@ use common::start_demo;
 
 /// `curl --aws-sigv4 aws:amz:us-east-1:demo --user <id>:<secret> <args>`: status and body.
 async fn curl(addr: SocketAddr, secret: &str, args: &[&str]) -> (u16, String) {
+    curl_service(addr, "demo", secret, args).await
+}
+
+/// `curl --aws-sigv4 aws:amz:us-east-1:<service> --user <id>:<secret> <args>`: status and body.
+async fn curl_service(
+    addr: SocketAddr,
+    service: &str,
+    secret: &str,
+    args: &[&str],
+) -> (u16, String) {
     let user = format!("{}:{secret}", demo_server::DEMO_KEY_ID);
     let mut command = Command::new("curl");
     command
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:demo",
-        ])
-        .args(["--user", &user])
-        .args(args.iter().map(|a| a.replace("{addr}", &addr.to_string())));
-    let out = tokio::task::spawn_blocking(move || command.output().expect("curl"))
-        .await
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.parse().unwrap(), body.to_owned())
-}
-
-/// `curl --aws-sigv4 aws:amz:us-east-1:s3` (S3's rules): status and body.
-async fn curl_s3(addr: SocketAddr, args: &[&str]) -> (u16, String) {
-    let user = format!(
-        "{}:{}",
-        demo_server::DEMO_KEY_ID,
-        demo_server::demo_secret_base64()
-    );
-    let mut command = Command::new("curl");
-    command
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:s3",
-        ])
+        .args(["-s", "-w", "\n%{http_code}", "--aws-sigv4"])
+        .arg(format!("aws:amz:us-east-1:{service}"))
         .args(["--user", &user])
         .args(args.iter().map(|a| a.replace("{addr}", &addr.to_string())));
     let out = tokio::task::spawn_blocking(move || command.output().expect("curl"))
@@ -78,10 +57,17 @@ async fn unsigned_payload_is_accepted_on_the_s3_routes_only() {
         "unsigned bytes",
     ];
     let on_s3 = [&unsigned[..], &["http://{addr}/objects/report.txt"]].concat();
-    let (status, body) = curl_s3(server.addr, &on_s3).await;
+    let (status, body) =
+        curl_service(server.addr, "s3", demo_server::demo_secret_base64(), &on_s3).await;
     assert_eq!((status, body.as_str()), (200, "unsigned bytes"));
     let elsewhere = [&unsigned[..], &["http://{addr}/echo"]].concat();
-    let (status, body) = curl_s3(server.addr, &elsewhere).await;
+    let (status, body) = curl_service(
+        server.addr,
+        "s3",
+        demo_server::demo_secret_base64(),
+        &elsewhere,
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
     assert!(
         body.contains("UNSIGNED-PAYLOAD is not accepted here"),

@@ -1,11 +1,40 @@
 //! The in-process store: one mutex, everything expiring with its session.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+
+/// When the store's memory begins, on the caller's clock: its creation. The first call maps the
+/// monotonic time since creation onto the `now` it is given (rounded so that the horizon is
+/// never after a token this store issued), so a test's clock and the system clock agree.
+#[derive(Debug)]
+struct Horizon {
+    created: Instant,
+    secs: OnceLock<u64>,
+}
+
+impl Horizon {
+    fn get(&self, now: u64) -> u64 {
+        *self.secs.get_or_init(|| {
+            let elapsed = self.created.elapsed();
+            let whole = elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0);
+            now.saturating_sub(whole)
+        })
+    }
+}
+
+impl Default for Horizon {
+    fn default() -> Self {
+        Self {
+            created: Instant::now(),
+            secs: OnceLock::new(),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct SessionRecord {
@@ -73,9 +102,14 @@ impl Inner {
 }
 
 /// Sessions in this process: for one instance, and for tests.
+///
+/// Everything is lost with the process. Its horizon is its creation: an access token issued
+/// before (by a previous process, whose logouts this one never saw) is refused
+/// (`token_before_horizon`), and its refresh token is unknown — the user logs in again.
 #[derive(Debug, Default)]
 pub struct MemorySessionStore {
     inner: Mutex<Inner>,
+    horizon: Horizon,
 }
 
 impl MemorySessionStore {
@@ -98,6 +132,8 @@ impl SessionStore for MemorySessionStore {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
+        // The horizon is fixed no later than the first token this store records.
+        self.horizon.get(now);
         // One lock for the session, its token and its first access token: one atomic step.
         let mut inner = self.lock();
         inner.sweep(now);
@@ -132,6 +168,7 @@ impl SessionStore for MemorySessionStore {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
+        self.horizon.get(now);
         // Rotation and the recording of the new access token under one lock: a revocation comes
         // wholly before (this answers `Revoked`) or wholly after (it denies `access`).
         let mut inner = self.lock();
@@ -194,5 +231,9 @@ impl SessionStore for MemorySessionStore {
 
     async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
         Ok(self.lock().denied.get(jti).is_some_and(|exp| *exp > now))
+    }
+
+    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
+        Ok(self.horizon.get(now))
     }
 }

@@ -1,4 +1,18 @@
 //! Where sessions, refresh tokens and the denylist live.
+//!
+//! Two guarantees every store gives besides atomic rotation (issue 25 items 5 and 6):
+//!
+//! - **A horizon** ([`SessionStore::horizon`]): the time from which the store remembers every
+//!   revocation. An access token issued before it is refused (`token_before_horizon`), so a store
+//!   that loses its denylist — a memory store in a restarted process, a Redis restarted without
+//!   persistence or flushed — never accepts a logged-out token again. The memory store's horizon
+//!   is its creation; Redis's a marker key (`<prefix>horizon`), re-created at the current time
+//!   when found missing; PostgreSQL's is 0 (its denylist is committed with the revocation).
+//! - **Bounded answers**: the network stores give up on an operation after a timeout
+//!   ([`DEFAULT_TIMEOUT`], configurable), and the refusal is `503 session_store_unavailable`
+//!   with `Retry-After` — never a request held for the backend's own 10 s.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -9,6 +23,14 @@ mod postgres;
 mod redis;
 
 pub use memory::MemorySessionStore;
+
+/// How long a network store waits for one operation (connection, Lua script, transaction)
+/// before answering `session_store_unavailable`: 500 ms. The replay store's is 250 ms; a session
+/// operation is a transaction of several statements, rarer than a signed request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The `Retry-After` a refusal for an unavailable store carries, seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSessionStore;
 #[cfg(feature = "redis")]
@@ -76,6 +98,38 @@ pub enum Rotation {
     Unknown,
 }
 
+/// What the store says of an access token ([`SessionStore::check_access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessCheck {
+    /// Issued after the horizon and not denied.
+    Allowed,
+    /// Its session was revoked (`token_revoked`).
+    Denied,
+    /// Issued before the store's horizon, so a revocation of it may have been lost
+    /// (`token_before_horizon`).
+    BeforeHorizon {
+        /// The horizon, Unix seconds.
+        horizon: u64,
+    },
+}
+
+/// A store operation that did not finish within the store's timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {0:?}")]
+pub(crate) struct TimedOut(pub(crate) Duration);
+
+/// Runs a store operation for at most `timeout`.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    operation: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, operation)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::new(TimedOut(timeout))))
+}
+
 /// A store failed; the backend's error is its `source()`.
 #[derive(Debug, thiserror::Error)]
 #[error("session store: {source}")]
@@ -135,4 +189,39 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Whether the access token `jti` is denied at `now`.
     async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError>;
+
+    /// The store's horizon at `now`, Unix seconds: the time from which it remembers every
+    /// revocation. A store that can lose its denylist (a process restart, a backend that loses
+    /// its data) returns the time of its last loss — its creation, a marker it re-creates at
+    /// `now` when it finds it missing — so that tokens issued before are refused; a store whose
+    /// denylist is as durable as its sessions may return 0. Never after the `now` of an
+    /// operation that recorded a token ([`create`](Self::create), [`rotate`](Self::rotate)).
+    async fn horizon(&self, now: u64) -> Result<u64, StoreError>;
+
+    /// Whether the access token `jti`, issued at `issued_at`, may be accepted at `now`: refused
+    /// before the horizon, then checked against the denylist. The default asks
+    /// [`horizon`](Self::horizon) then [`is_denied`](Self::is_denied); a network store may
+    /// answer both in one round trip.
+    async fn check_access(
+        &self,
+        jti: &str,
+        issued_at: u64,
+        now: u64,
+    ) -> Result<AccessCheck, StoreError> {
+        let horizon = self.horizon(now).await?;
+        if issued_at < horizon {
+            return Ok(AccessCheck::BeforeHorizon { horizon });
+        }
+        Ok(if self.is_denied(jti, now).await? {
+            AccessCheck::Denied
+        } else {
+            AccessCheck::Allowed
+        })
+    }
+
+    /// Checks that the backend answers (within the store's timeout): for a start-up check and
+    /// health checks. The memory store always answers.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

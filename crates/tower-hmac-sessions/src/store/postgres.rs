@@ -1,5 +1,12 @@
 //! Sessions in PostgreSQL, shared by every instance: rotation is one transaction that locks the
 //! token's row, so of concurrent uses of one token exactly one rotates.
+//!
+//! Every operation is bounded by the store's timeout three ways: the pool's acquire timeout (a
+//! server that does not accept or answer connections), PostgreSQL's `statement_timeout` (a
+//! statement the server runs too long, a lock waited on too long) and a timeout around the whole
+//! operation (a server that stopped answering mid-transaction). Its horizon is 0: the denylist
+//! is a table committed in the same transaction as the revocation, as durable as the sessions
+//! themselves (see docs/SESSIONS.md for a restore from a backup).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,7 +15,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+use super::{
+    DEFAULT_TIMEOUT, IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError,
+    TokenHash, bounded,
+};
 
 const TABLES: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS tower_hmac_sessions (
@@ -37,6 +47,7 @@ const TABLES: [&str; 5] = [
 #[derive(Debug, Clone)]
 pub struct PostgresSessionStore {
     pool: PgPool,
+    timeout: Duration,
 }
 
 fn store_error(e: sqlx::Error) -> StoreError {
@@ -49,9 +60,24 @@ fn secs(n: u64) -> i64 {
 
 impl PostgresSessionStore {
     /// Connects to `url`; the tables live in `schema` (made if missing; letters, digits and `_`)
-    /// or the connection's default.
+    /// or the connection's default. Each operation is bounded by [`DEFAULT_TIMEOUT`].
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let mut options = PgConnectOptions::from_str(url).map_err(store_error)?;
+        Self::connect_with_timeout(url, schema, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect) with another per-operation timeout (at least 1 ms): the pool's
+    /// acquire timeout, the `statement_timeout` of its connections and the bound of each whole
+    /// operation. Longer: a frozen PostgreSQL holds every login, refresh and authenticated request
+    /// that long.
+    pub async fn connect_with_timeout(
+        url: &str,
+        schema: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(store_error)?
+            .options([("statement_timeout", timeout.as_millis())]);
         if let Some(schema) = schema {
             if schema.is_empty()
                 || !schema
@@ -64,28 +90,38 @@ impl PostgresSessionStore {
             }
             options = options.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(store_error)?;
+        let pool = bounded(timeout, async {
+            PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(timeout)
+                .connect_with(options)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
         if let Some(schema) = schema {
             // Checked above: letters, digits and `_` only.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .execute(&pool)
-            .await
-            .map_err(store_error)?;
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+            bounded(timeout, async {
+                sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(&pool)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
         }
         for table in TABLES {
-            sqlx::query(table)
-                .execute(&pool)
-                .await
-                .map_err(store_error)?;
+            bounded(timeout, async {
+                sqlx::query(table).execute(&pool).await.map_err(store_error)
+            })
+            .await?;
         }
-        Ok(Self { pool })
+        Ok(Self { pool, timeout })
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -150,9 +186,9 @@ async fn revoke(
     Ok(true)
 }
 
-#[async_trait]
-impl SessionStore for PostgresSessionStore {
-    async fn create(
+/// The operations, unbounded: [`SessionStore`] bounds each by the store's timeout.
+impl PostgresSessionStore {
+    async fn create_unbounded(
         &self,
         session: &NewSession,
         token: &TokenHash,
@@ -195,7 +231,7 @@ impl SessionStore for PostgresSessionStore {
         tx.commit().await.map_err(store_error)
     }
 
-    async fn rotate(
+    async fn rotate_unbounded(
         &self,
         old: &TokenHash,
         new: &TokenHash,
@@ -281,14 +317,18 @@ impl SessionStore for PostgresSessionStore {
         Ok(outcome)
     }
 
-    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+    async fn revoke_session_unbounded(
+        &self,
+        session_id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let revoked = revoke(&mut tx, session_id, now).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(revoked)
     }
 
-    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+    async fn revoke_subject_unbounded(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM tower_hmac_sessions WHERE subject = $1 AND NOT revoked FOR UPDATE",
@@ -307,7 +347,7 @@ impl SessionStore for PostgresSessionStore {
         Ok(count)
     }
 
-    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+    async fn session_of_unbounded(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT session_id FROM tower_hmac_refresh_tokens WHERE hash = $1")
             .bind(&token[..])
             .fetch_optional(&self.pool)
@@ -315,7 +355,7 @@ impl SessionStore for PostgresSessionStore {
             .map_err(store_error)
     }
 
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+    async fn is_denied_unbounded(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
         let exp: Option<i64> =
             sqlx::query_scalar("SELECT expires_at FROM tower_hmac_denied_tokens WHERE jti = $1")
                 .bind(jti)
@@ -323,5 +363,65 @@ impl SessionStore for PostgresSessionStore {
                 .await
                 .map_err(store_error)?;
         Ok(exp.is_some_and(|exp| exp > secs(now)))
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresSessionStore {
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        bounded(
+            self.timeout,
+            self.create_unbounded(session, token, access, now),
+        )
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        bounded(self.timeout, self.rotate_unbounded(old, new, access, now)).await
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        bounded(self.timeout, self.revoke_session_unbounded(session_id, now)).await
+    }
+
+    async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
+        bounded(self.timeout, self.revoke_subject_unbounded(subject, now)).await
+    }
+
+    async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        bounded(self.timeout, self.session_of_unbounded(token)).await
+    }
+
+    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        bounded(self.timeout, self.is_denied_unbounded(jti, now)).await
+    }
+
+    /// 0: the denylist is committed with the revocation, in the same database as the sessions;
+    /// it is lost only with them (a restore from a backup: docs/SESSIONS.md).
+    async fn horizon(&self, _now: u64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        bounded(self.timeout, async {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(store_error)
+        })
+        .await
     }
 }

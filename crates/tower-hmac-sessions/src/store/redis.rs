@@ -1,11 +1,48 @@
 //! Sessions in Redis, shared by every instance: each operation one Lua script, so rotation is
 //! atomic. Keys under a prefix of their own; times from the caller's clock (TTLs relative to it).
 //! Not for Redis Cluster (a script touches a session's and its token's keys together).
+//!
+//! The horizon is the marker key `<prefix>horizon` (Unix seconds): every script that records a
+//! token or checks one creates it at the caller's `now` when it is missing — on first use, and
+//! after Redis lost its data (a restart without persistence, a flush, an eviction) — so an
+//! access token issued before the loss is refused (`token_before_horizon`) and a lost logout
+//! never re-validates a token. Every operation is bounded by the store's timeout.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{IssuedAccess, NewSession, Rotation, Session, SessionStore, StoreError, TokenHash};
+use super::{
+    AccessCheck, DEFAULT_TIMEOUT, IssuedAccess, NewSession, Rotation, Session, SessionStore,
+    StoreError, TokenHash, bounded,
+};
+
+/// The horizon marker: read, or created at `now` when missing (returns it and whether it was
+/// missing).
+const HORIZON: &str = r"
+local function horizon(p, now)
+  local hk = p .. 'horizon'
+  local h = redis.call('GET', hk)
+  if h then return tonumber(h), 0 end
+  redis.call('SET', hk, now)
+  return now, 1
+end
+";
+
+const CHECK: &str = r"
+local p, jti, iat, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local h, missing = horizon(p, now)
+if iat < h then return {'before', h, missing} end
+local exp = redis.call('GET', p .. 'deny:' .. jti)
+if exp and tonumber(exp) > now then return {'denied', h, missing} end
+return {'allowed', h, missing}
+";
+
+const HORIZON_ONLY: &str = r"
+local h, missing = horizon(ARGV[1], tonumber(ARGV[2]))
+return {h, missing}
+";
 
 const REVOKE: &str = r"
 local function revoke(p, sid, now)
@@ -37,6 +74,7 @@ const CREATE: &str = r"
 local p, tok, sid, sub, scopes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local abs, idle, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 local jti, deny_until = ARGV[9], tonumber(ARGV[10])
+local _, missing = horizon(p, now)
 local ttl = math.max(abs - now, 1)
 local sk = p .. 'sess:' .. sid
 redis.call('HSET', sk, 'sub', sub, 'scopes', scopes, 'abs', abs, 'idle', idle, 'last', now, 'revoked', '0')
@@ -47,12 +85,13 @@ local subj = p .. 'subj:' .. sub
 redis.call('SADD', subj, sid)
 if redis.call('TTL', subj) < ttl then redis.call('EXPIRE', subj, ttl) end
 record(p, sid, jti, deny_until, now)
-return 1
+return 1 + missing
 ";
 
 const ROTATE: &str = r"
 local p, old, new, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, deny_until = ARGV[5], tonumber(ARGV[6])
+horizon(p, now)
 local tk = p .. 'tok:' .. old
 local sid = redis.call('HGET', tk, 'sid')
 if not sid then return {'unknown'} end
@@ -95,6 +134,9 @@ pub const DEFAULT_PREFIX: &str = "tower-hmac:sessions:";
 pub struct RedisSessionStore {
     conn: ConnectionManager,
     prefix: String,
+    timeout: Duration,
+    check: redis::Script,
+    horizon: redis::Script,
     create: redis::Script,
     rotate: redis::Script,
     revoke_session: redis::Script,
@@ -105,6 +147,7 @@ impl std::fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessionStore")
             .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -113,20 +156,66 @@ fn store_error(e: redis::RedisError) -> StoreError {
     StoreError::new(e)
 }
 
+fn warn_lost() {
+    tracing::warn!(
+        target: crate::TRACING_TARGET,
+        event = "session_store_horizon",
+        "the Redis session store's horizon marker was missing: Redis lost its data (a restart \
+         without persistence, a flush, an eviction) or this is its first use; access tokens \
+         issued before now are refused (token_before_horizon) and their sessions must log in again"
+    );
+}
+
 impl RedisSessionStore {
-    /// Connects to `url` (`redis://…`), keys under `prefix`.
+    /// Connects to `url` (`redis://…`), keys under `prefix`, with [`DEFAULT_TIMEOUT`]; fails
+    /// when Redis does not answer a `PING` within it.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::connect_with_timeout(url, prefix, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`connect`](Self::connect) with another per-operation timeout (at least 1 ms): how long
+    /// connecting and each operation may take before the store answers
+    /// `session_store_unavailable`. Longer: a frozen Redis holds every login, refresh and
+    /// authenticated request that long.
+    pub async fn connect_with_timeout(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let timeout = timeout.max(Duration::from_millis(1));
         let client = redis::Client::open(url).map_err(store_error)?;
-        let conn = client.get_connection_manager().await.map_err(store_error)?;
-        let with_revoke = |body: &str| redis::Script::new(&format!("{REVOKE}\n{RECORD}\n{body}"));
-        Ok(Self {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = bounded(timeout, async {
+            client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        let with_revoke =
+            |body: &str| redis::Script::new(&format!("{REVOKE}\n{RECORD}\n{HORIZON}\n{body}"));
+        let store = Self {
             conn,
             prefix: prefix.to_owned(),
+            timeout,
+            check: redis::Script::new(&format!("{HORIZON}\n{CHECK}")),
+            horizon: redis::Script::new(&format!("{HORIZON}\n{HORIZON_ONLY}")),
             create: with_revoke(CREATE),
             rotate: with_revoke(ROTATE),
             revoke_session: with_revoke(REVOKE_SESSION),
             revoke_subject: with_revoke(REVOKE_SUBJECT),
-        })
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -140,9 +229,8 @@ impl SessionStore for RedisSessionStore {
         now: u64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let _: i64 = self
-            .create
-            .prepare_invoke()
+        let mut invocation = self.create.prepare_invoke();
+        invocation
             .arg(&self.prefix)
             .arg(hex::encode(token))
             .arg(&session.session_id)
@@ -152,10 +240,17 @@ impl SessionStore for RedisSessionStore {
             .arg(session.idle_timeout)
             .arg(now)
             .arg(&access.jti)
-            .arg(access.deny_until)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(access.deny_until);
+        let answer: i64 = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        if answer == 2 {
+            warn_lost();
+        }
         Ok(())
     }
 
@@ -167,18 +262,21 @@ impl SessionStore for RedisSessionStore {
         now: u64,
     ) -> Result<Rotation, StoreError> {
         let mut conn = self.conn.clone();
-        let answer: Vec<String> = self
-            .rotate
-            .prepare_invoke()
+        let mut invocation = self.rotate.prepare_invoke();
+        invocation
             .arg(&self.prefix)
             .arg(hex::encode(old))
             .arg(hex::encode(new))
             .arg(now)
             .arg(&access.jti)
-            .arg(access.deny_until)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(access.deny_until);
+        let answer: Vec<String> = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
         Ok(match answer.as_slice() {
             [status, sid, sub, scopes, abs] if status == "rotated" => Rotation::Rotated(Session {
                 session_id: sid.clone(),
@@ -202,49 +300,113 @@ impl SessionStore for RedisSessionStore {
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let n: i64 = self
-            .revoke_session
-            .prepare_invoke()
-            .arg(&self.prefix)
-            .arg(session_id)
-            .arg(now)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let mut invocation = self.revoke_session.prepare_invoke();
+        invocation.arg(&self.prefix).arg(session_id).arg(now);
+        let n: i64 = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
         Ok(n == 1)
     }
 
     async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
         let mut conn = self.conn.clone();
-        let n: i64 = self
-            .revoke_subject
-            .prepare_invoke()
-            .arg(&self.prefix)
-            .arg(subject)
-            .arg(now)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let mut invocation = self.revoke_subject.prepare_invoke();
+        invocation.arg(&self.prefix).arg(subject).arg(now);
+        let n: i64 = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
     async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn.clone();
-        redis::cmd("HGET")
+        let cmd = redis::cmd("HGET")
             .arg(format!("{}tok:{}", self.prefix, hex::encode(token)))
             .arg("sid")
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error)
+            .clone();
+        bounded(self.timeout, async {
+            cmd.query_async(&mut conn).await.map_err(store_error)
+        })
+        .await
     }
 
     async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let exp: Option<u64> = redis::cmd("GET")
+        let cmd = redis::cmd("GET")
             .arg(format!("{}deny:{jti}", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .clone();
+        let exp: Option<u64> = bounded(self.timeout, async {
+            cmd.query_async(&mut conn).await.map_err(store_error)
+        })
+        .await?;
         Ok(exp.is_some_and(|exp| exp > now))
+    }
+
+    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.horizon.prepare_invoke();
+        invocation.arg(&self.prefix).arg(now);
+        let (horizon, missing): (u64, i64) = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        if missing == 1 {
+            warn_lost();
+        }
+        Ok(horizon)
+    }
+
+    /// The horizon and the denylist in one script: one round trip.
+    async fn check_access(
+        &self,
+        jti: &str,
+        issued_at: u64,
+        now: u64,
+    ) -> Result<AccessCheck, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.check.prepare_invoke();
+        invocation
+            .arg(&self.prefix)
+            .arg(jti)
+            .arg(issued_at)
+            .arg(now);
+        let (status, horizon, missing): (String, u64, i64) = bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        if missing == 1 {
+            warn_lost();
+        }
+        Ok(match status.as_str() {
+            "allowed" => AccessCheck::Allowed,
+            "before" => AccessCheck::BeforeHorizon { horizon },
+            _ => AccessCheck::Denied,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        bounded(self.timeout, async {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -89,6 +89,5 @@ pub use service::HmacAuth;
 pub use skip::Passthrough;
 #[cfg(feature = "policy")]
 pub use throttle::{DEFAULT_THROTTLE_CAPACITY, FailureThrottle};
-pub use tower_hmac_core::Diagnostics;
 pub use verification::SchemeVerification;
 pub use verify::{Failure, TRACING_TARGET, Verifier};
