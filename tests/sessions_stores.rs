@@ -412,3 +412,52 @@ async fn a_frozen_or_closed_postgres_is_answered_unavailable_within_the_timeout(
         .arg(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_keys_is_refused() {
+    // An evicted denylist entry would re-validate a logged-out token, and the horizon marker
+    // cannot tell a partial loss: the store refuses such a Redis, as the replay store does. A
+    // Redis of the test's own, on a Unix socket (no port to race for).
+    let dir = std::env::temp_dir().join(format!(
+        "tower-hmac-evicting-redis-{}",
+        tower_hmac_integration::unique_key_id("r")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("redis.sock");
+    let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = std::process::Command::new(&binary)
+        .args(["--port", "0", "--save", "", "--appendonly", "no"])
+        .args(["--maxmemory-policy", "allkeys-lru"])
+        .arg("--unixsocket")
+        .arg(&socket)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} (apt-get install redis-server): {e}"));
+    let server = KillOnDrop(server);
+    let url = format!("redis+unix://{}", socket.display());
+    let mut refused = None;
+    for _ in 0..200 {
+        match RedisSessionStore::connect(&url, "evicting:").await {
+            Err(e) if e.to_string().contains("maxmemory-policy") => {
+                refused = Some(e.to_string());
+                break;
+            }
+            // Not up yet.
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+            Ok(_) => panic!("a Redis with maxmemory-policy allkeys-lru was accepted"),
+        }
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let refused = refused.expect("the test's Redis did not start within 5 s");
+    assert!(refused.contains("allkeys-lru"), "{refused}");
+}

@@ -210,7 +210,44 @@ impl RedisSessionStore {
             revoke_subject: with_revoke(REVOKE_SUBJECT),
         };
         store.ping().await?;
+        store.check_eviction_policy().await?;
         Ok(store)
+    }
+
+    /// Refuses a Redis that may evict keys under memory pressure: an evicted denylist entry is a
+    /// logged-out access token accepted again, and the horizon marker cannot tell a partial
+    /// loss (the replay store refuses such a Redis for the same reason). Where `CONFIG` is not
+    /// allowed (managed Redis) a warning says what to check.
+    async fn check_eviction_policy(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let answer = bounded(self.timeout, async {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await;
+        match answer
+            .as_deref()
+            .map(|pair| pair.get(1).map(String::as_str))
+        {
+            Ok(Some("noeviction")) => Ok(()),
+            Ok(Some(policy)) => Err(StoreError::new(format!(
+                "Redis maxmemory-policy is {policy:?}, which can evict the session store's keys \
+                 (an evicted denylist entry re-validates a logged-out token); set \
+                 `maxmemory-policy noeviction`"
+            ))),
+            Ok(None) | Err(_) => {
+                tracing::warn!(
+                    target: "tower_hmac::sessions",
+                    "cannot read Redis's maxmemory-policy (CONFIG not allowed?): make sure it is \
+                     noeviction, or logged-out tokens may be accepted again after an eviction"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// The per-operation timeout.
