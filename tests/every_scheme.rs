@@ -322,6 +322,20 @@ impl<S: tower_hmac::server::SchemeSet> Layered for Built<S> {
     }
 }
 
+impl Answer {
+    /// The keyed digests of the server's lines, when the answer has them.
+    fn digests(&self) -> Option<Vec<String>> {
+        let json: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        let lines = json["diagnostics"]["string_to_sign_lines"].as_array()?;
+        Some(
+            lines
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect(),
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Answer {
     status: u16,
@@ -333,13 +347,11 @@ struct Answer {
 impl Answer {
     /// What an outsider can compare: the keyed digests are random to anyone without the key.
     fn shape(&self) -> (u16, BTreeSet<String>, String, BTreeSet<String>) {
-        let mut body = String::new();
-        let mut run = 0;
-        for c in self.body.chars() {
-            run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
-            body.push(if c.is_ascii_hexdigit() { 'x' } else { c });
-        }
-        let _ = run;
+        let body = self
+            .body
+            .chars()
+            .map(|c| if c.is_ascii_hexdigit() { 'x' } else { c })
+            .collect();
         (
             self.status,
             self.headers.clone(),
@@ -550,6 +562,12 @@ fn every_scheme_accepts_once_and_binds_its_replay_key_to_the_mac() {
         );
         let again = layer.call(&captured);
         assert_ne!(again.status, 200, "{}: its copy was accepted", case.id);
+        // Refused by the replay guard itself, past the MAC: the guard is on for this scheme.
+        assert!(
+            again.body.contains("replayed_nonce"),
+            "{}: {again:?}",
+            case.id
+        );
         let variants = mutations(&captured);
         assert!(
             variants.len() >= 4,
@@ -655,6 +673,76 @@ fn every_scheme_answers_unknown_and_revoked_key_ids_as_a_bad_signature_in_answer
 }
 
 #[test]
+fn every_scheme_keys_a_refused_key_ids_digests_as_its_own() {
+    // On one layer: the digests of a known key's bad signature, of two unknown key ids' and of a
+    // revoked one's must all differ, as two real keys' do. One decoy key for every refused key
+    // id made theirs identical: one request per candidate then told which key ids exist.
+    for case in cases().into_iter().filter(|c| !c.bound) {
+        let layer = (case.build)(KNOWN, store());
+        let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+        for key_id in [KNOWN, UNKNOWN, "k-unknown-2", REVOKED] {
+            let answer = layer.call(&bad(&case, key_id));
+            assert_eq!(answer.status, 401, "{}: {answer:?}", case.id);
+            let Some(digests) = answer.digests() else {
+                // A scheme without diagnostics (the token): nothing to tell apart.
+                assert!(
+                    seen.is_empty(),
+                    "{}: digests for some key ids only",
+                    case.id
+                );
+                continue;
+            };
+            // Lines that do not hold the key id differ as the keys do.
+            for (other, theirs) in &seen {
+                let same = digests.iter().zip(theirs).filter(|(a, b)| a == b).count();
+                assert!(
+                    same <= 1,
+                    "{}: {key_id} and {other} share {same} digests: {digests:?}",
+                    case.id
+                );
+            }
+            seen.push((key_id, digests));
+        }
+    }
+}
+
+#[test]
+fn a_refused_key_ids_time_mac_is_its_own() {
+    // `tsm` of a stale answer, for refused key ids and the same nonce: different, as for two
+    // real keys.
+    let layer = Built(builder(store()).schemes((V1,)).build().unwrap());
+    let stale = |key_id: &str| {
+        let mut spec = Spec::new(Method::GET, "/orders", b"");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, HOST.parse().unwrap());
+        let uri: http::Uri = "/orders".parse().unwrap();
+        let auth = tower_hmac::protocol::Signer::new(key_id, other_key())
+            .unwrap()
+            .sign(
+                &(&Method::GET, &uri, &headers),
+                &tower_hmac::protocol::body_sha256(b""),
+                &tower_hmac::protocol::SignParams::new(NOW - 3600, "fixed-nonce-0123456789"),
+            )
+            .unwrap();
+        spec.set("authorization", &auth.to_string());
+        let answer = layer.call(&spec);
+        assert!(answer.body.contains("stale_timestamp"), "{answer:?}");
+        answer
+            .headers
+            .iter()
+            .find(|h| h.starts_with("www-authenticate:"))
+            .unwrap()
+            .split("tsm=")
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let a = stale(UNKNOWN);
+    assert_ne!(a, stale("k-unknown-2"));
+    assert_ne!(a, stale(REVOKED));
+}
+
+#[test]
 fn with_revealed_key_errors_the_metrics_follow_the_answer() {
     // The operator's choice applies to every output alike: revealed in the answer, revealed in
     // the metric.
@@ -713,4 +801,21 @@ fn every_shipped_scheme_is_checked_here() {
     let shipped = shipped_scheme_ids();
     assert_eq!(shipped.len(), 10, "{shipped:?}");
     assert_eq!(checked, shipped, "a scheme without its row in cases()");
+}
+
+#[test]
+fn a_per_key_algorithm_rule_is_not_told_in_the_answer() {
+    // Kong with KNOWN kept to hmac-sha512: its hmac-sha256 request must be answered as an
+    // unknown key id's (it was `malformed_authorization` "not allowed for this key").
+    let layer = Built(
+        builder(store())
+            .schemes((Kong::new().key_algorithms(KNOWN, &[Algorithm::HmacSha512]),))
+            .build()
+            .unwrap(),
+    );
+    let known = layer.call(&sign_kong(KNOWN, &key()));
+    let unknown = layer.call(&sign_kong(UNKNOWN, &key()));
+    assert_eq!(known.status, 401, "{known:?}");
+    assert!(known.body.contains("invalid_signature"), "{known:?}");
+    assert_eq!(known.shape(), unknown.shape());
 }

@@ -169,21 +169,24 @@ fn a_scope_refusal_is_one_decision_counted_like_the_layers() {
         .snapshot()
         .into_vec()
         .into_iter()
-        .filter(|(key, ..)| key.key().name() == "tower_hmac_requests_total")
+        .filter(|(key, ..)| key.key().name().ends_with("_total"))
         .map(|(key, _, _, value)| {
             let labels: Vec<String> = key
                 .key()
                 .labels()
                 .map(|l| format!("{}={}", l.key(), l.value()))
                 .collect();
-            format!("{} {value:?}", labels.join(","))
+            format!("{} {} {value:?}", key.key().name(), labels.join(","))
         })
         .collect();
-    // The layer accepted the signature; the route refused the scope: that refusal is counted.
-    assert!(
-        counters
-            .iter()
-            .any(|c| c == "outcome=rejected,code=insufficient_scope,scheme=v1,app=shop Counter(1)"),
+    // The layer accepted the signature (one request, one count), then the route refused the
+    // scope: that refusal has its own counter.
+    assert_eq!(
+        counters,
+        [
+            "tower_hmac_requests_total outcome=accepted,code=ok,scheme=v1,app=shop Counter(1)",
+            "tower_hmac_scope_refusals_total code=insufficient_scope,scheme=v1,app=shop Counter(1)",
+        ],
         "{counters:#?}"
     );
 }

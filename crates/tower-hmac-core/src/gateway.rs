@@ -397,6 +397,9 @@ pub struct GatewayCredentials {
     signature_text: String,
     timestamp: u64,
     replay_guard: bool,
+    /// The algorithm is allowed for some key but not this one: refused as a bad signature would
+    /// be (an unknown key id's answer), never with an answer that says the key id has a rule.
+    algorithm_refused: bool,
 }
 
 impl fmt::Debug for GatewayCredentials {
@@ -647,10 +650,15 @@ fn parse(rules: &Rules, parts: &Parts, max_len: usize) -> Result<GatewayCredenti
         ));
     }
     let algorithm = Algorithm::parse(algorithm).ok_or_else(|| malformed("an unknown algorithm"))?;
-    if !rules.allows(key_id, algorithm) {
+    // An algorithm no key may use is refused as such (it says nothing of the key id); one that
+    // only another key may use is refused after the MAC, as a bad signature.
+    let allowed_somewhere = rules.algorithms.contains(algorithm)
+        || rules.per_key.values().any(|a| a.contains(algorithm));
+    if !allowed_somewhere {
         return Err(Rejection::new(RejectionKind::MalformedAuthorization)
-            .with_detail(format!("{algorithm} is not allowed for this key")));
+            .with_detail(format!("{algorithm} is not allowed here")));
     }
+    let algorithm_refused = !rules.allows(key_id, algorithm);
     let mut names: Vec<Box<str>> = Vec::new();
     for name in headers.split(' ') {
         if !valid_name(name) {
@@ -679,6 +687,7 @@ fn parse(rules: &Rules, parts: &Parts, max_len: usize) -> Result<GatewayCredenti
         signature_text: signature_text.to_owned(),
         timestamp: 0,
         replay_guard: rules.replay_guard,
+        algorithm_refused,
     };
     // The time: the first of the gateway's time headers that is a date — and it must be signed.
     let mut dated = None;
@@ -754,7 +763,7 @@ fn verify(
     let mac = creds
         .algorithm
         .mac(key.text_form().as_bytes(), &pending.signing);
-    if !bool::from(mac.ct_eq(&creds.signature)) {
+    if !bool::from(mac.ct_eq(&creds.signature)) || creds.algorithm_refused {
         // Withheld: the layer answers with digests keyed with the key being verified, never
         // the signing string (it holds the values of every listed header, a proxy's too).
         return Err(

@@ -135,6 +135,18 @@ impl SecretKey {
         self.text.is_some()
     }
 
+    /// A key derived from this one for `context`: the HMAC-SHA256 of the context's parts under
+    /// this key (32 bytes). Different contexts give unrelated keys; without this key nobody can
+    /// tell them from random. The layer derives one decoy key per refused key id from its own
+    /// random one, so that a refused key id's answers differ from another's as two real keys'
+    /// do.
+    pub fn derive(&self, context: &[&[u8]]) -> SecretKey {
+        SecretKey {
+            bytes: Box::new(hmac_sha256(self, context)),
+            text: None,
+        }
+    }
+
     pub(crate) fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
         <HmacSha256 as KeyInit>::new_from_slice(&self.bytes).unwrap_or_else(|_| unreachable_mac())
@@ -202,6 +214,21 @@ mod tests {
         assert_eq!(provider.expose_secret(), b"whsec_abcdefghijklmnop");
         assert!(SecretKey::from_text("too-short").is_err());
         assert_eq!(format!("{provider:?}"), "SecretKey([redacted])");
+    }
+
+    #[test]
+    fn derived_keys_differ_by_context_and_are_stable() {
+        let key = SecretKey::from_bytes(&[3; 32]).unwrap();
+        let a = key.derive(&[b"decoy\n", b"a"]);
+        assert_eq!(
+            a.expose_secret(),
+            key.derive(&[b"decoy\n", b"a"]).expose_secret()
+        );
+        assert_ne!(
+            a.expose_secret(),
+            key.derive(&[b"decoy\n", b"b"]).expose_secret()
+        );
+        assert_eq!(a.expose_secret().len(), 32);
     }
 
     #[test]

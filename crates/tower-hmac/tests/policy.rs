@@ -348,3 +348,41 @@ async fn refusals_the_servers_state_caused_never_charge_the_callers_bucket() {
         "the horizon's refusals were charged"
     );
 }
+
+#[tokio::test]
+async fn replays_are_counted_against_their_address_only() {
+    // Whoever captured a request can repeat it at will: each replay costs the server a body, a
+    // MAC and a store call, so it counts against the sender's address — never against the key
+    // id, whose holder did not send it.
+    let clock = ManualClock::at_unix(T0);
+    let svc = service(
+        builder(&clock)
+            .throttle_failures(FailureThrottle::new(3, Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    );
+    let captured = from(get("alice", &key(1), &clock), [198, 51, 100, 7]);
+    let (parts, body) = captured.into_parts();
+    let copy = || {
+        let mut req = Request::from_parts(parts.clone(), body.clone());
+        req.extensions_mut()
+            .insert(PeerAddr(SocketAddr::from(([198, 51, 100, 7], 40000))));
+        req
+    };
+    assert_eq!(status(&svc, copy()).await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        let res = status(&svc, copy()).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        status(&svc, copy()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the replaying address is throttled"
+    );
+    let res = status(&svc, from(get("alice", &key(1), &clock), [192, 0, 2, 1])).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the key's holder elsewhere goes on"
+    );
+}

@@ -384,6 +384,7 @@ impl<S: SchemeSet> HmacAuthBuilder<S> {
                 .risk
                 .map(|r| r.build(Arc::clone(&settings.clock)))
                 .transpose()?,
+            warned_no_client: Default::default(),
         };
         #[cfg(not(feature = "policy"))]
         let policy = super::policy::Policy::default();

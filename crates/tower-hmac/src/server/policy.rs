@@ -24,6 +24,9 @@ pub(crate) struct Policy {
     pub(crate) throttle: Option<Throttle>,
     #[cfg(feature = "policy")]
     pub(crate) risk: Option<Monitor>,
+    /// Whether the "no client address" warning was logged (once per layer).
+    #[cfg(feature = "policy")]
+    pub(crate) warned_no_client: std::sync::atomic::AtomicBool,
 }
 
 /// What an event says of the request, for an alert.
@@ -32,6 +35,9 @@ pub(crate) struct Seen<'a> {
     pub(crate) client: Option<IpAddr>,
     pub(crate) request_id: Option<&'a str>,
 }
+
+#[cfg(feature = "policy")]
+use std::sync::atomic::Ordering;
 
 #[cfg(feature = "policy")]
 impl Policy {
@@ -74,6 +80,17 @@ impl Policy {
         let counts = failure.counts_as_failure();
         let key_id = failure.key_id.as_deref();
         if let (true, Some(throttle)) = (counts, &self.throttle) {
+            if seen.client.is_none() && !self.warned_no_client.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: super::verify::TRACING_TARGET,
+                    "failures are throttled per client address, and this request has none: \
+                     serve with `into_make_service_with_connect_info::<SocketAddr>()` (axum), \
+                     insert `PeerAddr`, or trust a proxy that forwards it; until then nothing \
+                     is throttled"
+                );
+            }
+            // A replay counts against its address only: the key's holder did not send it.
+            let key_id = key_id.filter(|_| !failure.mac_verified);
             throttle.record_failure(key_id, seen.client);
         }
         let mut signals = match (counts, &self.risk) {

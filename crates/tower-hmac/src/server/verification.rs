@@ -48,6 +48,10 @@ struct Ctx<Sc: Scheme> {
     refused: Option<RejectionKind>,
     /// The app of a known but refused key, for the log line.
     refused_app: Option<Arc<str>>,
+    /// For a refused key id: the decoy key it is verified with, derived from the layer's random
+    /// one and the key id, so that its answers (keyed digests, `tsm`) differ from another
+    /// refused key id's as two real keys' do.
+    decoy: Option<SecretKey>,
     /// The URI the router routes on, put back after verifying against the signed one.
     routed: Option<Uri>,
     now: SystemTime,
@@ -319,7 +323,11 @@ where
 impl<S> Verifier<S> {
     /// The key a request is verified with: its own, or the decoy for a refused one.
     fn secret<'a, Sc: Scheme>(&'a self, ctx: &'a Ctx<Sc>) -> &'a SecretKey {
-        ctx.record.as_ref().map_or(&self.decoy_key, |r| r.secret())
+        match (&ctx.record, &ctx.decoy) {
+            (Some(record), _) => record.secret(),
+            (None, Some(decoy)) => decoy,
+            (None, None) => &self.decoy_key,
+        }
     }
 
     /// A failure of this request, with what the log line says of the caller.
@@ -392,12 +400,18 @@ impl<S> Verifier<S> {
                 });
             }
         };
+        // Only a refused key id pays for its decoy (one HMAC): the accept path derives nothing.
+        let decoy = record.is_none().then(|| {
+            self.decoy_key
+                .derive(&[b"tower-hmac decoy\n", creds.key_id().as_bytes()])
+        });
         let mut ctx = Ctx {
             parts,
             creds,
             record,
             refused,
             refused_app,
+            decoy,
             routed: None,
             now,
             hint_secs: unix_millis(now).div_ceil(1000),
@@ -408,7 +422,7 @@ impl<S> Verifier<S> {
             // key, then the key's own refusal.
             ctx.decoy_only = true;
             let pending = scheme
-                .prepare(&ctx.creds, &ctx.parts, &self.decoy_key)
+                .prepare(&ctx.creds, &ctx.parts, self.secret(&ctx))
                 .map_err(|_| self.refusal(scheme, &ctx))?;
             return Ok((ctx, pending));
         }
@@ -499,7 +513,7 @@ impl<S> Verifier<S> {
         collected: VerifiedBody,
     ) -> State<Sc, B> {
         if ctx.decoy_only {
-            let _ = scheme.verify(&ctx.creds, pending, &self.decoy_key);
+            let _ = scheme.verify(&ctx.creds, pending, self.secret(&ctx));
             return State::Failed {
                 failure: Some(self.refusal(scheme, &ctx)),
             };

@@ -104,6 +104,9 @@ pub struct Failure {
     /// Refused after its MAC verified (a replay, a scope): the caller's key id and app are then
     /// facts of a signed request, not claims.
     pub(crate) mac_verified: bool,
+    /// Refused by the route after the layer accepted the request (a scope): the request is
+    /// already counted as accepted, so the refusal has a counter of its own.
+    pub(crate) after_accept: bool,
 }
 
 impl Failure {
@@ -117,6 +120,7 @@ impl Failure {
             throttled_by: None,
             scheme_id: None,
             mac_verified: false,
+            after_accept: false,
         }
     }
 
@@ -133,25 +137,29 @@ impl Failure {
             .map_or(self.rejection.code(), RejectionKind::code)
     }
 
-    /// Whether it counts against the throttle and the burst signal: a failed authentication, not
-    /// the server's own trouble (a store down, the replay store's horizon), a request that was
-    /// signed with the key, a slow or broken body, plain HTTP or the throttle itself.
+    /// Whether it counts against the throttle and the burst signal: a failed authentication or a
+    /// replay, not the server's own trouble (a store down, the replay store's horizon), another
+    /// refusal of a request signed with the key (a scope), a slow or broken body, plain HTTP or
+    /// the throttle itself.
     #[cfg_attr(not(feature = "policy"), allow(dead_code))]
     pub(crate) fn counts_as_failure(&self) -> bool {
         // Past the MAC the caller proved the key: a refusal there is the server's state (the
-        // replay store's horizon after a restart, a store down) or a replay, never a guess.
-        !self.mac_verified
-            && !matches!(
-                self.rejection.kind(),
-                RejectionKind::TooManyFailures
-                    | RejectionKind::HttpsRequired
-                    | RejectionKind::ReplayQuotaExceeded
-                    | RejectionKind::ReplayStoreUnavailable
-                    | RejectionKind::KeyStoreUnavailable
-                    | RejectionKind::BodyTimeout
-                    | RejectionKind::BodyUnreadable
-                    | RejectionKind::InsufficientScope
-            )
+        // replay store's horizon after a restart, a store down), never a guess — except a
+        // replay, which whoever captured a request can repeat at will.
+        if self.mac_verified {
+            return self.rejection.kind() == RejectionKind::ReplayedNonce;
+        }
+        !matches!(
+            self.rejection.kind(),
+            RejectionKind::TooManyFailures
+                | RejectionKind::HttpsRequired
+                | RejectionKind::ReplayQuotaExceeded
+                | RejectionKind::ReplayStoreUnavailable
+                | RejectionKind::KeyStoreUnavailable
+                | RejectionKind::BodyTimeout
+                | RejectionKind::BodyUnreadable
+                | RejectionKind::InsufficientScope
+        )
     }
 
     /// `429 too_many_failures`, waiting `wait`, for the bucket `by`.
@@ -307,6 +315,7 @@ impl<S: Send + Sync + 'static> Decisions for Verifier<S> {
             app_id: Some(caller.app_id().into()),
             scheme_id: Some(caller.scheme()),
             mac_verified: true,
+            after_accept: true,
             ..Failure::from_rejection(rejection.with_scheme(caller.challenge()))
         };
         self.rejected(&failure, &meta);
@@ -444,15 +453,27 @@ fn log_rejected(failure: &Failure, meta: &AuditMeta, signals: Signals, reveal_ke
     #[cfg(feature = "metrics")]
     {
         let (answered, app) = metric_labels(failure, reveal_key_errors);
-        metrics::counter!(
-            "tower_hmac_requests_total",
-            "outcome" => "rejected",
-            "code" => answered,
-            "scheme" => failure.scheme_id.unwrap_or("none"),
-            "app" => app.to_owned(),
-        )
-        .increment(1);
-        if let Some(started) = started {
+        if failure.after_accept {
+            // One request, one count in `tower_hmac_requests_total` (its accepted signature):
+            // the route's refusal after it is counted here.
+            metrics::counter!(
+                "tower_hmac_scope_refusals_total",
+                "code" => answered,
+                "scheme" => failure.scheme_id.unwrap_or("none"),
+                "app" => app.to_owned(),
+            )
+            .increment(1);
+        } else {
+            metrics::counter!(
+                "tower_hmac_requests_total",
+                "outcome" => "rejected",
+                "code" => answered,
+                "scheme" => failure.scheme_id.unwrap_or("none"),
+                "app" => app.to_owned(),
+            )
+            .increment(1);
+        }
+        if let (Some(started), false) = (started, failure.after_accept) {
             metrics::histogram!("tower_hmac_verification_seconds", "outcome" => "rejected")
                 .record(started.elapsed().as_secs_f64());
         }

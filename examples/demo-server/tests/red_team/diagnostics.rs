@@ -57,7 +57,13 @@ async fn gateway_and_sigv4_refusals_carry_only_keyed_digests() {
     .await;
     let host = server.addr.to_string();
     for kong in [true, false] {
-        for key_id in [demo_server::DEMO_KEY_ID, "no-such-key-id"] {
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        for key_id in [
+            demo_server::DEMO_KEY_ID,
+            "no-such-key-id",
+            "no-such-key-id-2",
+            "demo-2024",
+        ] {
             let (status, text) = send(server.addr, &gateway_request(kong, &host, key_id)).await;
             assert_eq!(status, 401, "{text}");
             assert!(text.contains("invalid_signature"), "{text}");
@@ -70,6 +76,20 @@ async fn gateway_and_sigv4_refusals_carry_only_keyed_digests() {
                 text.contains("string_to_sign_lines"),
                 "keyed digests are still there for the key's holder: {text}"
             );
+            // Each key id's digests are its own: a refused id's are not a shared decoy's.
+            let body = text.split("\r\n\r\n").nth(1).unwrap();
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            let digests: Vec<String> = json["diagnostics"]["string_to_sign_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect();
+            for other in &seen {
+                let same = digests.iter().zip(other).filter(|(a, b)| a == b).count();
+                assert_eq!(same, 0, "{key_id}: {digests:?} {other:?}");
+            }
+            seen.push(digests);
         }
     }
 
