@@ -106,6 +106,7 @@ pub struct Failure {
     pub(crate) mac_verified: bool,
     /// Refused by the route after the layer accepted the request (a scope): the request is
     /// already counted as accepted, so the refusal has a counter of its own.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) after_accept: bool,
 }
 
