@@ -115,6 +115,7 @@ pub enum AccessCheck {
 }
 
 /// A store operation that did not finish within the store's timeout.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 #[derive(Debug, thiserror::Error)]
 #[error("no answer within {0:?}")]
 pub(crate) struct TimedOut(pub(crate) Duration);
