@@ -166,9 +166,11 @@ fn sha1_is_refused_unless_allowed_and_algorithms_can_be_kept_per_key() {
     assert_eq!(run(&per_key, case, &parts, &key), "accept");
     let other = file.cases.iter().find(|c| c.id == "kong-sha256").unwrap();
     let parts = request(other, &other.authorization_registered);
+    // bob may use only hmac-sha1 now: refused as a bad signature is, so that the answer does
+    // not tell that bob has a rule of its own (an unknown key id's answer is the same).
     assert_eq!(
         run(&per_key, other, &parts, &key),
-        "malformed_authorization",
+        "invalid_signature",
         "bob may use only hmac-sha1 now"
     );
 }
