@@ -250,6 +250,21 @@ impl RedisSessionStore {
         }
     }
 
+    /// Runs a prepared script within the store's timeout.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        bounded(self.timeout, async {
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await
+    }
+
     /// The per-operation timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -265,7 +280,6 @@ impl SessionStore for RedisSessionStore {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.create.prepare_invoke();
         invocation
             .arg(&self.prefix)
@@ -278,13 +292,7 @@ impl SessionStore for RedisSessionStore {
             .arg(now)
             .arg(&access.jti)
             .arg(access.deny_until);
-        let answer: i64 = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let answer: i64 = self.run(&invocation).await?;
         if answer == 2 {
             warn_lost();
         }
@@ -298,7 +306,6 @@ impl SessionStore for RedisSessionStore {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.rotate.prepare_invoke();
         invocation
             .arg(&self.prefix)
@@ -307,13 +314,7 @@ impl SessionStore for RedisSessionStore {
             .arg(now)
             .arg(&access.jti)
             .arg(access.deny_until);
-        let answer: Vec<String> = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let answer: Vec<String> = self.run(&invocation).await?;
         Ok(match answer.as_slice() {
             [status, sid, sub, scopes, abs] if status == "rotated" => Rotation::Rotated(Session {
                 session_id: sid.clone(),
@@ -336,30 +337,16 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.revoke_session.prepare_invoke();
         invocation.arg(&self.prefix).arg(session_id).arg(now);
-        let n: i64 = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let n: i64 = self.run(&invocation).await?;
         Ok(n == 1)
     }
 
     async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.revoke_subject.prepare_invoke();
         invocation.arg(&self.prefix).arg(subject).arg(now);
-        let n: i64 = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let n: i64 = self.run(&invocation).await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
@@ -388,16 +375,9 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.horizon.prepare_invoke();
         invocation.arg(&self.prefix).arg(now);
-        let (horizon, missing): (u64, i64) = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let (horizon, missing): (u64, i64) = self.run(&invocation).await?;
         if missing == 1 {
             warn_lost();
         }
@@ -411,20 +391,13 @@ impl SessionStore for RedisSessionStore {
         issued_at: u64,
         now: u64,
     ) -> Result<AccessCheck, StoreError> {
-        let mut conn = self.conn.clone();
         let mut invocation = self.check.prepare_invoke();
         invocation
             .arg(&self.prefix)
             .arg(jti)
             .arg(issued_at)
             .arg(now);
-        let (status, horizon, missing): (String, u64, i64) = bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await?;
+        let (status, horizon, missing): (String, u64, i64) = self.run(&invocation).await?;
         if missing == 1 {
             warn_lost();
         }
