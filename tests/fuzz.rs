@@ -1,5 +1,5 @@
 //! The fuzz targets' checks, written once: `fuzz/fuzz_targets/*` call them with the fuzzer's
-//! inputs, and `tests/fuzz_regressions.rs` replays the kept inputs (`fuzz/regressions/`) through
+//! inputs, and `tests/it/fuzz_regressions.rs` replays the kept inputs (`fuzz/regressions/`) through
 //! them in the ordinary test suite. Each panics on a violated property.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
@@ -142,13 +142,13 @@ pub fn verify_request(data: &[u8]) {
     let mut builder = Request::builder().method(method).uri(target);
     let mut names = Vec::new();
     for field in &fields[3..] {
-        if let Some(i) = field.iter().position(|&b| b == b':') {
-            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
-                if name != http::header::AUTHORIZATION && name != http::header::HOST {
-                    names.push(name.clone());
-                }
-                builder = builder.header(name, &field[i + 1..]);
+        if let Some(i) = field.iter().position(|&b| b == b':')
+            && let Ok(name) = HeaderName::from_bytes(&field[..i])
+        {
+            if name != http::header::AUTHORIZATION && name != http::header::HOST {
+                names.push(name.clone());
             }
+            builder = builder.header(name, &field[i + 1..]);
         }
     }
     let Ok(req) = builder.body(Full::new(Bytes::from(body.clone()))) else {
@@ -177,10 +177,10 @@ pub fn verify_request(data: &[u8]) {
     let result = runtime().block_on(layer().verify(Request::from_parts(parts, body_full)));
     if signed {
         // Within the default limits a correctly signed request is accepted.
-        if body.len() < 1024 * 1024 {
-            if let Err(rejection) = &result {
-                panic!("a correctly signed request was refused: {rejection}");
-            }
+        if body.len() < 1024 * 1024
+            && let Err(rejection) = &result
+        {
+            panic!("a correctly signed request was refused: {rejection}");
         }
     }
 }
@@ -266,13 +266,13 @@ pub fn verify_schemes(data: &[u8]) {
     let signer = mode % 8;
     let mut builder = Request::builder().method(method).uri(target);
     for field in &fields[2..] {
-        if let Some(i) = field.iter().position(|&b| b == b':') {
-            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
-                if signer != 0 && CREDENTIAL_HEADERS.contains(&name.as_str()) {
-                    continue;
-                }
-                builder = builder.header(name, &field[i + 1..]);
+        if let Some(i) = field.iter().position(|&b| b == b':')
+            && let Ok(name) = HeaderName::from_bytes(&field[..i])
+        {
+            if signer != 0 && CREDENTIAL_HEADERS.contains(&name.as_str()) {
+                continue;
             }
+            builder = builder.header(name, &field[i + 1..]);
         }
     }
     let Ok(req) = builder.body(Full::new(Bytes::from(body.clone()))) else {
@@ -438,10 +438,10 @@ pub fn parse_scheme_credentials(data: &[u8]) {
     };
     let mut builder = Request::builder().uri("/p?q=1");
     for field in rest.split(|&b| b == 0) {
-        if let Some(i) = field.iter().position(|&b| b == b':') {
-            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
-                builder = builder.header(name, &field[i + 1..]);
-            }
+        if let Some(i) = field.iter().position(|&b| b == b':')
+            && let Ok(name) = HeaderName::from_bytes(&field[..i])
+        {
+            builder = builder.header(name, &field[i + 1..]);
         }
     }
     let Ok(req) = builder.body(()) else { return };
@@ -499,10 +499,10 @@ pub fn gateway_credentials(data: &[u8]) {
         builder = builder.version(http::Version::HTTP_10);
     }
     for field in fields {
-        if let Some(i) = field.iter().position(|&b| b == b':') {
-            if let Ok(name) = HeaderName::from_bytes(&field[..i]) {
-                builder = builder.header(name, &field[i + 1..]);
-            }
+        if let Some(i) = field.iter().position(|&b| b == b':')
+            && let Ok(name) = HeaderName::from_bytes(&field[..i])
+        {
+            builder = builder.header(name, &field[i + 1..]);
         }
     }
     let Ok(req) = builder.body(()) else { return };

@@ -7,7 +7,7 @@
 pub mod fuzz;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tower_hmac::protocol::{NonceLifetime, NonceOutcome, generate_nonce};
 use tower_hmac::store::NonceStore;
@@ -86,13 +86,22 @@ pub async fn require_redis() -> String {
     let url = redis_url();
     let reachable = async {
         let client = redis::Client::open(url.as_str()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        // Patient: the client's defaults (1 s to connect, 500 ms to answer) are not.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(30)))
+            .set_response_timeout(Some(Duration::from_secs(30)));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .ok()?;
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
             .ok()
     };
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), reachable).await;
+    // A Redis that is down refuses at once; this only bounds one that hangs (patiently: a busy
+    // machine must not make a running Redis look absent).
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), reachable).await;
     assert!(
         matches!(answer, Ok(Some(_))),
         "Redis is not reachable at {url}. These tests need a real Redis: start one with\n  \
@@ -188,7 +197,8 @@ pub async fn isolates_key_ids(store: &dyn NonceStore) {
 pub enum StoreClock {
     /// The layer's, passed with each call (in-process stores): tests set it, nothing sleeps.
     Layer,
-    /// The store's own (Redis): tests wait for real time to pass.
+    /// The store's own (Redis, moka's housekeeping): tests bound what it may answer by the
+    /// time they measured around each call, and wait for an expiry by polling.
     Own,
 }
 
@@ -215,20 +225,46 @@ pub async fn remembers_for_the_lifetime_then_forgets(store: &dyn NonceStore, clo
             );
         }
         StoreClock::Own => {
-            let ttl = Duration::from_millis(400);
-            assert_eq!(insert(store, &key, &n, ttl).await, NonceOutcome::Fresh);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            assert_eq!(
-                insert(store, &key, &n, ttl).await,
-                NonceOutcome::Replayed,
-                "forgotten before its lifetime ends"
-            );
-            tokio::time::sleep(Duration::from_millis(350)).await;
-            assert_eq!(
-                insert(store, &key, &n, ttl).await,
-                NonceOutcome::Fresh,
-                "remembered after its lifetime"
-            );
+            // The store's clock is not the test's: what a check may answer depends on when the
+            // store saw it, which only an interval measured around it bounds. A nonce stored at
+            // `sent` or later lives until `sent + ttl` or later; so a check answered before then
+            // must be a replay, and a check answered as fresh must have been answered after
+            // then — however slow the machine. The forgetting is waited for by polling.
+            let mut ttl = Duration::from_millis(400);
+            let (n, sent) = loop {
+                let n = nonce();
+                let sent = Instant::now();
+                assert_eq!(insert(store, &key, &n, ttl).await, NonceOutcome::Fresh);
+                let outcome = insert(store, &key, &n, ttl).await;
+                if sent.elapsed() < ttl {
+                    assert_eq!(
+                        outcome,
+                        NonceOutcome::Replayed,
+                        "forgotten before its lifetime ends"
+                    );
+                    break (n, sent);
+                }
+                // Answered too late to tell (a busy machine): again with a longer lifetime.
+                assert!(
+                    ttl < Duration::from_secs(60),
+                    "no check was answered within a nonce's lifetime, up to {ttl:?}"
+                );
+                ttl *= 2;
+            };
+            let deadline = sent + ttl + Duration::from_secs(60);
+            loop {
+                let outcome = insert(store, &key, &n, ttl).await;
+                if outcome == NonceOutcome::Fresh {
+                    assert!(sent.elapsed() >= ttl, "forgotten before its lifetime ends");
+                    break;
+                }
+                assert_eq!(outcome, NonceOutcome::Replayed);
+                assert!(
+                    Instant::now() < deadline,
+                    "remembered a minute after its lifetime"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }

@@ -116,10 +116,10 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
                 tower_hmac_core::Signer::new(key_id, key.clone()).map_err(|e| e.to_string())?;
             let names = crate::sign::signed_names(&given);
             let mut headers = given.headers.clone();
-            if !headers.contains_key(header::HOST) {
-                if let Some(a) = given.uri.authority() {
-                    headers.insert(header::HOST, a.as_str().parse().map_err(|_| "bad host")?);
-                }
+            if !headers.contains_key(header::HOST)
+                && let Some(a) = given.uri.authority()
+            {
+                headers.insert(header::HOST, a.as_str().parse().map_err(|_| "bad host")?);
             }
             let nonce = generate_nonce().map_err(|e| e.to_string())?;
             let auth = signer

@@ -1,15 +1,16 @@
 //! `tower-hmac keys`: the PostgreSQL registry's keys (tower-hmac-postgres).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use tower_hmac_core::{SecretKey, generate_nonce, is_valid_key_id, is_valid_scope};
-use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
+#[cfg(feature = "postgres")]
+pub(crate) use admin::run;
 
 /// The environment variable of the master key (standard Base64 of 32 bytes).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) const MASTER_KEY_ENV: &str = "TOWER_HMAC_MASTER_KEY";
 
 #[derive(Debug, clap::Args)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +29,7 @@ pub(crate) struct Args {
 }
 
 #[derive(Debug, clap::Subcommand)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 enum Command {
     /// Add a new random key to an app (created when new); print its secret once.
     Add {
@@ -77,31 +79,50 @@ enum Command {
     MasterKey,
 }
 
-pub(crate) fn run(args: &Args) -> Result<u8, String> {
-    if let Command::MasterKey = args.command {
-        let key = MasterKey::generate().map_err(|e| e.to_string())?;
-        println!("{}", key.to_base64().as_str());
-        return Ok(0);
-    }
-    let url = args
-        .database_url
-        .as_deref()
-        .ok_or("no database: set DATABASE_URL or pass --database-url URL")?;
-    let keyring = match &args.master_key_file {
-        Some(path) => Keyring::from_file(path),
-        None => Keyring::from_env(MASTER_KEY_ENV),
-    }
-    .map_err(|e| format!("{e} (set {MASTER_KEY_ENV} or pass --master-key-file PATH)"))?;
-    let actor = args
-        .actor
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "tower-hmac-cli".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
+/// Without the `postgres` feature the command is listed but says how to get it.
+#[cfg(not(feature = "postgres"))]
+pub(crate) fn run(_: &Args) -> Result<u8, String> {
+    Err(
+        "`keys` manages a PostgreSQL registry, which this build leaves out: \
+         cargo install tower-hmac-cli --features postgres"
+            .into(),
+    )
+}
+
+#[cfg(feature = "postgres")]
+mod admin {
+    use std::time::Duration;
+
+    use tower_hmac_core::{SecretKey, generate_nonce, is_valid_key_id, is_valid_scope};
+    use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
+
+    use super::{Args, Command, MASTER_KEY_ENV};
+
+    pub(crate) fn run(args: &Args) -> Result<u8, String> {
+        if let Command::MasterKey = args.command {
+            let key = MasterKey::generate().map_err(|e| e.to_string())?;
+            println!("{}", key.to_base64().as_str());
+            return Ok(0);
+        }
+        let url = args
+            .database_url
+            .as_deref()
+            .ok_or("no database: set DATABASE_URL or pass --database-url URL")?;
+        let keyring = match &args.master_key_file {
+            Some(path) => Keyring::from_file(path),
+            None => Keyring::from_env(MASTER_KEY_ENV),
+        }
+        .map_err(|e| format!("{e} (set {MASTER_KEY_ENV} or pass --master-key-file PATH)"))?;
+        let actor = args
+            .actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "tower-hmac-cli".into());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        runtime.block_on(async {
         let keyring = match &args.command {
             Command::Reencrypt {
                 previous_master_key_file,
@@ -178,34 +199,35 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
         }
         Ok(0)
     })
-}
-
-fn key_id_or_new(app: &str, key_id: Option<&str>) -> Result<String, String> {
-    if !is_valid_key_id(app) {
-        return Err("--app: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
     }
-    let id = match key_id {
-        Some(id) => id.to_owned(),
-        None => {
-            let suffix = generate_nonce().map_err(|e| e.to_string())?;
-            format!("{app}-{}", &suffix[..8])
+
+    fn key_id_or_new(app: &str, key_id: Option<&str>) -> Result<String, String> {
+        if !is_valid_key_id(app) {
+            return Err("--app: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
         }
-    };
-    if !is_valid_key_id(&id) {
-        return Err("--key-id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
+        let id = match key_id {
+            Some(id) => id.to_owned(),
+            None => {
+                let suffix = generate_nonce().map_err(|e| e.to_string())?;
+                format!("{app}-{}", &suffix[..8])
+            }
+        };
+        if !is_valid_key_id(&id) {
+            return Err("--key-id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -".into());
+        }
+        Ok(id)
     }
-    Ok(id)
-}
 
-/// The new secret, once, in the form each scheme needs (it is stored only encrypted).
-fn print_new(app: &str, key_id: &str, secret: &SecretKey) {
-    let text = secret.text_form();
-    println!(
-        "# New key of app {app}: shown once, stored only encrypted. Give it to the client now.\n\
+    /// The new secret, once, in the form each scheme needs (it is stored only encrypted).
+    fn print_new(app: &str, key_id: &str, secret: &SecretKey) {
+        let text = secret.text_form();
+        println!(
+            "# New key of app {app}: shown once, stored only encrypted. Give it to the client now.\n\
          TOWER_HMAC_KEY_ID={key_id}\n\
          TOWER_HMAC_SECRET={text}\n\
          # v1, softaware (ApiKey), the token, AWS SigV4 (secret access key): the secret above as is;\n\
          # RFC 9421 (hmac-sha256): its Base64-decoded bytes.",
-        text = text.as_str()
-    );
+            text = text.as_str()
+        );
+    }
 }

@@ -440,10 +440,10 @@ fn validate_signed_headers(value: &[u8]) -> Result<(&str, Vec<HeaderName>), &'st
         if !name.iter().all(|&b| is_lower_tchar(b)) {
             return Err("SignedHeaders names must be lower-case header names");
         }
-        if let Some(prev) = previous {
-            if prev >= name {
-                return Err("SignedHeaders must be strictly ascending with no duplicates");
-            }
+        if let Some(prev) = previous
+            && prev >= name
+        {
+            return Err("SignedHeaders must be strictly ascending with no duplicates");
         }
         previous = Some(name);
         if name == b"authorization" {

@@ -1,33 +1,37 @@
-//! The core of [tower-hmac](https://docs.rs/tower-hmac): HMAC-SHA256 request authentication with
-//! no I/O — the wire format, strict parsing, the string to sign, signing and constant-time
-//! verification as pure functions over [`http`] types and bytes, plus the traits that key
-//! registries and nonce stores implement. The clock is always passed in.
-//!
-//! ```
-//! use http::{Request, header};
-//! use tower_hmac_core::{Authorization, CanonicalRequest, SecretKey, SignParams, Signer, body_sha256};
-//!
-//! let key = SecretKey::from_base64("c2VjcmV0LWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcyEhIQ==").unwrap();
-//! let body = br#"{"amount":7}"#;
-//!
-//! // Client: sign the request's head and the body's digest.
-//! let request = Request::post("/payments")
-//!     .header(header::HOST, "api.example.com")
-//!     .header(header::CONTENT_TYPE, "application/json")
-//!     .body(())
-//!     .unwrap();
-//! let signer = Signer::new("backoffice-2026", key.clone()).unwrap();
-//! let signed = [header::CONTENT_TYPE];
-//! let params = SignParams::new(1_700_000_000, "9b2Zr0Vq3kYH1xQmU5aWcA").headers(&signed);
-//! let auth = signer.sign(&request, &body_sha256(body), &params).unwrap();
-//!
-//! // Server: parse strictly, rebuild the string to sign, compare in constant time.
-//! let parsed = Authorization::parse(auth.to_string().as_bytes(), 4096).unwrap();
-//! let (method, uri, headers) = (request.method(), request.uri(), request.headers());
-//! let canonical = CanonicalRequest::new(&parsed, method, uri, headers).unwrap();
-//! assert!(canonical.verify(&key, &body_sha256(body), parsed.signature()).is_ok());
-//! assert!(canonical.verify(&key, &body_sha256(b"tampered"), parsed.signature()).is_err());
-//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README is the crate documentation: one text for docs.rs, crates.io and GitHub. Its links
+// go to docs.rs, so that they work everywhere; these definitions come first, so they win here and
+// are intra-doc links.
+//! [`Signer`]: Signer
+//! [`SignParams`]: SignParams
+//! [`Authorization::parse`]: Authorization::parse
+//! [`CanonicalRequest`]: CanonicalRequest
+//! [`SecretKey`]: SecretKey
+//! [`Rejection`]: Rejection
+//! [`RejectionKind`]: RejectionKind
+//! [`Problem`]: Problem
+//! [`KeyRegistry`]: KeyRegistry
+//! [`NonceStore`]: NonceStore
+//! [`Clock`]: Clock
+//! [`Scheme`]: Scheme
+#![doc = include_str!("../README.md")]
+// Checked by `cargo test --doc`: the README shows examples/sign_and_verify.rs as it is, and
+// says the Rust version of Cargo.toml's `rust-version`.
+#![cfg_attr(
+    doctest,
+    doc = r#"```
+let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sign_and_verify.rs"));
+let code: String = example
+    .lines()
+    .skip_while(|line| line.starts_with("//!") || line.is_empty())
+    .map(|line| format!("{line}\n"))
+    .collect();
+assert!(readme.contains(&code), "README.md does not show examples/sign_and_verify.rs as it is");
+let msrv = format!("Rust {} or newer", env!("CARGO_PKG_RUST_VERSION"));
+assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml does");
+```"#
+)]
 
 mod authorization;
 pub mod canonical;

@@ -996,7 +996,9 @@ pub fn format_amz_date(secs: u64) -> String {
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -1391,30 +1393,28 @@ impl KeyCache {
         id.push_str(key_id);
         id.push('/');
         id.push_str(scope);
-        if let Ok(entries) = self.entries.lock() {
-            if let Some(entry) = entries.get(id.as_str()) {
-                if entry.text == key.is_text()
-                    && bool::from(entry.secret.as_slice().ct_eq(key.expose_secret()))
-                {
-                    return entry.key.clone();
-                }
-            }
+        if let Ok(entries) = self.entries.lock()
+            && let Some(entry) = entries.get(id.as_str())
+            && entry.text == key.is_text()
+            && bool::from(entry.secret.as_slice().ct_eq(key.expose_secret()))
+        {
+            return entry.key.clone();
         }
         let derived = derive_signing_key(&key.text_form(), scope);
-        if self.capacity > 0 {
-            if let Ok(mut entries) = self.entries.lock() {
-                if entries.len() >= self.capacity {
-                    entries.clear();
-                }
-                entries.insert(
-                    id.into(),
-                    CachedKey {
-                        secret: Zeroizing::new(key.expose_secret().to_vec()),
-                        text: key.is_text(),
-                        key: derived.clone(),
-                    },
-                );
+        if self.capacity > 0
+            && let Ok(mut entries) = self.entries.lock()
+        {
+            if entries.len() >= self.capacity {
+                entries.clear();
             }
+            entries.insert(
+                id.into(),
+                CachedKey {
+                    secret: Zeroizing::new(key.expose_secret().to_vec()),
+                    text: key.is_text(),
+                    key: derived.clone(),
+                },
+            );
         }
         derived
     }

@@ -10,7 +10,33 @@ use tower_hmac_core::{KeyRecord, KeyState, SecretKey, is_valid_key_id};
 
 use crate::{Keyring, PostgresError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The schema's migrations, as `sqlx::migrate!("./migrations")` would embed them (same versions,
+/// descriptions and checksums, so a database migrated by either is migrated for the other),
+/// without sqlx's macro crates: they doubled the crate's build.
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use std::borrow::Cow;
+    let migration = |version, description, sql| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            sqlx::SqlStr::from_static(sql),
+            false,
+        )
+    };
+    Migrator {
+        migrations: Cow::Owned(vec![
+            migration(1, "keys", include_str!("../migrations/0001_keys.sql")),
+            migration(
+                2,
+                "key versions",
+                include_str!("../migrations/0002_key_versions.sql"),
+            ),
+        ]),
+        ..Migrator::DEFAULT
+    }
+}
 
 /// A key's version: the number the database gave its last change, from one sequence
 /// (`tower_hmac_key_versions`, migration 0002), so a later change has a greater one.
@@ -56,7 +82,7 @@ pub(crate) async fn pool(
         .execute(&pool)
         .await?;
     }
-    MIGRATOR.run(&pool).await?;
+    migrator().run(&pool).await?;
     Ok(pool)
 }
 
@@ -167,4 +193,42 @@ pub(crate) async fn read_key(
             .fetch_optional(pool)
             .await?;
     Ok(deleted.map_or(Found::Nothing, Found::Deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// Every file of `migrations/` is in the migrator, as `sqlx::migrate!` would name it
+    /// (`<version>_<description with spaces for underscores>.sql`), in order.
+    #[test]
+    fn the_migrator_holds_every_migration_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<(i64, String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+                let (version, description) = stem.split_once('_').unwrap();
+                let sql = std::fs::read_to_string(&path).unwrap();
+                (version.parse().unwrap(), description.replace('_', " "), sql)
+            })
+            .collect();
+        files.sort();
+        let migrator = super::migrator();
+        let found: Vec<(i64, String, String)> = migrator
+            .iter()
+            .map(|m| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    m.sql.as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(found, files);
+        for m in migrator.iter() {
+            assert!(!m.sql.as_str().starts_with("-- no-transaction"));
+        }
+    }
 }

@@ -1,31 +1,31 @@
-//! A PostgreSQL key registry for [tower-hmac](https://docs.rs/tower-hmac): apps and keys in
-//! tables (several live keys per app, states, schemes and validity times as columns), secrets
-//! encrypted at rest with AES-256-GCM under a master key (the key id is the associated data, so
-//! a ciphertext copied to another row does not decrypt), every change in an audit table, and
-//! changes on every instance within a second through `LISTEN`/`NOTIFY`, with a periodic full
-//! refresh when a notification is lost.
-//!
-//! Each instance holds the keys in memory ([`PostgresRegistry`]): the lookup of a key held never
-//! waits for the database. Every change of a key has a version (one sequence, kept by a trigger),
-//! and an instance applies changes in order, so a refresh that read its snapshot before a
-//! revocation cannot undo it. While the database is down, the keys held keep working for
-//! [`RegistryOptions::max_staleness`]; an id not held is looked up in the database within
-//! [`RegistryOptions::lookup_timeout`], and when the database cannot answer it is
-//! `key_store_unavailable` (`503`, `Retry-After`) from the first request on, never
-//! `unknown_key`. [`KeyAdmin`] (and `tower-hmac keys …`) adds, rotates, revokes, lists and
-//! re-encrypts.
-//!
-//! ```no_run
-//! use tower_hmac_postgres::{Keyring, PostgresRegistry, RegistryOptions};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let keyring = Keyring::from_env("TOWER_HMAC_MASTER_KEY")?;
-//! let registry =
-//!     PostgresRegistry::connect("postgres://app@db/app", keyring, RegistryOptions::default())
-//!         .await?;
-//! // HmacAuthLayer::builder(registry, hosts) …
-//! # Ok(()) }
-//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README is the crate documentation: one text for docs.rs, crates.io and GitHub. Its links
+// go to docs.rs, so that they work everywhere; these definitions come first, so they win here and
+// are intra-doc links.
+//! [`KeyAdmin`]: KeyAdmin
+//! [`PostgresRegistry`]: PostgresRegistry
+//! [`RegistryOptions::max_staleness`]: RegistryOptions::max_staleness
+//! [`RegistryOptions::lookup_timeout`]: RegistryOptions::lookup_timeout
+//! [`RegistryOptions::schema`]: RegistryOptions::schema
+//! [`Keyring`]: Keyring
+#![doc = include_str!("../README.md")]
+// Checked by `cargo test --doc`: the README shows examples/registry.rs as it is, and
+// says the Rust version of Cargo.toml's `rust-version`.
+#![cfg_attr(
+    doctest,
+    doc = r#"```
+let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/registry.rs"));
+let code: String = example
+    .lines()
+    .skip_while(|line| line.starts_with("//!") || line.is_empty())
+    .map(|line| format!("{line}\n"))
+    .collect();
+assert!(readme.contains(&code), "README.md does not show examples/registry.rs as it is");
+let msrv = format!("Rust {} or newer", env!("CARGO_PKG_RUST_VERSION"));
+assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml does");
+```"#
+)]
 
 mod admin;
 mod db;

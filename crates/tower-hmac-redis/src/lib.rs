@@ -1,33 +1,28 @@
-//! A Redis replay store for [tower-hmac](https://docs.rs/tower-hmac): every instance of a service
-//! that shares one Redis shares one replay window, so a captured request replayed to another
-//! replica is refused too.
-//!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
-//! use tower_hmac_redis::RedisNonceStore;
-//!
-//! let store = RedisNonceStore::open("redis://127.0.0.1:6379")?
-//!     .with_prefix("orders-api:nonce:");
-//! let layer = HmacAuthLayer::builder(InMemoryRegistry::from_toml_file("registry.toml")?, AllowedHosts::new(["api.example.com"])?)
-//!
-//!     .nonce_store(store)
-//!     .build()?;
-//! # Ok(()) }
-//! ```
-//!
-//! - **One atomic command per request**: `SET <prefix><key-id>:<nonce> 1 NX PX <ttl>` — set only
-//!   if absent, with the TTL the layer computes (the rest of the timestamp's validity window,
-//!   exactly as for the in-process store). Never a `GET` followed by a `SET`.
-//! - **Fails closed**: when Redis is unreachable, errors, or does not answer within the timeout
-//!   (default 250 ms), the request is refused with `503 replay_store_unavailable` and
-//!   `Retry-After` — never accepted unchecked. There is no fail-open mode.
-//! - **Recovers by itself**: the connection is a [`ConnectionManager`], multiplexed and
-//!   reconnecting; it is opened lazily, so a service can start while Redis is down and serves
-//!   again as soon as Redis returns.
-//! - **Redis Cluster**: each nonce is one independent key and one single-key command, so any slot
-//!   layout works; with the `cluster` feature pass a `ClusterConnection` to
-//!   [`RedisNonceStore::from_connection`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README is the crate documentation: one text for docs.rs, crates.io and GitHub. Its links
+// go to docs.rs, so that they work everywhere; these definitions come first, so they win here and
+// are intra-doc links.
+//! [`RedisNonceStore::connect`]: RedisNonceStore::connect
+//! [`RedisNonceStore::open`]: RedisNonceStore::open
+//! [`RedisNonceStore::from_connection`]: RedisNonceStore::from_connection
+#![doc = include_str!("../README.md")]
+// Checked by `cargo test --doc`: the README shows examples/nonce_store.rs as it is, and
+// says the Rust version of Cargo.toml's `rust-version`.
+#![cfg_attr(
+    doctest,
+    doc = r#"```
+let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nonce_store.rs"));
+let code: String = example
+    .lines()
+    .skip_while(|line| line.starts_with("//!") || line.is_empty())
+    .map(|line| format!("{line}\n"))
+    .collect();
+assert!(readme.contains(&code), "README.md does not show examples/nonce_store.rs as it is");
+let msrv = format!("Rust {} or newer", env!("CARGO_PKG_RUST_VERSION"));
+assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml does");
+```"#
+)]
 
 use std::fmt;
 use std::sync::Arc;

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use jsonwebtoken::{DecodingKey, EncodingKey};
 use tower_hmac_core::SecretKey;
 
 /// Why keys could not be loaded.
@@ -30,22 +29,15 @@ pub enum KeyError {
     InvalidKid,
 }
 
-struct Entry {
-    /// Kept so that the key's own bytes are zeroized on drop (the crate's copies are not).
-    _secret: SecretKey,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-}
-
 /// The keys that sign and verify access tokens. New tokens are signed with the current key;
 /// tokens signed with any key still listed verify — add the next key, make it current, remove the
 /// old one after the access token lifetime.
 ///
-/// The secrets are [`SecretKey`]s (zeroized on drop, never printed); the JWT crate's own copies
-/// live as long as the keys and are not zeroized (noted in docs/SECURITY.md).
+/// The secrets are [`SecretKey`]s (zeroized on drop, never printed), the only copies: tokens are
+/// MACed with them directly, not through copies the JWT crate would keep.
 pub struct SigningKeys {
     current: String,
-    keys: HashMap<String, Entry>,
+    keys: HashMap<String, SecretKey>,
 }
 
 impl fmt::Debug for SigningKeys {
@@ -108,22 +100,16 @@ impl SigningKeys {
         if !valid_kid(kid) {
             return Err(KeyError::InvalidKid);
         }
-        let entry = Entry {
-            encoding: EncodingKey::from_secret(secret.expose_secret()),
-            decoding: DecodingKey::from_secret(secret.expose_secret()),
-            _secret: secret,
-        };
-        self.keys.insert(kid.to_owned(), entry);
+        self.keys.insert(kid.to_owned(), secret);
         Ok(())
     }
 
-    pub(crate) fn current(&self) -> (&str, &EncodingKey) {
+    pub(crate) fn current(&self) -> (&str, &SecretKey) {
         // The current kid is always one of the keys: `new` inserts it, nothing removes it.
-        let entry = &self.keys[&self.current];
-        (&self.current, &entry.encoding)
+        (&self.current, &self.keys[&self.current])
     }
 
-    pub(crate) fn decoding(&self, kid: &str) -> Option<&DecodingKey> {
-        self.keys.get(kid).map(|e| &e.decoding)
+    pub(crate) fn decoding(&self, kid: &str) -> Option<&SecretKey> {
+        self.keys.get(kid)
     }
 }

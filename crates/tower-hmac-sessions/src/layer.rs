@@ -103,10 +103,10 @@ pub(crate) fn refusal<B: From<Bytes>>(error: &TokenError) -> Response<B> {
             other.code()
         ),
     };
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        if !challenge.is_empty() {
-            res.headers_mut().insert(WWW_AUTHENTICATE, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(&challenge)
+        && !challenge.is_empty()
+    {
+        res.headers_mut().insert(WWW_AUTHENTICATE, value);
     }
     if let Some(secs) = error.retry_after_secs() {
         res.headers_mut()

@@ -1,4 +1,31 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The README is the crate documentation: one text for docs.rs, crates.io and GitHub. Its links
+// go to docs.rs, so that they work everywhere; these definitions come first, so they win here and
+// are intra-doc links.
+//! [`RejectionKind`]: RejectionKind
+//! [`Rejection`]: Rejection
+//! [`server`]: server
+//! [`HmacAuthBuilder::with_scheme`]: HmacAuthBuilder::with_scheme
+//! [`Authenticated`]: Authenticated
+#![cfg_attr(feature = "client", doc = "[`client`]: client")]
 #![doc = include_str!("../README.md")]
+// Checked by `cargo test --doc`: the README shows examples/server_and_client.rs as it is, and
+// says the Rust version of Cargo.toml's `rust-version`.
+#![cfg_attr(
+    doctest,
+    doc = r#"```
+let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/server_and_client.rs"));
+let code: String = example
+    .lines()
+    .skip_while(|line| line.starts_with("//!") || line.is_empty())
+    .map(|line| format!("{line}\n"))
+    .collect();
+assert!(readme.contains(&code), "README.md does not show examples/server_and_client.rs as it is");
+let msrv = format!("Rust {} or newer", env!("CARGO_PKG_RUST_VERSION"));
+assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml does");
+```"#
+)]
 
 #[cfg(feature = "client")]
 pub mod client;

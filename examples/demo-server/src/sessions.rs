@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -165,9 +165,9 @@ pub fn routes(sessions: Arc<Sessions>) -> Result<Router, String> {
 
 /// The session routes with this login guard.
 pub fn routes_with_guard(sessions: Arc<Sessions>, guard: LoginGuard) -> Result<Router, String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    // A random salt from the OS.
     let password_hash = Argon2::default()
-        .hash_password(DEMO_PASSWORD.as_bytes(), &salt)
+        .hash_password(DEMO_PASSWORD.as_bytes())
         .map_err(|e| e.to_string())?
         .to_string();
     let state = AuthState {

@@ -382,13 +382,22 @@ impl LoginGuard {
     where
         F: FnOnce() -> bool + Send + 'static,
     {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        let waiting = Waiting(&self.waiting);
-        let permit = Arc::clone(&self.checks).acquire_owned().await.ok()?;
-        drop(waiting);
+        // A free slot is taken at once: such a login never counts as waiting (it did for an
+        // instant, and a second login arriving then found the line full).
+        let permit = match Arc::clone(&self.checks).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return None,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return None;
+                }
+                let waiting = Waiting(&self.waiting);
+                let permit = Arc::clone(&self.checks).acquire_owned().await.ok()?;
+                drop(waiting);
+                permit
+            }
+        };
         // The permit moves into the blocking task: a request dropped mid-check (the client
         // went away) does not free a slot while its hash still runs.
         let counts = Arc::clone(&self.counts);
@@ -463,6 +472,25 @@ impl LoginGuard {
                 client = client_text.as_str(),
                 risk = "low",
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{LoginGuard, LoginLimits};
+
+    /// A login that finds a free check slot takes it at once and never counts as waiting: with
+    /// no waiting allowed at all, logins one after another still all run (each was refused
+    /// `login_unavailable` when every login counted as waiting for an instant).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_free_check_slot_is_taken_without_waiting() {
+        let guard = LoginGuard::new(LoginLimits::new().checks(1, 0)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(guard.check("alice", None, || true).await, Ok(()));
+            assert_eq!(guard.waiting(), 0);
         }
     }
 }

@@ -38,12 +38,21 @@ impl ClockOffset {
 /// How a client signs requests: one key, the headers to sign, and the clock correction.
 ///
 /// Used by [`SignRequestLayer`](super::SignRequestLayer) (any Tower HTTP client) and, with the
-/// `reqwest` feature, by [`SigningMiddleware`](super::SigningMiddleware). Cheap to clone; clones share
-/// the learned [`ClockOffset`].
+/// `reqwest` feature, by [`SigningMiddleware`]. Cheap to clone; clones share the learned
+/// [`ClockOffset`].
 ///
 /// Every request gets a fresh CSPRNG nonce and the time `now + offset`. `host` is always signed
 /// (and set from the URI when absent), `content-type` whenever the request has one, and any
 /// header named with [`sign_header`](Self::sign_header).
+///
+#[cfg_attr(
+    feature = "reqwest",
+    doc = "[`SigningMiddleware`]: super::SigningMiddleware"
+)]
+#[cfg_attr(
+    not(feature = "reqwest"),
+    doc = "[`SigningMiddleware`]: crate#features"
+)]
 #[derive(Clone)]
 pub struct RequestSigner {
     signer: Signer,

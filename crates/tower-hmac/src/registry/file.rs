@@ -329,15 +329,15 @@ impl InMemoryRegistry {
                 };
                 let not_before = bound(&key.not_before, "not_before")?;
                 let not_after = bound(&key.not_after, "not_after")?;
-                if let (Some(start), Some(end)) = (not_before, not_after) {
-                    if end < start {
-                        return Err(RegistryFileError::InvalidTime {
-                            app: app_id.clone(),
-                            key: key_id.clone(),
-                            field: "not_after",
-                            message: "is before not_before".into(),
-                        });
-                    }
+                if let (Some(start), Some(end)) = (not_before, not_after)
+                    && end < start
+                {
+                    return Err(RegistryFileError::InvalidTime {
+                        app: app_id.clone(),
+                        key: key_id.clone(),
+                        field: "not_after",
+                        message: "is before not_before".into(),
+                    });
                 }
                 record = record.with_validity(not_before, not_after);
                 if let Some(scopes) = key.scopes.as_ref().or(app.scopes.as_ref()) {

@@ -119,10 +119,19 @@ impl<Svc, S> Layer<Svc> for HmacAuthLayer<S> {
 /// | [`diagnostics`](Self::diagnostics) | [`Diagnostics::Keyed`]: useful only to the key's holder, for every scheme |
 /// | [`reveal_key_errors`](Self::reveal_key_errors) | off: unknown and revoked keys answer as a bad signature |
 /// | [`skip`](Self::skip) | none: every request is verified |
-/// | [`throttle_failures`](Self::throttle_failures) | off |
-/// | [`risk_monitor`](Self::risk_monitor) | off: every event's risk is `low` |
+/// | [`throttle_failures`] (feature `policy`) | off |
+/// | [`risk_monitor`] (feature `policy`) | off: every event's risk is `low` |
 /// | [`trusted_proxies`](Self::trusted_proxies) | none: the connection's address, `Host` and scheme |
 /// | [`require_https`](Self::require_https) | off |
+///
+#[cfg_attr(
+    feature = "policy",
+    doc = "[`throttle_failures`]: Self::throttle_failures\n[`risk_monitor`]: Self::risk_monitor"
+)]
+#[cfg_attr(
+    not(feature = "policy"),
+    doc = "[`throttle_failures`]: crate#features\n[`risk_monitor`]: crate#features"
+)]
 pub struct HmacAuthBuilder<S = (V1,)> {
     schemes: S,
     settings: Settings,

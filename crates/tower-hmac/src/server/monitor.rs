@@ -245,14 +245,14 @@ impl Monitor {
             return signals;
         }
         let stats = keys.entry(key).or_default();
-        if let Some(address) = address {
-            if !stats.addresses.contains(&address) {
-                if stats.addresses.iter().any(|a| *a != 0) {
-                    signals.add(Signal::NewAddress);
-                }
-                stats.addresses[stats.next_slot] = address;
-                stats.next_slot = (stats.next_slot + 1) % ADDRESSES;
+        if let Some(address) = address
+            && !stats.addresses.contains(&address)
+        {
+            if stats.addresses.iter().any(|a| *a != 0) {
+                signals.add(Signal::NewAddress);
             }
+            stats.addresses[stats.next_slot] = address;
+            stats.next_slot = (stats.next_slot + 1) % ADDRESSES;
         }
         if stats.interval != interval {
             if stats.interval != 0 {

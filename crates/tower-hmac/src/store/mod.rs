@@ -8,6 +8,9 @@
 //! before then is answered [`NonceOutcome::BeforeHorizon`](crate::protocol::NonceOutcome), which
 //! the layer turns into `stale_timestamp`, so a request captured before a restart cannot be
 //! replayed after it.
+//!
+#![cfg_attr(feature = "moka", doc = "[`MokaNonceStore`]: MokaNonceStore")]
+#![cfg_attr(not(feature = "moka"), doc = "[`MokaNonceStore`]: crate#features")]
 
 mod horizon;
 mod memory;

@@ -7,7 +7,6 @@ object of what each request got.
 
 import json
 import sys
-import time
 
 import requests
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
@@ -48,16 +47,22 @@ send("get_again", get)
 # A POST with a body: botocore signs the body's hash without sending it.
 post = signed(generic, "POST", "/echo", b'{"hello":"botocore"}', {"Content-Type": "application/json"})
 send("post", post)
-time.sleep(1.1)
-post2 = signed(generic, "POST", "/echo", b'{"hello":"botocore"}', {"Content-Type": "application/json"})
+# Signed again (another signature than the first one's, which may be of the same second: a copy
+# of it would be a replay), then sent with another body.
+post2 = signed(
+    generic,
+    "POST",
+    "/echo",
+    b'{"hello":"botocore"}',
+    {"Content-Type": "application/json", "X-Copy": "2"},
+)
 send("post_tampered", post2, body=b'{"hello":"mallory!"}')
 
 # S3 form: X-Amz-Content-Sha256 sent and signed, S3's path rule.
 put = signed(s3, "PUT", "/echo", b"object bytes", {"Content-Type": "text/plain"})
 out["put_content_sha256"] = put.headers.get("X-Amz-Content-Sha256")
 send("s3_put", put)
-time.sleep(1.1)
-put2 = signed(s3, "PUT", "/echo", b"object bytes", {"Content-Type": "text/plain"})
+put2 = signed(s3, "PUT", "/echo", b"object bytes", {"Content-Type": "text/plain", "X-Copy": "2"})
 send("s3_put_tampered", put2, body=b"other bytes!")
 # S3's path rule with a non-ASCII, space-holding key.
 key = signed(s3, "GET", "/objects/caf%C3%A9%20menu.txt")

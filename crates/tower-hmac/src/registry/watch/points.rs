@@ -83,10 +83,10 @@ impl Points {
         paths.push(resolved);
         let mut dirs = vec![own_dir];
         for path in &paths {
-            if let Some(dir) = path.parent() {
-                if !dirs.iter().any(|d| d == dir) {
-                    dirs.push(dir.to_owned());
-                }
+            if let Some(dir) = path.parent()
+                && !dirs.iter().any(|d| d == dir)
+            {
+                dirs.push(dir.to_owned());
             }
         }
         Self { paths, dirs }

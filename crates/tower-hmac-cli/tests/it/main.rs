@@ -1,0 +1,7 @@
+//! The `tower-hmac` command's tests, in one binary: [`e2e`], the command against the demo server
+//! over real TCP (its `sign --curl` output run by real curl, `request`, `explain`, `presign`), and,
+//! with the `postgres` feature, [`keys`], `tower-hmac keys` against the machine's PostgreSQL.
+
+mod e2e;
+#[cfg(feature = "postgres")]
+mod keys;
