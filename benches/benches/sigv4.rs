@@ -29,6 +29,7 @@ use http::Request;
 use tower::ServiceExt;
 use tower_hmac::protocol::Scheme;
 use tower_hmac::protocol::sigv4::SigV4;
+use tower_hmac::server::Schemes;
 use tower_hmac::{AllowedHosts, HmacAuthLayer};
 use tower_hmac_benches::{KEY_ID, key, registry, store_started_earlier};
 
@@ -135,7 +136,7 @@ fn streaming(c: &mut Criterion) {
     let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
         .nonce_store(store_started_earlier(20_000_000))
         .body_limit(4 * 1024 * 1024)
-        .schemes((SigV4::new("us-east-1", "s3"),))
+        .schemes(Schemes::only(SigV4::new("us-east-1", "s3")))
         .build()
         .unwrap();
     let app = axum::Router::new()
@@ -187,7 +188,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
         .nonce_store(store_started_earlier(20_000_000))
-        .schemes((SigV4::new("us-east-1", "bench"),))
+        .schemes(Schemes::only(SigV4::new("us-east-1", "bench")))
         .build()
         .unwrap();
 

@@ -8,6 +8,7 @@ use http::{HeaderValue, Method, Request};
 use http_body_util::Full;
 use tower_hmac::protocol::gateway::{Algorithm, Apisix, Kong};
 use tower_hmac::protocol::{V1, generate_nonce, rfc9421, sigv4, softaware};
+use tower_hmac::server::Schemes;
 use tower_hmac::store::NonceStore;
 use tower_hmac::test_util::sign_request;
 use tower_hmac::{AllowedHosts, HmacAuthBuilder, HmacAuthLayer};
@@ -155,86 +156,35 @@ pub fn builder(host: &str, store: impl NonceStore) -> HmacAuthBuilder {
     .max_skew(Duration::from_secs(300))
 }
 
-/// Every scheme, as the demo enables them.
-pub type AllSchemes = (
-    V1,
-    softaware::Softaware,
-    rfc9421::Rfc9421,
-    sigv4::SigV4,
-    Kong,
-    Apisix,
-);
-
 /// Every scheme of the layer's set, as the demo enables them.
-pub fn all_schemes() -> AllSchemes {
-    (
-        V1,
-        softaware::Softaware::new().uri_scheme("http"),
-        rfc9421::Rfc9421::new().uri_scheme("http"),
-        sigv4::SigV4::new("us-east-1", "bench"),
-        Kong::new(),
-        Apisix::new(),
-    )
+pub fn all_schemes() -> Schemes {
+    Schemes::v1()
+        .with(softaware::Softaware::new().uri_scheme("http"))
+        .with(rfc9421::Rfc9421::new().uri_scheme("http"))
+        .with(sigv4::SigV4::new("us-east-1", "bench"))
+        .with(Kong::new())
+        .with(Apisix::new())
 }
 
-/// Calls `with` with the layer that verifies `scheme` (`v1-all-schemes`: every scheme).
-#[macro_export]
-macro_rules! with_scheme_layer {
-    ($scheme:expr, $builder:expr, |$layer:ident| $body:expr) => {{
-        use tower_hmac::protocol::gateway::{Apisix, Kong};
-        use tower_hmac::protocol::{V1, rfc9421, sigv4, softaware};
-        let builder = $builder;
-        match $scheme {
-            "v1" => {
-                let $layer = builder
-                    .schemes((V1,))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "v1-all-schemes" => {
-                let $layer = builder
-                    .schemes($crate::schemes::all_schemes())
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "softaware" => {
-                let $layer = builder
-                    .schemes((softaware::Softaware::new().uri_scheme("http"),))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "rfc9421" => {
-                let $layer = builder
-                    .schemes((rfc9421::Rfc9421::new().uri_scheme("http"),))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "sigv4-presigned" => {
-                let $layer = builder
-                    .schemes((sigv4::SigV4::new("us-east-1", "bench"),))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "kong" => {
-                let $layer = builder
-                    .schemes((Kong::new(),))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            "apisix" => {
-                let $layer = builder
-                    .schemes((Apisix::new(),))
-                    .build()
-                    .unwrap_or_else(|e| panic!("layer: {e}"));
-                $body
-            }
-            other => panic!("unknown scheme {other}"),
-        }
-    }};
+/// The set of schemes that verifies `scheme` (one of [`SCHEMES`] but `bare`;
+/// `v1-all-schemes`: every scheme).
+pub fn schemes_for(scheme: &str) -> Schemes {
+    match scheme {
+        "v1" => Schemes::only(V1),
+        "v1-all-schemes" => all_schemes(),
+        "softaware" => Schemes::only(softaware::Softaware::new().uri_scheme("http")),
+        "rfc9421" => Schemes::only(rfc9421::Rfc9421::new().uri_scheme("http")),
+        "sigv4-presigned" => Schemes::only(sigv4::SigV4::new("us-east-1", "bench")),
+        "kong" => Schemes::only(Kong::new()),
+        "apisix" => Schemes::only(Apisix::new()),
+        other => panic!("unknown scheme {other}"),
+    }
+}
+
+/// The layer `builder` makes when it verifies `scheme` (see [`schemes_for`]).
+pub fn scheme_layer(scheme: &str, builder: HmacAuthBuilder) -> HmacAuthLayer {
+    builder
+        .schemes(schemes_for(scheme))
+        .build()
+        .unwrap_or_else(|e| panic!("layer: {e}"))
 }

@@ -59,11 +59,7 @@ async fn echo(req: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infal
 
 struct Server {
     clock: Arc<AtomicU64>,
-    layer: HmacAuthLayer<(
-        tower_hmac::protocol::V1,
-        tower_hmac::protocol::gateway::Kong,
-        tower_hmac::protocol::gateway::Apisix,
-    )>,
+    layer: HmacAuthLayer,
 }
 
 impl Server {

@@ -15,7 +15,7 @@ use tower_hmac::{
 
 const NOW: u64 = 1_700_000_000;
 
-fn layer() -> HmacAuthLayer<(tower_hmac::protocol::V1, Rfc9421)> {
+fn layer() -> HmacAuthLayer {
     let registry = InMemoryRegistry::new();
     registry.insert("app-1", "app", SecretKey::from_bytes(&[7; 32]).unwrap());
     HmacAuthLayer::builder(registry, AllowedHosts::any())

@@ -465,11 +465,9 @@ mod layer {
 
     const HOST: &str = "api.test";
 
-    type Builder = HmacAuthBuilder<(tower_hmac::protocol::V1, SigV4)>;
-
     /// `GET /x` answers the scheme; `PUT /up` answers the body, its `Content-Length` and
     /// `Content-Encoding`.
-    fn app(sigv4: SigV4, configure: impl FnOnce(Builder) -> Builder) -> Router {
+    fn app(sigv4: SigV4, configure: impl FnOnce(HmacAuthBuilder) -> HmacAuthBuilder) -> Router {
         let builder = HmacAuthLayer::builder(
             demo_server::demo_registry().unwrap(),
             AllowedHosts::new([HOST]).unwrap(),
@@ -586,7 +584,10 @@ mod layer {
 
     #[tokio::test]
     async fn presigned_urls_can_be_made_one_time() {
-        let app = app(sigv4().one_time_presigned_urls(true), |b| b);
+        let app = app(
+            sigv4().presigned_url_use(tower_hmac::protocol::sigv4::PresignedUrlUse::OneTime),
+            |b| b,
+        );
         let sig = Sig::presigned("demo", 60);
         let (url, headers) = get_x(sig);
         let (status, body) = call(&app, "GET", &url, headers.clone(), vec![]).await;
@@ -625,7 +626,10 @@ mod layer {
             call(&guarded, "GET", &url, headers.clone(), vec![]).await.0,
             401
         );
-        let open = app(sigv4().replay_guard(false), |b| b);
+        let open = app(
+            sigv4().replay_guard(tower_hmac::protocol::sigv4::ReplayGuard::Off),
+            |b| b,
+        );
         for _ in 0..2 {
             assert_eq!(
                 call(&open, "GET", &url, headers.clone(), vec![]).await.0,
@@ -645,7 +649,10 @@ mod layer {
         let (status, body) = call(&strict, "PUT", &url, headers.clone(), b"x".to_vec()).await;
         assert_eq!(status, 401);
         assert!(body.contains("UNSIGNED-PAYLOAD"), "{body}");
-        let lenient = app(sigv4().allow_unsigned_payload(true), |b| b);
+        let lenient = app(
+            sigv4().unsigned_payload(tower_hmac::protocol::sigv4::UnsignedPayload::Anywhere),
+            |b| b,
+        );
         let (status, body) = call(&lenient, "PUT", &url, headers, b"x".to_vec()).await;
         assert_eq!((status, body.as_str()), (200, "- - x"));
 
@@ -686,7 +693,10 @@ mod layer {
             call(&strict, "GET", "http://api.test/x", headers.clone(), vec![]).await;
         assert_eq!(status, 401);
         assert!(body.contains("Security-Token"), "{body}");
-        let tokens = app(sigv4().allow_security_token(true), |b| b);
+        let tokens = app(
+            sigv4().security_token(tower_hmac::protocol::sigv4::SecurityToken::Accepted),
+            |b| b,
+        );
         let (status, body) = call(&tokens, "GET", "http://api.test/x", headers, vec![]).await;
         assert_eq!((status, body.as_str()), (200, "sigv4"));
     }

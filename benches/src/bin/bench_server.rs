@@ -47,7 +47,7 @@ async fn scheme(scheme: &str, addr: &str) -> Router {
     let store = store();
     prefill(&store, LIVE, Duration::from_secs(600)).await;
     let builder = tower_hmac_benches::schemes::builder(addr, store);
-    tower_hmac_benches::with_scheme_layer!(scheme, builder, |layer| app().layer(layer))
+    app().layer(tower_hmac_benches::schemes::scheme_layer(scheme, builder))
 }
 
 async fn hmac(addr: &str, store: impl NonceStore) -> Router {

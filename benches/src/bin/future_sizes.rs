@@ -11,7 +11,7 @@ use http_body_util::Full;
 use std::convert::Infallible;
 use tower::Service;
 use tower_hmac::server::VerifiedBody;
-use tower_hmac_benches::schemes::{builder, signed};
+use tower_hmac_benches::schemes::{builder, scheme_layer, signed};
 use tower_hmac_benches::store_started_earlier;
 
 async fn ok(_: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -35,13 +35,12 @@ fn main() {
         .pop()
         .unwrap();
         let b = builder("h", store_started_earlier(1000));
-        tower_hmac_benches::with_scheme_layer!(scheme, b, |layer| {
-            let mut svc = tower::Layer::layer(&layer, tower::service_fn(ok));
-            let fut = svc.call(req);
-            println!(
-                "{scheme}: response future {} bytes",
-                std::mem::size_of_val(&fut)
-            );
-        });
+        let layer = scheme_layer(scheme, b);
+        let mut svc = tower::Layer::layer(&layer, tower::service_fn(ok));
+        let fut = svc.call(req);
+        println!(
+            "{scheme}: response future {} bytes",
+            std::mem::size_of_val(&fut)
+        );
     }
 }

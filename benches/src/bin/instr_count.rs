@@ -23,7 +23,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Service, ServiceExt};
 use tower_hmac::server::VerifiedBody;
-use tower_hmac_benches::schemes::{Req, builder, signed};
+use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed};
 use tower_hmac_benches::store_started_earlier;
 
 const HOST: &str = "api.example.com";
@@ -92,11 +92,12 @@ fn main() {
         run(&rt, tower::service_fn(ok_bare), requests);
     } else {
         let builder = builder(HOST, store_started_earlier(1_000_000));
-        tower_hmac_benches::with_scheme_layer!(scheme.as_str(), builder, |layer| run(
+        let layer = scheme_layer(&scheme, builder);
+        run(
             &rt,
             tower::Layer::layer(&layer, tower::service_fn(ok)),
-            requests
-        ));
+            requests,
+        );
     }
     println!("{scheme}: {count} requests measured");
 }

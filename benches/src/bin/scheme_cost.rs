@@ -14,7 +14,6 @@
 
 use axum::body::Body;
 use http::Method;
-use tower_hmac::server::SchemeSet;
 use tower_hmac::{AllowedHosts, HmacAuthLayer};
 use tower_hmac_benches::{UNUSED, registry, signed_request, store_started_earlier};
 
@@ -53,9 +52,9 @@ fn main() {
 }
 
 /// Verifies every request with `layer`; how many were accepted.
-fn verify_all<S: SchemeSet>(
+fn verify_all(
     rt: &tokio::runtime::Runtime,
-    layer: HmacAuthLayer<S>,
+    layer: HmacAuthLayer,
     requests: Vec<http::Request<Body>>,
 ) -> usize {
     rt.block_on(async {

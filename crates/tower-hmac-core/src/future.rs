@@ -45,7 +45,7 @@ impl<T> Future for StoreFuture<T> {
         match &mut self.get_mut().inner {
             Inner::Ready(value) => match value.take() {
                 Some(value) => Poll::Ready(value),
-                None => Poll::Pending,
+                None => panic!("`StoreFuture` polled after it completed"),
             },
             Inner::Boxed(future) => future.as_mut().poll(cx),
         }

@@ -23,27 +23,54 @@ use crate::rejection::{Rejection, RejectionKind};
 pub trait Credentials: Send + Sync + 'static {
     /// The key id, looked up in the registry and part of the replay key.
     fn key_id(&self) -> &str;
-    /// The request's time, Unix seconds.
-    fn timestamp(&self) -> u64;
     /// The request's nonce as sent, when the format has one (the empty string otherwise): what a
     /// `stale_timestamp` answer's time MAC is bound to, and the replay key of a scheme whose
     /// [`verify`](Scheme::verify) returns [`Verified::signed_nonce`] (a nonce its MAC covers).
     fn nonce(&self) -> &str;
+    /// When the request may be accepted, and so how long its replay key is remembered.
+    fn freshness(&self) -> Freshness;
+}
 
-    /// The last second (Unix, inclusive) the credentials are valid, for schemes that carry an
-    /// expiry (presigned URLs): then the request is valid from `timestamp − skew` until this
-    /// instant instead of within `timestamp ± skew`, and its nonce is kept until it. `None`
-    /// (the default): the skew window.
-    fn expires(&self) -> Option<u64> {
-        None
-    }
+/// When a request may be accepted, as its credentials say: the one value the shared time checks
+/// and the replay guard's memory read from a scheme.
+///
+/// Not `non_exhaustive`: the layer must understand every form a scheme can give, so a new one is
+/// a new version of this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Signed at `at` (Unix seconds): accepted within the window around it — the layer's
+    /// `max_skew`, or the scheme's own [`Scheme::max_skew`] — either way (`stale_timestamp`
+    /// outside it), and remembered as long as a copy could be accepted.
+    Window {
+        /// The signing time, Unix seconds.
+        at: u64,
+    },
+    /// Valid from `from` (less the window) until `until`, inclusive (a presigned URL, an
+    /// RFC 9421 `expires`, the token's lifetime): `expired` after it, `stale_timestamp` when
+    /// `from` is still ahead; remembered until `until`.
+    Until {
+        /// The signing time, Unix seconds.
+        from: u64,
+        /// The last second the credentials are valid, Unix seconds.
+        until: u64,
+    },
+    /// No time at all (GitHub's webhook signature): nothing about time is checked, and the
+    /// replay key is remembered for `remember` from when it is first seen — a delivery captured
+    /// earlier is refused only while it is remembered.
+    Untimed {
+        /// How long the replay key is remembered.
+        remember: std::time::Duration,
+    },
+}
 
-    /// For credentials that carry no time at all (GitHub's webhook signature): how long, from
-    /// now, the replay key is remembered. Nothing about time can be checked then, so
-    /// [`timestamp`](Self::timestamp) is not read, and a delivery captured earlier is refused only
-    /// while its key is remembered. `None` (the default): the credentials carry a time.
-    fn untimed(&self) -> Option<std::time::Duration> {
-        None
+impl Freshness {
+    /// The signing time the credentials name (Unix seconds), when they name one.
+    pub const fn signed_at(&self) -> Option<u64> {
+        match *self {
+            Self::Window { at } => Some(at),
+            Self::Until { from, .. } => Some(from),
+            Self::Untimed { .. } => None,
+        }
     }
 }
 
@@ -107,6 +134,36 @@ impl Locator {
                         .and_then(|v| split_token(v.as_bytes()))
                         .is_some_and(|(_, rest)| !is_auth_params(rest))
             }
+        }
+    }
+}
+
+impl Locator {
+    /// Whether every request that carries credentials at `other` carries them here too: then a
+    /// set holding both schemes can never pick `other`'s alone (every such request is ambiguous),
+    /// which a layer's `build()` refuses.
+    pub fn covers(&self, other: &Locator) -> bool {
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        match (self, other) {
+            // Every form of `other` is covered.
+            (_, Self::AnyOf(others)) if !others.is_empty() => others.iter().all(|o| self.covers(o)),
+            // One of my forms covers it.
+            (Self::AnyOf(mine), _) => mine.iter().any(|m| m.covers(other)),
+            (Self::Header(a), Self::Header(b)) => a == b,
+            (Self::Header(a), Self::AuthParams(b, _)) => a == b,
+            (Self::Header(a), Self::Authorization(_) | Self::AuthorizationToken68(_)) => {
+                *a == AUTHORIZATION
+            }
+            (Self::Query(a), Self::Query(b)) => a == b,
+            (Self::Authorization(a), Self::Authorization(b) | Self::AuthorizationToken68(b)) => {
+                same(a, b)
+            }
+            (Self::Authorization(a), Self::AuthParams(header, b)) => {
+                *header == AUTHORIZATION && same(a, b)
+            }
+            (Self::AuthParams(h1, a), Self::AuthParams(h2, b)) => h1 == h2 && same(a, b),
+            (Self::AuthorizationToken68(a), Self::AuthorizationToken68(b)) => same(a, b),
+            _ => false,
         }
     }
 }
@@ -343,12 +400,14 @@ impl Credentials for Authorization {
         Authorization::key_id(self)
     }
 
-    fn timestamp(&self) -> u64 {
-        Authorization::timestamp(self)
-    }
-
     fn nonce(&self) -> &str {
         Authorization::nonce(self)
+    }
+
+    fn freshness(&self) -> Freshness {
+        Freshness::Window {
+            at: Authorization::timestamp(self),
+        }
     }
 }
 
@@ -453,6 +512,31 @@ mod tests {
         assert!(!token68.matches(&kong, authorization_token(&kong)));
         assert!(token68.matches(&softaware, authorization_token(&softaware)));
         assert!(!params.matches(&softaware, authorization_token(&softaware)));
+    }
+
+    #[test]
+    fn locators_that_always_collide_are_found() {
+        let v1 = Locator::Authorization("HMAC-SHA256");
+        let kong = Locator::AnyOf(vec![
+            Locator::AuthParams(AUTHORIZATION, "hmac"),
+            Locator::AuthParams(HeaderName::from_static("proxy-authorization"), "hmac"),
+        ]);
+        let softaware = Locator::AuthorizationToken68("Hmac");
+        let sigv4 = Locator::AnyOf(vec![
+            Locator::Authorization("AWS4-HMAC-SHA256"),
+            Locator::Query("X-Amz-Signature"),
+        ]);
+        assert!(v1.covers(&Locator::Authorization("hmac-sha256")));
+        assert!(Locator::Authorization("Hmac").covers(&softaware));
+        assert!(Locator::Authorization("hmac").covers(&Locator::AuthParams(AUTHORIZATION, "hmac")));
+        assert!(!kong.covers(&softaware) && !softaware.covers(&kong));
+        assert!(!v1.covers(&sigv4) && !sigv4.covers(&v1));
+        assert!(sigv4.covers(&Locator::Query("X-Amz-Signature")));
+        assert!(!Locator::Query("X-Amz-Signature").covers(&sigv4));
+        let h = Locator::Header(HeaderName::from_static("x-auth-token"));
+        assert!(h.covers(&h.clone()));
+        assert!(!h.covers(&Locator::Header(HeaderName::from_static("signature-input"))));
+        assert!(Locator::Header(AUTHORIZATION).covers(&v1));
     }
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {

@@ -7,9 +7,9 @@
 //! The secret is the key's text form as UTF-8 ([`SecretKey::text_form`]: the Base64 exactly as
 //! `tower-hmac keygen` prints it, or a provider's string). **The token is not bound to the
 //! request**: it proves the holder of the key made it within the window, nothing about the
-//! method, path, query or body. Accept it only on the routes that need it (a layer of its own,
-//! `schemes((Token::default(),))`), keep the window short (default 30 s), and keep keys meant for
-//! request signing away from it (`schemes = ["v1"]` in the registry). Each token is accepted
+//! method, path, query or body. Accept it only on the routes that need it (reserve them for it:
+//! `HmacAuthBuilder::reserve(["token"], …)` in `tower-hmac`), keep the window short (default
+//! 30 s), and keep keys meant for request signing away from it (`schemes = ["v1"]` in the registry). Each token is accepted
 //! once: its MAC is recorded by the replay guard until the window ends.
 //!
 //! ```
@@ -30,7 +30,7 @@ use subtle::ConstantTimeEq;
 use crate::authorization::is_valid_key_id;
 use crate::key::{HmacSha256, SecretKey};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Credentials, Locator, Scheme, Verified};
+use crate::scheme::{Credentials, Freshness, Locator, Scheme, Verified};
 use crate::sign::SignError;
 
 /// The header that carries the token.
@@ -94,15 +94,15 @@ impl Credentials for TokenCredentials {
     fn key_id(&self) -> &str {
         &self.client_id
     }
-    fn timestamp(&self) -> u64 {
-        self.timestamp
-    }
     /// The MAC: a token is accepted once.
     fn nonce(&self) -> &str {
         &self.mac_hex
     }
-    fn expires(&self) -> Option<u64> {
-        Some(self.expires)
+    fn freshness(&self) -> Freshness {
+        Freshness::Until {
+            from: self.timestamp,
+            until: self.expires,
+        }
     }
 }
 
@@ -237,7 +237,13 @@ mod tests {
         let value = issue("backoffice-2026", 1_700_000_000, &key()).unwrap();
         let scheme = Token::default();
         let creds = scheme.parse(&parts(&value), 4096).unwrap();
-        assert_eq!(creds.expires(), Some(1_700_000_030));
+        assert_eq!(
+            creds.freshness(),
+            Freshness::Until {
+                from: 1_700_000_000,
+                until: 1_700_000_030
+            }
+        );
         assert!(scheme.verify(&creds, (), &key()).is_ok());
         let other = SecretKey::from_bytes(&[9; 32]).unwrap();
         assert!(scheme.verify(&creds, (), &other).is_err());

@@ -176,6 +176,34 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for crate::AccessClaims 
             .extensions
             .get::<crate::AccessClaims>()
             .cloned()
-            .ok_or_else(|| refusal(&TokenError::Missing))
+            .ok_or_else(layer_missing)
     }
+}
+
+/// `AccessClaims` extracted on a route [`BearerAuthLayer`] does not cover: the route is
+/// misconfigured, not the caller — `500 layer_missing`, problem+json, one `error` event, as
+/// `tower_hmac::Authenticated` answers on a route without its layer.
+#[cfg(feature = "axum")]
+fn layer_missing() -> Response<axum::body::Body> {
+    const DETAIL: &str = "no AccessClaims on this route: BearerAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the claims (it must wrap the handler)";
+    tracing::error!(
+        target: crate::TRACING_TARGET,
+        outcome = "misconfigured",
+        code = "layer_missing",
+        "{DETAIL}"
+    );
+    let body = serde_json::json!({
+        "type": "urn:tower-hmac:error:layer_missing",
+        "title": "The authentication layer is missing from this route.",
+        "status": 500,
+        "code": "layer_missing",
+        "detail": DETAIL,
+    });
+    let mut res = Response::new(axum::body::Body::from(body.to_string()));
+    *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    res
 }

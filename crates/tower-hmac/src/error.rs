@@ -60,4 +60,30 @@ pub enum ConfigError {
         /// The value given.
         percent: u8,
     },
+    /// The layer was given no scheme to verify.
+    #[error("the layer verifies no scheme: add at least one")]
+    NoScheme,
+    /// Two schemes of a layer have the same id.
+    #[error("the scheme {id:?} is in the layer's set twice")]
+    DuplicateScheme {
+        /// The id.
+        id: &'static str,
+    },
+    /// Two schemes of a layer look for their credentials in the same place: every request one
+    /// of them could verify would carry credentials for both, and be refused as ambiguous.
+    #[error(
+        "the schemes {first:?} and {second:?} read their credentials from the same place: a request for one would always be ambiguous"
+    )]
+    CollidingSchemes {
+        /// The scheme added first.
+        first: &'static str,
+        /// The scheme added later.
+        second: &'static str,
+    },
+    /// A scheme named by a route rule is not in the layer's set.
+    #[error("the scheme {id:?} named by a route rule is not in the layer's set")]
+    UnknownScheme {
+        /// The id named (its first 64 characters).
+        id: String,
+    },
 }

@@ -164,11 +164,26 @@ mod axum_impl {
     #[non_exhaustive]
     pub struct MissingAuthentication;
 
+    /// What the answer says: the route is misconfigured, not the caller.
+    const DETAIL: &str = "no Authenticated identity on this route: HmacAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the identity (it must wrap the handler)";
+
+    /// `500 layer_missing`, problem+json, and one `error` event: the answer of the sessions
+    /// crate's `AccessClaims` on a route its layer does not cover is the same.
     impl IntoResponse for MissingAuthentication {
         fn into_response(self) -> Response {
+            tracing::error!(
+                target: crate::server::TRACING_TARGET,
+                outcome = "misconfigured",
+                code = "layer_missing",
+                "{DETAIL}"
+            );
+            let body = format!(
+                "{{\"type\":\"urn:tower-hmac:error:layer_missing\",\"title\":\"The authentication layer is missing from this route.\",\"status\":500,\"code\":\"layer_missing\",\"detail\":\"{DETAIL}\"}}"
+            );
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "tower-hmac: no Authenticated identity on this route: HmacAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the identity (it must wrap the handler)",
+                [(http::header::CONTENT_TYPE, "application/problem+json")],
+                body,
             )
                 .into_response()
         }

@@ -29,6 +29,8 @@ assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml 
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod extract;
 pub mod registry;

@@ -17,7 +17,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_hmac::protocol::HostError;
-use tower_hmac::{AllowedHosts, Authenticated, HmacAuthLayer, InMemoryRegistry};
+use tower_hmac::registry::KeyRegistry;
+use tower_hmac::server::Schemes;
+use tower_hmac::{AllowedHosts, Authenticated, HmacAuthBuilder, HmacAuthLayer, InMemoryRegistry};
 
 /// The demo registry, embedded: **published demo keys**, for this demo only.
 pub const DEMO_REGISTRY: &str = include_str!("../demo-registry.toml");
@@ -68,31 +70,72 @@ pub fn hosts_for(addr: SocketAddr, extra: &[String]) -> Result<AllowedHosts, Hos
     AllowedHosts::new(hosts)
 }
 
-/// The demo's signed routes accept protocol v1, softaware's ASP.NET `Hmac` scheme, RFC 9421
-/// HTTP Message Signatures (`hmac-sha256`) and AWS SigV4 (region `us-east-1`, service `demo`).
-pub type DemoLayer = HmacAuthLayer<DemoSchemes>;
+/// The demo's schemes, in the layer's order (the first of a request's candidates names the
+/// challenge of a request that carries no credentials):
+///
+/// 1. protocol v1;
+/// 2. softaware's ASP.NET `Hmac` ([`softaware`]);
+/// 3. RFC 9421 HTTP Message Signatures, `hmac-sha256` ([`rfc9421`]);
+/// 4. AWS SigV4, region `us-east-1`, service `demo` ([`sigv4`]);
+/// 5. Kong's `hmac-auth` ([`kong`]);
+/// 6. APISIX's `hmac-auth` ([`apisix`]);
+/// 7. the ID:TS:HMAC token (30 s window), on [`TOKEN_ROUTE`] only;
+/// 8. GitHub's `X-Hub-Signature-256`, on [`GITHUB_ROUTE`] only;
+/// 9. Stripe's `Stripe-Signature`, on [`STRIPE_ROUTE`] only;
+/// 10. Slack's `X-Slack-Signature`, on [`SLACK_ROUTE`] only.
+///
+/// The last four are kept to their routes by [`reserve_routes`]; the first six verify every
+/// other signed route.
+pub fn demo_schemes() -> Schemes {
+    demo_schemes_with_sigv4(sigv4())
+}
 
-/// The schemes of the demo's main routes, in the layer's order.
-pub type DemoSchemes = (
-    tower_hmac::protocol::V1,
-    tower_hmac::protocol::softaware::Softaware,
-    tower_hmac::protocol::rfc9421::Rfc9421,
-    tower_hmac::protocol::sigv4::SigV4,
-    tower_hmac::protocol::gateway::Kong,
-    tower_hmac::protocol::gateway::Apisix,
-);
+/// [`demo_schemes`] with this SigV4 in place of the demo's [`sigv4`] (a test that changes one of
+/// its settings: `demo_schemes_with_sigv4(sigv4().query_order(QueryOrder::Sorted))`).
+pub fn demo_schemes_with_sigv4(sigv4: tower_hmac::protocol::sigv4::SigV4) -> Schemes {
+    use tower_hmac::protocol::webhooks::{GitHub, Slack, Stripe};
+    Schemes::v1()
+        .with(softaware())
+        .with(rfc9421())
+        .with(sigv4)
+        .with(kong())
+        .with(apisix())
+        .with(tower_hmac::protocol::token::Token::default())
+        .with(GitHub::new(DEMO_GITHUB_KEY_ID))
+        .with(Stripe::new(DEMO_STRIPE_KEY_ID))
+        .with(Slack::new(DEMO_SLACK_KEY_ID))
+}
 
-/// The demo's schemes as it serves them (a test may replace one:
-/// `let mut s = demo_schemes(); s.3 = sigv4().as_sent_query_order(false);`).
-pub fn demo_schemes() -> DemoSchemes {
-    (
-        tower_hmac::protocol::V1,
-        softaware(),
-        rfc9421(),
-        sigv4(),
-        kong(),
-        apisix(),
-    )
+/// The route that accepts the ID:TS:HMAC token, and the only one (the token is not bound to the
+/// request).
+pub const TOKEN_ROUTE: &str = "/token/whoami";
+/// GitHub's webhook route (`POST`).
+pub const GITHUB_ROUTE: &str = "/webhooks/github";
+/// Stripe's webhook route (`POST`).
+pub const STRIPE_ROUTE: &str = "/webhooks/stripe";
+/// Slack's webhook route (`POST`).
+pub const SLACK_ROUTE: &str = "/webhooks/slack";
+
+/// The demo's route reservations on `builder`: the token on [`TOKEN_ROUTE`], each webhook
+/// provider on its route. On those paths only that scheme's credentials are looked for (a
+/// protocol v1 signature there is `401 unsupported_scheme`); on every other path those four
+/// schemes are not looked for (a token or a webhook signature there is `401
+/// missing_authorization`). The set must hold the four (`build()` refuses an unknown id).
+///
+/// The paths are compared exactly, as the router matches them.
+pub fn reserve_routes(builder: HmacAuthBuilder) -> HmacAuthBuilder {
+    builder
+        .reserve(["token"], |head| head.uri.path() == TOKEN_ROUTE)
+        .reserve(["github"], |head| head.uri.path() == GITHUB_ROUTE)
+        .reserve(["stripe"], |head| head.uri.path() == STRIPE_ROUTE)
+        .reserve(["slack"], |head| head.uri.path() == SLACK_ROUTE)
+}
+
+/// A builder of the demo's layer with its schemes ([`demo_schemes`]) and route reservations
+/// ([`reserve_routes`]), every other setting at the library's default (no throttle, the system
+/// clock, a replay store of its own): what [`layer`] starts from.
+pub fn demo_builder(registry: impl KeyRegistry, hosts: AllowedHosts) -> HmacAuthBuilder {
+    reserve_routes(HmacAuthBuilder::new(demo_schemes(), registry, hosts))
 }
 
 /// The SigV4 region the demo serves.
@@ -153,91 +196,39 @@ pub fn apisix() -> tower_hmac::protocol::gateway::Apisix {
     )
 }
 
-/// The layer of the routes that accept the ID:TS:HMAC token (only those: the token is not bound
-/// to the request).
-pub type TokenLayer = HmacAuthLayer<(tower_hmac::protocol::token::Token,)>;
-
-/// The demo routes: `GET /health` is open; `GET /whoami` (answers `{"app_id", "key_id",
-/// "scheme", "scopes"}`), `GET /admin/whoami` (the same, scope `admin` required: `403
-/// insufficient_scope` for the demo key, 200 for [`DEMO_ADMIN_KEY_ID`]), `POST /echo` (or `PUT`, for presigned uploads) and `/objects/{*key}` (S3-style
-/// keys: `GET` as `/whoami`, `PUT` as `/echo`) need a signature (protocol v1, softaware's `Hmac`, RFC 9421 or
-/// AWS SigV4).
-pub fn app(layer: DemoLayer) -> Router {
+/// The demo routes, every signed one under the one `layer` ([`layer`]):
+///
+/// - `GET /health` is open;
+/// - `GET /whoami` (answers `{"app_id", "key_id", "scheme", "scopes"}`), `GET /admin/whoami`
+///   (the same, scope `admin` required: `403 insufficient_scope` for the demo key, 200 for
+///   [`DEMO_ADMIN_KEY_ID`]), `POST /echo` (or `PUT`, for presigned uploads) and
+///   `/objects/{*key}` (S3-style keys: `GET` as `/whoami`, `PUT` as `/echo`) need a signature
+///   (protocol v1, softaware's `Hmac`, RFC 9421, AWS SigV4, Kong's or APISIX's `hmac-auth`);
+/// - `GET /token/whoami` ([`TOKEN_ROUTE`]) needs the ID:TS:HMAC token, and no other route
+///   accepts it;
+/// - `POST /webhooks/github`, `/webhooks/stripe`, `/webhooks/slack` need their provider's
+///   signature (answer `{"app_id", "scheme", "bytes"}`), and no other route accepts it.
+///
+/// Which scheme a route accepts is the layer's reservations ([`reserve_routes`]), not the
+/// router's: a layer built without them accepts the token and the webhook signatures on every
+/// signed route.
+pub fn app(layer: HmacAuthLayer) -> Router {
     Router::new()
         .route("/admin/whoami", get(whoami))
         .route_layer(tower_hmac::server::RequireScope::new("admin"))
         .route("/whoami", get(whoami))
         .route("/echo", post(echo).put(echo))
         .route("/objects/{*key}", get(whoami).put(echo))
+        .route(TOKEN_ROUTE, get(whoami))
+        .route(GITHUB_ROUTE, post(webhook))
+        .route(STRIPE_ROUTE, post(webhook))
+        .route(SLACK_ROUTE, post(webhook))
         .route_layer(layer)
         .route("/health", get(health))
 }
 
-/// The layers of the webhook routes: each verifies one provider's signature with its key.
-#[derive(Debug, Clone)]
-pub struct WebhookLayers {
-    /// `POST /webhooks/github`.
-    pub github: HmacAuthLayer<(tower_hmac::protocol::webhooks::GitHub,)>,
-    /// `POST /webhooks/stripe`.
-    pub stripe: HmacAuthLayer<(tower_hmac::protocol::webhooks::Stripe,)>,
-    /// `POST /webhooks/slack`.
-    pub slack: HmacAuthLayer<(tower_hmac::protocol::webhooks::Slack,)>,
-}
-
-/// The demo routes, `GET /token/whoami` behind the token layer (the only route that accepts the
-/// token), and the webhook routes behind theirs.
-pub fn app_with_token(layer: DemoLayer, token: TokenLayer, hooks: WebhookLayers) -> Router {
-    app(layer)
-        .merge(
-            Router::new()
-                .route("/token/whoami", get(whoami))
-                .route_layer(token),
-        )
-        .merge(
-            Router::new()
-                .route("/webhooks/github", post(webhook))
-                .route_layer(hooks.github),
-        )
-        .merge(
-            Router::new()
-                .route("/webhooks/stripe", post(webhook))
-                .route_layer(hooks.stripe),
-        )
-        .merge(
-            Router::new()
-                .route("/webhooks/slack", post(webhook))
-                .route_layer(hooks.slack),
-        )
-}
-
-/// The webhook layers for the demo's registry and hosts, on the demo's one replay store (a
-/// provider's signature is the replay key).
-pub fn webhook_layers(
-    registry: impl tower_hmac::registry::KeyRegistry + Clone,
-    addr: SocketAddr,
-    settings: &Settings,
-    store: &SharedNonceStore,
-) -> Result<WebhookLayers, Box<dyn std::error::Error + Send + Sync>> {
-    use tower_hmac::protocol::webhooks::{GitHub, Slack, Stripe};
-    let hosts = || hosts_for(addr, &settings.extra_hosts);
-    Ok(WebhookLayers {
-        github: HmacAuthLayer::builder(registry.clone(), hosts()?)
-            .schemes((GitHub::new(DEMO_GITHUB_KEY_ID),))
-            .nonce_store(store.clone())
-            .build()?,
-        stripe: HmacAuthLayer::builder(registry.clone(), hosts()?)
-            .schemes((Stripe::new(DEMO_STRIPE_KEY_ID),))
-            .nonce_store(store.clone())
-            .build()?,
-        slack: HmacAuthLayer::builder(registry, hosts()?)
-            .schemes((Slack::new(DEMO_SLACK_KEY_ID),))
-            .nonce_store(store.clone())
-            .build()?,
-    })
-}
-
-/// The demo's one replay store, shared by every layer it mounts: a value recorded through one
-/// scheme is a replay through every other, and with Redis through every instance.
+/// The demo's one replay store, that of its one layer: a value recorded through one scheme is a
+/// replay through every other, and with Redis through every instance.
 pub type SharedNonceStore = std::sync::Arc<dyn tower_hmac::protocol::NonceStore>;
 
 /// Opens the replay store the settings name: one in-process store, or a Redis client.
@@ -383,16 +374,23 @@ impl Settings {
     }
 }
 
-/// The demo's layer: the registry, the hosts of `addr` and the settings.
+/// The demo's one layer, for every signed route: every scheme ([`demo_schemes`]), the token
+/// and the webhook signatures kept to their routes ([`reserve_routes`]), the registry, the hosts
+/// of `addr`, the replay `store` and the settings.
+///
+/// Every setting applies to every scheme, the token and the webhooks included: the clock, the
+/// allowed skew (Stripe's and Slack's window, how far ahead a token may be stamped), the failure
+/// throttle, the risk monitor and the trusted proxies. Until the demo mounted one layer, its
+/// token and webhook routes had layers of their own that ignored these settings: they ran on the
+/// system clock with the default skew, unthrottled and unmonitored, and believed no proxy.
 pub fn layer(
-    registry: impl tower_hmac::registry::KeyRegistry + Clone,
+    registry: impl KeyRegistry,
     addr: SocketAddr,
     settings: &Settings,
     store: &SharedNonceStore,
-) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
-    let mut builder = HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-        .schemes(demo_schemes())
-        .nonce_store(store.clone());
+) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
+    let mut builder =
+        demo_builder(registry, hosts_for(addr, &settings.extra_hosts)?).nonce_store(store.clone());
     if let Some(skew) = settings.max_skew {
         builder = builder.max_skew(skew);
     }
@@ -427,30 +425,14 @@ pub fn layer(
     Ok(builder.build()?)
 }
 
-/// The demo's token layer: the ID:TS:HMAC token (30 s window) for the same registry and hosts,
-/// on the same replay store as the main layer.
-pub fn token_layer(
-    registry: impl tower_hmac::registry::KeyRegistry + Clone,
-    addr: SocketAddr,
-    settings: &Settings,
-    store: &SharedNonceStore,
-) -> Result<TokenLayer, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(
-        HmacAuthLayer::builder(registry, hosts_for(addr, &settings.extra_hosts)?)
-            .schemes((tower_hmac::protocol::token::Token::default(),))
-            .nonce_store(store.clone())
-            .build()?,
-    )
-}
-
 /// The demo's layer with a Redis store checked at start: refuses to start when Redis may evict
 /// nonce keys (`maxmemory-policy`) or does not answer.
 pub async fn layer_checked(
-    registry: impl tower_hmac::registry::KeyRegistry + Clone,
+    registry: impl KeyRegistry,
     addr: SocketAddr,
     settings: &Settings,
     store: &SharedNonceStore,
-) -> Result<DemoLayer, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<HmacAuthLayer, Box<dyn std::error::Error + Send + Sync>> {
     if let ReplayStore::Redis { url, .. } = &settings.replay_store {
         tower_hmac_redis::RedisNonceStore::connect(url).await?;
     }
@@ -466,8 +448,8 @@ pub async fn serve(listener: TcpListener, registry: InMemoryRegistry) -> io::Res
     serve_with(listener, layer).await
 }
 
-/// Serves the demo routes behind a layer configured by the caller.
-pub async fn serve_with(listener: TcpListener, layer: DemoLayer) -> io::Result<()> {
+/// Serves the demo routes ([`app`]) behind a layer configured by the caller.
+pub async fn serve_with(listener: TcpListener, layer: HmacAuthLayer) -> io::Result<()> {
     serve_with_timeout(listener, layer, DEFAULT_HEADER_READ_TIMEOUT).await
 }
 
@@ -475,28 +457,25 @@ pub async fn serve_with(listener: TcpListener, layer: DemoLayer) -> io::Result<(
 /// `header_read_timeout` is closed (a client trickling one byte a second cannot hold it open).
 pub async fn serve_with_timeout(
     listener: TcpListener,
-    layer: DemoLayer,
+    layer: HmacAuthLayer,
     header_read_timeout: Duration,
 ) -> io::Result<()> {
     serve_app(listener, app(layer), header_read_timeout).await
 }
 
-/// Serves the demo routes, the token route, the webhook routes, the session routes
-/// ([`sessions::routes`]) when given and, given the exporter's handle,
-/// `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs. Returns
-/// once `shutdown` completes and the connections in flight have finished (at most
+/// Serves the demo routes ([`app`]: the signed ones, the token's and the webhooks', under the
+/// one `layer`), the session routes ([`sessions::routes`]) when given and, given the exporter's
+/// handle, `GET /metrics` (open; Prometheus text format) — what `cargo run -p demo-server` runs.
+/// Returns once `shutdown` completes and the connections in flight have finished (at most
 /// [`SHUTDOWN_GRACE`]).
-#[allow(clippy::too_many_arguments)]
-pub async fn serve_with_token(
+pub async fn serve_all(
     listener: TcpListener,
-    layer: DemoLayer,
-    token: TokenLayer,
-    hooks: WebhookLayers,
+    layer: HmacAuthLayer,
     sessions: Option<Router>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
-    let mut app = app_with_token(layer, token, hooks);
+    let mut app = app(layer);
     if let Some(sessions) = sessions {
         app = app.merge(sessions);
     }

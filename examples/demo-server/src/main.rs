@@ -130,11 +130,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-    // One replay store for every layer: a value recorded through one scheme is a replay through
+    // One layer for every signed route (the token and each webhook provider kept to their
+    // routes), so one replay store: a value recorded through one scheme is a replay through
     // every other (and, on Redis, through every instance).
     let store = demo_server::replay_store(&settings)?;
-    let token = demo_server::token_layer(registry.clone(), bound, &settings, &store)?;
-    let hooks = demo_server::webhook_layers(registry.clone(), bound, &settings, &store)?;
     let layer = demo_server::layer_checked(registry, bound, &settings, &store).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
@@ -258,11 +257,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
-    demo_server::serve_with_token(
+    demo_server::serve_all(
         listener,
         layer,
-        token,
-        hooks,
         Some(session_routes),
         Some(metrics),
         shutdown(),

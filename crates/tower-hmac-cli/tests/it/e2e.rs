@@ -35,15 +35,14 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
             let clock = tower_hmac::protocol::OffsetClock::new(offset_secs);
             let started =
                 tower_hmac::protocol::Clock::now(&clock) - std::time::Duration::from_secs(60);
-            let layer = tower_hmac::HmacAuthLayer::builder(
-                registry,
-                demo_server::hosts_for(addr, &[]).unwrap(),
-            )
-            .clock(clock)
-            .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
-            .schemes(demo_server::demo_schemes())
-            .build()
-            .unwrap();
+            // The demo's schemes and route reservations (the token and the webhooks on their
+            // routes only).
+            let layer =
+                demo_server::demo_builder(registry, demo_server::hosts_for(addr, &[]).unwrap())
+                    .clock(clock)
+                    .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
+                    .build()
+                    .unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();
         });
     });

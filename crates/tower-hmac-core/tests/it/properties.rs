@@ -751,8 +751,16 @@ mod webhook_model {
             let parts = head("POST", "/hook", &dummy)?;
             let time = match self {
                 Self::GitHub => 0,
-                Self::Stripe => Stripe::new("st").parse(&parts, 8192).ok()?.timestamp(),
-                Self::Slack => Slack::new("sl").parse(&parts, 8192).ok()?.timestamp(),
+                Self::Stripe => Stripe::new("st")
+                    .parse(&parts, 8192)
+                    .ok()?
+                    .freshness()
+                    .signed_at()?,
+                Self::Slack => Slack::new("sl")
+                    .parse(&parts, 8192)
+                    .ok()?
+                    .freshness()
+                    .signed_at()?,
             };
             let input = match self {
                 Self::GitHub => body.to_vec(),

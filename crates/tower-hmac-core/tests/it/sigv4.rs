@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::request::Parts;
 use serde_json::Value;
-use tower_hmac_core::sigv4::{PathRule, SigV4};
+use tower_hmac_core::sigv4::{PathRule, SecurityToken, SigV4};
 use tower_hmac_core::{Credentials, RejectionKind, Scheme, SecretKey};
 
 fn suite() -> Value {
@@ -102,7 +102,7 @@ fn suite_scheme(data: &Value, rule: &str) -> SigV4 {
         data["region"].as_str().unwrap(),
         data["service"].as_str().unwrap(),
     )
-    .allow_security_token(true);
+    .security_token(SecurityToken::Accepted);
     match rule {
         "s3" => scheme.path_rule(data["service"].as_str().unwrap(), PathRule::S3),
         _ => scheme,
@@ -126,7 +126,7 @@ fn every_case_of_the_aws_suite_verifies() {
         assert_eq!(decoded, body, "{name}");
         let creds = scheme.parse(&parts, 8192).unwrap();
         assert_eq!(creds.key_id(), data["access_key_id"].as_str().unwrap());
-        assert_eq!(creds.timestamp(), 1_440_938_160, "{name}");
+        assert_eq!(creds.freshness().signed_at(), Some(1_440_938_160), "{name}");
     }
 }
 
@@ -150,6 +150,100 @@ fn the_string_to_sign_is_the_suites() {
         assert_eq!(rejection.kind(), RejectionKind::InvalidSignature, "{name}");
         assert_eq!(
             rejection.string_to_sign(),
+            Some(case["string_to_sign"].as_str().unwrap()),
+            "{name}"
+        );
+    }
+}
+
+/// Suite cases whose canonical request exercises each part of it: the query order, repeated and
+/// trimmed header values, a session token, a dot-segment path, a signed body.
+const CANONICAL_CASES: [&str; 7] = [
+    "get-vanilla",
+    "get-vanilla-query-order-key-case",
+    "get-header-key-duplicate",
+    "get-header-value-trim",
+    "get-vanilla-with-session-token",
+    "get-slashes",
+    "post-x-www-form-urlencoded",
+];
+
+#[test]
+fn the_canonical_request_display_is_the_text_the_signature_covers() {
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    use tower_hmac_core::sigv4::{CanonicalRequest, StringToSign, derive_signing_key};
+
+    let data = suite();
+    let secret = data["secret_access_key"].as_str().unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    for name in CANONICAL_CASES {
+        let case = cases.iter().find(|c| c["name"] == name).unwrap();
+        let scheme = suite_scheme(&data, case["path_rule"].as_str().unwrap());
+        let (parts, body) = request(case, None);
+        let creds = scheme.parse(&parts, 8192).unwrap();
+        let payload_hash = hex::encode(Sha256::digest(&body));
+        let canonical = CanonicalRequest::new(&creds, &parts, &payload_hash).unwrap();
+        // The server's canonical request is AWS's, and its Display is its text.
+        assert_eq!(
+            canonical.to_string(),
+            case["canonical_request"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(canonical.as_str(), canonical.to_string(), "{name}");
+        assert_eq!(canonical.payload_hash(), payload_hash, "{name}");
+        // The string to sign carries the SHA-256 of exactly that Display text.
+        let sts = StringToSign::new(&creds, &canonical);
+        assert_eq!(
+            sts.to_string(),
+            case["string_to_sign"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            sts.canonical_request_hash(),
+            hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+            "{name}"
+        );
+        // And the request's signature is the MAC of the string to sign's Display text.
+        let signing_key = derive_signing_key(secret, creds.scope());
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&signing_key[..]).unwrap();
+        mac.update(sts.to_string().as_bytes());
+        let over_display = hex::encode(mac.finalize().into_bytes());
+        let auth = case["authorization"].as_str().unwrap();
+        let sent = auth.rsplit("Signature=").next().unwrap();
+        assert_eq!(over_display, sent, "{name}");
+        assert_eq!(hex::encode(sts.signature(&signing_key)), sent, "{name}");
+    }
+}
+
+#[test]
+fn a_mismatch_shows_the_canonical_request_the_mac_covered() {
+    // A wrong signature: what the answer digests (and, in clear diagnostics, shows) is the
+    // canonical request the server MACed, which for these cases is the suite's.
+    let data = suite();
+    let key = SecretKey::from_text(data["secret_access_key"].as_str().unwrap()).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    for name in CANONICAL_CASES {
+        let case = cases.iter().find(|c| c["name"] == name).unwrap();
+        let scheme = suite_scheme(&data, case["path_rule"].as_str().unwrap());
+        let auth = case["authorization"].as_str().unwrap();
+        let wrong = format!("{}{}", &auth[..auth.len() - 64], "0".repeat(64));
+        let (parts, body) = request(case, Some(("authorization", &wrong)));
+        let rejection = run(&scheme, &parts, body, &key).unwrap_err();
+        assert_eq!(rejection.kind(), RejectionKind::InvalidSignature, "{name}");
+        let canonical = case["canonical_request"].as_str().unwrap();
+        let keyed = rejection
+            .clone()
+            .keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Keyed);
+        assert_eq!(
+            keyed.line_digests().unwrap(),
+            tower_hmac_core::line_digests(&key, canonical.as_bytes()),
+            "{name}"
+        );
+        let clear = rejection.keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Clear);
+        assert_eq!(clear.canonical_request(), Some(canonical), "{name}");
+        assert_eq!(
+            clear.string_to_sign(),
             Some(case["string_to_sign"].as_str().unwrap()),
             "{name}"
         );

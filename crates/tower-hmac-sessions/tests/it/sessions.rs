@@ -401,14 +401,15 @@ async fn the_layer_lets_valid_bearers_through_and_answers_the_others_with_codes(
     clock.advance(Duration::from_secs(2000));
     let (_, body, _) = call(Some(format!("Bearer {}", pair.access_token))).await;
     assert!(body.contains("\"code\":\"token_expired\""), "{body}");
-    // The extractor outside the layer: 401, not a panic.
+    // The extractor outside the layer: the server's misconfiguration (500 layer_missing, as
+    // `tower_hmac::Authenticated` answers without its layer), not a panic.
     let bare = axum::Router::new().route("/me", axum::routing::get(me));
     let res = ServiceBuilder::new()
         .service(bare)
         .oneshot(Request::get("/me").body(axum::body::Body::empty()).unwrap())
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 #[test]
@@ -857,4 +858,30 @@ async fn the_layer_answers_a_token_before_the_horizon_401_invalid_token() {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     assert!(challenge.contains("token_before_horizon"), "{challenge}");
     assert!(res.headers().get("retry-after").is_none());
+}
+
+/// A route that extracts `AccessClaims` without the layer is the server's misconfiguration, and
+/// is answered as `tower_hmac::Authenticated` answers on a route without its layer: `500
+/// layer_missing`, problem+json, naming the missing layer (not a `401` the caller cannot fix).
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn claims_extracted_without_the_layer_answer_as_the_hmac_layers_identity_does() {
+    let app = axum::Router::new().route("/me", axum::routing::get(me));
+    let res = app
+        .oneshot(Request::get("/me").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert!(!res.headers().contains_key("www-authenticate"));
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "layer_missing");
+    assert_eq!(problem["status"], 500);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("BearerAuthLayer")
+    );
 }

@@ -2,7 +2,12 @@
 //!
 //! [`HmacAuthLayer`] checks, in this order, and answers the first failure with a response:
 //!
-//! 1. pick the one enabled scheme whose credentials the request carries, and parse them strictly
+//! 0. admit: a request [`skip`](HmacAuthBuilder::skip) picks is only read; HTTPS when
+//!    [required](HmacAuthBuilder::require_https) (`403 https_required`); the client address's
+//!    throttle (`429 too_many_failures`); a [trusted proxy](HmacAuthBuilder::trusted_proxies)'s
+//!    forwarded host;
+//! 1. pick, among the schemes the route allows ([`reserve`](HmacAuthBuilder::reserve)), the one
+//!    scheme whose credentials the request carries, and parse them strictly
 //!    (`missing_authorization`, `unsupported_scheme`, `400 ambiguous_credentials`,
 //!    `malformed_authorization`);
 //! 2. look the key id up in the [`KeyRegistry`](crate::registry::KeyRegistry)
@@ -24,8 +29,9 @@
 //! 9. call the inner service with the body unchanged and [`Authenticated`](crate::Authenticated)
 //!    in the request's extensions.
 //!
-//! The checks are a hand-written future ([`SchemeVerification`]), and so is the service's
-//! response future: nothing is boxed per request.
+//! The checks are a hand-written future, and so is the service's response future: a protocol v1
+//! request is verified without boxing anything; another scheme's credentials and state are boxed
+//! once each.
 //!
 //! Default use:
 //!
@@ -54,40 +60,28 @@
 //!     .unwrap();
 //! ```
 
-mod body;
-mod future;
+// One concern per module, in the order a request meets them; no module imports one that
+// imports it back: `layer` (the Tower types and the builder) uses every other; `verify` (the
+// checks, in one path) uses `policy`, `respond` and `observe`; `policy` (throttle, risk, scopes)
+// uses `respond` and `observe`; `respond` (answers) and `observe` (events and metrics) use
+// neither.
 mod layer;
-#[cfg(feature = "policy")]
-mod monitor;
+mod observe;
 mod policy;
-mod proxy;
-mod response;
-mod risk;
-mod schemes;
-mod scope;
-mod service;
-mod skip;
-#[cfg(feature = "policy")]
-mod throttle;
-mod verification;
+mod respond;
 mod verify;
 
-pub use body::{ResponseBody, VerifiedBody};
-pub use future::ResponseFuture;
-pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuthBuilder, HmacAuthLayer};
-#[cfg(feature = "policy")]
-pub use monitor::{Alert, AlertHook, RiskMonitor};
-pub use proxy::{Origin, PeerAddr, Tls, TrustedProxies};
-pub use response::{DefaultResponder, RejectionResponder, S3XmlResponder, challenge, problem_json};
-pub use risk::{RiskLevel, Signal, Signals};
-pub use schemes::{
-    Push, SchemeSet, Verification1, Verification2, Verification3, Verification4, Verification5,
-    Verification6, Verification7, Verification8,
+pub use layer::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, HmacAuth, HmacAuthBuilder, HmacAuthLayer,
+    ResponseFuture,
 };
-pub use scope::{RequireScope, RequireScopeService, ScopeFuture};
-pub use service::HmacAuth;
-pub use skip::Passthrough;
+pub use observe::{RiskLevel, Signal, Signals, TRACING_TARGET};
 #[cfg(feature = "policy")]
-pub use throttle::{DEFAULT_THROTTLE_CAPACITY, FailureThrottle};
-pub use verification::SchemeVerification;
-pub use verify::{Failure, TRACING_TARGET, Verifier};
+pub use policy::{Alert, AlertHook, DEFAULT_THROTTLE_CAPACITY, FailureThrottle, RiskMonitor};
+pub use policy::{RequireScope, RequireScopeService, ScopeFuture};
+pub use respond::{
+    DefaultResponder, RejectionResponder, ResponseBody, S3XmlResponder, challenge, problem_json,
+};
+pub use verify::VerifiedBody;
+pub use verify::proxy::{PeerAddr, Tls, TrustedProxies};
+pub use verify::schemes::Schemes;

@@ -1104,8 +1104,18 @@ async fn the_extractor_outside_the_layer_is_a_clear_server_error() {
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
+    // The same answer as the sessions crate's `AccessClaims` without its layer.
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&body).contains("HmacAuthLayer"));
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "layer_missing");
+    assert_eq!(problem["status"], 500);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HmacAuthLayer")
+    );
 }
 
 #[test]
@@ -1260,4 +1270,31 @@ async fn the_request_body_need_not_be_send() {
     assert_eq!(res.status(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "backoffice/k1:{}");
+}
+
+/// A response future polled again after it completed says so, instead of returning `Pending`
+/// forever (a task that would never wake).
+#[tokio::test]
+#[should_panic(expected = "polled after it completed")]
+async fn a_response_future_polled_after_completion_panics_with_a_message() {
+    use std::future::Future;
+    let mut svc = ServiceBuilder::new()
+        .layer(layer())
+        .service(service_fn(echo));
+    let req = Request::get("/orders")
+        .header("host", HOST_OK)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let ready = ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc)
+        .await
+        .unwrap();
+    let mut future = Box::pin(ready.call(req));
+    let res = std::future::poll_fn(|cx| future.as_mut().poll(cx))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let waker = std::task::Waker::noop();
+    let _ = future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker));
 }

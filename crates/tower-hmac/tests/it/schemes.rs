@@ -29,7 +29,9 @@ mod test_scheme {
     use http::request::Parts;
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
-    use tower_hmac::protocol::{Credentials, Locator, Rejection, RejectionKind, Scheme, SecretKey};
+    use tower_hmac::protocol::{
+        Credentials, Freshness, Locator, Rejection, RejectionKind, Scheme, SecretKey,
+    };
 
     pub(crate) struct TestScheme;
 
@@ -45,14 +47,17 @@ mod test_scheme {
         fn key_id(&self) -> &str {
             &self.key_id
         }
-        fn timestamp(&self) -> u64 {
-            self.ts
-        }
         fn nonce(&self) -> &str {
             &self.nonce
         }
-        fn expires(&self) -> Option<u64> {
-            self.expires
+        fn freshness(&self) -> Freshness {
+            match self.expires {
+                Some(until) => Freshness::Until {
+                    from: self.ts,
+                    until,
+                },
+                None => Freshness::Window { at: self.ts },
+            }
         }
     }
 
@@ -179,7 +184,7 @@ fn registry() -> InMemoryRegistry {
     registry
 }
 
-fn layer(reveal: bool) -> HmacAuthLayer<(tower_hmac::protocol::V1, TestScheme)> {
+fn layer(reveal: bool) -> HmacAuthLayer {
     HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST_OK]).unwrap())
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
         .nonce_store(
@@ -231,7 +236,7 @@ async fn echo(req: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infal
 }
 
 async fn call(
-    layer: &HmacAuthLayer<(tower_hmac::protocol::V1, TestScheme)>,
+    layer: &HmacAuthLayer,
     headers: &[(&str, String)],
     body: &'static [u8],
 ) -> (StatusCode, Option<Rejection>, String) {

@@ -150,7 +150,7 @@ impl Drop for InProcess {
 
 impl InProcess {
     /// Serves the demo's routes behind `layer` on `listener`.
-    pub(crate) fn spawn(listener: TcpListener, layer: demo_server::DemoLayer) -> Self {
+    pub(crate) fn spawn(listener: TcpListener, layer: tower_hmac::HmacAuthLayer) -> Self {
         Self {
             addr: listener.local_addr().unwrap(),
             task: tokio::spawn(demo_server::serve_with(listener, layer)),
@@ -297,16 +297,12 @@ pub(crate) async fn serve_demo_with_sessions(
     let settings = demo_server::Settings::default();
     let registry = demo_server::demo_registry().unwrap();
     let store = demo_server::replay_store(&settings).unwrap();
-    let token = demo_server::token_layer(registry.clone(), addr, &settings, &store).unwrap();
-    let hooks = demo_server::webhook_layers(registry.clone(), addr, &settings, &store).unwrap();
     let layer = demo_server::layer(registry, addr, &settings, &store).unwrap();
     InProcess {
         addr,
-        task: tokio::spawn(demo_server::serve_with_token(
+        task: tokio::spawn(demo_server::serve_all(
             listener,
             layer,
-            token,
-            hooks,
             Some(routes),
             None,
             std::future::pending(),

@@ -10,8 +10,6 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use tower_hmac::HmacAuthLayer;
-
 use crate::common::{InProcess, LAG, TestClock, behind_the_clients, listener, serve_demo};
 
 /// `curl --aws-sigv4 aws:amz:us-east-1:demo --user <id>:<secret> <args>`: status and body.
@@ -152,15 +150,13 @@ async fn curls_unsorted_query_needs_the_as_sent_fallback() {
     // the sorted one still accepted — the fallback is what accepts curl 7.88, nothing else.
     // On a clock behind curl's, as the demo in the other tests here.
     let (listener, addr) = listener().await;
-    let layer = HmacAuthLayer::builder(
+    let layer = demo_server::demo_builder(
         demo_server::demo_registry().unwrap(),
         demo_server::hosts_for(addr, &[]).unwrap(),
     )
-    .schemes({
-        let mut schemes = demo_server::demo_schemes();
-        schemes.3 = demo_server::sigv4().as_sent_query_order(false);
-        schemes
-    })
+    .schemes(demo_server::demo_schemes_with_sigv4(
+        demo_server::sigv4().query_order(tower_hmac::protocol::sigv4::QueryOrder::Sorted),
+    ))
     .clock(TestClock::behind(LAG))
     .build()
     .unwrap();

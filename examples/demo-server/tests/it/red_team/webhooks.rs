@@ -1,5 +1,5 @@
-//! Item 7: every layer the demo mounts uses its one replay store — with Redis, webhook
-//! deliveries are replays through every instance and after a restart.
+//! Item 7: the webhook routes use the demo's one replay store (that of its one layer) — with
+//! Redis, webhook deliveries are replays through every instance and after a restart.
 
 use tower_hmac::SecretKey;
 use tower_hmac::protocol::webhooks::{github_signature, slack_signature, stripe_signature};

@@ -1,0 +1,119 @@
+//! The grammar of each parameter: key id, timestamp, nonce, signed header names.
+
+use http::HeaderName;
+
+use super::{
+    MAX_KEY_ID_LEN, MAX_NONCE_LEN, MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN,
+};
+
+fn as_ascii(bytes: &[u8]) -> &str {
+    // Only called after every byte was checked to be ASCII.
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Whether `id` is a valid key id: 1 to 128 characters of `A-Z a-z 0-9 . _ ~ -` (the same
+/// grammar serves for application ids).
+pub fn is_valid_key_id(id: &str) -> bool {
+    validate_key_id(id.as_bytes()).is_ok()
+}
+
+pub(super) fn validate_key_id(value: &[u8]) -> Result<&str, &'static str> {
+    if value.is_empty() || value.len() > MAX_KEY_ID_LEN {
+        return Err("Credential must be 1 to 128 characters");
+    }
+    if !value
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+    {
+        return Err("Credential has a character outside A-Z a-z 0-9 . _ ~ -");
+    }
+    Ok(as_ascii(value))
+}
+
+pub(super) fn validate_timestamp(value: &[u8]) -> Result<(&str, u64), &'static str> {
+    if value.is_empty()
+        || value.len() > MAX_TIMESTAMP_DIGITS
+        || !value.iter().all(u8::is_ascii_digit)
+    {
+        return Err("Timestamp must be 1 to 12 decimal digits");
+    }
+    if value.len() > 1 && value[0] == b'0' {
+        // One time, one spelling: `0<now>` would otherwise verify as a second signature.
+        return Err("Timestamp must not have leading zeros");
+    }
+    let text = as_ascii(value);
+    let secs = text
+        .parse()
+        .map_err(|_| "Timestamp must be 1 to 12 decimal digits")?;
+    Ok((text, secs))
+}
+
+pub(super) fn validate_nonce(value: &[u8]) -> Result<&str, &'static str> {
+    if value.len() < MIN_NONCE_LEN || value.len() > MAX_NONCE_LEN {
+        return Err("Nonce must be 16 to 128 characters");
+    }
+    if !value
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        return Err("Nonce has a character outside A-Z a-z 0-9 _ -");
+    }
+    Ok(as_ascii(value))
+}
+
+fn is_lower_tchar(b: u8) -> bool {
+    b.is_ascii_lowercase()
+        || b.is_ascii_digit()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+pub(super) fn validate_signed_headers(
+    value: &[u8],
+) -> Result<(&str, Vec<HeaderName>), &'static str> {
+    let mut names = Vec::new();
+    let mut previous: Option<&[u8]> = None;
+    let mut has_host = false;
+    for name in value.split(|&b| b == b';') {
+        if name.is_empty() {
+            return Err("SignedHeaders has an empty name");
+        }
+        if !name.iter().all(|&b| is_lower_tchar(b)) {
+            return Err("SignedHeaders names must be lower-case header names");
+        }
+        if let Some(prev) = previous
+            && prev >= name
+        {
+            return Err("SignedHeaders must be strictly ascending with no duplicates");
+        }
+        previous = Some(name);
+        if name == b"authorization" {
+            return Err("SignedHeaders must not contain authorization");
+        }
+        has_host |= name == b"host";
+        if names.len() == MAX_SIGNED_HEADERS {
+            return Err("SignedHeaders names more than 32 headers");
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| "SignedHeaders has an invalid name")?;
+        names.push(name);
+    }
+    if !has_host {
+        return Err("SignedHeaders must contain host");
+    }
+    Ok((as_ascii(value), names))
+}

@@ -1,0 +1,157 @@
+//! The string each format signs (the plugins' `create_hash` / `generate_signature`), and the
+//! client's header over it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::request::Parts;
+use http::{HeaderValue, Version};
+
+use super::algorithm::Algorithm;
+use super::malformed;
+use super::rules::Flavor;
+use crate::key::SecretKey;
+use crate::rejection::{Rejection, RejectionKind};
+
+/// The value of the one field line of `name`, if the request has one (`duplicate_signed_header`
+/// for two); for `host`, the URI authority when there is no `Host` (HTTP/2).
+pub(super) fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a [u8]>, Rejection> {
+    let mut lines = parts.headers.get_all(name).iter();
+    match (lines.next(), lines.next()) {
+        (Some(_), Some(_)) => Err(Rejection::new(RejectionKind::DuplicateSignedHeader)
+            .with_detail(format!("{name} appears more than once"))),
+        (Some(value), None) => Ok(Some(value.as_bytes())),
+        (None, _) if name.eq_ignore_ascii_case("host") => {
+            Ok(parts.uri.authority().map(|a| a.as_str().as_bytes()))
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+/// The request target as sent: path and query.
+fn target(parts: &Parts) -> &str {
+    match parts.uri.path_and_query().map(|pq| pq.as_str()) {
+        Some(pq) if !pq.is_empty() => pq,
+        _ => "/",
+    }
+}
+
+fn http_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The string a gateway signs (the plugins' `create_hash` / `generate_signature`).
+pub(super) fn signing_string(
+    flavor: Flavor,
+    parts: &Parts,
+    key_id: &str,
+    headers: &[Box<str>],
+) -> Result<Vec<u8>, Rejection> {
+    let mut out = Vec::with_capacity(256);
+    if flavor == Flavor::Apisix {
+        out.extend_from_slice(key_id.as_bytes());
+        out.push(b'\n');
+    }
+    for (i, name) in headers.iter().enumerate() {
+        if flavor == Flavor::Kong && i > 0 {
+            out.push(b'\n');
+        }
+        let start = out.len();
+        match (header(parts, name)?, &**name) {
+            (Some(value), _) => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
+            }
+            (None, "@request-target") if flavor == Flavor::Kong => {
+                out.extend_from_slice(b"@request-target: ");
+                out.extend_from_slice(parts.method.as_str().to_ascii_lowercase().as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(target(parts).as_bytes());
+            }
+            (None, "@request-target") => {
+                out.extend_from_slice(parts.method.as_str().as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(target(parts).as_bytes());
+            }
+            (None, "request-line") if flavor == Flavor::Kong => {
+                out.extend_from_slice(parts.method.as_str().as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(target(parts).as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(http_version(parts.version).as_bytes());
+            }
+            (None, _) if flavor == Flavor::Kong => {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b':');
+            }
+            // APISIX leaves an absent header out.
+            (None, _) => {}
+        }
+        if flavor == Flavor::Apisix && out.len() > start {
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+/// The credentials header of `parts` as `flavor` signs it.
+pub(super) fn authorization(
+    flavor: Flavor,
+    parts: &Parts,
+    key_id: &str,
+    key: &SecretKey,
+    algorithm: Algorithm,
+    headers: &[&str],
+) -> Result<HeaderValue, Rejection> {
+    let names: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
+    let signing = signing_string(flavor, parts, key_id, &names)?;
+    let signature = STANDARD.encode(algorithm.mac(key.text_form().as_bytes(), &signing));
+    let names = headers.join(" ");
+    let text = match flavor {
+        Flavor::Kong => format!(
+            "hmac username=\"{key_id}\", algorithm=\"{algorithm}\", headers=\"{names}\", signature=\"{signature}\""
+        ),
+        Flavor::Apisix => format!(
+            "Signature keyId=\"{key_id}\",algorithm=\"{algorithm}\",headers=\"{names}\",signature=\"{signature}\""
+        ),
+    };
+    HeaderValue::from_str(&text).map_err(|_| malformed("the header would not be a valid value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(req: http::request::Builder) -> Parts {
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn kong_and_apisix_sign_the_same_request_differently() {
+        let p = parts(
+            http::Request::post("/orders?id=7")
+                .header("date", "Tue, 15 Sep 2026 10:00:00 GMT")
+                .header("x-a", "1"),
+        );
+        let names: Vec<Box<str>> = ["request-line", "@request-target", "date", "x-a", "x-b"]
+            .iter()
+            .map(|&n| n.into())
+            .collect();
+        let kong = signing_string(Flavor::Kong, &p, "k", &names).unwrap();
+        assert_eq!(
+            String::from_utf8(kong).unwrap(),
+            "POST /orders?id=7 HTTP/1.1\n@request-target: post /orders?id=7\ndate: Tue, 15 Sep 2026 10:00:00 GMT\nx-a: 1\nx-b:"
+        );
+        let apisix = signing_string(Flavor::Apisix, &p, "k", &names).unwrap();
+        assert_eq!(
+            String::from_utf8(apisix).unwrap(),
+            "k\nPOST /orders?id=7\ndate: Tue, 15 Sep 2026 10:00:00 GMT\nx-a: 1\n"
+        );
+    }
+}

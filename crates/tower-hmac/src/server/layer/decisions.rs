@@ -1,0 +1,61 @@
+//! What the layer does with a decision once it is made: the policy's count and signals, then
+//! the one event and metric; and the same for a refusal made after the layer (a scope).
+
+use tower_hmac_core::Rejection;
+
+use crate::Authenticated;
+use crate::extract::Decisions;
+use crate::server::observe::{AuditMeta, Failure, Signals, log_accepted, log_rejected};
+use crate::server::verify::Verifier;
+
+impl Verifier {
+    /// After an accepted request: its risk signals, event, metrics and alert.
+    pub(crate) fn accepted(&self, auth: Option<&Authenticated>, meta: &AuditMeta) {
+        let signals = auth.map_or_else(Signals::default, |auth| {
+            self.policy.accepted(auth, &meta.seen())
+        });
+        log_accepted(auth, meta, signals);
+    }
+
+    /// After a refused request: the throttle's count, its risk signals, event, metrics and alert.
+    pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta) {
+        let signals = self
+            .policy
+            .rejected(failure, &meta.seen(), self.settings.max_skew);
+        #[cfg(feature = "metrics")]
+        if let Some(by) = failure.throttled_by {
+            metrics::counter!("tower_hmac_throttled_total", "by" => by).increment(1);
+        }
+        log_rejected(failure, meta, signals, self.settings.reveal_key_errors);
+    }
+}
+
+impl Decisions for Verifier {
+    /// A refusal after the layer accepted the request (`insufficient_scope`): one event and one
+    /// metric like any of the layer's, answered by the layer's responder with the scheme's
+    /// challenge.
+    fn refuse(
+        &self,
+        caller: &Authenticated,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        rejection: Rejection,
+    ) -> http::Response<bytes::Bytes> {
+        let origin = crate::server::verify::proxy::Origin::of(
+            headers,
+            extensions,
+            self.settings.proxies.as_ref(),
+        );
+        let meta = AuditMeta::of(headers, origin.client);
+        let failure = Failure {
+            key_id: Some(caller.key_id().to_owned()),
+            app_id: Some(caller.app_id().into()),
+            scheme_id: Some(caller.scheme()),
+            mac_verified: true,
+            after_accept: true,
+            ..Failure::from_rejection(rejection.with_scheme(caller.challenge()))
+        };
+        self.rejected(&failure, &meta);
+        super::service::rejection_response(&self.settings, failure)
+    }
+}

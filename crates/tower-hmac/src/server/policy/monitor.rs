@@ -1,0 +1,372 @@
+//! The risk monitor (feature `policy`): the signals of `risk.rs` from the layer's decisions, and
+//! the hook that carries high-risk ones to alerting.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tower_hmac_core::{Clock, clock::unix_seconds};
+
+use super::throttle::{FailureThrottle, Throttle};
+use crate::error::ConfigError;
+use crate::server::observe::{RiskLevel, Signal, Signals};
+
+/// A high-risk decision, as handed to an [`AlertHook`]. Never a secret, a signature or a header
+/// value beyond the request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Alert {
+    /// `high`.
+    pub risk: RiskLevel,
+    /// What raised it.
+    pub signals: Signals,
+    /// `accepted` or `rejected`.
+    pub outcome: &'static str,
+    /// The rejection's code, `ok` for an accepted request.
+    pub code: &'static str,
+    /// The app, when known.
+    pub app_id: Option<String>,
+    /// The key id the request named, when it named one.
+    pub key_id: Option<String>,
+    /// The scheme's name, when one was picked.
+    pub scheme: Option<&'static str>,
+    /// The client's address, when known.
+    pub client: Option<IpAddr>,
+    /// The request's `X-Request-Id`, when it had a short one.
+    pub request_id: Option<String>,
+    /// When, on the layer's clock.
+    pub at: SystemTime,
+}
+
+/// Where high-risk alerts go: a pager, a chat channel, a SIEM. Called on the request's task, so
+/// it must not block: hand the alert to a channel or a spawned task.
+///
+/// Implemented for closures and for Tokio's `mpsc::Sender<Alert>` (a full channel drops the
+/// alert rather than slowing requests down).
+pub trait AlertHook: Send + Sync + 'static {
+    /// One high-risk decision.
+    fn alert(&self, alert: Alert);
+}
+
+impl<F: Fn(Alert) + Send + Sync + 'static> AlertHook for F {
+    fn alert(&self, alert: Alert) {
+        self(alert);
+    }
+}
+
+impl AlertHook for tokio::sync::mpsc::Sender<Alert> {
+    fn alert(&self, alert: Alert) {
+        let _ = self.try_send(alert);
+    }
+}
+
+/// The risk monitor's settings, given to
+/// [`HmacAuthBuilder::risk_monitor`](crate::server::HmacAuthBuilder::risk_monitor); off unless given.
+///
+/// ```
+/// # use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+/// use tower_hmac::server::{Alert, RiskMonitor};
+/// let (alerts, mut rx) = tokio::sync::mpsc::channel::<Alert>(64);
+/// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com"]).unwrap())
+///     .risk_monitor(RiskMonitor::new().alert_hook(alerts))
+///     .build()
+///     .unwrap();
+/// # let _ = (layer, rx.try_recv());
+/// ```
+#[derive(Clone)]
+pub struct RiskMonitor {
+    burst_failures: u32,
+    burst_window: Duration,
+    rate_factor: u32,
+    rate_floor: u32,
+    far_factor: u32,
+    capacity: usize,
+    hook: Option<Arc<dyn AlertHook>>,
+}
+
+impl fmt::Debug for RiskMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RiskMonitor")
+            .field("burst_failures", &self.burst_failures)
+            .field("burst_window", &self.burst_window)
+            .field("rate_factor", &self.rate_factor)
+            .field("rate_floor", &self.rate_floor)
+            .field("far_factor", &self.far_factor)
+            .field("capacity", &self.capacity)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for RiskMonitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RiskMonitor {
+    /// The defaults: a burst is 10 failures in 60 s; a spike is 10 times a key's average and at
+    /// least 100 calls in 10 s; far outside is 10 times the skew; 65 536 keys tracked.
+    pub fn new() -> Self {
+        Self {
+            burst_failures: 10,
+            burst_window: Duration::from_secs(60),
+            rate_factor: 10,
+            rate_floor: 100,
+            far_factor: 10,
+            capacity: 65_536,
+            hook: None,
+        }
+    }
+
+    /// A burst: `failures` failures within `window`, from one key id or one address.
+    pub fn failure_burst(mut self, failures: u32, window: Duration) -> Self {
+        self.burst_failures = failures;
+        self.burst_window = window;
+        self
+    }
+
+    /// A spike: more than `factor` times the key's average calls per 10 s, and more than `floor`.
+    pub fn rate_spike(mut self, factor: u32, floor: u32) -> Self {
+        self.rate_factor = factor.max(1);
+        self.rate_floor = floor;
+        self
+    }
+
+    /// Far outside the window: more than `factor` times the allowed skew away.
+    pub fn far_outside_window(mut self, factor: u32) -> Self {
+        self.far_factor = factor.max(1);
+        self
+    }
+
+    /// How many keys' addresses and rates are tracked at most (default 65 536); keys past it are
+    /// not tracked for `new_address` and `rate_spike`.
+    pub fn capacity(mut self, keys: usize) -> Self {
+        self.capacity = keys;
+        self
+    }
+
+    /// Where high-risk alerts go.
+    pub fn alert_hook(mut self, hook: impl AlertHook) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    pub(crate) fn build(&self, clock: Arc<dyn Clock>) -> Result<Monitor, ConfigError> {
+        let bursts = FailureThrottle::new(self.burst_failures, self.burst_window)
+            .capacity(self.capacity.max(64))
+            .build(Arc::clone(&clock))?;
+        Ok(Monitor {
+            settings: self.clone(),
+            bursts,
+            keys: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            clock,
+        })
+    }
+}
+
+/// The seconds of one rate interval.
+const INTERVAL_SECS: u64 = 10;
+/// Intervals of history a key needs before a spike counts.
+const WARM_INTERVALS: u32 = 6;
+/// Addresses remembered per key.
+const ADDRESSES: usize = 8;
+/// Shards of the per-key state.
+const SHARDS: usize = 16;
+
+/// What the monitor remembers of one key.
+#[derive(Default)]
+struct KeyStats {
+    /// Keyed hashes of the addresses it came from; 0 is empty.
+    addresses: [u64; ADDRESSES],
+    next_slot: usize,
+    /// The current interval, its calls so far, and the average calls per interval (× 1000).
+    interval: u64,
+    calls: u32,
+    average_milli: u64,
+    intervals_seen: u32,
+}
+
+/// The monitor of a built layer.
+pub(crate) struct Monitor {
+    settings: RiskMonitor,
+    bursts: Throttle,
+    /// Per key (its keyed hash), in shards: concurrent requests of different keys do not wait
+    /// for one lock.
+    keys: Box<[Mutex<HashMap<u64, KeyStats>>]>,
+    hasher: RandomState,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// The signals of a failure.
+    pub(crate) fn on_failure(
+        &self,
+        key_id: Option<&str>,
+        client: Option<IpAddr>,
+        off_by: Option<u64>,
+        skew: Duration,
+    ) -> Signals {
+        let mut signals = Signals::default();
+        if self.bursts.record_failure(key_id, client) {
+            signals.add(Signal::FailureBurst);
+        }
+        if off_by.is_some_and(|off| {
+            off > skew
+                .as_secs()
+                .saturating_mul(u64::from(self.settings.far_factor))
+        }) {
+            signals.add(Signal::FarOutsideWindow);
+        }
+        signals
+    }
+
+    /// The signals of an accepted request.
+    pub(crate) fn on_accepted(&self, key_id: &str, client: Option<IpAddr>) -> Signals {
+        let mut signals = Signals::default();
+        let key = self.hasher.hash_one(key_id);
+        let address = client.map(|c| self.hasher.hash_one(c.to_canonical()) | 1);
+        let interval = unix_seconds(self.clock.now()) / INTERVAL_SECS;
+        let shard = &self.keys[usize::try_from(key % SHARDS as u64).unwrap_or(0)];
+        let mut keys = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if !keys.contains_key(&key) && keys.len() >= self.settings.capacity.div_ceil(SHARDS) {
+            return signals;
+        }
+        let stats = keys.entry(key).or_default();
+        if let Some(address) = address
+            && !stats.addresses.contains(&address)
+        {
+            if stats.addresses.iter().any(|a| *a != 0) {
+                signals.add(Signal::NewAddress);
+            }
+            stats.addresses[stats.next_slot] = address;
+            stats.next_slot = (stats.next_slot + 1) % ADDRESSES;
+        }
+        if stats.interval != interval {
+            if stats.interval != 0 {
+                // Fold the finished interval, then the empty ones after it, into the average
+                // (each weighs one fifth).
+                let gap = interval.saturating_sub(stats.interval).min(64);
+                let calls = u64::from(stats.calls) * 1000;
+                // The first interval is the average; later ones weigh one fifth.
+                let mut average = if stats.intervals_seen == 0 {
+                    calls
+                } else {
+                    (stats.average_milli * 4 + calls) / 5
+                };
+                for _ in 1..gap {
+                    average = average * 4 / 5;
+                }
+                stats.average_milli = average;
+                stats.intervals_seen = stats
+                    .intervals_seen
+                    .saturating_add(u32::try_from(gap).unwrap_or(u32::MAX));
+            }
+            stats.interval = interval;
+            stats.calls = 0;
+        }
+        stats.calls = stats.calls.saturating_add(1);
+        let threshold = (stats.average_milli * u64::from(self.settings.rate_factor) / 1000)
+            .max(u64::from(self.settings.rate_floor));
+        if stats.intervals_seen >= WARM_INTERVALS && u64::from(stats.calls) == threshold + 1 {
+            signals.add(Signal::RateSpike);
+        }
+        signals
+    }
+
+    /// Hands a high-risk decision to the hook.
+    pub(crate) fn alert(&self, make: impl FnOnce(SystemTime) -> Alert) {
+        if let Some(hook) = &self.settings.hook {
+            hook.alert(make(self.clock.now()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_hmac_core::ManualClock;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn monitor(settings: RiskMonitor) -> (Monitor, ManualClock) {
+        let clock = ManualClock::at_unix(T0);
+        (settings.build(Arc::new(clock.clone())).unwrap(), clock)
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_known_key_from_a_new_address_is_high_risk() {
+        let (m, _) = monitor(RiskMonitor::new());
+        assert!(
+            m.on_accepted("k", ip("192.0.2.1")).is_empty(),
+            "first address"
+        );
+        assert!(m.on_accepted("k", ip("192.0.2.1")).is_empty());
+        let s = m.on_accepted("k", ip("203.0.113.5"));
+        assert!(s.contains(Signal::NewAddress));
+        assert_eq!(s.level(), RiskLevel::High);
+        assert!(
+            m.on_accepted("k", ip("203.0.113.5")).is_empty(),
+            "known now"
+        );
+    }
+
+    #[test]
+    fn a_rate_far_above_the_average_is_a_spike_once() {
+        let (m, clock) = monitor(RiskMonitor::new().rate_spike(10, 20));
+        // A minute and more of 5 calls per interval.
+        for i in 0..8 {
+            clock.set_unix(T0 + i * INTERVAL_SECS);
+            for _ in 0..5 {
+                assert!(m.on_accepted("k", None).is_empty());
+            }
+        }
+        clock.set_unix(T0 + 8 * INTERVAL_SECS);
+        let raised: Vec<_> = (0..200)
+            .map(|_| m.on_accepted("k", None).contains(Signal::RateSpike))
+            .collect();
+        assert_eq!(
+            raised.iter().filter(|r| **r).count(),
+            1,
+            "once per interval"
+        );
+        let first = raised.iter().position(|r| *r).unwrap();
+        assert!(
+            (45..=55).contains(&first),
+            "at ten times the average: {first}"
+        );
+    }
+
+    #[test]
+    fn bursts_and_far_requests() {
+        let (m, _) = monitor(RiskMonitor::new().failure_burst(3, Duration::from_secs(60)));
+        let skew = Duration::from_secs(300);
+        let raised: Vec<_> = (0..5)
+            .map(|_| m.on_failure(Some("k"), ip("192.0.2.1"), None, skew))
+            .collect();
+        assert!(raised[0].is_empty() && raised[1].is_empty());
+        assert!(raised[2].contains(Signal::FailureBurst));
+        assert!(!raised[3].contains(Signal::FailureBurst), "once per burst");
+        let far = m.on_failure(None, None, Some(86_400), skew);
+        assert!(far.contains(Signal::FarOutsideWindow));
+        assert_eq!(far.level(), RiskLevel::Medium);
+        assert!(m.on_failure(None, None, Some(600), skew).is_empty());
+        assert_eq!(far.to_string(), "far_outside_window");
+    }
+}

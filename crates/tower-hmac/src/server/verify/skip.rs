@@ -1,0 +1,86 @@
+//! Requests the layer lets through unverified ([`HmacAuthBuilder::skip`]): their body is read
+//! (within the same limits) into the [`VerifiedBody`] the inner service takes, and no
+//! [`Authenticated`](crate::Authenticated) is attached.
+//!
+//! [`HmacAuthBuilder::skip`]: super::HmacAuthBuilder::skip
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::Request;
+use http::request::Parts;
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use super::body::{BodyError, VerifiedBody, poll_body};
+use crate::server::observe::Failure;
+
+/// Which requests skip verification.
+pub(crate) type SkipPredicate = std::sync::Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+
+pin_project! {
+    /// Reads a skipped request's body.
+    pub(crate) struct Passthrough<B> {
+        #[pin]
+        body: B,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+        parts: Option<Parts>,
+        collected: VerifiedBody,
+        read: u64,
+        limit: u64,
+    }
+}
+
+impl<B: Body> Passthrough<B> {
+    pub(crate) fn new(parts: Parts, body: B, limit: u64, timeout: Duration) -> Self {
+        let timer = (!body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok())
+            .then(|| tokio::time::sleep(timeout));
+        Self {
+            body,
+            timer,
+            parts: Some(parts),
+            collected: VerifiedBody::default(),
+            read: 0,
+            limit,
+        }
+    }
+}
+
+impl<B> Future for Passthrough<B>
+where
+    B: Body,
+    B::Error: Into<BodyError>,
+{
+    type Output = Result<Request<VerifiedBody>, Failure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let collected = this.collected;
+        let read = ready!(poll_body(
+            this.body,
+            cx,
+            this.timer,
+            this.read,
+            *this.limit,
+            |chunk| {
+                collected.push(chunk);
+                Ok(())
+            }
+        ));
+        Poll::Ready(match (read, this.parts.take()) {
+            (Ok(()), Some(parts)) => Ok(Request::from_parts(parts, std::mem::take(collected))),
+            (Err(rejection), _) => Err(Failure::from_rejection(rejection)),
+            // Polled again after its end.
+            (Ok(()), None) => panic!("a skipped request's body read was polled after it completed"),
+        })
+    }
+}
+
+impl<B> std::fmt::Debug for Passthrough<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passthrough").finish_non_exhaustive()
+    }
+}
