@@ -130,6 +130,22 @@ pub fn signed(scheme: &str, host: &str, n: usize) -> Vec<Req> {
         .collect()
 }
 
+/// `n` distinct v1 requests to `host` signed with a key the registry does not hold for
+/// [`KEY_ID`]: each refused as `invalid_signature` after all the work (the
+/// rejection path of the gates).
+pub fn signed_with_wrong_key(host: &str, n: usize) -> Vec<Req> {
+    let other =
+        tower_hmac::SecretKey::from_bytes(&[0x11; 32]).unwrap_or_else(|e| panic!("key: {e}"));
+    let t = unix_now();
+    (0..n)
+        .map(|i| {
+            let mut req = request(host, i);
+            sign_request(&mut req, b"", KEY_ID, &other, t).unwrap_or_else(|e| panic!("sign: {e}"));
+            req
+        })
+        .collect()
+}
+
 /// A request as HTTP/1.1 puts it on the wire (origin-form target), for load generators that
 /// send pre-built requests.
 pub fn raw(req: &Req) -> Vec<u8> {

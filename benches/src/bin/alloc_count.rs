@@ -20,6 +20,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_hmac::server::VerifiedBody;
 use tower_hmac::test_util::sign_request;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, SecretKey};
+use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed as signed_as};
 use tower_hmac_benches::{KEY_ID, registry, signed_request, store_started_earlier};
 
 #[global_allocator]
@@ -100,4 +101,49 @@ fn main() {
     println!(
         "allocations per request: accepted {accepted:.2}, rejected (invalid_signature) {rejected:.2}, accepted with an extension already in the request {with_extension:.2}"
     );
+    // One line per gated path (`scripts/perf-gate.py` reads them): v1's, then each scheme's
+    // accept path on a layer of its own (a distinct signed `GET /orders?id=<n>` each).
+    println!("allocations v1 {accepted:.2}");
+    println!("allocations v1-reject {rejected:.2}");
+    for scheme in [
+        "v1-all-schemes",
+        "softaware",
+        "rfc9421",
+        "sigv4-presigned",
+        "kong",
+        "apisix",
+    ] {
+        let layer = scheme_layer(scheme, builder(HOST, store_started_earlier(1_000_000)));
+        let mut svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(tower::service_fn(|_: Request<VerifiedBody>| async {
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+            }));
+        let mut count = |requests: Vec<Req>| -> f64 {
+            let n = requests.len();
+            let region = Region::new(GLOBAL);
+            rt.block_on(async {
+                for req in requests {
+                    let res = ServiceExt::<Req>::ready(&mut svc)
+                        .await
+                        .unwrap()
+                        .call(req)
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200, "{scheme}");
+                }
+            });
+            region.change().allocations as f64 / n as f64
+        };
+        // One batch of distinct requests (a copy within its second would be a replay for the
+        // formats whose replay key is the signature): the first part warms the layer up.
+        let mut requests = signed_as(scheme, HOST, 2_000 + SCHEME_COUNT);
+        let measured = requests.split_off(2_000);
+        count(requests);
+        let per_request = count(measured);
+        println!("allocations {scheme} {per_request:.2}");
+    }
 }
+
+/// Requests per scheme in the per-scheme counts (signing some schemes' requests is slow).
+const SCHEME_COUNT: usize = 2_000;

@@ -6,13 +6,14 @@
 //! cargo build --release -p tower-hmac-benches --bin instr_count
 //! valgrind --tool=callgrind --toggle-collect='*measured*' --callgrind-out-file=/dev/null \
 //!     target/release/instr_count v1 2000
-//! #   bare | v1 | v1-all-schemes | softaware | rfc9421 | sigv4-presigned | kong | apisix
+//! #   bare | v1 | v1-reject | v1-all-schemes | softaware | rfc9421 | sigv4-presigned | kong | apisix
 //! ```
 //!
 //! and divide the `Collected` instructions by the count. Each run signs its requests first (not
 //! collected), sends 200 of them to warm the layer up (not collected), then the rest inside
 //! `measured`. Every request is a distinct signed `GET /orders?id=<n>`; the inner service
-//! answers an empty `200`. `scripts/instr-counts.sh` runs every scheme and prints the table.
+//! answers an empty `200`. `v1-reject` signs them with a key the registry does not hold for the
+//! key id: the rejection path, each refused `401 invalid_signature` after all the work. `scripts/instr-counts.sh` runs every scheme and prints the table.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -23,7 +24,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Service, ServiceExt};
 use tower_hmac::server::VerifiedBody;
-use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed};
+use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed, signed_with_wrong_key};
 use tower_hmac_benches::store_started_earlier;
 
 const HOST: &str = "api.example.com";
@@ -37,15 +38,15 @@ async fn ok_bare(_: Req) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::default()))
 }
 
-/// Sends every request; panics on a refusal.
-async fn send<S>(svc: &mut S, requests: Vec<Req>)
+/// Sends every request; panics on another answer than `expect`.
+async fn send<S>(svc: &mut S, requests: Vec<Req>, expect: u16)
 where
     S: Service<Req, Error = Infallible>,
     S::Response: HasStatus,
 {
     for req in requests {
         let res = svc.ready().await.unwrap().call(req).await.unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), expect);
     }
 }
 
@@ -61,22 +62,22 @@ impl<B> HasStatus for Response<B> {
 
 /// The loop callgrind collects (`--toggle-collect='*measured*'`).
 #[inline(never)]
-fn measured<S>(rt: &tokio::runtime::Runtime, svc: &mut S, requests: Vec<Req>)
+fn measured<S>(rt: &tokio::runtime::Runtime, svc: &mut S, requests: Vec<Req>, expect: u16)
 where
     S: Service<Req, Error = Infallible>,
     S::Response: HasStatus,
 {
-    rt.block_on(send(svc, requests));
+    rt.block_on(send(svc, requests, expect));
 }
 
-fn run<S>(rt: &tokio::runtime::Runtime, mut svc: S, mut requests: Vec<Req>)
+fn run<S>(rt: &tokio::runtime::Runtime, mut svc: S, mut requests: Vec<Req>, expect: u16)
 where
     S: Service<Req, Error = Infallible>,
     S::Response: HasStatus,
 {
     let rest = requests.split_off(WARM);
-    rt.block_on(send(&mut svc, requests));
-    measured(rt, &mut svc, rest);
+    rt.block_on(send(&mut svc, requests, expect));
+    measured(rt, &mut svc, rest, expect);
 }
 
 fn main() {
@@ -87,16 +88,21 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let requests = signed(&scheme, HOST, WARM + count);
+    let (requests, layer_of, expect) = if scheme == "v1-reject" {
+        (signed_with_wrong_key(HOST, WARM + count), "v1", 401)
+    } else {
+        (signed(&scheme, HOST, WARM + count), scheme.as_str(), 200)
+    };
     if scheme == "bare" {
-        run(&rt, tower::service_fn(ok_bare), requests);
+        run(&rt, tower::service_fn(ok_bare), requests, expect);
     } else {
         let builder = builder(HOST, store_started_earlier(1_000_000));
-        let layer = scheme_layer(&scheme, builder);
+        let layer = scheme_layer(layer_of, builder);
         run(
             &rt,
             tower::Layer::layer(&layer, tower::service_fn(ok)),
             requests,
+            expect,
         );
     }
     println!("{scheme}: {count} requests measured");

@@ -231,14 +231,18 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// Why a request could not be signed.
+/// Why a request could not be signed, or a URL presigned: the one error of every fallible
+/// client-side signing helper ([`Signer`], `token::issue`, `rfc9421::sign`, the gateways'
+/// `authorization` and `signing_string`, `sigv4::presign_url`). No variant carries a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignError {
-    /// The key id breaks the grammar (1–128 of `A-Z a-z 0-9 . _ ~ -`).
+    /// The key id breaks the grammar (1–128 of `A-Z a-z 0-9 . _ ~ -`), or (RFC 9421, the
+    /// gateways) holds a character the credentials header cannot carry.
     #[error("invalid key id: 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
     InvalidKeyId,
-    /// The nonce or timestamp breaks the grammar.
+    /// The nonce or timestamp breaks the grammar (for RFC 9421: a nonce `Signature-Input` cannot
+    /// carry, or a `created` of more than 15 digits).
     #[error("invalid nonce or timestamp")]
     InvalidNonceOrTimestamp,
     /// A header to sign is not in the request (for `host`: neither `Host` nor a URI authority).
@@ -254,6 +258,48 @@ pub enum SignError {
     /// More than 32 headers to sign.
     #[error("at most 32 headers can be signed")]
     TooManyHeaders,
+    /// A component to sign cannot be signed for this request: an RFC 9421 component identifier
+    /// (`rfc9421::sign`), or a name a gateway format signs (`Kong::authorization`,
+    /// `Apisix::authorization`). `component` is the identifier (as given, or as its structured
+    /// field serializes it), `reason` says what is wrong with it. (A header that is absent is
+    /// [`MissingHeader`](Self::MissingHeader), one that repeats
+    /// [`RepeatedHeader`](Self::RepeatedHeader).)
+    #[error("component `{}` cannot be signed: {reason}", Shown(component))]
+    InvalidComponent {
+        /// The component identifier.
+        component: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A presigned URL's target is not absolute (`http://host/path`).
+    #[error("the URL must be absolute, with a scheme and a host")]
+    NotAbsolute,
+    /// A presigned URL's expiry is outside 1 s to 7 days.
+    #[error("the expiry must be 1 to 604800 seconds")]
+    ExpiresOutOfRange,
+    /// A presigned URL's region or service is empty or holds a `/`.
+    #[error("the region and service must be non-empty and hold no `/`")]
+    InvalidScope,
+    /// The URL to presign already carries presigning parameters (`X-Amz-*`).
+    #[error("the URL already carries X-Amz-* presigning parameters")]
+    AlreadySigned,
+}
+
+/// Text as given, its control characters escaped (an error message stays on one line).
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -43,13 +43,21 @@ pub use error::ConfigError;
 pub use extract::Authenticated;
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthentication;
-pub use registry::InMemoryRegistry;
-#[cfg(feature = "toml")]
-pub use registry::RegistryFileError;
-pub use server::{HmacAuth, HmacAuthBuilder, HmacAuthLayer};
-pub use store::MemoryNonceStore;
-#[cfg(feature = "moka")]
-pub use store::MokaNonceStore;
 pub use tower_hmac_core as protocol;
 
+// Shortcuts for the quick start. Each item is documented at one path only (its module's, or the
+// core crate's, which `protocol` names): here the docs list them as re-exports.
+#[doc(no_inline)]
+pub use registry::InMemoryRegistry;
+#[cfg(feature = "toml")]
+#[doc(no_inline)]
+pub use registry::RegistryFileError;
+#[doc(no_inline)]
+pub use server::{HmacAuth, HmacAuthBuilder, HmacAuthLayer};
+#[doc(no_inline)]
+pub use store::MemoryNonceStore;
+#[cfg(feature = "moka")]
+#[doc(no_inline)]
+pub use store::MokaNonceStore;
+#[doc(no_inline)]
 pub use tower_hmac_core::{AllowedHosts, Diagnostics, Rejection, RejectionKind, SecretKey};

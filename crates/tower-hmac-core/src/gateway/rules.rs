@@ -13,10 +13,10 @@ use super::Apisix;
 #[cfg(feature = "kong")]
 use super::Kong;
 use super::algorithm::{Algorithm, Algorithms};
-use super::signing::{authorization, signing_string};
+use super::signing::{authorization, client_signing_string};
 use crate::key::SecretKey;
-use crate::rejection::Rejection;
 use crate::scheme::Locator;
+use crate::sign::SignError;
 
 const X_DATE: HeaderName = HeaderName::from_static("x-date");
 
@@ -97,6 +97,11 @@ macro_rules! gateway_settings {
             /// `key_id` over `headers` (header names, `request-line` for Kong, `@request-target`):
             /// the client side, for tests and for services that call a gateway-fronted API. Add
             /// `Date` (and `Digest` with a body) to `parts` first.
+            ///
+            /// # Errors
+            /// [`SignError::RepeatedHeader`] for a header to sign with more than one field line;
+            /// [`SignError::InvalidKeyId`] or [`SignError::InvalidComponent`] for a key id or a
+            /// name holding a control character (which the header cannot carry).
             pub fn authorization(
                 &self,
                 parts: &Parts,
@@ -104,20 +109,23 @@ macro_rules! gateway_settings {
                 key: &SecretKey,
                 algorithm: Algorithm,
                 headers: &[&str],
-            ) -> Result<HeaderValue, Rejection> {
+            ) -> Result<HeaderValue, SignError> {
                 authorization($flavor, parts, key_id, key, algorithm, headers)
             }
 
             /// The string this format signs for `parts` over `headers` (by `key_id`): what a
             /// client must produce, to compare with its own when a signature is refused.
+            ///
+            /// # Errors
+            /// [`SignError::RepeatedHeader`] for a header to sign with more than one field line.
             pub fn signing_string(
                 &self,
                 parts: &Parts,
                 key_id: &str,
                 headers: &[&str],
-            ) -> Result<String, Rejection> {
+            ) -> Result<String, SignError> {
                 let headers: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
-                let bytes = signing_string($flavor, parts, key_id, &headers)?;
+                let bytes = client_signing_string($flavor, parts, key_id, &headers)?;
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
 
@@ -169,3 +177,84 @@ gateway_settings!(Kong, Flavor::Kong);
 
 #[cfg(feature = "apisix")]
 gateway_settings!(Apisix, Flavor::Apisix);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut builder = http::Request::get("/orders?id=7");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn key() -> SecretKey {
+        SecretKey::from_text("a-long-enough-gateway-secret").unwrap()
+    }
+
+    #[cfg(feature = "kong")]
+    #[test]
+    fn kong_names_a_repeated_header() {
+        let mut p = parts(&[("date", "Tue, 15 Sep 2026 10:00:00 GMT")]);
+        p.headers.append("x-tag", "a".parse().unwrap());
+        p.headers.append("x-tag", "b".parse().unwrap());
+        let kong = Kong::new();
+        let names = ["date", "x-tag"];
+        let err = kong
+            .authorization(&p, "bob", &key(), Algorithm::HmacSha256, &names)
+            .unwrap_err();
+        assert_eq!(err, SignError::RepeatedHeader("x-tag".into()));
+        assert!(err.to_string().contains("x-tag"), "{err}");
+        let err = kong.signing_string(&p, "bob", &names).unwrap_err();
+        assert_eq!(err, SignError::RepeatedHeader("x-tag".into()));
+    }
+
+    #[cfg(feature = "apisix")]
+    #[test]
+    fn apisix_names_a_repeated_header() {
+        let mut p = parts(&[]);
+        p.headers.append("date", "a".parse().unwrap());
+        p.headers.append("date", "b".parse().unwrap());
+        let apisix = Apisix::new();
+        let err = apisix
+            .authorization(&p, "bob", &key(), Algorithm::HmacSha256, &["date"])
+            .unwrap_err();
+        assert_eq!(err, SignError::RepeatedHeader("date".into()));
+        let err = apisix.signing_string(&p, "bob", &["date"]).unwrap_err();
+        assert_eq!(err, SignError::RepeatedHeader("date".into()));
+    }
+
+    #[cfg(feature = "kong")]
+    #[test]
+    fn a_name_the_header_cannot_carry_is_an_invalid_component() {
+        let p = parts(&[("date", "Tue, 15 Sep 2026 10:00:00 GMT")]);
+        let err = Kong::new()
+            .authorization(&p, "bob", &key(), Algorithm::HmacSha256, &["date", "x\na"])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SignError::InvalidComponent {
+                component: "x\na".into(),
+                reason: "it holds a control character, which a header cannot carry",
+            }
+        );
+        // The message names the component on one line.
+        assert_eq!(
+            err.to_string(),
+            "component `x\\na` cannot be signed: it holds a control character, which a header \
+             cannot carry"
+        );
+    }
+
+    #[cfg(feature = "apisix")]
+    #[test]
+    fn a_key_id_the_header_cannot_carry_is_an_invalid_key_id() {
+        let p = parts(&[("date", "Tue, 15 Sep 2026 10:00:00 GMT")]);
+        let err = Apisix::new()
+            .authorization(&p, "b\rob", &key(), Algorithm::HmacSha256, &["date"])
+            .unwrap_err();
+        assert_eq!(err, SignError::InvalidKeyId);
+    }
+}

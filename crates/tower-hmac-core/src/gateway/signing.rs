@@ -7,10 +7,10 @@ use http::request::Parts;
 use http::{HeaderValue, Version};
 
 use super::algorithm::Algorithm;
-use super::malformed;
 use super::rules::Flavor;
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
+use crate::sign::SignError;
 
 /// The value of the one field line of `name`, if the request has one (`duplicate_signed_header`
 /// for two); for `host`, the URI authority when there is no `Host` (HTTP/2).
@@ -100,6 +100,20 @@ pub(super) fn signing_string(
     Ok(out)
 }
 
+/// [`signing_string`] for a client: a name to sign that has more than one field line (the one
+/// way it fails) is named.
+pub(super) fn client_signing_string(
+    flavor: Flavor,
+    parts: &Parts,
+    key_id: &str,
+    headers: &[Box<str>],
+) -> Result<Vec<u8>, SignError> {
+    signing_string(flavor, parts, key_id, headers).map_err(|_| {
+        let repeated = headers.iter().find(|name| header(parts, name).is_err());
+        SignError::RepeatedHeader(repeated.map_or_else(String::new, |name| name.to_string()))
+    })
+}
+
 /// The credentials header of `parts` as `flavor` signs it.
 pub(super) fn authorization(
     flavor: Flavor,
@@ -108,9 +122,9 @@ pub(super) fn authorization(
     key: &SecretKey,
     algorithm: Algorithm,
     headers: &[&str],
-) -> Result<HeaderValue, Rejection> {
+) -> Result<HeaderValue, SignError> {
     let names: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
-    let signing = signing_string(flavor, parts, key_id, &names)?;
+    let signing = client_signing_string(flavor, parts, key_id, &names)?;
     let signature = STANDARD.encode(algorithm.mac(key.text_form().as_bytes(), &signing));
     let names = headers.join(" ");
     let text = match flavor {
@@ -121,7 +135,24 @@ pub(super) fn authorization(
             "Signature keyId=\"{key_id}\",algorithm=\"{algorithm}\",headers=\"{names}\",signature=\"{signature}\""
         ),
     };
-    HeaderValue::from_str(&text).map_err(|_| malformed("the header would not be a valid value"))
+    HeaderValue::from_str(&text).map_err(|_| unsendable(key_id, headers))
+}
+
+/// Why the header could not be a header value: the key id or a name holds a control character
+/// (the signature and the algorithm never do).
+fn unsendable(key_id: &str, headers: &[&str]) -> SignError {
+    let sendable = |text: &str| HeaderValue::from_str(text).is_ok();
+    if !sendable(key_id) {
+        return SignError::InvalidKeyId;
+    }
+    let component = headers
+        .iter()
+        .find(|name| !sendable(name))
+        .map_or_else(|| headers.join(" "), |name| (*name).to_owned());
+    SignError::InvalidComponent {
+        component,
+        reason: "it holds a control character, which a header cannot carry",
+    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ mod verify;
 pub use canonical::{CanonicalRequest, StringToSign};
 pub use credentials::SigV4Credentials;
 pub use date::{format_amz_date, parse_amz_date};
-pub use presign::{PresignError, PresignParams, presign_url};
+pub use presign::{PresignParams, presign_url};
 pub use settings::{
     PathRule, PresignedUrlUse, QueryOrder, ReplayGuard, SecurityToken, UnsignedPayload,
 };

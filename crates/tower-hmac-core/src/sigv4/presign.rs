@@ -6,29 +6,8 @@ use super::canonical::{CanonicalHead, StringToSign, canonical_query, query_param
 use super::path::{AWS_ENCODE, normalize_path};
 use super::signing_key::derive_signing_key;
 use super::{ALGORITHM, MAX_PRESIGN_EXPIRES, PathRule, UNSIGNED_PAYLOAD, format_amz_date};
-use crate::SecretKey;
 use crate::is_valid_key_id;
-
-/// Why a presigned URL could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PresignError {
-    /// The URL is not absolute (`http://host/path`).
-    #[error("the URL must be absolute, with a scheme and a host")]
-    NotAbsolute,
-    /// The key id is not a valid key id.
-    #[error("the key id must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -")]
-    KeyId,
-    /// The expiry is outside 1 s to 7 days.
-    #[error("the expiry must be 1 to 604800 seconds")]
-    Expires,
-    /// The region or service is empty or holds a `/`.
-    #[error("the region and service must be non-empty and hold no `/`")]
-    Scope,
-    /// The URL already carries presigning parameters.
-    #[error("the URL already carries X-Amz-* presigning parameters")]
-    AlreadySigned,
-}
+use crate::{SecretKey, SignError};
 
 /// What a presigned URL is made for.
 #[derive(Debug, Clone, Copy)]
@@ -51,29 +30,35 @@ pub struct PresignParams<'a> {
 /// the path its signature covers, and the only one the verifier accepts. A presigned URL is a
 /// bearer link: whoever holds it can use it until it expires (see
 /// [`SigV4::presigned_url_use`](super::SigV4::presigned_url_use)).
+///
+/// # Errors
+/// [`SignError::NotAbsolute`] for a URL without a scheme and host, [`SignError::InvalidKeyId`],
+/// [`SignError::ExpiresOutOfRange`] for an expiry outside 1 s to 7 days,
+/// [`SignError::InvalidScope`] for an empty region or service or one holding a `/`, and
+/// [`SignError::AlreadySigned`] for a URL whose query already holds `X-Amz-*` parameters.
 pub fn presign_url(
     method: &http::Method,
     url: &http::Uri,
     key_id: &str,
     key: &SecretKey,
     params: &PresignParams<'_>,
-) -> Result<String, PresignError> {
+) -> Result<String, SignError> {
     let (Some(scheme), Some(authority)) = (url.scheme_str(), url.authority()) else {
-        return Err(PresignError::NotAbsolute);
+        return Err(SignError::NotAbsolute);
     };
     if !is_valid_key_id(key_id) {
-        return Err(PresignError::KeyId);
+        return Err(SignError::InvalidKeyId);
     }
     if !(1..=MAX_PRESIGN_EXPIRES.as_secs()).contains(&params.expires) {
-        return Err(PresignError::Expires);
+        return Err(SignError::ExpiresOutOfRange);
     }
     let bad_part = |p: &str| p.is_empty() || p.contains('/');
     if bad_part(params.region) || bad_part(params.service) {
-        return Err(PresignError::Scope);
+        return Err(SignError::InvalidScope);
     }
     let own = url.query().unwrap_or("");
     if query_params(own).any(|(name, _)| name.starts_with("X-Amz-")) {
-        return Err(PresignError::AlreadySigned);
+        return Err(SignError::AlreadySigned);
     }
     let amz_date = format_amz_date(params.time);
     let scope = format!(
@@ -121,4 +106,97 @@ pub fn presign_url(
         authority.as_str(),
         hex::encode(signature)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presign(url: &str, key_id: &str, params: &PresignParams<'_>) -> Result<String, SignError> {
+        let key = SecretKey::from_bytes(&[5; 32]).unwrap();
+        presign_url(
+            &http::Method::GET,
+            &url.parse().unwrap(),
+            key_id,
+            &key,
+            params,
+        )
+    }
+
+    fn params() -> PresignParams<'static> {
+        PresignParams {
+            region: "us-east-1",
+            service: "demo",
+            rule: PathRule::Generic,
+            time: 1_795_000_000,
+            expires: 600,
+        }
+    }
+
+    #[test]
+    fn a_relative_url_is_refused_as_not_absolute() {
+        let err = presign("/x", "k1", &params()).unwrap_err();
+        assert_eq!(err, SignError::NotAbsolute);
+        assert!(err.to_string().contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_key_id_is_refused() {
+        let err = presign("http://h/x", "a b", &params()).unwrap_err();
+        assert_eq!(err, SignError::InvalidKeyId);
+        assert!(err.to_string().contains("key id"), "{err}");
+    }
+
+    #[test]
+    fn an_expiry_outside_one_second_to_seven_days_is_refused() {
+        for expires in [0, 604_801] {
+            let err = presign(
+                "http://h/x",
+                "k1",
+                &PresignParams {
+                    expires,
+                    ..params()
+                },
+            )
+            .unwrap_err();
+            assert_eq!(err, SignError::ExpiresOutOfRange, "{expires}");
+            assert!(err.to_string().contains("604800"), "{err}");
+        }
+        assert!(
+            presign(
+                "http://h/x",
+                "k1",
+                &PresignParams {
+                    expires: 604_800,
+                    ..params()
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_empty_or_slashed_region_or_service_is_refused() {
+        for (region, service) in [("", "demo"), ("us/east", "demo"), ("us-east-1", "")] {
+            let err = presign(
+                "http://h/x",
+                "k1",
+                &PresignParams {
+                    region,
+                    service,
+                    ..params()
+                },
+            )
+            .unwrap_err();
+            assert_eq!(err, SignError::InvalidScope, "{region:?} {service:?}");
+            assert!(err.to_string().contains("region and service"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_url_already_presigned_is_refused() {
+        let err = presign("http://h/x?a=1&X-Amz-Date=1", "k1", &params()).unwrap_err();
+        assert_eq!(err, SignError::AlreadySigned);
+        assert!(err.to_string().contains("X-Amz-"), "{err}");
+    }
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The performance gate (issue 28): instructions and allocations per request, compared with the
+baselines committed in benches/perf-baseline.json. Deterministic counts, never timings.
+
+    scripts/perf-gate.py            # measure and compare; exit 1 on a regression
+    scripts/perf-gate.py --lower    # also lower the baselines that the change earned
+
+Instructions: callgrind over the measured loop of benches/src/bin/instr_count.rs (1 000 distinct
+signed requests per path after 200 warm-up ones). A path fails when it costs more than 2 % over
+its baseline. Allocations: benches/src/bin/alloc_count.rs (a counting global allocator). A path
+fails when it allocates more than its baseline (a rise of 0.5 or more in the mean per request:
+the means move by a few hundredths between runs as the replay store's tables grow).
+
+The baselines are lowered, never raised, in the commit that earns them (`--lower`). Raising one
+is an edit of benches/perf-baseline.json by hand, with a sentence in docs/PERFORMANCE.md saying
+why.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINE = os.path.join(ROOT, "benches", "perf-baseline.json")
+PATHS = [
+    "v1",
+    "v1-reject",
+    "v1-all-schemes",
+    "softaware",
+    "rfc9421",
+    "sigv4-presigned",
+    "kong",
+    "apisix",
+]
+COUNT = 1000
+INSTRUCTION_TOLERANCE = 0.02
+ALLOCATION_TOLERANCE = 0.5
+
+
+def target_dir():
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)["target_directory"]
+
+
+def build():
+    subprocess.run(
+        [
+            "cargo",
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "tower-hmac-benches",
+            "--bin",
+            "instr_count",
+            "--bin",
+            "alloc_count",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return os.path.join(target_dir(), "release")
+
+
+def instructions(bins, path):
+    run = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--toggle-collect=*measured*",
+            "--callgrind-out-file=/dev/null",
+            os.path.join(bins, "instr_count"),
+            path,
+            str(COUNT),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"Collected : *(\d+)", run.stderr)
+    if run.returncode != 0 or not found:
+        sys.exit(f"perf gate: instr_count {path} failed:\n{run.stdout}\n{run.stderr}")
+    return int(found.group(1)) // COUNT
+
+
+def allocations(bins):
+    run = subprocess.run(
+        [os.path.join(bins, "alloc_count")], cwd=ROOT, capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        sys.exit(f"perf gate: alloc_count failed:\n{run.stdout}\n{run.stderr}")
+    found = dict(
+        (name, float(value))
+        for name, value in re.findall(r"^allocations (\S+) ([0-9.]+)$", run.stdout, re.M)
+    )
+    missing = [p for p in PATHS if p not in found]
+    if missing:
+        sys.exit(f"perf gate: alloc_count printed no line for {missing}:\n{run.stdout}")
+    return found
+
+
+def main():
+    lower = "--lower" in sys.argv[1:]
+    for tool in ("valgrind",):
+        if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+            sys.exit(f"perf gate: {tool} is missing: install it (apt-get install valgrind)")
+    with open(BASELINE) as f:
+        baseline = json.load(f)
+    bins = build()
+    now = {
+        "instructions": {p: instructions(bins, p) for p in PATHS},
+        "allocations": allocations(bins),
+    }
+    failed = []
+    print("| path | instructions / request (baseline) | allocations / request (baseline) |")
+    print("|---|---:|---:|")
+    for path in PATHS:
+        ir, ir_base = now["instructions"][path], baseline["instructions"][path]
+        al, al_base = now["allocations"][path], baseline["allocations"][path]
+        print(f"| {path} | {ir} ({ir_base}, {100 * (ir - ir_base) / ir_base:+.2f} %) | {al:.2f} ({al_base:.2f}) |")
+        if ir > ir_base * (1 + INSTRUCTION_TOLERANCE):
+            failed.append(f"{path}: {ir} instructions per request, baseline {ir_base} (+2 % allowed)")
+        if al >= al_base + ALLOCATION_TOLERANCE:
+            failed.append(f"{path}: {al:.2f} allocations per request, baseline {al_base:.2f}")
+    if lower:
+        changed = False
+        for kind in ("instructions", "allocations"):
+            for path in PATHS:
+                value = now[kind][path]
+                if kind == "allocations":
+                    value = round(value, 2)
+                if value < baseline[kind][path]:
+                    baseline[kind][path] = value
+                    changed = True
+        if changed:
+            with open(BASELINE, "w") as f:
+                json.dump(baseline, f, indent=2, sort_keys=True)
+                f.write("\n")
+            print("perf gate: baselines lowered in benches/perf-baseline.json")
+    if failed:
+        print("perf gate: FAILED")
+        for line in failed:
+            print("  " + line)
+        sys.exit(1)
+    print("perf gate: every path within its baseline")
+
+
+if __name__ == "__main__":
+    main()
