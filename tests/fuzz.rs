@@ -199,11 +199,14 @@ fn schemes_layer() -> HmacAuthLayer {
         .schemes(
             Schemes::v1()
                 .with(Token::default())
-                .with(Softaware::new().uri_scheme("http"))
+                .with(Softaware::new().uri_scheme(tower_hmac::protocol::UriScheme::Http))
                 .with(webhooks::Stripe::new("stripe"))
                 .with(webhooks::Slack::new("slack"))
                 .with(webhooks::GitHub::new("github"))
-                .with(tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http"))
+                .with(
+                    tower_hmac::protocol::rfc9421::Rfc9421::new()
+                        .uri_scheme(tower_hmac::protocol::UriScheme::Http),
+                )
                 .with(tower_hmac::protocol::sigv4::SigV4::new("us-east-1", "fuzz")),
         )
         .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))

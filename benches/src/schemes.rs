@@ -175,8 +175,8 @@ pub fn builder(host: &str, store: impl NonceStore) -> HmacAuthBuilder {
 /// Every scheme of the layer's set, as the demo enables them.
 pub fn all_schemes() -> Schemes {
     Schemes::v1()
-        .with(softaware::Softaware::new().uri_scheme("http"))
-        .with(rfc9421::Rfc9421::new().uri_scheme("http"))
+        .with(softaware::Softaware::new().uri_scheme(tower_hmac::protocol::UriScheme::Http))
+        .with(rfc9421::Rfc9421::new().uri_scheme(tower_hmac::protocol::UriScheme::Http))
         .with(sigv4::SigV4::new("us-east-1", "bench"))
         .with(Kong::new())
         .with(Apisix::new())
@@ -188,8 +188,12 @@ pub fn schemes_for(scheme: &str) -> Schemes {
     match scheme {
         "v1" => Schemes::only(V1),
         "v1-all-schemes" => all_schemes(),
-        "softaware" => Schemes::only(softaware::Softaware::new().uri_scheme("http")),
-        "rfc9421" => Schemes::only(rfc9421::Rfc9421::new().uri_scheme("http")),
+        "softaware" => Schemes::only(
+            softaware::Softaware::new().uri_scheme(tower_hmac::protocol::UriScheme::Http),
+        ),
+        "rfc9421" => {
+            Schemes::only(rfc9421::Rfc9421::new().uri_scheme(tower_hmac::protocol::UriScheme::Http))
+        }
         "sigv4-presigned" => Schemes::only(sigv4::SigV4::new("us-east-1", "bench")),
         "kong" => Schemes::only(Kong::new()),
         "apisix" => Schemes::only(Apisix::new()),

@@ -468,14 +468,20 @@ fn cases() -> Vec<Case> {
         Case {
             id: "softaware",
             sign: sign_softaware,
-            add: |set, _| set.with(softaware::Softaware::new().uri_scheme("http")),
+            add: |set, _| {
+                set.with(
+                    softaware::Softaware::new().uri_scheme(tower_hmac::protocol::UriScheme::Http),
+                )
+            },
             bound: false,
             covers: &[Method, Path, Query, Host, Body],
         },
         Case {
             id: "rfc9421",
             sign: sign_rfc9421,
-            add: |set, _| set.with(rfc9421::Rfc9421::new().uri_scheme("http")),
+            add: |set, _| {
+                set.with(rfc9421::Rfc9421::new().uri_scheme(tower_hmac::protocol::UriScheme::Http))
+            },
             bound: false,
             covers: &[Method, Path, Query, Host, Header("x-forwarded-user"), Body],
         },

@@ -81,7 +81,7 @@ pub use problem::{Problem, ProblemError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError, is_valid_scope};
 pub use rejection::{Diagnostics, Rejection, RejectionKind, TimeHint};
 pub use scheme::{
-    Credentials, Freshness, Locator, ReplayKey, Scheme, V1, V1Pending, Verified,
+    Credentials, Freshness, Locator, ReplayKey, Scheme, UriScheme, V1, V1Pending, Verified,
     authorization_token,
 };
 pub use sign::{Head, SignError, SignParams, Signer, generate_nonce};

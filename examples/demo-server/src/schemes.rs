@@ -86,13 +86,14 @@ pub const DEMO_S3_PREFIX: &str = "/objects/";
 
 /// The softaware scheme as the demo serves it: plain `http` (the demo has no TLS).
 pub fn softaware() -> tower_hmac::protocol::softaware::Softaware {
-    tower_hmac::protocol::softaware::Softaware::new().uri_scheme("http")
+    tower_hmac::protocol::softaware::Softaware::new()
+        .uri_scheme(tower_hmac::protocol::UriScheme::Http)
 }
 
 /// RFC 9421 as the demo serves it: plain `http`, the default coverage (`@method`,
 /// `@authority`, `@path`, `@query` with a query, `content-digest` with a body).
 pub fn rfc9421() -> tower_hmac::protocol::rfc9421::Rfc9421 {
-    tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme("http")
+    tower_hmac::protocol::rfc9421::Rfc9421::new().uri_scheme(tower_hmac::protocol::UriScheme::Http)
 }
 
 /// The algorithms the demo key may use with the gateway formats: hmac-sha1 too, which Kong's and

@@ -14,7 +14,7 @@ use super::{ALG, CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT, malformed, missing}
 use crate::authorization::is_valid_key_id;
 use crate::key::{SecretKey, hmac_sha256};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Locator, Scheme, Verified};
+use crate::scheme::{Locator, Scheme, UriScheme, Verified};
 
 /// The derived components this scheme computes.
 const DERIVED: [&str; 8] = [
@@ -38,7 +38,7 @@ pub struct Rfc9421 {
     required: Vec<Box<str>>,
     require_query: bool,
     require_content_digest: bool,
-    uri_scheme: &'static str,
+    uri_scheme: UriScheme,
     trust_forwarded_proto: bool,
     label: Option<Box<str>>,
     tag: Option<Box<str>>,
@@ -60,7 +60,7 @@ impl Rfc9421 {
             required: vec!["@method".into(), "@authority".into(), "@path".into()],
             require_query: true,
             require_content_digest: true,
-            uri_scheme: "https",
+            uri_scheme: UriScheme::Https,
             trust_forwarded_proto: false,
             label: None,
             tag: None,
@@ -97,8 +97,8 @@ impl Rfc9421 {
     }
 
     /// The URI scheme the clients reach the server by, for `@scheme` and `@target-uri`:
-    /// `https` (default) or `http`.
-    pub fn uri_scheme(mut self, scheme: &'static str) -> Self {
+    /// [`UriScheme::Https`] (default) or [`UriScheme::Http`].
+    pub fn uri_scheme(mut self, scheme: UriScheme) -> Self {
         self.uri_scheme = scheme;
         self
     }

@@ -14,14 +14,14 @@ use super::url_encode::dotnet_url_encode;
 use crate::authorization::is_valid_key_id;
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::scheme::{Locator, Scheme, Verified};
+use crate::scheme::{Locator, Scheme, UriScheme, Verified};
 
 /// The `Hmac` scheme (id `softaware`).
 #[derive(Debug, Clone)]
 pub struct Softaware {
     legacy: bool,
     nonce_syntax: NonceSyntax,
-    uri_scheme: &'static str,
+    uri_scheme: UriScheme,
     trust_forwarded_proto: bool,
     locator: Locator,
 }
@@ -39,7 +39,7 @@ impl Softaware {
         Self {
             legacy: false,
             nonce_syntax: NonceSyntax::Guid,
-            uri_scheme: "https",
+            uri_scheme: UriScheme::Https,
             trust_forwarded_proto: false,
             locator: Locator::AuthorizationToken68("Hmac"),
         }
@@ -60,10 +60,11 @@ impl Softaware {
         self
     }
 
-    /// The URI scheme clients reach this server by, `https` (the default) or `http`: it is part
-    /// of the signed absolute URI, and a server behind a TLS-terminating proxy cannot see it.
-    pub fn uri_scheme(mut self, scheme: &'static str) -> Self {
-        self.uri_scheme = if scheme == "http" { "http" } else { "https" };
+    /// The URI scheme clients reach this server by, [`UriScheme::Https`] (the default) or
+    /// [`UriScheme::Http`]: it is part of the signed absolute URI, and a server behind a
+    /// TLS-terminating proxy cannot see it.
+    pub fn uri_scheme(mut self, scheme: UriScheme) -> Self {
+        self.uri_scheme = scheme;
         self
     }
 

@@ -309,7 +309,7 @@ mod signing_input {
         assert_eq!(rejection.kind(), RejectionKind::InvalidSignature);
         let shown = rejection.keyed_diagnostics(&key, Diagnostics::Clear);
         let mut text = Vec::new();
-        for part in [shown.canonical_request(), shown.string_to_sign()]
+        for part in [shown.signed_text_in_clear(), shown.string_to_sign()]
             .into_iter()
             .flatten()
         {
@@ -536,7 +536,7 @@ mod rfc9421_model {
             .ok()?;
             parts.headers.insert("signature-input", input.parse().ok()?);
             parts.headers.insert("signature", signature.parse().ok()?);
-            let scheme = Rfc9421::new().uri_scheme("http");
+            let scheme = Rfc9421::new().uri_scheme(tower_hmac_core::UriScheme::Http);
             let creds = scheme.parse(&parts, 8192).ok()?;
             let pending = scheme.prepare(&creds, &parts, &key()).ok()?;
             Some(pending.signature_base().as_bytes().to_vec())

@@ -47,7 +47,11 @@ fn parts(v: &Vector, method: &str, target: &str, authorization: &str) -> http::r
 }
 
 fn scheme(v: &Vector) -> Softaware {
-    let scheme = Softaware::new().uri_scheme(if v.scheme == "http" { "http" } else { "https" });
+    let scheme = Softaware::new().uri_scheme(if v.scheme == "http" {
+        tower_hmac_core::UriScheme::Http
+    } else {
+        tower_hmac_core::UriScheme::Https
+    });
     if v.legacy {
         scheme.allow_legacy()
     } else {
@@ -146,7 +150,11 @@ fn tampering_with_any_covered_part_is_refused() {
             );
         }
         // The other URI scheme is another signed URI.
-        let other = Softaware::new().uri_scheme(if v.scheme == "http" { "https" } else { "http" });
+        let other = Softaware::new().uri_scheme(if v.scheme == "http" {
+            tower_hmac_core::UriScheme::Https
+        } else {
+            tower_hmac_core::UriScheme::Http
+        });
         let other = if v.legacy {
             other.allow_legacy()
         } else {

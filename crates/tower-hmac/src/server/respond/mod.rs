@@ -164,7 +164,11 @@ impl RejectionResponder for S3XmlResponder {
             xml.push_str(&xml_escape(sts));
             xml.push_str("</StringToSign>");
         }
-        if let Some(creq) = rejection.canonical_request() {
+        // The signed text itself, when it is not the string to sign (SigV4's canonical request).
+        if let Some(creq) = rejection
+            .signed_text_in_clear()
+            .filter(|text| Some(*text) != rejection.string_to_sign())
+        {
             xml.push_str("<CanonicalRequest>");
             xml.push_str(&xml_escape(creq));
             xml.push_str("</CanonicalRequest>");
@@ -261,6 +265,39 @@ mod tests {
             )
             .as_str()
         );
+    }
+
+    #[test]
+    fn in_clear_mode_s3_errors_name_the_signed_text_once() {
+        let key = tower_hmac_core::SecretKey::from_bytes(&[3; 32]).unwrap();
+        // SigV4: a string to sign of its own, and the canonical request its MAC covers.
+        let sigv4 = Rejection::new(RejectionKind::InvalidSignature)
+            .with_string_to_sign("AWS4-HMAC-SHA256\nscope\nhash")
+            .with_signed_text(b"GET\n/\n".to_vec())
+            .keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Clear);
+        let body = String::from_utf8(S3XmlResponder.response(&sigv4).body().to_vec()).unwrap();
+        assert!(body.contains("<StringToSign>AWS4-HMAC-SHA256\nscope\nhash</StringToSign>"));
+        assert!(
+            body.contains("<CanonicalRequest>GET\n/\n</CanonicalRequest>"),
+            "{body}"
+        );
+        // Another scheme: its signed text is its string to sign, said once.
+        let v1 = Rejection::new(RejectionKind::InvalidSignature)
+            .with_signed_text(b"HMAC-SHA256\nline".to_vec())
+            .keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Clear);
+        assert_eq!(v1.string_to_sign(), Some("HMAC-SHA256\nline"));
+        let body = String::from_utf8(S3XmlResponder.response(&v1).body().to_vec()).unwrap();
+        assert!(
+            body.contains("<StringToSign>HMAC-SHA256\nline</StringToSign>"),
+            "{body}"
+        );
+        assert!(!body.contains("CanonicalRequest"), "{body}");
+        // Keyed (the default): neither in clear.
+        let keyed = Rejection::new(RejectionKind::InvalidSignature)
+            .with_string_to_sign("AWS4-HMAC-SHA256\nscope\nhash")
+            .with_signed_text(b"GET\n/\n".to_vec())
+            .keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Keyed);
+        assert!(keyed.string_to_sign().is_none() && keyed.signed_text_in_clear().is_none());
     }
 
     #[test]

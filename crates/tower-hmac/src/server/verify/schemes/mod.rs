@@ -64,6 +64,25 @@ impl Schemes {
     }
 
     /// Adds `scheme` (for sets built from configuration, in a loop).
+    ///
+    /// ```
+    /// use tower_hmac::server::Schemes;
+    /// use tower_hmac::protocol::V1;
+    ///
+    /// // What a configuration file lists, e.g. `schemes = ["v1", "github"]`.
+    /// let configured = ["v1", "github"];
+    /// let mut schemes = Schemes::empty();
+    /// for id in configured {
+    ///     match id {
+    ///         "v1" => schemes.push(V1),
+    ///         # #[cfg(feature = "webhooks")]
+    ///         "github" => schemes.push(tower_hmac::protocol::webhooks::GitHub::new(String::from("github-hook"))),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # #[cfg(feature = "webhooks")]
+    /// assert_eq!(schemes.ids(), ["v1", "github"]);
+    /// ```
     pub fn push(&mut self, scheme: impl Scheme) {
         self.list.push(Entry::of(scheme));
     }
