@@ -97,50 +97,7 @@ pub async fn prefill(store: &dyn NonceStore, n: usize, ttl: Duration) {
 /// A scheme that is enabled but never used: its credentials are a header of its own that the
 /// benchmark's requests do not carry. Four of them measure what enabling more schemes costs a
 /// v1 request (the locator checks).
-#[derive(Debug, Clone)]
-pub struct Unused(pub &'static str, pub tower_hmac::protocol::Locator);
-
-impl tower_hmac::protocol::Scheme for Unused {
-    type Credentials = tower_hmac::protocol::Authorization;
-    type Pending = ();
-
-    fn id(&self) -> &'static str {
-        self.0
-    }
-    fn name(&self) -> &'static str {
-        self.0
-    }
-    fn locator(&self) -> &tower_hmac::protocol::Locator {
-        &self.1
-    }
-    fn parse(
-        &self,
-        _: &http::request::Parts,
-        _: usize,
-    ) -> Result<Self::Credentials, tower_hmac::Rejection> {
-        Err(tower_hmac::RejectionKind::MalformedAuthorization.into())
-    }
-    fn prepare(
-        &self,
-        _: &Self::Credentials,
-        _: &http::request::Parts,
-        _: &SecretKey,
-    ) -> Result<(), tower_hmac::Rejection> {
-        Ok(())
-    }
-    fn update(&self, _: &mut (), _: &[u8]) {}
-    fn verify(
-        &self,
-        _: &Self::Credentials,
-        _: (),
-        _: &SecretKey,
-    ) -> Result<tower_hmac::protocol::Verified, tower_hmac::Rejection> {
-        Err(tower_hmac::RejectionKind::InvalidSignature.into())
-    }
-    fn time_mac(&self, _: &SecretKey, _: u64, _: &str) -> [u8; 32] {
-        [0; 32]
-    }
-}
+pub use tower_hmac::test_util::NullScheme as Unused;
 
 /// The four unused schemes.
 pub const UNUSED: [Unused; 4] = [

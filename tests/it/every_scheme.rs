@@ -30,8 +30,7 @@ use metrics_util::debugging::DebuggingRecorder;
 use tower::ServiceExt;
 use tower_hmac::protocol::gateway::{Algorithm, Apisix, Kong};
 use tower_hmac::protocol::{
-    KeyRecord, KeyState, Locator, NonceStore, Scheme, V1, rfc9421, sigv4, softaware, token,
-    webhooks,
+    KeyRecord, KeyState, Locator, NonceStore, V1, rfc9421, sigv4, softaware, token, webhooks,
 };
 use tower_hmac::server::Schemes;
 use tower_hmac::{
@@ -1090,50 +1089,7 @@ fn a_per_key_algorithm_rule_is_not_told_in_the_answer() {
 
 /// A scheme that looks for its credentials where it is told and verifies nothing: what a set may
 /// hold beside the shipped schemes, and what it refuses.
-#[derive(Clone, Debug)]
-struct Stub(&'static str, Locator);
-
-impl Scheme for Stub {
-    type Credentials = tower_hmac::protocol::Authorization;
-    type Pending = ();
-
-    fn id(&self) -> &'static str {
-        self.0
-    }
-    fn name(&self) -> &'static str {
-        self.0
-    }
-    fn locator(&self) -> &Locator {
-        &self.1
-    }
-    fn parse(
-        &self,
-        _: &http::request::Parts,
-        _: usize,
-    ) -> Result<Self::Credentials, tower_hmac::Rejection> {
-        Err(tower_hmac::RejectionKind::MalformedAuthorization.into())
-    }
-    fn prepare(
-        &self,
-        _: &Self::Credentials,
-        _: &http::request::Parts,
-        _: &SecretKey,
-    ) -> Result<(), tower_hmac::Rejection> {
-        Ok(())
-    }
-    fn update(&self, _: &mut (), _: &[u8]) {}
-    fn verify(
-        &self,
-        _: &Self::Credentials,
-        _: (),
-        _: &SecretKey,
-    ) -> Result<tower_hmac::protocol::Verified, tower_hmac::Rejection> {
-        Err(tower_hmac::RejectionKind::InvalidSignature.into())
-    }
-    fn time_mac(&self, _: &SecretKey, _: u64, _: &str) -> [u8; 32] {
-        [0; 32]
-    }
-}
+use tower_hmac::test_util::NullScheme as Stub;
 
 fn header_stub(id: &'static str, header: &'static str) -> Stub {
     Stub(id, Locator::Header(http::HeaderName::from_static(header)))

@@ -31,6 +31,9 @@ pub struct SecretKey {
     /// copy of it instead of hashing the pads again (two SHA-256 blocks per MAC). Secret like
     /// the key itself: wiped on drop (`sha2`'s `zeroize` feature) and by [`Zeroize`].
     keyed: HmacSha256,
+    /// The same for the key's [text form](Self::text_form) (the webhooks' and the token's
+    /// MACs), made on first use: a key given as text is keyed by its text already.
+    text_keyed: std::sync::OnceLock<HmacSha256>,
 }
 
 impl Zeroize for SecretKey {
@@ -39,6 +42,7 @@ impl Zeroize for SecretKey {
         self.text.zeroize();
         // The keyed state is replaced; the old one wipes itself as it is dropped.
         self.keyed = unreachable_mac();
+        self.text_keyed = std::sync::OnceLock::new();
     }
 }
 
@@ -78,7 +82,12 @@ impl SecretKey {
         // HMAC accepts keys of any length, so this cannot fail.
         let keyed =
             <HmacSha256 as KeyInit>::new_from_slice(&bytes).unwrap_or_else(|_| unreachable_mac());
-        Self { bytes, text, keyed }
+        Self {
+            bytes,
+            text,
+            keyed,
+            text_keyed: std::sync::OnceLock::new(),
+        }
     }
 
     /// The shortest provider secret accepted by [`from_text`](Self::from_text), in bytes.
@@ -170,6 +179,22 @@ impl SecretKey {
     pub(crate) fn mac(&self) -> HmacSha256 {
         self.keyed.clone()
     }
+
+    /// HMAC-SHA256 under the key's [text form](Self::text_form) (its Base64, or the provider's
+    /// text), ready for its message: no Base64 and no key schedule per MAC.
+    #[cfg(any(feature = "webhooks", feature = "token"))]
+    pub(crate) fn text_mac(&self) -> HmacSha256 {
+        if self.text.is_some() {
+            // Keyed by its text already.
+            return self.keyed.clone();
+        }
+        self.text_keyed
+            .get_or_init(|| {
+                <HmacSha256 as KeyInit>::new_from_slice(self.text_form().as_bytes())
+                    .unwrap_or_else(|_| unreachable_mac())
+            })
+            .clone()
+    }
 }
 
 #[cold]
@@ -223,6 +248,37 @@ pub(crate) fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(any(feature = "webhooks", feature = "token"))]
+    #[test]
+    fn the_kept_keyed_states_mac_as_a_fresh_key_schedule_does() {
+        use hmac::{KeyInit, Mac};
+        let fresh = |key: &[u8]| {
+            let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap();
+            mac.update(b"message");
+            mac.finalize().into_bytes()
+        };
+        let run = |mut mac: HmacSha256| {
+            mac.update(b"message");
+            mac.finalize().into_bytes()
+        };
+        let key = SecretKey::from_bytes(&[5; 32]).unwrap();
+        assert_eq!(run(key.mac()), fresh(&[5; 32]));
+        // The text form is the Base64 for a key given as bytes, the text for a provider's.
+        assert_eq!(run(key.text_mac()), fresh(key.text_form().as_bytes()));
+        assert_eq!(
+            run(key.text_mac()),
+            fresh(key.text_form().as_bytes()),
+            "cached"
+        );
+        let provider = SecretKey::from_text("whsec_abcdefghijklmnop").unwrap();
+        assert_eq!(run(provider.text_mac()), fresh(b"whsec_abcdefghijklmnop"));
+        // A clone, and a key wiped with `Zeroize`, keep no state of another key.
+        let mut wiped = key.clone();
+        assert_eq!(run(wiped.text_mac()), run(key.text_mac()));
+        wiped.zeroize();
+        assert_ne!(run(wiped.mac()), run(key.mac()));
+    }
 
     #[test]
     fn a_key_has_a_text_form() {

@@ -28,7 +28,7 @@ use http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use crate::authorization::is_valid_key_id;
-use crate::key::{HmacSha256, SecretKey};
+use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Credentials, Freshness, Locator, Scheme, Verified};
 use crate::sign::SignError;
@@ -112,10 +112,8 @@ fn malformed(detail: &'static str) -> Rejection {
 
 /// The MAC of a token: `HMAC-SHA256(text form of the key, "<client-id>.<unix-seconds>")`.
 fn mac(client_id: &str, timestamp: u64, key: &SecretKey) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let text = key.text_form();
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(text.as_bytes())
-        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+    use hmac::Mac;
+    let mut mac = key.text_mac();
     mac.update(client_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());

@@ -44,3 +44,63 @@ pub fn sign_request<B>(
         &SignParams::new(timestamp, &nonce).headers(signed),
     )
 }
+
+/// A scheme that looks for its credentials where it is told and verifies nothing: for tests of
+/// scheme sets (what `build()` refuses beside it, what choosing among more schemes costs).
+/// Credentials it finds are refused as malformed; it never accepts a request.
+///
+/// ```
+/// use tower_hmac::protocol::Locator;
+/// use tower_hmac::server::Schemes;
+/// use tower_hmac::test_util::NullScheme;
+///
+/// let set = Schemes::v1().with(NullScheme("null", Locator::Authorization("Null")));
+/// assert_eq!(set.ids(), ["v1", "null"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct NullScheme(pub &'static str, pub tower_hmac_core::Locator);
+
+impl tower_hmac_core::Scheme for NullScheme {
+    type Credentials = tower_hmac_core::Authorization;
+    type Pending = ();
+
+    fn id(&self) -> &'static str {
+        self.0
+    }
+
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn locator(&self) -> &tower_hmac_core::Locator {
+        &self.1
+    }
+
+    fn parse(
+        &self,
+        _: &http::request::Parts,
+        _: usize,
+    ) -> Result<Self::Credentials, tower_hmac_core::Rejection> {
+        Err(tower_hmac_core::RejectionKind::MalformedAuthorization.into())
+    }
+
+    fn prepare(
+        &self,
+        _: &Self::Credentials,
+        _: &http::request::Parts,
+        _: &SecretKey,
+    ) -> Result<(), tower_hmac_core::Rejection> {
+        Ok(())
+    }
+
+    fn update(&self, _: &mut (), _: &[u8]) {}
+
+    fn verify(
+        &self,
+        _: &Self::Credentials,
+        _: (),
+        _: &SecretKey,
+    ) -> Result<tower_hmac_core::Verified, tower_hmac_core::Rejection> {
+        Err(tower_hmac_core::RejectionKind::InvalidSignature.into())
+    }
+}

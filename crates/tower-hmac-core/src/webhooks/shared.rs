@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use http::HeaderName;
 use http::request::Parts;
 use subtle::ConstantTimeEq;
@@ -55,9 +55,7 @@ pub(super) fn one_header<'a>(parts: &'a Parts, name: &HeaderName) -> Result<&'a 
 
 /// A MAC over the provider's prefix and the body, keyed with the secret as issued.
 pub(super) fn keyed(key: &SecretKey, prefix: &[u8]) -> HmacSha256 {
-    let text = key.text_form();
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(text.as_bytes())
-        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+    let mut mac = key.text_mac();
     mac.update(prefix);
     mac
 }

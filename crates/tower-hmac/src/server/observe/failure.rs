@@ -100,10 +100,4 @@ impl Failure {
             ..Self::from_rejection(rejection)
         }
     }
-
-    /// The rejection the client is answered with.
-    #[allow(dead_code)]
-    pub(crate) fn rejection(&self) -> &Rejection {
-        &self.rejection
-    }
 }

@@ -154,33 +154,23 @@ impl Verifier {
             };
         }
         let candidates = self.routing.candidates(&parts);
-        let challenge = self.schemes.first_name(candidates);
+        // The challenge of a request refused before any scheme claimed it (on the failure path
+        // only): the first scheme the route allows.
+        let challenge = || self.schemes.first_name(candidates);
         if let Err(failure) = self.admit(&mut parts, origin) {
             return Verification::Refused {
                 failure: Some(Failure {
-                    rejection: failure.rejection.with_scheme(challenge),
+                    rejection: failure.rejection.with_scheme(challenge()),
                     ..failure
                 }),
             };
         }
-        let scheme = self.schemes.select(&parts, candidates).and_then(|index| {
-            self.schemes
-                .get(index)
-                .cloned()
-                .ok_or_else(|| Rejection::new(RejectionKind::MissingAuthorization))
-        });
-        match scheme {
-            Ok(scheme) => Verification::Verifying {
-                inner: SchemeVerification::new(
-                    Arc::clone(self),
-                    scheme,
-                    parts,
-                    body,
-                    origin.client,
-                ),
+        match self.schemes.select(&parts, candidates) {
+            Ok(index) => Verification::Verifying {
+                inner: SchemeVerification::new(Arc::clone(self), index, parts, body, origin.client),
             },
             Err(rejection) => Verification::Refused {
-                failure: Some(Failure::from_rejection(rejection.with_scheme(challenge))),
+                failure: Some(Failure::from_rejection(rejection.with_scheme(challenge()))),
             },
         }
     }

@@ -91,7 +91,8 @@ pin_project! {
     /// The verification of one request with one scheme of the layer's set.
     pub(crate) struct SchemeVerification<B> {
         verifier: Arc<Verifier>,
-        scheme: Entry,
+        // The scheme's index in the set (no clone of it per request).
+        scheme: usize,
         #[pin]
         state: State<B>,
     }
@@ -135,15 +136,16 @@ where
     B: Body,
     B::Error: Into<BodyError>,
 {
-    /// Starts verifying with `scheme`: parses the credentials and asks the registry for the key.
+    /// Starts verifying with the set's scheme at `scheme` (an index `Schemes::select` gave):
+    /// parses the credentials and asks the registry for the key.
     pub(crate) fn new(
         verifier: Arc<Verifier>,
-        scheme: Entry,
+        scheme: usize,
         parts: Parts,
         body: B,
         client: Option<std::net::IpAddr>,
     ) -> Self {
-        let sc = &scheme;
+        let sc = verifier.schemes.entry(scheme);
         let state = match sc.parse(&parts, verifier.settings.max_header_len) {
             Err(rejection) => State::Failed {
                 failure: Some(Failure::from_rejection(rejection).in_scheme(sc)),
@@ -178,7 +180,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let verifier: &Verifier = this.verifier;
-        let scheme: &Entry = this.scheme;
+        let scheme: &Entry = verifier.schemes.entry(*this.scheme);
         let mut state = this.state;
         loop {
             match state.as_mut().project() {
@@ -275,7 +277,7 @@ where
 impl<B> fmt::Debug for SchemeVerification<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SchemeVerification")
-            .field("scheme", &self.scheme.id())
+            .field("scheme", &self.verifier.schemes.entry(self.scheme).id())
             .finish_non_exhaustive()
     }
 }

@@ -130,9 +130,12 @@ impl Schemes {
         self.list.iter().position(|s| Scheme::id(s) == id)
     }
 
-    /// The scheme at `index` (an index [`select`](Self::select) returned).
-    pub(crate) fn get(&self, index: usize) -> Option<&Entry> {
-        self.list.get(index)
+    /// The scheme at `index`, an index [`select`](Self::select) returned from this set (which
+    /// never changes once the layer is built, so every such index is in it). A total function
+    /// all the same: any other index gets protocol v1, whose every check a request must then pass.
+    pub(crate) fn entry(&self, index: usize) -> &Entry {
+        static OUT_OF_SET: Entry = Entry::V1(V1);
+        self.list.get(index).unwrap_or(&OUT_OF_SET)
     }
 
     /// The name of the first of `candidates`, for the challenge of a request that names none.
