@@ -105,6 +105,7 @@ fn main() {
     // accept path on a layer of its own (a distinct signed `GET /orders?id=<n>` each).
     println!("allocations v1 {accepted:.2}");
     println!("allocations v1-reject {rejected:.2}");
+    println!("allocations v1-extended {with_extension:.2}");
     for scheme in [
         "v1-all-schemes",
         "softaware",

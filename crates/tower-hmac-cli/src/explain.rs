@@ -143,15 +143,13 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
         Err(_) => {
             let missing: Vec<&str> = auth
                 .signed_headers()
-                .iter()
-                .filter(|n| {
-                    if **n == header::HOST {
+                .filter(|&n| {
+                    if n == header::HOST.as_str() {
                         tower_hmac_core::request_host(&given.uri, &given.headers).is_none()
                     } else {
-                        !given.headers.contains_key(*n)
+                        !given.headers.contains_key(n)
                     }
                 })
-                .map(|n| n.as_str())
                 .collect();
             let _ = writeln!(
                 out,
@@ -222,7 +220,9 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
         let unsigned: Vec<&str> = given
             .headers
             .keys()
-            .filter(|n| **n != header::AUTHORIZATION && !auth.signed_headers().contains(n))
+            .filter(|n| {
+                **n != header::AUTHORIZATION && !auth.signed_headers().any(|s| s == n.as_str())
+            })
             .map(|n| n.as_str())
             .collect();
         let _ = writeln!(out, "  signed headers  {}", auth.signed_headers_str());

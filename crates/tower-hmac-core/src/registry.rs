@@ -30,9 +30,15 @@ pub enum KeyState {
 
 /// What the registry knows of one key id: the application it belongs to, its secret and state.
 ///
-/// Cheap to clone (the secret is shared, never copied).
+/// Cheap to clone: one shared allocation (a registry's lookup hands out a copy per request for
+/// the price of one reference count).
 #[derive(Clone)]
 pub struct KeyRecord {
+    inner: Arc<Record>,
+}
+
+#[derive(Clone)]
+struct Record {
     app_id: Arc<str>,
     secret: Arc<SecretKey>,
     state: KeyState,
@@ -50,28 +56,36 @@ impl KeyRecord {
     /// An active key of `app_id`.
     pub fn new(app_id: impl Into<Arc<str>>, secret: impl Into<Arc<SecretKey>>) -> Self {
         Self {
-            app_id: app_id.into(),
-            secret: secret.into(),
-            state: KeyState::Active,
-            schemes: None,
-            not_before: None,
-            not_after: None,
-            scopes: None,
-            key_id: None,
+            inner: Arc::new(Record {
+                app_id: app_id.into(),
+                secret: secret.into(),
+                state: KeyState::Active,
+                schemes: None,
+                not_before: None,
+                not_after: None,
+                scopes: None,
+                key_id: None,
+            }),
         }
+    }
+
+    /// The record to change (a copy of it when it is shared: the builders run before the
+    /// record is filed, so this copies nothing in practice).
+    fn edit(&mut self) -> &mut Record {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// With the key's id, as the registry files it: the layer then shares it into each
     /// authenticated identity instead of copying the request's. Registries set it; a record
     /// without it works the same, with one small allocation per accepted request.
     pub fn with_key_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
-        self.key_id = Some(key_id.into());
+        self.edit().key_id = Some(key_id.into());
         self
     }
 
     /// The key's id, shared, when the registry set it ([`with_key_id`](Self::with_key_id)).
     pub fn key_id_arc(&self) -> Option<&Arc<str>> {
-        self.key_id.as_ref()
+        self.inner.key_id.as_ref()
     }
 
     /// With the scopes the key grants (what its app may call): checked by a route that requires
@@ -82,18 +96,18 @@ impl KeyRecord {
         S: Into<Box<str>>,
     {
         let scopes: Arc<[Box<str>]> = scopes.into_iter().map(Into::into).collect();
-        self.scopes = (!scopes.is_empty()).then_some(scopes);
+        self.edit().scopes = (!scopes.is_empty()).then_some(scopes);
         self
     }
 
     /// The scopes the key grants (empty: none).
     pub fn scopes(&self) -> &[Box<str>] {
-        self.scopes.as_deref().unwrap_or_default()
+        self.inner.scopes.as_deref().unwrap_or_default()
     }
 
     /// The scopes, shared (for the authenticated identity); `None` when there are none.
     pub fn scopes_arc(&self) -> Option<&Arc<[Box<str>]>> {
-        self.scopes.as_ref()
+        self.inner.scopes.as_ref()
     }
 
     /// With a validity interval (scheduled rotation): the key is refused before `not_before`
@@ -104,28 +118,28 @@ impl KeyRecord {
         not_before: Option<SystemTime>,
         not_after: Option<SystemTime>,
     ) -> Self {
-        self.not_before = not_before;
-        self.not_after = not_after;
+        self.edit().not_before = not_before;
+        self.edit().not_after = not_after;
         self
     }
 
     /// The start of the key's validity, if it has one.
     pub fn not_before(&self) -> Option<SystemTime> {
-        self.not_before
+        self.inner.not_before
     }
 
     /// The end of the key's validity, if it has one.
     pub fn not_after(&self) -> Option<SystemTime> {
-        self.not_after
+        self.inner.not_after
     }
 
     /// Whether the key may sign at `now`: `Ok`, or why not (`key_not_yet_valid`, `key_expired`).
     /// Both ends are inclusive.
     pub fn validity_at(&self, now: SystemTime) -> Result<(), RejectionKind> {
-        if self.not_before.is_some_and(|start| now < start) {
+        if self.inner.not_before.is_some_and(|start| now < start) {
             return Err(RejectionKind::KeyNotYetValid);
         }
-        if self.not_after.is_some_and(|end| now > end) {
+        if self.inner.not_after.is_some_and(|end| now > end) {
             return Err(RejectionKind::KeyExpired);
         }
         Ok(())
@@ -139,59 +153,60 @@ impl KeyRecord {
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        self.schemes = Some(schemes.into_iter().map(Into::into).collect());
+        self.edit().schemes = Some(schemes.into_iter().map(Into::into).collect());
         self
     }
 
     /// Whether the key may be used with the scheme of this id.
     pub fn allows_scheme(&self, id: &str) -> bool {
-        self.schemes
+        self.inner
+            .schemes
             .as_deref()
             .is_none_or(|list| list.iter().any(|s| &**s == id))
     }
 
     /// The schemes the key is limited to, if any.
     pub fn schemes(&self) -> Option<&[Box<str>]> {
-        self.schemes.as_deref()
+        self.inner.schemes.as_deref()
     }
 
     /// With another state.
     pub fn with_state(mut self, state: KeyState) -> Self {
-        self.state = state;
+        self.edit().state = state;
         self
     }
 
     /// The application the key belongs to.
     pub fn app_id(&self) -> &str {
-        &self.app_id
+        &self.inner.app_id
     }
 
     /// The application id, shared.
     pub fn app_id_arc(&self) -> &Arc<str> {
-        &self.app_id
+        &self.inner.app_id
     }
 
     /// The secret.
     pub fn secret(&self) -> &SecretKey {
-        &self.secret
+        &self.inner.secret
     }
 
     /// The key's state.
     pub fn state(&self) -> KeyState {
-        self.state
+        self.inner.state
     }
 }
 
 impl fmt::Debug for KeyRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRecord")
-            .field("app_id", &self.app_id)
-            .field("secret", &self.secret)
-            .field("state", &self.state)
-            .field("schemes", &self.schemes)
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
-            .field("scopes", &self.scopes)
+            .field("app_id", &self.inner.app_id)
+            .field("secret", &self.inner.secret)
+            .field("state", &self.inner.state)
+            .field("schemes", &self.inner.schemes)
+            .field("not_before", &self.inner.not_before)
+            .field("not_after", &self.inner.not_after)
+            .field("scopes", &self.inner.scopes)
             .finish()
     }
 }

@@ -1,7 +1,5 @@
 //! The grammar of each parameter: key id, timestamp, nonce, signed header names.
 
-use http::HeaderName;
-
 use super::{
     MAX_KEY_ID_LEN, MAX_NONCE_LEN, MAX_SIGNED_HEADERS, MAX_TIMESTAMP_DIGITS, MIN_NONCE_LEN,
 };
@@ -83,13 +81,16 @@ fn is_lower_tchar(b: u8) -> bool {
         )
 }
 
-pub(super) fn validate_signed_headers(
-    value: &[u8],
-) -> Result<(&str, Vec<HeaderName>), &'static str> {
-    let mut names = Vec::new();
+/// The longest header name `http` accepts ([`http::HeaderName::from_bytes`] refuses longer ones).
+const MAX_HEADER_NAME_LEN: usize = u16::MAX as usize;
+
+/// Checks `SignedHeaders` and returns it as text, without building a [`http::HeaderName`]: a
+/// name of 1 to [`MAX_HEADER_NAME_LEN`] lower-case tchars is exactly what
+/// `HeaderName::from_bytes` accepts unchanged (a test keeps the two in step).
+pub(super) fn validate_signed_headers(value: &[u8]) -> Result<&str, &'static str> {
     let mut previous: Option<&[u8]> = None;
     let mut has_host = false;
-    for name in value.split(|&b| b == b';') {
+    for (count, name) in value.split(|&b| b == b';').enumerate() {
         if name.is_empty() {
             return Err("SignedHeaders has an empty name");
         }
@@ -106,14 +107,48 @@ pub(super) fn validate_signed_headers(
             return Err("SignedHeaders must not contain authorization");
         }
         has_host |= name == b"host";
-        if names.len() == MAX_SIGNED_HEADERS {
+        if count == MAX_SIGNED_HEADERS {
             return Err("SignedHeaders names more than 32 headers");
         }
-        let name = HeaderName::from_bytes(name).map_err(|_| "SignedHeaders has an invalid name")?;
-        names.push(name);
+        if name.len() > MAX_HEADER_NAME_LEN {
+            return Err("SignedHeaders has an invalid name");
+        }
     }
     if !has_host {
         return Err("SignedHeaders must contain host");
     }
-    Ok((as_ascii(value), names))
+    Ok(as_ascii(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderName;
+
+    use super::*;
+
+    /// `validate_signed_headers` no longer builds `HeaderName`s: what it accepts must still be
+    /// exactly what `HeaderName::from_bytes` accepts as it is (lower-case tchars, 1 to 65535).
+    #[test]
+    fn lower_tchar_names_are_exactly_the_header_names_http_keeps_as_sent() {
+        for b in 0..=u8::MAX {
+            let parsed = HeaderName::from_bytes(&[b]);
+            let kept = parsed.as_ref().is_ok_and(|n| n.as_str().as_bytes() == [b]);
+            assert_eq!(is_lower_tchar(b), kept, "byte {b:#04x}");
+        }
+        let longest = vec![b'a'; MAX_HEADER_NAME_LEN];
+        assert!(HeaderName::from_bytes(&longest).is_ok());
+        let one_more = vec![b'a'; MAX_HEADER_NAME_LEN + 1];
+        assert!(HeaderName::from_bytes(&one_more).is_err());
+    }
+
+    #[test]
+    fn refuses_a_signed_header_name_http_would_refuse_as_too_long() {
+        let longest = format!("{};host", "a".repeat(MAX_HEADER_NAME_LEN));
+        assert!(validate_signed_headers(longest.as_bytes()).is_ok());
+        let too_long = format!("{};host", "a".repeat(MAX_HEADER_NAME_LEN + 1));
+        assert_eq!(
+            validate_signed_headers(too_long.as_bytes()),
+            Err("SignedHeaders has an invalid name")
+        );
+    }
 }

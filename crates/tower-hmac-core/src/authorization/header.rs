@@ -9,6 +9,7 @@ use super::grammar::{
     validate_key_id, validate_nonce, validate_signed_headers, validate_timestamp,
 };
 use super::signature::Signature;
+use super::text::Text;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// A parsed protocol v1 `Authorization` header.
@@ -17,12 +18,12 @@ use crate::rejection::{Rejection, RejectionKind};
 /// `Debug` leaves out the signature.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
-    /// Key id, timestamp, nonce and signed headers as sent, one after the other (one allocation).
-    text: String,
+    /// Key id, timestamp, nonce and signed headers as sent, one after the other: inline when
+    /// short, so that parsing a usual header allocates nothing.
+    text: Text,
     /// Where each of the four ends in `text`.
     ends: [u32; 4],
     timestamp_secs: u64,
-    header_names: Vec<HeaderName>,
     signature: Signature,
 }
 
@@ -121,44 +122,29 @@ impl Authorization {
         let key_id = validate_key_id(key_id).map_err(malformed)?;
         let (timestamp, timestamp_secs) = validate_timestamp(timestamp).map_err(malformed)?;
         let nonce = validate_nonce(nonce).map_err(malformed)?;
-        let (signed_headers, header_names) =
-            validate_signed_headers(signed_headers).map_err(malformed)?;
+        let signed_headers = validate_signed_headers(signed_headers).map_err(malformed)?;
         let signature = Signature::from_hex_bytes(signature)
             .ok_or_else(|| malformed("Signature must be 64 lower-case hex digits"))?;
 
-        Ok(Self::assemble(
-            [key_id, timestamp, nonce, signed_headers],
-            timestamp_secs,
-            header_names,
-            signature,
-        ))
-    }
-
-    fn assemble(
-        parts: [&str; 4],
-        timestamp_secs: u64,
-        header_names: Vec<HeaderName>,
-        signature: Signature,
-    ) -> Self {
-        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let parts = [key_id, timestamp, nonce, signed_headers];
+        let mut text = Text::with_capacity(parts.iter().map(|p| p.len()).sum());
         let mut ends = [0u32; 4];
         for (end, part) in ends.iter_mut().zip(parts) {
             text.push_str(part);
-            // Bounded by the header length limit (at most 64 KiB), so this always fits.
-            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            *end = text_end(&text);
         }
-        Self {
+        Ok(Self {
             text,
             ends,
             timestamp_secs,
-            header_names,
             signature,
-        }
+        })
     }
 
     fn part(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.text
+            .as_str()
             .get(start..self.ends[i] as usize)
             .unwrap_or_default()
     }
@@ -174,22 +160,36 @@ impl Authorization {
         signed_headers: &[HeaderName],
         signature: Signature,
     ) -> Result<Self, FormatError> {
-        validate_key_id(key_id.as_bytes()).map_err(FormatError)?;
-        validate_nonce(nonce.as_bytes()).map_err(FormatError)?;
-        let timestamp_text = timestamp.to_string();
-        validate_timestamp(timestamp_text.as_bytes()).map_err(FormatError)?;
-        let joined = signed_headers
-            .iter()
-            .map(HeaderName::as_str)
-            .collect::<Vec<_>>()
-            .join(";");
-        let (_, header_names) = validate_signed_headers(joined.as_bytes()).map_err(FormatError)?;
-        Ok(Self::assemble(
-            [key_id, &timestamp_text, nonce, &joined],
-            timestamp,
-            header_names,
+        let key_id = validate_key_id(key_id.as_bytes()).map_err(FormatError)?;
+        let nonce = validate_nonce(nonce.as_bytes()).map_err(FormatError)?;
+        let mut digits = [0u8; 20];
+        let (timestamp_text, _) =
+            validate_timestamp(decimal(timestamp, &mut digits)).map_err(FormatError)?;
+        let parts = [key_id, timestamp_text, nonce];
+        let names_len: usize = signed_headers.iter().map(|n| n.as_str().len() + 1).sum();
+        let mut text =
+            Text::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + names_len);
+        let mut ends = [0u32; 4];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            *end = text_end(&text);
+        }
+        // `SignedHeaders` written in place, then checked there as `parse` checks it.
+        let start = text.len();
+        for (i, name) in signed_headers.iter().enumerate() {
+            if i > 0 {
+                text.push_str(";");
+            }
+            text.push_str(name.as_str());
+        }
+        validate_signed_headers(&text.as_str().as_bytes()[start..]).map_err(FormatError)?;
+        ends[3] = text_end(&text);
+        Ok(Self {
+            text,
+            ends,
+            timestamp_secs: timestamp,
             signature,
-        ))
+        })
     }
 
     /// The key id (`Credential`).
@@ -217,9 +217,12 @@ impl Authorization {
         self.part(3)
     }
 
-    /// The signed header names, in order.
-    pub fn signed_headers(&self) -> &[HeaderName] {
-        &self.header_names
+    /// The signed header names, in the order of `SignedHeaders` (strictly ascending, lower case,
+    /// `host` among them): the parts of [`signed_headers_str`](Self::signed_headers_str) between
+    /// the `;`s. Each is a valid [`HeaderName`], which
+    /// [`HeaderMap::get_all`](http::HeaderMap::get_all) looks up by `&str` without an allocation.
+    pub fn signed_headers(&self) -> impl Iterator<Item = &str> + Clone {
+        self.signed_headers_str().split(';')
     }
 
     /// The signature.
@@ -256,6 +259,25 @@ impl fmt::Debug for Authorization {
             .field("signed_headers", &self.signed_headers_str())
             .field("signature", &self.signature)
             .finish()
+    }
+}
+
+/// Where `text` ends, as stored in `ends`. The text is bounded by the header length limit or by
+/// the parameters' own limits, so it always fits.
+fn text_end(text: &Text) -> u32 {
+    u32::try_from(text.len()).unwrap_or(u32::MAX)
+}
+
+/// `n` in decimal, written at the end of `buf` (20 digits hold any `u64`).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod header;
 mod signature;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use grammar::is_valid_key_id;
 pub use header::{Authorization, FormatError};

@@ -31,7 +31,7 @@ fn parses_a_valid_header() {
     assert_eq!(auth.timestamp(), 1_700_000_000);
     assert_eq!(auth.nonce(), "AAAAAAAAAAAAAAAAAAAAAA");
     assert_eq!(auth.signed_headers_str(), "content-type;host");
-    assert_eq!(auth.signed_headers().len(), 2);
+    assert!(auth.signed_headers().eq(["content-type", "host"]));
     assert_eq!(auth.signature().to_hex(), SIG);
 }
 
@@ -191,6 +191,132 @@ fn rejects_bad_signed_headers() {
     assert_malformed(&valid().replace(sh, &format!("{};host", many.join(";"))));
     let max: Vec<String> = (0..31).map(|i| format!("h{i:02}")).collect();
     assert!(parse(&valid().replace(sh, &format!("{};host", max.join(";")))).is_ok());
+}
+
+#[test]
+fn rejects_each_bad_signed_headers_list_for_its_own_reason() {
+    let sh = "content-type;host";
+    let detail = |list: &str| {
+        parse(&valid().replace(sh, list))
+            .expect_err(list)
+            .detail()
+            .map(str::to_owned)
+    };
+    let empty = "SignedHeaders has an empty name";
+    let not_lower_tchars = "SignedHeaders names must be lower-case header names";
+    let out_of_order = "SignedHeaders must be strictly ascending with no duplicates";
+    let cases = [
+        (";host", empty),
+        ("host;", empty),
+        ("a;;host", empty),
+        ("Host", not_lower_tchars),
+        ("host;x(y)", not_lower_tchars),
+        ("host;x/y", not_lower_tchars),
+        ("host;x\u{7f}", not_lower_tchars),
+        ("host;content-type", out_of_order),
+        ("host;host", out_of_order),
+        (
+            "authorization;host",
+            "SignedHeaders must not contain authorization",
+        ),
+        ("content-type", "SignedHeaders must contain host"),
+    ];
+    for (list, expected) in cases {
+        assert_eq!(detail(list).as_deref(), Some(expected), "{list}");
+    }
+    let many: Vec<String> = (0..32).map(|i| format!("h{i:02}")).collect();
+    assert_eq!(
+        detail(&format!("{};host", many.join(";"))).as_deref(),
+        Some("SignedHeaders names more than 32 headers")
+    );
+    // A name `HeaderName::from_bytes` refuses as too long is refused too, under a large limit.
+    let long = valid().replace(sh, &format!("{};host", "a".repeat(65_536)));
+    let err = Authorization::parse(long.as_bytes(), usize::MAX).unwrap_err();
+    assert_eq!(err.detail(), Some("SignedHeaders has an invalid name"));
+    let longest = valid().replace(sh, &format!("{};host", "a".repeat(65_535)));
+    assert!(Authorization::parse(longest.as_bytes(), usize::MAX).is_ok());
+}
+
+#[test]
+fn parses_and_round_trips_a_header_longer_than_the_inline_text() {
+    let key_id = "k".repeat(MAX_KEY_ID_LEN);
+    let nonce = "N".repeat(MAX_NONCE_LEN);
+    let names: Vec<String> = (0..31).map(|i| format!("x-header-{i:02}")).collect();
+    let signed = format!("host;{}", names.join(";"));
+    let value = header(&format!(
+        "Credential={key_id}, Timestamp=123456789012, Nonce={nonce}, SignedHeaders={signed}, Signature={SIG}"
+    ));
+    let auth = parse(&value).unwrap();
+    assert_eq!(auth.key_id(), key_id);
+    assert_eq!(auth.timestamp_str(), "123456789012");
+    assert_eq!(auth.timestamp(), 123_456_789_012);
+    assert_eq!(auth.nonce(), nonce);
+    assert_eq!(auth.signed_headers_str(), signed);
+    assert!(auth.signed_headers().eq(signed.split(';')));
+    assert_eq!(auth.signed_headers().count(), 32);
+    assert_eq!(auth.to_string(), value);
+    assert_eq!(parse(&auth.to_string()).unwrap(), auth);
+    assert_eq!(auth.clone(), auth);
+    // Built from its parts, it is the same value.
+    let header_names: Vec<HeaderName> = auth
+        .signed_headers()
+        .map(|n| HeaderName::from_bytes(n.as_bytes()).unwrap())
+        .collect();
+    let built = Authorization::new(
+        &key_id,
+        123_456_789_012,
+        &nonce,
+        &header_names,
+        *auth.signature(),
+    )
+    .unwrap();
+    assert_eq!(built, auth);
+    assert_eq!(format!("{built:?}"), format!("{auth:?}"));
+    // One byte changed in a long part makes another value.
+    assert_ne!(parse(&value.replacen("kkk", "kkj", 1)).unwrap(), auth);
+}
+
+#[test]
+fn new_builds_what_parse_reads() {
+    let auth = parse(&valid()).unwrap();
+    let names = [
+        HeaderName::from_static("content-type"),
+        HeaderName::from_static("host"),
+    ];
+    let built = Authorization::new(
+        "app-1",
+        1_700_000_000,
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        &names,
+        *auth.signature(),
+    )
+    .unwrap();
+    assert_eq!(built, auth);
+    assert_eq!(built.to_string(), valid());
+    assert_eq!(
+        Authorization::new("k", 0, "AAAAAAAAAAAAAAAA", &names[1..], *auth.signature())
+            .unwrap()
+            .timestamp_str(),
+        "0"
+    );
+    let err = Authorization::new(
+        "k",
+        u64::MAX,
+        "AAAAAAAAAAAAAAAA",
+        &names[1..],
+        *auth.signature(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid Authorization parameter: Timestamp must be 1 to 12 decimal digits"
+    );
+    assert!(
+        Authorization::new("k", 1, "AAAAAAAAAAAAAAAA", &[], *auth.signature()).is_err(),
+        "no signed headers"
+    );
+    let unsorted = [names[1].clone(), names[0].clone()];
+    assert!(Authorization::new("k", 1, "AAAAAAAAAAAAAAAA", &unsorted, *auth.signature()).is_err());
 }
 
 #[test]

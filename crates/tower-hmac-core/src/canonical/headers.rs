@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName, Uri, header};
+use http::{HeaderMap, Uri, header};
 
 /// The host a request is addressed to, lower-cased: the `Host` header or, when there is none
 /// (HTTP/2), the URI's authority. `None` when there is neither, or when `Host` is repeated.
@@ -41,15 +41,22 @@ pub(crate) enum HeaderProblem {
 
 /// Appends the value of the signed header `name` to `out`, trimmed of spaces and tabs (the host
 /// as [`request_host`] gives it). On failure `out` is unchanged.
+///
+/// `name` is a lower-case header name: a `&str` from [`Authorization::signed_headers`] (looked up
+/// without an allocation) or a [`HeaderName`](http::HeaderName).
+///
+/// [`Authorization::signed_headers`]: crate::authorization::Authorization::signed_headers
 pub(crate) fn push_signed_header_value(
     out: &mut Vec<u8>,
     uri: &Uri,
     headers: &HeaderMap,
-    name: &HeaderName,
+    name: &(impl AsRef<str> + ?Sized),
 ) -> Result<(), HeaderProblem> {
+    let name = name.as_ref();
+    let is_host = name == header::HOST.as_str();
     let mut lines = headers.get_all(name).iter();
     let Some(value) = lines.next() else {
-        if name != header::HOST {
+        if !is_host {
             return Err(HeaderProblem::Absent);
         }
         return match uri.authority().map(|a| a.as_str().as_bytes()) {
@@ -68,14 +75,14 @@ pub(crate) fn push_signed_header_value(
     }
     let start = out.len();
     out.extend_from_slice(trim_ows(value.as_bytes()));
-    if name == header::HOST {
+    if is_host {
         out[start..].make_ascii_lowercase();
     }
     Ok(())
 }
 
 #[cfg(test)]
-fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+fn signed_header_value(uri: &Uri, headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     push_signed_header_value(&mut out, uri, headers, name)
         .ok()
@@ -138,7 +145,7 @@ mod tests {
             }
             let cow = request_host_cow(&uri, &headers);
             // The host the layer checks is the one the canonical string signs.
-            let signed = signed_header_value(&uri, &headers, &header::HOST);
+            let signed = signed_header_value(&uri, &headers, "host");
             assert_eq!(cow.as_deref(), signed.as_deref(), "{uri} {host:?}");
             // Already lower case: no copy.
             if host == Some("api.example.com") {
@@ -156,12 +163,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-empty", HeaderValue::from_static(""));
         let uri: Uri = "http://h/".parse().unwrap();
-        assert_eq!(
-            signed_header_value(&uri, &headers, &HeaderName::from_static("x-empty")).unwrap(),
-            b""
-        );
-        assert!(
-            signed_header_value(&uri, &headers, &HeaderName::from_static("x-absent")).is_none()
-        );
+        assert_eq!(signed_header_value(&uri, &headers, "x-empty").unwrap(), b"");
+        assert!(signed_header_value(&uri, &headers, "x-absent").is_none());
     }
 }

@@ -56,7 +56,7 @@ impl CanonicalRequest {
             prefix.push(b'\n');
         }
         for name in auth.signed_headers() {
-            prefix.extend_from_slice(name.as_str().as_bytes());
+            prefix.extend_from_slice(name.as_bytes());
             prefix.push(b':');
             // The name is the client's own (from SignedHeaders, a validated token): saying which
             // one spares a guess.

@@ -13,6 +13,7 @@ mod client;
 mod docs;
 mod layer;
 mod logging;
+mod observers;
 mod policy;
 #[cfg(feature = "watch")]
 mod reload;

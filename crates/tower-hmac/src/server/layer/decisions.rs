@@ -9,19 +9,25 @@ use crate::server::observe::{AuditMeta, Failure, Signals, log_accepted, log_reje
 use crate::server::verify::Verifier;
 
 impl Verifier {
+    /// What the decision's event, metric and alert will say of the request: taken from its head
+    /// before verifying it, each part only if someone may read it.
+    pub(crate) fn audit_meta(
+        &self,
+        headers: &http::HeaderMap,
+        client: Option<std::net::IpAddr>,
+    ) -> AuditMeta {
+        AuditMeta::of(headers, client, self.policy.alerts())
+    }
+
     /// After an accepted request: its risk signals, event, metrics and alert.
     pub(crate) fn accepted(&self, auth: Option<&Authenticated>, meta: &AuditMeta) {
-        let signals = auth.map_or_else(Signals::default, |auth| {
-            self.policy.accepted(auth, &meta.seen())
-        });
+        let signals = auth.map_or_else(Signals::default, |auth| self.policy.accepted(auth, meta));
         log_accepted(auth, meta, signals);
     }
 
     /// After a refused request: the throttle's count, its risk signals, event, metrics and alert.
     pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta) {
-        let signals = self
-            .policy
-            .rejected(failure, &meta.seen(), self.settings.max_skew);
+        let signals = self.policy.rejected(failure, meta, self.settings.max_skew);
         #[cfg(feature = "metrics")]
         if let Some(by) = failure.throttled_by {
             metrics::counter!("tower_hmac_throttled_total", "by" => by).increment(1);
@@ -46,7 +52,7 @@ impl Decisions for Verifier {
             extensions,
             self.settings.proxies.as_ref(),
         );
-        let meta = AuditMeta::of(headers, origin.client);
+        let meta = self.audit_meta(headers, origin.client);
         let failure = Failure {
             key_id: Some(caller.key_id().to_owned()),
             app_id: Some(caller.app_id().into()),

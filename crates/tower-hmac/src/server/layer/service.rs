@@ -9,7 +9,7 @@ use http_body::Body;
 use tower::Service;
 
 use super::future::ResponseFuture;
-use crate::server::observe::{AuditMeta, Failure};
+use crate::server::observe::Failure;
 use crate::server::respond::ResponseBody;
 use crate::server::verify::proxy::Origin;
 use crate::server::verify::{Settings, VerifiedBody, Verifier};
@@ -74,7 +74,7 @@ where
             req.extensions(),
             self.config.settings.proxies.as_ref(),
         );
-        let meta = AuditMeta::of(req.headers(), origin.client);
+        let meta = self.config.audit_meta(req.headers(), origin.client);
         let verification = self.config.verify(req, &origin);
         ResponseFuture::new(verification, inner, Arc::clone(&self.config), meta)
     }

@@ -16,43 +16,57 @@ const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-
 
 /// What the event of a decision says of the request besides the verdict: when it arrived, its
 /// `X-Request-Id`, and where it came from (the client's address when the server knows it).
-#[derive(Debug, Clone, Default)]
+///
+/// Each is taken only for whoever reads it (issue 28: a capability nobody configured costs
+/// nothing): the clock only when an event or the latency histogram may record it, the request id
+/// only when an event or an alert may carry it.
+#[derive(Debug, Clone)]
 pub(crate) struct AuditMeta {
-    pub(crate) started: Option<std::time::Instant>,
-    pub(crate) request_id: Option<http::HeaderValue>,
+    started: Option<std::time::Instant>,
+    request_id: Option<http::HeaderValue>,
     pub(crate) client: Option<IpAddr>,
-}
-
-/// What an event says of the request, for an alert.
-#[cfg_attr(not(feature = "policy"), allow(dead_code))]
-pub(crate) struct Seen<'a> {
-    pub(crate) client: Option<IpAddr>,
-    pub(crate) request_id: Option<&'a str>,
+    /// A `metrics` recorder was installed when the request arrived: its counter and its
+    /// latency are recorded (both or neither).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    metrics: bool,
 }
 
 impl AuditMeta {
     /// From the request's head, before verifying it, and the client's address as the layer
-    /// takes it (the connection's, or a trusted proxy's).
-    pub(crate) fn of(headers: &http::HeaderMap, client: Option<IpAddr>) -> Self {
-        Self {
-            started: Some(std::time::Instant::now()),
+    /// takes it (the connection's, or a trusted proxy's). `alerts`: whether an alert hook may
+    /// carry the request id.
+    pub(crate) fn of(headers: &http::HeaderMap, client: Option<IpAddr>, alerts: bool) -> Self {
+        let logged = events_enabled();
+        let metrics = metrics_recording();
+        let request_id = if logged || alerts {
             // Only a short, visible-ASCII id is logged.
-            request_id: headers
+            headers
                 .get(X_REQUEST_ID)
                 .filter(|v| v.len() <= 128 && v.to_str().is_ok())
-                .cloned(),
+                .cloned()
+        } else {
+            None
+        };
+        Self {
+            started: (logged || metrics).then(std::time::Instant::now),
+            request_id,
             client,
+            metrics,
         }
     }
 
-    pub(crate) fn seen(&self) -> Seen<'_> {
-        Seen {
-            client: self.client,
-            request_id: self.request_id(),
+    /// For a decision made without the request's head: nothing known of it.
+    fn unknown() -> Self {
+        Self {
+            started: None,
+            request_id: None,
+            client: None,
+            metrics: metrics_recording(),
         }
     }
 
-    fn request_id(&self) -> Option<&str> {
+    /// The request's `X-Request-Id`, when it was taken and is short visible ASCII.
+    pub(crate) fn request_id(&self) -> Option<&str> {
         self.request_id.as_ref().and_then(|v| v.to_str().ok())
     }
 
@@ -67,12 +81,53 @@ impl AuditMeta {
     }
 }
 
+/// Whether a subscriber may record an event of [`TRACING_TARGET`] at a level the layer logs at
+/// (`debug`, `info` or `warn`). Without a subscriber it is a comparison with the global maximum
+/// level; with one, its callsite interest (cached, asked per event only for dynamic filters).
+///
+/// `tracing`'s `log` feature forwards events to the `log` crate while no subscriber is set; this
+/// does not see that: such records say `request_id=""` and `latency_us=0`.
+fn events_enabled() -> bool {
+    use tracing::Level;
+    // The least verbose of the three first: without a subscriber, one comparison.
+    if !tracing::level_enabled!(Level::WARN) {
+        return false;
+    }
+    tracing::event_enabled!(target: TRACING_TARGET, Level::WARN)
+        || tracing::event_enabled!(target: TRACING_TARGET, Level::INFO)
+        || tracing::event_enabled!(target: TRACING_TARGET, Level::DEBUG)
+}
+
+/// Whether a `metrics` recorder is installed, globally or for this thread. The facade (0.24)
+/// cannot say; without one it hands [`metrics::with_recorder`] its `NoopRecorder`, recognised
+/// here by its vtable. Sound: a recorder with the same vtable runs the same code, so it records
+/// nothing either. Not complete: vtables may be duplicated across codegen units, and then the
+/// metrics are made for the no-op recorder as before.
+#[cfg(feature = "metrics")]
+fn metrics_recording() -> bool {
+    metrics::with_recorder(|recorder| {
+        let noop: &dyn metrics::Recorder = &metrics::NoopRecorder;
+        // The vtables alone: the addresses set equal.
+        !std::ptr::eq(
+            std::ptr::from_ref(recorder).with_addr(0),
+            std::ptr::from_ref(noop).with_addr(0),
+        )
+    })
+}
+
+#[cfg(not(feature = "metrics"))]
+const fn metrics_recording() -> bool {
+    false
+}
+
 /// Emits the one event of a decision (and, with the `metrics` feature, its counter and its
 /// latency).
 pub(crate) fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta, signals: Signals) {
     let started = meta.started;
     #[cfg(feature = "metrics")]
-    if let Some(auth) = auth {
+    if let Some(auth) = auth
+        && meta.metrics
+    {
         metrics::counter!(
             "tower_hmac_requests_total",
             "outcome" => "accepted",
@@ -118,7 +173,7 @@ pub(crate) fn log_accepted(auth: Option<&Authenticated>, meta: &AuditMeta, signa
 /// cover): its one event and metric, with nothing known of the caller.
 pub(crate) fn log_refusal_outside_layer(rejection: &Rejection) {
     let failure = Failure::from_rejection(rejection.clone());
-    log_rejected(&failure, &AuditMeta::default(), Signals::default(), false);
+    log_rejected(&failure, &AuditMeta::unknown(), Signals::default(), false);
 }
 
 /// The labels of a refusal's metric: what its answer says, no more. Metrics are read by whoever
@@ -146,7 +201,7 @@ pub(crate) fn log_rejected(
     // The real reason: the answer may hide it, the operator's log does not.
     let code = failure.logged_code();
     #[cfg(feature = "metrics")]
-    {
+    if meta.metrics {
         let (answered, app) = metric_labels(failure, reveal_key_errors);
         if failure.after_accept {
             // One request, one count in `tower_hmac_requests_total` (its accepted signature):
@@ -212,5 +267,99 @@ pub(crate) fn log_rejected(
         event!(warn);
     } else {
         event!(info);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // No test of this binary installs a subscriber: nobody listens to the events.
+
+    fn headers(id: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(X_REQUEST_ID, id.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn nothing_is_taken_for_nobody() {
+        assert!(!events_enabled());
+        let meta = AuditMeta::of(&headers("r-1"), None, false);
+        assert_eq!(meta.request_id(), None);
+        // The clock is read for the latency histogram only.
+        assert_eq!(meta.started.is_some(), meta.metrics);
+    }
+
+    #[test]
+    fn an_alert_hook_gets_the_request_id() {
+        let meta = AuditMeta::of(&headers("r-1"), None, true);
+        assert_eq!(meta.request_id(), Some("r-1"));
+    }
+
+    #[test]
+    fn a_long_request_id_is_not_taken() {
+        let meta = AuditMeta::of(&headers(&"r".repeat(129)), None, true);
+        assert_eq!(meta.request_id(), None);
+        let meta = AuditMeta::of(&headers(&"r".repeat(128)), None, true);
+        assert_eq!(meta.request_id().map(str::len), Some(128));
+    }
+
+    /// A recorder that keeps something: not the no-op one, whatever the codegen.
+    #[cfg(feature = "metrics")]
+    struct Kept(std::sync::atomic::AtomicUsize);
+
+    #[cfg(feature = "metrics")]
+    impl metrics::Recorder for Kept {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn a_recorder_is_seen_and_gets_the_latency() {
+        let kept = Kept(std::sync::atomic::AtomicUsize::new(0));
+        metrics::with_local_recorder(&kept, || {
+            assert!(metrics_recording());
+            let meta = AuditMeta::of(&headers("r-1"), None, false);
+            assert!(meta.metrics && meta.started.is_some());
+        });
     }
 }

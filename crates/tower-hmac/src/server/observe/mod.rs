@@ -6,6 +6,6 @@ mod failure;
 mod risk;
 
 pub use events::TRACING_TARGET;
-pub(crate) use events::{AuditMeta, Seen, log_accepted, log_refusal_outside_layer, log_rejected};
+pub(crate) use events::{AuditMeta, log_accepted, log_refusal_outside_layer, log_rejected};
 pub(crate) use failure::Failure;
 pub use risk::{RiskLevel, Signal, Signals};

@@ -25,7 +25,7 @@ pub use throttle::{DEFAULT_THROTTLE_CAPACITY, FailureThrottle};
 
 #[cfg(feature = "policy")]
 use super::observe::RiskLevel;
-use super::observe::{Failure, Seen, Signals};
+use super::observe::{AuditMeta, Failure, Signals};
 use crate::Authenticated;
 
 /// The throttle and the risk monitor of a built layer, each when enabled.
@@ -45,22 +45,29 @@ use std::sync::atomic::Ordering;
 
 #[cfg(feature = "policy")]
 impl Policy {
+    /// Whether an alert hook is set: an alert carries the request id.
+    pub(crate) fn alerts(&self) -> bool {
+        self.risk.as_ref().is_some_and(Monitor::alerts)
+    }
+
     /// How long this client address must wait, if its bucket is empty.
+    #[inline]
     pub(crate) fn address_wait(&self, client: Option<IpAddr>) -> Option<Duration> {
         self.throttle.as_ref()?.address_blocked(client?)
     }
 
     /// How long this key id must wait from this client address, if that bucket is empty.
+    #[inline]
     pub(crate) fn key_id_wait(&self, key_id: &str, client: Option<IpAddr>) -> Option<Duration> {
         self.throttle.as_ref()?.key_id_blocked(key_id, client?)
     }
 
     /// The risk signals of an accepted request (and its alert, when high).
-    pub(crate) fn accepted(&self, auth: &Authenticated, seen: &Seen<'_>) -> Signals {
+    pub(crate) fn accepted(&self, auth: &Authenticated, meta: &AuditMeta) -> Signals {
         let Some(monitor) = &self.risk else {
             return Signals::default();
         };
-        let signals = monitor.on_accepted(auth.key_id(), seen.client);
+        let signals = monitor.on_accepted(auth.key_id(), meta.client);
         if signals.level() == RiskLevel::High {
             monitor.alert(|at| Alert {
                 risk: RiskLevel::High,
@@ -70,8 +77,8 @@ impl Policy {
                 app_id: Some(auth.app_id().to_owned()),
                 key_id: Some(auth.key_id().to_owned()),
                 scheme: Some(auth.scheme()),
-                client: seen.client,
-                request_id: seen.request_id.map(str::to_owned),
+                client: meta.client,
+                request_id: meta.request_id().map(str::to_owned),
                 at,
             });
         }
@@ -80,11 +87,14 @@ impl Policy {
 
     /// A refusal: counted against its buckets when it is a failed authentication; its risk
     /// signals (and its alert, when high). `skew` is the layer's allowed skew.
-    pub(crate) fn rejected(&self, failure: &Failure, seen: &Seen<'_>, skew: Duration) -> Signals {
+    pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta, skew: Duration) -> Signals {
+        if self.throttle.is_none() && self.risk.is_none() {
+            return Signals::default();
+        }
         let counts = failure.counts_as_failure();
         let key_id = failure.key_id.as_deref();
         if let (true, Some(throttle)) = (counts, &self.throttle) {
-            if seen.client.is_none() && !self.warned_no_client.swap(true, Ordering::Relaxed) {
+            if meta.client.is_none() && !self.warned_no_client.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     target: super::observe::TRACING_TARGET,
                     "failures are throttled per client address, and this request has none: \
@@ -95,10 +105,10 @@ impl Policy {
             }
             // A replay counts against its address only: the key's holder did not send it.
             let key_id = key_id.filter(|_| !failure.mac_verified);
-            throttle.record_failure(key_id, seen.client);
+            throttle.record_failure(key_id, meta.client);
         }
         let mut signals = match (counts, &self.risk) {
-            (true, Some(monitor)) => monitor.on_failure(key_id, seen.client, failure.off_by, skew),
+            (true, Some(monitor)) => monitor.on_failure(key_id, meta.client, failure.off_by, skew),
             _ => Signals::default(),
         };
         if failure.rejection.kind() == RejectionKind::TooManyFailures {
@@ -113,8 +123,8 @@ impl Policy {
                 app_id: failure.app_id.as_deref().map(str::to_owned),
                 key_id: failure.key_id.clone(),
                 scheme: failure.scheme_id,
-                client: seen.client,
-                request_id: seen.request_id.map(str::to_owned),
+                client: meta.client,
+                request_id: meta.request_id().map(str::to_owned),
                 at,
             });
         }
@@ -124,19 +134,25 @@ impl Policy {
 
 #[cfg(not(feature = "policy"))]
 impl Policy {
+    pub(crate) fn alerts(&self) -> bool {
+        false
+    }
+
+    #[inline]
     pub(crate) fn address_wait(&self, _: Option<IpAddr>) -> Option<Duration> {
         None
     }
 
+    #[inline]
     pub(crate) fn key_id_wait(&self, _: &str, _: Option<IpAddr>) -> Option<Duration> {
         None
     }
 
-    pub(crate) fn accepted(&self, _: &Authenticated, _: &Seen<'_>) -> Signals {
+    pub(crate) fn accepted(&self, _: &Authenticated, _: &AuditMeta) -> Signals {
         Signals::default()
     }
 
-    pub(crate) fn rejected(&self, _: &Failure, _: &Seen<'_>, _: Duration) -> Signals {
+    pub(crate) fn rejected(&self, _: &Failure, _: &AuditMeta, _: Duration) -> Signals {
         Signals::default()
     }
 }

@@ -286,6 +286,11 @@ impl Monitor {
         signals
     }
 
+    /// Whether a hook is set to hand alerts to.
+    pub(crate) fn alerts(&self) -> bool {
+        self.settings.hook.is_some()
+    }
+
     /// Hands a high-risk decision to the hook.
     pub(crate) fn alert(&self, make: impl FnOnce(SystemTime) -> Alert) {
         if let Some(hook) = &self.settings.hook {

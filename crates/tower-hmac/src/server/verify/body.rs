@@ -94,7 +94,7 @@ pub(super) fn too_large() -> Rejection {
 pub(crate) fn poll_body<B>(
     mut body: Pin<&mut B>,
     cx: &mut Context<'_>,
-    timer: Pin<&mut Option<tokio::time::Sleep>>,
+    timer: Option<Pin<&mut tokio::time::Sleep>>,
     read: &mut u64,
     limit: u64,
     mut on_chunk: impl FnMut(bytes::Bytes) -> Result<(), Rejection>,
@@ -106,7 +106,7 @@ where
     loop {
         match body.as_mut().poll_frame(cx) {
             Poll::Pending => {
-                let expired = timer.as_pin_mut().is_some_and(|t| t.poll(cx).is_ready());
+                let expired = timer.is_some_and(|t| t.poll(cx).is_ready());
                 return if expired {
                     Poll::Ready(Err(Rejection::new(RejectionKind::BodyTimeout)))
                 } else {

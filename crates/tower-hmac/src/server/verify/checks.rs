@@ -4,6 +4,7 @@
 //! decoy key for refused key ids, keyed diagnostics, the replay key bound by the MAC.
 
 use std::mem;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +20,7 @@ use tower_hmac_core::{
 };
 
 use super::body::{VerifiedBody, too_large};
-use super::path::State;
+use super::path::Step;
 use super::proxy::restore_received;
 use super::schemes::{AnyCredentials, AnyPending, Entry};
 use super::{Verifier, authority_mismatch, host_not_allowed, signed_uri};
@@ -41,9 +42,11 @@ pub(super) struct Ctx {
     /// For a refused key id: the decoy key it is verified with, derived from the layer's random
     /// one and the key id, so that its answers (keyed digests, `tsm`) differ from another
     /// refused key id's as two real keys' do.
-    pub(super) decoy: Option<SecretKey>,
+    /// Boxed: a refused key id's path pays for it, the accepted request's state stays small.
+    pub(super) decoy: Option<Box<SecretKey>>,
     /// The URI the router routes on, put back after verifying against the signed one.
-    pub(super) routed: Option<Uri>,
+    /// Boxed: only a nested router has one, and the verification's state stays small.
+    pub(super) routed: Option<Box<Uri>>,
     /// The time a stale answer teaches, rounded up (after any store's horizon).
     pub(super) hint_secs: u64,
     /// With revealed key errors: the body and MAC are only the decoy's work, the answer is
@@ -51,6 +54,25 @@ pub(super) struct Ctx {
     pub(super) decoy_only: bool,
     /// How long the replay key is remembered, once the time check passed.
     pub(super) lifetime: Option<NonceLifetime>,
+}
+
+impl Ctx {
+    /// What is known once the credentials are parsed: the rest is filled in by the checks, in
+    /// place (the verification never moves it between its steps).
+    pub(super) fn new(parts: Parts, creds: AnyCredentials) -> Self {
+        Self {
+            parts,
+            creds,
+            record: None,
+            refused: None,
+            refused_app: None,
+            decoy: None,
+            routed: None,
+            hint_secs: 0,
+            decoy_only: false,
+            lifetime: None,
+        }
+    }
 }
 
 impl Verifier {
@@ -98,10 +120,9 @@ impl Verifier {
     pub(super) fn before_body(
         &self,
         scheme: &Entry,
-        parts: Parts,
-        creds: AnyCredentials,
+        ctx: &mut Ctx,
         found: Result<Option<KeyRecord>, RegistryError>,
-    ) -> Result<(Ctx, AnyPending), Failure> {
+    ) -> Result<AnyPending, Failure> {
         // An unknown or refused key goes on as a key that verifies nothing (the decoy), so that
         // neither the answer's time nor — unless the server reveals key errors — its code tells
         // which key ids exist.
@@ -125,7 +146,7 @@ impl Verifier {
             Ok(None) => (None, Some(RejectionKind::UnknownKey), None),
             Err(e) => {
                 return Err(Failure {
-                    key_id: Some(creds.key_id().to_owned()),
+                    key_id: Some(ctx.creds.key_id().to_owned()),
                     ..Failure::from_rejection(
                         Rejection::new(RejectionKind::KeyStoreUnavailable).with_source(e),
                     )
@@ -134,38 +155,31 @@ impl Verifier {
             }
         };
         // Only a refused key id pays for its decoy (one HMAC): the accept path derives nothing.
-        let decoy = record.is_none().then(|| {
-            self.decoy_key
-                .derive(&[b"tower-hmac decoy\n", creds.key_id().as_bytes()])
+        ctx.decoy = record.is_none().then(|| {
+            Box::new(
+                self.decoy_key
+                    .derive(&[b"tower-hmac decoy\n", ctx.creds.key_id().as_bytes()]),
+            )
         });
-        let mut ctx = Ctx {
-            parts,
-            creds,
-            record,
-            refused,
-            refused_app,
-            decoy,
-            routed: None,
-            hint_secs: unix_millis(now).div_ceil(1000),
-            lifetime: None,
-            decoy_only: false,
-        };
+        ctx.record = record;
+        ctx.refused = refused;
+        ctx.refused_app = refused_app;
+        ctx.hint_secs = unix_millis(now).div_ceil(1000);
         if ctx.refused.is_some() && self.settings.reveal_key_errors {
             // The work of a bad signature — the signed head, the body, a MAC — with the decoy
             // key, then the key's own refusal.
             ctx.decoy_only = true;
-            let pending = scheme
-                .prepare(&ctx.creds, &ctx.parts, self.secret(&ctx))
-                .map_err(|_| self.refusal(scheme, &ctx))?;
-            return Ok((ctx, pending));
+            return scheme
+                .prepare(&ctx.creds, &ctx.parts, self.secret(ctx))
+                .map_err(|_| self.refusal(scheme, ctx));
         }
 
         if authority_mismatch(&ctx.parts) {
-            return Err(self.fail(scheme, &ctx, RejectionKind::AuthorityMismatch.into()));
+            return Err(self.fail(scheme, ctx, RejectionKind::AuthorityMismatch.into()));
         }
         // Verify against what the client signed; the inner service gets the URI it routes on.
-        ctx.routed =
-            signed_uri(&ctx.parts).map(|original| mem::replace(&mut ctx.parts.uri, original));
+        ctx.routed = signed_uri(&ctx.parts)
+            .map(|original| Box::new(mem::replace(&mut ctx.parts.uri, original)));
 
         // Borrowed, not copied, when already lower case (no allocation on the accept path).
         // No host at all is the empty host, as before: allowed only by `AllowedHosts::any`.
@@ -175,100 +189,87 @@ impl Verifier {
             (!self.settings.hosts.allows(host)).then(|| host_not_allowed(host))
         };
         if let Some(rejection) = refused {
-            return Err(self.fail(scheme, &ctx, rejection));
+            return Err(self.fail(scheme, ctx, rejection));
         }
 
         let skew = scheme.max_skew().unwrap_or(self.settings.max_skew);
         match judge_time(ctx.creds.freshness(), now, skew) {
             Ok(lifetime) => ctx.lifetime = Some(lifetime),
             Err(TimeRefusal::Expired) => {
-                return Err(self.fail(scheme, &ctx, RejectionKind::Expired.into()));
+                return Err(self.fail(scheme, ctx, RejectionKind::Expired.into()));
             }
             Err(TimeRefusal::Stale { signed_at }) => {
                 return Err(Failure {
                     off_by: Some(signed_at.abs_diff(unix_seconds(now))),
-                    ..self.fail(scheme, &ctx, self.stale(scheme, &ctx, ctx.hint_secs))
+                    ..self.fail(scheme, ctx, self.stale(scheme, ctx, ctx.hint_secs))
                 });
             }
         }
 
-        let pending = scheme
-            .prepare(&ctx.creds, &ctx.parts, self.secret(&ctx))
-            .map_err(|r| self.fail(scheme, &ctx, r))?;
-        Ok((ctx, pending))
+        scheme
+            .prepare(&ctx.creds, &ctx.parts, self.secret(ctx))
+            .map_err(|r| self.fail(scheme, ctx, r))
     }
 
-    /// The body-reading state, or a failure when the declared length is already too large.
+    /// The body-reading step (its timer set in place), or a failure when the declared length
+    /// is already too large.
     pub(super) fn reading<B: Body>(
         &self,
         scheme: &Entry,
-        body: B,
-        pending: AnyPending,
-        ctx: Ctx,
-    ) -> State<B> {
+        body: &B,
+        timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        ctx: &Ctx,
+    ) -> Step {
         if body.size_hint().lower() > self.settings.body_limit {
             let failure = if ctx.decoy_only {
-                self.refusal(scheme, &ctx)
+                self.refusal(scheme, ctx)
             } else {
-                self.fail(scheme, &ctx, too_large())
+                self.fail(scheme, ctx, too_large())
             };
-            return State::Failed {
-                failure: Some(failure),
-            };
+            return Step::Failed(Some(failure));
         }
         // A body already at its end (a GET's) needs no timer. The timer needs a Tokio runtime
         // (axum and hyper-util run on one); elsewhere the body is read without a time limit
         // rather than panicking.
-        let timer = (!body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok())
-            .then(|| tokio::time::sleep(self.settings.body_timeout));
-        State::Reading {
-            body,
-            timer,
-            collected: VerifiedBody::default(),
-            read: 0,
-            pending: Some(pending),
-            ctx: Some(ctx),
+        if !body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok() {
+            // Boxed: only a body still to come pays for its timer.
+            *timer = Some(Box::pin(tokio::time::sleep(self.settings.body_timeout)));
         }
+        Step::Reading { read: 0 }
     }
 
     /// The MAC, then the replay store's call.
-    pub(super) fn after_body<B>(
-        &self,
-        scheme: &Entry,
-        ctx: Ctx,
-        pending: AnyPending,
-        collected: VerifiedBody,
-    ) -> State<B> {
+    pub(super) fn after_body(&self, scheme: &Entry, ctx: &Ctx, pending: AnyPending) -> Step {
         if ctx.decoy_only {
-            let _ = scheme.verify(&ctx.creds, pending, self.secret(&ctx));
-            return State::Failed {
-                failure: Some(self.refusal(scheme, &ctx)),
-            };
+            let _ = scheme.verify(&ctx.creds, pending, self.secret(ctx));
+            return Step::Failed(Some(self.refusal(scheme, ctx)));
         }
-        let verified = match scheme.verify(&ctx.creds, pending, self.secret(&ctx)) {
+        let verified = match scheme.verify(&ctx.creds, pending, self.secret(ctx)) {
             Ok(verified) => verified,
             Err(rejection) => {
                 // Every scheme's diagnostics, here only: keyed with the key being verified (the
                 // decoy for a refused key id), never the signed text in clear unless the
                 // operator asked for that.
                 let rejection =
-                    rejection.keyed_diagnostics(self.secret(&ctx), self.settings.diagnostics);
-                return State::Failed {
-                    failure: Some(self.fail(scheme, &ctx, rejection)),
-                };
+                    rejection.keyed_diagnostics(self.secret(ctx), self.settings.diagnostics);
+                return Step::Failed(Some(self.fail(scheme, ctx, rejection)));
             }
         };
         if ctx.record.is_none() {
             // Unreachable with a random decoy key; never accept without a registered key.
-            return State::Failed {
-                failure: Some(self.fail(scheme, &ctx, RejectionKind::InvalidSignature.into())),
-            };
+            return Step::Failed(Some(self.fail(
+                scheme,
+                ctx,
+                RejectionKind::InvalidSignature.into(),
+            )));
         }
         let Some(lifetime) = ctx.lifetime else {
             // Only a refused key id skips the time check, and it never gets here.
-            return State::Failed {
-                failure: Some(self.fail(scheme, &ctx, RejectionKind::InvalidSignature.into())),
-            };
+            return Step::Failed(Some(self.fail(
+                scheme,
+                ctx,
+                RejectionKind::InvalidSignature.into(),
+            )));
         };
         // The replay key, bound by the MAC that verified (never a value from the parse alone),
         // in the one replay space every scheme shares.
@@ -287,11 +288,7 @@ impl Verifier {
             }
             ReplayKey::Off => StoreFuture::ready(Ok(NonceOutcome::Fresh)),
         };
-        State::Storing {
-            store,
-            collected: Some(collected),
-            ctx: Some(ctx),
-        }
+        Step::Storing(store)
     }
 
     /// The replay store's answer, then the request for the inner service.
@@ -333,7 +330,7 @@ impl Verifier {
             return Err(self.fail(scheme, &ctx, RejectionKind::InvalidSignature.into()));
         };
         if let Some(routed) = ctx.routed.take() {
-            ctx.parts.uri = routed;
+            ctx.parts.uri = *routed;
         }
         restore_received(&mut ctx.parts);
         scheme.accepted(&ctx.creds, &mut ctx.parts);

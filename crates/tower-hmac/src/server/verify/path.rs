@@ -35,7 +35,7 @@ use tower_hmac_core::{Credentials, KeyRecord, NonceOutcome, RegistryError, Schem
 use super::Verifier;
 use super::body::{BodyError, VerifiedBody, poll_body};
 use super::checks::Ctx;
-use super::schemes::{AnyCredentials, AnyPending, Entry};
+use super::schemes::{AnyPending, Entry};
 use super::skip::Passthrough;
 use crate::extract::Decisions;
 use crate::server::observe::Failure;
@@ -88,47 +88,35 @@ impl<B> fmt::Debug for Verification<B> {
 }
 
 pin_project! {
-    /// The verification of one request with one scheme of the layer's set.
+    /// The verification of one request with one scheme of the layer's set. What the checks
+    /// establish (`Ctx`), the body, its timer and what was read stay in place from the parse to
+    /// the accepted request; a step carries only its own future, so going from one step to the
+    /// next moves a few words, never the request's head.
     pub(crate) struct SchemeVerification<B> {
         verifier: Arc<Verifier>,
         // The scheme's index in the set (no clone of it per request).
         scheme: usize,
+        // `None` once the credentials were refused (or the request handed on).
+        ctx: Option<Ctx>,
+        pending: Option<AnyPending>,
+        collected: VerifiedBody,
         #[pin]
-        state: State<B>,
+        body: B,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        step: Step,
     }
 }
 
-pin_project! {
-    /// Where a verification is: each `await` of the checks is a state.
-    #[project = StateProj]
-    pub(super) enum State<B> {
-        Failed {
-            failure: Option<Failure>,
-        },
-        Lookup {
-            lookup: StoreFuture<Result<Option<KeyRecord>, RegistryError>>,
-            parts: Option<Parts>,
-            body: Option<B>,
-            creds: Option<AnyCredentials>,
-        },
-        Reading {
-            #[pin]
-            body: B,
-            #[pin]
-            timer: Option<tokio::time::Sleep>,
-            collected: VerifiedBody,
-            // Bytes read, before any decoding (what the body limit counts).
-            read: u64,
-            pending: Option<AnyPending>,
-            ctx: Option<Ctx>,
-        },
-        Storing {
-            store: StoreFuture<Result<NonceOutcome, tower_hmac_core::NonceStoreError>>,
-            collected: Option<VerifiedBody>,
-            ctx: Option<Ctx>,
-        },
-        Done,
-    }
+/// Where a verification is: each `await` of the checks is a step.
+pub(super) enum Step {
+    Failed(Option<Failure>),
+    Lookup(StoreFuture<Result<Option<KeyRecord>, RegistryError>>),
+    /// Reading the body; bytes read so far, before any decoding (what the body limit counts).
+    Reading {
+        read: u64,
+    },
+    Storing(StoreFuture<Result<NonceOutcome, tower_hmac_core::NonceStoreError>>),
+    Done,
 }
 
 impl<B> SchemeVerification<B>
@@ -146,26 +134,28 @@ where
         client: Option<std::net::IpAddr>,
     ) -> Self {
         let sc = verifier.schemes.entry(scheme);
-        let state = match sc.parse(&parts, verifier.settings.max_header_len) {
-            Err(rejection) => State::Failed {
-                failure: Some(Failure::from_rejection(rejection).in_scheme(sc)),
-            },
+        let (ctx, step) = match sc.parse(&parts, verifier.settings.max_header_len) {
+            Err(rejection) => (
+                None,
+                Step::Failed(Some(Failure::from_rejection(rejection).in_scheme(sc))),
+            ),
             Ok(creds) => match verifier.key_id_throttled(creds.key_id(), client) {
-                Some(failure) => State::Failed {
-                    failure: Some(failure.in_scheme(sc)),
-                },
-                None => State::Lookup {
-                    lookup: verifier.settings.registry.lookup(creds.key_id()),
-                    parts: Some(parts),
-                    body: Some(body),
-                    creds: Some(creds),
-                },
+                Some(failure) => (None, Step::Failed(Some(failure.in_scheme(sc)))),
+                None => {
+                    let lookup = verifier.settings.registry.lookup(creds.key_id());
+                    (Some(Ctx::new(parts, creds)), Step::Lookup(lookup))
+                }
             },
         };
         Self {
             verifier,
             scheme,
-            state,
+            ctx,
+            pending: None,
+            collected: VerifiedBody::default(),
+            body,
+            timer: None,
+            step,
         }
     }
 }
@@ -178,95 +168,82 @@ where
     type Output = Result<Request<VerifiedBody>, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let verifier: &Verifier = this.verifier;
+        let mut this = self.project();
+        let verifier: &Arc<Verifier> = this.verifier;
         let scheme: &Entry = verifier.schemes.entry(*this.scheme);
-        let mut state = this.state;
         loop {
-            match state.as_mut().project() {
-                StateProj::Failed { failure } => {
+            match this.step {
+                Step::Failed(failure) => {
                     let failure = failure.take();
-                    state.set(State::Done);
+                    *this.step = Step::Done;
                     return match failure {
                         Some(failure) => Poll::Ready(Err(failure)),
                         None => panic!("a request's verification was polled after it completed"),
                     };
                 }
-                StateProj::Lookup {
-                    lookup,
-                    parts,
-                    body,
-                    creds,
-                } => {
+                Step::Lookup(lookup) => {
                     let found = ready!(Pin::new(lookup).poll(cx));
-                    let (Some(parts), Some(body), Some(creds)) =
-                        (parts.take(), body.take(), creds.take())
-                    else {
-                        state.set(State::Done);
+                    let Some(ctx) = this.ctx.as_mut() else {
+                        *this.step = Step::Done;
                         return Poll::Pending;
                     };
-                    let next = match verifier.before_body(scheme, parts, creds, found) {
-                        Ok((ctx, pending)) => verifier.reading(scheme, body, pending, ctx),
-                        Err(failure) => State::Failed {
-                            failure: Some(failure),
-                        },
+                    *this.step = match verifier.before_body(scheme, ctx, found) {
+                        Ok(pending) => {
+                            *this.pending = Some(pending);
+                            verifier.reading(scheme, &*this.body, this.timer, ctx)
+                        }
+                        Err(failure) => Step::Failed(Some(failure)),
                     };
-                    state.set(next);
                 }
-                StateProj::Reading {
-                    mut body,
-                    timer,
-                    collected,
-                    read: raw,
-                    pending,
-                    ctx,
-                } => {
+                Step::Reading { read: raw } => {
                     let limit = verifier.settings.body_limit;
-                    let read = poll_body(body.as_mut(), cx, timer, raw, limit, |chunk| {
-                        match pending.as_mut() {
+                    let pending = &mut *this.pending;
+                    let collected = &mut *this.collected;
+                    let read = poll_body(
+                        this.body.as_mut(),
+                        cx,
+                        this.timer.as_mut().map(Pin::as_mut),
+                        raw,
+                        limit,
+                        |chunk| match pending.as_mut() {
+                            // The body fails at its first bad part.
                             Some(pending) => {
-                                // The body fails at its first bad part.
                                 scheme.decode(pending, chunk, &mut |piece| collected.push(piece))
                             }
                             None => Ok(()),
-                        }
-                    });
+                        },
+                    );
                     let Poll::Ready(read) = read else {
                         return Poll::Pending;
                     };
-                    let (Some(ctx), Some(pending)) = (ctx.take(), pending.take()) else {
-                        state.set(State::Done);
+                    // The body is read: its timer is no longer needed.
+                    *this.timer = None;
+                    let (Some(ctx), Some(pending)) = (this.ctx.as_ref(), this.pending.take())
+                    else {
+                        *this.step = Step::Done;
                         return Poll::Pending;
                     };
-                    let collected = mem::take(collected);
-                    let next = match read {
-                        Ok(()) => verifier.after_body(scheme, ctx, pending, collected),
-                        Err(_) if ctx.decoy_only => State::Failed {
-                            failure: Some(verifier.refusal(scheme, &ctx)),
-                        },
-                        Err(rejection) => State::Failed {
-                            failure: Some(verifier.fail(scheme, &ctx, rejection)),
-                        },
+                    *this.step = match read {
+                        Ok(()) => verifier.after_body(scheme, ctx, pending),
+                        Err(_) if ctx.decoy_only => {
+                            Step::Failed(Some(verifier.refusal(scheme, ctx)))
+                        }
+                        Err(rejection) => Step::Failed(Some(verifier.fail(scheme, ctx, rejection))),
                     };
-                    state.set(next);
                 }
-                StateProj::Storing {
-                    store,
-                    collected,
-                    ctx,
-                } => {
+                Step::Storing(store) => {
                     let outcome = ready!(Pin::new(store).poll(cx));
-                    let (Some(ctx), Some(collected)) = (ctx.take(), collected.take()) else {
-                        state.set(State::Done);
+                    *this.step = Step::Done;
+                    let Some(ctx) = this.ctx.take() else {
                         return Poll::Pending;
                     };
-                    state.set(State::Done);
-                    let decisions: Arc<dyn Decisions> = this.verifier.clone();
+                    let collected = mem::take(this.collected);
+                    let decisions: Arc<dyn Decisions> = verifier.clone();
                     return Poll::Ready(
                         verifier.after_store(scheme, ctx, collected, outcome, decisions),
                     );
                 }
-                StateProj::Done => {
+                Step::Done => {
                     panic!("a request's verification was polled after it completed")
                 }
             }

@@ -62,7 +62,7 @@ where
         let read = ready!(poll_body(
             this.body,
             cx,
-            this.timer,
+            this.timer.as_pin_mut(),
             this.read,
             *this.limit,
             |chunk| {
