@@ -144,22 +144,33 @@ def main():
         "future_bytes": future_bytes(bins),
     }
     failed = []
+    missing = []
     print("| path | instructions / request (baseline) | allocations / request (baseline) | response future bytes (baseline) |")
     print("|---|---:|---:|---:|")
     for path in PATHS + ALLOCATION_ONLY:
         cells = []
-        if path in now["instructions"]:
+        def base(kind):
+            # A path or kind without a baseline yet: reported as new, set by --lower.
+            value = baseline.get(kind, {}).get(path)
+            if value is None:
+                missing.append(f"{path}: no {kind} baseline (run with --lower to set it)")
+            return value
+
+        if path in now["instructions"] and base("instructions") is not None:
             ir, ir_base = now["instructions"][path], baseline["instructions"][path]
             cells.append(f"{ir} ({ir_base}, {100 * (ir - ir_base) / ir_base:+.2f} %)")
             if ir > ir_base * (1 + INSTRUCTION_TOLERANCE):
                 failed.append(f"{path}: {ir} instructions per request, baseline {ir_base} (+2 % allowed)")
         else:
             cells.append("")
-        al, al_base = now["allocations"][path], baseline["allocations"][path]
-        cells.append(f"{al:.2f} ({al_base:.2f})")
-        if al >= al_base + ALLOCATION_TOLERANCE:
-            failed.append(f"{path}: {al:.2f} allocations per request, baseline {al_base:.2f}")
-        if path in now["future_bytes"]:
+        if base("allocations") is not None:
+            al, al_base = now["allocations"][path], baseline["allocations"][path]
+            cells.append(f"{al:.2f} ({al_base:.2f})")
+            if al >= al_base + ALLOCATION_TOLERANCE:
+                failed.append(f"{path}: {al:.2f} allocations per request, baseline {al_base:.2f}")
+        else:
+            cells.append("new")
+        if path in now["future_bytes"] and base("future_bytes") is not None:
             fb, fb_base = now["future_bytes"][path], baseline["future_bytes"][path]
             cells.append(f"{fb} ({fb_base})")
             if fb > fb_base:
@@ -167,6 +178,8 @@ def main():
         else:
             cells.append("")
         print(f"| {path} | " + " | ".join(cells) + " |")
+    if missing and not lower:
+        failed.extend(missing)
     if lower:
         changed = False
         for kind, values in now.items():

@@ -31,8 +31,8 @@ pub struct SecretKey {
     /// copy of it instead of hashing the pads again (two SHA-256 blocks per MAC). Secret like
     /// the key itself: wiped on drop (`sha2`'s `zeroize` feature) and by [`Zeroize`].
     keyed: HmacSha256,
-    /// The same for the key's [text form](Self::text_form) (the webhooks' and the token's
-    /// MACs), made on first use: a key given as text is keyed by its text already.
+    /// The same for the key's [text form](Self::text_form) (the webhooks', the token's and the
+    /// gateways' MACs), made on first use: a key given as text is keyed by its text already.
     text_keyed: std::sync::OnceLock<HmacSha256>,
 }
 
@@ -182,7 +182,12 @@ impl SecretKey {
 
     /// HMAC-SHA256 under the key's [text form](Self::text_form) (its Base64, or the provider's
     /// text), ready for its message: no Base64 and no key schedule per MAC.
-    #[cfg(any(feature = "webhooks", feature = "token"))]
+    #[cfg(any(
+        feature = "webhooks",
+        feature = "token",
+        feature = "kong",
+        feature = "apisix"
+    ))]
     pub(crate) fn text_mac(&self) -> HmacSha256 {
         if self.text.is_some() {
             // Keyed by its text already.
@@ -249,7 +254,12 @@ pub(crate) fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    #[cfg(any(feature = "webhooks", feature = "token"))]
+    #[cfg(any(
+        feature = "webhooks",
+        feature = "token",
+        feature = "kong",
+        feature = "apisix"
+    ))]
     #[test]
     fn the_kept_keyed_states_mac_as_a_fresh_key_schedule_does() {
         use hmac::{KeyInit, Mac};

@@ -2,7 +2,15 @@
 
 use std::fmt;
 
+use arrayvec::ArrayVec;
 use hmac::{Hmac, KeyInit, Mac};
+
+use crate::key::SecretKey;
+
+/// The longest MAC (hmac-sha512's), in bytes.
+pub(super) const MAX_OUTPUT: usize = 64;
+/// The Base64 of the longest MAC.
+pub(super) const MAX_SIGNATURE_TEXT: usize = 88;
 
 /// A gateway's HMAC algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +82,32 @@ impl Algorithm {
             Self::HmacSha256 => run::<Hmac<sha2::Sha256>>(key, data),
             Self::HmacSha384 => run::<Hmac<sha2::Sha384>>(key, data),
             Self::HmacSha512 => run::<Hmac<sha2::Sha512>>(key, data),
+        }
+    }
+}
+
+impl Algorithm {
+    /// The MAC of `data` under the key's [text form](SecretKey::text_form), the key a gateway
+    /// consumer is configured with.
+    pub(super) fn text_mac(self, key: &SecretKey, data: &[u8]) -> ArrayVec<u8, MAX_OUTPUT> {
+        fn run<M: Mac>(mut mac: M, data: &[u8]) -> ArrayVec<u8, MAX_OUTPUT> {
+            mac.update(data);
+            // Every MAC here fits; one that did not would be empty, and match no signature.
+            ArrayVec::try_from(&*mac.finalize().into_bytes()).unwrap_or_default()
+        }
+        fn keyed<M: Mac + KeyInit>(key: &SecretKey, data: &[u8]) -> ArrayVec<u8, MAX_OUTPUT> {
+            // HMAC takes keys of any length.
+            match <M as KeyInit>::new_from_slice(key.text_form().as_bytes()) {
+                Ok(mac) => run(mac, data),
+                Err(_) => ArrayVec::new(),
+            }
+        }
+        match self {
+            Self::HmacSha1 => keyed::<Hmac<sha1::Sha1>>(key, data),
+            // The key's kept keyed state: no Base64 and no key schedule per request.
+            Self::HmacSha256 => run(key.text_mac(), data),
+            Self::HmacSha384 => keyed::<Hmac<sha2::Sha384>>(key, data),
+            Self::HmacSha512 => keyed::<Hmac<sha2::Sha512>>(key, data),
         }
     }
 }

@@ -3,16 +3,22 @@
 
 use std::fmt;
 
-use super::algorithm::Algorithm;
+use arrayvec::{ArrayString, ArrayVec};
+
+use super::algorithm::{Algorithm, MAX_OUTPUT, MAX_SIGNATURE_TEXT};
+use crate::authorization::MAX_KEY_ID_LEN;
 use crate::scheme::{Credentials, Freshness};
 
-/// The credentials of a Kong or APISIX request.
+/// The credentials of a Kong or APISIX request: inline but for a long list of names, so that
+/// parsing a usual header allocates nothing.
 pub struct GatewayCredentials {
-    pub(super) key_id: String,
+    pub(super) key_id: ArrayString<MAX_KEY_ID_LEN>,
     pub(super) algorithm: Algorithm,
-    pub(super) headers: Vec<Box<str>>,
-    pub(super) signature: Vec<u8>,
-    pub(super) signature_text: String,
+    pub(super) headers: Names,
+    pub(super) signature: ArrayVec<u8, MAX_OUTPUT>,
+    /// The signature as sent: the canonical Base64 of `signature` (the only spelling the
+    /// decoder accepts).
+    pub(super) signature_text: ArrayString<MAX_SIGNATURE_TEXT>,
     pub(super) timestamp: u64,
     pub(super) replay_guard: bool,
     /// The algorithm is allowed for some key but not this one: refused as a bad signature would
@@ -39,12 +45,54 @@ impl GatewayCredentials {
 
     /// The names the signature covers, as listed.
     pub fn headers(&self) -> impl Iterator<Item = &str> {
-        self.headers.iter().map(|h| &**h)
+        self.headers.iter()
     }
 
     pub(super) fn covers(&self, name: &str) -> bool {
         self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
+}
+
+/// Room for the usual lists of names (`date request-line digest`, `@request-target date host
+/// content-type digest`) without an allocation.
+const INLINE_NAMES: usize = 64;
+
+/// The names of `headers`, as listed (valid names separated by single spaces): inline when the
+/// list is short, on the heap beyond.
+pub(super) enum Names {
+    Inline(ArrayString<INLINE_NAMES>),
+    Heap(Box<str>),
+}
+
+impl Names {
+    /// `list`, already checked.
+    pub(super) fn new(list: &str) -> Self {
+        ArrayString::from(list).map_or_else(|_| Self::Heap(list.into()), Self::Inline)
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            Self::Inline(inline) => inline,
+            Self::Heap(heap) => heap,
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &str> + Clone {
+        self.as_str().split(is_space)
+    }
+}
+
+/// As the list of names it holds.
+impl fmt::Debug for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The names' separator, as a plain comparison: for these short lists a cheaper pattern than a
+/// `char` (whose searcher sets up a `memchr` for each name).
+pub(super) fn is_space(c: char) -> bool {
+    c == ' '
 }
 
 impl Credentials for GatewayCredentials {

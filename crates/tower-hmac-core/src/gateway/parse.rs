@@ -1,13 +1,14 @@
 //! Parsing the credentials header: the four parameters, the listed names, the signed time.
 
+use arrayvec::{ArrayString, ArrayVec};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION};
 use http::request::Parts;
 
-use super::algorithm::Algorithm;
-use super::credentials::GatewayCredentials;
+use super::algorithm::{Algorithm, MAX_OUTPUT};
+use super::credentials::{GatewayCredentials, Names, is_space};
 use super::malformed;
 use super::rules::{Flavor, Rules};
 use super::signing::header;
@@ -22,10 +23,12 @@ fn params(flavor: Flavor, text: &str) -> Result<[&str; 4], Rejection> {
     let mut rest = text.trim_start_matches([' ', '\t']);
     while !rest.is_empty() {
         let (name, after) = rest
-            .split_once("=\"")
+            .as_bytes()
+            .windows(2)
+            .position(|pair| pair == b"=\"")
+            .and_then(|i| Some((rest.get(..i)?, rest.get(i + 2..)?)))
             .ok_or_else(|| malformed("parameters are name=\"value\", separated by commas"))?;
-        let (value, after) = after
-            .split_once('"')
+        let (value, after) = split_at_byte(after, b'"')
             .ok_or_else(|| malformed("a parameter's value has no closing quote"))?;
         let index = names
             .iter()
@@ -48,6 +51,13 @@ fn params(flavor: Flavor, text: &str) -> Result<[&str; 4], Rejection> {
         }));
     };
     Ok([a, b, c, d])
+}
+
+/// `text` around the first `byte` (ASCII): a plain scan, which for these short values costs less
+/// than `str::split_once`'s searcher.
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == byte)?;
+    Some((text.get(..i)?, text.get(i + 1..)?))
 }
 
 /// The header value carrying the credentials: Kong reads `Proxy-Authorization` first, then
@@ -73,8 +83,7 @@ fn credentials_text(flavor: Flavor, parts: &Parts, max_len: usize) -> Result<&st
                 .to_str()
                 .map_err(|_| malformed("the credentials header is not text"))
                 .and_then(|text| {
-                    let (token, rest) = text
-                        .split_once(' ')
+                    let (token, rest) = split_at_byte(text, b' ')
                         .ok_or_else(|| malformed("<scheme> name=\"value\", …"))?;
                     tokens
                         .iter()
@@ -109,10 +118,9 @@ pub(super) fn parse(
 ) -> Result<GatewayCredentials, Rejection> {
     let rest = credentials_text(rules.flavor, parts, max_len)?;
     let [key_id, algorithm, headers, signature_text] = params(rules.flavor, rest)?;
+    const KEY_ID_RULE: &str = "the key id is 1 to 128 of A-Z a-z 0-9 . _ ~ - (a registry key id)";
     if !is_valid_key_id(key_id) {
-        return Err(malformed(
-            "the key id is 1 to 128 of A-Z a-z 0-9 . _ ~ - (a registry key id)",
-        ));
+        return Err(malformed(KEY_ID_RULE));
     }
     let algorithm = Algorithm::parse(algorithm).ok_or_else(|| malformed("an unknown algorithm"))?;
     // An algorithm no key may use is refused as such (it says nothing of the key id); one that
@@ -124,32 +132,38 @@ pub(super) fn parse(
             .with_detail(format!("{algorithm} is not allowed here")));
     }
     let algorithm_refused = !rules.allows(key_id, algorithm);
-    let mut names: Vec<Box<str>> = Vec::new();
-    for name in headers.split(' ') {
+    // The names, checked in place: each against those before it, with no copy of any.
+    let mut seen: ArrayVec<&str, MAX_SIGNED_HEADERS> = ArrayVec::new();
+    for name in headers.split(is_space) {
         if !valid_name(name) {
             return Err(malformed(
                 "headers lists names separated by single spaces: A-Z a-z 0-9 - _ (@request-target)",
             ));
         }
-        if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             return Err(malformed("a name appears twice in headers"));
         }
-        if names.len() == MAX_SIGNED_HEADERS {
+        if seen.try_push(name).is_err() {
             return Err(malformed("headers lists more than 32 names"));
         }
-        names.push(name.into());
     }
+    const SIGNATURE_RULE: &str = "the signature is the Base64 of the MAC";
+    // Decoded in place: a buffer that holds the longest MAC with Base64's slack (an input that
+    // needs more decodes to more than any MAC, and is refused either way).
+    let mut decoded = [0u8; MAX_OUTPUT + 2];
     let signature = STANDARD
-        .decode(signature_text)
+        .decode_slice(signature_text, &mut decoded)
         .ok()
-        .filter(|s| s.len() == algorithm.output_len())
-        .ok_or_else(|| malformed("the signature is the Base64 of the MAC"))?;
+        .filter(|&len| len == algorithm.output_len())
+        .and_then(|len| decoded.get(..len))
+        .and_then(|bytes| ArrayVec::try_from(bytes).ok())
+        .ok_or_else(|| malformed(SIGNATURE_RULE))?;
     let mut creds = GatewayCredentials {
-        key_id: key_id.to_owned(),
+        key_id: ArrayString::from(key_id).map_err(|_| malformed(KEY_ID_RULE))?,
         algorithm,
-        headers: names,
+        headers: Names::new(headers),
         signature,
-        signature_text: signature_text.to_owned(),
+        signature_text: ArrayString::from(signature_text).map_err(|_| malformed(SIGNATURE_RULE))?,
         timestamp: 0,
         replay_guard: rules.replay_guard,
         algorithm_refused,
@@ -157,7 +171,7 @@ pub(super) fn parse(
     // The time: the first of the gateway's time headers that is a date — and it must be signed.
     let mut dated = None;
     for name in rules.flavor.time_headers() {
-        if let Some(value) = header(parts, name.as_str())? {
+        if let Some(value) = header(parts, &name)? {
             let parsed = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| httpdate::parse_http_date(v).ok());

@@ -124,8 +124,7 @@ macro_rules! gateway_settings {
                 key_id: &str,
                 headers: &[&str],
             ) -> Result<String, SignError> {
-                let headers: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
-                let bytes = client_signing_string($flavor, parts, key_id, &headers)?;
+                let bytes = client_signing_string($flavor, parts, key_id, headers)?;
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
 

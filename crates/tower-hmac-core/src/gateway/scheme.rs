@@ -27,14 +27,18 @@ fn prepare(
     creds: &GatewayCredentials,
     parts: &Parts,
 ) -> Result<GatewayPending, Rejection> {
-    let signing = signing_string(flavor, parts, &creds.key_id, &creds.headers)?;
-    let digest = match header(parts, DIGEST.as_str())? {
+    let signing = signing_string(flavor, parts, &creds.key_id, creds.headers.iter())?;
+    let digest = match header(parts, &DIGEST)? {
         None => None,
         Some(value) => Some(
             value
                 .strip_prefix(b"SHA-256=")
-                .and_then(|b64| STANDARD.decode(b64).ok())
-                .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                .and_then(|b64| {
+                    // Room for Base64's slack: anything longer decodes to more than 32 bytes.
+                    let mut decoded = [0u8; 34];
+                    let len = STANDARD.decode_slice(b64, &mut decoded).ok()?;
+                    <[u8; 32]>::try_from(decoded.get(..len)?).ok()
+                })
                 .ok_or_else(|| {
                     Rejection::new(RejectionKind::InvalidSignature)
                         .with_detail("the Digest header is not SHA-256=<Base64 of 32 bytes>")
@@ -61,9 +65,7 @@ fn verify(
             ),
         );
     }
-    let mac = creds
-        .algorithm
-        .mac(key.text_form().as_bytes(), &pending.signing);
+    let mac = creds.algorithm.text_mac(key, &pending.signing);
     if !bool::from(mac.ct_eq(&creds.signature)) || creds.algorithm_refused {
         // Withheld: the layer answers with digests keyed with the key being verified, never
         // the signing string (it holds the values of every listed header, a proxy's too).

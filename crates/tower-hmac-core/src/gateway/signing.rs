@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use http::header::AsHeaderName;
 use http::request::Parts;
 use http::{HeaderValue, Version};
 
@@ -14,13 +15,18 @@ use crate::sign::SignError;
 
 /// The value of the one field line of `name`, if the request has one (`duplicate_signed_header`
 /// for two); for `host`, the URI authority when there is no `Host` (HTTP/2).
-pub(super) fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a [u8]>, Rejection> {
+/// `name` is a listed name (`&str`) or a known one (`&HeaderName`, looked up without parsing it
+/// again).
+pub(super) fn header<N>(parts: &Parts, name: N) -> Result<Option<&[u8]>, Rejection>
+where
+    N: AsHeaderName + AsRef<str> + Copy,
+{
     let mut lines = parts.headers.get_all(name).iter();
     match (lines.next(), lines.next()) {
         (Some(_), Some(_)) => Err(Rejection::new(RejectionKind::DuplicateSignedHeader)
-            .with_detail(format!("{name} appears more than once"))),
+            .with_detail(format!("{} appears more than once", name.as_ref()))),
         (Some(value), None) => Ok(Some(value.as_bytes())),
-        (None, _) if name.eq_ignore_ascii_case("host") => {
+        (None, _) if name.as_ref().eq_ignore_ascii_case("host") => {
             Ok(parts.uri.authority().map(|a| a.as_str().as_bytes()))
         }
         (None, _) => Ok(None),
@@ -45,24 +51,25 @@ fn http_version(version: Version) -> &'static str {
     }
 }
 
-/// The string a gateway signs (the plugins' `create_hash` / `generate_signature`).
-pub(super) fn signing_string(
+/// The string a gateway signs (the plugins' `create_hash` / `generate_signature`) over the
+/// listed names, written into one buffer.
+pub(super) fn signing_string<'n>(
     flavor: Flavor,
     parts: &Parts,
     key_id: &str,
-    headers: &[Box<str>],
+    headers: impl IntoIterator<Item = &'n str>,
 ) -> Result<Vec<u8>, Rejection> {
     let mut out = Vec::with_capacity(256);
     if flavor == Flavor::Apisix {
         out.extend_from_slice(key_id.as_bytes());
         out.push(b'\n');
     }
-    for (i, name) in headers.iter().enumerate() {
+    for (i, name) in headers.into_iter().enumerate() {
         if flavor == Flavor::Kong && i > 0 {
             out.push(b'\n');
         }
         let start = out.len();
-        match (header(parts, name)?, &**name) {
+        match (header(parts, name)?, name) {
             (Some(value), _) => {
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b": ");
@@ -70,7 +77,11 @@ pub(super) fn signing_string(
             }
             (None, "@request-target") if flavor == Flavor::Kong => {
                 out.extend_from_slice(b"@request-target: ");
-                out.extend_from_slice(parts.method.as_str().to_ascii_lowercase().as_bytes());
+                let method = out.len();
+                out.extend_from_slice(parts.method.as_str().as_bytes());
+                if let Some(method) = out.get_mut(method..) {
+                    method.make_ascii_lowercase();
+                }
                 out.push(b' ');
                 out.extend_from_slice(target(parts).as_bytes());
             }
@@ -106,10 +117,10 @@ pub(super) fn client_signing_string(
     flavor: Flavor,
     parts: &Parts,
     key_id: &str,
-    headers: &[Box<str>],
+    headers: &[&str],
 ) -> Result<Vec<u8>, SignError> {
-    signing_string(flavor, parts, key_id, headers).map_err(|_| {
-        let repeated = headers.iter().find(|name| header(parts, name).is_err());
+    signing_string(flavor, parts, key_id, headers.iter().copied()).map_err(|_| {
+        let repeated = headers.iter().find(|&&name| header(parts, name).is_err());
         SignError::RepeatedHeader(repeated.map_or_else(String::new, |name| name.to_string()))
     })
 }
@@ -123,8 +134,7 @@ pub(super) fn authorization(
     algorithm: Algorithm,
     headers: &[&str],
 ) -> Result<HeaderValue, SignError> {
-    let names: Vec<Box<str>> = headers.iter().map(|&h| h.into()).collect();
-    let signing = client_signing_string(flavor, parts, key_id, &names)?;
+    let signing = client_signing_string(flavor, parts, key_id, headers)?;
     let signature = STANDARD.encode(algorithm.mac(key.text_form().as_bytes(), &signing));
     let names = headers.join(" ");
     let text = match flavor {
@@ -170,16 +180,13 @@ mod tests {
                 .header("date", "Tue, 15 Sep 2026 10:00:00 GMT")
                 .header("x-a", "1"),
         );
-        let names: Vec<Box<str>> = ["request-line", "@request-target", "date", "x-a", "x-b"]
-            .iter()
-            .map(|&n| n.into())
-            .collect();
-        let kong = signing_string(Flavor::Kong, &p, "k", &names).unwrap();
+        let names = ["request-line", "@request-target", "date", "x-a", "x-b"];
+        let kong = signing_string(Flavor::Kong, &p, "k", names).unwrap();
         assert_eq!(
             String::from_utf8(kong).unwrap(),
             "POST /orders?id=7 HTTP/1.1\n@request-target: post /orders?id=7\ndate: Tue, 15 Sep 2026 10:00:00 GMT\nx-a: 1\nx-b:"
         );
-        let apisix = signing_string(Flavor::Apisix, &p, "k", &names).unwrap();
+        let apisix = signing_string(Flavor::Apisix, &p, "k", names).unwrap();
         assert_eq!(
             String::from_utf8(apisix).unwrap(),
             "k\nPOST /orders?id=7\ndate: Tue, 15 Sep 2026 10:00:00 GMT\nx-a: 1\n"

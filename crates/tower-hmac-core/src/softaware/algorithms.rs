@@ -1,7 +1,13 @@
 //! The header's algorithms (the .NET names), and the body's digest as it streams.
 
+use arrayvec::ArrayVec;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Digest as _;
+
+use crate::key::SecretKey;
+
+/// The longest MAC or digest of these algorithms (SHA-512's), in bytes.
+pub(super) const MAX_OUTPUT: usize = 64;
 
 /// The HMAC algorithms of the header (the .NET names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,25 +55,36 @@ impl MacAlg {
         }
     }
 
-    pub(super) fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-            // HMAC takes keys of any length.
-            let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-                return Vec::new();
-            };
+    /// The MAC of `parts`, one after the other, under the key's bytes: HMACSHA256 from the
+    /// key's kept keyed state (no key schedule per request), the others keyed here.
+    pub(super) fn mac(self, key: &SecretKey, parts: &[&[u8]]) -> ArrayVec<u8, MAX_OUTPUT> {
+        fn run<M: Mac>(mut mac: M, parts: &[&[u8]]) -> ArrayVec<u8, MAX_OUTPUT> {
             for part in parts {
                 mac.update(part);
             }
-            mac.finalize().into_bytes().to_vec()
+            output(&mac.finalize().into_bytes())
+        }
+        fn keyed<M: Mac + KeyInit>(key: &SecretKey, parts: &[&[u8]]) -> ArrayVec<u8, MAX_OUTPUT> {
+            // HMAC takes keys of any length.
+            match <M as KeyInit>::new_from_slice(key.expose_secret()) {
+                Ok(mac) => run(mac, parts),
+                Err(_) => ArrayVec::new(),
+            }
         }
         match self {
-            Self::Md5 => run::<Hmac<md5::Md5>>(key, parts),
-            Self::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
-            Self::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
-            Self::Sha384 => run::<Hmac<sha2::Sha384>>(key, parts),
-            Self::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+            Self::Md5 => keyed::<Hmac<md5::Md5>>(key, parts),
+            Self::Sha1 => keyed::<Hmac<sha1::Sha1>>(key, parts),
+            Self::Sha256 => run(key.mac(), parts),
+            Self::Sha384 => keyed::<Hmac<sha2::Sha384>>(key, parts),
+            Self::Sha512 => keyed::<Hmac<sha2::Sha512>>(key, parts),
         }
     }
+}
+
+/// A MAC or digest kept inline. Every one fits; were one not to, it would be empty, and so
+/// match no signature.
+fn output(bytes: &[u8]) -> ArrayVec<u8, MAX_OUTPUT> {
+    ArrayVec::try_from(bytes).unwrap_or_default()
 }
 
 impl BodyAlg {
@@ -117,13 +134,13 @@ impl BodyDigest {
         }
     }
 
-    pub(super) fn finish(self) -> Vec<u8> {
+    pub(super) fn finish(self) -> ArrayVec<u8, MAX_OUTPUT> {
         match self {
-            Self::Md5(d) => d.finalize().to_vec(),
-            Self::Sha1(d) => d.finalize().to_vec(),
-            Self::Sha256(d) => d.finalize().to_vec(),
-            Self::Sha384(d) => d.finalize().to_vec(),
-            Self::Sha512(d) => d.finalize().to_vec(),
+            Self::Md5(d) => output(&d.finalize()),
+            Self::Sha1(d) => output(&d.finalize()),
+            Self::Sha256(d) => output(&d.finalize()),
+            Self::Sha384(d) => output(&d.finalize()),
+            Self::Sha512(d) => output(&d.finalize()),
         }
     }
 }

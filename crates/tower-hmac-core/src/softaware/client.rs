@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::algorithms::{BodyAlg, BodyDigest, MacAlg};
-use super::url_encode::dotnet_url_encode;
+use super::url_encode::url_encode_lowercase;
 use crate::key::SecretKey;
 
 /// The body hash a client chooses (the handler's `RequestBodyHashingMethod`), for
@@ -78,18 +78,18 @@ pub fn authorization_with(
     timestamp: u64,
     body_hash: BodyHash,
 ) -> String {
-    let mut content = String::new();
-    content.push_str(app_id);
-    content.push_str(method);
-    dotnet_url_encode(&absolute_uri.to_ascii_lowercase(), &mut content);
-    content.push_str(&timestamp.to_string());
-    content.push_str(nonce);
+    let mut content = Vec::new();
+    content.extend_from_slice(app_id.as_bytes());
+    content.extend_from_slice(method.as_bytes());
+    url_encode_lowercase(absolute_uri.as_bytes(), &mut content);
+    content.extend_from_slice(timestamp.to_string().as_bytes());
+    content.extend_from_slice(nonce.as_bytes());
     if !body.is_empty() {
         let mut digest = BodyDigest::new(body_hash.alg());
         digest.update(body);
-        content.push_str(&STANDARD.encode(digest.finish()));
+        content.extend_from_slice(STANDARD.encode(digest.finish()).as_bytes());
     }
-    let mac = MacAlg::Sha256.mac(key.expose_secret(), &[content.as_bytes()]);
+    let mac = MacAlg::Sha256.mac(key, &[&content]);
     format!(
         "Hmac HMACSHA256:{}:{app_id}:{}:{nonce}:{timestamp}",
         body_hash.name(),

@@ -3,19 +3,25 @@
 
 use std::fmt;
 
-use super::algorithms::{BodyAlg, BodyDigest, MacAlg};
+use arrayvec::{ArrayString, ArrayVec};
+
+use super::algorithms::{BodyAlg, BodyDigest, MAX_OUTPUT, MacAlg};
+use super::nonce::MAX_NONCE_LEN;
+use crate::authorization::MAX_KEY_ID_LEN;
 use crate::scheme::{Credentials, Freshness};
 
-/// A parsed `Hmac` header.
+/// A parsed `Hmac` header, kept inline: every field has a bounded length, so parsing one
+/// allocates nothing.
 #[derive(Clone)]
 pub struct SoftawareCredentials {
     pub(super) mac_alg: MacAlg,
     pub(super) body_alg: BodyAlg,
-    pub(super) app_id: String,
-    pub(super) signature: Vec<u8>,
-    pub(super) nonce: String,
+    pub(super) app_id: ArrayString<MAX_KEY_ID_LEN>,
+    pub(super) signature: ArrayVec<u8, MAX_OUTPUT>,
+    pub(super) nonce: ArrayString<MAX_NONCE_LEN>,
     pub(super) timestamp: u64,
-    pub(super) timestamp_text: String,
+    /// The time as sent: exactly 10 digits.
+    pub(super) timestamp_text: ArrayString<10>,
 }
 
 impl fmt::Debug for SoftawareCredentials {
@@ -42,7 +48,7 @@ impl Credentials for SoftawareCredentials {
 
 /// What `prepare` builds: the signed content before the body hash, and the body's digest.
 pub struct SoftawarePending {
-    pub(super) content: String,
+    pub(super) content: Vec<u8>,
     pub(super) body: BodyDigest,
     pub(super) len: u64,
 }

@@ -1,5 +1,8 @@
 //! The nonce: what the server accepts, and what the handler sends.
 
+/// The longest nonce any syntax accepts ([`NonceSyntax::Legacy`]'s cap).
+pub(super) const MAX_NONCE_LEN: usize = 54;
+
 /// What the server accepts as a nonce. The signed string puts the nonce between the time and
 /// the body hash with no separator, so the nonce's syntax is what tells the three apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,7 +37,7 @@ impl NonceSyntax {
             }
             Self::Legacy => {
                 !nonce.is_empty()
-                    && nonce.len() <= 54
+                    && nonce.len() <= MAX_NONCE_LEN
                     && nonce
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -1,20 +1,24 @@
 //! The scheme and its settings, and the checks of parse, prepare, update and verify.
 
+use arrayvec::{ArrayString, ArrayVec};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use subtle::ConstantTimeEq;
 
-use super::algorithms::{BodyAlg, BodyDigest, MacAlg};
+use super::algorithms::{BodyAlg, BodyDigest, MAX_OUTPUT, MacAlg};
 use super::credentials::{SoftawareCredentials, SoftawarePending};
 use super::malformed;
 use super::nonce::NonceSyntax;
-use super::url_encode::dotnet_url_encode;
+use super::url_encode::url_encode_lowercase;
 use crate::authorization::is_valid_key_id;
 use crate::key::SecretKey;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::scheme::{Locator, Scheme, UriScheme, Verified};
+
+/// The Base64 of the longest body hash (SHA-512's 64 bytes).
+const BODY_HASH_BASE64: usize = 88;
 
 /// The `Hmac` scheme (id `softaware`).
 #[derive(Debug, Clone)]
@@ -101,26 +105,40 @@ impl Scheme for Softaware {
         let text = value
             .to_str()
             .map_err(|_| malformed("the Authorization header is not text"))?;
-        let (scheme, rest) = text
-            .split_once(' ')
+        // `Hmac` (any case), then one space: the first space is the fifth character.
+        let rest = text
+            .split_at_checked(4)
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Hmac"))
+            .and_then(|(_, rest)| rest.strip_prefix(' '))
             .ok_or_else(|| malformed("Hmac <fields>"))?;
-        if !scheme.eq_ignore_ascii_case("Hmac") {
-            return Err(malformed("Hmac <fields>"));
+        // The fields, in one pass: up to six, and `count` past six when there are more.
+        let mut fields = [""; 6];
+        let mut count = 0;
+        let mut rest = rest;
+        loop {
+            let end = rest.bytes().position(|b| b == b':');
+            let (field, after) = rest.split_at(end.unwrap_or(rest.len()));
+            let Some(slot) = fields.get_mut(count) else {
+                count += 1;
+                break;
+            };
+            *slot = field;
+            count += 1;
+            match after.strip_prefix(':') {
+                Some(after) => rest = after,
+                None => break,
+            }
         }
-        let fields: Vec<&str> = rest.split(':').collect();
-        let (mac_alg, body_alg, app_id, signature, nonce, ts) = match fields.as_slice() {
-            [m, b, app, sig, nonce, ts] => (
+        let (mac_alg, body_alg, [app_id, signature, nonce, ts]) = match (count, fields) {
+            (6, [m, b, app, sig, nonce, ts]) => (
                 MacAlg::parse(m).ok_or_else(|| malformed("unknown HMAC algorithm"))?,
                 BodyAlg::parse(b).ok_or_else(|| malformed("unknown body hash algorithm"))?,
-                *app,
-                *sig,
-                *nonce,
-                *ts,
+                [app, sig, nonce, ts],
             ),
-            [app, sig, nonce, ts] if self.legacy => {
-                (MacAlg::Sha256, BodyAlg::Md5, *app, *sig, *nonce, *ts)
+            (4, [app, sig, nonce, ts, _, _]) if self.legacy => {
+                (MacAlg::Sha256, BodyAlg::Md5, [app, sig, nonce, ts])
             }
-            [_, _, _, _] => {
+            (4, _) => {
                 return Err(malformed(
                     "the four-field Hmac form (MD5 body hash) is not allowed here",
                 ));
@@ -130,33 +148,46 @@ impl Scheme for Softaware {
         if !self.legacy && (mac_alg.legacy() || body_alg.legacy()) {
             return Err(malformed("MD5 and SHA1 are not allowed here"));
         }
+        const APP_ID_RULE: &str = "the AppId is 1 to 128 of A-Z a-z 0-9 . _ ~ -";
         if !is_valid_key_id(app_id) {
-            return Err(malformed("the AppId is 1 to 128 of A-Z a-z 0-9 . _ ~ -"));
+            return Err(malformed(APP_ID_RULE));
         }
+        let app_id = ArrayString::from(app_id).map_err(|_| malformed(APP_ID_RULE))?;
         if !self.nonce_syntax.accepts(nonce) {
             return Err(malformed(self.nonce_syntax.rule()));
         }
+        let nonce = ArrayString::from(nonce).map_err(|_| malformed(self.nonce_syntax.rule()))?;
         // Exactly 10 digits: every time a server accepts from 2001 to 2286, and a fixed width,
         // so that no digit can move between the URI and the time.
-        let timestamp = (ts.len() == 10
-            && ts.bytes().all(|b| b.is_ascii_digit())
-            && !ts.starts_with('0'))
-        .then(|| ts.parse().ok())
-        .flatten()
-        .ok_or_else(|| malformed("the time is 10 digits (Unix seconds), no leading zero"))?;
-        let signature = STANDARD
-            .decode(signature)
+        const TIME_RULE: &str = "the time is 10 digits (Unix seconds), no leading zero";
+        let timestamp_text = ArrayString::<10>::from(ts)
             .ok()
-            .filter(|s| s.len() == mac_alg.output_len())
+            .filter(|ts| ts.len() == 10 && !ts.starts_with('0'))
+            .ok_or_else(|| malformed(TIME_RULE))?;
+        let timestamp = ts
+            .bytes()
+            .try_fold(0u64, |n, b| {
+                b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+            })
+            .ok_or_else(|| malformed(TIME_RULE))?;
+        // Decoded in place: a buffer that holds the longest MAC with Base64's slack (an input
+        // that needs more decodes to more than any MAC, and is refused either way).
+        let mut decoded = [0u8; MAX_OUTPUT + 2];
+        let signature = STANDARD
+            .decode_slice(signature, &mut decoded)
+            .ok()
+            .filter(|&len| len == mac_alg.output_len())
+            .and_then(|len| decoded.get(..len))
+            .and_then(|bytes| ArrayVec::try_from(bytes).ok())
             .ok_or_else(|| malformed("the signature is the Base64 of the MAC"))?;
         Ok(SoftawareCredentials {
             mac_alg,
             body_alg,
-            app_id: app_id.to_owned(),
+            app_id,
             signature,
-            nonce: nonce.to_owned(),
+            nonce,
             timestamp,
-            timestamp_text: ts.to_owned(),
+            timestamp_text,
         })
     }
 
@@ -173,18 +204,34 @@ impl Scheme for Softaware {
             "" => "/",
             path => path,
         };
-        let mut absolute = format!("{uri_scheme}://{host}{path}");
-        if let Some(query) = parts.uri.query() {
-            absolute.push('?');
-            absolute.push_str(query);
+        let query = parts.uri.query();
+        let method = parts.method.as_str();
+        // UrlEncode(lowercase(scheme://host path ?query)), written piece by piece: at most three
+        // bytes each. One buffer, sized once, with room for the body hash's Base64.
+        let uri_len = uri_scheme.len()
+            + "://".len()
+            + host.len()
+            + path.len()
+            + query.map_or(0, |q| 1 + q.len());
+        let mut content = Vec::with_capacity(
+            creds.app_id.len()
+                + method.len()
+                + 3 * uri_len
+                + creds.timestamp_text.len()
+                + creds.nonce.len()
+                + BODY_HASH_BASE64,
+        );
+        content.extend_from_slice(creds.app_id.as_bytes());
+        content.extend_from_slice(method.as_bytes());
+        for piece in [uri_scheme, "://", host, path] {
+            url_encode_lowercase(piece.as_bytes(), &mut content);
         }
-        absolute.make_ascii_lowercase();
-        let mut content = String::with_capacity(absolute.len() * 2 + 128);
-        content.push_str(&creds.app_id);
-        content.push_str(parts.method.as_str());
-        dotnet_url_encode(&absolute, &mut content);
-        content.push_str(&creds.timestamp_text);
-        content.push_str(&creds.nonce);
+        if let Some(query) = query {
+            url_encode_lowercase(b"?", &mut content);
+            url_encode_lowercase(query.as_bytes(), &mut content);
+        }
+        content.extend_from_slice(creds.timestamp_text.as_bytes());
+        content.extend_from_slice(creds.nonce.as_bytes());
         Ok(SoftawarePending {
             content,
             body: BodyDigest::new(creds.body_alg),
@@ -203,21 +250,26 @@ impl Scheme for Softaware {
         pending: SoftawarePending,
         key: &SecretKey,
     ) -> Result<Verified, Rejection> {
-        let body_hash = if pending.len == 0 {
-            String::new()
+        let mut encoded = [0u8; BODY_HASH_BASE64];
+        let body_hash: &[u8] = if pending.len == 0 {
+            &[]
         } else {
-            STANDARD.encode(pending.body.finish())
+            let digest = pending.body.finish();
+            // Every digest fits (SHA-512's Base64 is 88 bytes); one that did not is refused.
+            STANDARD
+                .encode_slice(&digest, &mut encoded)
+                .ok()
+                .filter(|_| !digest.is_empty())
+                .and_then(|len| encoded.get(..len))
+                .ok_or_else(|| Rejection::new(RejectionKind::InvalidSignature))?
         };
-        let mac = creds.mac_alg.mac(
-            key.expose_secret(),
-            &[pending.content.as_bytes(), body_hash.as_bytes()],
-        );
+        let mac = creds.mac_alg.mac(key, &[&pending.content, body_hash]);
         if bool::from(mac.ct_eq(&creds.signature)) {
             // The nonce is part of the signed string, with unambiguous bounds.
             Ok(Verified::signed_nonce())
         } else {
-            let mut text = pending.content.into_bytes();
-            text.extend_from_slice(body_hash.as_bytes());
+            let mut text = pending.content;
+            text.extend_from_slice(body_hash);
             Err(Rejection::new(RejectionKind::InvalidSignature).with_signed_text(text))
         }
     }

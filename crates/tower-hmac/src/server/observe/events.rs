@@ -85,17 +85,23 @@ impl AuditMeta {
 /// (`debug`, `info` or `warn`). Without a subscriber it is a comparison with the global maximum
 /// level; with one, its callsite interest (cached, asked per event only for dynamic filters).
 ///
-/// `tracing`'s `log` feature forwards events to the `log` crate while no subscriber is set; this
-/// does not see that: such records say `request_id=""` and `latency_us=0`.
+/// Without a subscriber, `tracing` forwards events to the `log` crate when its `log` feature is
+/// on (feature unification turns it on: sqlx does), so a `log` logger that records warnings
+/// counts as a listener too. The answer is taken when the request arrives.
 fn events_enabled() -> bool {
+    events_enabled_with(log::max_level())
+}
+
+fn events_enabled_with(log_level: log::LevelFilter) -> bool {
     use tracing::Level;
     // The least verbose of the three first: without a subscriber, one comparison.
     if !tracing::level_enabled!(Level::WARN) {
-        return false;
+        return log_level >= log::LevelFilter::Warn;
     }
     tracing::event_enabled!(target: TRACING_TARGET, Level::WARN)
         || tracing::event_enabled!(target: TRACING_TARGET, Level::INFO)
         || tracing::event_enabled!(target: TRACING_TARGET, Level::DEBUG)
+        || log_level >= log::LevelFilter::Warn
 }
 
 /// Whether a `metrics` recorder is installed, globally or for this thread. The facade (0.24)
@@ -275,6 +281,16 @@ mod tests {
     use super::*;
 
     // No test of this binary installs a subscriber: nobody listens to the events.
+
+    #[test]
+    fn a_log_logger_that_records_warnings_is_a_listener() {
+        // tracing forwards to `log` without a subscriber (its `log` feature): the request id
+        // and the latency are taken for such a logger, not for one that is off.
+        assert!(events_enabled_with(log::LevelFilter::Warn));
+        assert!(events_enabled_with(log::LevelFilter::Debug));
+        assert!(!events_enabled_with(log::LevelFilter::Error));
+        assert!(!events_enabled_with(log::LevelFilter::Off));
+    }
 
     fn headers(id: &str) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
