@@ -98,36 +98,35 @@ def instructions(bins, path):
     return int(found.group(1)) // COUNT
 
 
-def allocations(bins):
+def per_path(bins, binary, pattern, cast, expected):
+    """Runs one of the benches' programs and reads its `pattern` lines (path, value) for every
+    path in `expected`."""
     run = subprocess.run(
-        [os.path.join(bins, "alloc_count")], cwd=ROOT, capture_output=True, text=True
+        [os.path.join(bins, binary)], cwd=ROOT, capture_output=True, text=True
     )
     if run.returncode != 0:
-        sys.exit(f"perf gate: alloc_count failed:\n{run.stdout}\n{run.stderr}")
+        sys.exit(f"perf gate: {binary} failed:\n{run.stdout}\n{run.stderr}")
     found = dict(
-        (name, float(value))
-        for name, value in re.findall(r"^allocations (\S+) ([0-9.]+)$", run.stdout, re.M)
+        (name, cast(value)) for name, value in re.findall(pattern, run.stdout, re.M)
     )
-    missing = [p for p in PATHS + ALLOCATION_ONLY if p not in found]
+    missing = [p for p in expected if p not in found]
     if missing:
-        sys.exit(f"perf gate: alloc_count printed no line for {missing}:\n{run.stdout}")
+        sys.exit(f"perf gate: {binary} printed no line for {missing}:\n{run.stdout}")
     return found
+
+
+def allocations(bins):
+    return per_path(
+        bins, "alloc_count", r"^allocations (\S+) ([0-9.]+)$", float, PATHS + ALLOCATION_ONLY
+    )
 
 
 def future_bytes(bins):
-    run = subprocess.run(
-        [os.path.join(bins, "future_sizes")], cwd=ROOT, capture_output=True, text=True
+    # The rejection path's future is v1's: no line of its own.
+    expected = [p for p in PATHS if p != "v1-reject"]
+    return per_path(
+        bins, "future_sizes", r"^(\S+): response future (\d+) bytes$", int, expected
     )
-    if run.returncode != 0:
-        sys.exit(f"perf gate: future_sizes failed:\n{run.stdout}\n{run.stderr}")
-    found = dict(
-        (name, int(value))
-        for name, value in re.findall(r"^(\S+): response future (\d+) bytes$", run.stdout, re.M)
-    )
-    missing = [p for p in PATHS if p != "v1-reject" and p not in found]
-    if missing:
-        sys.exit(f"perf gate: future_sizes printed no line for {missing}:\n{run.stdout}")
-    return found
 
 
 def main():
