@@ -94,5 +94,49 @@ data["worked"] = {
         ),
     ],
 }
+
+
+def default_signed(name, scheme, host, method, url, headers=None, body=None):
+    """A request signed with the library's DEFAULT covered components (issue 31): only the key
+    id, the fixed time and (for a body) the body given; with the library's signature base."""
+
+    def prepared():
+        return requests.Request(method, url, headers=headers or {}, data=body).prepare()
+
+    signed = prepared()
+    signer.sign(signed, key_id=KEY_ID, created=CREATED, body=body)
+    base = signer.prepare(prepared(), key_id=KEY_ID, created=CREATED, body=body).signature_base
+    return {
+        "name": name,
+        "scheme": scheme,
+        "url": url,
+        "host": host,
+        "method": method,
+        "target": signed.path_url,
+        "headers": [[k, v] for k, v in signed.headers.items()],
+        "body": body.decode() if body else "",
+        "signature_base": base.decode(),
+    }
+
+
+data["target_uri"] = {
+    "source": "PyPI http-message-signatures 3.0.0, HTTPMessageSigner.sign with its default covered components",
+    "key_id": KEY_ID,
+    "key_base64": base64.b64encode(KEY).decode(),
+    "created": 1_700_000_000,
+    "examples": [
+        default_signed("get-with-query", "https", "api.example.com", "GET",
+                       "https://api.example.com/orders?id=7&note=a%20b"),
+        default_signed("explicit-https-default-port", "https", "api.example.com", "GET",
+                       "https://api.example.com:443/orders?id=7"),
+        default_signed("explicit-http-default-port", "http", "api.example.com", "GET",
+                       "http://api.example.com:80/"),
+        default_signed("other-port", "https", "api.example.com:8443", "GET",
+                       "https://api.example.com:8443/a/b"),
+        default_signed("post-with-body", "https", "api.example.com", "POST",
+                       "https://api.example.com/orders", {"Content-Type": "application/json"},
+                       b'{"item":"book","qty":2}'),
+    ],
+}
 path.write_text(json.dumps(data, indent=2) + "\n")
 print(f"wrote {path}")

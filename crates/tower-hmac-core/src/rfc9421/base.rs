@@ -16,77 +16,127 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_');
 
+/// A signature base, and where a client may have spelled the default port in it.
+pub(super) struct Base {
+    /// The signature base (RFC 9421 §2.5).
+    pub(super) text: String,
+    /// Where the `@target-uri` line's authority ends, when that authority has no port: a client
+    /// may have spelled the scheme's default port there ([`default_port`]: `https://host:443/…`,
+    /// as `http-message-signatures` signs a URL that names it), which the `Host` header it sends
+    /// does not show.
+    pub(super) default_port_at: Option<usize>,
+}
+
 /// The signature base (RFC 9421 §2.5): a line per component, then `@signature-params`.
 /// `lines`: each covered component with its serialized identifier; `params`: the serialized
-/// inner list with its parameters.
+/// inner list with its parameters. Each value is written straight into the base.
 pub(super) fn signature_base<'a>(
     lines: impl Iterator<Item = (&'a Item, &'a str)>,
     params: &str,
     parts: &Parts,
     scheme: &str,
-) -> Result<String, Rejection> {
-    let mut base = String::with_capacity(256);
+) -> Result<Base, Rejection> {
+    let mut base = Base {
+        text: String::with_capacity(256),
+        default_port_at: None,
+    };
     for (item, id) in lines {
         let name = component_name(item)?;
-        let value = component_value(name, item, parts, scheme)?;
-        base.push_str(id);
-        base.push_str(": ");
-        base.push_str(&value);
-        base.push('\n');
+        base.text.push_str(id);
+        base.text.push_str(": ");
+        push_value(&mut base, name, item, parts, scheme)?;
+        base.text.push('\n');
     }
-    base.push_str("\"@signature-params\": ");
-    base.push_str(params);
+    base.text.push_str("\"@signature-params\": ");
+    base.text.push_str(params);
     Ok(base)
 }
 
-/// The value of one covered component (RFC 9421 §2.1, §2.2).
-fn component_value(
+/// The scheme's default port as a URI spells it after the host (`:443`, `:80`).
+pub(super) fn default_port(scheme: &str) -> &'static str {
+    if scheme == "https" { ":443" } else { ":80" }
+}
+
+/// Appends the request's authority for `@authority` and `@target-uri`: the `Host` header (or the
+/// target's authority), lower-cased, without the scheme's default port (RFC 3986 §6.2.3; the
+/// `Host` a client sends omits a default port even when its URL spelled it). An authority with
+/// userinfo (`user@host`) is refused: RFC 9110 §4.2.4 forbids it in `http(s)` URIs, and neither
+/// component has one.
+fn push_authority(out: &mut String, parts: &Parts, scheme: &str) -> Result<(), Rejection> {
+    let host = crate::scheme::host_of(parts, "@authority is covered but the request has no host")?;
+    if host.contains('@') {
+        return Err(malformed(
+            "the request's authority has userinfo (user@host), which no http(s) URI may carry",
+        ));
+    }
+    let start = out.len();
+    out.push_str(host);
+    let authority = out.get_mut(start..).unwrap_or_default();
+    authority.make_ascii_lowercase();
+    let default_port = default_port(scheme);
+    if authority.ends_with(default_port) {
+        out.truncate(out.len() - default_port.len());
+    }
+    Ok(())
+}
+
+/// Whether an authority names a port (`host:8443`, `[::1]:8443`; not `[::1]`).
+fn has_port(authority: &str) -> bool {
+    let after_literal = authority.rfind(']').map_or(0, |i| i + 1);
+    authority
+        .get(after_literal..)
+        .is_some_and(|rest| rest.contains(':'))
+}
+
+/// The request's path, `/` when empty.
+fn path(parts: &Parts) -> &str {
+    match parts.uri.path() {
+        "" => "/",
+        path => path,
+    }
+}
+
+/// Appends the value of one covered component (RFC 9421 §2.1, §2.2).
+fn push_value(
+    base: &mut Base,
     name: &str,
     item: &Item,
     parts: &Parts,
     scheme: &str,
-) -> Result<String, Rejection> {
-    let host =
-        || crate::scheme::host_of(parts, "@authority is covered but the request has no host");
-    // Lower-cased, without the scheme's default port (RFC 3986 normalization; the `Host` a
-    // client sends omits a default port even when its URL spelled it).
-    let authority = || -> Result<String, Rejection> {
-        let mut authority = host()?.to_ascii_lowercase();
-        let default_port = if scheme == "https" { ":443" } else { ":80" };
-        if authority.ends_with(default_port) {
-            authority.truncate(authority.len() - default_port.len());
-        }
-        Ok(authority)
-    };
-    let path = || match parts.uri.path() {
-        "" => "/",
-        path => path,
-    };
-    let query = || {
-        parts
-            .uri
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_else(|| "?".into())
-    };
-    Ok(match name {
-        "@method" => parts.method.as_str().to_owned(),
-        "@authority" => authority()?,
-        "@scheme" => scheme.to_owned(),
+) -> Result<(), Rejection> {
+    let out = &mut base.text;
+    match name {
+        "@method" => out.push_str(parts.method.as_str()),
+        "@authority" => push_authority(out, parts, scheme)?,
+        "@scheme" => out.push_str(scheme),
+        // RFC 9421 §2.2.2: `<scheme>://<authority><path>[?<query>]`, each part as the server
+        // takes it for `@scheme`, `@authority`, `@path` and `@query`.
         "@target-uri" => {
-            let mut uri = format!("{scheme}://{}{}", authority()?, path());
-            if let Some(q) = parts.uri.query() {
-                uri.push('?');
-                uri.push_str(q);
+            out.push_str(scheme);
+            out.push_str("://");
+            let start = out.len();
+            push_authority(out, parts, scheme)?;
+            if !out.get(start..).is_some_and(has_port) {
+                base.default_port_at = Some(out.len());
             }
-            uri
+            out.push_str(path(parts));
+            if let Some(q) = parts.uri.query() {
+                out.push('?');
+                out.push_str(q);
+            }
         }
-        "@request-target" => match parts.uri.query() {
-            Some(q) => format!("{}?{q}", path()),
-            None => path().to_owned(),
-        },
-        "@path" => path().to_owned(),
-        "@query" => query(),
+        "@request-target" => {
+            out.push_str(path(parts));
+            if let Some(q) = parts.uri.query() {
+                out.push('?');
+                out.push_str(q);
+            }
+        }
+        "@path" => out.push_str(path(parts)),
+        "@query" => {
+            out.push('?');
+            out.push_str(parts.uri.query().unwrap_or_default());
+        }
         "@query-param" => {
             let wanted = item
                 .params
@@ -104,10 +154,11 @@ fn component_value(
                     found = Some(utf8_percent_encode(&v, FORM).to_string());
                 }
             }
-            found.ok_or_else(|| {
+            let value = found.ok_or_else(|| {
                 Rejection::new(RejectionKind::MissingSignedHeader)
                     .with_detail("a covered query parameter is absent")
-            })?
+            })?;
+            out.push_str(&value);
         }
         _ if name.starts_with('@') => return Err(malformed("unsupported derived component")),
         _ => {
@@ -118,17 +169,16 @@ fn component_value(
                 return Err(Rejection::new(RejectionKind::MissingSignedHeader)
                     .with_detail("a covered header is absent"));
             }
-            let mut joined = String::new();
             for (i, value) in values.enumerate() {
                 let text = value
                     .to_str()
                     .map_err(|_| malformed("a covered header is not text"))?;
                 if i > 0 {
-                    joined.push_str(", ");
+                    out.push_str(", ");
                 }
-                joined.push_str(text.trim_matches([' ', '\t']));
+                out.push_str(text.trim_matches([' ', '\t']));
             }
-            joined
         }
-    })
+    }
+    Ok(())
 }

@@ -54,6 +54,12 @@ impl Credentials for Rfc9421Credentials {
 /// The signature base and the body's digests, as the body streams.
 pub struct Rfc9421Pending {
     pub(super) base: String,
+    /// For a covered `@target-uri` whose authority has no port: where in `base` the scheme's
+    /// default port (`:443`, `:80`) may be inserted, and that port. A client whose URL spelled
+    /// it (`https://host:443/…`) signed it there; the `Host` header it sent omits it.
+    pub(super) default_port: Option<(usize, &'static str)>,
+    /// The URI scheme the server took for the request (`@scheme`, `@target-uri`).
+    pub(super) scheme: &'static str,
     /// Boxed: only a request covering `content-digest` has them, and unboxed they would make
     /// every request's pending state (moved through the layer's future) hundreds of bytes larger.
     pub(super) sha256: Option<Box<(sha2::Sha256, Vec<u8>)>>,

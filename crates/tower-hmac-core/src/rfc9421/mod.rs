@@ -16,8 +16,11 @@
 //! the registry's key id), `alg` (only `hmac-sha256`), `tag` (required to match when the server
 //! names one). Any other parameter is refused. The server requires coverage of `@method`,
 //! `@authority`, `@path`, `@query` when the request has a query, and `content-digest` when it has
-//! a body (configurable); a signature covering less is refused with `missing_covered_component`,
-//! the detail naming what is missing. Replay: the nonce when present, else the signature.
+//! a body (configurable); a covered `@target-uri` counts for `@scheme`, `@authority`, `@path`,
+//! `@query` and `@request-target`, since the server derives it from the same request (it may
+//! spell the scheme's default port, `https://host:443/…`: one more MAC on a mismatch). A signature
+//! covering less is refused with `missing_covered_component`, the detail naming what is missing.
+//! Replay: the nonce when present, else the signature.
 
 mod base;
 mod credentials;

@@ -7,7 +7,7 @@ use sfv::{Dictionary, ListEntry, Parser};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
-use super::base::signature_base;
+use super::base::{default_port, signature_base};
 use super::credentials::{Rfc9421Credentials, Rfc9421Pending};
 use super::parse::{as_u64, component_name, one_field, signature_bytes, signature_input};
 use super::{ALG, CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT, malformed, missing};
@@ -30,6 +30,31 @@ const DERIVED: [&str; 8] = [
 
 /// The most components one signature may cover.
 const MAX_COMPONENTS: usize = 64;
+
+/// The derived components whose values `@target-uri` holds (RFC 9421 §2.2.2): the server derives
+/// each of them and `@target-uri` from the same request, so a signature that covers
+/// `@target-uri` and verifies covers them too (issue 31).
+const IN_TARGET_URI: [&str; 5] = [
+    "@scheme",
+    "@authority",
+    "@path",
+    "@query",
+    "@request-target",
+];
+
+/// The detail of `invalid_signature` for a signature covering `@target-uri`: the scheme the
+/// server took, which a client cannot see and may have signed otherwise.
+fn target_uri_mismatch(scheme: &str) -> &'static str {
+    if scheme == "https" {
+        "the signature does not match the request; it covers @target-uri, which this server \
+         derives as https://<host, lower-case>[:443]<path>[?<query>], path and query exactly as \
+         sent"
+    } else {
+        "the signature does not match the request; it covers @target-uri, which this server \
+         derives as http://<host, lower-case>[:80]<path>[?<query>], path and query exactly as \
+         sent"
+    }
+}
 
 /// RFC 9421 with `hmac-sha256` (id `rfc9421`).
 #[derive(Debug, Clone)]
@@ -288,13 +313,16 @@ impl Scheme for Rfc9421 {
                 .iter()
                 .any(|c| c.bare_item.as_string().map(|s| s.as_str()) == Some(name))
         };
+        // `@target-uri` stands for the components it holds (looked for only when one is missing).
+        let covered =
+            |name: &str| covers(name) || (IN_TARGET_URI.contains(&name) && covers("@target-uri"));
         for required in &self.required {
             let required: &str = required;
-            if !covers(required) {
+            if !covered(required) {
                 return Err(missing(required));
             }
         }
-        if self.require_query && parts.uri.query().is_some() && !covers("@query") {
+        if self.require_query && parts.uri.query().is_some() && !covered("@query") {
             return Err(missing("@query"));
         }
         let has_body = parts.headers.contains_key(TRANSFER_ENCODING)
@@ -307,6 +335,7 @@ impl Scheme for Rfc9421 {
         }
         let scheme = self.scheme_of(parts);
         let base = signature_base(creds.lines(), &creds.params, parts, scheme)?;
+        let spelled_port = base.default_port_at.map(|at| (at, default_port(scheme)));
         let (mut sha256, mut sha512) = (None, None);
         if covers(CONTENT_DIGEST) {
             let text = parts
@@ -335,7 +364,9 @@ impl Scheme for Rfc9421 {
             }
         }
         Ok(Rfc9421Pending {
-            base,
+            base: base.text,
+            default_port: spelled_port,
+            scheme,
             sha256,
             sha512,
             len: 0,
@@ -362,10 +393,28 @@ impl Scheme for Rfc9421 {
         if self.require_content_digest && pending.len > 0 && !signed_body {
             return Err(missing(CONTENT_DIGEST));
         }
-        let mac = hmac_sha256(key, &[pending.base.as_bytes()]);
-        if !bool::from(mac.as_slice().ct_eq(&creds.signature)) {
-            return Err(Rejection::new(RejectionKind::InvalidSignature)
-                .with_signed_text(pending.base.into_bytes()));
+        let mut mac = hmac_sha256(key, &[pending.base.as_bytes()]);
+        let mut valid = bool::from(mac.as_slice().ct_eq(&creds.signature));
+        // `@target-uri` with the scheme's default port spelled (`https://host:443/…`): one more
+        // MAC, only on a mismatch, over the same request.
+        if let (false, Some((at, port))) = (valid, pending.default_port)
+            && let Some((head, tail)) = pending.base.as_bytes().split_at_checked(at)
+        {
+            mac = hmac_sha256(key, &[head, port.as_bytes(), tail]);
+            valid = bool::from(mac.as_slice().ct_eq(&creds.signature));
+        }
+        if !valid {
+            let rejection = Rejection::new(RejectionKind::InvalidSignature);
+            let covers_target_uri = creds
+                .components
+                .iter()
+                .any(|c| c.bare_item.as_string().map(|s| s.as_str()) == Some("@target-uri"));
+            let rejection = if covers_target_uri {
+                rejection.with_detail(target_uri_mismatch(pending.scheme))
+            } else {
+                rejection
+            };
+            return Err(rejection.with_signed_text(pending.base.into_bytes()));
         }
         // The MAC covers the header; the body must match it.
         let body_ok = pending

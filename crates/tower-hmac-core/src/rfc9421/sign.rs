@@ -83,7 +83,7 @@ pub fn sign(
                 reason: "it cannot be signed for this request",
             })
     })?;
-    let mac = hmac_sha256(key, &[base.as_bytes()]);
+    let mac = hmac_sha256(key, &[base.text.as_bytes()]);
     let signature = format!("sig1=:{}:", STANDARD.encode(mac));
     Ok((input, signature))
 }

@@ -497,3 +497,352 @@ fn at_most_sixteen_members_per_dictionary() {
     assert_eq!(err.kind(), RejectionKind::MalformedAuthorization);
     assert!(err.detail().unwrap().contains("at most 16"), "{err:?}");
 }
+
+// ---- `@target-uri` (issue 31) ----
+
+#[derive(Deserialize)]
+struct TargetUriVectors {
+    key_base64: String,
+    examples: Vec<TargetUriExample>,
+}
+
+#[derive(Deserialize)]
+struct TargetUriExample {
+    name: String,
+    scheme: String,
+    host: String,
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    signature_base: String,
+}
+
+fn target_uri_vectors() -> TargetUriVectors {
+    #[derive(Deserialize)]
+    struct WithTargetUri {
+        target_uri: TargetUriVectors,
+    }
+    let w: WithTargetUri =
+        serde_json::from_str(include_str!("../../testdata/rfc9421.json")).unwrap();
+    w.target_uri
+}
+
+fn uri_scheme(name: &str) -> tower_hmac_core::UriScheme {
+    match name {
+        "https" => tower_hmac_core::UriScheme::Https,
+        _ => tower_hmac_core::UriScheme::Http,
+    }
+}
+
+#[test]
+fn the_librarys_default_signature_verifies_under_the_default_policy() {
+    // `http-message-signatures`' defaults, unmodified: ("@method" "@authority" "@target-uri"),
+    // plus `content-digest` for a body. Before issue 31 each was `missing_covered_component`
+    // naming `@path`; the explicit default ports did not match either.
+    let v = target_uri_vectors();
+    let key = SecretKey::from_base64(&v.key_base64).unwrap();
+    assert!(v.examples.len() >= 5);
+    for e in &v.examples {
+        let mut headers = e.headers.clone();
+        headers.push(("Host".into(), e.host.clone()));
+        let p = parts(&e.method, &e.target, &headers);
+        let scheme = Rfc9421::new().uri_scheme(uri_scheme(&e.scheme));
+        let base = check(&scheme, &p, e.body.as_bytes(), &key)
+            .unwrap_or_else(|r| panic!("{}: {r:?} {:?}", e.name, r.detail()));
+        // The server's base is the library's, but for a default port the library spelled.
+        let theirs = e
+            .signature_base
+            .replacen(".com:443/", ".com/", 1)
+            .replacen(".com:80/", ".com/", 1);
+        assert_eq!(base, theirs, "{}", e.name);
+        // Under the other URI scheme the same request is refused, the detail saying which
+        // scheme the server took.
+        let other = if e.scheme == "https" { "http" } else { "https" };
+        let err = check(
+            &Rfc9421::new().uri_scheme(uri_scheme(other)),
+            &p,
+            e.body.as_bytes(),
+            &key,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::InvalidSignature, "{}", e.name);
+        let detail = err.detail().unwrap();
+        assert!(detail.contains("@target-uri"), "{detail}");
+        assert!(detail.contains(&format!("{other}://")), "{detail}");
+        // Another path or query than the one signed.
+        let target = format!("{}x", e.target);
+        let q = parts(&e.method, &target, &headers);
+        let err = check(&scheme, &q, e.body.as_bytes(), &key).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::InvalidSignature, "{}", e.name);
+    }
+}
+
+/// Signs a client-chosen `@target-uri` value (as a client that derives it otherwise would):
+/// `Signature-Input` covering `"@method" "@target-uri"` and the HMAC of that base.
+fn with_target_uri(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    signed_uri: &str,
+) -> http::request::Parts {
+    use hmac::{KeyInit, Mac};
+    let params =
+        "(\"@method\" \"@target-uri\");created=1700000000;keyid=\"app-1\";alg=\"hmac-sha256\"";
+    let base = format!(
+        "\"@method\": {method}\n\"@target-uri\": {signed_uri}\n\"@signature-params\": {params}"
+    );
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose_secret()).unwrap();
+    mac.update(base.as_bytes());
+    let signature = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        mac.finalize().into_bytes(),
+    );
+    let mut headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect();
+    headers.push(("Signature-Input".into(), format!("sig1={params}")));
+    headers.push(("Signature".into(), format!("sig1=:{signature}:")));
+    parts(method, target, &headers)
+}
+
+#[test]
+fn a_target_uri_is_compared_as_the_server_derives_it() {
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let target = "/orders?id=7&note=a%20b";
+    let host = [("Host", "api.example.com")];
+    let https = Rfc9421::new();
+    let http = Rfc9421::new().uri_scheme(tower_hmac_core::UriScheme::Http);
+    let accepted = [
+        (&https, "https://api.example.com/orders?id=7&note=a%20b"),
+        (&https, "https://api.example.com:443/orders?id=7&note=a%20b"),
+        (&http, "http://api.example.com/orders?id=7&note=a%20b"),
+        (&http, "http://api.example.com:80/orders?id=7&note=a%20b"),
+    ];
+    for (scheme, signed) in accepted {
+        let p = with_target_uri("GET", target, &host, signed);
+        let base = check(scheme, &p, b"", &key)
+            .unwrap_or_else(|r| panic!("{signed}: {r:?} {:?}", r.detail()));
+        // The base the server keeps (and diagnoses with) spells no default port.
+        assert!(
+            base.contains("\"@target-uri\": http")
+                && !base.contains(":443")
+                && !base.contains(":80"),
+            "{base}"
+        );
+    }
+    let refused = [
+        // Scheme: not the server's, or another spelling.
+        (&https, "http://api.example.com/orders?id=7&note=a%20b"),
+        (&http, "https://api.example.com/orders?id=7&note=a%20b"),
+        (&https, "HTTPS://api.example.com/orders?id=7&note=a%20b"),
+        // Authority: another host, port, the other scheme's default port, a default port
+        // spelled otherwise than `:443`/`:80`, an empty port, userinfo, another case.
+        (&https, "https://api.example.org/orders?id=7&note=a%20b"),
+        (
+            &https,
+            "https://api.example.com:8443/orders?id=7&note=a%20b",
+        ),
+        (&https, "https://api.example.com:80/orders?id=7&note=a%20b"),
+        (&http, "http://api.example.com:443/orders?id=7&note=a%20b"),
+        (
+            &https,
+            "https://api.example.com:0443/orders?id=7&note=a%20b",
+        ),
+        (&https, "https://api.example.com:/orders?id=7&note=a%20b"),
+        (
+            &https,
+            "https://user@api.example.com/orders?id=7&note=a%20b",
+        ),
+        (
+            &https,
+            "https://user@api.example.com:443/orders?id=7&note=a%20b",
+        ),
+        (&https, "https://API.example.com/orders?id=7&note=a%20b"),
+        (&https, "https://api.example.com./orders?id=7&note=a%20b"),
+        // Path and query, byte for byte: no percent-decoding, no case folding of escapes.
+        (&https, "https://api.example.com/Orders?id=7&note=a%20b"),
+        (&https, "https://api.example.com/%6Frders?id=7&note=a%20b"),
+        (&https, "https://api.example.com/orders/?id=7&note=a%20b"),
+        (&https, "https://api.example.com/orders?id=8&note=a%20b"),
+        (&https, "https://api.example.com/orders?id=7&note=a+b"),
+        (&https, "https://api.example.com/orders?id=7&note=a%20B"),
+        (&https, "https://api.example.com/orders?note=a%20b&id=7"),
+        (&https, "https://api.example.com/orders"),
+        (&https, "https://api.example.com/orders?"),
+        // A fragment is never part of a request's target URI.
+        (&https, "https://api.example.com/orders?id=7&note=a%20b#top"),
+    ];
+    for (scheme, signed) in refused {
+        let p = with_target_uri("GET", target, &host, signed);
+        let err = check(scheme, &p, b"", &key).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::InvalidSignature, "{signed}");
+        assert_eq!(err.code(), "invalid_signature");
+        assert!(err.detail().unwrap().contains("@target-uri"), "{signed}");
+    }
+}
+
+#[test]
+fn the_host_header_may_spell_the_default_port_and_other_ports_must_match() {
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let scheme = Rfc9421::new();
+    for (host, signed, ok) in [
+        ("api.example.com:443", "https://api.example.com/a", true),
+        ("api.example.com:443", "https://api.example.com:443/a", true),
+        (
+            "api.example.com:8443",
+            "https://api.example.com:8443/a",
+            true,
+        ),
+        ("api.example.com:8443", "https://api.example.com/a", false),
+        (
+            "api.example.com:8443",
+            "https://api.example.com:8443:443/a",
+            false,
+        ),
+        ("[2001:db8::1]", "https://[2001:db8::1]/a", true),
+        ("[2001:db8::1]", "https://[2001:db8::1]:443/a", true),
+        ("[2001:db8::1]:8443", "https://[2001:db8::1]:8443/a", true),
+        (
+            "[2001:db8::1]:8443",
+            "https://[2001:db8::1]:8443:443/a",
+            false,
+        ),
+    ] {
+        let p = with_target_uri("GET", "/a", &[("Host", host)], signed);
+        let got = check(&scheme, &p, b"", &key);
+        assert_eq!(got.is_ok(), ok, "{host} {signed}: {got:?}");
+    }
+    // No `Host`: the target's authority (HTTP/2's `:authority`, an absolute-form target).
+    let p = with_target_uri(
+        "GET",
+        "https://api.example.com/a",
+        &[],
+        "https://api.example.com:443/a",
+    );
+    check(&scheme, &p, b"", &key).unwrap();
+}
+
+#[test]
+fn the_scheme_is_the_configured_one_or_a_trusted_x_forwarded_proto() {
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let proxied = [("Host", "api.example.com"), ("X-Forwarded-Proto", "https")];
+    let http = tower_hmac_core::UriScheme::Http;
+    let trusting = Rfc9421::new().uri_scheme(http).trust_forwarded_proto(true);
+    let not_trusting = Rfc9421::new().uri_scheme(http);
+    let to_https = with_target_uri("GET", "/a", &proxied, "https://api.example.com:443/a");
+    let to_http = with_target_uri("GET", "/a", &proxied, "http://api.example.com/a");
+    check(&trusting, &to_https, b"", &key).unwrap();
+    assert_eq!(
+        check(&trusting, &to_http, b"", &key).unwrap_err().kind(),
+        RejectionKind::InvalidSignature
+    );
+    // The header is not believed unless the server says so: the configured scheme.
+    check(&not_trusting, &to_http, b"", &key).unwrap();
+    let err = check(&not_trusting, &to_https, b"", &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::InvalidSignature);
+    assert!(err.detail().unwrap().contains("http://<host"), "{err:?}");
+    // The request's own URI scheme (an absolute-form target) is not the scheme either.
+    let p = with_target_uri(
+        "GET",
+        "https://api.example.com/a",
+        &[],
+        "https://api.example.com/a",
+    );
+    assert_eq!(
+        check(&not_trusting, &p, b"", &key).unwrap_err().kind(),
+        RejectionKind::InvalidSignature
+    );
+}
+
+#[test]
+fn target_uri_stands_for_the_components_it_holds_and_no_others() {
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    // `@method` + `@target-uri` satisfy the defaults (`@authority`, `@path`, `@query` for a
+    // query) and a policy naming `@scheme` and `@request-target`.
+    let get = signed(
+        "GET",
+        "/orders?id=7",
+        &[],
+        b"",
+        &["\"@method\"", "\"@target-uri\""],
+        None,
+    );
+    check(&Rfc9421::new(), &get, b"", &key).unwrap();
+    let all = Rfc9421::new().required_components(&[
+        "@method",
+        "@scheme",
+        "@authority",
+        "@path",
+        "@query",
+        "@request-target",
+    ]);
+    check(&all, &get, b"", &key).unwrap();
+    // Not `@method`, not a header, not the body.
+    let only_uri = signed("GET", "/orders", &[], b"", &["\"@target-uri\""], None);
+    let err = check(&Rfc9421::new(), &only_uri, b"", &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MissingCoveredComponent);
+    assert!(err.detail().unwrap().contains("@method"), "{err:?}");
+    let err = check(
+        &Rfc9421::new().required_components(&["@method", "x-tenant"]),
+        &get,
+        b"",
+        &key,
+    )
+    .unwrap_err();
+    assert!(err.detail().unwrap().contains("x-tenant"), "{err:?}");
+    let body = br#"{"n":1}"#;
+    let post = signed(
+        "POST",
+        "/orders",
+        &[],
+        body,
+        &["\"@method\"", "\"@target-uri\""],
+        None,
+    );
+    let err = check(&Rfc9421::new(), &post, body, &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MissingCoveredComponent);
+    assert!(err.detail().unwrap().contains("content-digest"), "{err:?}");
+    // A `@target-uri` that does not match is refused whatever it stands for.
+    let mut moved = parts(
+        "GET",
+        "/orders?id=8",
+        &[("Host".into(), "api.example.com".into())],
+    );
+    moved
+        .headers
+        .insert("signature-input", get.headers["signature-input"].clone());
+    moved
+        .headers
+        .insert("signature", get.headers["signature"].clone());
+    let err = check(&Rfc9421::new(), &moved, b"", &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::InvalidSignature);
+}
+
+#[test]
+fn an_authority_with_userinfo_is_refused() {
+    let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+    let p = with_target_uri(
+        "GET",
+        "https://user@api.example.com/a",
+        &[],
+        "https://api.example.com/a",
+    );
+    let scheme = Rfc9421::new().required_components(&[]);
+    let creds = scheme.parse(&p, 8192).unwrap();
+    let err = scheme.prepare(&creds, &p, &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MalformedAuthorization);
+    assert!(err.detail().unwrap().contains("userinfo"), "{err:?}");
+    let p = with_target_uri(
+        "GET",
+        "/a",
+        &[("Host", "user@api.example.com")],
+        "https://api.example.com/a",
+    );
+    let creds = scheme.parse(&p, 8192).unwrap();
+    let err = scheme.prepare(&creds, &p, &key).unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MalformedAuthorization);
+}

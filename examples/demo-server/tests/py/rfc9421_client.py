@@ -56,7 +56,7 @@ for name in ("Content-Digest", "Signature-Input", "Signature"):
     tampered.headers[name] = post.headers[name]
 send("post_tampered", tampered)
 
-# The library's default coverage (@method, @authority, @target-uri) lacks @path.
+# The library's default coverage (@method, @authority, @target-uri): @target-uri holds the path.
 default = requests.Request("GET", base + "/whoami").prepare()
 signer.sign(default, key_id=key_id, nonce=f"py-default-{run}")
 send("default_coverage", default)
