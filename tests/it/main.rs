@@ -7,6 +7,7 @@
 //! layer's clock, or waits for the event itself with a generous deadline (`support::PATIENCE`).
 
 mod abuse;
+mod cluster;
 mod concurrency;
 mod every_scheme;
 mod fuzz_regressions;
@@ -19,6 +20,7 @@ mod redis_recovery;
 mod reqwest;
 mod rfc9421_window;
 mod secrets;
+mod sessions_cluster;
 mod sessions_stores;
 mod sigv4_clients;
 mod support;

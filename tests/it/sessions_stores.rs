@@ -113,6 +113,111 @@ async fn a_logout_is_not_forgotten_when_redis_loses_the_store_keys() {
     delete_prefix(&url, &prefix).await;
 }
 
+/// Issue 29 part 3 on one Redis: the keys of ONE session are lost (as when the cluster node that
+/// holds them restarts empty), the rest of the store stays. Its logged-out access token is
+/// refused (`token_before_horizon`) — before, a global horizon marker that survived the loss let
+/// it through as valid — and another session goes on. Also prints what one session holds in
+/// Redis (`MEMORY USAGE` of each of its keys) after a login and after a refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_is_not_forgotten_when_redis_loses_one_sessions_keys() {
+    let url = tower_hmac_integration::require_redis().await;
+    let prefix = tower_hmac_integration::unique_prefix("sessions-partial-loss");
+    let store = RedisSessionStore::connect_with_timeout(&url, &prefix, CONFORMANCE_TIMEOUT)
+        .await
+        .unwrap();
+    let clock = tower_hmac::protocol::ManualClock::at_unix(
+        tower_hmac::protocol::clock::unix_seconds(std::time::SystemTime::now()),
+    );
+    let sessions = Sessions::new(keys(), store.clone(), config()).with_clock(clock.clone());
+    let lost = sessions.login("alice", &[]).await.unwrap();
+    let kept = sessions.login("bob", &[]).await.unwrap();
+    let lost_sid = sessions
+        .verify_access(&lost.access_token)
+        .await
+        .unwrap()
+        .sid;
+    let kept_sid = sessions
+        .verify_access(&kept.access_token)
+        .await
+        .unwrap()
+        .sid;
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&patient())
+        .await
+        .unwrap();
+    let hash = |token: &str| -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    };
+    let mut bytes = Vec::new();
+    for key in store.session_keys(&kept_sid).into_iter().chain([
+        store.token_key(&hash(&kept.refresh_token)),
+        store.subject_key("bob"),
+    ]) {
+        let used: u64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        bytes.push(used);
+    }
+    let refreshed = sessions.refresh(&kept.refresh_token).await.unwrap();
+    let mut after = Vec::new();
+    for key in store.session_keys(&kept_sid).into_iter().chain([
+        store.token_key(&hash(&kept.refresh_token)),
+        store.token_key(&hash(&refreshed.refresh_token)),
+        store.subject_key("bob"),
+    ]) {
+        let used: u64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        after.push(used);
+    }
+    println!(
+        "one session in Redis (MEMORY USAGE of session, tokens, access, token index, subject \
+         set): after its login {bytes:?} = {} bytes; after one refresh {after:?} = {} bytes",
+        bytes.iter().sum::<u64>(),
+        after.iter().sum::<u64>()
+    );
+
+    assert!(sessions.revoke_session(&lost_sid).await.unwrap());
+    clock.advance(Duration::from_secs(5));
+    for key in store.session_keys(&lost_sid) {
+        let _: i64 = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sessions
+            .verify_access(&lost.access_token)
+            .await
+            .unwrap_err(),
+        TokenError::BeforeHorizon,
+        "a logout lost with its session's keys re-validated its token"
+    );
+    assert_eq!(
+        sessions
+            .refresh(&lost.refresh_token)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_grant"
+    );
+    sessions
+        .verify_access(&refreshed.access_token)
+        .await
+        .unwrap();
+    delete_prefix(&url, &prefix).await;
+}
+
 fn keys() -> SigningKeys {
     SigningKeys::new("k1", tower_hmac::SecretKey::from_bytes(&[7; 32]).unwrap()).unwrap()
 }

@@ -64,11 +64,14 @@ async fn tokens_the_store_recorded_are_never_before_its_horizon(
         .await
         .unwrap();
     assert_eq!(
-        store.check_access(&first, NOW, NOW).await.unwrap(),
+        store
+            .check_access(&s.session_id, &first, NOW, NOW)
+            .await
+            .unwrap(),
         AccessCheck::Allowed,
         "a token issued at the store's create"
     );
-    assert!(store.horizon(NOW).await.unwrap() <= NOW);
+    assert!(store.horizon(&s.session_id, NOW).await.unwrap() <= NOW);
     assert!(matches!(
         store
             .rotate(&t1, &t2, &access(&second, NOW + 905), NOW + 5)
@@ -77,13 +80,19 @@ async fn tokens_the_store_recorded_are_never_before_its_horizon(
         Rotation::Rotated(_)
     ));
     assert_eq!(
-        store.check_access(&second, NOW + 5, NOW + 6).await.unwrap(),
+        store
+            .check_access(&s.session_id, &second, NOW + 5, NOW + 6)
+            .await
+            .unwrap(),
         AccessCheck::Allowed
     );
     assert!(store.revoke_session(&s.session_id, NOW + 6).await.unwrap());
     for (jti, iat) in [(&first, NOW), (&second, NOW + 5)] {
         assert_eq!(
-            store.check_access(jti, iat, NOW + 7).await.unwrap(),
+            store
+                .check_access(&s.session_id, jti, iat, NOW + 7)
+                .await
+                .unwrap(),
             AccessCheck::Denied,
             "{jti}"
         );
@@ -93,12 +102,19 @@ async fn tokens_the_store_recorded_are_never_before_its_horizon(
 /// Issue 25 item 5: a token issued before the store's horizon is refused whether or not the
 /// store remembers anything of it (its revocation may have been lost); the horizon does not move
 /// while the store keeps its data. A store whose horizon is 0 (its denylist is durable) has
-/// nothing before it.
+/// nothing before it. The horizon is asked of a live session (a store may keep one per session).
 async fn tokens_issued_before_the_horizon_are_refused(store: &dyn SessionStore, label: &str) {
-    let horizon = store.horizon(NOW + 10).await.unwrap();
+    let s = session(label, "horizon-live", "judy");
+    let t = hash(&format!("{label}-hl"));
+    store
+        .create(&s, &t, &access(&format!("{label}-jti-hl"), NOW + 900), NOW)
+        .await
+        .unwrap();
+    let sid = &s.session_id;
+    let horizon = store.horizon(sid, NOW + 10).await.unwrap();
     assert!(horizon <= NOW, "the horizon never passes a recorded token");
     assert_eq!(
-        store.horizon(NOW + 3_600).await.unwrap(),
+        store.horizon(sid, NOW + 3_600).await.unwrap(),
         horizon,
         "the horizon stays while the store keeps its data"
     );
@@ -106,7 +122,7 @@ async fn tokens_issued_before_the_horizon_are_refused(store: &dyn SessionStore, 
     if horizon > 0 {
         assert_eq!(
             store
-                .check_access(&unknown, horizon - 1, NOW + 10)
+                .check_access(sid, &unknown, horizon - 1, NOW + 10)
                 .await
                 .unwrap(),
             AccessCheck::BeforeHorizon { horizon }
@@ -114,7 +130,7 @@ async fn tokens_issued_before_the_horizon_are_refused(store: &dyn SessionStore, 
     }
     assert_eq!(
         store
-            .check_access(&unknown, horizon, NOW + 10)
+            .check_access(sid, &unknown, horizon, NOW + 10)
             .await
             .unwrap(),
         AccessCheck::Allowed,
@@ -163,13 +179,28 @@ async fn rotation_is_once_and_reuse_revokes_the_family(store: &dyn SessionStore,
     );
     for jti in [&jti0, &jti_a] {
         assert!(
-            store.is_denied(jti, NOW + 30).await.unwrap(),
+            store.is_denied(&s.session_id, jti, NOW + 30).await.unwrap(),
             "{jti}: every access token of the family is denied"
         );
     }
     assert!(
-        !store.is_denied(&jti_a, NOW + 910).await.unwrap(),
+        !store
+            .is_denied(&s.session_id, &jti_a, NOW + 910)
+            .await
+            .unwrap(),
         "until its deny_until only"
+    );
+    // Every token the family had is known; the one a refused rotation offered never is.
+    for t in [&t1, &t2] {
+        assert_eq!(
+            store.session_of(t).await.unwrap(),
+            Some(s.session_id.clone())
+        );
+    }
+    assert_eq!(
+        store.session_of(&t3).await.unwrap(),
+        None,
+        "the token a refused rotation offered is not recorded"
     );
     assert_eq!(
         store
@@ -200,15 +231,16 @@ async fn revocation_ends_refresh_and_denies_live_access_tokens(
             .unwrap(),
         Rotation::Rotated(_)
     ));
-    assert!(!store.is_denied(&live, NOW + 10).await.unwrap());
+    let sid = &s.session_id;
+    assert!(!store.is_denied(sid, &live, NOW + 10).await.unwrap());
     assert!(store.revoke_session(&s.session_id, NOW + 10).await.unwrap());
     assert!(
         !store.revoke_session(&s.session_id, NOW + 11).await.unwrap(),
         "once"
     );
-    assert!(store.is_denied(&live, NOW + 10).await.unwrap());
+    assert!(store.is_denied(sid, &live, NOW + 10).await.unwrap());
     assert!(
-        !store.is_denied(&old, NOW + 10).await.unwrap(),
+        !store.is_denied(sid, &old, NOW + 10).await.unwrap(),
         "already expired"
     );
     let next = access(&format!("{label}-jti-after-logout"), NOW + 912);
@@ -255,11 +287,14 @@ async fn every_session_of_a_subject_is_revoked(store: &dyn SessionStore, label: 
         store.rotate(&tb, &new, &next, NOW + 2).await.unwrap(),
         Rotation::Revoked
     );
-    for jti in [&laptop, &phone] {
-        assert!(store.is_denied(jti, NOW + 2).await.unwrap(), "{jti}");
+    for (sid, jti) in [(&a.session_id, &laptop), (&b.session_id, &phone)] {
+        assert!(store.is_denied(sid, jti, NOW + 2).await.unwrap(), "{jti}");
     }
     assert!(
-        !store.is_denied(&dave, NOW + 2).await.unwrap(),
+        !store
+            .is_denied(&other.session_id, &dave, NOW + 2)
+            .await
+            .unwrap(),
         "another subject's tokens go on"
     );
     assert!(
@@ -338,10 +373,18 @@ async fn a_reuse_right_after_a_rotation_denies_the_token_it_issued(
         Rotation::Reused { .. }
     ));
     assert!(
-        store.is_denied(&issued, NOW + 11).await.unwrap(),
+        store
+            .is_denied(&s.session_id, &issued, NOW + 11)
+            .await
+            .unwrap(),
         "the access token issued by the rotation outlives its revoked session"
     );
-    assert!(store.is_denied(&first, NOW + 11).await.unwrap());
+    assert!(
+        store
+            .is_denied(&s.session_id, &first, NOW + 11)
+            .await
+            .unwrap()
+    );
 }
 
 /// The same with a logout (or logout-all) as the revocation that lands after the rotation.
@@ -365,7 +408,12 @@ async fn a_revocation_right_after_a_rotation_denies_the_token_it_issued(
         Rotation::Rotated(_)
     ));
     assert_eq!(store.revoke_subject(&s.subject, NOW + 10).await.unwrap(), 1);
-    assert!(store.is_denied(&issued, NOW + 11).await.unwrap());
+    assert!(
+        store
+            .is_denied(&s.session_id, &issued, NOW + 11)
+            .await
+            .unwrap()
+    );
 }
 
 async fn one_of_a_hundred_concurrent_uses_succeeds(store: Arc<dyn SessionStore>, label: &str) {
@@ -396,17 +444,29 @@ async fn one_of_a_hundred_concurrent_uses_succeeds(store: Arc<dyn SessionStore>,
     );
     // The reuses revoked the family: the one token the rotation issued is denied; the calls
     // that did not rotate recorded nothing.
-    let mut denied = 0;
+    let (mut denied, mut known) = (0, 0);
     for i in 0..100 {
         if store
-            .is_denied(&format!("{label}-jti-race-{i}"), NOW + 2)
+            .is_denied(&s.session_id, &format!("{label}-jti-race-{i}"), NOW + 2)
             .await
             .unwrap()
         {
             denied += 1;
         }
+        if store
+            .session_of(&hash(&format!("{label}-race-{i}")))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            known += 1;
+        }
     }
     assert_eq!(denied, 1, "the rotated token, and only it");
+    assert_eq!(
+        known, 1,
+        "the refresh token the rotation issued, and only it, is recorded"
+    );
 }
 
 /// Rotations racing revocations of their session, 20 times: whatever the order the store
@@ -436,7 +496,7 @@ async fn a_rotation_racing_a_revocation_never_issues_an_undenied_token(
         assert!(revoking.await.unwrap(), "the revocation found the session");
         match rotation {
             Rotation::Rotated(_) => assert!(
-                store.is_denied(&jti, NOW + 2).await.unwrap(),
+                store.is_denied(&s.session_id, &jti, NOW + 2).await.unwrap(),
                 "trial {trial}: a token issued before the revocation is denied after it"
             ),
             Rotation::Revoked => {}

@@ -390,7 +390,11 @@ impl Sessions {
         if claims.nbf > now.saturating_add(leeway) {
             return Err(TokenError::NotYetValid);
         }
-        match self.store.check_access(&claims.jti, claims.iat, now).await {
+        match self
+            .store
+            .check_access(&claims.sid, &claims.jti, claims.iat, now)
+            .await
+        {
             Ok(AccessCheck::Allowed) => Ok(claims),
             Ok(AccessCheck::Denied) => Err(TokenError::Revoked),
             Ok(AccessCheck::BeforeHorizon { .. }) => Err(TokenError::BeforeHorizon),

@@ -229,11 +229,12 @@ impl SessionStore for MemorySessionStore {
         Ok(self.lock().tokens.get(token).map(|(id, _)| id.clone()))
     }
 
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+    async fn is_denied(&self, _session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError> {
         Ok(self.lock().denied.get(jti).is_some_and(|exp| *exp > now))
     }
 
-    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
+    /// The store's creation, whatever the session: it holds every revocation since.
+    async fn horizon(&self, _session_id: &str, now: u64) -> Result<u64, StoreError> {
         Ok(self.horizon.get(now))
     }
 }

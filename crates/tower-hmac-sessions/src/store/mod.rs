@@ -6,8 +6,9 @@
 //!   revocation. An access token issued before it is refused (`token_before_horizon`), so a store
 //!   that loses its denylist — a memory store in a restarted process, a Redis restarted without
 //!   persistence or flushed — never accepts a logged-out token again. The memory store's horizon
-//!   is its creation; Redis's a marker key (`<prefix>horizon`), re-created at the current time
-//!   when found missing; PostgreSQL's is 0 (its denylist is committed with the revocation).
+//!   is its creation; Redis's is per session: the session's record, beside its denylist (in one
+//!   hash slot, on one node), is its marker, and a token whose session has no record is refused;
+//!   PostgreSQL's is 0 (its denylist is committed with the revocation).
 //! - **Bounded answers**: the network stores give up on an operation after a timeout
 //!   ([`DEFAULT_TIMEOUT`], configurable), and the refusal is `503 session_store_unavailable`
 //!   with `Retry-After` — never a request held for the backend's own 10 s.
@@ -109,7 +110,8 @@ pub enum AccessCheck {
     /// Issued before the store's horizon, so a revocation of it may have been lost
     /// (`token_before_horizon`).
     BeforeHorizon {
-        /// The horizon, Unix seconds.
+        /// The horizon, Unix seconds (`u64::MAX`: the store has no record of the session, which
+        /// it may have lost).
         horizon: u64,
     },
 }
@@ -188,32 +190,37 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session a refresh token belongs to, if any (logout with a refresh token).
     async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError>;
 
-    /// Whether the access token `jti` is denied at `now`.
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError>;
+    /// Whether the access token `jti` of the session `session_id` (its `sid` claim) is denied
+    /// at `now`.
+    async fn is_denied(&self, session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError>;
 
-    /// The store's horizon at `now`, Unix seconds: the time from which it remembers every
-    /// revocation. A store that can lose its denylist (a process restart, a backend that loses
-    /// its data) returns the time of its last loss — its creation, a marker it re-creates at
-    /// `now` when it finds it missing — so that tokens issued before are refused; a store whose
-    /// denylist is as durable as its sessions may return 0. Never after the `now` of an
-    /// operation that recorded a token ([`create`](Self::create), [`rotate`](Self::rotate)).
-    async fn horizon(&self, now: u64) -> Result<u64, StoreError>;
+    /// The store's horizon for the session `session_id` at `now`, Unix seconds: the time from
+    /// which it remembers every revocation of that session. A store that can lose its denylist
+    /// (a process restart, a backend that loses its data) returns the time of its last loss —
+    /// its creation, a marker it re-creates at `now` when it finds it missing — or, keeping a
+    /// marker per session beside the session's denylist, 0 while the marker is there and
+    /// `u64::MAX` once it is missing (lost, or the session ended), so that tokens issued before
+    /// are refused; a store whose denylist is as durable as its sessions may return 0. Never
+    /// after the `now` of an operation that recorded a token of the session
+    /// ([`create`](Self::create), [`rotate`](Self::rotate)) while the store keeps its data.
+    async fn horizon(&self, session_id: &str, now: u64) -> Result<u64, StoreError>;
 
-    /// Whether the access token `jti`, issued at `issued_at`, may be accepted at `now`: refused
-    /// before the horizon, then checked against the denylist. The default asks
-    /// [`horizon`](Self::horizon) then [`is_denied`](Self::is_denied); a network store may
-    /// answer both in one round trip.
+    /// Whether the access token `jti` of the session `session_id` (its `sid` claim), issued at
+    /// `issued_at`, may be accepted at `now`: refused before the horizon, then checked against
+    /// the denylist. The default asks [`horizon`](Self::horizon) then
+    /// [`is_denied`](Self::is_denied); a network store may answer both in one round trip.
     async fn check_access(
         &self,
+        session_id: &str,
         jti: &str,
         issued_at: u64,
         now: u64,
     ) -> Result<AccessCheck, StoreError> {
-        let horizon = self.horizon(now).await?;
+        let horizon = self.horizon(session_id, now).await?;
         if issued_at < horizon {
             return Ok(AccessCheck::BeforeHorizon { horizon });
         }
-        Ok(if self.is_denied(jti, now).await? {
+        Ok(if self.is_denied(session_id, jti, now).await? {
             AccessCheck::Denied
         } else {
             AccessCheck::Allowed

@@ -404,13 +404,13 @@ impl SessionStore for PostgresSessionStore {
         bounded(self.timeout, self.session_of_unbounded(token)).await
     }
 
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+    async fn is_denied(&self, _session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError> {
         bounded(self.timeout, self.is_denied_unbounded(jti, now)).await
     }
 
     /// 0: the denylist is committed with the revocation, in the same database as the sessions;
     /// it is lost only with them (a restore from a backup: docs/SESSIONS.md).
-    async fn horizon(&self, _now: u64) -> Result<u64, StoreError> {
+    async fn horizon(&self, _session_id: &str, _now: u64) -> Result<u64, StoreError> {
         Ok(0)
     }
 

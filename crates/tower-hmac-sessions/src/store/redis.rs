@@ -1,149 +1,99 @@
-//! Sessions in Redis, shared by every instance: each operation one Lua script, so rotation is
-//! atomic. Keys under a prefix of their own; times from the caller's clock (TTLs relative to it).
-//! Not for Redis Cluster (a script touches a session's and its token's keys together).
+//! Sessions in Redis or Redis Cluster, shared by every instance: each decision one Lua script, so
+//! rotation is atomic. Keys under a prefix of their own; times from the caller's clock (TTLs
+//! relative to it). Every operation is bounded by the store's timeout.
 //!
-//! The horizon is the marker key `<prefix>horizon` (Unix seconds): every script that records a
-//! token or checks one creates it at the caller's `now` when it is missing — on first use, and
-//! after Redis lost its data (a restart without persistence, a flush, an eviction) — so an
-//! access token issued before the loss is refused (`token_before_horizon`) and a lost logout
-//! never re-validates a token. Every operation is bounded by the store's timeout.
+//! # Keys: every script touches one hash slot
+//!
+//! | key | what | slot |
+//! |---|---|---|
+//! | `<prefix>{<session>}:session` | hash: subject, scopes, lifetimes, `revoked`; its presence is the session's horizon marker | the session's |
+//! | `<prefix>{<session>}:tokens` | hash: every refresh token of the session (SHA-256, hex) → `0` current, `1` used | the session's |
+//! | `<prefix>{<session>}:access` | sorted set: its access tokens' ids → their `deny_until`; its denylist once the session is revoked | the session's |
+//! | `<prefix>token:<sha-256 hex>` | string: the session of a refresh token, written once, never changed | the token's |
+//! | `<prefix>subject:<subject>` | set: the subject's sessions | the subject's |
+//!
+//! The three keys of a session share the hash tag `{<session>}` (a session id with `{`, `}`,
+//! a leading `~` or nothing in it is tagged `~<hex>`), so the scripts that start, rotate,
+//! revoke and check a session run in its slot, with every key in `KEYS`. A refresh token is
+//! found from its hash alone through its index `token:<hash>`, which is written **before** the
+//! script that makes the token valid in its session: a crash or a lost node between the two
+//! leaves an index entry whose session does not know the token, which resolves to "unknown" —
+//! never a valid token the index cannot find. Likewise a login adds the session to its
+//! subject's set before the session exists, so [`revoke_subject`](SessionStore::revoke_subject)
+//! never misses a live session. `revoke_subject` reads the set, then revokes one session per
+//! script (each in its own slot): a failure in the middle (a node down) leaves the sessions
+//! already revoked revoked and returns an error; the caller retries, and sessions revoked
+//! before count 0 the second time.
+//!
+//! # Losing data (the horizon, per session)
+//!
+//! A session's record is its own horizon marker ([`SessionStore::horizon`]): it lives as long as
+//! the session or any of its access tokens (every token recorded stretches its TTL to the
+//! token's `deny_until`), in the same slot — on the same node — as the session's denylist. While
+//! it is there the store remembers every revocation of the session (horizon 0); when the node
+//! that holds it loses its data (a restart without persistence, a flush), the session's access
+//! tokens find no record and are refused (`token_before_horizon`, horizon `u64::MAX`, and a
+//! `session_store_horizon` warning on `tower_hmac::sessions`): a lost logout never re-validates
+//! a token, and the sessions on the other nodes go on. No clock is involved: nothing depends on
+//! the instances agreeing on the time. Eviction is refused at start (`maxmemory-policy` must be
+//! `noeviction`): an evicted entry would be a partial loss that no marker shows. A failover to a
+//! replica that had not received the latest writes may lose a revocation while the record
+//! stays: that is Redis replication's asynchrony, which the store cannot see.
+//!
+//! # Redis Cluster
+//!
+//! Pass a cluster connection (`redis::cluster_async::ClusterConnection`, the `redis` crate's
+//! feature `cluster-async`) to [`RedisSessionStore::from_connection`], then
+//! [`check`](RedisSessionStore::check) it. On a cluster, the eviction policy is read from one
+//! node: configure every node alike. `tests/it/sessions_cluster.rs` runs the conformance suite
+//! against a three-node cluster, with a node killed mid-run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
 use super::{
     AccessCheck, DEFAULT_TIMEOUT, IssuedAccess, NewSession, Rotation, Session, SessionStore,
     StoreError, TokenHash, bounded,
 };
 
-/// The horizon marker: read, or created at `now` when missing (returns it and whether it was
-/// missing).
-const HORIZON: &str = r"
-local function horizon(p, now)
-  local hk = p .. 'horizon'
-  local h = redis.call('GET', hk)
-  if h then return tonumber(h), 0 end
-  redis.call('SET', hk, now)
-  return now, 1
-end
-";
+mod scripts;
 
-const CHECK: &str = r"
-local p, jti, iat, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local h, missing = horizon(p, now)
-if iat < h then return {'before', h, missing} end
-local exp = redis.call('GET', p .. 'deny:' .. jti)
-if exp and tonumber(exp) > now then return {'denied', h, missing} end
-return {'allowed', h, missing}
-";
-
-const HORIZON_ONLY: &str = r"
-local h, missing = horizon(ARGV[1], tonumber(ARGV[2]))
-return {h, missing}
-";
-
-const REVOKE: &str = r"
-local function revoke(p, sid, now)
-  local sk = p .. 'sess:' .. sid
-  if redis.call('HGET', sk, 'revoked') ~= '0' then return 0 end
-  redis.call('HSET', sk, 'revoked', '1')
-  local ak = p .. 'acc:' .. sid
-  local acc = redis.call('ZRANGEBYSCORE', ak, '(' .. now, '+inf', 'WITHSCORES')
-  for i = 1, #acc, 2 do
-    local exp = tonumber(acc[i + 1])
-    redis.call('SET', p .. 'deny:' .. acc[i], exp, 'EX', exp - now)
-  end
-  redis.call('DEL', ak)
-  return 1
-end
-";
-
-/// Records an access token of a live session (inside the script that starts or rotates it).
-const RECORD: &str = r"
-local function record(p, sid, jti, deny_until, now)
-  local ak = p .. 'acc:' .. sid
-  redis.call('ZREMRANGEBYSCORE', ak, '-inf', now)
-  redis.call('ZADD', ak, deny_until, jti)
-  if redis.call('TTL', ak) < deny_until - now then redis.call('EXPIRE', ak, math.max(deny_until - now, 1)) end
-end
-";
-
-const CREATE: &str = r"
-local p, tok, sid, sub, scopes = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local abs, idle, now = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local jti, deny_until = ARGV[9], tonumber(ARGV[10])
-local _, missing = horizon(p, now)
-local ttl = math.max(abs - now, 1)
-local sk = p .. 'sess:' .. sid
-redis.call('HSET', sk, 'sub', sub, 'scopes', scopes, 'abs', abs, 'idle', idle, 'last', now, 'revoked', '0')
-redis.call('EXPIRE', sk, ttl)
-redis.call('HSET', p .. 'tok:' .. tok, 'sid', sid, 'used', '0')
-redis.call('EXPIRE', p .. 'tok:' .. tok, ttl)
-local subj = p .. 'subj:' .. sub
-redis.call('SADD', subj, sid)
-if redis.call('TTL', subj) < ttl then redis.call('EXPIRE', subj, ttl) end
-record(p, sid, jti, deny_until, now)
-return 1 + missing
-";
-
-const ROTATE: &str = r"
-local p, old, new, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local jti, deny_until = ARGV[5], tonumber(ARGV[6])
-horizon(p, now)
-local tk = p .. 'tok:' .. old
-local sid = redis.call('HGET', tk, 'sid')
-if not sid then return {'unknown'} end
-local sk = p .. 'sess:' .. sid
-local s = redis.call('HMGET', sk, 'sub', 'scopes', 'abs', 'idle', 'last', 'revoked')
-if not s[1] then return {'unknown'} end
-if s[6] == '1' then return {'revoked'} end
-if redis.call('HGET', tk, 'used') == '1' then
-  revoke(p, sid, now)
-  return {'reused', sid, s[1]}
-end
-local abs = tonumber(s[3])
-if now >= abs or now >= tonumber(s[5]) + tonumber(s[4]) then return {'expired'} end
-redis.call('HSET', tk, 'used', '1')
-local nk = p .. 'tok:' .. new
-redis.call('HSET', nk, 'sid', sid, 'used', '0')
-redis.call('EXPIRE', nk, math.max(abs - now, 1))
-redis.call('HSET', sk, 'last', now)
--- In the same script: a revocation runs wholly before (revoked above) or after (denies it).
-record(p, sid, jti, deny_until, now)
-return {'rotated', sid, s[1], s[2], s[3]}
-";
-
-const REVOKE_SESSION: &str = "return revoke(ARGV[1], ARGV[2], tonumber(ARGV[3]))";
-
-const REVOKE_SUBJECT: &str = r"
-local p, now = ARGV[1], tonumber(ARGV[3])
-local count = 0
-for _, sid in ipairs(redis.call('SMEMBERS', p .. 'subj:' .. ARGV[2])) do
-  count = count + revoke(p, sid, now)
-end
-return count
-";
+use scripts::Scripts;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tower-hmac:sessions:";
 
-/// Sessions in Redis.
+/// Sessions in Redis, or in Redis Cluster: a connection manager (`connect`) by default, any
+/// `redis` connection with [`from_connection`](Self::from_connection).
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// use tower_hmac_sessions::store::RedisSessionStore;
+///
+/// // One Redis (checked: it answers, and does not evict keys).
+/// let store = RedisSessionStore::connect("redis://127.0.0.1:6379", "app:sessions:").await?;
+///
+/// // Redis Cluster, with the `redis` crate's feature `cluster-async`:
+/// // let conn = redis::cluster::ClusterClient::new(nodes)?.get_async_connection().await?;
+/// // let store = RedisSessionStore::from_connection(conn, "app:sessions:")?
+/// //     .with_timeout(std::time::Duration::from_millis(300));
+/// // store.check().await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
-pub struct RedisSessionStore {
-    conn: ConnectionManager,
-    prefix: String,
+pub struct RedisSessionStore<C = ConnectionManager> {
+    conn: C,
+    prefix: Arc<str>,
     timeout: Duration,
-    check: redis::Script,
-    horizon: redis::Script,
-    create: redis::Script,
-    rotate: redis::Script,
-    revoke_session: redis::Script,
-    revoke_subject: redis::Script,
+    scripts: Arc<Scripts>,
 }
 
-impl std::fmt::Debug for RedisSessionStore {
+impl<C> std::fmt::Debug for RedisSessionStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessionStore")
             .field("prefix", &self.prefix)
@@ -156,19 +106,64 @@ fn store_error(e: redis::RedisError) -> StoreError {
     StoreError::new(e)
 }
 
-fn warn_lost() {
+fn warn_lost(session_id: &str) {
     tracing::warn!(
         target: crate::TRACING_TARGET,
         event = "session_store_horizon",
-        "the Redis session store's horizon marker was missing: Redis lost its data (a restart \
-         without persistence, a flush, an eviction) or this is its first use; access tokens \
-         issued before now are refused (token_before_horizon) and their sessions must log in again"
+        session_id,
+        "the Redis session store has no record of this session: the node holding it lost its \
+         data (a restart without persistence, a flush, a failover) or the session ended; its \
+         access tokens are refused (token_before_horizon) and it must log in again"
     );
 }
 
-impl RedisSessionStore {
+/// The hash tag of a session: its id, or `~` and its hex when the id is empty, holds a brace
+/// (which would end or empty the tag) or starts with `~` (so that the two forms never meet).
+fn tag(session_id: &str) -> std::borrow::Cow<'_, str> {
+    if session_id.is_empty() || session_id.starts_with('~') || session_id.contains(['{', '}']) {
+        format!("~{}", hex::encode(session_id)).into()
+    } else {
+        session_id.into()
+    }
+}
+
+/// Redis's answer to a rotation, by the script.
+fn rotation(session_id: &str, answer: &[String]) -> Result<Rotation, StoreError> {
+    Ok(match answer {
+        [status, sub, scopes, abs] if status == "rotated" => Rotation::Rotated(Session {
+            session_id: session_id.to_owned(),
+            subject: sub.clone(),
+            scopes: scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            absolute_expiry: abs
+                .parse()
+                .map_err(|_| StoreError::new("a session's absolute expiry is not a number"))?,
+        }),
+        [status, sub] if status == "reused" => Rotation::Reused {
+            session_id: session_id.to_owned(),
+            subject: sub.clone(),
+        },
+        [status] if status == "revoked" => Rotation::Revoked,
+        [status] if status == "expired" => Rotation::Expired,
+        [status] if status == "unknown" => Rotation::Unknown,
+        [status] if status == "collision" => {
+            return Err(StoreError::new("the new refresh token is already recorded"));
+        }
+        _ => {
+            return Err(StoreError::new(
+                "unexpected answer from the rotation script",
+            ));
+        }
+    })
+}
+
+impl RedisSessionStore<ConnectionManager> {
     /// Connects to `url` (`redis://…`), keys under `prefix`, with [`DEFAULT_TIMEOUT`]; fails
-    /// when Redis does not answer a `PING` within it.
+    /// when Redis does not answer a `PING` within it, or may evict keys
+    /// ([`check`](Self::check)).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Self::connect_with_timeout(url, prefix, DEFAULT_TIMEOUT).await
     }
@@ -196,28 +191,57 @@ impl RedisSessionStore {
                 .map_err(store_error)
         })
         .await?;
-        let with_revoke =
-            |body: &str| redis::Script::new(&format!("{REVOKE}\n{RECORD}\n{HORIZON}\n{body}"));
-        let store = Self {
-            conn,
-            prefix: prefix.to_owned(),
-            timeout,
-            check: redis::Script::new(&format!("{HORIZON}\n{CHECK}")),
-            horizon: redis::Script::new(&format!("{HORIZON}\n{HORIZON_ONLY}")),
-            create: with_revoke(CREATE),
-            rotate: with_revoke(ROTATE),
-            revoke_session: with_revoke(REVOKE_SESSION),
-            revoke_subject: with_revoke(REVOKE_SUBJECT),
-        };
-        store.ping().await?;
-        store.check_eviction_policy().await?;
+        let store = Self::from_connection(conn, prefix)?.with_timeout(timeout);
+        store.check().await?;
         Ok(store)
     }
+}
 
-    /// Refuses a Redis that may evict keys under memory pressure: an evicted denylist entry is a
-    /// logged-out access token accepted again, and the horizon marker cannot tell a partial
-    /// loss (the replay store refuses such a Redis for the same reason). Where `CONFIG` is not
-    /// allowed (managed Redis) a warning says what to check.
+impl<C> RedisSessionStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// A store on an existing connection — a Redis Cluster connection
+    /// (`redis::cluster_async::ClusterConnection`), a connection manager with settings of your
+    /// own — keys under `prefix`, with [`DEFAULT_TIMEOUT`]. Call [`check`](Self::check) before
+    /// serving. Fails when `prefix` holds `{` or `}`: the store's hash tags are its own.
+    pub fn from_connection(conn: C, prefix: &str) -> Result<Self, StoreError> {
+        if prefix.contains(['{', '}']) {
+            return Err(StoreError::new(
+                "a Redis session store's prefix may not hold `{` or `}` (the store tags each \
+                 session's keys with a hash tag of its own)",
+            ));
+        }
+        Ok(Self {
+            conn,
+            prefix: prefix.into(),
+            timeout: DEFAULT_TIMEOUT,
+            scripts: Arc::new(Scripts::new()),
+        })
+    }
+
+    /// Another per-operation timeout (at least 1 ms); see
+    /// [`connect_with_timeout`](RedisSessionStore::connect_with_timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Checks that Redis answers a `PING` (on a cluster: every primary) within the timeout, and
+    /// refuses a Redis that may evict keys: an evicted denylist entry is a logged-out access
+    /// token accepted again, and no marker can tell a partial loss (the replay store refuses
+    /// such a Redis for the same reason). Where `CONFIG` is not allowed (managed Redis) a
+    /// warning says what to check.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.ping().await?;
+        self.check_eviction_policy().await
+    }
+
     async fn check_eviction_policy(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let answer = bounded(self.timeout, async {
@@ -250,41 +274,90 @@ impl RedisSessionStore {
         }
     }
 
-    /// Runs a prepared script within the store's timeout.
+    /// The keys of one session — its record, its refresh tokens, its access tokens — all in one
+    /// hash slot.
+    pub fn session_keys(&self, session_id: &str) -> [String; 3] {
+        let tag = tag(session_id);
+        ["session", "tokens", "access"].map(|kind| format!("{}{{{tag}}}:{kind}", self.prefix))
+    }
+
+    /// The key that says which session a refresh token (its SHA-256) belongs to.
+    pub fn token_key(&self, token: &TokenHash) -> String {
+        format!("{}token:{}", self.prefix, hex::encode(token))
+    }
+
+    /// The key of the set of a subject's sessions.
+    pub fn subject_key(&self, subject: &str) -> String {
+        format!("{}subject:{subject}", self.prefix)
+    }
+
+    /// Runs a prepared script (no timeout: the caller bounds the operation).
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        bounded(self.timeout, async {
-            invocation
-                .invoke_async(&mut conn)
-                .await
-                .map_err(store_error)
-        })
-        .await
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)
     }
 
-    /// The per-operation timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
+    /// The session a token's index names (`None` when there is none) and the index's remaining
+    /// TTL in milliseconds (negative: none).
+    async fn read_index(&self, token: &TokenHash) -> Result<Option<(String, i64)>, StoreError> {
+        let invocation = self.scripts.read_index.key(self.token_key(token));
+        let (found, sid, pttl): (i64, String, i64) = self.run(&invocation).await?;
+        Ok((found == 1).then_some((sid, pttl)))
     }
-}
 
-#[async_trait]
-impl SessionStore for RedisSessionStore {
-    async fn create(
+    /// Writes a token's index (before the script that makes the token valid); an index that is
+    /// already there is an error (a token is never moved to another session).
+    async fn write_index(
+        &self,
+        token: &TokenHash,
+        session_id: &str,
+        ttl_millis: i64,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.token_key(token)).arg(session_id).arg("NX");
+        if ttl_millis > 0 {
+            cmd.arg("PX").arg(ttl_millis);
+        }
+        let mut conn = self.conn.clone();
+        let written: Option<String> = cmd.query_async(&mut conn).await.map_err(store_error)?;
+        match written {
+            Some(_) => Ok(()),
+            None => Err(StoreError::new("the refresh token is already recorded")),
+        }
+    }
+
+    async fn create_unbounded(
         &self,
         session: &NewSession,
         token: &TokenHash,
         access: &IssuedAccess,
         now: u64,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.create.prepare_invoke();
+        let lifetime = session.absolute_expiry.saturating_sub(now).max(1);
+        // The subject's set first (a session it misses would escape `revoke_subject`), then the
+        // token's index, then the session itself: each earlier step left alone by a failure of
+        // a later one resolves to nothing.
+        let mut add = self
+            .scripts
+            .subject_add
+            .key(self.subject_key(&session.subject));
+        add.arg(&session.session_id)
+            .arg(lifetime.saturating_add(access.deny_until.saturating_sub(now)));
+        let _: i64 = self.run(&add).await?;
+        let millis = i64::try_from(lifetime.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.write_index(token, &session.session_id, millis).await?;
+        let [session_key, tokens_key, access_key] = self.session_keys(&session.session_id);
+        let mut invocation = self.scripts.create.key(session_key);
         invocation
-            .arg(&self.prefix)
+            .key(tokens_key)
+            .key(access_key)
             .arg(hex::encode(token))
-            .arg(&session.session_id)
             .arg(&session.subject)
             .arg(session.scopes.join(" "))
             .arg(session.absolute_expiry)
@@ -292,11 +365,105 @@ impl SessionStore for RedisSessionStore {
             .arg(now)
             .arg(&access.jti)
             .arg(access.deny_until);
-        let answer: i64 = self.run(&invocation).await?;
-        if answer == 2 {
-            warn_lost();
+        match self.run::<i64>(&invocation).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::new("the session id is already recorded")),
         }
-        Ok(())
+    }
+
+    async fn rotate_unbounded(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let Some((session_id, ttl_millis)) = self.read_index(old).await? else {
+            return Ok(Rotation::Unknown);
+        };
+        // The new token's index before the script that makes it valid; the same lifetime as
+        // the old one's (the session's).
+        self.write_index(new, &session_id, ttl_millis).await?;
+        let [session_key, tokens_key, access_key] = self.session_keys(&session_id);
+        let mut invocation = self.scripts.rotate.key(session_key);
+        invocation
+            .key(tokens_key)
+            .key(access_key)
+            .arg(hex::encode(old))
+            .arg(hex::encode(new))
+            .arg(now)
+            .arg(&access.jti)
+            .arg(access.deny_until);
+        let answer: Vec<String> = self.run(&invocation).await?;
+        let outcome = rotation(&session_id, &answer)?;
+        if !matches!(outcome, Rotation::Rotated(_)) {
+            // The new token was not made valid: its index goes (best effort: one left behind
+            // resolves to "unknown", and expires with the session).
+            let mut conn = self.conn.clone();
+            let _: Result<i64, _> = redis::cmd("DEL")
+                .arg(self.token_key(new))
+                .query_async(&mut conn)
+                .await;
+        }
+        Ok(outcome)
+    }
+
+    /// 1 revoked now, 0 already revoked, -1 no record of the session.
+    async fn revoke_unbounded(&self, session_id: &str, now: u64) -> Result<i64, StoreError> {
+        let [session_key, _, access_key] = self.session_keys(session_id);
+        let mut invocation = self.scripts.revoke_session.key(session_key);
+        invocation.key(access_key).arg(now);
+        self.run(&invocation).await
+    }
+
+    async fn session_of_unbounded(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
+        let Some((session_id, _)) = self.read_index(token).await? else {
+            return Ok(None);
+        };
+        // An index whose session does not know the token (a login or rotation that failed
+        // after writing it) is no token.
+        let [_, tokens_key, _] = self.session_keys(&session_id);
+        let mut conn = self.conn.clone();
+        let known: bool = redis::cmd("HEXISTS")
+            .arg(tokens_key)
+            .arg(hex::encode(token))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(known.then_some(session_id))
+    }
+
+    /// The check script: `allowed`, `denied`, or `lost` (no record of the session).
+    async fn check_unbounded(
+        &self,
+        session_id: &str,
+        jti: &str,
+        now: u64,
+    ) -> Result<String, StoreError> {
+        let [session_key, _, access_key] = self.session_keys(session_id);
+        let mut invocation = self.scripts.check.key(session_key);
+        invocation.key(access_key).arg(jti).arg(now);
+        self.run(&invocation).await
+    }
+}
+
+#[async_trait]
+impl<C> SessionStore for RedisSessionStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn create(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        bounded(
+            self.timeout,
+            self.create_unbounded(session, token, access, now),
+        )
+        .await
     }
 
     async fn rotate(
@@ -306,104 +473,87 @@ impl SessionStore for RedisSessionStore {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError> {
-        let mut invocation = self.rotate.prepare_invoke();
-        invocation
-            .arg(&self.prefix)
-            .arg(hex::encode(old))
-            .arg(hex::encode(new))
-            .arg(now)
-            .arg(&access.jti)
-            .arg(access.deny_until);
-        let answer: Vec<String> = self.run(&invocation).await?;
-        Ok(match answer.as_slice() {
-            [status, sid, sub, scopes, abs] if status == "rotated" => Rotation::Rotated(Session {
-                session_id: sid.clone(),
-                subject: sub.clone(),
-                scopes: scopes
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                absolute_expiry: abs.parse().unwrap_or(0),
-            }),
-            [status, sid, sub] if status == "reused" => Rotation::Reused {
-                session_id: sid.clone(),
-                subject: sub.clone(),
-            },
-            [status] if status == "revoked" => Rotation::Revoked,
-            [status] if status == "expired" => Rotation::Expired,
-            _ => Rotation::Unknown,
-        })
+        bounded(self.timeout, self.rotate_unbounded(old, new, access, now)).await
     }
 
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
-        let mut invocation = self.revoke_session.prepare_invoke();
-        invocation.arg(&self.prefix).arg(session_id).arg(now);
-        let n: i64 = self.run(&invocation).await?;
-        Ok(n == 1)
+        Ok(bounded(self.timeout, self.revoke_unbounded(session_id, now)).await? == 1)
     }
 
+    /// One script per session, each in its session's slot and bounded by the timeout: a
+    /// failure in the middle leaves the sessions already revoked revoked and returns the error
+    /// (retry). Sessions of which nothing is left are dropped from the subject's set.
     async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
-        let mut invocation = self.revoke_subject.prepare_invoke();
-        invocation.arg(&self.prefix).arg(subject).arg(now);
-        let n: i64 = self.run(&invocation).await?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        let subject_key = self.subject_key(subject);
+        let mut conn = self.conn.clone();
+        let sessions: Vec<String> = bounded(self.timeout, async {
+            redis::cmd("SMEMBERS")
+                .arg(&subject_key)
+                .query_async(&mut conn)
+                .await
+                .map_err(store_error)
+        })
+        .await?;
+        let mut count = 0;
+        let mut gone = Vec::new();
+        for session_id in sessions {
+            match bounded(self.timeout, self.revoke_unbounded(&session_id, now)).await? {
+                1 => count += 1,
+                -1 => gone.push(session_id),
+                _ => {}
+            }
+        }
+        if !gone.is_empty() {
+            bounded(self.timeout, async {
+                redis::cmd("SREM")
+                    .arg(&subject_key)
+                    .arg(&gone)
+                    .query_async::<i64>(&mut conn)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        }
+        Ok(count)
     }
 
     async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
-        let mut conn = self.conn.clone();
-        let cmd = redis::cmd("HGET")
-            .arg(format!("{}tok:{}", self.prefix, hex::encode(token)))
-            .arg("sid")
-            .clone();
-        bounded(self.timeout, async {
-            cmd.query_async(&mut conn).await.map_err(store_error)
+        bounded(self.timeout, self.session_of_unbounded(token)).await
+    }
+
+    async fn is_denied(&self, session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError> {
+        let status = bounded(self.timeout, self.check_unbounded(session_id, jti, now)).await?;
+        Ok(status == "denied")
+    }
+
+    /// 0 while the store holds the session's record (it remembers every revocation of the
+    /// session, beside it); `u64::MAX` (every token of it is before) when it has none: the node
+    /// that held it lost its data, or the session ended.
+    async fn horizon(&self, session_id: &str, now: u64) -> Result<u64, StoreError> {
+        let status = bounded(self.timeout, self.check_unbounded(session_id, "", now)).await?;
+        Ok(if status == "lost" {
+            warn_lost(session_id);
+            u64::MAX
+        } else {
+            0
         })
-        .await
     }
 
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let cmd = redis::cmd("GET")
-            .arg(format!("{}deny:{jti}", self.prefix))
-            .clone();
-        let exp: Option<u64> = bounded(self.timeout, async {
-            cmd.query_async(&mut conn).await.map_err(store_error)
-        })
-        .await?;
-        Ok(exp.is_some_and(|exp| exp > now))
-    }
-
-    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
-        let mut invocation = self.horizon.prepare_invoke();
-        invocation.arg(&self.prefix).arg(now);
-        let (horizon, missing): (u64, i64) = self.run(&invocation).await?;
-        if missing == 1 {
-            warn_lost();
-        }
-        Ok(horizon)
-    }
-
-    /// The horizon and the denylist in one script: one round trip.
+    /// The session's record (its horizon) and its denylist in one script, in its slot.
     async fn check_access(
         &self,
+        session_id: &str,
         jti: &str,
-        issued_at: u64,
+        _issued_at: u64,
         now: u64,
     ) -> Result<AccessCheck, StoreError> {
-        let mut invocation = self.check.prepare_invoke();
-        invocation
-            .arg(&self.prefix)
-            .arg(jti)
-            .arg(issued_at)
-            .arg(now);
-        let (status, horizon, missing): (String, u64, i64) = self.run(&invocation).await?;
-        if missing == 1 {
-            warn_lost();
-        }
+        let status = bounded(self.timeout, self.check_unbounded(session_id, jti, now)).await?;
         Ok(match status.as_str() {
             "allowed" => AccessCheck::Allowed,
-            "before" => AccessCheck::BeforeHorizon { horizon },
+            "lost" => {
+                warn_lost(session_id);
+                AccessCheck::BeforeHorizon { horizon: u64::MAX }
+            }
             _ => AccessCheck::Denied,
         })
     }
@@ -418,5 +568,24 @@ impl SessionStore for RedisSessionStore {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tag;
+
+    #[test]
+    fn a_plain_session_id_is_its_own_tag() {
+        assert_eq!(tag("3f2a"), "3f2a");
+    }
+
+    #[test]
+    fn a_session_id_that_could_break_or_forge_a_tag_is_hex() {
+        assert_eq!(tag(""), "~");
+        assert_eq!(tag("a}b"), "~617d62");
+        assert_eq!(tag("{"), "~7b");
+        // `~7b` itself cannot pose as `{`.
+        assert_eq!(tag("~7b"), "~7e3762");
     }
 }

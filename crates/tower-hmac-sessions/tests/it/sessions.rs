@@ -257,11 +257,11 @@ impl SessionStore for RevokesRightAfter {
     async fn session_of(&self, token: &TokenHash) -> Result<Option<String>, StoreError> {
         self.0.session_of(token).await
     }
-    async fn is_denied(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
-        self.0.is_denied(jti, now).await
+    async fn is_denied(&self, session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError> {
+        self.0.is_denied(session_id, jti, now).await
     }
-    async fn horizon(&self, now: u64) -> Result<u64, StoreError> {
-        self.0.horizon(now).await
+    async fn horizon(&self, session_id: &str, now: u64) -> Result<u64, StoreError> {
+        self.0.horizon(session_id, now).await
     }
 }
 
@@ -766,10 +766,10 @@ impl SessionStore for Down {
     async fn session_of(&self, _: &TokenHash) -> Result<Option<String>, StoreError> {
         Err(down())
     }
-    async fn is_denied(&self, _: &str, _: u64) -> Result<bool, StoreError> {
+    async fn is_denied(&self, _: &str, _: &str, _: u64) -> Result<bool, StoreError> {
         Err(down())
     }
-    async fn horizon(&self, _: u64) -> Result<u64, StoreError> {
+    async fn horizon(&self, _: &str, _: u64) -> Result<u64, StoreError> {
         Err(down())
     }
     async fn ping(&self) -> Result<(), StoreError> {
