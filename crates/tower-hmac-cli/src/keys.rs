@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::import::Provider;
+
 #[cfg(feature = "postgres")]
 pub(crate) use admin::run;
 
@@ -39,6 +41,26 @@ enum Command {
         /// The key id. Default: the app id, a dash and 8 random characters.
         #[arg(long, value_name = "ID")]
         key_id: Option<String>,
+    },
+    /// Import a provider's secret (Stripe's whsec_…, Slack's, GitHub's) from standard input or
+    /// --from: its form is checked, it is stored encrypted as issued and kept to the provider's
+    /// scheme. Never echoed.
+    Import {
+        /// Whose secret it is (its form is checked; the key is kept to its scheme).
+        #[arg(long, value_name = "PROVIDER")]
+        provider: Provider,
+        /// The app (created when new). Default: the provider's name.
+        #[arg(long, value_name = "ID")]
+        app: Option<String>,
+        /// The key id. Default: the app id, a dash and 8 random characters.
+        #[arg(long, value_name = "ID")]
+        key_id: Option<String>,
+        /// The file holding the secret. Default: standard input.
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+        /// Never a secret: refused, without repeating it (use standard input or --from).
+        #[arg(hide = true)]
+        argument: Option<String>,
     },
     /// A new key for an app; its other active keys stay valid for --grace more, then expire.
     Rotate {
@@ -97,8 +119,20 @@ mod admin {
     use tower_hmac_postgres::{KeyAdmin, Keyring, MasterKey};
 
     use super::{Args, Command, MASTER_KEY_ENV};
+    use crate::import::{ARGUMENT_REFUSED, read_secret};
 
     pub(crate) fn run(args: &Args) -> Result<u8, String> {
+        // A provider's secret is read and checked before anything else: a bad value is refused
+        // whatever the database.
+        let imported = match &args.command {
+            Command::Import {
+                argument: Some(_), ..
+            } => return Err(ARGUMENT_REFUSED.into()),
+            Command::Import { provider, from, .. } => {
+                Some(read_secret(*provider, from.as_deref())?)
+            }
+            _ => None,
+        };
         if let Command::MasterKey = args.command {
             let key = MasterKey::generate().map_err(|e| e.to_string())?;
             println!("{}", key.to_base64().as_str());
@@ -144,6 +178,29 @@ mod admin {
                     .await
                     .map_err(|e| e.to_string())?;
                 print_new(app, &key_id, &secret);
+            }
+            Command::Import {
+                provider,
+                app,
+                key_id,
+                ..
+            } => {
+                let app = app.as_deref().unwrap_or(provider.scheme());
+                let key_id = key_id_or_new(app, key_id.as_deref())?;
+                let secret = imported.as_ref().ok_or("no secret read")?;
+                admin
+                    .add_key_for_schemes(app, &key_id, secret, &[provider.scheme()], &actor)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "imported {key_id} (app {app}): {}, stored encrypted as issued, kept to the \
+                     scheme {}; it is not shown.\n\
+                     # The layer verifies it with .with_scheme({}::new(\"{key_id}\")) (feature \
+                     `webhooks`) on the route the provider calls.",
+                    provider.secret_name(),
+                    provider.scheme(),
+                    provider.scheme_type(),
+                );
             }
             Command::Rotate { app, key_id, grace } => {
                 let key_id = key_id_or_new(app, key_id.as_deref())?;
@@ -225,8 +282,9 @@ mod admin {
             "# New key of app {app}: shown once, stored only encrypted. Give it to the client now.\n\
          TOWER_HMAC_KEY_ID={key_id}\n\
          TOWER_HMAC_SECRET={text}\n\
-         # v1, softaware (ApiKey), the token, AWS SigV4 (secret access key): the secret above as is;\n\
-         # RFC 9421 (hmac-sha256): its Base64-decoded bytes.",
+         # v1, softaware (ApiKey), the token, AWS SigV4 (secret access key), Kong and APISIX: the\n\
+         # secret above as is; RFC 9421 (hmac-sha256): its Base64-decoded bytes (docs/PROTOCOL.md,\n\
+         # \"Which form of the secret each scheme uses\").",
             text = text.as_str()
         );
     }

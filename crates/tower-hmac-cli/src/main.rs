@@ -1,7 +1,8 @@
 //! `tower-hmac`: generate keys, sign and send requests, and explain signature mismatches for
 //! tower-hmac protocol v1; presign AWS SigV4 URLs.
 //!
-//! Key material is read from the environment (`TOWER_HMAC_SECRET`) or a file (`--key-file`),
+//! Key material is read from the environment (`TOWER_HMAC_SECRET`), a file (`--key-file`) or, for
+//! a provider's secret imported (`keygen --import`, `keys import`), standard input or `--from`:
 //! never from an argument that `ps` would show.
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod credentials;
 mod explain;
+mod import;
 mod input;
 mod keygen;
 mod keys;
@@ -32,11 +34,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a new 32-byte key (OS CSPRNG); print a registry entry and the client's environment.
-    #[command(after_help = "Examples:\n  \
+    /// Generate a new 32-byte key (OS CSPRNG); print a registry entry, the client's environment
+    /// and the key in the form each scheme uses. With --import, a provider's secret instead.
+    #[command(
+        after_help = "With --import stripe|slack|github the provider's secret is read from \
+        standard input (or --from PATH), never from an argument; its form is checked and the entry \
+        printed uses it as issued (secret_text, or secret_text_file with --secret-file) and keeps \
+        it to the provider's scheme.\n\n\
+        Examples:\n  \
         tower-hmac keygen --app-id backoffice\n  \
         tower-hmac keygen --app-id backoffice --key-id backoffice-2026-11 --secret-file bo.key\n  \
-        tower-hmac keygen --app-id backoffice --registry registry.toml   # a key for an app it has")]
+        tower-hmac keygen --app-id backoffice --registry registry.toml   # a key for an app it has\n  \
+        tower-hmac keygen --import stripe --registry registry.toml --secret-file stripe.key < whsec.txt"
+    )]
     Keygen(keygen::Args),
     /// Sign a request: print its Authorization header, or with --curl a complete curl command.
     #[command(
@@ -74,14 +84,16 @@ enum Command {
         curl -T report.pdf \"$(tower-hmac presign PUT https://files.example.com/reports/1.pdf --service s3 --expires 600)\""
     )]
     Presign(presign::Args),
-    /// Manage the keys of a PostgreSQL registry (tower-hmac-postgres): add, rotate, revoke,
-    /// list, re-encrypt under a new master key.
+    /// Manage the keys of a PostgreSQL registry (tower-hmac-postgres): add, import a provider's
+    /// secret, rotate, revoke, list, re-encrypt under a new master key.
     #[command(
         after_help = "The database from --database-url or DATABASE_URL; the master key from \
         --master-key-file or TOWER_HMAC_MASTER_KEY (standard Base64 of 32 bytes; `keys master-key` \
-        makes one). A new secret is printed once and stored only encrypted.\n\n\
+        makes one). A new secret is printed once and stored only encrypted; an imported one (keys \
+        import) is read from standard input or --from and never printed.\n\n\
         Examples:\n  \
         tower-hmac keys add --app partner\n  \
+        tower-hmac keys import --provider stripe --app stripe < whsec.txt\n  \
         tower-hmac keys rotate --app partner --grace 86400\n  \
         tower-hmac keys revoke partner-1a2b3c4d\n  \
         tower-hmac keys list\n  \

@@ -74,6 +74,50 @@ impl KeyAdmin {
         secret: &SecretKey,
         actor: &str,
     ) -> Result<(), PostgresError> {
+        self.insert_key(app_id, key_id, secret, None, actor).await
+    }
+
+    /// Adds a key usable only through `schemes` (their ids: `stripe`, `v1`, …; a request of
+    /// another scheme signed with it is refused), otherwise as [`add_key`](Self::add_key): a
+    /// provider's webhook secret imported with `SecretKey::from_text`, kept to its provider's
+    /// scheme. The audit row is the same `added`.
+    pub async fn add_key_for_schemes(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        secret: &SecretKey,
+        schemes: &[&str],
+        actor: &str,
+    ) -> Result<(), PostgresError> {
+        let valid = |s: &&str| {
+            (1..=32).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if schemes.is_empty() {
+            return Err(PostgresError::Invalid {
+                key_id: key_id.to_owned(),
+                message: "no scheme: a key limited to no scheme could never be used".into(),
+            });
+        }
+        if let Some(bad) = schemes.iter().find(|s| !valid(s)) {
+            return Err(PostgresError::Invalid {
+                key_id: key_id.to_owned(),
+                message: format!("invalid scheme id {bad:?}"),
+            });
+        }
+        self.insert_key(app_id, key_id, secret, Some(schemes), actor)
+            .await
+    }
+
+    async fn insert_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        secret: &SecretKey,
+        schemes: Option<&[&str]>,
+        actor: &str,
+    ) -> Result<(), PostgresError> {
         for (what, id) in [("app", app_id), ("key", key_id)] {
             if !is_valid_key_id(id) {
                 return Err(PostgresError::Invalid {
@@ -92,8 +136,8 @@ impl KeyAdmin {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO tower_hmac_keys (key_id, app_id, state, secret_is_text, nonce, ciphertext, master_key) \
-             VALUES ($1, $2, 'active', $3, $4, $5, $6)",
+            "INSERT INTO tower_hmac_keys (key_id, app_id, state, secret_is_text, nonce, ciphertext, master_key, schemes) \
+             VALUES ($1, $2, 'active', $3, $4, $5, $6, $7)",
         )
         .bind(key_id)
         .bind(app_id)
@@ -101,6 +145,7 @@ impl KeyAdmin {
         .bind(&nonce[..])
         .bind(&ciphertext)
         .bind(master.id())
+        .bind(schemes)
         .execute(&mut *tx)
         .await?;
         change(&mut tx, actor, key_id, "added", None, Some("active")).await?;

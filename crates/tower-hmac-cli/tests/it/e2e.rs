@@ -12,7 +12,7 @@ use tower_hmac::InMemoryRegistry;
 const BIN: &str = env!("CARGO_BIN_EXE_tower-hmac");
 
 /// Starts the demo server with `registry` on a free loopback port, on its own thread.
-fn start_demo(registry: InMemoryRegistry) -> SocketAddr {
+pub(crate) fn start_demo(registry: InMemoryRegistry) -> SocketAddr {
     start_demo_with(registry, 0)
 }
 
@@ -205,6 +205,7 @@ fn keygen_output_makes_a_working_registry_and_client() {
     assert_eq!(registry.get("partner-1").unwrap().app_id(), "partner");
     let env: Vec<(String, String)> = client
         .lines()
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();

@@ -1,7 +1,7 @@
 //! `tower-hmac keys` against the machine's PostgreSQL (`TOWER_HMAC_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), in a schema of this test's own: a new secret is
 //! printed once and works, `list` never shows a secret, `scopes`, `revoke` and `reencrypt` take
-//! effect.
+//! effect; `keys import` stores a provider's secret as issued, kept to its scheme.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -159,6 +159,121 @@ async fn keys_are_added_once_listed_without_secrets_revoked_and_reencrypted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TOWER_HMAC_MASTER_KEY"));
+
+    let _ = std::fs::remove_dir_all(&dir);
+    let pool = sqlx::PgPool::connect(&url()).await.unwrap();
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await;
+}
+
+/// `keys import` against PostgreSQL: a Stripe secret from standard input, then a Slack one from
+/// a file, stored as issued (`SecretKey::from_text`) and kept to their schemes; the secret is in
+/// no output; a bad value is refused before anything is written, without repeating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_import_stores_a_provider_secret_kept_to_its_scheme() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let schema = format!("th_cli_import_{}", std::process::id());
+    let master = MasterKey::generate().unwrap().to_base64().to_string();
+    let import = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(["keys", "import"])
+            .args(args)
+            .args(["--schema", &schema, "--actor", "ci"])
+            .env("DATABASE_URL", url())
+            .env("TOWER_HMAC_MASTER_KEY", &master)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    };
+    let stripe = "whsec_KeysImportTest0123456789abcdefABCDEF";
+    let out = import(&["--provider", "stripe", "--key-id", "stripe-1"], stripe);
+    let (stdout, stderr) = (
+        text(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("imported stripe-1 (app stripe)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("with_scheme(tower_hmac::protocol::webhooks::Stripe::new(\"stripe-1\"))"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(stripe) && !stderr.contains(stripe));
+
+    let slack = "8f742231b10e8888abcd99aaabbb85a5";
+    let dir = std::env::temp_dir().join(format!("tower-hmac-keys-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("slack.txt");
+    std::fs::write(&file, format!("{slack}\n")).unwrap();
+    let out = import(
+        &[
+            "--provider",
+            "slack",
+            "--app",
+            "chatops",
+            "--key-id",
+            "slack-1",
+            "--from",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text(&out).contains(slack));
+
+    let registry = PostgresRegistry::connect(
+        &url(),
+        Keyring::new(MasterKey::from_base64(&master).unwrap()),
+        RegistryOptions::default().schema(&schema),
+    )
+    .await
+    .unwrap();
+    let record = registry.lookup("stripe-1").await.unwrap().unwrap();
+    assert_eq!(record.app_id(), "stripe");
+    assert_eq!(
+        record.secret().expose_secret(),
+        SecretKey::from_text(stripe).unwrap().expose_secret()
+    );
+    assert_eq!(&*record.secret().text_form(), stripe);
+    assert!(record.allows_scheme("stripe") && !record.allows_scheme("v1"));
+    let record = registry.lookup("slack-1").await.unwrap().unwrap();
+    assert_eq!(record.app_id(), "chatops");
+    assert_eq!(&*record.secret().text_form(), slack);
+    assert!(record.allows_scheme("slack") && !record.allows_scheme("stripe"));
+
+    // A bad value: refused (exit 2), not repeated, nothing written.
+    let bad = "whsec_short";
+    let out = import(&["--provider", "stripe", "--key-id", "stripe-2"], bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("24 to 128") && !stderr.contains(bad),
+        "{stderr}"
+    );
+    registry.refresh().await.unwrap();
+    assert!(registry.lookup("stripe-2").await.unwrap().is_none());
+    // A duplicate key id: the database's refusal, no secret in it.
+    let out = import(&["--provider", "stripe", "--key-id", "stripe-1"], stripe);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains(stripe), "{stderr}");
+
+    let list = text(&keys(&["list"], &schema, &master));
+    assert!(list.contains("stripe\tstripe-1\tactive"), "{list}");
+    assert!(!list.contains(stripe) && !list.contains(slack), "{list}");
 
     let _ = std::fs::remove_dir_all(&dir);
     let pool = sqlx::PgPool::connect(&url()).await.unwrap();

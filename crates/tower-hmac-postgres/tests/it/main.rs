@@ -691,3 +691,40 @@ async fn the_database_stopped_and_restarted() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_added_for_schemes_is_kept_to_them_and_audited() {
+    let schema = Schema::new("schemes");
+    let admin = admin(&schema, Keyring::new(master())).await;
+    let text = SecretKey::from_text("whsec_provider_secret_0002").unwrap();
+    admin
+        .add_key_for_schemes("stripe", "stripe-2", &text, &["stripe"], "alice")
+        .await
+        .unwrap();
+    let registry = PostgresRegistry::connect(&url(), Keyring::new(master()), options(&schema))
+        .await
+        .unwrap();
+    let record = registry.lookup("stripe-2").await.unwrap().unwrap();
+    assert_eq!(record.app_id(), "stripe");
+    assert_eq!(record.secret().expose_secret(), text.expose_secret());
+    assert_eq!(&*record.secret().text_form(), "whsec_provider_secret_0002");
+    assert!(record.allows_scheme("stripe"));
+    assert!(!record.allows_scheme("v1"));
+    let audit = admin.audit().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.key_id == "stripe-2" && e.action == "added" && e.actor == "alice"),
+        "{audit:?}"
+    );
+    // No scheme, or one that cannot be named, is refused before anything is written.
+    for schemes in [&[][..], &["Stripe"][..], &["has space"][..]] {
+        assert!(matches!(
+            admin
+                .add_key_for_schemes("stripe", "stripe-3", &text, schemes, "alice")
+                .await,
+            Err(PostgresError::Invalid { .. })
+        ));
+    }
+    assert!(registry.lookup("stripe-3").await.unwrap().is_none());
+}
