@@ -24,6 +24,12 @@ assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml 
 ```"#
 )]
 
+#[cfg(feature = "policy")]
+pub mod policy;
+
+#[cfg(feature = "policy")]
+pub use policy::{DEFAULT_POLICY_PREFIX, DEFAULT_POLICY_TIMEOUT, RedisPolicyStore};
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,19 +47,46 @@ pub const DEFAULT_PREFIX: &str = "tower-hmac:nonce:";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// The `Retry-After` hint sent while Redis is unavailable.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// The name, after the prefix, of the key that records when this Redis's memory of nonces began.
+/// The name, after the prefix and the bucket's hash tag, of the key that records when Redis's
+/// memory of that bucket's nonces began: `<prefix>{h<bucket>}horizon`.
 pub const HORIZON_KEY: &str = "horizon";
+/// How many horizon buckets the nonces are spread over: each bucket has its own horizon marker,
+/// in the hash slot of its nonces (see [`RedisNonceStore::key`]).
+///
+/// Part of the stored format, with the bucket function: never changed without a new prefix.
+pub const HORIZON_BUCKETS: u32 = 1024;
 /// The only `maxmemory-policy` that never evicts a nonce key (each has a TTL, so every
 /// `volatile-*` policy may evict it too).
 const SAFE_POLICY: &str = "noeviction";
+
+/// The whole check, atomic, on the keys of one hash slot. `KEYS[1]`: the nonce's key,
+/// `KEYS[2]`: its bucket's horizon marker; `ARGV[1]`: now, `ARGV[2]`: the nonce's TTL (both in
+/// milliseconds). A missing marker means Redis lost the bucket's nonces: it is re-created at
+/// now. The nonce is recorded in every case (`SET NX PX`). Returns `{fresh, horizon, lost}`.
+const CHECK_SCRIPT: &str = "\
+local horizon = redis.call('GET', KEYS[2])
+local lost = 0
+if not horizon then
+  horizon = ARGV[1]
+  redis.call('SET', KEYS[2], horizon)
+  lost = 1
+end
+local fresh = 0
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then
+  fresh = 1
+end
+return {fresh, horizon, lost}
+";
+/// [`CHECK_SCRIPT`], sent as `EVALSHA` (and loaded once into a Redis, or a cluster node, that
+/// does not hold it yet).
+static CHECK: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(CHECK_SCRIPT));
 
 /// A nonce store on Redis (see the crate docs).
 #[derive(Clone)]
 pub struct RedisNonceStore<C = ConnectionManager> {
     conn: C,
     prefix: Arc<str>,
-    /// `<prefix>horizon`, made once (it is read on every call).
-    horizon_key: Arc<str>,
     timeout: Duration,
     state: Arc<State>,
 }
@@ -61,7 +94,7 @@ pub struct RedisNonceStore<C = ConnectionManager> {
 /// What the store learns once per process: that Redis is safe to use, and when the store began.
 struct State {
     created: Instant,
-    /// The policy check and the first horizon marker; a connection failure is not cached.
+    /// The policy check and the first horizon markers; a connection failure is not cached.
     ready: OnceCell<()>,
     /// A policy that can evict nonces: every request is refused.
     refused_policy: std::sync::OnceLock<String>,
@@ -133,7 +166,6 @@ where
         Self {
             conn,
             prefix: DEFAULT_PREFIX.into(),
-            horizon_key: format!("{DEFAULT_PREFIX}{HORIZON_KEY}").into(),
             timeout: DEFAULT_TIMEOUT,
             state: Arc::new(State {
                 created: Instant::now(),
@@ -145,9 +177,13 @@ where
     }
 
     /// The key prefix (default `tower-hmac:nonce:`). Give each service (or test run) its own.
+    ///
+    /// On Redis Cluster, a prefix without `{` spreads the nonces over every node. A prefix that
+    /// holds a hash tag (`{…}`) puts every key of the store in that tag's slot, on one node: still
+    /// correct, not spread. A prefix whose first `{` is followed at once by `}` separates a
+    /// nonce from its marker, and a cluster refuses every check (`503`).
     pub fn with_prefix(mut self, prefix: impl Into<Arc<str>>) -> Self {
         self.prefix = prefix.into();
-        self.horizon_key = format!("{}{HORIZON_KEY}", self.prefix).into();
         self
     }
 
@@ -157,27 +193,53 @@ where
         self
     }
 
-    /// The Redis key of a (key id, nonce) pair. Neither may contain `:`, so keys never collide
-    /// with each other nor with the horizon key.
+    /// The Redis key of a (key id, nonce) pair: `<prefix>{h<bucket>}<key id>:<nonce>`, where
+    /// `<bucket>` (decimal, `0..HORIZON_BUCKETS`) is the FNV-1a 32-bit hash of the bytes
+    /// `<key id>:<nonce>`, modulo [`HORIZON_BUCKETS`]. The hash tag `{h<bucket>}` puts the nonce
+    /// in the hash slot of its bucket's [`horizon_key`](Self::horizon_key), so a Redis Cluster
+    /// node that loses a nonce loses the marker that covers it too. Neither the key id nor the
+    /// nonce may contain `:`, so keys never collide with each other nor with a marker.
+    ///
+    /// This layout and the bucket function are the stored format: every instance and every
+    /// future version must compute them alike, so they never change without a new prefix.
     pub fn key(&self, key_id: &str, nonce: &str) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + key_id.len() + 1 + nonce.len());
-        key.push_str(&self.prefix);
+        let mut key = self.bucket_prefix(bucket(key_id, nonce), key_id.len() + 1 + nonce.len());
         key.push_str(key_id);
         key.push(':');
         key.push_str(nonce);
         key
     }
 
-    /// The key that holds the Unix millisecond from which this Redis remembers every nonce
-    /// (`<prefix>horizon`). Created when the first store starts; when Redis loses its data
-    /// (a restart without persistence, a flush), the next request finds it missing and creates
-    /// it anew, so requests signed before then are refused once as `stale_timestamp`.
-    pub fn horizon_key(&self) -> &str {
-        &self.horizon_key
+    /// The horizon marker of the bucket of a (key id, nonce) pair (`<prefix>{h<bucket>}horizon`,
+    /// the bucket as in [`key`](Self::key)): the Unix millisecond from which Redis remembers
+    /// every nonce of that bucket. Every bucket's marker is created when the first store starts;
+    /// when Redis — or the cluster node that holds the bucket's slot — loses its data (a
+    /// restart without persistence, a flush), the bucket's next request finds its marker missing
+    /// and creates it anew, so requests of that bucket signed before then are refused once as
+    /// `stale_timestamp`.
+    pub fn horizon_key(&self, key_id: &str, nonce: &str) -> String {
+        self.marker(bucket(key_id, nonce))
     }
 
-    /// Checks the eviction policy and records the store's start as the horizon if there is none
-    /// (once per store; a failure to reach Redis is tried again on the next call).
+    /// `<prefix>{h<bucket>}`, with room for `more` bytes.
+    fn bucket_prefix(&self, bucket: u32, more: usize) -> String {
+        use fmt::Write as _;
+        let mut key = String::with_capacity(self.prefix.len() + 7 + more);
+        key.push_str(&self.prefix);
+        // Writing to a `String` cannot fail.
+        let _ = write!(key, "{{h{bucket}}}");
+        key
+    }
+
+    /// `<prefix>{h<bucket>}horizon`.
+    fn marker(&self, bucket: u32) -> String {
+        let mut key = self.bucket_prefix(bucket, HORIZON_KEY.len());
+        key.push_str(HORIZON_KEY);
+        key
+    }
+
+    /// Checks the eviction policy and records the store's start as the horizon of every bucket
+    /// that has none (once per store; a failure to reach Redis is tried again on the next call).
     async fn prepare(&self) -> Result<(), RedisStoreError> {
         if let Some(policy) = self.state.refused_policy.get() {
             return Err(RedisStoreError::EvictingPolicy {
@@ -196,17 +258,36 @@ where
                     .saturating_add(1);
                 let started = tower_hmac_core::unix_millis(std::time::SystemTime::now())
                     .saturating_sub(elapsed);
-                redis::cmd("SET")
-                    .arg(self.horizon_key())
-                    .arg(started)
-                    .arg("NX")
-                    .query_async::<Option<String>>(&mut conn)
-                    .await
-                    .map_err(RedisStoreError::Connection)?;
-                Ok(())
+                self.set_markers(started).await
             })
             .await
             .map(|_| ())
+    }
+
+    /// `SET <marker> started NX` for every bucket, as concurrent single-key commands: a pipeline
+    /// would be one round trip on one Redis, but a cluster connection sends a pipeline to one
+    /// node and refuses one whose keys are in several slots; the multiplexed connection sends
+    /// these together anyway, and a cluster connection routes each to its node.
+    async fn set_markers(&self, started: u64) -> Result<(), RedisStoreError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for bucket in 0..HORIZON_BUCKETS {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.marker(bucket)).arg(started).arg("NX");
+            let mut conn = self.conn.clone();
+            tasks.spawn(async move { cmd.query_async::<Option<String>>(&mut conn).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(answer) => {
+                    answer.map_err(RedisStoreError::Connection)?;
+                }
+                // A task that panicked or was cancelled: not set, so not ready; tried again.
+                Err(e) => {
+                    return Err(RedisStoreError::Connection(std::io::Error::other(e).into()));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn check_policy(&self, conn: &mut C) -> Result<(), RedisStoreError> {
@@ -257,53 +338,73 @@ where
         }
     }
 
-    /// The horizon: the marker's value, or — when Redis lost it — a new one from now.
-    async fn horizon_after_loss(conn: &mut C, key: &str, now: u64) -> redis::RedisResult<u64> {
-        tracing::warn!(
-            target: "tower_hmac::store",
-            "the Redis nonce store's horizon marker is missing: Redis lost its data (restart \
-             without persistence, flush, eviction); requests signed before now are refused once"
-        );
-        redis::cmd("SET")
-            .arg(key)
-            .arg(now)
-            .arg("NX")
-            .query_async::<Option<String>>(conn)
-            .await?;
-        let marker: Option<u64> = redis::cmd("GET").arg(key).query_async(conn).await?;
-        Ok(marker.unwrap_or(now))
-    }
-
-    async fn insert(&self, key: String, lifetime: NonceLifetime) -> Result<NonceOutcome, Failure> {
+    async fn insert(
+        &self,
+        [key, marker]: [String; 2],
+        lifetime: NonceLifetime,
+    ) -> Result<NonceOutcome, Failure> {
         self.prepare().await.map_err(Failure::Setup)?;
         let mut conn = self.conn.clone();
-        let horizon_key = self.horizon_key();
-        let mut marker_conn = self.conn.clone();
-        // Two commands sent together on the multiplexed connection: one round trip, and in a
-        // cluster each goes to its own node.
-        let marker_cmd = redis::cmd("GET").arg(horizon_key).clone();
-        let marker = marker_cmd.query_async::<Option<u64>>(&mut marker_conn);
-        let set_cmd = set_nx_px(&key, lifetime.ttl());
-        let set = set_cmd.query_async::<Option<String>>(&mut conn);
-        let (marker, set) = tokio::join!(marker, set);
-        let (marker, set) = (
-            marker.map_err(Failure::Redis)?,
-            set.map_err(Failure::Redis)?,
-        );
-        let horizon_millis = match marker {
-            Some(h) => h,
-            None => Self::horizon_after_loss(&mut conn, horizon_key, lifetime.now_millis())
-                .await
-                .map_err(Failure::Redis)?,
-        };
+        let (fresh, horizon_millis, lost) = run_check(
+            &mut conn,
+            &key,
+            &marker,
+            lifetime.now_millis(),
+            lifetime.ttl(),
+        )
+        .await
+        .map_err(Failure::Redis)?;
+        if lost {
+            tracing::warn!(
+                target: "tower_hmac::store",
+                marker = marker.as_str(),
+                "the Redis nonce store's horizon marker is missing: Redis lost its data (restart \
+                 without persistence, flush, eviction); requests signed before now are refused once"
+            );
+        }
+        // Recorded all the same (as it always was): a client signs again, with another nonce.
         if lifetime.signed_at_millis() < horizon_millis {
             return Ok(NonceOutcome::BeforeHorizon { horizon_millis });
         }
-        Ok(match set {
-            Some(_) => NonceOutcome::Fresh,
-            None => NonceOutcome::Replayed,
+        Ok(if fresh {
+            NonceOutcome::Fresh
+        } else {
+            NonceOutcome::Replayed
         })
     }
+}
+
+/// The bucket of a (key id, nonce) pair: FNV-1a 32 of `<key id>:<nonce>`, modulo
+/// [`HORIZON_BUCKETS`]. Part of the stored format.
+fn bucket(key_id: &str, nonce: &str) -> u32 {
+    let text = key_id.bytes().chain([b':']).chain(nonce.bytes());
+    fnv1a_32(text) % HORIZON_BUCKETS
+}
+
+/// FNV-1a, 32 bits (offset basis 2166136261, prime 16777619).
+fn fnv1a_32(bytes: impl IntoIterator<Item = u8>) -> u32 {
+    bytes.into_iter().fold(0x811c_9dc5, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// One `EVALSHA` of [`CHECK_SCRIPT`] over the nonce's key and its bucket's marker (the script
+/// loaded first where Redis does not hold it: first use, a restart, `SCRIPT FLUSH`). Returns
+/// (fresh, horizon, marker was missing).
+async fn run_check<C: ConnectionLike>(
+    conn: &mut C,
+    key: &str,
+    marker: &str,
+    now_millis: u64,
+    ttl: Duration,
+) -> redis::RedisResult<(bool, u64, bool)> {
+    CHECK
+        .key(key)
+        .key(marker)
+        .arg(now_millis)
+        .arg(ttl_millis(ttl))
+        .invoke_async(conn)
+        .await
 }
 
 /// Why a check failed.
@@ -312,14 +413,11 @@ enum Failure {
     Redis(redis::RedisError),
 }
 
-/// `SET key 1 NX PX ttl`: `Some("OK")` when set, `None` when the key existed.
-fn set_nx_px(key: &str, ttl: Duration) -> redis::Cmd {
-    let millis = u64::try_from(ttl.as_millis())
+/// A TTL in the whole milliseconds `SET … PX` accepts: at least 1, at most `i64::MAX`.
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
-        .clamp(1, i64::MAX as u64);
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(1).arg("NX").arg("PX").arg(millis);
-    cmd
+        .clamp(1, i64::MAX as u64)
 }
 
 fn unavailable(kind: NonceStoreErrorKind) -> NonceStoreError {
@@ -336,10 +434,10 @@ where
         nonce: &str,
         lifetime: NonceLifetime,
     ) -> StoreFuture<Result<NonceOutcome, NonceStoreError>> {
-        let key = self.key(key_id, nonce);
+        let keys = [self.key(key_id, nonce), self.horizon_key(key_id, nonce)];
         let store = self.clone();
         StoreFuture::new(async move {
-            match tokio::time::timeout(store.timeout, store.insert(key, lifetime)).await {
+            match tokio::time::timeout(store.timeout, store.insert(keys, lifetime)).await {
                 Ok(Ok(outcome)) => Ok(outcome),
                 Ok(Err(Failure::Setup(RedisStoreError::Connection(e)) | Failure::Redis(e))) => {
                     Err(unavailable(NonceStoreErrorKind::Unavailable).with_source(e))
@@ -366,29 +464,53 @@ impl<C> fmt::Debug for RedisNonceStore<C> {
 mod tests {
     use super::*;
 
-    fn args(cmd: &redis::Cmd) -> Vec<String> {
-        cmd.args_iter()
-            .map(|a| match a {
-                redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => "<other>".into(),
-            })
-            .collect()
+    fn store(prefix: &str) -> RedisNonceStore {
+        RedisNonceStore::open("redis://127.0.0.1:6379")
+            .unwrap()
+            .with_prefix(prefix)
     }
 
     #[test]
-    fn the_command_is_one_atomic_set_nx_px() {
-        let cmd = set_nx_px("p:k:n", Duration::from_secs(301));
-        assert_eq!(args(&cmd), ["SET", "p:k:n", "1", "NX", "PX", "301000"]);
+    fn fnv1a_32_gives_the_published_values() {
+        assert_eq!(fnv1a_32(*b""), 0x811c_9dc5);
+        assert_eq!(fnv1a_32(*b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a_32(*b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn buckets_are_the_stored_format_and_never_change() {
+        // Frozen: a new value here means nonces stored by the previous version are not found.
+        assert_eq!(bucket("k1", "abc"), fnv1a_32(*b"k1:abc") % 1024);
+        assert_eq!(bucket("k1", "abc"), 255);
+        assert_eq!(bucket("backoffice-2026-11", "nonce-nonce-nonce"), 757);
+        assert_eq!(HORIZON_BUCKETS, 1024);
+    }
+
+    #[test]
+    fn buckets_spread_nonces() {
+        let mut seen = vec![0u32; HORIZON_BUCKETS as usize];
+        for i in 0..100_000 {
+            seen[bucket("key", &format!("nonce-{i:012}")) as usize] += 1;
+        }
+        // 97.7 on average: every bucket used, none more than twice its share.
+        assert!(seen.iter().all(|&n| (1..200).contains(&n)), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_nonce_and_its_marker_share_one_hash_tag() {
+        let store = store("x:");
+        let b = bucket("k1", "abc");
+        assert_eq!(store.key("k1", "abc"), format!("x:{{h{b}}}k1:abc"));
+        assert_eq!(store.horizon_key("k1", "abc"), format!("x:{{h{b}}}horizon"));
+    }
+
+    #[test]
+    fn ttls_are_whole_milliseconds_clamped_to_what_redis_accepts() {
+        assert_eq!(ttl_millis(Duration::from_secs(301)), 301_000);
         // Milliseconds, not whole seconds: the store keeps exactly the lifetime asked for.
-        let cmd = set_nx_px("p:k:n", Duration::from_millis(300_456));
-        assert_eq!(args(&cmd).pop().unwrap(), "300456");
-    }
-
-    #[test]
-    fn ttls_are_clamped_to_what_redis_accepts() {
-        let last = |ttl| args(&set_nx_px("k", ttl)).pop().unwrap();
-        assert_eq!(last(Duration::ZERO), "1");
-        assert_eq!(last(Duration::from_secs(u64::MAX)), i64::MAX.to_string());
+        assert_eq!(ttl_millis(Duration::from_millis(300_456)), 300_456);
+        assert_eq!(ttl_millis(Duration::ZERO), 1);
+        assert_eq!(ttl_millis(Duration::from_secs(u64::MAX)), i64::MAX as u64);
     }
 
     #[test]
@@ -405,13 +527,5 @@ mod tests {
             RedisNonceStore::open("http://nope"),
             Err(RedisStoreError::InvalidUrl(_))
         ));
-    }
-
-    #[tokio::test]
-    async fn keys_join_prefix_key_id_and_nonce() {
-        let store = RedisNonceStore::open("redis://127.0.0.1:6379")
-            .unwrap()
-            .with_prefix("x:");
-        assert_eq!(store.key("k1", "abc"), "x:k1:abc");
     }
 }

@@ -38,6 +38,12 @@ pub struct LoginLimits {
     waiting_checks: usize,
     capacity: usize,
     ipv6_prefix: u8,
+    #[cfg(feature = "shared-throttle")]
+    shared: Option<super::shared::StoreHandle>,
+    #[cfg(feature = "shared-throttle")]
+    on_store_error: tower_hmac::server::OnStoreError,
+    #[cfg(feature = "shared-throttle")]
+    store_timeout: Duration,
 }
 
 impl Default for LoginLimits {
@@ -51,6 +57,12 @@ impl Default for LoginLimits {
             waiting_checks: 64,
             capacity: 65_536,
             ipv6_prefix: 64,
+            #[cfg(feature = "shared-throttle")]
+            shared: None,
+            #[cfg(feature = "shared-throttle")]
+            on_store_error: tower_hmac::server::OnStoreError::FailOpen,
+            #[cfg(feature = "shared-throttle")]
+            store_timeout: tower_hmac::server::DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -95,6 +107,35 @@ impl LoginLimits {
     /// The IPv6 prefix length an address counts as (32 to 128).
     pub fn ipv6_prefix(mut self, len: u8) -> Self {
         self.ipv6_prefix = len;
+        self
+    }
+
+    /// Keeps the failure buckets in `store`, shared by every instance (feature
+    /// `shared-throttle`; default: in this process), so that N instances allow together what
+    /// one allows: `tower_hmac_redis::RedisPolicyStore`, the store of the HMAC layer's
+    /// `FailureThrottle::shared`. Each login waits for one call to the store before its hash,
+    /// and a failed one for one more. The many-addresses alert stays per instance.
+    #[cfg(feature = "shared-throttle")]
+    pub fn shared(
+        mut self,
+        store: std::sync::Arc<dyn tower_hmac::server::SharedPolicyStore>,
+    ) -> Self {
+        self.shared = Some(super::shared::StoreHandle(store));
+        self
+    }
+
+    /// What a shared guard does while its store fails (default `FailOpen`: this instance's own
+    /// buckets count; `FailClosed` answers `503 login_unavailable`, **an outage of logins**).
+    #[cfg(feature = "shared-throttle")]
+    pub fn on_store_error(mut self, mode: tower_hmac::server::OnStoreError) -> Self {
+        self.on_store_error = mode;
+        self
+    }
+
+    /// How long a login waits for the shared store (default 100 ms; clamped to 1 ms – 10 s).
+    #[cfg(feature = "shared-throttle")]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(10));
         self
     }
 }
@@ -222,6 +263,10 @@ struct Counts {
     addresses: Buckets,
     spread: Spread,
     clock: Arc<dyn Clock>,
+    /// The buckets every instance shares, when a store is given (`pairs` and `addresses` then
+    /// count only while it fails).
+    #[cfg(feature = "shared-throttle")]
+    shared: Option<super::shared::SharedLogin>,
 }
 
 impl Counts {
@@ -229,13 +274,30 @@ impl Counts {
         unix_millis(self.clock.now())
     }
 
+    #[cfg(feature = "shared-throttle")]
+    fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    #[cfg(not(feature = "shared-throttle"))]
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Counts a failure of `user` from the address; how many addresses the name failed from,
     /// when that raises the alert.
-    fn fail(&self, user: u64, (address, pair): (u64, u64)) -> Option<usize> {
+    fn fail(&self, user: u64, keys: (u64, u64)) -> Option<usize> {
         let now = self.now();
+        if !self.is_shared() {
+            self.fail_here(keys, now);
+        }
+        self.spread.record(user, keys.0, now)
+    }
+
+    /// Counts a failure in this process's buckets.
+    fn fail_here(&self, (address, pair): (u64, u64), now: u64) {
         self.pairs.record(pair, now);
         self.addresses.record(address, now);
-        self.spread.record(user, address, now)
     }
 }
 
@@ -248,6 +310,30 @@ impl fmt::Debug for LoginGuard {
             .finish_non_exhaustive()
     }
 }
+
+/// The user name as a shared store's key holds it (empty without one: nothing is sent).
+fn shared_user(username: &str, counts: &Counts) -> String {
+    #[cfg(feature = "shared-throttle")]
+    if counts.is_shared() {
+        return super::shared::user_tag(username);
+    }
+    let _ = (username, counts);
+    String::new()
+}
+
+/// Counts a failed login in the shared store, or here when it fails.
+#[cfg(feature = "shared-throttle")]
+async fn count_shared(counts: Arc<Counts>, keys: (u64, u64), (user, client): (String, IpAddr)) {
+    let now = counts.now();
+    if let Some(shared) = &counts.shared
+        && !shared.record(&user, client, now).await
+    {
+        counts.fail_here(keys, now);
+    }
+}
+
+#[cfg(not(feature = "shared-throttle"))]
+async fn count_shared(_: Arc<Counts>, _: (u64, u64), _: (String, IpAddr)) {}
 
 /// The most of a user name an event or an alert carries.
 const NAME_IN_LOGS: usize = 64;
@@ -294,6 +380,18 @@ impl LoginGuard {
                 addresses: Buckets::new(limits.address_failures, limits.window, limits.capacity),
                 spread: Spread::new(limits.spread_addresses, limits.window, limits.capacity),
                 clock: Arc::new(SystemClock),
+                #[cfg(feature = "shared-throttle")]
+                shared: limits
+                    .shared
+                    .as_ref()
+                    .map(|store| super::shared::SharedLogin {
+                        store: Arc::clone(&store.0),
+                        address_rate: super::shared::rate(limits.address_failures, limits.window),
+                        pair_rate: super::shared::rate(limits.pair_failures, limits.window),
+                        ipv6_prefix: limits.ipv6_prefix,
+                        timeout: limits.store_timeout,
+                        on_error: limits.on_store_error,
+                    }),
             }),
             keys: Keys::new(limits.ipv6_prefix),
             checks: Arc::new(Semaphore::new(limits.concurrent_checks)),
@@ -343,8 +441,18 @@ impl LoginGuard {
         });
         if let Some((address, pair)) = keys {
             let now = self.counts.now();
-            let by_address = self.counts.addresses.blocked(address, now);
-            let by_pair = self.counts.pairs.blocked(pair, now);
+            let (by_address, by_pair) = match self.shared_waits(username, client, now).await {
+                Ok(Some(waits)) => waits,
+                Ok(None) => (
+                    self.counts.addresses.blocked(address, now),
+                    self.counts.pairs.blocked(pair, now),
+                ),
+                Err(()) => {
+                    let refusal = LoginRefusal::Unavailable;
+                    self.refused(&refusal, username, client, "", None);
+                    return Err(refusal);
+                }
+            };
             let (wait, by) = match (by_address, by_pair) {
                 (Some(a), Some(p)) => (a.max(p), "address"),
                 (Some(a), None) => (a, "address"),
@@ -357,7 +465,8 @@ impl LoginGuard {
                 return Err(refusal);
             }
         }
-        let spread = match self.run(verify, user, keys).await {
+        let shared_key = client.map(|c| (shared_user(username, &self.counts), c));
+        let spread = match self.run(verify, user, keys, shared_key).await {
             Some(Ok(())) => return Ok(()),
             Some(Err(spread)) => spread,
             None => {
@@ -378,6 +487,7 @@ impl LoginGuard {
         verify: F,
         user: u64,
         keys: Option<(u64, u64)>,
+        shared_key: Option<(String, IpAddr)>,
     ) -> Option<Result<(), Option<usize>>>
     where
         F: FnOnce() -> bool + Send + 'static,
@@ -401,17 +511,62 @@ impl LoginGuard {
         // The permit moves into the blocking task: a request dropped mid-check (the client
         // went away) does not free a slot while its hash still runs.
         let counts = Arc::clone(&self.counts);
-        tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Handle::current();
+        let (outcome, counting) = tokio::task::spawn_blocking(move || {
             let outcome = if verify() {
                 Ok(())
             } else {
                 Err(keys.and_then(|keys| counts.fail(user, keys)))
             };
             drop(permit);
-            outcome
+            // The shared count is spawned from here: it happens even if the login is dropped.
+            let counting = match (outcome.is_err(), keys, shared_key) {
+                (true, Some(keys), Some(shared_key)) if counts.is_shared() => {
+                    Some(runtime.spawn(count_shared(counts, keys, shared_key)))
+                }
+                _ => None,
+            };
+            (outcome, counting)
         })
         .await
-        .ok()
+        .ok()?;
+        if let Some(counting) = counting {
+            let _ = counting.await;
+        }
+        Some(outcome)
+    }
+
+    /// The shared store's waits for this login: `Ok(None)` without a store, or while it fails
+    /// and the guard fails open; `Err(())` while it fails and the guard fails closed.
+    #[cfg(feature = "shared-throttle")]
+    async fn shared_waits(
+        &self,
+        username: &str,
+        client: Option<IpAddr>,
+        now: u64,
+    ) -> Result<Option<(Option<Duration>, Option<Duration>)>, ()> {
+        use super::shared::SharedCheck;
+        let (Some(shared), Some(client)) = (&self.counts.shared, client) else {
+            return Ok(None);
+        };
+        match shared
+            .check(&super::shared::user_tag(username), client, now)
+            .await
+        {
+            SharedCheck::Waits(address, pair) => Ok(Some((address, pair))),
+            SharedCheck::Fallback => Ok(None),
+            SharedCheck::Closed => Err(()),
+        }
+    }
+
+    #[cfg(not(feature = "shared-throttle"))]
+    async fn shared_waits(
+        &self,
+        _: &str,
+        _: Option<IpAddr>,
+        _: u64,
+    ) -> Result<Option<(Option<Duration>, Option<Duration>)>, ()> {
+        Ok(None)
     }
 
     /// The one event and the one metric of a refusal (and the alert, when raised).

@@ -32,6 +32,10 @@
 //! ```
 
 mod guard;
+#[cfg(feature = "shared-throttle")]
+mod shared;
+#[cfg(all(test, feature = "shared-throttle"))]
+mod shared_tests;
 mod throttle;
 
 pub use guard::{

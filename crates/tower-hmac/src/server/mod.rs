@@ -77,6 +77,12 @@ pub use layer::{
 };
 pub use observe::{RiskLevel, Signal, Signals, TRACING_TARGET};
 #[cfg(feature = "policy")]
+pub use policy::{
+    ADDRESSES_PER_KEY, ActivityAnswer, ActivityCall, BucketAnswer, BucketCall, BucketScope,
+    DEFAULT_RISK_MEMORY, DEFAULT_STORE_TIMEOUT, GcraRate, OnStoreError, PolicyStoreError,
+    PolicyStoreErrorKind, RATE_INTERVAL_SECS, RATE_WARM_INTERVALS, SharedPolicyStore,
+};
+#[cfg(feature = "policy")]
 pub use policy::{Alert, AlertHook, DEFAULT_THROTTLE_CAPACITY, FailureThrottle, RiskMonitor};
 pub use policy::{RequireScope, RequireScopeService, ScopeFuture};
 pub use respond::{

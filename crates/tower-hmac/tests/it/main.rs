@@ -22,6 +22,7 @@ mod reload_audit;
 mod schemes;
 #[cfg(all(feature = "axum", feature = "toml"))]
 mod scopes;
+mod shared_policy;
 #[cfg(feature = "axum")]
 mod skip;
 mod store_warning;

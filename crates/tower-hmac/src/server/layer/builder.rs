@@ -333,11 +333,14 @@ impl HmacAuthBuilder {
             None => Arc::new(MemoryNonceStore::default()),
         };
         #[cfg(feature = "policy")]
+        let (throttle, shared_throttle) = match &self.throttle {
+            Some(t) => t.build_policy(Arc::clone(&settings.clock))?,
+            None => (None, None),
+        };
+        #[cfg(feature = "policy")]
         let policy = crate::server::policy::Policy {
-            throttle: self
-                .throttle
-                .map(|t| t.build(Arc::clone(&settings.clock)))
-                .transpose()?,
+            throttle,
+            shared_throttle,
             risk: self
                 .risk
                 .map(|r| r.build(Arc::clone(&settings.clock)))

@@ -25,9 +25,39 @@ impl Verifier {
         log_accepted(auth, meta, signals);
     }
 
+    /// [`accepted`](Self::accepted) with the signals a shared risk store gave (`None`: it failed).
+    pub(crate) fn accepted_with(
+        &self,
+        auth: Option<&Authenticated>,
+        meta: &AuditMeta,
+        shared: Option<Signals>,
+    ) {
+        let signals = auth.map_or_else(Signals::default, |auth| {
+            self.policy.accepted_with(auth, meta, shared)
+        });
+        log_accepted(auth, meta, signals);
+    }
+
     /// After a refused request: the throttle's count, its risk signals, event, metrics and alert.
     pub(crate) fn rejected(&self, failure: &Failure, meta: &AuditMeta) {
         let signals = self.policy.rejected(failure, meta, self.settings.max_skew);
+        self.record_rejected(failure, meta, signals);
+    }
+
+    /// [`rejected`](Self::rejected) after the shared store's step.
+    pub(crate) fn rejected_with(
+        &self,
+        failure: &Failure,
+        meta: &AuditMeta,
+        shared: Option<crate::server::policy::Shared>,
+    ) {
+        let signals = self
+            .policy
+            .rejected_with(failure, meta, self.settings.max_skew, shared);
+        self.record_rejected(failure, meta, signals);
+    }
+
+    fn record_rejected(&self, failure: &Failure, meta: &AuditMeta, signals: Signals) {
         #[cfg(feature = "metrics")]
         if let Some(by) = failure.throttled_by {
             metrics::counter!("tower_hmac_throttled_total", "by" => by).increment(1);

@@ -11,7 +11,8 @@ use tower::Service;
 
 use super::service::rejection_response;
 use crate::Authenticated;
-use crate::server::observe::AuditMeta;
+use crate::server::observe::{AuditMeta, Failure, Signals};
+use crate::server::policy::{PolicyFuture, Shared};
 use crate::server::respond::ResponseBody;
 use crate::server::verify::{BodyError, Verification, VerifiedBody, Verifier};
 
@@ -41,6 +42,17 @@ pin_project! {
             #[pin]
             verification: V,
             inner: Option<S>,
+        },
+        // With a shared risk store: the accepted request's signals, before the inner service.
+        Assessing {
+            step: PolicyFuture<Option<Signals>>,
+            request: Option<Request<VerifiedBody>>,
+            inner: Option<S>,
+        },
+        // With a shared store: the failure's count, before it is answered.
+        Recording {
+            step: PolicyFuture<Shared>,
+            failure: Option<Failure>,
         },
         Calling {
             #[pin]
@@ -91,6 +103,19 @@ where
                     inner,
                 } => match ready!(verification.poll(cx)) {
                     Ok(request) => {
+                        let shared = this
+                            .config
+                            .policy
+                            .shared_accepted(request.extensions(), this.meta);
+                        if let Some(step) = shared {
+                            let inner = inner.take();
+                            state.set(State::Assessing {
+                                step,
+                                request: Some(request),
+                                inner,
+                            });
+                            continue;
+                        }
                         this.config
                             .accepted(request.extensions().get::<Authenticated>(), this.meta);
                         let Some(mut service) = inner.take() else {
@@ -101,12 +126,47 @@ where
                         state.set(State::Calling { future });
                     }
                     Err(failure) => {
+                        if let Some(step) = this.config.policy.shared_rejected(&failure, this.meta)
+                        {
+                            state.set(State::Recording {
+                                step,
+                                failure: Some(failure),
+                            });
+                            continue;
+                        }
                         this.config.rejected(&failure, this.meta);
                         state.set(State::Done);
                         let response = rejection_response(&this.config.settings, failure);
                         return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                     }
                 },
+                StateProj::Assessing {
+                    step,
+                    request,
+                    inner,
+                } => {
+                    let signals = ready!(step.as_mut().poll(cx));
+                    let (Some(request), Some(mut service)) = (request.take(), inner.take()) else {
+                        return Poll::Pending;
+                    };
+                    this.config.accepted_with(
+                        request.extensions().get::<Authenticated>(),
+                        this.meta,
+                        signals,
+                    );
+                    let future = service.call(request);
+                    state.set(State::Calling { future });
+                }
+                StateProj::Recording { step, failure } => {
+                    let shared = ready!(step.as_mut().poll(cx));
+                    let Some(failure) = failure.take() else {
+                        return Poll::Pending;
+                    };
+                    this.config.rejected_with(&failure, this.meta, Some(shared));
+                    state.set(State::Done);
+                    let response = rejection_response(&this.config.settings, failure);
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                }
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
                     state.set(State::Done);

@@ -10,7 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use tower_hmac_core::{Clock, clock::unix_seconds};
 
-use super::throttle::{FailureThrottle, Throttle};
+use super::remote::SharedRisk;
+use super::shared::{
+    ADDRESSES_PER_KEY, ActivityAnswer, DEFAULT_STORE_TIMEOUT, RATE_INTERVAL_SECS,
+    RATE_WARM_INTERVALS, SharedPolicyStore,
+};
+use super::throttle::{FailureThrottle, StoreHandle, Throttle};
 use crate::error::ConfigError;
 use crate::server::observe::{RiskLevel, Signal, Signals};
 
@@ -85,6 +90,9 @@ pub struct RiskMonitor {
     far_factor: u32,
     capacity: usize,
     hook: Option<Arc<dyn AlertHook>>,
+    shared: Option<StoreHandle>,
+    memory: Duration,
+    store_timeout: Duration,
 }
 
 impl fmt::Debug for RiskMonitor {
@@ -97,6 +105,9 @@ impl fmt::Debug for RiskMonitor {
             .field("far_factor", &self.far_factor)
             .field("capacity", &self.capacity)
             .field("hook", &self.hook.is_some())
+            .field("shared", &self.shared)
+            .field("memory", &self.memory)
+            .field("store_timeout", &self.store_timeout)
             .finish()
     }
 }
@@ -119,7 +130,42 @@ impl RiskMonitor {
             far_factor: 10,
             capacity: 65_536,
             hook: None,
+            shared: None,
+            memory: DEFAULT_RISK_MEMORY,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
         }
+    }
+
+    /// Keeps the per-key state in `store`, shared by every instance (default: in this process):
+    /// the addresses a key came from, its rate, its failure bursts. An attack spread over the
+    /// instances then raises the alert an attack on one raises. The signals of an accepted
+    /// request wait for one call to the store (bounded by [`store_timeout`](Self::store_timeout))
+    /// before the inner service is called; a failure's signals wait with the failure's count.
+    /// While the store fails, the instance's own state gives the signals (the monitor never
+    /// refuses a request).
+    pub fn shared(mut self, store: impl SharedPolicyStore) -> Self {
+        self.shared = Some(StoreHandle(Arc::new(store)));
+        self
+    }
+
+    /// [`shared`](Self::shared) with a store already behind an `Arc`.
+    pub fn shared_arc(mut self, store: Arc<dyn SharedPolicyStore>) -> Self {
+        self.shared = Some(StoreHandle(store));
+        self
+    }
+
+    /// How long a shared store remembers a key's addresses and rate after its last accepted
+    /// request (default [`DEFAULT_RISK_MEMORY`], 7 days; clamped to 1 minute – 365 days). A key
+    /// idle for longer starts afresh: its next address is not `new_address`.
+    pub fn memory(mut self, memory: Duration) -> Self {
+        self.memory = memory.clamp(Duration::from_secs(60), Duration::from_secs(365 * 86_400));
+        self
+    }
+
+    /// How long a request waits for the shared store (default 100 ms; clamped to 1 ms – 10 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(10));
+        self
     }
 
     /// A burst: `failures` failures within `window`, from one key id or one address.
@@ -156,12 +202,32 @@ impl RiskMonitor {
     }
 
     pub(crate) fn build(&self, clock: Arc<dyn Clock>) -> Result<Monitor, ConfigError> {
-        let bursts = FailureThrottle::new(self.burst_failures, self.burst_window)
-            .capacity(self.capacity.max(64))
+        let burst_settings = FailureThrottle::new(self.burst_failures, self.burst_window)
+            .capacity(self.capacity.max(64));
+        let bursts = burst_settings.build(Arc::clone(&clock))?;
+        // A key id's failures from every address in one bucket (the address dimension off, every
+        // failure counted at one stand-in address): a guess spread over addresses is a burst too.
+        let key_bursts = burst_settings
+            .clone()
+            .per_address(false)
             .build(Arc::clone(&clock))?;
+        let shared = self.shared.as_ref().map(|store| {
+            Arc::new(SharedRisk {
+                store: Arc::clone(&store.0),
+                burst_rate: burst_settings.rate(),
+                rate_factor: self.rate_factor,
+                rate_floor: self.rate_floor,
+                memory: self.memory,
+                timeout: self.store_timeout,
+                clock: Arc::clone(&clock),
+                degraded: Default::default(),
+            })
+        });
         Ok(Monitor {
+            shared,
             settings: self.clone(),
             bursts,
+            key_bursts,
             keys: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             clock,
@@ -169,12 +235,18 @@ impl RiskMonitor {
     }
 }
 
+/// The stand-in address at which a key id's failures from every address are counted together.
+const ANY_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+/// The default time a shared store remembers a key's addresses and rate: 7 days.
+pub const DEFAULT_RISK_MEMORY: Duration = Duration::from_secs(7 * 86_400);
+
 /// The seconds of one rate interval.
-const INTERVAL_SECS: u64 = 10;
+const INTERVAL_SECS: u64 = RATE_INTERVAL_SECS;
 /// Intervals of history a key needs before a spike counts.
-const WARM_INTERVALS: u32 = 6;
+const WARM_INTERVALS: u32 = RATE_WARM_INTERVALS;
 /// Addresses remembered per key.
-const ADDRESSES: usize = 8;
+const ADDRESSES: usize = ADDRESSES_PER_KEY;
 /// Shards of the per-key state.
 const SHARDS: usize = 16;
 
@@ -194,7 +266,12 @@ struct KeyStats {
 /// The monitor of a built layer.
 pub(crate) struct Monitor {
     settings: RiskMonitor,
+    /// The state every instance shares, when a store is given.
+    pub(crate) shared: Option<Arc<SharedRisk>>,
+    /// Failure bursts per address and per (key id, address).
     bursts: Throttle,
+    /// Failure bursts per key id, from every address.
+    key_bursts: Throttle,
     /// Per key (its keyed hash), in shards: concurrent requests of different keys do not wait
     /// for one lock.
     keys: Box<[Mutex<HashMap<u64, KeyStats>>]>,
@@ -211,16 +288,27 @@ impl fmt::Debug for Monitor {
 }
 
 impl Monitor {
-    /// The signals of a failure.
+    /// The signals of a failure; `burst`: whether it ended a burst, when a shared store said
+    /// so (otherwise it is counted here).
     pub(crate) fn on_failure(
         &self,
         key_id: Option<&str>,
         client: Option<IpAddr>,
         off_by: Option<u64>,
         skew: Duration,
+        burst: Option<bool>,
     ) -> Signals {
         let mut signals = Signals::default();
-        if self.bursts.record_failure(key_id, client) {
+        let burst = match burst {
+            Some(burst) => burst,
+            None => {
+                // Both counted: `|` not `||`.
+                self.bursts.record_failure(key_id, client)
+                    | (client.is_some()
+                        && self.key_bursts.record_failure(key_id, Some(ANY_ADDRESS)))
+            }
+        };
+        if burst {
             signals.add(Signal::FailureBurst);
         }
         if off_by.is_some_and(|off| {
@@ -281,6 +369,18 @@ impl Monitor {
         let threshold = (stats.average_milli * u64::from(self.settings.rate_factor) / 1000)
             .max(u64::from(self.settings.rate_floor));
         if stats.intervals_seen >= WARM_INTERVALS && u64::from(stats.calls) == threshold + 1 {
+            signals.add(Signal::RateSpike);
+        }
+        signals
+    }
+
+    /// The signals a shared store's answer gives.
+    pub(crate) fn from_activity(answer: ActivityAnswer) -> Signals {
+        let mut signals = Signals::default();
+        if answer.new_address {
+            signals.add(Signal::NewAddress);
+        }
+        if answer.rate_spike {
             signals.add(Signal::RateSpike);
         }
         signals
@@ -363,15 +463,32 @@ mod tests {
         let (m, _) = monitor(RiskMonitor::new().failure_burst(3, Duration::from_secs(60)));
         let skew = Duration::from_secs(300);
         let raised: Vec<_> = (0..5)
-            .map(|_| m.on_failure(Some("k"), ip("192.0.2.1"), None, skew))
+            .map(|_| m.on_failure(Some("k"), ip("192.0.2.1"), None, skew, None))
             .collect();
         assert!(raised[0].is_empty() && raised[1].is_empty());
         assert!(raised[2].contains(Signal::FailureBurst));
         assert!(!raised[3].contains(Signal::FailureBurst), "once per burst");
-        let far = m.on_failure(None, None, Some(86_400), skew);
+        let far = m.on_failure(None, None, Some(86_400), skew, None);
         assert!(far.contains(Signal::FarOutsideWindow));
         assert_eq!(far.level(), RiskLevel::Medium);
-        assert!(m.on_failure(None, None, Some(600), skew).is_empty());
+        assert!(m.on_failure(None, None, Some(600), skew, None).is_empty());
         assert_eq!(far.to_string(), "far_outside_window");
+    }
+
+    #[test]
+    fn a_key_id_failing_from_many_addresses_is_a_burst() {
+        // A guess at one key id spread over addresses (one failure from each): no address's nor
+        // any (key id, address)'s counter fills, the key id's across addresses does.
+        let (m, _) = monitor(RiskMonitor::new().failure_burst(3, Duration::from_secs(60)));
+        let skew = Duration::from_secs(300);
+        let raised: Vec<_> = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
+            .into_iter()
+            .map(|a| m.on_failure(Some("k"), ip(a), None, skew, None))
+            .collect();
+        assert!(raised[0].is_empty() && raised[1].is_empty());
+        assert!(raised[2].contains(Signal::FailureBurst));
+        assert!(!raised[3].contains(Signal::FailureBurst), "once per burst");
+        // Another key id is not part of it.
+        assert!(m.on_failure(Some("other"), ip("192.0.2.9"), None, skew, None).is_empty());
     }
 }

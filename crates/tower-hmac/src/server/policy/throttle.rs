@@ -26,6 +26,8 @@ use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use tower_hmac_core::{Clock, unix_millis};
 
+use super::remote::SharedThrottle;
+use super::shared::{DEFAULT_STORE_TIMEOUT, GcraRate, OnStoreError, SharedPolicyStore};
 use crate::error::ConfigError;
 
 /// The default number of buckets kept per dimension (key ids, addresses): 65 536.
@@ -65,6 +67,19 @@ pub struct FailureThrottle {
     per_key_id: bool,
     per_address: bool,
     ipv6_prefix: u8,
+    shared: Option<StoreHandle>,
+    on_store_error: OnStoreError,
+    store_timeout: Duration,
+}
+
+/// A shared store, as the settings hold it.
+#[derive(Clone)]
+pub(crate) struct StoreHandle(pub(crate) Arc<dyn SharedPolicyStore>);
+
+impl fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedPolicyStore")
+    }
 }
 
 impl FailureThrottle {
@@ -77,7 +92,85 @@ impl FailureThrottle {
             per_key_id: true,
             per_address: true,
             ipv6_prefix: 64,
+            shared: None,
+            on_store_error: OnStoreError::FailOpen,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
         }
+    }
+
+    /// Keeps the buckets in `store`, shared by every instance of the service (default: in this
+    /// process), so that N instances allow together what one allows. Each request with
+    /// credentials then waits for one call to the store before its key is looked up, and each
+    /// counted failure for one more before it is answered; the accepted path takes nothing more.
+    /// `tower-hmac-redis`'s `RedisPolicyStore` is one.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_hmac::server::{SharedPolicyStore, FailureThrottle, OnStoreError};
+    /// # fn with(store: impl SharedPolicyStore) -> FailureThrottle {
+    /// FailureThrottle::new(20, Duration::from_secs(60))
+    ///     .shared(store)
+    ///     .on_store_error(OnStoreError::FailOpen)
+    ///     .store_timeout(Duration::from_millis(50))
+    /// # }
+    /// ```
+    pub fn shared(mut self, store: impl SharedPolicyStore) -> Self {
+        self.shared = Some(StoreHandle(Arc::new(store)));
+        self
+    }
+
+    /// [`shared`](Self::shared) with a store already behind an `Arc` (one store for the
+    /// throttle and the risk monitor).
+    pub fn shared_arc(mut self, store: Arc<dyn SharedPolicyStore>) -> Self {
+        self.shared = Some(StoreHandle(store));
+        self
+    }
+
+    /// What a shared throttle does while its store fails (default
+    /// [`OnStoreError::FailOpen`]: each instance throttles with its own buckets; see
+    /// docs/SECURITY.md). [`OnStoreError::FailClosed`] answers `429` to every checked request
+    /// until the store is back: it **turns a store outage into an outage of the service**.
+    pub fn on_store_error(mut self, mode: OnStoreError) -> Self {
+        self.on_store_error = mode;
+        self
+    }
+
+    /// How long a request waits for the shared store before it counts as failed (default
+    /// [`DEFAULT_STORE_TIMEOUT`], 100 ms; clamped to 1 ms – 10 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(10));
+        self
+    }
+
+    /// The in-process throttle, or the shared one with its in-process fallback.
+    pub(crate) fn build_policy(
+        &self,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Option<Throttle>, Option<Arc<SharedThrottle>>), ConfigError> {
+        let local = self.build(Arc::clone(&clock))?;
+        Ok(match &self.shared {
+            None => (Some(local), None),
+            Some(store) => (
+                None,
+                Some(Arc::new(SharedThrottle {
+                    store: Arc::clone(&store.0),
+                    rate: self.rate(),
+                    per_address: self.per_address,
+                    per_key_id: self.per_key_id,
+                    ipv6_prefix: self.ipv6_prefix,
+                    on_error: self.on_store_error,
+                    timeout: self.store_timeout,
+                    local,
+                    clock,
+                    degraded: Default::default(),
+                })),
+            ),
+        })
+    }
+
+    /// The buckets' rate: `max_failures` tokens, one back every `window / max_failures`.
+    pub(crate) fn rate(&self) -> GcraRate {
+        GcraRate::new(self.window / self.max_failures.max(1), self.max_failures)
     }
 
     /// How many buckets each dimension keeps at most (default
@@ -121,17 +214,15 @@ impl FailureThrottle {
         {
             return Err(invalid());
         }
-        let quota = Quota::with_period(self.window / self.max_failures)
+        // Whole microseconds, as a shared store counts them: both give the same answers.
+        let period = self.rate().period();
+        let quota = Quota::with_period(period)
             .ok_or_else(invalid)?
             .allow_burst(burst);
         let clock = LayerClock(clock);
         let limiter = |enabled: bool| {
             enabled.then(|| {
-                RateLimiter::new(
-                    quota,
-                    Buckets::new(self.capacity, self.window / self.max_failures),
-                    clock.clone(),
-                )
+                RateLimiter::new(quota, Buckets::new(self.capacity, period), clock.clone())
             })
         };
         Ok(Throttle {

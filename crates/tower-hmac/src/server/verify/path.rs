@@ -3,7 +3,8 @@
 //! 1. admit (`Verifier::verify`, in `mod.rs`): a skipped request is only read; HTTPS when
 //!    required, the client address's throttle, a trusted proxy's host;
 //! 2. select the one scheme among those the route allows whose credentials the head carries;
-//! 3. parse its credentials, then the key id's throttle (`SchemeVerification::new`);
+//! 3. parse its credentials, then the key id's throttle (`SchemeVerification::new`); with a
+//!    shared throttle, one call to its store for the address and the key id (state `Throttling`);
 //! 4. look the key up (state `Lookup`), then in `checks.rs` `before_body`: the key's state (a
 //!    decoy key for an unknown, revoked or disallowed one, never accepted), the authority and the
 //!    allowed host, the freshness, the scheme's signed head;
@@ -39,6 +40,7 @@ use super::schemes::{AnyPending, Entry};
 use super::skip::Passthrough;
 use crate::extract::Decisions;
 use crate::server::observe::Failure;
+use crate::server::policy::PolicyFuture;
 
 pin_project! {
     /// The verification of one request: refused before any scheme's checks, skipped, or the
@@ -110,6 +112,8 @@ pin_project! {
 /// Where a verification is: each `await` of the checks is a step.
 pub(super) enum Step {
     Failed(Option<Failure>),
+    /// With a shared throttle: its answer for the address and the key id, before the lookup.
+    Throttling(PolicyFuture<Option<Failure>>),
     Lookup(StoreFuture<Result<Option<KeyRecord>, RegistryError>>),
     /// Reading the body; bytes read so far, before any decoding (what the body limit counts).
     Reading {
@@ -141,10 +145,13 @@ where
             ),
             Ok(creds) => match verifier.key_id_throttled(creds.key_id(), client) {
                 Some(failure) => (None, Step::Failed(Some(failure.in_scheme(sc)))),
-                None => {
-                    let lookup = verifier.settings.registry.lookup(creds.key_id());
-                    (Some(Ctx::new(parts, creds)), Step::Lookup(lookup))
-                }
+                None => match verifier.policy.shared_check(creds.key_id(), client) {
+                    Some(check) => (Some(Ctx::new(parts, creds)), Step::Throttling(check)),
+                    None => {
+                        let lookup = verifier.settings.registry.lookup(creds.key_id());
+                        (Some(Ctx::new(parts, creds)), Step::Lookup(lookup))
+                    }
+                },
             },
         };
         Self {
@@ -179,6 +186,17 @@ where
                     return match failure {
                         Some(failure) => Poll::Ready(Err(failure)),
                         None => panic!("a request's verification was polled after it completed"),
+                    };
+                }
+                Step::Throttling(check) => {
+                    let refused = ready!(check.as_mut().poll(cx));
+                    let Some(ctx) = this.ctx.as_ref() else {
+                        *this.step = Step::Done;
+                        return Poll::Pending;
+                    };
+                    *this.step = match refused {
+                        Some(failure) => Step::Failed(Some(failure.in_scheme(scheme))),
+                        None => Step::Lookup(verifier.settings.registry.lookup(ctx.creds.key_id())),
                     };
                 }
                 Step::Lookup(lookup) => {
