@@ -4,7 +4,9 @@
 //! This library is test code: a failed expectation is a failed test, hence `expect`.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod fuzz;
+pub mod wait;
 
 pub use tower_hmac::conformance::{StoreClock, nonce_store_conformance};
 

@@ -32,7 +32,8 @@ pub fn demo_builder(registry: impl KeyRegistry, hosts: AllowedHosts) -> HmacAuth
 /// replay through every other, and with Redis through every instance.
 pub type SharedNonceStore = std::sync::Arc<dyn tower_hmac::protocol::NonceStore>;
 
-/// Opens the replay store the settings name: one in-process store, or a Redis client.
+/// Opens the replay store the settings name: one in-process store, or a Redis client (connected
+/// on first use). A Redis Cluster needs a connection first: [`open_replay_store`].
 pub fn replay_store(
     settings: &Settings,
 ) -> Result<SharedNonceStore, Box<dyn std::error::Error + Send + Sync>> {
@@ -41,7 +42,28 @@ pub fn replay_store(
         ReplayStore::Redis { url, prefix } => std::sync::Arc::new(
             tower_hmac_redis::RedisNonceStore::open(url)?.with_prefix(prefix.as_str()),
         ),
+        ReplayStore::RedisCluster { .. } => {
+            return Err("a Redis Cluster replay store is opened with `open_replay_store`".into());
+        }
     })
+}
+
+/// Opens the replay store the settings name, a Redis Cluster's connected to its seed nodes.
+pub async fn open_replay_store(
+    settings: &Settings,
+) -> Result<SharedNonceStore, Box<dyn std::error::Error + Send + Sync>> {
+    match &settings.replay_store {
+        ReplayStore::RedisCluster { nodes, prefix } => {
+            let conn = crate::settings::RedisTarget::cluster_connection(nodes)
+                .await
+                .map_err(|e| format!("the Redis Cluster replay store did not answer: {e}"))?;
+            Ok(std::sync::Arc::new(
+                tower_hmac_redis::RedisNonceStore::from_connection(conn)
+                    .with_prefix(prefix.as_str()),
+            ))
+        }
+        _ => replay_store(settings),
+    }
 }
 
 /// The demo's one layer, for every signed route: every scheme ([`demo_schemes`]), the token
@@ -68,10 +90,12 @@ pub fn layer(
         builder = builder.clock(clock.clone());
     }
     if let Throttle::Failures { failures, seconds } = settings.throttle {
-        builder = builder.throttle_failures(tower_hmac::server::FailureThrottle::new(
-            failures,
-            Duration::from_secs(seconds),
-        ));
+        let mut throttle =
+            tower_hmac::server::FailureThrottle::new(failures, Duration::from_secs(seconds));
+        if let Some(shared) = &settings.policy_store {
+            throttle = throttle.shared_arc(shared.0.clone());
+        }
+        builder = builder.throttle_failures(throttle);
     }
     if !settings.trusted_proxies.is_empty() {
         builder = builder.trusted_proxies(tower_hmac::server::TrustedProxies::x_forwarded(
@@ -80,18 +104,20 @@ pub fn layer(
     }
     // Risk signals on every decision; high-risk ones also go to the alert hook, here a log line
     // of its own (a real service would page someone).
-    let builder = builder.risk_monitor(tower_hmac::server::RiskMonitor::new().alert_hook(
-        |alert: tower_hmac::server::Alert| {
-            tracing::warn!(
-                target: "demo_server::alerts",
-                signals = %alert.signals,
-                code = alert.code,
-                key_id = alert.key_id.as_deref().unwrap_or(""),
-                client = %alert.client.map(|c| c.to_string()).unwrap_or_default(),
-                "high-risk authentication event"
-            );
-        },
-    ));
+    let mut monitor = tower_hmac::server::RiskMonitor::new();
+    if let Some(shared) = &settings.policy_store {
+        monitor = monitor.shared_arc(shared.0.clone());
+    }
+    let builder = builder.risk_monitor(monitor.alert_hook(|alert: tower_hmac::server::Alert| {
+        tracing::warn!(
+            target: "demo_server::alerts",
+            signals = %alert.signals,
+            code = alert.code,
+            key_id = alert.key_id.as_deref().unwrap_or(""),
+            client = %alert.client.map(|c| c.to_string()).unwrap_or_default(),
+            "high-risk authentication event"
+        );
+    }));
     Ok(builder.build()?)
 }
 

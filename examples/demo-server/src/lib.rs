@@ -17,7 +17,10 @@ pub use keys::{
     DEMO_REGISTRY, DEMO_SLACK_KEY_ID, DEMO_SLACK_SECRET, DEMO_STRIPE_KEY_ID, DEMO_STRIPE_SECRET,
     demo_registry, demo_secret_base64,
 };
-pub use layer::{SharedNonceStore, demo_builder, hosts_for, layer, layer_checked, replay_store};
+pub use layer::{
+    SharedNonceStore, demo_builder, hosts_for, layer, layer_checked, open_replay_store,
+    replay_store,
+};
 pub use routes::app;
 pub use schemes::{
     DEMO_S3_PREFIX, DEMO_SIGV4_REGION, DEMO_SIGV4_SERVICE, GITHUB_ROUTE, SLACK_ROUTE, STRIPE_ROUTE,
@@ -28,4 +31,6 @@ pub use serve::{
     DEFAULT_ADDR, DEFAULT_HEADER_READ_TIMEOUT, SECURITY_HEADERS, SHUTDOWN_GRACE, serve, serve_all,
     serve_with, serve_with_timeout, served,
 };
-pub use settings::{DEMO_THROTTLE, DemoClock, ReplayStore, Settings, Throttle};
+pub use settings::{
+    DEMO_THROTTLE, DemoClock, RedisTarget, ReplayStore, Settings, SharedPolicy, Throttle,
+};

@@ -6,18 +6,23 @@
 //!   force: its changes (and `SIGHUP`) reload it, a broken version is refused and logged; or a
 //!   `postgres://…` URL: the PostgreSQL registry (tower-hmac-postgres), with the master key in
 //!   `TOWER_HMAC_MASTER_KEY`;
-//! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default) or a `redis://host:port` URL shared by
-//!   several instances; `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
+//! - `TOWER_HMAC_DEMO_REPLAY_STORE`: `memory` (default), a `redis://host:port` URL shared by
+//!   several instances, or a Redis Cluster, `redis+cluster://host:port[,host:port…]` (its seed
+//!   nodes); `TOWER_HMAC_DEMO_REDIS_PREFIX`: its key prefix;
 //! - `TOWER_HMAC_DEMO_HOSTS`: further allowed hosts, comma-separated (a load balancer's name);
 //! - `TOWER_HMAC_DEMO_MAX_SKEW`: the allowed clock skew in whole seconds (default 300), so that the
 //!   window's edge can be tried in seconds;
 //! - `TOWER_HMAC_DEMO_THROTTLE`: failed authentications allowed per client address and per key id at an address,
 //!   `FAILURES/SECONDS` (default `20/60`), or `off`;
+//! - `TOWER_HMAC_DEMO_POLICY_STORE`: where the throttle's buckets and the risk monitor's per-key
+//!   state live: `memory` (default, each instance its own), a `redis://…` URL or
+//!   `redis+cluster://host:port,…` shared by every instance; `TOWER_HMAC_DEMO_POLICY_PREFIX`: its
+//!   key prefix;
 //! - `TOWER_HMAC_DEMO_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For`/`-Host`/`-Proto` are
 //!   believed, comma-separated addresses or networks (default: none);
 //! - `TOWER_HMAC_DEMO_JWT_SECRET`: the HS256 key of the session tokens, Base64 (default: random
-//!   per start); `TOWER_HMAC_DEMO_SESSION_STORE`: `memory` (default), `redis://…` or
-//!   `postgres://…`; `TOWER_HMAC_DEMO_SESSION_NAMESPACE`: its key prefix or schema;
+//!   per start); `TOWER_HMAC_DEMO_SESSION_STORE`: `memory` (default), `redis://…`,
+//!   `redis+cluster://host:port,…` or `postgres://…`; `TOWER_HMAC_DEMO_SESSION_NAMESPACE`: its key prefix or schema;
 //! - `RUST_LOG`: `level` and `target=level` directives, comma-separated (default
 //!   `info,tower_hmac=debug,tower_http=info`); one that does not parse stops the start.
 
@@ -124,6 +129,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .unwrap_or_default(),
         trusted_proxies: comma_list("TOWER_HMAC_DEMO_TRUSTED_PROXIES"),
         clock: None,
+        policy_store: demo_server::SharedPolicy::open(
+            &std::env::var("TOWER_HMAC_DEMO_POLICY_STORE").unwrap_or_default(),
+            std::env::var("TOWER_HMAC_DEMO_POLICY_PREFIX")
+                .ok()
+                .as_deref(),
+        )
+        .await?,
     };
     // The layer's metrics (requests by outcome, code, scheme and app; latency; replay store;
     // registry lookups), served at GET /metrics.
@@ -133,7 +145,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // One layer for every signed route (the token and each webhook provider kept to their
     // routes), so one replay store: a value recorded through one scheme is a replay through
     // every other (and, on Redis, through every instance).
-    let store = demo_server::replay_store(&settings)?;
+    let store = demo_server::open_replay_store(&settings).await?;
     let layer = demo_server::layer_checked(registry, bound, &settings, &store).await?;
     println!("tower-hmac demo server listening on http://{bound}");
     match &settings.replay_store {
@@ -145,6 +157,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "  replay store: Redis at {url}, prefix {prefix:?} (shared by every instance)"
             );
         }
+        demo_server::ReplayStore::RedisCluster { nodes, prefix } => {
+            println!(
+                "  replay store: Redis Cluster through {}, prefix {prefix:?} (shared by every instance)",
+                nodes.join(", ")
+            );
+        }
     }
     if let Some(skew) = settings.max_skew {
         println!("  clock skew: ±{} s", skew.as_secs());
@@ -154,6 +172,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         demo_server::Throttle::Failures { failures, seconds } => println!(
             "  failure throttling: {failures} failed authentications per {seconds} s per client address and per key id at an address, then 429"
         ),
+    }
+    if settings.policy_store.is_some() {
+        println!(
+            "  throttle buckets and risk signals: shared by every instance (TOWER_HMAC_DEMO_POLICY_STORE)"
+        );
     }
     println!("  GET  /health   open");
     println!("  GET  /metrics  open: Prometheus text (tower_hmac_requests_total, …)");

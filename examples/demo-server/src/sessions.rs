@@ -44,21 +44,32 @@ pub enum SessionBackend {
     Memory,
     /// Redis at this URL, under this prefix.
     Redis(String, String),
+    /// A Redis Cluster through these seed nodes (`redis://host:port`), under this prefix.
+    RedisCluster(Vec<String>, String),
     /// PostgreSQL at this URL, in this schema.
     Postgres(String, Option<String>),
 }
 
 impl SessionBackend {
-    /// From the setting: `memory` (or nothing), `redis://…`, `postgres://…`; the prefix or schema
-    /// from `TOWER_HMAC_DEMO_SESSION_NAMESPACE`.
+    /// From the setting: `memory` (or nothing), `redis://…`, `redis+cluster://host:port,…`,
+    /// `postgres://…`; the prefix or schema from `TOWER_HMAC_DEMO_SESSION_NAMESPACE`.
     pub fn parse(setting: &str, namespace: Option<String>) -> Result<Self, String> {
+        let redis_prefix = |namespace: Option<String>| {
+            namespace.unwrap_or_else(|| tower_hmac_sessions::store::DEFAULT_REDIS_PREFIX.to_owned())
+        };
         match setting {
             "" | "memory" => Ok(Self::Memory),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Self::Redis(
-                url.to_owned(),
-                namespace
-                    .unwrap_or_else(|| tower_hmac_sessions::store::DEFAULT_REDIS_PREFIX.to_owned()),
-            )),
+            url if url.starts_with("redis") => match crate::RedisTarget::parse(url) {
+                Some(crate::RedisTarget::Single(url)) => {
+                    Ok(Self::Redis(url, redis_prefix(namespace)))
+                }
+                Some(crate::RedisTarget::Cluster(nodes)) => {
+                    Ok(Self::RedisCluster(nodes, redis_prefix(namespace)))
+                }
+                None => Err(format!(
+                    "session store {url:?}: expected a redis:// URL or redis+cluster://host:port,…"
+                )),
+            },
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Self::Postgres(url.to_owned(), namespace))
             }
@@ -73,6 +84,7 @@ impl SessionBackend {
         match self {
             Self::Memory => "memory",
             Self::Redis(..) => "Redis",
+            Self::RedisCluster(..) => "Redis Cluster",
             Self::Postgres(..) => "PostgreSQL",
         }
     }
@@ -82,6 +94,13 @@ impl SessionBackend {
             Self::Memory => Box::new(MemorySessionStore::new()),
             Self::Redis(url, prefix) => {
                 Box::new(tower_hmac_sessions::store::RedisSessionStore::connect(url, prefix).await?)
+            }
+            Self::RedisCluster(nodes, prefix) => {
+                let conn = crate::RedisTarget::cluster_connection(nodes).await?;
+                let store =
+                    tower_hmac_sessions::store::RedisSessionStore::from_connection(conn, prefix)?;
+                store.check().await?;
+                Box::new(store)
             }
             Self::Postgres(url, schema) => Box::new(
                 tower_hmac_sessions::store::PostgresSessionStore::connect(url, schema.as_deref())

@@ -16,19 +16,67 @@ pub enum ReplayStore {
         /// The key prefix.
         prefix: String,
     },
+    /// A Redis Cluster shared by every instance (`redis+cluster://host:port[,host:port…]`),
+    /// with a key prefix.
+    RedisCluster {
+        /// The seed nodes, as `redis://host:port` URLs.
+        nodes: Vec<String>,
+        /// The key prefix.
+        prefix: String,
+    },
+}
+
+/// Where several instances share state: one Redis, or a Redis Cluster through its seed nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis (`redis://…`, `rediss://…`).
+    Single(String),
+    /// A Redis Cluster (`redis+cluster://host:port[,host:port…]`): its seed nodes, as
+    /// `redis://host:port` URLs.
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// From a setting's text: a `redis://`/`rediss://` URL, or `redis+cluster://` followed by
+    /// comma-separated `host:port` seed nodes; `None` for anything else.
+    pub fn parse(setting: &str) -> Option<Self> {
+        if let Some(list) = setting.strip_prefix("redis+cluster://") {
+            let nodes: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .map(|node| format!("redis://{node}"))
+                .collect();
+            return (!nodes.is_empty()).then_some(Self::Cluster(nodes));
+        }
+        (setting.starts_with("redis://") || setting.starts_with("rediss://"))
+            .then(|| Self::Single(setting.to_owned()))
+    }
+
+    /// A connection to the cluster's seed `nodes` (it learns the others from them).
+    pub async fn cluster_connection(
+        nodes: &[String],
+    ) -> Result<redis::cluster_async::ClusterConnection, redis::RedisError> {
+        redis::cluster::ClusterClient::new(nodes.to_vec())?
+            .get_async_connection()
+            .await
+    }
 }
 
 impl ReplayStore {
-    /// From the setting's text: `memory` (or nothing), or a `redis://`/`rediss://` URL.
+    /// From the setting's text: `memory` (or nothing), a `redis://`/`rediss://` URL, or
+    /// `redis+cluster://host:port[,host:port…]`.
     pub fn parse(setting: &str, prefix: Option<String>) -> Result<Self, String> {
-        match setting {
-            "" | "memory" => Ok(Self::Memory),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(Self::Redis {
-                url: url.to_owned(),
-                prefix: prefix.unwrap_or_else(|| tower_hmac_redis::DEFAULT_PREFIX.to_owned()),
-            }),
-            other => Err(format!(
-                "replay store {other:?}: expected \"memory\" or a redis:// URL"
+        if matches!(setting, "" | "memory") {
+            return Ok(Self::Memory);
+        }
+        let prefix = prefix.unwrap_or_else(|| tower_hmac_redis::DEFAULT_PREFIX.to_owned());
+        match RedisTarget::parse(setting) {
+            Some(RedisTarget::Single(url)) => Ok(Self::Redis { url, prefix }),
+            Some(RedisTarget::Cluster(nodes)) => Ok(Self::RedisCluster { nodes, prefix }),
+            None => Err(format!(
+                "replay store {setting:?}: expected \"memory\", a redis:// URL or \
+                 redis+cluster://host:port,…"
             )),
         }
     }
@@ -53,6 +101,56 @@ pub struct Settings {
     /// The layer's clock: the system's by default; a test's own, so that it sets the time
     /// instead of waiting for it.
     pub clock: Option<DemoClock>,
+    /// The store the failure throttle and the risk monitor share with the other instances
+    /// (`TOWER_HMAC_DEMO_POLICY_STORE`): each instance's own state when `None`.
+    pub policy_store: Option<SharedPolicy>,
+}
+
+/// A store of the failure throttle's buckets and the risk monitor's per-key state, shared by
+/// every instance (see [`Settings::policy_store`] and [`SharedPolicy::open`]).
+#[derive(Clone)]
+pub struct SharedPolicy(pub std::sync::Arc<dyn tower_hmac::server::SharedPolicyStore>);
+
+impl std::fmt::Debug for SharedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedPolicy")
+    }
+}
+
+impl SharedPolicy {
+    /// Opens `TOWER_HMAC_DEMO_POLICY_STORE`'s store: `memory` (or nothing) for none, a
+    /// `redis://` URL (connected on first use) or `redis+cluster://host:port,…` (connected
+    /// now), under `prefix` (`TOWER_HMAC_DEMO_POLICY_PREFIX`, or the library's default).
+    pub async fn open(
+        setting: &str,
+        prefix: Option<&str>,
+    ) -> Result<Option<Self>, Box<dyn std::error::Error + Send + Sync>> {
+        let prefix = prefix.unwrap_or(tower_hmac_redis::DEFAULT_POLICY_PREFIX);
+        Ok(match setting {
+            "" | "memory" => None,
+            other => match RedisTarget::parse(other) {
+                Some(RedisTarget::Single(url)) => Some(Self(std::sync::Arc::new(
+                    tower_hmac_redis::RedisPolicyStore::open(&url)?.with_prefix(prefix),
+                ))),
+                Some(RedisTarget::Cluster(nodes)) => {
+                    let conn = RedisTarget::cluster_connection(&nodes).await.map_err(|e| {
+                        format!("the Redis Cluster policy store did not answer: {e}")
+                    })?;
+                    Some(Self(std::sync::Arc::new(
+                        tower_hmac_redis::RedisPolicyStore::from_connection(conn)
+                            .with_prefix(prefix),
+                    )))
+                }
+                None => {
+                    return Err(format!(
+                        "policy store {other:?}: expected \"memory\", a redis:// URL or \
+                         redis+cluster://host:port,…"
+                    )
+                    .into());
+                }
+            },
+        })
+    }
 }
 
 /// A clock for the demo's layer (see [`Settings::clock`]).

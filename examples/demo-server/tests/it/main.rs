@@ -15,6 +15,7 @@ mod common;
 mod gateways;
 mod key_lifecycle;
 mod metrics;
+mod multi_instance;
 mod one_layer;
 mod policy;
 mod postgres_registry;

@@ -7,7 +7,7 @@ mod postgres;
 mod registry_file;
 mod session_faults;
 mod sessions;
-mod sigv4;
+pub(crate) mod sigv4;
 mod softaware;
 mod startup;
 mod stripe;

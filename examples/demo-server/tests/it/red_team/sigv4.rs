@@ -35,7 +35,16 @@ fn demo_key() -> tower_hmac::SecretKey {
 /// A raw `GET <target>` carrying a header-form SigV4 signature of `GET <signed path>` (host and
 /// x-amz-date signed, empty body), as the SDKs sign it for the demo's service.
 fn header_signed_get(addr: SocketAddr, target: &str, signed_path: &str, time: u64) -> Vec<u8> {
-    let host = addr.to_string();
+    header_signed_get_for(&addr.to_string(), target, signed_path, time)
+}
+
+/// [`header_signed_get`] for the `Host` `host` (a load balancer's name, say).
+pub(crate) fn header_signed_get_for(
+    host: &str,
+    target: &str,
+    signed_path: &str,
+    time: u64,
+) -> Vec<u8> {
     let amz_date = sigv4::format_amz_date(time);
     let scope = format!(
         "{}/{}/{}/aws4_request",
