@@ -489,6 +489,9 @@ mod tests {
         assert!(raised[2].contains(Signal::FailureBurst));
         assert!(!raised[3].contains(Signal::FailureBurst), "once per burst");
         // Another key id is not part of it.
-        assert!(m.on_failure(Some("other"), ip("192.0.2.9"), None, skew, None).is_empty());
+        assert!(
+            m.on_failure(Some("other"), ip("192.0.2.9"), None, skew, None)
+                .is_empty()
+        );
     }
 }
