@@ -21,11 +21,40 @@ impl Stage {
     }
 }
 
+/// The one metric of this crate.
+#[cfg(feature = "metrics")]
+const REFUSALS: &str = "tower_hmac_sessions_refusals_total";
+
+/// Gives the installed recorder the metric's unit and help text, once per recorder (the address
+/// of the last one described is kept): whether it was installed before or after the sessions
+/// were built, its `/metrics` has the family's `# HELP` line. Called on a refusal, before its
+/// count; one comparison once described.
+#[cfg(feature = "metrics")]
+fn describe_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+    metrics::with_recorder(|recorder| {
+        let address = std::ptr::from_ref(recorder).cast::<()>().addr();
+        if DESCRIBED.load(Ordering::Relaxed) != address {
+            recorder.describe_counter(
+                metrics::KeyName::from_const_str(REFUSALS),
+                Some(metrics::Unit::Count),
+                metrics::SharedString::const_str(
+                    "Refusals of the sessions crate, by stage (access, refresh, login) and code.",
+                ),
+            );
+            DESCRIBED.store(address, Ordering::Relaxed);
+        }
+    });
+}
+
 /// Counts one refusal: `tower_hmac_sessions_refusals_total{stage, code}`.
 pub(crate) fn count_refusal(stage: Stage, code: &'static str) {
     #[cfg(feature = "metrics")]
+    describe_once();
+    #[cfg(feature = "metrics")]
     metrics::counter!(
-        "tower_hmac_sessions_refusals_total",
+        REFUSALS,
         "stage" => stage.as_str(),
         "code" => code,
     )

@@ -134,30 +134,47 @@ impl Registrations {
     fn note(&self, key: &metrics::Key) {
         self.0.lock().unwrap().push(key.name().to_owned());
     }
+
+    /// A description, noted as `describe KIND NAME UNIT` (never a metric's name).
+    fn described(
+        &self,
+        kind: &str,
+        name: &metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        help: &str,
+    ) {
+        assert!(!help.is_empty(), "{}", name.as_str());
+        let unit = unit.map_or("none", |u| u.as_str());
+        let entry = format!("describe {kind} {} {unit}", name.as_str());
+        self.0.lock().unwrap().push(entry);
+    }
 }
 
 #[cfg(feature = "metrics")]
 impl metrics::Recorder for Registrations {
     fn describe_counter(
         &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
+        name: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        help: metrics::SharedString,
     ) {
+        self.described("counter", &name, unit, &help);
     }
     fn describe_gauge(
         &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
+        name: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        help: metrics::SharedString,
     ) {
+        self.described("gauge", &name, unit, &help);
     }
     fn describe_histogram(
         &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
+        name: metrics::KeyName,
+        unit: Option<metrics::Unit>,
+        help: metrics::SharedString,
     ) {
+        self.described("histogram", &name, unit, &help);
     }
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         self.note(key);
@@ -195,4 +212,113 @@ fn with_a_recorder_every_decision_is_counted_and_timed() {
     });
     assert_eq!(recorder.count("tower_hmac_requests_total"), 2);
     assert_eq!(recorder.count("tower_hmac_verification_seconds"), 2);
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn a_recorder_installed_after_the_layer_is_built_gets_every_description() {
+    let clock = ManualClock::at_unix(T0);
+    let layer = builder(&clock).build().unwrap();
+    // Installed after the layer was built; leaked, so that no recorder of another test had its
+    // address.
+    let recorder: &'static Registrations = Box::leak(Box::default());
+    metrics::with_local_recorder(recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(status(&layer, request(&key(1), &clock, "d-1")).await, 200);
+            assert_eq!(status(&layer, request(&key(9), &clock, "d-2")).await, 401);
+        });
+    });
+    for entry in [
+        "describe counter tower_hmac_requests_total count",
+        "describe histogram tower_hmac_verification_seconds seconds",
+        "describe counter tower_hmac_scope_refusals_total count",
+        "describe counter tower_hmac_throttled_total count",
+        "describe counter tower_hmac_registry_lookups_total count",
+        "describe gauge tower_hmac_replay_store_nonces count",
+        "describe gauge tower_hmac_replay_store_capacity count",
+    ] {
+        // At least once: another test's recorder, in between, makes this one new again.
+        assert!(
+            recorder.count(entry) >= 1,
+            "{entry}: {:?}",
+            recorder.0.lock().unwrap()
+        );
+    }
+    assert_eq!(recorder.count("tower_hmac_requests_total"), 2);
+}
+
+/// Set in the child process of [`a_request_without_a_client_address_warns_once_what_to_add`].
+const CHILD: &str = "TOWER_HMAC_IT_NO_CLIENT_CHILD";
+
+#[test]
+fn a_request_without_a_client_address_warns_once_what_to_add() {
+    // The warning is given once per process: checked in a process of its own (this binary, this
+    // test alone), so no other test can have spent it.
+    if std::env::var_os(CHILD).is_some() {
+        return without_a_client_address();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "observers::a_request_without_a_client_address_warns_once_what_to_add",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+fn without_a_client_address() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock = ManualClock::at_unix(T0);
+        let signed = || common::signed_get(URL, "alice", &key(1), clock.unix());
+        let layer = builder(&clock).build().unwrap();
+        // Nobody reads the events yet: nothing said, nothing spent.
+        assert_eq!(status(&layer, signed()).await, 200);
+
+        let (captured, _guard) = common::capture(tracing::Level::DEBUG);
+        assert_eq!(status(&layer, signed()).await, 200);
+        assert_eq!(status(&layer, signed()).await, 200);
+        let other = builder(&clock).build().unwrap();
+        assert_eq!(status(&other, signed()).await, 200);
+        // With the address: nothing to say.
+        assert_eq!(status(&layer, request(&key(1), &clock, "c-1")).await, 200);
+
+        let text = captured.text();
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("tower_hmac::setup"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{text}");
+        for needle in [
+            "WARN",
+            "`client`",
+            "into_make_service_with_connect_info::<std::net::SocketAddr>()",
+            "PeerAddr",
+            "trusted_proxies",
+        ] {
+            assert!(warnings[0].contains(needle), "{needle} in {}", warnings[0]);
+        }
+        // The decisions' target keeps one event per decision.
+        let decisions = text
+            .lines()
+            .filter(|l| l.contains("tower_hmac::auth"))
+            .count();
+        assert_eq!(decisions, 4, "{text}");
+    });
 }

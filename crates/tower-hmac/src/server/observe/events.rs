@@ -2,6 +2,7 @@
 //! an answer hides, the metrics and logs readable by others hide too.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tower_hmac_core::Rejection;
 
@@ -38,6 +39,9 @@ impl AuditMeta {
     pub(crate) fn of(headers: &http::HeaderMap, client: Option<IpAddr>, alerts: bool) -> Self {
         let logged = events_enabled();
         let metrics = metrics_recording();
+        if logged && client.is_none() {
+            warn_without_client(&WARNED_NO_CLIENT);
+        }
         let request_id = if logged || alerts {
             // Only a short, visible-ASCII id is logged.
             headers
@@ -81,6 +85,36 @@ impl AuditMeta {
     }
 }
 
+/// The tracing target of what is wrong with how the layer is served (not a decision: the
+/// decisions' target keeps exactly one event per decision).
+const SETUP_TARGET: &str = "tower_hmac::setup";
+
+/// Whether the "no client address" warning was logged: once per process. (Once per layer would
+/// need the flag in the layer's state, which this module does not hold; an application
+/// that forgets `ConnectInfo` forgets it for all its layers alike.)
+static WARNED_NO_CLIENT: AtomicBool = AtomicBool::new(false);
+
+/// A request without a client address while someone reads the decisions' events: their `client`
+/// field would be empty, and the warning says what to add (once, on [`SETUP_TARGET`]). Returns
+/// whether it warned.
+fn warn_without_client(warned: &AtomicBool) -> bool {
+    if warned.load(Ordering::Relaxed)
+        || !tracing::event_enabled!(target: SETUP_TARGET, tracing::Level::WARN)
+        || warned.swap(true, Ordering::Relaxed)
+    {
+        return false;
+    }
+    tracing::warn!(
+        target: SETUP_TARGET,
+        "a request reached the HMAC layer without the client's address, so its log's `client` \
+         field is empty (and failures cannot be throttled per address): with axum, serve with \
+         `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
+         with another server, insert `tower_hmac::server::PeerAddr` in each request's \
+         extensions; behind a proxy, `trusted_proxies(…)` so its forwarded address is used"
+    );
+    true
+}
+
 /// Whether a subscriber may record an event of [`TRACING_TARGET`] at a level the layer logs at
 /// (`debug`, `info` or `warn`). Without a subscriber it is a comparison with the global maximum
 /// level; with one, its callsite interest (cached, asked per event only for dynamic filters).
@@ -109,15 +143,22 @@ fn events_enabled_with(log_level: log::LevelFilter) -> bool {
 /// here by its vtable. Sound: a recorder with the same vtable runs the same code, so it records
 /// nothing either. Not complete: vtables may be duplicated across codegen units, and then the
 /// metrics are made for the no-op recorder as before.
+///
+/// A recorder seen for the first time is given every metric's unit and help text (once: see
+/// `catalog`), whether it was installed before or after the layer was built.
 #[cfg(feature = "metrics")]
 fn metrics_recording() -> bool {
     metrics::with_recorder(|recorder| {
         let noop: &dyn metrics::Recorder = &metrics::NoopRecorder;
         // The vtables alone: the addresses set equal.
-        !std::ptr::eq(
+        let recording = !std::ptr::eq(
             std::ptr::from_ref(recorder).with_addr(0),
             std::ptr::from_ref(noop).with_addr(0),
-        )
+        );
+        if recording {
+            super::catalog::describe_once(recorder);
+        }
+        recording
     })
 }
 
@@ -305,6 +346,15 @@ mod tests {
         assert_eq!(meta.request_id(), None);
         // The clock is read for the latency histogram only.
         assert_eq!(meta.started.is_some(), meta.metrics);
+    }
+
+    #[test]
+    fn no_client_warning_is_not_spent_while_nobody_reads_it() {
+        // No subscriber in this binary: nothing is logged, and the warning stays for when
+        // someone listens.
+        let warned = AtomicBool::new(false);
+        assert!(!warn_without_client(&warned));
+        assert!(!warned.load(Ordering::Relaxed));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What the layer tells its operators: one event and one metric per decision, the risk level of
 //! each, and the record of a refusal they are made from.
 
+#[cfg(feature = "metrics")]
+mod catalog;
 mod events;
 mod failure;
 mod risk;
