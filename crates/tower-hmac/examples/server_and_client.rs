@@ -33,6 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr = listener.local_addr()?;
     let hmac = HmacAuthLayer::builder(registry, AllowedHosts::new([addr.to_string()])?).build()?;
     let app = Router::new().route("/whoami", get(whoami)).layer(hmac);
+    // With the client's address (`ConnectInfo`): the log's `client` field, the per-address throttle.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The client: any Tower HTTP client (here hyper-util's) behind the signing layer.
