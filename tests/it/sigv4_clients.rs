@@ -524,7 +524,7 @@ mod layer {
             .await
             .unwrap();
         let status = res.status().as_u16();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        let body = axum::body::to_bytes(res.into_body(), 4 << 20)
             .await
             .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
@@ -777,5 +777,61 @@ mod layer {
             chunked_upload(HOST, "/up", &data, 4096, None, SystemTime::now());
         let (status, answer) = call(&small, "PUT", &url, headers, body).await;
         assert_eq!(status, 413, "{answer}");
+    }
+
+    /// 2 MiB, in the AWS SDKs' 64 KiB chunks, each signed by aws-sigv4's `sign_chunk`.
+    fn two_mib() -> Vec<u8> {
+        (0..2 * 1024 * 1024u32)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_two_mib_streaming_upload_needs_only_the_streaming_limit() {
+        let data = two_mib();
+        let time = SystemTime::now();
+        // The defaults: the whole body within the 1 MiB body limit, S3's EntityTooLarge.
+        let defaults = app(sigv4(), |b| b.responder(S3XmlResponder));
+        let (url, headers, body) = chunked_upload(HOST, "/up", &data, 64 * 1024, None, time);
+        let (status, answer) = call(&defaults, "PUT", &url, headers, body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains("<Code>EntityTooLarge</Code>"), "{answer}");
+
+        // With a streaming limit: each chunk within the body limit, the whole within 4 MiB.
+        let streaming = app(sigv4(), |b| b.streaming_body_limit(4 << 20));
+        let later = time + Duration::from_secs(1);
+        let (url, headers, body) = chunked_upload(HOST, "/up", &data, 64 * 1024, None, later);
+        assert!(body.len() > 2 << 20);
+        let (status, answer) = call(&streaming, "PUT", &url, headers, body).await;
+        assert_eq!(status, 200, "{}", &answer[..answer.len().min(300)]);
+        let prefix = format!("{} - ", data.len());
+        assert!(answer.starts_with(&prefix));
+        assert_eq!(&answer.as_bytes()[prefix.len()..], &data[..]);
+
+        // A body the layer hashes whole still has the body limit.
+        let mut sig = Sig::new("s3");
+        sig.settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        sig.body = SignableBody::Bytes(&data);
+        let (url, headers, _) = signed(sig, "PUT", "http://api.test/up", &[("host", HOST)]);
+        let (status, answer) = call(&streaming, "PUT", &url, headers, data.clone()).await;
+        assert_eq!(status, 413, "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_streaming_chunk_over_the_body_limit_is_entity_too_large() {
+        let data = two_mib();
+        let app = app(sigv4(), |b| {
+            b.body_limit(64 * 1024)
+                .streaming_body_limit(4 << 20)
+                .responder(S3XmlResponder)
+        });
+        // 128 KiB chunks: the first is refused on its header.
+        let (url, headers, body) =
+            chunked_upload(HOST, "/up", &data, 128 * 1024, None, SystemTime::now());
+        let (status, answer) = call(&app, "PUT", &url, headers, body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains("<Code>EntityTooLarge</Code>"), "{answer}");
+        assert!(answer.contains("chunk 0 declares 131072 bytes"), "{answer}");
+        assert!(answer.contains("<TowerHmacCode>body_too_large"), "{answer}");
     }
 }

@@ -25,6 +25,9 @@ pub(super) struct ChunkDecoder {
     decoded: u64,
     done: bool,
     index: u64,
+    /// The most data bytes one chunk may carry (`body_too_large` past it), checked on its
+    /// header, before the chunk is gathered; no limit until [`limit_chunks`](Self::limit_chunks).
+    max_chunk: u64,
 }
 
 impl ChunkDecoder {
@@ -36,7 +39,13 @@ impl ChunkDecoder {
             decoded: 0,
             done: false,
             index: 0,
+            max_chunk: u64::MAX,
         }
+    }
+
+    /// Refuses (`body_too_large`) a chunk whose header declares more than `max` data bytes.
+    pub(super) fn limit_chunks(&mut self, max: u64) {
+        self.max_chunk = max;
     }
 
     /// The decoded length, once the final chunk has been read.
@@ -98,6 +107,14 @@ impl ChunkDecoder {
             }
             let size = usize::from_str_radix(size, 16)
                 .map_err(|_| bad("a malformed aws-chunked chunk size"))?;
+            // Before the chunk is gathered: a chunk is held whole until its signature is checked.
+            if size as u64 > self.max_chunk {
+                return Err(Rejection::new(RejectionKind::BodyTooLarge).with_detail(format!(
+                    "aws-chunked chunk {} declares {size} bytes, more than the {} bytes a chunk \
+                     may carry here",
+                    self.index, self.max_chunk
+                )));
+            }
             let total = end + 2 + size + 2;
             if view.len() < total {
                 break;
@@ -217,6 +234,32 @@ mod tests {
         let mut decoder = ChunkDecoder::new(DATE, SCOPE, &seed);
         let err = decode(&mut decoder, &key, &body).unwrap_err();
         assert_eq!(err.kind(), RejectionKind::BodyUnreadable);
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_limit_is_refused_before_it_is_gathered() {
+        let key = [9u8; 32];
+        let seed = "0".repeat(64);
+        let (first, mut body) = chunk(&key, &seed, &[7u8; 16]);
+        let (_, second) = chunk(&key, &first, &[8u8; 17]);
+        body.extend_from_slice(&second);
+        let mut decoder = ChunkDecoder::new(DATE, SCOPE, &seed);
+        decoder.limit_chunks(16);
+        // Only the second chunk's header: refused before its data arrives.
+        let header_end =
+            body.len() - second.len() + second.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let mut out = Vec::new();
+        let err = decoder
+            .push(
+                &key,
+                Bytes::copy_from_slice(&body[..header_end]),
+                &mut |b: Bytes| out.extend_from_slice(&b),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::BodyTooLarge);
+        assert!(err.detail().unwrap().contains("chunk 1 declares 17 bytes"));
+        // The first chunk, at the limit, was verified and handed on.
+        assert_eq!(out, [7u8; 16]);
     }
 
     #[test]

@@ -11,9 +11,9 @@ use super::date::{digits, header_date, parse_amz_date};
 use super::hexdigits::unhex32;
 use super::path::check_path;
 use super::{
-    ALGORITHM, MAX_SIGNED_HEADERS, PathRule, PresignedUrlUse, ReplayGuard, STREAMING_PAYLOAD,
-    SecurityToken, SigV4, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256, X_AMZ_DECODED_LENGTH,
-    X_AMZ_SECURITY_TOKEN, malformed,
+    ALGORITHM, MAX_SIGNED_HEADERS, PathRule, PresignedUrlUse, ReplayGuard, SIGV2_QUERY_KEY,
+    SIGV2_TOKEN, STREAMING_PAYLOAD, SecurityToken, SigV4, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256,
+    X_AMZ_DECODED_LENGTH, X_AMZ_SECURITY_TOKEN, malformed, sigv2_refused,
 };
 use crate::is_valid_key_id;
 use crate::{Credentials, Freshness};
@@ -134,9 +134,15 @@ impl SigV4 {
         max_header_len: usize,
     ) -> Result<SigV4Credentials, Rejection> {
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
-        let value = values
-            .next()
-            .ok_or_else(|| Rejection::new(RejectionKind::MissingAuthorization))?;
+        let Some(value) = values.next() else {
+            // No SigV4 credentials at all: a SigV2 presigned URL is told so.
+            let sigv2 = query_params(parts.uri.query().unwrap_or(""))
+                .any(|(name, _)| name == SIGV2_QUERY_KEY);
+            return Err(match sigv2 {
+                true => sigv2_refused("AWSAccessKeyId, Signature and Expires in the query"),
+                false => Rejection::new(RejectionKind::MissingAuthorization),
+            });
+        };
         if values.next().is_some() {
             return Err(malformed("more than one Authorization header"));
         }
@@ -150,7 +156,15 @@ impl SigV4 {
             .get(ALGORITHM.len()..)
             .filter(|_| value[..ALGORITHM.len()].eq_ignore_ascii_case(ALGORITHM))
             .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| malformed("expected `AWS4-HMAC-SHA256 Credential=…`"))?;
+            .ok_or_else(|| {
+                let sigv2 = value
+                    .split_once(' ')
+                    .is_some_and(|(token, _)| token.eq_ignore_ascii_case(SIGV2_TOKEN));
+                match sigv2 {
+                    true => sigv2_refused("`Authorization: AWS <key id>:<signature>`"),
+                    false => malformed("expected `AWS4-HMAC-SHA256 Credential=…`"),
+                }
+            })?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for param in rest.split(',') {
             let param = param.trim_matches(' ');
@@ -428,6 +442,61 @@ mod tests {
         assert!(refused.parse(&with_token("/x", false), 8192).is_ok());
         let accepted = refused.security_token(SecurityToken::Accepted);
         assert!(accepted.parse(&parts, 8192).is_ok());
+    }
+
+    /// botocore's default S3 presigned URL (`generate_presigned_url` without
+    /// `signature_version="s3v4"`).
+    const SIGV2_URL: &str = "/objects/a.txt?AWSAccessKeyId=demo-2026&\
+                             Signature=yVaWSriyel52i06%2BFJIVhdz4RpM%3D&Expires=1796352256";
+
+    fn sigv2_says_what_fixes_it(err: &Rejection) {
+        assert_eq!(err.kind(), RejectionKind::UnsupportedScheme);
+        let detail = err.detail().unwrap();
+        assert!(detail.contains("Signature Version 2"), "{detail}");
+        assert!(detail.contains(r#"signature_version="s3v4""#), "{detail}");
+    }
+
+    #[test]
+    fn a_sigv2_presigned_url_is_claimed_and_refused_with_the_fix() {
+        let parts = http::Request::get(SIGV2_URL)
+            .header("host", "api.example.com")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let sigv4 = SigV4::new("us-east-1", "demo");
+        assert!(sigv4.locator().matches(&parts, None));
+        sigv2_says_what_fixes_it(&sigv4.parse(&parts, 8192).unwrap_err());
+    }
+
+    #[test]
+    fn a_sigv2_authorization_header_is_claimed_and_refused_with_the_fix() {
+        let parts = http::Request::get("/objects/a.txt")
+            .header("host", "api.example.com")
+            .header(
+                "authorization",
+                "AWS demo-2026:yVaWSriyel52i06+FJIVhdz4RpM=",
+            )
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let sigv4 = SigV4::new("us-east-1", "demo");
+        assert!(sigv4.locator().matches(&parts, Some(b"AWS")));
+        sigv2_says_what_fixes_it(&sigv4.parse(&parts, 8192).unwrap_err());
+    }
+
+    #[test]
+    fn without_any_credentials_the_answer_stays_missing_authorization() {
+        let parts = http::Request::get("/objects/a.txt?Signature=x&Expires=1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let err = SigV4::new("us-east-1", "demo")
+            .parse(&parts, 8192)
+            .unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::MissingAuthorization);
     }
 
     #[test]

@@ -106,6 +106,12 @@ pub const MAX_PRESIGN_EXPIRES: Duration = Duration::from_secs(604_800);
 /// SigV4's default window: a request is accepted 15 minutes either side of its `X-Amz-Date`.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(900);
 
+/// The `Authorization` token of AWS Signature Version 2 (`AWS <key id>:<signature>`), refused.
+const SIGV2_TOKEN: &str = "AWS";
+/// The query parameter of a SigV2 presigned URL (`AWSAccessKeyId`, `Signature`, `Expires`),
+/// refused.
+const SIGV2_QUERY_KEY: &str = "AWSAccessKeyId";
+
 /// The most signed headers one request may list.
 pub const MAX_SIGNED_HEADERS: usize = 64;
 
@@ -178,6 +184,10 @@ impl SigV4 {
                 Locator::Authorization(ALGORITHM),
                 Locator::Query("X-Amz-Signature"),
                 Locator::Query("X-Amz-Credential"),
+                // SigV2's header and presigned URL: claimed only to be refused with a clear
+                // answer (`unsupported_scheme`, naming the fix), not `missing_authorization`.
+                Locator::Authorization(SIGV2_TOKEN),
+                Locator::Query(SIGV2_QUERY_KEY),
             ]),
             cache: Arc::new(KeyCache::new(KeyCache::DEFAULT_CAPACITY)),
         }
@@ -284,6 +294,17 @@ impl SigV4 {
             .find(|(s, _)| &**s == service)
             .map(|(_, rule)| *rule)
     }
+}
+
+/// `unsupported_scheme` for a request signed with SigV2 (botocore's and boto3's default for
+/// S3 presigned URLs): what is not supported, and the client setting that fixes it.
+fn sigv2_refused(form: &'static str) -> Rejection {
+    Rejection::new(RejectionKind::UnsupportedScheme).with_detail(format!(
+        "AWS Signature Version 2 (SigV2: {form}) is not supported; sign with SigV4 \
+         (AWS4-HMAC-SHA256). boto3/botocore: \
+         Config(signature_version=\"s3v4\"); AWS CLI: `aws configure set \
+         default.s3.signature_version s3v4`"
+    ))
 }
 
 fn malformed(detail: impl Into<std::borrow::Cow<'static, str>>) -> Rejection {

@@ -39,6 +39,24 @@ impl fmt::Debug for SigV4Pending {
     }
 }
 
+impl SigV4Pending {
+    /// For a streaming upload (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`): refuses
+    /// (`body_too_large`) any `aws-chunked` chunk that declares more than `max` data bytes, on
+    /// its header, before the chunk is gathered. Returns whether the upload is streaming (for
+    /// any other payload this does nothing): each of its chunks is verified as it arrives, so a
+    /// server may let the whole body grow past the limit of one chunk
+    /// (`HmacAuthBuilder::streaming_body_limit` in `tower-hmac`).
+    pub fn limit_chunks(&mut self, max: u64) -> bool {
+        match self.chunks.as_mut() {
+            Some(decoder) => {
+                decoder.limit_chunks(max);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl Scheme for SigV4 {
     type Credentials = SigV4Credentials;
     type Pending = SigV4Pending;

@@ -252,3 +252,55 @@ async fn botocore_signers_are_accepted_and_tampering_refused() {
     refused("wrong_service", "service");
     refused("wrong_secret", "invalid_signature");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn botocores_default_sigv2_presigned_url_is_told_to_use_s3v4() {
+    let server = serve_demo(&behind_the_clients()).await;
+    let interpreter = std::env::var("TOWER_HMAC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/s3_default_client.py");
+    let base = format!("http://{}", server.addr);
+    let secret = demo_server::demo_secret_base64();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&interpreter)
+            .args([script, &base, demo_server::DEMO_KEY_ID, secret])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the client failed — this test needs the PyPI packages botocore and requests: \
+         `.ci/venv/bin/pip install botocore requests` and TOWER_HMAC_PYTHON=.ci/venv/bin/python \
+         (.ci/run does this):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |name: &str| got[name]["status"].as_u64().unwrap();
+    let body = |name: &str| got[name]["body"].as_str().unwrap().to_owned();
+
+    // botocore's defaults, unmodified: SigV2.
+    let url = got["default_presigned"]["url"].as_str().unwrap();
+    assert!(
+        url.contains("AWSAccessKeyId=") && url.contains("Signature=") && url.contains("Expires="),
+        "{url}"
+    );
+    assert!(!url.contains("X-Amz-"), "{url}");
+    for name in ["default_presigned", "sigv2_header"] {
+        assert_eq!(status(name), 401, "{name}: {}", body(name));
+        let answer: serde_json::Value = serde_json::from_str(&body(name)).unwrap();
+        assert_eq!(answer["code"], "unsupported_scheme", "{name}: {answer}");
+        let detail = answer["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("Signature Version 2") && detail.contains("is not supported"),
+            "{name}: {detail}"
+        );
+        assert!(
+            detail.contains(r#"Config(signature_version="s3v4")"#),
+            "{name}: {detail}"
+        );
+    }
+    assert_eq!(got["sigv2_authorization"], "AWS demo-2026", "{got}");
+    // The fix the answer names.
+    assert_eq!(status("s3v4_presigned"), 200, "{}", body("s3v4_presigned"));
+}

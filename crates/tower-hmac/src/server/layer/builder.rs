@@ -24,6 +24,7 @@ use crate::store::MemoryNonceStore;
 /// | allowed hosts | none: an argument of [`HmacAuthLayer::builder`] |
 /// | [`max_skew`](Self::max_skew) | 300 s |
 /// | [`body_limit`](Self::body_limit) | 1 MiB |
+/// | [`streaming_body_limit`](Self::streaming_body_limit) | the body limit |
 /// | [`body_timeout`](Self::body_timeout) | 30 s |
 /// | [`max_header_len`](Self::max_header_len) | 4096 bytes |
 /// | [`nonce_store`](Self::nonce_store) | a [`MemoryNonceStore`] of [`DEFAULT_MEMORY_BUDGET`](crate::store::DEFAULT_MEMORY_BUDGET) |
@@ -68,6 +69,7 @@ impl HmacAuthBuilder {
                 hosts,
                 max_skew: DEFAULT_MAX_SKEW,
                 body_limit: DEFAULT_BODY_LIMIT,
+                streaming_body_limit: None,
                 max_header_len: DEFAULT_MAX_HEADER_LEN,
                 clock: Arc::new(SystemClock),
                 responder: Arc::new(DefaultResponder),
@@ -106,6 +108,35 @@ impl HmacAuthBuilder {
     /// The largest body read, in bytes (default 1 MiB); larger bodies get `413 body_too_large`.
     pub fn body_limit(mut self, bytes: u64) -> Self {
         self.settings.body_limit = bytes;
+        self
+    }
+
+    /// The largest body of a streaming upload, in bytes, as sent (default: the
+    /// [`body_limit`](Self::body_limit)): a body whose scheme verifies it chunk by chunk as it
+    /// arrives — SigV4's `aws-chunked` uploads (`X-Amz-Content-Sha256:
+    /// STREAMING-AWS4-HMAC-SHA256-PAYLOAD`), as the AWS SDKs send large S3 objects. For these,
+    /// the `body_limit` bounds each chunk (a larger one gets `413 body_too_large`, S3's
+    /// `EntityTooLarge`, on its header) and this bounds the whole body (`body_too_large` too).
+    ///
+    /// The layer still holds the whole verified body until the request is accepted, so this is
+    /// memory per request — but only a holder of the key (or of a copy of a signed upload, replayed
+    /// within its window: the replay is refused once the body is read) can fill it: a client
+    /// without the key is refused at its first chunk, after at most `body_limit` bytes. Raising
+    /// the `body_limit` instead would let any client make the layer buffer that much.
+    ///
+    /// ```
+    /// use tower_hmac::{HmacAuthLayer, InMemoryRegistry, protocol::AllowedHosts};
+    ///
+    /// // S3 clients uploading objects of up to 64 MiB in chunks of up to 1 MiB (the default
+    /// // body limit; the SDKs send 64 KiB chunks).
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["s3.example.com"]).unwrap())
+    ///     .streaming_body_limit(64 * 1024 * 1024)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn streaming_body_limit(mut self, bytes: u64) -> Self {
+        self.settings.streaming_body_limit = Some(bytes);
         self
     }
 

@@ -212,15 +212,24 @@ impl Verifier {
     }
 
     /// The body-reading step (its timer set in place), or a failure when the declared length
-    /// is already too large.
+    /// is already too large. A body the scheme verifies chunk by chunk (SigV4's `aws-chunked`
+    /// uploads) has the body limit for each chunk and the streaming limit for the whole.
     pub(super) fn reading<B: Body>(
         &self,
         scheme: &Entry,
         body: &B,
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
         ctx: &Ctx,
+        pending: &mut AnyPending,
     ) -> Step {
-        if body.size_hint().lower() > self.settings.body_limit {
+        let limit = match pending.limit_chunks(self.settings.body_limit) {
+            true => self
+                .settings
+                .streaming_body_limit
+                .unwrap_or(self.settings.body_limit),
+            false => self.settings.body_limit,
+        };
+        if body.size_hint().lower() > limit {
             let failure = if ctx.decoy_only {
                 self.refusal(scheme, ctx)
             } else {
@@ -235,7 +244,7 @@ impl Verifier {
             // Boxed: only a body still to come pays for its timer.
             *timer = Some(Box::pin(tokio::time::sleep(self.settings.body_timeout)));
         }
-        Step::Reading { read: 0 }
+        Step::Reading { read: 0, limit }
     }
 
     /// The MAC, then the replay store's call.

@@ -54,6 +54,8 @@ pub(crate) struct Settings {
     pub(crate) hosts: AllowedHosts,
     pub(crate) max_skew: Duration,
     pub(crate) body_limit: u64,
+    /// The whole of a body verified chunk by chunk; `None`: `body_limit`.
+    pub(crate) streaming_body_limit: Option<u64>,
     pub(crate) max_header_len: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) responder: Arc<dyn RejectionResponder>,
@@ -71,6 +73,7 @@ impl fmt::Debug for Settings {
             .field("hosts", &self.hosts)
             .field("max_skew", &self.max_skew)
             .field("body_limit", &self.body_limit)
+            .field("streaming_body_limit", &self.streaming_body_limit)
             .field("body_timeout", &self.body_timeout)
             .field("max_header_len", &self.max_header_len)
             .field("diagnostics", &self.diagnostics)

@@ -115,9 +115,11 @@ pub(super) enum Step {
     /// With a shared throttle: its answer for the address and the key id, before the lookup.
     Throttling(PolicyFuture<Option<Failure>>),
     Lookup(StoreFuture<Result<Option<KeyRecord>, RegistryError>>),
-    /// Reading the body; bytes read so far, before any decoding (what the body limit counts).
+    /// Reading the body; bytes read so far, before any decoding (what the body limit counts),
+    /// and the limit of this body (the streaming limit for a body verified chunk by chunk).
     Reading {
         read: u64,
+        limit: u64,
     },
     Storing(StoreFuture<Result<NonceOutcome, tower_hmac_core::NonceStoreError>>),
     Done,
@@ -207,14 +209,14 @@ where
                     };
                     *this.step = match verifier.before_body(scheme, ctx, found) {
                         Ok(pending) => {
-                            *this.pending = Some(pending);
-                            verifier.reading(scheme, &*this.body, this.timer, ctx)
+                            let pending = this.pending.insert(pending);
+                            verifier.reading(scheme, &*this.body, this.timer, ctx, pending)
                         }
                         Err(failure) => Step::Failed(Some(failure)),
                     };
                 }
-                Step::Reading { read: raw } => {
-                    let limit = verifier.settings.body_limit;
+                Step::Reading { read: raw, limit } => {
+                    let limit = *limit;
                     let pending = &mut *this.pending;
                     let collected = &mut *this.collected;
                     let read = poll_body(

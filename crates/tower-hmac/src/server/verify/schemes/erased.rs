@@ -43,6 +43,25 @@ pub(crate) enum AnyPending {
     Dyn(Box<dyn Any + Send>),
 }
 
+impl AnyPending {
+    /// For a body its scheme verifies chunk by chunk (SigV4's `aws-chunked` uploads): bounds
+    /// each chunk to `max` bytes and says so; `false` for any other body.
+    pub(crate) fn limit_chunks(&mut self, max: u64) -> bool {
+        match self {
+            Self::V1(_) => false,
+            #[cfg(feature = "sigv4")]
+            Self::Dyn(pending) => pending
+                .downcast_mut::<tower_hmac_core::sigv4::SigV4Pending>()
+                .is_some_and(|sigv4| sigv4.limit_chunks(max)),
+            #[cfg(not(feature = "sigv4"))]
+            Self::Dyn(_) => {
+                let _ = max;
+                false
+            }
+        }
+    }
+}
+
 /// Credentials that can be told apart again by their scheme.
 pub(crate) trait DynCredentials: Credentials {
     fn as_any(&self) -> &dyn Any;
