@@ -4,77 +4,31 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, HOST};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac::server::{
-    BucketCall, BucketScope, FailureThrottle, GcraRate, PeerAddr, ResponseBody, SharedPolicyStore,
-    VerifiedBody,
-};
+use http::StatusCode;
+use tower_hmac::server::{BucketCall, BucketScope, FailureThrottle, GcraRate, SharedPolicyStore};
 use tower_hmac::test_util::ManualClock;
-use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
-use tower_hmac_integration::{sign_at, unique_prefix};
+use tower_hmac_integration::unique_prefix;
 use tower_hmac_redis::RedisPolicyStore;
 
 use crate::cluster::Cluster;
+use crate::throttle_shared::{A as ADDRESS, Svc, T0, answer, key, request, service};
 
-const T0: u64 = 1_800_000_000;
-const ADDRESS: [u8; 4] = [198, 51, 100, 7];
-
-type Svc = tower::util::BoxCloneService<
-    Request<Full<Bytes>>,
-    Response<ResponseBody<Full<Bytes>>>,
-    Infallible,
->;
-
-async fn ok(_: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::default()))
+/// A layer whose throttle (4 failures a minute) keeps its buckets in `store`.
+fn shared(clock: &ManualClock, store: Arc<dyn SharedPolicyStore>, timeout: Duration) -> Svc {
+    let throttle = FailureThrottle::new(4, Duration::from_secs(60))
+        .shared_arc(store)
+        .store_timeout(timeout);
+    service(clock, Some(throttle), None)
 }
 
-fn service(clock: &ManualClock, store: Arc<dyn SharedPolicyStore>, timeout: Duration) -> Svc {
-    let registry = InMemoryRegistry::new();
-    registry.insert("alice", "app-a", SecretKey::from_bytes(&[1; 32]).unwrap());
-    let layer = HmacAuthLayer::builder(registry, AllowedHosts::new(["api.test"]).unwrap())
-        .clock(clock.clone())
-        .throttle_failures(
-            FailureThrottle::new(4, Duration::from_secs(60))
-                .shared_arc(store)
-                .store_timeout(timeout),
-        )
-        .build()
-        .unwrap();
-    tower::util::BoxCloneService::new(ServiceBuilder::new().layer(layer).service_fn(ok))
-}
-
+/// A request of `alice` signed with a wrong key, from [`ADDRESS`]: its status.
 async fn failed_login(svc: &Svc, clock: &ManualClock) -> StatusCode {
-    let wrong = SecretKey::from_bytes(&[9; 32]).unwrap();
-    let auth = sign_at(
-        "alice",
-        &wrong,
-        &Method::GET,
-        "api.test",
-        "/",
-        b"",
-        clock.unix(),
-    );
-    let mut req = Request::get("/")
-        .header(HOST, "api.test")
-        .header(AUTHORIZATION, auth.to_string())
-        .body(Full::default())
-        .unwrap();
-    req.extensions_mut()
-        .insert(PeerAddr(SocketAddr::from((ADDRESS, 40000))));
-    let res = svc.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let _ = res.into_body().collect().await.unwrap();
-    status
+    answer(svc, request("alice", &key(9), clock, ADDRESS))
+        .await
+        .0
 }
 
 #[tokio::test]
@@ -102,8 +56,8 @@ async fn the_shared_throttle_runs_on_a_cluster_one_slot_per_check() {
 
     let store: Arc<dyn SharedPolicyStore> = Arc::new(store);
     let clock = ManualClock::at_unix(T0);
-    let first = service(&clock, store.clone(), Duration::from_secs(10));
-    let second = service(&clock, store.clone(), Duration::from_secs(10));
+    let first = shared(&clock, store.clone(), Duration::from_secs(10));
+    let second = shared(&clock, store.clone(), Duration::from_secs(10));
     let mut statuses = Vec::new();
     for i in 0..6 {
         statuses.push(failed_login(if i % 2 == 0 { &first } else { &second }, &clock).await);
@@ -123,7 +77,7 @@ async fn the_shared_throttle_runs_on_a_cluster_one_slot_per_check() {
     // The node that holds the address's slot goes down: each instance counts on its own.
     cluster.kill_node(Cluster::node_of_slot(slot));
     let clock = ManualClock::at_unix(T0 + 3600);
-    let alone = service(&clock, store, Duration::from_millis(200));
+    let alone = shared(&clock, store, Duration::from_millis(200));
     let mut statuses = Vec::new();
     for _ in 0..5 {
         statuses.push(failed_login(&alone, &clock).await);

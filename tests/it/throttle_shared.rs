@@ -24,15 +24,15 @@ use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, SecretKey};
 use tower_hmac_integration::{require_redis, sign_at, unique_prefix};
 use tower_hmac_redis::RedisPolicyStore;
 
-const T0: u64 = 1_800_000_000;
-const A: [u8; 4] = [198, 51, 100, 7];
+pub(crate) const T0: u64 = 1_800_000_000;
+pub(crate) const A: [u8; 4] = [198, 51, 100, 7];
 const B: [u8; 4] = [203, 0, 113, 9];
 
-fn key(byte: u8) -> SecretKey {
+pub(crate) fn key(byte: u8) -> SecretKey {
     SecretKey::from_bytes(&[byte; 32]).unwrap()
 }
 
-type Svc = tower::util::BoxCloneService<
+pub(crate) type Svc = tower::util::BoxCloneService<
     Request<Full<Bytes>>,
     Response<ResponseBody<Full<Bytes>>>,
     Infallible,
@@ -42,7 +42,7 @@ async fn ok(_: Request<VerifiedBody>) -> Result<Response<Full<Bytes>>, Infallibl
     Ok(Response::new(Full::default()))
 }
 
-fn service(
+pub(crate) fn service(
     clock: &ManualClock,
     throttle: Option<FailureThrottle>,
     risk: Option<RiskMonitor>,
@@ -63,7 +63,7 @@ fn service(
 }
 
 /// A request claiming `key_id`, signed with `secret` (a wrong one fails), from `addr`.
-fn request(
+pub(crate) fn request(
     key_id: &str,
     secret: &SecretKey,
     clock: &ManualClock,
@@ -89,7 +89,7 @@ fn request(
 }
 
 /// The status and `Retry-After` of one request.
-async fn answer(svc: &Svc, req: Request<Full<Bytes>>) -> (StatusCode, Option<String>) {
+pub(crate) async fn answer(svc: &Svc, req: Request<Full<Bytes>>) -> (StatusCode, Option<String>) {
     let res = svc.clone().oneshot(req).await.unwrap();
     let retry = res
         .headers()

@@ -171,26 +171,7 @@ async fn curls_unsorted_query_needs_the_as_sent_fallback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn botocore_signers_are_accepted_and_tampering_refused() {
     let server = serve_demo(&behind_the_clients()).await;
-    let interpreter = std::env::var("TOWER_HMAC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/sigv4_client.py");
-    let base = format!("http://{}", server.addr);
-    let secret = demo_server::demo_secret_base64();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&interpreter)
-            .args([script, &base, demo_server::DEMO_KEY_ID, secret])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"))
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the client failed — this test needs the PyPI packages botocore and requests: \
-         `.ci/venv/bin/pip install botocore requests` and TOWER_HMAC_PYTHON=.ci/venv/bin/python \
-         (.ci/run does this):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = python_client(server.addr, "sigv4_client.py").await;
     let status = |name: &str| got[name]["status"].as_u64().unwrap();
     let body = |name: &str| got[name]["body"].as_str().unwrap().to_owned();
     let refused = |name: &str, code: &str| {
@@ -256,26 +237,7 @@ async fn botocore_signers_are_accepted_and_tampering_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn botocores_default_sigv2_presigned_url_is_told_to_use_s3v4() {
     let server = serve_demo(&behind_the_clients()).await;
-    let interpreter = std::env::var("TOWER_HMAC_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/s3_default_client.py");
-    let base = format!("http://{}", server.addr);
-    let secret = demo_server::demo_secret_base64();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&interpreter)
-            .args([script, &base, demo_server::DEMO_KEY_ID, secret])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"))
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the client failed — this test needs the PyPI packages botocore and requests: \
-         `.ci/venv/bin/pip install botocore requests` and TOWER_HMAC_PYTHON=.ci/venv/bin/python \
-         (.ci/run does this):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = python_client(server.addr, "s3_default_client.py").await;
     let status = |name: &str| got[name]["status"].as_u64().unwrap();
     let body = |name: &str| got[name]["body"].as_str().unwrap().to_owned();
 
@@ -303,4 +265,29 @@ async fn botocores_default_sigv2_presigned_url_is_told_to_use_s3v4() {
     assert_eq!(got["sigv2_authorization"], "AWS demo-2026", "{got}");
     // The fix the answer names.
     assert_eq!(status("s3v4_presigned"), 200, "{}", body("s3v4_presigned"));
+}
+
+/// Runs the demo's Python client `script` (tests/py, botocore with its defaults) against `addr`
+/// with the demo key; its JSON answer.
+async fn python_client(addr: std::net::SocketAddr, script: &'static str) -> serde_json::Value {
+    let interpreter = std::env::var("TOWER_HMAC_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
+    let base = format!("http://{addr}");
+    let secret = demo_server::demo_secret_base64();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&interpreter)
+            .args([script.as_str(), &base, demo_server::DEMO_KEY_ID, secret])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the client failed — this test needs the PyPI packages botocore and requests: \
+         `.ci/venv/bin/pip install botocore requests` and TOWER_HMAC_PYTHON=.ci/venv/bin/python \
+         (.ci/run does this):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
