@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_hmac_sessions::store::{PostgresSessionStore, RedisSessionStore};
+use tower_hmac_sessions::store::{PostgresSessionStore, RedisSessionStore, SessionStore as _};
 use tower_hmac_sessions::{
     MemorySessionStore, SessionConfig, Sessions, SigningKeys, TokenError, TokenPair, conformance,
 };
@@ -131,11 +131,8 @@ async fn a_logout_is_not_forgotten_when_redis_loses_one_sessions_keys() {
     let sessions = Sessions::new(keys(), store.clone(), config()).with_clock(clock.clone());
     let lost = sessions.login("alice", &[]).await.unwrap();
     let kept = sessions.login("bob", &[]).await.unwrap();
-    let lost_sid = sessions
-        .verify_access(&lost.access_token)
-        .await
-        .unwrap()
-        .sid;
+    let lost_claims = sessions.verify_access(&lost.access_token).await.unwrap();
+    let (lost_sid, lost_jti) = (lost_claims.sid, lost_claims.jti);
     let kept_sid = sessions
         .verify_access(&kept.access_token)
         .await
@@ -202,6 +199,14 @@ async fn a_logout_is_not_forgotten_when_redis_loses_one_sessions_keys() {
             .unwrap_err(),
         TokenError::BeforeHorizon,
         "a logout lost with its session's keys re-validated its token"
+    );
+    // Asked directly, the store does not call a token of a session it has no record of "not
+    // denied" either.
+    assert!(
+        store
+            .is_denied(&lost_sid, &lost_jti, clock.unix())
+            .await
+            .unwrap()
     );
     assert_eq!(
         sessions

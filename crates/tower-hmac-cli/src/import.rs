@@ -207,7 +207,13 @@ fn read_file(provider: Provider, path: &Path) -> Result<Zeroizing<Vec<u8>>, Stri
              now in your shell history: rotate it at the provider"
                 .to_owned()
         } else {
-            format!("--from: cannot read {}: {e}", path.display())
+            // Not repeated either: a secret that does not look like one (a mistyped one, or one
+            // with a `/`) would be printed in clear.
+            format!(
+                "--from: cannot open the file given ({}); the value is not repeated here, in case \
+                 it was a secret",
+                e.kind()
+            )
         }
     })?;
     read_bounded(file).map_err(|e| match e {

@@ -177,7 +177,7 @@ fn client_forms(
             Zeroizing::new(base64.as_str().to_owned()),
             Zeroizing::new(format!(
                 "{} ({} bytes, hex)",
-                hex::encode(key.expose_secret()),
+                Zeroizing::new(hex::encode(key.expose_secret())).as_str(),
                 key.len()
             )),
         ),

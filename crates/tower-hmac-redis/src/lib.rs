@@ -203,7 +203,12 @@ where
     /// This layout and the bucket function are the stored format: every instance and every
     /// future version must compute them alike, so they never change without a new prefix.
     pub fn key(&self, key_id: &str, nonce: &str) -> String {
-        let mut key = self.bucket_prefix(bucket(key_id, nonce), key_id.len() + 1 + nonce.len());
+        self.key_in(bucket(key_id, nonce), key_id, nonce)
+    }
+
+    /// [`key`](Self::key), its bucket already known.
+    fn key_in(&self, bucket: u32, key_id: &str, nonce: &str) -> String {
+        let mut key = self.bucket_prefix(bucket, key_id.len() + 1 + nonce.len());
         key.push_str(key_id);
         key.push(':');
         key.push_str(nonce);
@@ -434,7 +439,8 @@ where
         nonce: &str,
         lifetime: NonceLifetime,
     ) -> StoreFuture<Result<NonceOutcome, NonceStoreError>> {
-        let keys = [self.key(key_id, nonce), self.horizon_key(key_id, nonce)];
+        let bucket = bucket(key_id, nonce);
+        let keys = [self.key_in(bucket, key_id, nonce), self.marker(bucket)];
         let store = self.clone();
         StoreFuture::new(async move {
             match tokio::time::timeout(store.timeout, store.insert(keys, lifetime)).await {

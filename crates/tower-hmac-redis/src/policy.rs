@@ -237,11 +237,14 @@ where
         keys: Vec<String>,
     ) -> redis::RedisResult<BucketAnswer> {
         let mut conn = self.conn.clone();
+        // The address's bucket takes part as `bucket_keys` put it in (never for a key id's burst
+        // counter): the arguments and the answer follow the keys.
+        let address_bucket = call.address_bucket() && call.scope() != BucketScope::KeyBurst;
         let mut invocation = GCRA.key(&keys);
         invocation
             .arg(if call.record() { "1" } else { "0" })
             .arg(call.now_micros());
-        if call.address_bucket() {
+        if address_bucket {
             let rate = call.rate();
             invocation
                 .arg(rate.emission_micros())
@@ -262,7 +265,7 @@ where
                 .map(Duration::from_micros)
         };
         let mut i = 0;
-        let address_wait = if call.address_bucket() {
+        let address_wait = if address_bucket {
             i += 1;
             wait(0)
         } else {
@@ -302,7 +305,10 @@ pub fn escape(key_id: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
     out

@@ -326,3 +326,20 @@ fn a_secret_given_as_an_argument_is_refused_without_repeating_it() {
         }
     }
 }
+
+#[test]
+fn a_from_value_that_is_no_file_is_not_repeated_whatever_its_form() {
+    // A GitHub secret from `openssl rand -base64 32` holds `/`; a mistyped one fails the form
+    // check: neither may come back on stderr as "cannot read <value>".
+    for value in [
+        "u3L/q9+Zk0Tw1x7yPq/2mN5vB8cD4eF6gH0jK1lM2n=",
+        "not/a-file-4Yc7",
+    ] {
+        let out = cli_with_stdin(&["keygen", "--import", "github", "--from", value], "");
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{value}: {err}");
+        assert!(!err.contains(value), "the value in {err}");
+        assert!(!stdout(&out).contains(value));
+        assert!(err.contains("--from"), "{err}");
+    }
+}

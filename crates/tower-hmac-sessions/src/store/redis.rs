@@ -523,7 +523,9 @@ where
 
     async fn is_denied(&self, session_id: &str, jti: &str, now: u64) -> Result<bool, StoreError> {
         let status = bounded(self.timeout, self.check_unbounded(session_id, jti, now)).await?;
-        Ok(status == "denied")
+        // Only a token the store knows to be allowed is not denied: a session without a record
+        // ("lost") may have been revoked.
+        Ok(status != "allowed")
     }
 
     /// 0 while the store holds the session's record (it remembers every revocation of the

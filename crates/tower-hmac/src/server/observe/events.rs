@@ -135,7 +135,6 @@ fn events_enabled_with(log_level: log::LevelFilter) -> bool {
     tracing::event_enabled!(target: TRACING_TARGET, Level::WARN)
         || tracing::event_enabled!(target: TRACING_TARGET, Level::INFO)
         || tracing::event_enabled!(target: TRACING_TARGET, Level::DEBUG)
-        || log_level >= log::LevelFilter::Warn
 }
 
 /// Whether a `metrics` recorder is installed, globally or for this thread. The facade (0.24)
