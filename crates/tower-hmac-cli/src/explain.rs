@@ -1,4 +1,5 @@
-//! `tower-hmac explain`: why does a signature not match?
+//! `tower-hmac explain`: why does a signature not match? Protocol v1 here; every other scheme
+//! the layer verifies in [`schemes`].
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -11,7 +12,12 @@ use tower_hmac_core::{
 };
 
 use crate::KeyArgs;
+use crate::credentials::KeyForm;
 use crate::input::{from_args, from_raw, read_body};
+
+mod schemes;
+
+use schemes::{SchemeName, UriSchemeArg};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,6 +40,19 @@ pub(crate) struct Args {
     /// The server's allowed clock skew in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     max_skew: u64,
+    /// The scheme, when the request's credentials do not say it (by default it is detected as
+    /// the server picks it: `AWS4-HMAC-SHA256`, `Signature-Input`, `Hmac app:…`, `hmac
+    /// username=`, `Signature keyId=`, `X-Auth-Token`, `HMAC-SHA256`).
+    #[arg(long, value_enum, value_name = "NAME")]
+    scheme: Option<SchemeName>,
+    /// How the secret is written: `base64` (as `keygen` prints it) or `text`, a provider's
+    /// secret as issued (an AWS secret access key the registry holds as text).
+    #[arg(long, value_enum, default_value = "base64", value_name = "FORM")]
+    key_form: KeyForm,
+    /// The URI scheme clients reach the server by, for softaware's signed URI and RFC 9421's
+    /// `@scheme` and `@target-uri` (default: the URL's; `http` for a --request-file in origin form).
+    #[arg(long, value_enum, value_name = "SCHEME")]
+    uri_scheme: Option<UriSchemeArg>,
     #[command(flatten)]
     key: KeyArgs,
 }
@@ -80,7 +99,15 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
             from_args(method, url, &args.headers, read_body(args.data.as_deref())?)?
         }
     };
-    let key = crate::credentials::secret(&args.key)?;
+    let key = crate::credentials::secret_as(&args.key, args.key_form)?;
+    let parts = schemes::parts_of(&given)?;
+    let scheme = match args.scheme {
+        Some(name) => Some(name),
+        None => schemes::detect(&parts)?,
+    };
+    if let Some(name) = scheme.filter(|&name| name != SchemeName::V1) {
+        return schemes::run(args, &given, &parts, name, &key);
+    }
     let mut out = String::new();
     let mut problems = 0;
 

@@ -1,5 +1,5 @@
 //! `tower-hmac`: generate keys, sign and send requests, and explain signature mismatches for
-//! tower-hmac protocol v1; presign AWS SigV4 URLs.
+//! every scheme the layer verifies; presign AWS SigV4 URLs.
 //!
 //! Key material is read from the environment (`TOWER_HMAC_SECRET`), a file (`--key-file`) or, for
 //! a provider's secret imported (`keygen --import`, `keys import`), standard input or `--from`:
@@ -66,13 +66,22 @@ enum Command {
         tower-hmac request POST https://api.example.com/orders -H 'Content-Type: application/json' -d @order.json -i"
     )]
     Request(request::Args),
-    /// Show the exact string to sign and the expected signature; with an Authorization header,
-    /// say which part differs; with the server's problem+json, what it rejected.
-    #[command(after_help = "Examples:\n  \
+    /// Show the exact text a scheme signs (v1's string to sign, SigV4's canonical request and
+    /// string to sign, RFC 9421's signature base, softaware's, Kong's or APISIX's signing string,
+    /// the token's) and the expected signature; with the request's credentials, say whether they
+    /// match; with the server's problem+json, which line it signed differently.
+    #[command(
+        after_help = "The scheme is detected from the request's credentials (or given with \
+        --scheme); SigV4's region and service come from its credential scope, RFC 9421's \
+        components from Signature-Input.\n\n\
+        Examples:\n  \
         tower-hmac explain POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}'\n  \
         tower-hmac explain POST http://127.0.0.1:8080/echo -H 'Content-Type: application/json' -d '{\"a\":1}' \\\n      \
         -H 'Authorization: HMAC-SHA256 Credential=…' --problem answer.json\n  \
-        tower-hmac explain --request-file captured.http --problem answer.json")]
+        tower-hmac explain --request-file captured.http --problem answer.json\n  \
+        tower-hmac explain GET https://api.example.com/orders -H 'X-Amz-Date: 20261204T101500Z' \\\n      \
+        -H 'Authorization: AWS4-HMAC-SHA256 Credential=…' --key-form text --problem answer.json"
+    )]
     Explain(explain::Args),
     /// Print an AWS SigV4 presigned URL (X-Amz-* query parameters, `host` signed,
     /// UNSIGNED-PAYLOAD): a bearer link for a download (GET, HEAD) or an upload (PUT).

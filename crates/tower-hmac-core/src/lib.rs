@@ -33,6 +33,7 @@ assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml 
 ```"#
 )]
 
+pub mod audit;
 mod authorization;
 pub mod canonical;
 pub mod challenge;
@@ -41,6 +42,8 @@ mod future;
 #[cfg(any(feature = "kong", feature = "apisix"))]
 pub mod gateway;
 mod key;
+#[cfg(feature = "keyring")]
+pub mod keyring;
 mod nonce;
 pub mod policy;
 mod problem;

@@ -129,7 +129,7 @@ impl KeyAdmin {
         let text = secret.text_form();
         let is_text = text.as_bytes() == secret.expose_secret();
         let master = self.keyring.current();
-        let (nonce, ciphertext) = master.encrypt(key_id, secret.expose_secret())?;
+        let (nonce, ciphertext) = master.seal(key_id.as_bytes(), secret.expose_secret())?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO tower_hmac_apps (id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(app_id)
@@ -346,8 +346,12 @@ impl KeyAdmin {
                     })?;
             let nonce: Vec<u8> = row.try_get("nonce")?;
             let ciphertext: Vec<u8> = row.try_get("ciphertext")?;
-            let plain = old.decrypt(&key_id, &nonce, &ciphertext)?;
-            let (nonce, ciphertext) = current.encrypt(&key_id, &plain)?;
+            let plain = old
+                .open(key_id.as_bytes(), &nonce, &ciphertext)
+                .map_err(|_| PostgresError::Decrypt {
+                    key_id: key_id.clone(),
+                })?;
+            let (nonce, ciphertext) = current.seal(key_id.as_bytes(), &plain)?;
             sqlx::query(
                 "UPDATE tower_hmac_keys SET nonce = $1, ciphertext = $2, master_key = $3, updated_at = now() WHERE key_id = $4",
             )

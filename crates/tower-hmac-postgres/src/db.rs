@@ -123,7 +123,11 @@ fn decode_row(
         })?;
     let nonce: Vec<u8> = row.try_get("nonce")?;
     let ciphertext: Vec<u8> = row.try_get("ciphertext")?;
-    let plain = master.decrypt(&key_id, &nonce, &ciphertext)?;
+    let plain = master
+        .open(key_id.as_bytes(), &nonce, &ciphertext)
+        .map_err(|_| PostgresError::Decrypt {
+            key_id: key_id.clone(),
+        })?;
     let is_text: bool = row.try_get("secret_is_text")?;
     let secret = if is_text {
         let text =

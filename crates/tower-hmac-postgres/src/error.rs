@@ -43,3 +43,11 @@ pub enum PostgresError {
     #[error("no key {0:?}")]
     NoSuchKey(String),
 }
+
+impl From<tower_hmac_core::keyring::KeyringError> for PostgresError {
+    /// A master key that could not be read or made; a ciphertext's failure is mapped where its
+    /// row's key id is known ([`PostgresError::Decrypt`]).
+    fn from(error: tower_hmac_core::keyring::KeyringError) -> Self {
+        Self::MasterKey(error.to_string())
+    }
+}

@@ -30,15 +30,15 @@ assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml 
 mod admin;
 mod db;
 mod error;
-mod keyring;
 mod options;
 mod registry;
 
 pub use admin::{AuditEntry, KeyAdmin, KeyInfo};
 pub use error::PostgresError;
-pub use keyring::{Keyring, MasterKey};
 pub use options::RegistryOptions;
 pub use registry::PostgresRegistry;
+/// The master keys (from `tower-hmac-core`, feature `keyring`; the token vault uses the same).
+pub use tower_hmac_core::keyring::{Keyring, KeyringError, MasterKey};
 
 /// The `NOTIFY` channel of key changes (the payload is the key id).
 pub const CHANNEL: &str = "tower_hmac_keys";

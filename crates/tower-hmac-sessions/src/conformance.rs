@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -46,7 +47,202 @@ pub async fn run(store: Arc<dyn SessionStore>, label: &str) {
     a_reuse_right_after_a_rotation_denies_the_token_it_issued(&*store, label).await;
     a_revocation_right_after_a_rotation_denies_the_token_it_issued(&*store, label).await;
     one_of_a_hundred_concurrent_uses_succeeds(Arc::clone(&store), label).await;
-    a_rotation_racing_a_revocation_never_issues_an_undenied_token(store, label).await;
+    a_rotation_racing_a_revocation_never_issues_an_undenied_token(Arc::clone(&store), label).await;
+    a_limit_of_one_ends_the_older_session(&*store, label).await;
+    a_session_limit_keeps_the_newest_live_sessions(&*store, label).await;
+    concurrent_logins_under_a_limit_of_one_converge(Arc::clone(&store), label).await;
+    the_scopes_of_a_refresh_tokens_session_are_read(&*store, label).await;
+}
+
+const ONE: NonZeroUsize = NonZeroUsize::MIN;
+
+/// Starts `name` for `subject` at `at` under the limit `max`: the sessions it ended.
+async fn login(
+    store: &dyn SessionStore,
+    label: &str,
+    name: &str,
+    subject: &str,
+    at: u64,
+    max: NonZeroUsize,
+) -> Vec<String> {
+    let s = session(label, name, subject);
+    let t = hash(&format!("{label}-{name}-t0"));
+    store
+        .create_limited(
+            &s,
+            &t,
+            &access(&format!("{label}-jti-{name}"), at + 900),
+            at,
+            max,
+        )
+        .await
+        .unwrap()
+}
+
+/// Whether `name`'s first refresh token still rotates.
+async fn rotates(store: &dyn SessionStore, label: &str, name: &str, at: u64) -> Rotation {
+    store
+        .rotate(
+            &hash(&format!("{label}-{name}-t0")),
+            &hash(&format!("{label}-{name}-t1")),
+            &access(&format!("{label}-jti-{name}-1"), at + 900),
+            at,
+        )
+        .await
+        .unwrap()
+}
+
+/// Issue 30 item 4: with a limit of 1, a login ends the subject's older session as a logout
+/// does (its refresh token fails, its access token is denied); another subject's is untouched.
+async fn a_limit_of_one_ends_the_older_session(store: &dyn SessionStore, label: &str) {
+    assert!(
+        login(store, label, "lim1-a", "kim", NOW, ONE)
+            .await
+            .is_empty()
+    );
+    assert!(
+        login(store, label, "lim1-other", "lou", NOW, ONE)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        login(store, label, "lim1-b", "kim", NOW + 1, ONE).await,
+        [format!("{label}-lim1-a")]
+    );
+    assert_eq!(
+        rotates(store, label, "lim1-a", NOW + 2).await,
+        Rotation::Revoked
+    );
+    assert_eq!(
+        store
+            .check_access(
+                &format!("{label}-lim1-a"),
+                &format!("{label}-jti-lim1-a"),
+                NOW,
+                NOW + 2
+            )
+            .await
+            .unwrap(),
+        AccessCheck::Denied,
+        "the ended session's access token is denied"
+    );
+    assert!(matches!(
+        rotates(store, label, "lim1-b", NOW + 2).await,
+        Rotation::Rotated(_)
+    ));
+    assert!(
+        matches!(
+            rotates(store, label, "lim1-other", NOW + 2).await,
+            Rotation::Rotated(_)
+        ),
+        "another subject's session is not touched"
+    );
+}
+
+/// Issue 30 item 4: a limit of 2 keeps the two most recent live sessions; one already ended
+/// (logout) does not count and is not ended again.
+async fn a_session_limit_keeps_the_newest_live_sessions(store: &dyn SessionStore, label: &str) {
+    let two = NonZeroUsize::new(2).unwrap();
+    assert!(
+        login(store, label, "lim2-a", "max", NOW, two)
+            .await
+            .is_empty()
+    );
+    assert!(
+        login(store, label, "lim2-b", "max", NOW + 1, two)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        login(store, label, "lim2-c", "max", NOW + 2, two).await,
+        [format!("{label}-lim2-a")]
+    );
+    assert!(
+        store
+            .revoke_session(&format!("{label}-lim2-c"), NOW + 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        login(store, label, "lim2-d", "max", NOW + 4, two)
+            .await
+            .is_empty(),
+        "b and d are the two live sessions: nothing to end"
+    );
+    assert_eq!(
+        login(store, label, "lim2-e", "max", NOW + 5, two).await,
+        [format!("{label}-lim2-b")]
+    );
+    assert!(matches!(
+        rotates(store, label, "lim2-d", NOW + 6).await,
+        Rotation::Rotated(_)
+    ));
+    assert!(matches!(
+        rotates(store, label, "lim2-e", NOW + 6).await,
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(
+        rotates(store, label, "lim2-b", NOW + 6).await,
+        Rotation::Revoked
+    );
+}
+
+/// Issue 30 item 4: 20 concurrent logins of one subject under a limit of 1 converge: exactly one
+/// session survives, and each of the 19 others is ended once (never both survive, never all
+/// ended).
+async fn concurrent_logins_under_a_limit_of_one_converge(
+    store: Arc<dyn SessionStore>,
+    label: &str,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        let label = label.to_owned();
+        tasks.spawn(
+            async move { login(&*store, &label, &format!("conc-{i}"), "nina", NOW, ONE).await },
+        );
+    }
+    let mut ended = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        ended.extend(outcome.unwrap());
+    }
+    let mut unique = ended.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ended.len(),
+        "each session is ended once: {ended:?}"
+    );
+    let mut live = 0;
+    for i in 0..20 {
+        match rotates(&*store, label, &format!("conc-{i}"), NOW + 1).await {
+            Rotation::Rotated(_) => live += 1,
+            Rotation::Revoked => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((live, ended.len()), (1, 19), "exactly one login survives");
+}
+
+/// RFC 6749 §6's `scope` is checked against the session's before the token is used.
+async fn the_scopes_of_a_refresh_tokens_session_are_read(store: &dyn SessionStore, label: &str) {
+    let s = session(label, "scopes", "olga");
+    let t = hash(&format!("{label}-scopes"));
+    store
+        .create(
+            &s,
+            &t,
+            &access(&format!("{label}-jti-scopes"), NOW + 900),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.scopes_of(&t).await.unwrap(),
+        Some(vec!["orders:read".to_owned()])
+    );
+    assert_eq!(store.scopes_of(&hash("no such token")).await.unwrap(), None);
 }
 
 /// Issue 25 item 5: the horizon never refuses a token the store itself recorded (created or

@@ -11,6 +11,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
+use crate::fingerprint::{ClientAddress, Device};
 use crate::sessions::Sessions;
 use crate::tokens::TokenError;
 
@@ -22,6 +23,7 @@ use crate::tokens::TokenError;
 #[derive(Clone)]
 pub struct BearerAuthLayer {
     sessions: Arc<Sessions>,
+    client: ClientAddress,
 }
 
 impl fmt::Debug for BearerAuthLayer {
@@ -33,7 +35,17 @@ impl fmt::Debug for BearerAuthLayer {
 impl BearerAuthLayer {
     /// A layer verifying with `sessions`.
     pub fn new(sessions: Arc<Sessions>) -> Self {
-        Self { sessions }
+        Self {
+            sessions,
+            client: ClientAddress::default(),
+        }
+    }
+
+    /// Where the client's address is read for the device fingerprint (when one includes the
+    /// client network): Axum's `ConnectInfo<SocketAddr>` by default.
+    pub fn client_address(mut self, client: ClientAddress) -> Self {
+        self.client = client;
+        self
     }
 }
 
@@ -44,6 +56,7 @@ impl<S> Layer<S> for BearerAuthLayer {
         BearerAuth {
             inner,
             sessions: Arc::clone(&self.sessions),
+            client: self.client.clone(),
         }
     }
 }
@@ -53,6 +66,7 @@ impl<S> Layer<S> for BearerAuthLayer {
 pub struct BearerAuth<S> {
     inner: S,
     sessions: Arc<Sessions>,
+    client: ClientAddress,
 }
 
 impl<S> fmt::Debug for BearerAuth<S> {
@@ -137,9 +151,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = Arc::clone(&self.sessions);
         let token = bearer(&req).map(str::to_owned);
+        let address = self.client.of(req.extensions(), req.headers());
         Box::pin(async move {
             let verified = match token {
-                Ok(token) => sessions.verify_access(&token).await,
+                Ok(token) => {
+                    let device = Device::new(req.headers(), address);
+                    sessions.verify_access_from(&token, &device).await
+                }
                 Err(e) => Err(e),
             };
             match verified {

@@ -10,6 +10,12 @@
 //! [`Sessions::revoke_subject`]: Sessions::revoke_subject
 //! [`LoginGuard`]: LoginGuard
 //! [`MemorySessionStore`]: MemorySessionStore
+//! [`SessionConfig::max_sessions`]: SessionConfig::max_sessions
+//! [`SessionConfig::production`]: SessionConfig::production
+//! [`SessionConfig::development`]: SessionConfig::development
+//! [`Fingerprint`]: Fingerprint
+//! [`Sessions::audit_hook`]: Sessions::audit_hook
+#![cfg_attr(feature = "axum", doc = "[`routes::AuthRoutes`]: routes::AuthRoutes")]
 // The README is the crate's documentation; its example (an axum handler) is a doctest only
 // where `axum` is built.
 #![cfg_attr(any(not(doctest), feature = "axum"), doc = include_str!("../README.md"))]
@@ -32,6 +38,8 @@ assert!(readme.contains(&msrv), "README.md does not say {msrv:?}, as Cargo.toml 
 )]
 
 mod audit;
+mod config;
+mod fingerprint;
 mod keys;
 mod layer;
 pub mod login;
@@ -39,15 +47,20 @@ mod sessions;
 pub mod store;
 mod tokens;
 
+#[cfg(feature = "axum")]
+pub mod routes;
+
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use config::SessionConfig;
+pub use fingerprint::{ClientAddress, Device, Fingerprint, FingerprintError};
 pub use keys::{KeyError, SigningKeys};
 pub use layer::{BearerAuth, BearerAuthLayer, BearerFuture};
 pub use login::{
     LoginAlert, LoginAlertHook, LoginGuard, LoginLimits, LoginLimitsError, LoginRefusal,
 };
-pub use sessions::{RefreshError, SessionConfig, Sessions, TokenPair};
+pub use sessions::{RefreshError, Sessions, TokenPair};
 pub use store::{
     AccessCheck, IssuedAccess, MemorySessionStore, NewSession, Rotation, Session, SessionStore,
     StoreError,
@@ -57,7 +70,7 @@ pub use tokens::{AccessClaims, TokenError};
 /// The tracing target of session events (logins, refreshes, reuse, revocations).
 pub const TRACING_TARGET: &str = "tower_hmac::sessions";
 
-/// docs/SESSIONS.md's code.
+/// docs/SESSIONS.md's code (its router example needs `axum`).
 #[doc = include_str!("../../../docs/SESSIONS.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum"))]
 pub struct SessionsDoctests;

@@ -2,84 +2,25 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tower_hmac_core::audit::{AuditEvent, AuditHook, AuditKind, Auditor};
 use tower_hmac_core::clock::unix_seconds;
-use tower_hmac_core::{Clock, SystemClock};
+use tower_hmac_core::{Clock, SecretKey, SystemClock};
 
 use crate::TRACING_TARGET;
 use crate::audit::{Stage, count_refusal};
+use crate::config::SessionConfig;
+use crate::fingerprint::{Device, same};
 use crate::keys::SigningKeys;
 use crate::store::{
     AccessCheck, IssuedAccess, NewSession, RETRY_AFTER_SECS, Rotation, SessionStore, StoreError,
     TokenHash,
 };
 use crate::tokens::{self, AccessClaims, TokenError};
-
-/// Lifetimes and names, with secure defaults.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    issuer: String,
-    audience: String,
-    access_ttl: Duration,
-    leeway: Duration,
-    absolute_lifetime: Duration,
-    idle_lifetime: Duration,
-}
-
-impl SessionConfig {
-    /// Tokens of `issuer` for `audience`: access tokens of 15 minutes, a 30 s leeway, sessions of
-    /// at most 14 days and 24 hours without a refresh.
-    pub fn new(issuer: &str, audience: &str) -> Self {
-        Self {
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
-            access_ttl: Duration::from_secs(15 * 60),
-            leeway: Duration::from_secs(30),
-            absolute_lifetime: Duration::from_secs(14 * 86_400),
-            idle_lifetime: Duration::from_secs(86_400),
-        }
-    }
-
-    /// How long an access token is valid (whole seconds, at least 1 s). Longer: a stolen access
-    /// token lasts longer, and a revocation reaches it only through the denylist.
-    pub fn access_ttl(mut self, ttl: Duration) -> Self {
-        self.access_ttl = ttl.max(Duration::from_secs(1));
-        self
-    }
-
-    /// The leeway on `exp` and `nbf` (clock differences), at most 5 minutes.
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway.min(Duration::from_secs(300));
-        self
-    }
-
-    /// The longest a session lives, refreshed or not.
-    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
-        self.absolute_lifetime = lifetime;
-        self
-    }
-
-    /// How long a session lives without a refresh.
-    pub fn idle_lifetime(mut self, lifetime: Duration) -> Self {
-        self.idle_lifetime = lifetime;
-        self
-    }
-
-    /// The issuer.
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
-    /// The audience.
-    pub fn audience(&self) -> &str {
-        &self.audience
-    }
-}
 
 /// An access token and a refresh token, as a login or refresh answers them (OAuth 2.0's token
 /// response: `{"access_token", "refresh_token", "expires_in", "token_type"}`).
@@ -93,6 +34,10 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// `Bearer`.
     pub token_type: &'static str,
+    /// The scopes the access token carries (RFC 6749 §5.1 `scope`; not in the JSON of
+    /// [`Sessions::login`]'s answer, which the `/auth/login` route sends as it is).
+    #[serde(skip)]
+    pub scopes: Vec<String>,
 }
 
 impl fmt::Debug for TokenPair {
@@ -125,6 +70,17 @@ pub enum RefreshError {
     /// Signing failed.
     #[error("invalid_token")]
     Token(#[from] TokenError),
+    /// The refresh token was used from another device than the one that logged in: its
+    /// session is ended (`fingerprint_mismatch`).
+    #[error("fingerprint_mismatch")]
+    FingerprintMismatch,
+    /// A scope wider than the session's was asked for (`invalid_scope`).
+    #[error("invalid_scope")]
+    InvalidScope,
+    /// A device fingerprint is configured, and the call saw no request (`login`, `refresh`):
+    /// use `login_from`, `refresh_from` (`fingerprint_required`, 500: the server's mistake).
+    #[error("fingerprint_required")]
+    FingerprintRequired,
 }
 
 impl RefreshError {
@@ -137,6 +93,9 @@ impl RefreshError {
             Self::Expired => "session_expired",
             Self::Store(_) => "session_store_unavailable",
             Self::Token(e) => e.code(),
+            Self::FingerprintMismatch => "fingerprint_mismatch",
+            Self::InvalidScope => "invalid_scope",
+            Self::FingerprintRequired => "fingerprint_required",
         }
     }
 
@@ -152,19 +111,22 @@ impl RefreshError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::Store(_) => http::StatusCode::SERVICE_UNAVAILABLE,
-            Self::Token(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Token(_) | Self::FingerprintRequired => http::StatusCode::INTERNAL_SERVER_ERROR,
             _ => http::StatusCode::BAD_REQUEST,
         }
     }
 }
 
 /// The sessions of a service: issues token pairs, rotates refresh tokens, verifies access
-/// tokens, revokes.
+/// tokens, revokes, keeps the session policy (limit per subject, device fingerprint) and audits.
 pub struct Sessions {
     keys: SigningKeys,
     config: SessionConfig,
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    /// The fingerprint's key, when one is configured.
+    fingerprint_key: Option<SecretKey>,
 }
 
 impl fmt::Debug for Sessions {
@@ -172,6 +134,7 @@ impl fmt::Debug for Sessions {
         f.debug_struct("Sessions")
             .field("keys", &self.keys)
             .field("config", &self.config)
+            .field("auditor", &self.auditor)
             .finish_non_exhaustive()
     }
 }
@@ -194,14 +157,33 @@ fn random_id() -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
+/// What a refresh asks besides the token.
+struct RefreshAsk<'a> {
+    scope: Option<&'a [String]>,
+    device: Option<&'a Device<'a>>,
+}
+
+/// What went wrong in a rotation, for its event.
+enum Incident {
+    None,
+    Reused(String, String),
+    Mismatch,
+}
+
 impl Sessions {
     /// Sessions signed with `keys`, kept in `store`, with `config`.
     pub fn new(keys: SigningKeys, store: impl SessionStore, config: SessionConfig) -> Self {
+        let fingerprint_key = config
+            .fingerprint
+            .as_ref()
+            .map(|fp| fp.key(keys.current().1));
         Self {
             keys,
             config,
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
+            auditor: Auditor::new(),
+            fingerprint_key,
         }
     }
 
@@ -211,6 +193,19 @@ impl Sessions {
         self
     }
 
+    /// Audit events (`SESSION_CREATED`, `SESSION_ENDED_BY_LIMIT`,
+    /// `SESSION_FINGERPRINT_MISMATCH`) through `auditor`: one event on `tower_hmac::audit` and
+    /// its hook. Without, they are logged only.
+    pub fn with_auditor(mut self, auditor: Auditor) -> Self {
+        self.auditor = auditor;
+        self
+    }
+
+    /// Audit events to the log and to `hook` ([`with_auditor`](Self::with_auditor)).
+    pub fn audit_hook(self, hook: impl AuditHook) -> Self {
+        self.with_auditor(Auditor::with_hook(hook))
+    }
+
     /// The settings.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -218,6 +213,26 @@ impl Sessions {
 
     fn now(&self) -> u64 {
         unix_seconds(self.clock.now())
+    }
+
+    fn audit(&self, event: AuditEvent) {
+        self.auditor.emit(event);
+    }
+
+    fn event(&self, kind: AuditKind) -> AuditEvent {
+        AuditEvent::new(kind, self.clock.now())
+    }
+
+    /// The device's fingerprint digest when one is configured: `Ok(None)` without one,
+    /// `FingerprintRequired` when one is configured and the call saw no request.
+    fn device_digest(&self, device: Option<&Device<'_>>) -> Result<Option<String>, RefreshError> {
+        match (&self.config.fingerprint, &self.fingerprint_key) {
+            (Some(fp), Some(key)) => match device {
+                Some(device) => Ok(Some(fp.digest(key, device))),
+                None => Err(RefreshError::FingerprintRequired),
+            },
+            _ => Ok(None),
+        }
     }
 
     /// The id and expiry of the next access token, made before the store's step that records
@@ -236,6 +251,7 @@ impl Sessions {
     }
 
     /// Signs the access token the store has recorded as `access`.
+    #[allow(clippy::too_many_arguments)]
     fn access_token(
         &self,
         subject: &str,
@@ -244,6 +260,7 @@ impl Sessions {
         access: IssuedAccess,
         exp: u64,
         now: u64,
+        fpt: Option<&str>,
     ) -> Result<String, RefreshError> {
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
@@ -256,24 +273,66 @@ impl Sessions {
             sid: session_id.to_owned(),
             scope: scopes.join(" "),
             token_use: "access".to_owned(),
+            fpt: fpt.unwrap_or_default().to_owned(),
         };
         Ok(tokens::encode(&self.keys, &claims)?)
     }
 
-    fn pair(&self, access_token: String, refresh_token: String) -> TokenPair {
+    fn pair(&self, access_token: String, refresh_token: String, scopes: Vec<String>) -> TokenPair {
         TokenPair {
             access_token,
             refresh_token,
             expires_in: self.config.access_ttl.as_secs(),
             token_type: "Bearer",
+            scopes,
         }
     }
 
+    /// A new refresh token: random, with the fingerprint digest as a suffix when one is bound
+    /// (`<random>.<digest>`: the stored hash covers both, so the suffix cannot be changed).
+    fn new_refresh(digest: Option<&str>) -> Result<(String, TokenHash), StoreError> {
+        let (mut text, hash) = random_token()?;
+        Ok(match digest {
+            Some(digest) => {
+                text.push('.');
+                text.push_str(digest);
+                let hash = hash_token(&text);
+                (text, hash)
+            }
+            None => (text, hash),
+        })
+    }
+
     /// Starts a session for `subject` (after its credentials were checked): a token pair.
+    /// Refused (`fingerprint_required`) when a device fingerprint is configured: use
+    /// [`login_from`](Self::login_from).
     pub async fn login(&self, subject: &str, scopes: &[String]) -> Result<TokenPair, RefreshError> {
+        let digest = self.device_digest(None)?;
+        self.start(subject, scopes, digest).await
+    }
+
+    /// Starts a session for `subject` from `device` (the login request's headers and client
+    /// address): bound to its fingerprint when one is configured; with a session limit, the
+    /// subject's older sessions beyond it are ended (`SESSION_ENDED_BY_LIMIT`, each).
+    pub async fn login_from(
+        &self,
+        subject: &str,
+        scopes: &[String],
+        device: &Device<'_>,
+    ) -> Result<TokenPair, RefreshError> {
+        let digest = self.device_digest(Some(device))?;
+        self.start(subject, scopes, digest).await
+    }
+
+    async fn start(
+        &self,
+        subject: &str,
+        scopes: &[String],
+        digest: Option<String>,
+    ) -> Result<TokenPair, RefreshError> {
         let now = self.now();
         let session_id = random_id()?;
-        let (refresh, hash) = random_token()?;
+        let (refresh, hash) = Self::new_refresh(digest.as_deref())?;
         let session = NewSession {
             session_id: session_id.clone(),
             subject: subject.to_owned(),
@@ -282,24 +341,87 @@ impl Sessions {
             idle_timeout: self.config.idle_lifetime.as_secs(),
         };
         let (access, exp) = self.next_access(now)?;
-        self.store.create(&session, &hash, &access, now).await?;
-        let access = self.access_token(subject, &session_id, scopes, access, exp, now)?;
+        let ended = match self.config.max_sessions {
+            Some(max) => {
+                self.store
+                    .create_limited(&session, &hash, &access, now, max)
+                    .await?
+            }
+            None => {
+                self.store.create(&session, &hash, &access, now).await?;
+                Vec::new()
+            }
+        };
+        let access = self.access_token(
+            subject,
+            &session_id,
+            scopes,
+            access,
+            exp,
+            now,
+            digest.as_deref(),
+        )?;
         tracing::info!(target: TRACING_TARGET, event = "login", subject, session_id = %session_id, risk = "low");
-        Ok(self.pair(access, refresh))
+        self.audit(
+            self.event(AuditKind::SessionCreated)
+                .subject(subject)
+                .session_id(session_id.as_str()),
+        );
+        for ended in ended {
+            self.audit(
+                self.event(AuditKind::SessionEndedByLimit)
+                    .subject(subject)
+                    .session_id(ended)
+                    .reason("max_sessions"),
+            );
+        }
+        Ok(self.pair(access, refresh, scopes.to_vec()))
     }
 
     /// Uses a refresh token once: a new pair, the old token retired. A token used twice revokes
     /// its session and raises a high-risk event. Each refusal is one event on
     /// `tower_hmac::sessions` (`event = "refresh_refused"`, the code) and one
     /// `tower_hmac_sessions_refusals_total{stage="refresh", code}` (feature `metrics`).
+    /// Refused (`fingerprint_required`) when a device fingerprint is configured: use
+    /// [`refresh_from`](Self::refresh_from).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
-        let mut reused = None;
-        let outcome = self.rotate(refresh_token, &mut reused).await;
+        let ask = RefreshAsk {
+            scope: None,
+            device: None,
+        };
+        self.refresh_with(refresh_token, ask).await
+    }
+
+    /// [`refresh`](Self::refresh) from `device` (checked against the fingerprint bound at
+    /// login, when one is configured, before the token is used: a mismatch ends the session
+    /// and emits `SESSION_FINGERPRINT_MISMATCH`), the access token limited to `scope` when
+    /// given (RFC 6749 §6; a scope the session does not hold is `invalid_scope`, refused
+    /// before the token is used).
+    pub async fn refresh_from(
+        &self,
+        refresh_token: &str,
+        scope: Option<&[String]>,
+        device: &Device<'_>,
+    ) -> Result<TokenPair, RefreshError> {
+        let ask = RefreshAsk {
+            scope,
+            device: Some(device),
+        };
+        self.refresh_with(refresh_token, ask).await
+    }
+
+    async fn refresh_with(
+        &self,
+        refresh_token: &str,
+        ask: RefreshAsk<'_>,
+    ) -> Result<TokenPair, RefreshError> {
+        let mut incident = Incident::None;
+        let outcome = self.rotate(refresh_token, &ask, &mut incident).await;
         if let Err(error) = &outcome {
             let code = error.code();
             count_refusal(Stage::Refresh, code);
-            match reused {
-                Some((session_id, subject)) => tracing::warn!(
+            match incident {
+                Incident::Reused(session_id, subject) => tracing::warn!(
                     target: TRACING_TARGET,
                     event = "refresh_refused",
                     outcome = "rejected",
@@ -310,7 +432,16 @@ impl Sessions {
                     signals = "refresh_token_reuse",
                     "a used refresh token was presented again: the session is revoked"
                 ),
-                None => tracing::info!(
+                Incident::Mismatch => tracing::warn!(
+                    target: TRACING_TARGET,
+                    event = "refresh_refused",
+                    outcome = "rejected",
+                    code,
+                    risk = "high",
+                    signals = "fingerprint_mismatch",
+                    "a refresh token was used from another device: the session is ended"
+                ),
+                Incident::None => tracing::info!(
                     target: TRACING_TARGET,
                     event = "refresh_refused",
                     outcome = "rejected",
@@ -322,41 +453,81 @@ impl Sessions {
         outcome
     }
 
-    /// The rotation of [`refresh`](Self::refresh); on a reuse, the session and its subject in
-    /// `reused`.
+    /// Ends the session of a token used from another device: audited, high risk.
+    async fn end_for_mismatch(&self, session_id: &str, subject: Option<&str>) {
+        // Best effort: the refusal stands whether or not the store answers.
+        let _ = self.store.revoke_session(session_id, self.now()).await;
+        let mut event = self
+            .event(AuditKind::SessionFingerprintMismatch)
+            .session_id(session_id)
+            .reason("fingerprint_mismatch");
+        if let Some(subject) = subject {
+            event = event.subject(subject);
+        }
+        self.audit(event);
+    }
+
+    /// The rotation of [`refresh`](Self::refresh); what went wrong in `incident`.
     async fn rotate(
         &self,
         refresh_token: &str,
-        reused: &mut Option<(String, String)>,
+        ask: &RefreshAsk<'_>,
+        incident: &mut Incident,
     ) -> Result<TokenPair, RefreshError> {
+        let digest = self.device_digest(ask.device)?;
         if refresh_token.is_empty() || refresh_token.len() > 256 {
             return Err(RefreshError::Invalid);
         }
+        let old = hash_token(refresh_token);
+        if let Some(digest) = &digest {
+            // Checked before the token is used: a token from another device never rotates.
+            let bound = refresh_token.rsplit_once('.').map(|(_, tag)| tag);
+            if !bound.is_some_and(|tag| same(tag, digest)) {
+                // Only a token of a session ends it (a made-up one is merely unknown).
+                return match self.store.session_of(&old).await? {
+                    Some(session_id) => {
+                        *incident = Incident::Mismatch;
+                        self.end_for_mismatch(&session_id, None).await;
+                        Err(RefreshError::FingerprintMismatch)
+                    }
+                    None => Err(RefreshError::Invalid),
+                };
+            }
+        }
+        if let Some(wanted) = ask.scope {
+            let Some(granted) = self.store.scopes_of(&old).await? else {
+                return Err(RefreshError::Invalid);
+            };
+            if !wanted.iter().all(|s| granted.contains(s)) {
+                return Err(RefreshError::InvalidScope);
+            }
+        }
         let now = self.now();
-        let (new_token, new_hash) = random_token()?;
+        let (new_token, new_hash) = Self::new_refresh(digest.as_deref())?;
         let (access, exp) = self.next_access(now)?;
-        match self
-            .store
-            .rotate(&hash_token(refresh_token), &new_hash, &access, now)
-            .await?
-        {
+        match self.store.rotate(&old, &new_hash, &access, now).await? {
             Rotation::Rotated(session) => {
+                let scopes = match ask.scope {
+                    Some(wanted) => wanted.to_vec(),
+                    None => session.scopes.clone(),
+                };
                 let access = self.access_token(
                     &session.subject,
                     &session.session_id,
-                    &session.scopes,
+                    &scopes,
                     access,
                     exp,
                     now,
+                    digest.as_deref(),
                 )?;
                 tracing::debug!(target: TRACING_TARGET, event = "refresh", subject = session.subject, session_id = session.session_id, risk = "low");
-                Ok(self.pair(access, new_token))
+                Ok(self.pair(access, new_token, scopes))
             }
             Rotation::Reused {
                 session_id,
                 subject,
             } => {
-                *reused = Some((session_id, subject));
+                *incident = Incident::Reused(session_id, subject);
                 Err(RefreshError::Reused)
             }
             Rotation::Revoked => Err(RefreshError::Revoked),
@@ -374,8 +545,36 @@ impl Sessions {
 
     /// Verifies an access token: signature, algorithm, claims, times on this clock, the store's
     /// horizon (a token issued before it is `token_before_horizon`: the store may have lost its
-    /// revocation), the denylist.
+    /// revocation), the denylist. Refused when a device fingerprint is configured (this call
+    /// sees no request): use [`verify_access_from`](Self::verify_access_from).
     pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if self.config.fingerprint.is_some() {
+            return Err(TokenError::Invalid(
+                "a device fingerprint is configured: the token must be verified with its request",
+            ));
+        }
+        self.verify(token).await
+    }
+
+    /// [`verify_access`](Self::verify_access) from `device`: with a device fingerprint
+    /// configured, a token whose bound fingerprint differs is refused (`fingerprint_mismatch`),
+    /// its session ended and `SESSION_FINGERPRINT_MISMATCH` emitted.
+    pub async fn verify_access_from(
+        &self,
+        token: &str,
+        device: &Device<'_>,
+    ) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify(token).await?;
+        if let Ok(Some(digest)) = self.device_digest(Some(device))
+            && !same(&claims.fpt, &digest)
+        {
+            self.end_for_mismatch(&claims.sid, Some(&claims.sub)).await;
+            return Err(TokenError::FingerprintMismatch);
+        }
+        Ok(claims)
+    }
+
+    async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = tokens::decode(
             &self.keys,
             token,

@@ -36,6 +36,10 @@ pub struct AccessClaims {
     pub scope: String,
     /// Always `access`: a token of another use is never accepted as an access token.
     pub token_use: String,
+    /// The session's device fingerprint (a keyed digest, `SessionConfig::fingerprint`); absent
+    /// when none is configured.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fpt: String,
 }
 
 impl AccessClaims {
@@ -78,6 +82,10 @@ pub enum TokenError {
     /// The store of revocations did not answer (fail closed).
     #[error("session_store_unavailable")]
     StoreUnavailable,
+    /// The request's device fingerprint differs from the one bound to the session at login:
+    /// the session is ended (`fingerprint_mismatch`).
+    #[error("fingerprint_mismatch")]
+    FingerprintMismatch,
 }
 
 impl TokenError {
@@ -91,6 +99,7 @@ impl TokenError {
             Self::Revoked => "token_revoked",
             Self::BeforeHorizon => "token_before_horizon",
             Self::StoreUnavailable => "session_store_unavailable",
+            Self::FingerprintMismatch => "fingerprint_mismatch",
         }
     }
 
@@ -122,6 +131,9 @@ impl TokenError {
                 "the session store restarted or lost its data after this token was issued: refresh it (or log in again)"
             }
             Self::StoreUnavailable => "the session store is unavailable; try again later",
+            Self::FingerprintMismatch => {
+                "the token was used from another device than the one that logged in: the session is ended, log in again"
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! binary (`demo-registry.toml`), so it needs no file and no other service.
 
 // One concern per module; every public item is re-exported here, at the crate's root.
+pub mod delegation;
 mod keys;
 mod layer;
 mod routes;

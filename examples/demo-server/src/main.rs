@@ -23,6 +23,16 @@
 //! - `TOWER_HMAC_DEMO_JWT_SECRET`: the HS256 key of the session tokens, Base64 (default: random
 //!   per start); `TOWER_HMAC_DEMO_SESSION_STORE`: `memory` (default), `redis://…`,
 //!   `redis+cluster://host:port,…` or `postgres://…`; `TOWER_HMAC_DEMO_SESSION_NAMESPACE`: its key prefix or schema;
+//! - `TOWER_HMAC_DEMO_ACCESS_TTL`: the session access tokens' lifetime in whole seconds
+//!   (default 900; `2` to try expiry); `TOWER_HMAC_DEMO_MAX_SESSIONS`: live sessions per user
+//!   (default: no limit; `1`: a login ends the previous session);
+//! - `TOWER_HMAC_DEMO_UPSTREAM`: an upstream API (another demo instance) to call on the users'
+//!   behalf (`/delegation/*`; HTTPS, or `http://` to a loopback address with
+//!   `TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK=1`); `TOWER_HMAC_DEMO_VAULT_STORE`: where the
+//!   delegated tokens are kept (`memory`, `redis://…`, `redis+cluster://…`, `postgres://…`),
+//!   `TOWER_HMAC_DEMO_VAULT_NAMESPACE` its prefix or schema, `TOWER_HMAC_DEMO_VAULT_MASTER_KEY`
+//!   and `TOWER_HMAC_DEMO_VAULT_USER_KEY` its keys (Base64, 32 bytes; random per start unless
+//!   set, required with a shared store);
 //! - `RUST_LOG`: `level` and `target=level` directives, comma-separated (default
 //!   `info,tower_hmac=debug,tower_http=info`); one that does not parse stops the start.
 
@@ -99,15 +109,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     // The session store first: it must have answered (within its timeout) before the server
     // binds and says "listening" (issue 25 item 6); an unreachable one is an error at start.
-    let sessions = demo_server::sessions::sessions(
+    let policy = demo_server::sessions::SessionPolicy::parse(
+        std::env::var("TOWER_HMAC_DEMO_ACCESS_TTL").ok().as_deref(),
+        std::env::var("TOWER_HMAC_DEMO_MAX_SESSIONS")
+            .ok()
+            .as_deref(),
+    )?;
+    let sessions = demo_server::sessions::sessions_with(
         std::env::var("TOWER_HMAC_DEMO_JWT_SECRET").ok().as_deref(),
         &demo_server::sessions::SessionBackend::parse(
             &std::env::var("TOWER_HMAC_DEMO_SESSION_STORE").unwrap_or_default(),
             std::env::var("TOWER_HMAC_DEMO_SESSION_NAMESPACE").ok(),
         )?,
+        &policy,
     )
     .await?;
-    let session_routes = demo_server::sessions::routes(sessions)?;
+    // Delegation (TOWER_HMAC_DEMO_UPSTREAM): the upstream checked and the vault's store
+    // answering before the server says it listens; an `http://` upstream that is not a
+    // loopback address allowed by TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK=1 stops the start.
+    let delegation = match demo_server::delegation::DelegationSettings::from_env()? {
+        Some(settings) => Some((settings.open().await?, settings)),
+        None => None,
+    };
+    let mut session_routes = demo_server::sessions::routes(std::sync::Arc::clone(&sessions))?;
+    if let Some((delegation, _)) = &delegation {
+        session_routes = session_routes.merge(demo_server::delegation::routes(
+            std::sync::Arc::clone(&sessions),
+            delegation.clone(),
+        ));
+    }
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -187,8 +217,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "  GET  /admin/whoami  signed, scope `admin` (app demo-admin, key demo-admin-2026): 403 insufficient_scope for the demo key"
     );
     println!("  POST /echo     signed: answers with the body it was sent (PUT too)");
+    let ttl = sessions.config().access_lifetime().as_secs();
+    let ttl = if ttl % 60 == 0 {
+        format!("{} min", ttl / 60)
+    } else {
+        format!("{ttl} s")
+    };
+    let limit = match policy.max_sessions {
+        Some(n) => format!("; at most {n} session(s) per user: a login ends the oldest"),
+        None => String::new(),
+    };
     println!(
-        "  POST /auth/login    {{\"username\":\"demo\",\"password\":\"demo-password\"}} (demo only) → access (HS256, 15 min) + refresh token"
+        "  POST /auth/login    {{\"username\":\"demo\",\"password\":\"demo-password\"}} (demo only) → access (HS256, {ttl}) + refresh token{limit}"
     );
     println!(
         "  POST /auth/refresh  {{\"refresh_token\"}}: a new pair, the old refresh token retired (reuse revokes the session)"
@@ -280,6 +320,50 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             demo_server::DEMO_SLACK_SECRET
         );
     }
+    println!();
+    match &delegation {
+        Some((_, settings)) => println!(
+            "Delegation: calls {} on its users' behalf; vault store {}",
+            settings.upstream,
+            settings.store.kind()
+        ),
+        None => println!("Delegation: off (TOWER_HMAC_DEMO_UPSTREAM unset). To try it:"),
+    }
+    println!("  # the upstream: a second instance with 2-second access tokens");
+    println!(
+        "  TOWER_HMAC_DEMO_ADDR=127.0.0.1:8081 TOWER_HMAC_DEMO_ACCESS_TTL=2 cargo run -p demo-server"
+    );
+    println!("  # this one, calling it (plain HTTP to a loopback address: development only)");
+    println!(
+        "  TOWER_HMAC_DEMO_UPSTREAM=http://127.0.0.1:8081 TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK=1 cargo run -p demo-server"
+    );
+    let up = match &delegation {
+        Some((_, settings)) => settings.upstream.trim_end_matches('/').to_owned(),
+        None => "http://127.0.0.1:8081".to_owned(),
+    };
+    let here = match &delegation {
+        Some(_) => format!("http://{bound}"),
+        None => "http://127.0.0.1:8080".to_owned(),
+    };
+    println!(
+        "  login='{{\"username\":\"demo\",\"password\":\"demo-password\"}}'; json='Content-Type: application/json'"
+    );
+    println!("  linked=$(curl -s -H \"$json\" -d \"$login\" {up}/auth/login)");
+    println!(
+        "  me=$(curl -s -H \"$json\" -d \"$login\" {here}/auth/login | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+    );
+    println!(
+        "  POST /delegation/link        curl -H \"Authorization: Bearer $me\" -H \"$json\" -d \"$linked\" {here}/delegation/link"
+    );
+    println!(
+        "  GET  /delegation/upstream/me curl -H \"Authorization: Bearer $me\" {here}/delegation/upstream/me   (refreshed when expired)"
+    );
+    println!(
+        "  POST /delegation/revoke      curl -X POST -H \"Authorization: Bearer $me\" {here}/delegation/revoke"
+    );
+    println!(
+        "  POST /delegation/revoke-all  curl -X POST -H \"Authorization: Bearer $me\" {here}/delegation/revoke-all   (every token and session)"
+    );
     demo_server::serve_all(
         listener,
         layer,

@@ -9,20 +9,17 @@
 //! alert (logged on `demo_server::alerts`, as the HMAC layer's).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::{PasswordHash, PasswordHasher, PasswordVerifier};
-use axum::Extension;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use tower_hmac::server::PeerAddr;
+use tower_hmac_sessions::routes::AuthRoutes;
 use tower_hmac_sessions::{
-    AccessClaims, BearerAuthLayer, LoginAlert, LoginGuard, LoginLimits, MemorySessionStore,
-    SessionConfig, SessionStore, Sessions, SigningKeys,
+    AccessClaims, BearerAuthLayer, ClientAddress, LoginAlert, LoginGuard, LoginLimits,
+    MemorySessionStore, SessionConfig, SessionStore, Sessions, SigningKeys,
 };
 
 /// The demo user's name (demo only).
@@ -121,11 +118,74 @@ impl<T: SessionStore> StoreBox for T {
     }
 }
 
+/// The demo's session policy beyond the library's defaults: `TOWER_HMAC_DEMO_ACCESS_TTL`
+/// (whole seconds, 1 to 86400; 900 by default) and `TOWER_HMAC_DEMO_MAX_SESSIONS` (live sessions
+/// per user, 1 to 1000: a login beyond it ends the oldest; no limit by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// How long an access token lives (the library's 15 minutes when `None`).
+    pub access_ttl: Option<Duration>,
+    /// At most this many live sessions per user (`None`: no limit).
+    pub max_sessions: Option<usize>,
+}
+
+impl SessionPolicy {
+    /// From the two settings' text (`None`: unset).
+    pub fn parse(access_ttl: Option<&str>, max_sessions: Option<&str>) -> Result<Self, String> {
+        let access_ttl = access_ttl
+            .map(|text| match text.trim().parse::<u64>() {
+                Ok(secs @ 1..=86_400) => Ok(Duration::from_secs(secs)),
+                _ => Err(format!(
+                    "TOWER_HMAC_DEMO_ACCESS_TTL={text:?}: expected whole seconds from 1 to 86400"
+                )),
+            })
+            .transpose()?;
+        let max_sessions = max_sessions
+            .map(|text| match text.trim().parse::<usize>() {
+                Ok(n @ 1..=1000) => Ok(n),
+                _ => Err(format!(
+                    "TOWER_HMAC_DEMO_MAX_SESSIONS={text:?}: expected a number from 1 to 1000"
+                )),
+            })
+            .transpose()?;
+        Ok(Self {
+            access_ttl,
+            max_sessions,
+        })
+    }
+
+    /// The sessions' configuration: the library's defaults with this policy. An access token
+    /// shorter than a minute (made short to try expiry) gets no leeway: the demo issues and
+    /// checks it on one clock, and `TOWER_HMAC_DEMO_ACCESS_TTL=2` means refused after 2 s.
+    pub fn config(&self) -> SessionConfig {
+        let mut config = SessionConfig::new(DEMO_ISSUER, DEMO_AUDIENCE);
+        if let Some(ttl) = self.access_ttl {
+            config = config.access_ttl(ttl);
+            if ttl < Duration::from_secs(60) {
+                config = config.leeway(Duration::ZERO);
+            }
+        }
+        if let Some(n) = self.max_sessions {
+            config = config.max_sessions(n);
+        }
+        config
+    }
+}
+
 /// The demo's sessions: the key from `TOWER_HMAC_DEMO_JWT_SECRET` (Base64) when given, a random
 /// one per start otherwise.
 pub async fn sessions(
     secret: Option<&str>,
     backend: &SessionBackend,
+) -> Result<Arc<Sessions>, Box<dyn std::error::Error + Send + Sync>> {
+    sessions_with(secret, backend, &SessionPolicy::default()).await
+}
+
+/// [`sessions`] with this policy.
+pub async fn sessions_with(
+    secret: Option<&str>,
+    backend: &SessionBackend,
+    policy: &SessionPolicy,
 ) -> Result<Arc<Sessions>, Box<dyn std::error::Error + Send + Sync>> {
     let keys = match secret {
         Some(text) => SigningKeys::new(
@@ -135,7 +195,7 @@ pub async fn sessions(
         )?,
         None => SigningKeys::generate(DEMO_KID)?,
     };
-    let config = SessionConfig::new(DEMO_ISSUER, DEMO_AUDIENCE);
+    let config = policy.config();
     // The store must answer (within its timeout) before the demo says it listens: never a
     // listening server that holds its clients while the store is unreachable (issue 25 item 6).
     // The error names the kind of store, never its URL (which may hold a password).
@@ -150,13 +210,6 @@ pub async fn sessions(
         .await
         .map_err(|e| format!("session store ({kind}) did not answer: {e}"))?;
     Ok(Arc::new(sessions))
-}
-
-#[derive(Clone)]
-struct AuthState {
-    sessions: Arc<Sessions>,
-    password_hash: Arc<str>,
-    guard: Arc<LoginGuard>,
 }
 
 /// The demo's login guard: [`LoginLimits`]' defaults (5 failures per name and address, 20 per
@@ -182,185 +235,36 @@ pub fn routes(sessions: Arc<Sessions>) -> Result<Router, String> {
     routes_with_guard(sessions, login_guard(LoginLimits::new())?)
 }
 
-/// The session routes with this login guard.
+/// The session routes with this login guard: the crate's [`AuthRoutes`] (`POST /auth/login`,
+/// `/auth/refresh` — JSON or RFC 6749's form —, `/auth/logout`, `/auth/logout-all`) with the
+/// demo user's password check, and `GET /me`.
 pub fn routes_with_guard(sessions: Arc<Sessions>, guard: LoginGuard) -> Result<Router, String> {
     // A random salt from the OS.
     let password_hash = Argon2::default()
         .hash_password(DEMO_PASSWORD.as_bytes())
         .map_err(|e| e.to_string())?
         .to_string();
-    let state = AuthState {
-        sessions: Arc::clone(&sessions),
-        password_hash: password_hash.into(),
-        guard: Arc::new(guard),
+    // Run on the blocking pool by the login guard. The hash is checked whatever the name, so
+    // the time does not tell which names exist.
+    let check = move |username: &str, password: &str| {
+        let verified = PasswordHash::new(&password_hash).ok().is_some_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        });
+        (verified && username == DEMO_USER).then(|| vec!["orders:read".to_owned()])
     };
-    let protected = Router::new()
+    // The client's address as the demo's server records it (the login guard throttles by it).
+    let client = ClientAddress::from_fn(|extensions, _| {
+        extensions.get::<PeerAddr>().map(|PeerAddr(addr)| addr.ip())
+    });
+    let me = Router::new()
         .route("/me", get(me))
-        .route("/auth/logout", post(logout))
-        .route("/auth/logout-all", post(logout_all))
-        .layer(BearerAuthLayer::new(sessions));
-    Ok(Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .merge(protected)
-        .with_state(state))
-}
-
-/// `problem` with a `Retry-After` when one is given (a store that did not answer: 503).
-fn problem_retry(status: StatusCode, code: &str, detail: &str, retry: Option<u64>) -> Response {
-    let mut res = problem(status, code, detail);
-    if let Some(secs) = retry {
-        res.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, secs.into());
-    }
-    res
-}
-
-/// The answer while the session store does not answer: 503 with `Retry-After`.
-fn store_unavailable() -> Response {
-    problem_retry(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "session_store_unavailable",
-        "the session store is unavailable: try again",
-        Some(tower_hmac_sessions::store::RETRY_AFTER_SECS),
-    )
-}
-
-fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
-    let mut res = (
-        status,
-        Json(serde_json::json!({
-            "type": format!("urn:tower-hmac:error:{code}"),
-            "title": detail,
-            "status": status.as_u16(),
-            "code": code,
-        })),
-    )
-        .into_response();
-    res.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/problem+json"),
-    );
-    res
-}
-
-#[derive(Deserialize)]
-struct Login {
-    username: String,
-    password: String,
-}
-
-async fn login(
-    State(state): State<AuthState>,
-    peer: Option<Extension<PeerAddr>>,
-    body: Option<Json<Login>>,
-) -> Response {
-    let Some(Json(login)) = body else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "send {\"username\", \"password\"}",
-        );
-    };
-    let client = peer.map(|Extension(PeerAddr(addr))| addr.ip());
-    let hash = Arc::clone(&state.password_hash);
-    let is_demo = login.username == DEMO_USER;
-    let password = login.password;
-    // On the blocking pool, bounded; refused at once when this address (or this name from it)
-    // is out of failures.
-    let checked = state
-        .guard
-        .check(&login.username, client, move || {
-            // The hash is checked whatever the name, so the time does not tell which names exist.
-            let verified = PasswordHash::new(&hash).ok().is_some_and(|hash| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &hash)
-                    .is_ok()
-            });
-            verified && is_demo
-        })
-        .await;
-    if let Err(refusal) = checked {
-        let detail = match refusal.code() {
-            "invalid_credentials" => "wrong user name or password",
-            "too_many_failures" => "too many failed logins from this address: try again later",
-            _ => "the login could not be checked now: try again",
-        };
-        let mut res = problem(refusal.status(), refusal.code(), detail);
-        if let Some(secs) = refusal.retry_after_secs() {
-            res.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
-        }
-        return res;
-    }
-    match state
-        .sessions
-        .login(DEMO_USER, &["orders:read".to_owned()])
-        .await
-    {
-        Ok(pair) => Json(pair).into_response(),
-        Err(e) => problem_retry(
-            e.status(),
-            e.code(),
-            "the session could not be started",
-            e.retry_after_secs(),
-        ),
-    }
-}
-
-#[derive(Deserialize)]
-struct Refresh {
-    refresh_token: String,
-}
-
-async fn refresh(State(state): State<AuthState>, body: Option<Json<Refresh>>) -> Response {
-    let Some(Json(body)) = body else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "send {\"refresh_token\"}",
-        );
-    };
-    match state.sessions.refresh(&body.refresh_token).await {
-        Ok(pair) => Json(pair).into_response(),
-        Err(e) => problem_retry(
-            e.status(),
-            e.code(),
-            "the refresh token was refused",
-            e.retry_after_secs(),
-        ),
-    }
-}
-
-#[derive(Deserialize, Default)]
-struct Logout {
-    refresh_token: Option<String>,
-}
-
-async fn logout(
-    State(state): State<AuthState>,
-    claims: AccessClaims,
-    body: Option<Json<Logout>>,
-) -> Response {
-    let mut ended = match state.sessions.revoke_session(&claims.sid).await {
-        Ok(ended) => ended,
-        Err(_) => return store_unavailable(),
-    };
-    if let Some(token) = body.and_then(|Json(b)| b.refresh_token) {
-        ended |= state
-            .sessions
-            .revoke_by_refresh_token(&token)
-            .await
-            .unwrap_or(false);
-    }
-    Json(serde_json::json!({ "revoked": ended })).into_response()
-}
-
-async fn logout_all(State(state): State<AuthState>, claims: AccessClaims) -> Response {
-    match state.sessions.revoke_subject(&claims.sub).await {
-        Ok(count) => Json(serde_json::json!({ "revoked_sessions": count })).into_response(),
-        Err(_) => store_unavailable(),
-    }
+        .layer(BearerAuthLayer::new(Arc::clone(&sessions)).client_address(client.clone()));
+    Ok(AuthRoutes::new(sessions, guard, check)
+        .client_address(client)
+        .into_router()
+        .merge(me))
 }
 
 async fn me(claims: AccessClaims) -> Json<serde_json::Value> {

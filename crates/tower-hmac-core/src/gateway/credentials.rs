@@ -118,6 +118,14 @@ pub struct GatewayPending {
     pub(super) digest: Option<[u8; 32]>,
 }
 
+impl GatewayPending {
+    /// The signing string the server built from the request's head: what the MAC covers, what
+    /// an `invalid_signature` answer digests line by line, and what `tower-hmac explain` prints.
+    pub fn signing_string(&self) -> &[u8] {
+        &self.signing
+    }
+}
+
 impl fmt::Debug for GatewayPending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatewayPending")

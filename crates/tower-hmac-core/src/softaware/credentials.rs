@@ -53,6 +53,25 @@ pub struct SoftawarePending {
     pub(super) len: u64,
 }
 
+impl SoftawarePending {
+    /// The string the server MACs once the whole body is in: the content built from the head,
+    /// then the Base64 of the body's hash (nothing for an empty body) — what an
+    /// `invalid_signature` answer digests, and what `tower-hmac explain` prints.
+    pub fn into_signed_string(self) -> Vec<u8> {
+        use base64::Engine as _;
+        let mut text = self.content;
+        if self.len > 0 {
+            let digest = self.body.finish();
+            text.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(&digest)
+                    .as_bytes(),
+            );
+        }
+        text
+    }
+}
+
 impl fmt::Debug for SoftawarePending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoftawarePending")

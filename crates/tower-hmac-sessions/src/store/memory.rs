@@ -1,6 +1,7 @@
 //! The in-process store: one mutex, everything expiring with its session.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -44,6 +45,8 @@ struct SessionRecord {
     idle_timeout: u64,
     last_used: u64,
     revoked: bool,
+    /// The order of creation (the session limit ends the oldest).
+    order: u64,
     /// Live access tokens: (jti, deny until).
     access: Vec<(String, u64)>,
     tokens: Vec<TokenHash>,
@@ -56,9 +59,64 @@ struct Inner {
     tokens: HashMap<TokenHash, (String, bool)>,
     subjects: HashMap<String, HashSet<String>>,
     denied: HashMap<String, u64>,
+    /// The next session's `order`.
+    next_order: u64,
 }
 
 impl Inner {
+    fn insert(&mut self, session: &NewSession, token: &TokenHash, access: &IssuedAccess, now: u64) {
+        let order = self.next_order;
+        self.next_order += 1;
+        self.sessions.insert(
+            session.session_id.clone(),
+            SessionRecord {
+                subject: session.subject.clone(),
+                scopes: session.scopes.clone(),
+                absolute_expiry: session.absolute_expiry,
+                idle_timeout: session.idle_timeout,
+                last_used: now,
+                revoked: false,
+                order,
+                access: vec![(access.jti.clone(), access.deny_until)],
+                tokens: vec![*token],
+            },
+        );
+        self.tokens
+            .insert(*token, (session.session_id.clone(), false));
+        self.subjects
+            .entry(session.subject.clone())
+            .or_default()
+            .insert(session.session_id.clone());
+    }
+
+    /// Ends the live sessions of `subject` other than `keep` beyond the `max - 1` most recent.
+    fn limit(&mut self, subject: &str, keep: &str, max: NonZeroUsize, now: u64) -> Vec<String> {
+        let mut live: Vec<(u64, String)> = self
+            .subjects
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter(|id| id.as_str() != keep)
+            .filter_map(|id| {
+                let s = self.sessions.get(id)?;
+                let alive = !s.revoked
+                    && now < s.absolute_expiry
+                    && now < s.last_used.saturating_add(s.idle_timeout);
+                alive.then(|| (s.order, id.clone()))
+            })
+            .collect();
+        live.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        let ended: Vec<String> = live
+            .into_iter()
+            .skip(max.get() - 1)
+            .map(|(_, id)| id)
+            .collect();
+        for id in &ended {
+            self.revoke(id, now);
+        }
+        ended
+    }
+
     fn revoke(&mut self, session_id: &str, now: u64) -> bool {
         let Some(session) = self.sessions.get_mut(session_id) else {
             return false;
@@ -137,28 +195,33 @@ impl SessionStore for MemorySessionStore {
         // One lock for the session, its token and its first access token: one atomic step.
         let mut inner = self.lock();
         inner.sweep(now);
-        inner.sessions.insert(
-            session.session_id.clone(),
-            SessionRecord {
-                subject: session.subject.clone(),
-                scopes: session.scopes.clone(),
-                absolute_expiry: session.absolute_expiry,
-                idle_timeout: session.idle_timeout,
-                last_used: now,
-                revoked: false,
-                access: vec![(access.jti.clone(), access.deny_until)],
-                tokens: vec![*token],
-            },
-        );
-        inner
-            .tokens
-            .insert(*token, (session.session_id.clone(), false));
-        inner
-            .subjects
-            .entry(session.subject.clone())
-            .or_default()
-            .insert(session.session_id.clone());
+        inner.insert(session, token, access, now);
         Ok(())
+    }
+
+    async fn create_limited(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+        max: NonZeroUsize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.horizon.get(now);
+        // The start and the limit under one lock: concurrent logins are serialized.
+        let mut inner = self.lock();
+        inner.sweep(now);
+        inner.insert(session, token, access, now);
+        Ok(inner.limit(&session.subject, &session.session_id, max, now))
+    }
+
+    async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .tokens
+            .get(token)
+            .and_then(|(id, _)| inner.sessions.get(id))
+            .map(|s| s.scopes.clone()))
     }
 
     async fn rotate(

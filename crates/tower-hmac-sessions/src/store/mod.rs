@@ -13,6 +13,7 @@
 //!   ([`DEFAULT_TIMEOUT`], configurable), and the refusal is `503 session_store_unavailable`
 //!   with `Retry-After` — never a request held for the backend's own 10 s.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -179,6 +180,37 @@ pub trait SessionStore: Send + Sync + 'static {
         access: &IssuedAccess,
         now: u64,
     ) -> Result<Rotation, StoreError>;
+
+    /// [`create`](Self::create), then ends the subject's older live sessions (not revoked,
+    /// within their lifetimes) so that at most `max` live ones remain — this one and the
+    /// `max - 1` most recently started before it — as [`revoke_session`](Self::revoke_session)
+    /// does; returns the ids of the sessions it ended (each once: a session ended by two
+    /// concurrent logins is named by one). Concurrent calls for one subject converge: the one
+    /// that comes last (in the store's order) is never ended by an earlier one, so with
+    /// `max == 1` exactly one survives. The default refuses (a store that cannot keep the
+    /// limit must not silently ignore it).
+    async fn create_limited(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+        max: NonZeroUsize,
+    ) -> Result<Vec<String>, StoreError> {
+        let _ = (session, token, access, now, max);
+        Err(StoreError::new(
+            "this session store does not implement SessionStore::create_limited: it cannot keep a session limit",
+        ))
+    }
+
+    /// The scopes of the session a refresh token belongs to (`None`: no such token), read
+    /// before a refresh that asks for a narrower scope (RFC 6749 §6). The default refuses.
+    async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = token;
+        Err(StoreError::new(
+            "this session store does not implement SessionStore::scopes_of",
+        ))
+    }
 
     /// Revokes a session: its refresh tokens fail, its live access tokens (those recorded by
     /// `create` and `rotate`) are denied until their `deny_until`. `false` when there is no such live session.

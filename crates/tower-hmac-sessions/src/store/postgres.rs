@@ -8,6 +8,7 @@
 //! is a table committed in the same transaction as the revocation, as durable as the sessions
 //! themselves (see docs/SESSIONS.md for a restore from a backup).
 
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use super::{
     TokenHash, bounded,
 };
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS tower_hmac_sessions (
         id text PRIMARY KEY,
         subject text NOT NULL,
@@ -41,6 +42,9 @@ const TABLES: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS tower_hmac_denied_tokens (
         jti text PRIMARY KEY,
         expires_at bigint NOT NULL)",
+    // When a session started (the session limit ends the oldest); 0 for sessions started
+    // before the column existed.
+    "ALTER TABLE tower_hmac_sessions ADD COLUMN IF NOT EXISTS created bigint NOT NULL DEFAULT 0",
 ];
 
 /// Sessions in PostgreSQL.
@@ -194,8 +198,19 @@ impl PostgresSessionStore {
         token: &TokenHash,
         access: &IssuedAccess,
         now: u64,
-    ) -> Result<(), StoreError> {
+        max: Option<NonZeroUsize>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if max.is_some() {
+            // Logins of one subject under a session limit are serialized by a lock on the
+            // subject, held to the commit: the second one's statements see the first's session
+            // (committed), so it ends it; never both survive, never both are ended.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7091))")
+                .bind(format!("tower_hmac_sessions:{}", session.subject))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
         // What is past goes first: sessions after their absolute expiry (with their tokens),
         // denied ids after their token's expiry.
         sqlx::query("DELETE FROM tower_hmac_sessions WHERE absolute_expiry <= $1")
@@ -209,8 +224,8 @@ impl PostgresSessionStore {
             .await
             .map_err(store_error)?;
         sqlx::query(
-            "INSERT INTO tower_hmac_sessions (id, subject, scopes, absolute_expiry, idle_timeout, last_used)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tower_hmac_sessions (id, subject, scopes, absolute_expiry, idle_timeout, last_used, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
         .bind(&session.session_id)
         .bind(&session.subject)
@@ -228,7 +243,49 @@ impl PostgresSessionStore {
             .await
             .map_err(store_error)?;
         record(&mut tx, &session.session_id, access, now).await?;
-        tx.commit().await.map_err(store_error)
+        let mut ended = Vec::new();
+        if let Some(max) = max {
+            let older: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM tower_hmac_sessions
+                 WHERE subject = $1 AND id <> $2 AND NOT revoked
+                   AND absolute_expiry > $3 AND last_used + idle_timeout > $3
+                 ORDER BY created DESC, id DESC OFFSET $4 FOR UPDATE",
+            )
+            .bind(&session.subject)
+            .bind(&session.session_id)
+            .bind(secs(now))
+            .bind(i64::try_from(max.get() - 1).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            for id in older {
+                if revoke(&mut tx, &id, now).await? {
+                    ended.push(id);
+                }
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(ended)
+    }
+
+    async fn scopes_of_unbounded(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let scopes: Option<String> = sqlx::query_scalar(
+            "SELECT s.scopes FROM tower_hmac_refresh_tokens t
+             JOIN tower_hmac_sessions s ON s.id = t.session_id WHERE t.hash = $1",
+        )
+        .bind(&token[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(scopes.map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }))
     }
 
     async fn rotate_unbounded(
@@ -377,9 +434,29 @@ impl SessionStore for PostgresSessionStore {
     ) -> Result<(), StoreError> {
         bounded(
             self.timeout,
-            self.create_unbounded(session, token, access, now),
+            self.create_unbounded(session, token, access, now, None),
         )
         .await
+        .map(|_| ())
+    }
+
+    async fn create_limited(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+        max: NonZeroUsize,
+    ) -> Result<Vec<String>, StoreError> {
+        bounded(
+            self.timeout,
+            self.create_unbounded(session, token, access, now, Some(max)),
+        )
+        .await
+    }
+
+    async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
+        bounded(self.timeout, self.scopes_of_unbounded(token)).await
     }
 
     async fn rotate(

@@ -11,6 +11,7 @@
 //! | `<prefix>{<session>}:access` | sorted set: its access tokens' ids → their `deny_until`; its denylist once the session is revoked | the session's |
 //! | `<prefix>token:<sha-256 hex>` | string: the session of a refresh token, written once, never changed | the token's |
 //! | `<prefix>subject:<subject>` | set: the subject's sessions | the subject's |
+//! | `<prefix>{s:<subject>}:order`, `…:seq` | sorted set: the subject's sessions in the order of their logins, and its counter (the session limit only) | the subject's tag |
 //!
 //! The three keys of a session share the hash tag `{<session>}` (a session id with `{`, `}`,
 //! a leading `~` or nothing in it is tagged `~<hex>`), so the scripts that start, rotate,
@@ -48,6 +49,7 @@
 //! node: configure every node alike. `tests/it/sessions_cluster.rs` runs the conformance suite
 //! against a three-node cluster, with a node killed mid-run.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -291,6 +293,84 @@ where
         format!("{}subject:{subject}", self.prefix)
     }
 
+    /// The keys of a subject's order of logins and its counter (one hash slot).
+    pub fn order_keys(&self, subject: &str) -> [String; 2] {
+        let tag = tag(subject);
+        ["order", "seq"].map(|kind| format!("{}{{s:{tag}}}:{kind}", self.prefix))
+    }
+
+    /// The session limit, after `session` was created: its place in the subject's order (one
+    /// script in the subject's slot: concurrent logins are ordered there), then, walking the
+    /// sessions started before it from the newest, keeps `max - 1` live ones and ends the
+    /// others (one script each, in each session's slot). A session that ends after it was
+    /// counted is not made up for: the limit holds, possibly with one session fewer. The
+    /// order drops the sessions found ended; one this login failed to end stays in it, for
+    /// the next login to end.
+    async fn limit_unbounded(
+        &self,
+        session: &NewSession,
+        now: u64,
+        max: NonZeroUsize,
+    ) -> Result<Vec<String>, StoreError> {
+        let [order_key, seq_key] = self.order_keys(&session.subject);
+        let lifetime = session.absolute_expiry.saturating_sub(now).max(1);
+        let mut order = self.scripts.order.key(&order_key);
+        order.key(seq_key).arg(&session.session_id).arg(lifetime);
+        let newest_first: Vec<String> = self.run(&order).await?;
+        let older = newest_first
+            .iter()
+            .skip_while(|id| **id != session.session_id)
+            .skip(1);
+        let (mut kept, mut ended, mut gone) = (1usize, Vec::new(), Vec::new());
+        for id in older {
+            let mode = if kept < max.get() { "check" } else { "end" };
+            let [session_key, _, access_key] = self.session_keys(id);
+            let mut limit = self.scripts.limit.key(session_key);
+            limit.key(access_key).arg(now).arg(mode);
+            match (self.run::<i64>(&limit).await?, mode) {
+                (1, "check") => kept += 1,
+                (1, _) => {
+                    ended.push(id.clone());
+                    gone.push(id.clone());
+                }
+                _ => gone.push(id.clone()),
+            }
+        }
+        if !gone.is_empty() {
+            let mut conn = self.conn.clone();
+            let _: i64 = redis::cmd("ZREM")
+                .arg(&order_key)
+                .arg(&gone)
+                .query_async(&mut conn)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(ended)
+    }
+
+    async fn scopes_of_unbounded(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let Some((session_id, _)) = self.read_index(token).await? else {
+            return Ok(None);
+        };
+        let [session_key, _, _] = self.session_keys(&session_id);
+        let mut conn = self.conn.clone();
+        let scopes: Option<String> = redis::cmd("HGET")
+            .arg(session_key)
+            .arg("scopes")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(scopes.map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
     /// Runs a prepared script (no timeout: the caller bounds the operation).
     async fn run<T: redis::FromRedisValue>(
         &self,
@@ -464,6 +544,28 @@ where
             self.create_unbounded(session, token, access, now),
         )
         .await
+    }
+
+    /// The session started (as [`create`](SessionStore::create)), then the limit kept in the
+    /// subject's order of logins (one script in the subject's slot, so concurrent logins are
+    /// ordered) and the older sessions ended one script each, in their slots.
+    async fn create_limited(
+        &self,
+        session: &NewSession,
+        token: &TokenHash,
+        access: &IssuedAccess,
+        now: u64,
+        max: NonZeroUsize,
+    ) -> Result<Vec<String>, StoreError> {
+        bounded(self.timeout, async {
+            self.create_unbounded(session, token, access, now).await?;
+            self.limit_unbounded(session, now, max).await
+        })
+        .await
+    }
+
+    async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
+        bounded(self.timeout, self.scopes_of_unbounded(token)).await
     }
 
     async fn rotate(

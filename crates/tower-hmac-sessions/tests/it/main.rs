@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod policy;
+#[cfg(feature = "axum")]
+mod routes;
 mod sessions;
 
 /// Runs `body` in a process of its own: this test binary again, asked to run the test `test`

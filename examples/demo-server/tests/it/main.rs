@@ -11,11 +11,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
+mod delegation;
 
 mod gateways;
 mod key_lifecycle;
 mod metrics;
 mod multi_instance;
+mod oauth_refresh;
 mod one_layer;
 mod policy;
 mod postgres_registry;

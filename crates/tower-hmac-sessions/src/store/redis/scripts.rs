@@ -96,6 +96,32 @@ if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
 return 1
 ";
 
+/// KEYS: the subject's order (sorted set), its counter (both tagged with the subject, one
+/// slot). ARGV: session id, TTL (seconds). The session's place in its subject's order of
+/// logins, then the whole order, newest first.
+const ORDER: &str = r"
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], seq, ARGV[1])
+local ttl = tonumber(ARGV[2])
+for _, k in ipairs(KEYS) do
+  if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end
+end
+return redis.call('ZREVRANGE', KEYS[1], 0, -1)
+";
+
+/// KEYS: session, access. ARGV: now, `check` or `end`. -1 no record, 0 not live (revoked or
+/// past a lifetime), 1 live (`check`) or ended now (`end`).
+const LIMIT: &str = r"
+local now = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'abs', 'idle', 'last', 'revoked')
+if not s[4] then return -1 end
+if s[4] ~= '0' or now >= tonumber(s[1]) or now >= tonumber(s[3]) + tonumber(s[2]) then
+  return 0
+end
+if ARGV[2] == 'end' then return revoke(KEYS[1], KEYS[2], now) end
+return 1
+";
+
 /// KEYS: a token's index. Whether there is one (1, 0), the session id and the index's
 /// remaining PTTL.
 const READ_INDEX: &str = r"
@@ -113,6 +139,8 @@ pub(super) struct Scripts {
     pub(super) check: redis::Script,
     pub(super) subject_add: redis::Script,
     pub(super) read_index: redis::Script,
+    pub(super) order: redis::Script,
+    pub(super) limit: redis::Script,
 }
 
 impl Scripts {
@@ -125,6 +153,8 @@ impl Scripts {
             check: redis::Script::new(CHECK),
             subject_add: redis::Script::new(SUBJECT_ADD),
             read_index: redis::Script::new(READ_INDEX),
+            order: redis::Script::new(ORDER),
+            limit: with_helpers(LIMIT),
         }
     }
 }

@@ -1,0 +1,81 @@
+//! The background refresher, on the vault's manual clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::time::Duration;
+
+use tower_hmac_vault::AuditKind;
+use tower_hmac_vault::client::RefreshRound;
+
+use crate::client_fake_upstream::Setup;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn the_refresher_renews_a_token_expiring_within_30_minutes_and_not_a_later_one() {
+    let setup = Setup::new().await;
+    let (alice_access, _) = setup.link("alice", 20 * MINUTE, &["profile"]).await;
+    let (bob_access, _) = setup.link("bob", 40 * MINUTE, &["profile"]).await;
+
+    let round = setup.delegation.refresh_due_once().await.unwrap();
+
+    assert_eq!(round.refreshed, 1);
+    assert_eq!(setup.up.refreshes(), 1);
+    assert_ne!(
+        setup.stored("alice").await.unwrap().0,
+        alice_access,
+        "renewed"
+    );
+    assert_eq!(
+        setup.stored("bob").await.unwrap().0,
+        bob_access,
+        "not due yet"
+    );
+    let refreshed = setup.events_of(AuditKind::TokenRefreshed);
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].reason, "expiring");
+
+    // 15 minutes later bob's token expires within 25 minutes; alice's new one in 45.
+    setup.clock.advance(15 * MINUTE);
+    let round = setup.delegation.refresh_due_once().await.unwrap();
+    assert_eq!(round.refreshed, 1);
+    assert_ne!(setup.stored("bob").await.unwrap().0, bob_access);
+    assert_eq!(setup.up.refreshes(), 2);
+
+    // Nothing due: nothing done.
+    let round = setup.delegation.refresh_due_once().await.unwrap();
+    assert_eq!(round, RefreshRound::default());
+    assert_eq!(setup.up.refreshes(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_background_refresh_revokes_and_is_counted() {
+    let setup = Setup::new().await;
+    setup.link("alice", 5 * MINUTE, &["profile"]).await;
+    setup.up.refuse_refreshes();
+
+    let round = setup.delegation.refresh_due_once().await.unwrap();
+
+    assert_eq!(round.failed, 1);
+    assert!(setup.stored("alice").await.is_none());
+    assert_eq!(setup.events_of(AuditKind::TokenRefreshFailed).len(), 1);
+}
+
+#[tokio::test]
+async fn spawn_refresher_runs_rounds_by_itself() {
+    let setup = Setup::new().await;
+    let (access, _) = setup.link("alice", 5 * MINUTE, &["profile"]).await;
+
+    let handle = setup.delegation.spawn_refresher(Duration::from_secs(3600));
+    // The first round starts at once; the bound only keeps a broken refresher from hanging
+    // the suite.
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        setup.audited(AuditKind::TokenRefreshed),
+    )
+    .await
+    .expect("the refresher refreshed");
+    handle.abort();
+
+    assert_ne!(setup.stored("alice").await.unwrap().0, access);
+    assert_eq!(setup.up.refreshes(), 1);
+}
