@@ -54,57 +54,9 @@ pub const MAX_LINK_BODY: usize = 16 * 1024;
 /// would refresh a 2-second demo token on every call).
 pub const SEND_MARGIN: Duration = Duration::from_secs(1);
 
-/// Where the vault keeps its sealed records (`TOWER_HMAC_DEMO_VAULT_STORE`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum VaultBackend {
-    /// In this process (the default): lost on restart.
-    #[default]
-    Memory,
-    /// Redis at this URL, under this prefix.
-    Redis(String, String),
-    /// A Redis Cluster through these seed nodes, under this prefix.
-    RedisCluster(Vec<String>, String),
-    /// PostgreSQL at this URL, in this schema.
-    Postgres(String, Option<String>),
-}
-
-impl VaultBackend {
-    /// From the setting: `memory` (or nothing), `redis://…`, `redis+cluster://host:port,…`,
-    /// `postgres://…`; the prefix or schema from `TOWER_HMAC_DEMO_VAULT_NAMESPACE`.
-    pub fn parse(setting: &str, namespace: Option<String>) -> Result<Self, String> {
-        let prefix = |namespace: Option<String>| {
-            namespace.unwrap_or_else(|| RedisVaultStore::DEFAULT_PREFIX.to_owned())
-        };
-        match setting {
-            "" | "memory" => Ok(Self::Memory),
-            url if url.starts_with("redis") => match RedisTarget::parse(url) {
-                Some(RedisTarget::Single(url)) => Ok(Self::Redis(url, prefix(namespace))),
-                Some(RedisTarget::Cluster(nodes)) => {
-                    Ok(Self::RedisCluster(nodes, prefix(namespace)))
-                }
-                None => Err(format!(
-                    "vault store {url:?}: expected a redis:// URL or redis+cluster://host:port,…"
-                )),
-            },
-            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Self::Postgres(url.to_owned(), namespace))
-            }
-            other => Err(format!(
-                "vault store {other:?}: expected \"memory\", a redis:// or a postgres:// URL"
-            )),
-        }
-    }
-
-    /// The kind of store, for messages (never its URL, which may hold a password).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Redis(..) => "Redis",
-            Self::RedisCluster(..) => "Redis Cluster",
-            Self::Postgres(..) => "PostgreSQL",
-        }
-    }
-}
+/// Where the vault keeps its sealed records (`TOWER_HMAC_DEMO_VAULT_STORE`, prefix or schema
+/// `TOWER_HMAC_DEMO_VAULT_NAMESPACE`).
+pub type VaultBackend = crate::StoreTarget;
 
 /// The demo's delegation settings (see the module's documentation).
 #[derive(Clone, Default)]
@@ -163,6 +115,8 @@ impl DelegationSettings {
         let store = VaultBackend::parse(
             &std::env::var("TOWER_HMAC_DEMO_VAULT_STORE").unwrap_or_default(),
             std::env::var("TOWER_HMAC_DEMO_VAULT_NAMESPACE").ok(),
+            RedisVaultStore::DEFAULT_PREFIX,
+            "vault store",
         )?;
         let secret = |var: &str| std::env::var(var).ok().map(Zeroizing::new);
         Ok(Some(Self {

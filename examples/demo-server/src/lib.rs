@@ -33,5 +33,6 @@ pub use serve::{
     serve_with, serve_with_timeout, served,
 };
 pub use settings::{
-    DEMO_THROTTLE, DemoClock, RedisTarget, ReplayStore, Settings, SharedPolicy, Throttle,
+    DEMO_THROTTLE, DemoClock, RedisTarget, ReplayStore, Settings, SharedPolicy, StoreTarget,
+    Throttle,
 };

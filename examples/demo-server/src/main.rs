@@ -117,7 +117,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )?;
     let sessions = demo_server::sessions::sessions_with(
         std::env::var("TOWER_HMAC_DEMO_JWT_SECRET").ok().as_deref(),
-        &demo_server::sessions::SessionBackend::parse(
+        &demo_server::sessions::backend(
             &std::env::var("TOWER_HMAC_DEMO_SESSION_STORE").unwrap_or_default(),
             std::env::var("TOWER_HMAC_DEMO_SESSION_NAMESPACE").ok(),
         )?,

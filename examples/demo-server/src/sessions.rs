@@ -33,78 +33,42 @@ pub const DEMO_AUDIENCE: &str = "tower-hmac-demo";
 /// The `kid` of the demo's signing key.
 pub const DEMO_KID: &str = "demo-1";
 
-/// Where the demo keeps sessions (`TOWER_HMAC_DEMO_SESSION_STORE`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum SessionBackend {
-    /// In this process (the default).
-    #[default]
-    Memory,
-    /// Redis at this URL, under this prefix.
-    Redis(String, String),
-    /// A Redis Cluster through these seed nodes (`redis://host:port`), under this prefix.
-    RedisCluster(Vec<String>, String),
-    /// PostgreSQL at this URL, in this schema.
-    Postgres(String, Option<String>),
+/// Where the demo keeps sessions (`TOWER_HMAC_DEMO_SESSION_STORE`, prefix or schema
+/// `TOWER_HMAC_DEMO_SESSION_NAMESPACE`).
+pub type SessionBackend = crate::StoreTarget;
+
+/// The session store setting: `memory` (or nothing), `redis://…`, `redis+cluster://host:port,…`,
+/// `postgres://…`, under `namespace` (the key prefix or schema).
+pub fn backend(setting: &str, namespace: Option<String>) -> Result<SessionBackend, String> {
+    SessionBackend::parse(
+        setting,
+        namespace,
+        tower_hmac_sessions::store::DEFAULT_REDIS_PREFIX,
+        "session store",
+    )
 }
 
-impl SessionBackend {
-    /// From the setting: `memory` (or nothing), `redis://…`, `redis+cluster://host:port,…`,
-    /// `postgres://…`; the prefix or schema from `TOWER_HMAC_DEMO_SESSION_NAMESPACE`.
-    pub fn parse(setting: &str, namespace: Option<String>) -> Result<Self, String> {
-        let redis_prefix = |namespace: Option<String>| {
-            namespace.unwrap_or_else(|| tower_hmac_sessions::store::DEFAULT_REDIS_PREFIX.to_owned())
-        };
-        match setting {
-            "" | "memory" => Ok(Self::Memory),
-            url if url.starts_with("redis") => match crate::RedisTarget::parse(url) {
-                Some(crate::RedisTarget::Single(url)) => {
-                    Ok(Self::Redis(url, redis_prefix(namespace)))
-                }
-                Some(crate::RedisTarget::Cluster(nodes)) => {
-                    Ok(Self::RedisCluster(nodes, redis_prefix(namespace)))
-                }
-                None => Err(format!(
-                    "session store {url:?}: expected a redis:// URL or redis+cluster://host:port,…"
-                )),
-            },
-            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Self::Postgres(url.to_owned(), namespace))
-            }
-            other => Err(format!(
-                "session store {other:?}: expected \"memory\", a redis:// or a postgres:// URL"
-            )),
+/// Opens the session store `backend` names.
+async fn open_store(
+    backend: &SessionBackend,
+) -> Result<Box<dyn StoreBox>, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(match backend {
+        SessionBackend::Memory => Box::new(MemorySessionStore::new()),
+        SessionBackend::Redis(url, prefix) => {
+            Box::new(tower_hmac_sessions::store::RedisSessionStore::connect(url, prefix).await?)
         }
-    }
-
-    /// The kind of store, for messages (never its URL, which may hold a password).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Redis(..) => "Redis",
-            Self::RedisCluster(..) => "Redis Cluster",
-            Self::Postgres(..) => "PostgreSQL",
+        SessionBackend::RedisCluster(nodes, prefix) => {
+            let conn = crate::RedisTarget::cluster_connection(nodes).await?;
+            let store =
+                tower_hmac_sessions::store::RedisSessionStore::from_connection(conn, prefix)?;
+            store.check().await?;
+            Box::new(store)
         }
-    }
-
-    async fn open(&self) -> Result<Box<dyn StoreBox>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(match self {
-            Self::Memory => Box::new(MemorySessionStore::new()),
-            Self::Redis(url, prefix) => {
-                Box::new(tower_hmac_sessions::store::RedisSessionStore::connect(url, prefix).await?)
-            }
-            Self::RedisCluster(nodes, prefix) => {
-                let conn = crate::RedisTarget::cluster_connection(nodes).await?;
-                let store =
-                    tower_hmac_sessions::store::RedisSessionStore::from_connection(conn, prefix)?;
-                store.check().await?;
-                Box::new(store)
-            }
-            Self::Postgres(url, schema) => Box::new(
-                tower_hmac_sessions::store::PostgresSessionStore::connect(url, schema.as_deref())
-                    .await?,
-            ),
-        })
-    }
+        SessionBackend::Postgres(url, schema) => Box::new(
+            tower_hmac_sessions::store::PostgresSessionStore::connect(url, schema.as_deref())
+                .await?,
+        ),
+    })
 }
 
 /// A store of any kind, for [`Sessions::new`].
@@ -200,8 +164,7 @@ pub async fn sessions_with(
     // listening server that holds its clients while the store is unreachable (issue 25 item 6).
     // The error names the kind of store, never its URL (which may hold a password).
     let kind = backend.kind();
-    let store = backend
-        .open()
+    let store = open_store(backend)
         .await
         .map_err(|e| format!("session store ({kind}) did not answer: {e}"))?;
     let sessions = store.into_sessions(keys, config);

@@ -63,6 +63,63 @@ impl RedisTarget {
     }
 }
 
+/// Where a demo store lives (the session store, the token vault): in this process, Redis, a
+/// Redis Cluster or PostgreSQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// In this process (the default): lost on restart.
+    #[default]
+    Memory,
+    /// Redis at this URL, under this prefix.
+    Redis(String, String),
+    /// A Redis Cluster through these seed nodes (`redis://host:port`), under this prefix.
+    RedisCluster(Vec<String>, String),
+    /// PostgreSQL at this URL, in this schema.
+    Postgres(String, Option<String>),
+}
+
+impl StoreTarget {
+    /// From a setting: `memory` (or nothing), `redis://…`, `redis+cluster://host:port,…`,
+    /// `postgres://…`; `namespace` is the key prefix (`default_prefix` when `None`) or the
+    /// schema; `what` names the store in errors.
+    pub fn parse(
+        setting: &str,
+        namespace: Option<String>,
+        default_prefix: &str,
+        what: &str,
+    ) -> Result<Self, String> {
+        let prefix = |namespace: Option<String>| namespace.unwrap_or_else(|| default_prefix.into());
+        match setting {
+            "" | "memory" => Ok(Self::Memory),
+            url if url.starts_with("redis") => match RedisTarget::parse(url) {
+                Some(RedisTarget::Single(url)) => Ok(Self::Redis(url, prefix(namespace))),
+                Some(RedisTarget::Cluster(nodes)) => {
+                    Ok(Self::RedisCluster(nodes, prefix(namespace)))
+                }
+                None => Err(format!(
+                    "{what} {url:?}: expected a redis:// URL or redis+cluster://host:port,…"
+                )),
+            },
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned(), namespace))
+            }
+            other => Err(format!(
+                "{what} {other:?}: expected \"memory\", a redis:// or a postgres:// URL"
+            )),
+        }
+    }
+
+    /// The kind of store, for messages (never its URL, which may hold a password).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(..) => "Redis",
+            Self::RedisCluster(..) => "Redis Cluster",
+            Self::Postgres(..) => "PostgreSQL",
+        }
+    }
+}
+
 impl ReplayStore {
     /// From the setting's text: `memory` (or nothing), a `redis://`/`rediss://` URL, or
     /// `redis+cluster://host:port[,host:port…]`.

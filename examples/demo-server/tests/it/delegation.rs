@@ -180,10 +180,13 @@ struct Linked {
 }
 
 async fn linked(clock: &TestClock) -> Linked {
+    linked_on(clock, VaultBackend::Memory).await
+}
+
+/// [`linked`] with the caller's vault on `store`.
+async fn linked_on(clock: &TestClock, store: VaultBackend) -> Linked {
     let (upstream, refreshes, _) = upstream(clock).await;
-    let (caller, events) = caller(clock, upstream.addr, VaultBackend::Memory)
-        .await
-        .unwrap();
+    let (caller, events) = caller(clock, upstream.addr, store).await.unwrap();
     let linked = login(upstream.addr).await;
     assert_eq!(linked["expires_in"], 2, "the upstream's tokens live 2 s");
     let me = access(&login(caller.addr).await);
@@ -580,34 +583,22 @@ fn assert_absent(haystack: &[u8], secret: &str, what: &str) {
     }
 }
 
-/// Links through the caller whose vault is on `store`; the tokens linked.
+/// Links through the caller whose vault is on `store` and reads the record back through a
+/// delegated call; the tokens linked.
 async fn link_on(store: VaultBackend) -> (String, String) {
-    let clock = TestClock::at(T0);
-    let (upstream, _, _) = upstream(&clock).await;
-    let (caller, _) = caller(&clock, upstream.addr, store).await.unwrap();
-    let linked = login(upstream.addr).await;
-    let me = access(&login(caller.addr).await);
-    let (status, answer) = call(
-        caller.addr,
-        "POST",
-        "/delegation/link",
-        Some(&me),
-        Some(&linked.to_string()),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
+    let l = linked_on(&TestClock::at(T0), store).await;
     let (status, _) = call(
-        caller.addr,
+        l.caller.addr,
         "GET",
         "/delegation/upstream/me",
-        Some(&me),
+        Some(&l.me),
         None,
     )
     .await;
     assert_eq!(status, 200, "the record is read back from the store");
     (
-        access(&linked),
-        linked["refresh_token"].as_str().unwrap().to_owned(),
+        access(&l.linked),
+        l.linked["refresh_token"].as_str().unwrap().to_owned(),
     )
 }
 
@@ -667,4 +658,63 @@ async fn the_vaults_postgres_rows_hold_no_token_and_no_user_id() {
     assert_absent(&all, &access_token, "the access token");
     assert_absent(&all, &refresh_token, "the refresh token");
     assert_absent(&all, "demo", "the user id");
+}
+
+/// The command after a route's name in a startup line (`  POST /delegation/link   curl …`),
+/// without the trailing comment in parentheses.
+fn command_of(line: &str) -> String {
+    let command = &line[line.find("curl").expect("a curl line")..];
+    match command.find("   (") {
+        Some(end) => command[..end].to_owned(),
+        None => command.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_texts_delegation_lines_run_as_printed_against_two_instances() {
+    let upstream = start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_ACCESS_TTL", "2"),
+    ])
+    .await;
+    let base = format!("http://{}", upstream.addr);
+    let mut caller = start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_UPSTREAM", &base),
+        ("TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK", "1"),
+    ])
+    .await;
+    let login = caller.line_with("login='").await.trim().to_owned();
+    let linked = caller.line_with("linked=$(curl").await.trim().to_owned();
+    assert!(linked.contains(&base), "the upstream's address: {linked}");
+    let me = caller.line_with("me=$(curl").await.trim().to_owned();
+    let mut script = vec![login, linked, me];
+    for route in [
+        "POST /delegation/link ",
+        "GET  /delegation/upstream/me ",
+        "POST /delegation/revoke ",
+        "POST /delegation/revoke-all ",
+    ] {
+        let line = caller.line_with(route).await;
+        script.push(format!(
+            "{}; echo",
+            command_of(&line).replacen("curl", "curl -s", 1)
+        ));
+    }
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &script.join("\n")])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l:?}\n{stdout}")))
+        .collect();
+    assert_eq!(answers.len(), 4, "{stdout}");
+    assert_eq!(answers[0]["linked"], "upstream", "{stdout}");
+    assert_eq!(answers[1]["status"], 200, "{stdout}");
+    assert_eq!(answers[1]["upstream"]["sub"], "demo", "{stdout}");
+    assert_eq!(answers[2]["revoked"], true, "{stdout}");
+    assert_eq!(answers[3]["sessions"], 1, "{stdout}");
 }
