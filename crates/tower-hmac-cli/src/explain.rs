@@ -309,8 +309,12 @@ fn explain_problem(
     let auth = context.auth;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let problem = Problem::from_json(&text)
-        .map_err(|e| format!("{} is not the server's problem+json: {e}", path.display()))?;
+    let problem = Problem::read(&text).map_err(|e| {
+        format!(
+            "{} is not the server's problem+json or S3 XML error: {e}",
+            path.display()
+        )
+    })?;
     let kind = problem.kind();
     let _ = writeln!(
         out,

@@ -64,6 +64,9 @@ pub enum ProblemError {
     /// A digest that is not 16 hex digits.
     #[error("a string-to-sign digest is not 16 hex digits")]
     Digest,
+    /// An S3 XML error body without this protocol's code, or with an element twice.
+    #[error("not an S3 error body of this server: {0}")]
+    Xml(&'static str),
 }
 
 impl Problem {
@@ -132,6 +135,47 @@ impl Problem {
         })
     }
 
+    /// Reads the S3 XML error body `S3XmlResponder` sends (`<Error><Code>…</Code><Message>…
+    /// </Message><TowerHmacCode>…</TowerHmacCode>`, with `<TowerHmacLineDigests>` — the keyed
+    /// digests, space-separated — and in development `<StringToSign>`): the same fields as
+    /// the problem+json.
+    pub fn from_s3_xml(text: &str) -> Result<Self, ProblemError> {
+        let code = xml_element(text, "TowerHmacCode")?
+            .ok_or(ProblemError::Xml("no TowerHmacCode element"))?;
+        let kind = RejectionKind::from_code(&code)
+            .ok_or_else(|| ProblemError::UnknownCode(code.clone()))?;
+        let line_digests = match xml_element(text, "TowerHmacLineDigests")? {
+            None => None,
+            Some(list) => Some(
+                list.split(' ')
+                    .map(|line| {
+                        let mut out = [0u8; 8];
+                        hex::decode_to_slice(line, &mut out).map_err(|_| ProblemError::Digest)?;
+                        Ok(out)
+                    })
+                    .collect::<Result<Vec<_>, ProblemError>>()?,
+            ),
+        };
+        let detail = xml_element(text, "Message")?.filter(|m| m.as_str() != kind.title());
+        Ok(Self {
+            kind,
+            detail,
+            line_digests,
+            string_to_sign: xml_element(text, "StringToSign")?,
+            scope: None,
+        })
+    }
+
+    /// Reads either body the server sends: problem+json, or `S3XmlResponder`'s XML (a text
+    /// that starts with `<`).
+    pub fn read(text: &str) -> Result<Self, ProblemError> {
+        if text.trim_start().starts_with('<') {
+            Self::from_s3_xml(text)
+        } else {
+            Self::from_json(text)
+        }
+    }
+
     /// What was rejected.
     pub fn kind(&self) -> RejectionKind {
         self.kind
@@ -158,6 +202,44 @@ impl Problem {
     }
 }
 
+/// The text of the one `<name>` element of `xml`, its entities decoded; an element that
+/// occurs twice is refused (which would the reader believe?).
+fn xml_element(xml: &str, name: &str) -> Result<Option<String>, ProblemError> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let Some(start) = xml.find(&open).map(|at| at + open.len()) else {
+        return Ok(None);
+    };
+    let len = xml[start..]
+        .find(&close)
+        .ok_or(ProblemError::Xml("an element is not closed"))?;
+    if xml[start + len..].contains(&open) {
+        return Err(ProblemError::Xml("an element occurs twice"));
+    }
+    let raw = &xml[start..start + len];
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let entity = &rest[at..];
+        let (text, skip) = [
+            ("&amp;", '&'),
+            ("&lt;", '<'),
+            ("&gt;", '>'),
+            ("&quot;", '"'),
+            ("&apos;", '\''),
+        ]
+        .iter()
+        .find(|(name, _)| entity.starts_with(name))
+        .map(|(name, c)| (*c, name.len()))
+        .ok_or(ProblemError::Xml("an unknown entity"))?;
+        out.push(text);
+        rest = &entity[skip..];
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
 impl fmt::Debug for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Problem")
@@ -173,6 +255,32 @@ impl fmt::Debug for Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_s3_xml_body_and_refuses_an_ambiguous_one() {
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>\
+            <Message>a &lt;detail&gt; &amp; more</Message><TowerHmacCode>invalid_signature</TowerHmacCode>\
+            <TowerHmacLineDigests>0101010101010101 abababababababab</TowerHmacLineDigests></Error>";
+        let problem = Problem::read(xml).unwrap();
+        assert_eq!(problem.kind(), RejectionKind::InvalidSignature);
+        assert_eq!(problem.detail(), Some("a <detail> & more"));
+        assert_eq!(problem.line_digests(), Some(&[[1; 8], [0xab; 8]][..]));
+        assert_eq!(problem.string_to_sign(), None);
+        let twice = xml.replace(
+            "</Error>",
+            "<TowerHmacCode>replayed_nonce</TowerHmacCode></Error>",
+        );
+        assert!(matches!(Problem::read(&twice), Err(ProblemError::Xml(_))));
+        for bad in [
+            "<Error><Code>AccessDenied</Code></Error>",
+            "<Error><TowerHmacCode>no_such_code</TowerHmacCode></Error>",
+            "<Error><TowerHmacCode>invalid_signature",
+            "<Error><TowerHmacCode>invalid_signature</TowerHmacCode><Message>&bogus;</Message></Error>",
+            "<Error><TowerHmacCode>invalid_signature</TowerHmacCode><TowerHmacLineDigests>01</TowerHmacLineDigests></Error>",
+        ] {
+            assert!(Problem::read(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_every_kind_with_detail_and_digests() {

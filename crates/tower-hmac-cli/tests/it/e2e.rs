@@ -13,11 +13,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_tower-hmac");
 
 /// Starts the demo server with `registry` on a free loopback port, on its own thread.
 pub(crate) fn start_demo(registry: InMemoryRegistry) -> SocketAddr {
-    start_demo_with(registry, 0)
+    start_demo_with(registry, 0, false)
 }
 
-/// The same, with the server's clock `offset_secs` ahead.
-fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
+/// The same, answering refusals as S3 does (`S3XmlResponder`).
+pub(crate) fn start_demo_s3(registry: InMemoryRegistry) -> SocketAddr {
+    start_demo_with(registry, 0, true)
+}
+
+/// The same, with the server's clock `offset_secs` ahead, answering in S3's XML if `s3`.
+fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64, s3: bool) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -37,12 +42,14 @@ fn start_demo_with(registry: InMemoryRegistry, offset_secs: i64) -> SocketAddr {
                 tower_hmac::protocol::Clock::now(&clock) - std::time::Duration::from_secs(60);
             // The demo's schemes and route reservations (the token and the webhooks on their
             // routes only).
-            let layer =
+            let mut builder =
                 demo_server::demo_builder(registry, demo_server::hosts_for(addr, &[]).unwrap())
                     .clock(clock)
-                    .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started))
-                    .build()
-                    .unwrap();
+                    .nonce_store(tower_hmac::MemoryNonceStore::default().with_horizon(started));
+            if s3 {
+                builder = builder.responder(tower_hmac::server::S3XmlResponder);
+            }
+            let layer = builder.build().unwrap();
             demo_server::serve_with(listener, layer).await.unwrap();
         });
     });
@@ -606,7 +613,7 @@ fn request_exits_1_on_an_http_error() {
 
 #[test]
 fn request_recovers_from_a_server_clock_ten_minutes_ahead() {
-    let addr = start_demo_with(demo_server::demo_registry().unwrap(), 600);
+    let addr = start_demo_with(demo_server::demo_registry().unwrap(), 600, false);
     let out = cli(
         &["request", "GET", &format!("http://{addr}/whoami")],
         &demo_env(),

@@ -238,6 +238,48 @@ fn sigv4_explain_names_the_payload_hash_when_a_trailing_space_is_lost() {
 }
 
 #[test]
+fn sigv4_explain_reads_the_s3_xml_answer_and_names_the_payload_hash() {
+    // The server answers as S3 does: `SignatureDoesNotMatch` in XML, with the keyed digests of
+    // its canonical request (never the text: only the key's holder reads the difference).
+    let addr = crate::e2e::start_demo_s3(demo_server::demo_registry().unwrap());
+    let secret = demo_server::demo_secret_base64();
+    let base = Req::new("POST", "/echo?a=1", &[], "order 7 ");
+    let signed = sign_sigv4(&base, &demo_key(), addr);
+    let mut tampered = signed.clone();
+    tampered.body = b"order 7".to_vec();
+    let (status, answer) = send(addr, &tampered);
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer.contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{answer}"
+    );
+    assert!(answer.contains("<TowerHmacLineDigests>"), "{answer}");
+    assert!(
+        !answer.contains("POST\n/echo"),
+        "no canonical request in clear: {answer}"
+    );
+    let problem = temp_file("sigv4-s3-answer.xml", answer.as_bytes());
+    let file = temp_file("sigv4-s3-signed.http", &signed.raw(addr));
+    let (code, text) = explain(&["--request-file", &file, "--problem", &problem], secret);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("The server answered: invalid_signature"),
+        "{text}"
+    );
+    let differing: Vec<&str> = text.lines().filter(|l| l.contains("DIFFERS")).collect();
+    assert_eq!(differing.len(), 1, "{text}");
+    assert!(differing[0].contains("payload hash"), "{text}");
+
+    // Read with another key, the same answer's digests say nothing.
+    let (code, text) = explain(
+        &["--request-file", &file, "--problem", &problem],
+        WRONG_SECRET,
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("payload hash  DIFFERS"), "{text}");
+}
+
+#[test]
 fn sigv4_explain_prints_the_canonical_request_and_string_to_sign() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let signed = sign_sigv4(

@@ -158,6 +158,18 @@ impl RejectionResponder for S3XmlResponder {
             xml_escape(message),
             rejection.code()
         );
+        // The keyed digests of the lines the server signed (the default diagnostics): only a
+        // holder of the key reads them (`tower-hmac explain --problem` takes this body too).
+        if let Some(digests) = rejection.line_digests() {
+            xml.push_str("<TowerHmacLineDigests>");
+            for (i, digest) in digests.iter().enumerate() {
+                if i > 0 {
+                    xml.push(' ');
+                }
+                xml.push_str(&hex::encode(digest));
+            }
+            xml.push_str("</TowerHmacLineDigests>");
+        }
         // Only with `Diagnostics::Clear` (development): what the server signed, in clear.
         if let Some(sts) = rejection.string_to_sign() {
             xml.push_str("<StringToSign>");
@@ -298,6 +310,14 @@ mod tests {
             .with_signed_text(b"GET\n/\n".to_vec())
             .keyed_diagnostics(&key, tower_hmac_core::Diagnostics::Keyed);
         assert!(keyed.string_to_sign().is_none() && keyed.signed_text_in_clear().is_none());
+        // … but their keyed line digests, which explain reads back from the XML.
+        let body = String::from_utf8(S3XmlResponder.response(&keyed).body().to_vec()).unwrap();
+        assert!(body.contains("<TowerHmacLineDigests>"), "{body}");
+        assert!(!body.contains("GET\n/"), "{body}");
+        let read = tower_hmac_core::Problem::read(&body).unwrap();
+        assert_eq!(read.kind(), RejectionKind::InvalidSignature);
+        assert_eq!(read.line_digests(), keyed.line_digests());
+        assert_eq!(keyed.line_digests().map(<[_]>::len), Some(3));
     }
 
     #[test]
