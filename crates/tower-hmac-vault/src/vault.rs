@@ -123,11 +123,24 @@ impl DelegatedTokens {
     }
 
     fn check(&self) -> Result<(), VaultError> {
-        let token_ok = |t: &str| !t.is_empty() && t.len() <= MAX_TOKEN_LEN;
+        // RFC 6749 appendix A: tokens are `1*VSCHAR` (%x20-7E), scope tokens `1*NQCHAR`
+        // (%x21 / %x23-5B / %x5D-7E). Nothing else is stored: an access token with a CR or LF
+        // would be refused only later, as a header value.
+        let token_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= MAX_TOKEN_LEN
+                && t.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        };
+        let scope_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        };
         if !token_ok(&self.access_token)
             || self.refresh_token.as_deref().is_some_and(|t| !token_ok(t))
             || self.scopes.len() > MAX_SCOPES
-            || self.scopes.iter().any(|s| s.is_empty() || s.len() > 128)
+            || !self.scopes.iter().all(|s| scope_ok(s))
         {
             return Err(VaultError::InvalidTokens);
         }
@@ -179,7 +192,8 @@ pub enum VaultError {
     /// An empty or over-long user id (`invalid_user`).
     #[error("invalid_user")]
     InvalidUser,
-    /// An empty or over-long token, too many scopes (`invalid_tokens`).
+    /// An empty or over-long token, or one with a character outside RFC 6749's `VSCHAR`
+    /// (a CR or LF …); too many scopes, or one outside `NQCHAR` (`invalid_tokens`).
     #[error("invalid_tokens")]
     InvalidTokens,
     /// Another writer changed the record first (`vault_conflict`).

@@ -16,7 +16,7 @@ use super::flight::Flights;
 use super::on_behalf::OnBehalfOf;
 use super::refresh::{self, Failure};
 use super::upstream::Upstream;
-use crate::{DelegatedTokens, Entry, TRACING_TARGET, UserHash, Vault};
+use crate::{DelegatedTokens, Entry, TRACING_TARGET, UserHash, Vault, VaultError};
 
 /// How long the HTTP client waits for a request (token endpoint included): 10 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -448,7 +448,23 @@ impl Delegation {
                     .unwrap_or_else(|| entry.tokens.scopes().to_vec());
                 let tokens = DelegatedTokens::new(access, Some(refresh), expires_at, scopes);
                 // The access token and the rotated refresh token in one compare-and-set.
-                if vault.replace(hash, name, entry.version, &tokens).await? {
+                let replaced = match vault.replace(hash, name, entry.version, &tokens).await {
+                    // Tokens outside RFC 6749's syntax (a CR or LF, …): the token endpoint's
+                    // answer is unusable, as an unreadable one is; what the vault holds stays.
+                    Err(VaultError::InvalidTokens) => {
+                        tracing::warn!(
+                            target: TRACING_TARGET,
+                            upstream = name,
+                            reason = "unusable_token_answer",
+                            "token endpoint answered tokens outside RFC 6749's syntax; tokens kept"
+                        );
+                        return Err(DelegationError::new(
+                            DelegationErrorKind::UpstreamUnavailable,
+                        ));
+                    }
+                    other => other?,
+                };
+                if replaced {
                     self.audit(AuditKind::TokenRefreshed, hash, name, trigger);
                     return Ok((tokens, true));
                 }

@@ -13,3 +13,4 @@ mod postgres_store;
 mod redis_store;
 mod store_support;
 mod stores;
+mod tokens;
