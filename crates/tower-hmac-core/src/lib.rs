@@ -79,7 +79,7 @@ pub use key::{KeyError, SecretKey};
 pub use nonce::{
     NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, NonceStoreErrorKind, unix_millis,
 };
-pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, HostError};
+pub use policy::{AllowedHosts, DEFAULT_MAX_SKEW, GrantedScopes, HostError};
 pub use problem::{Problem, ProblemError};
 pub use registry::{KeyRecord, KeyRegistry, KeyState, RegistryError, is_valid_scope};
 pub use rejection::{Diagnostics, Rejection, RejectionKind, TimeHint};

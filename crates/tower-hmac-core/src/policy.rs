@@ -1,6 +1,8 @@
-//! The checks every scheme shares: allowed hosts, clock skew, and the replay window.
+//! The checks every scheme shares: allowed hosts, clock skew, and the replay window; and the
+//! scopes a caller verified by another layer holds ([`GrantedScopes`]).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
@@ -133,9 +135,112 @@ pub fn verify_time_mac(key: &SecretKey, ts: u64, nonce: &str, tsm: &[u8]) -> boo
     time_mac(key, ts, nonce).ct_eq(tsm).into()
 }
 
+/// The scopes a caller holds when another layer than the HMAC layer verified it (a session's
+/// bearer token): the verifying layer puts it in the request's extensions, and tower-hmac's
+/// `RequireScope` reads it when the request carries no HMAC identity, so one rule is enforced
+/// in one place whichever way the caller authenticated.
+///
+/// It exists only in a request's extensions, put there by server code after a verification:
+/// nothing a client sends becomes one. A layer that puts it there must do so only for a caller
+/// it verified.
+///
+/// ```
+/// use tower_hmac_core::GrantedScopes;
+///
+/// let granted = GrantedScopes::new("Bearer", "orders:read orders:write".split(' '));
+/// assert!(granted.has_scope("orders:write"));
+/// assert!(!granted.has_scope("admin"));
+/// assert_eq!(granted.challenge(), "Bearer");
+/// ```
+#[derive(Clone)]
+pub struct GrantedScopes {
+    scopes: Arc<[Box<str>]>,
+    challenge: &'static str,
+    on_refusal: Option<fn(&crate::Rejection)>,
+}
+
+impl GrantedScopes {
+    /// `scopes`, granted to a caller that authenticated with the scheme named `challenge` in
+    /// `WWW-Authenticate` (`Bearer`): a scope refusal is answered with
+    /// `<challenge> error="insufficient_scope", scope="…"` (RFC 6750 §3.1). Empty scopes are
+    /// dropped.
+    pub fn new<I, S>(challenge: &'static str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        Self {
+            scopes: scopes
+                .into_iter()
+                .map(Into::into)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            challenge,
+            on_refusal: None,
+        }
+    }
+
+    /// With the verifying layer's record of a refusal made after it (its one event and one
+    /// metric): `RequireScope` calls it, instead of logging the refusal as one made outside any
+    /// layer. It must never log a token or a secret.
+    pub fn with_refusal_log(mut self, log: fn(&crate::Rejection)) -> Self {
+        self.on_refusal = Some(log);
+        self
+    }
+
+    /// The scopes granted.
+    pub fn scopes(&self) -> &[Box<str>] {
+        &self.scopes
+    }
+
+    /// Whether `scope` is granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| &**s == scope)
+    }
+
+    /// The scheme's name in `WWW-Authenticate` (`Bearer`).
+    pub fn challenge(&self) -> &'static str {
+        self.challenge
+    }
+
+    /// Records the refusal `rejection` with the verifying layer's log, if it gave one; whether
+    /// it did.
+    pub fn log_refusal(&self, rejection: &crate::Rejection) -> bool {
+        match self.on_refusal {
+            Some(log) => {
+                log(rejection);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl fmt::Debug for GrantedScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantedScopes")
+            .field("scopes", &self.scopes)
+            .field("challenge", &self.challenge)
+            .field("on_refusal", &self.on_refusal.is_some())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn granted_scopes_drop_empty_ones_and_match_exactly() {
+        let granted = GrantedScopes::new("Bearer", "a  b:c ".split(' '));
+        assert_eq!(granted.scopes().len(), 2);
+        assert!(granted.has_scope("b:c"));
+        assert!(!granted.has_scope("b"));
+        assert!(!granted.has_scope(""));
+        assert!(!granted.log_refusal(&crate::Rejection::new(
+            crate::RejectionKind::InsufficientScope
+        )));
+    }
 
     #[test]
     fn hosts_match_exactly_and_case_insensitively() {

@@ -10,13 +10,17 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
+use tower_hmac_core::{GrantedScopes, Rejection};
 
 use crate::fingerprint::{ClientAddress, Device};
 use crate::sessions::Sessions;
 use crate::tokens::TokenError;
 
 /// Requires `Authorization: Bearer <access token>` on every request; the inner service gets the
-/// [`AccessClaims`](crate::AccessClaims) in the request's extensions (and as an Axum extractor).
+/// [`AccessClaims`](crate::AccessClaims) in the request's extensions (and as an Axum extractor),
+/// and the token's scopes as a [`GrantedScopes`], so that tower-hmac's `RequireScope` guards a
+/// route behind this layer as it does one behind the HMAC layer (`403 insufficient_scope`,
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`, logged here once).
 /// Refusals are problem+json with a stable `code` and `WWW-Authenticate: Bearer error="…"`
 /// (RFC 6750); each is one event on `tower_hmac::sessions` (`event = "access_refused"`, the
 /// code) and one `tower_hmac_sessions_refusals_total{stage="access", code}` (feature `metrics`).
@@ -162,6 +166,7 @@ where
             };
             match verified {
                 Ok(claims) => {
+                    req.extensions_mut().insert(granted_scopes(&claims));
                     req.extensions_mut().insert(claims);
                     inner.call(req).await
                 }
@@ -180,6 +185,25 @@ where
             }
         })
     }
+}
+
+/// The token's scopes, for tower-hmac's `RequireScope`, with this layer's record of its refusals.
+fn granted_scopes(claims: &crate::AccessClaims) -> GrantedScopes {
+    GrantedScopes::new("Bearer", claims.scopes()).with_refusal_log(log_refusal_after_access)
+}
+
+/// A refusal after a token was accepted (a scope the route requires): the one event and the one
+/// metric of the access stage, as for a refused token.
+fn log_refusal_after_access(rejection: &Rejection) {
+    crate::audit::count_refusal(crate::audit::Stage::Access, rejection.code());
+    tracing::info!(
+        target: crate::TRACING_TARGET,
+        event = "access_refused",
+        outcome = "rejected",
+        code = rejection.code(),
+        required_scope = rejection.required_scope().unwrap_or(""),
+        risk = "low",
+    );
 }
 
 #[cfg(feature = "axum")]
@@ -203,19 +227,26 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for crate::AccessClaims 
 /// `tower_hmac::Authenticated` answers on a route without its layer.
 #[cfg(feature = "axum")]
 fn layer_missing() -> Response<axum::body::Body> {
-    const DETAIL: &str = "no AccessClaims on this route: BearerAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the claims (it must wrap the handler)";
+    missing_layer_answer(
+        "no AccessClaims on this route: BearerAuthLayer is missing from it, or it is placed so that it runs after the middleware that extracts the claims (it must wrap the handler)",
+    )
+}
+
+/// `500 layer_missing` saying which layer: see [`layer_missing`].
+#[cfg(feature = "axum")]
+pub(crate) fn missing_layer_answer(detail: &'static str) -> Response<axum::body::Body> {
     tracing::error!(
         target: crate::TRACING_TARGET,
         outcome = "misconfigured",
         code = "layer_missing",
-        "{DETAIL}"
+        "{detail}"
     );
     let body = serde_json::json!({
         "type": "urn:tower-hmac:error:layer_missing",
         "title": "The authentication layer is missing from this route.",
         "status": 500,
         "code": "layer_missing",
-        "detail": DETAIL,
+        "detail": detail,
     });
     let mut res = Response::new(axum::body::Body::from(body.to_string()));
     *res.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;

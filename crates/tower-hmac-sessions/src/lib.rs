@@ -50,6 +50,9 @@ mod tokens;
 #[cfg(feature = "axum")]
 pub mod routes;
 
+#[cfg(feature = "hmac")]
+pub mod either;
+
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
@@ -70,7 +73,8 @@ pub use tokens::{AccessClaims, TokenError};
 /// The tracing target of session events (logins, refreshes, reuse, revocations).
 pub const TRACING_TARGET: &str = "tower_hmac::sessions";
 
-/// docs/SESSIONS.md's code (its router example needs `axum`).
+/// docs/SESSIONS.md's code (its router examples need `axum`, the one route for HMAC clients
+/// and users `hmac`, which the tests always have).
 #[doc = include_str!("../../../docs/SESSIONS.md")]
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "hmac"))]
 pub struct SessionsDoctests;

@@ -1,10 +1,12 @@
 //! tower-hmac-sessions' tests, in one binary: [`sessions`] (issuing, verifying, refreshing and
 //! revoking on a clock the test moves; the layer; the login guard) and [`audit`] (the events and
-//! metrics of refusals, each test in a process of its own: [`alone`]).
+//! metrics of refusals, each test in a process of its own: [`alone`]); [`either`] (signed
+//! calls and sessions on one route).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod either;
 mod policy;
 #[cfg(feature = "axum")]
 mod routes;

@@ -10,16 +10,29 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_hmac_core::{Rejection, RejectionKind};
+use tower_hmac_core::{GrantedScopes, Rejection, RejectionKind};
 
 use crate::Authenticated;
 use crate::server::respond::{DefaultResponder, RejectionResponder as _, ResponseBody};
 
-/// Requires the authenticated caller's key to grant every one of some scopes (the registry's
-/// `scopes`), else `403 insufficient_scope` naming the first one missing in the problem body and
-/// in `WWW-Authenticate: HMAC-SHA256 error="insufficient_scope", scope="…"`. Put it inside the
-/// verifying layer (for Axum, `route_layer` after the HMAC layer, so that it runs after it); a
-/// request without an identity is refused the same way.
+/// Requires the authenticated caller to hold every one of some scopes, else
+/// `403 insufficient_scope` naming the first one missing in the problem body and in
+/// `WWW-Authenticate: <scheme> error="insufficient_scope", scope="…"` (RFC 6750 §3.1). Put it
+/// inside the verifying layer (for Axum, `route_layer` after the layer, so that it runs after
+/// it); a request without an identity is refused the same way.
+///
+/// The caller is, in this order:
+/// - an HMAC identity ([`Authenticated`], the key's registry `scopes`): its refusal is answered,
+///   logged and counted by the layer that accepted the request, with the scheme's challenge
+///   (`HMAC-SHA256`, `AWS4-HMAC-SHA256`, …);
+/// - else a caller another layer verified, with its [`GrantedScopes`] (tower-hmac-sessions'
+///   `BearerAuthLayer` and `HmacOrBearerLayer` put a session's token's `scope` there): the same
+///   `403`, with that scheme's challenge (`Bearer error="insufficient_scope", scope="…"`),
+///   logged once by that layer's record of refusals;
+/// - else nobody: refused, and logged as a refusal outside any layer.
+///
+/// So one `RequireScope` guards a route that accepts both signed service calls and logged-in
+/// users (tower-hmac-sessions' `HmacOrBearerLayer`).
 ///
 /// ```
 /// use axum::{Router, routing::{get, post}};
@@ -56,12 +69,19 @@ impl RequireScope {
         }
     }
 
-    /// The first scope required that `caller` lacks.
-    fn missing(&self, caller: Option<&Authenticated>) -> Option<&str> {
-        self.scopes
-            .iter()
-            .find(|scope| !caller.is_some_and(|c| c.has_scope(scope)))
-            .map(|s| &**s)
+    /// The first scope required that the caller lacks: an HMAC identity's, else another
+    /// layer's `granted` scopes, else none.
+    fn missing(
+        &self,
+        caller: Option<&Authenticated>,
+        granted: Option<&GrantedScopes>,
+    ) -> Option<&str> {
+        let holds = |scope: &str| match (caller, granted) {
+            (Some(caller), _) => caller.has_scope(scope),
+            (None, Some(granted)) => granted.has_scope(scope),
+            (None, None) => false,
+        };
+        self.scopes.iter().find(|scope| !holds(scope)).map(|s| &**s)
     }
 }
 
@@ -97,7 +117,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let caller = req.extensions().get::<Authenticated>();
-        let Some(scope) = self.scope.missing(caller) else {
+        // Another layer's caller counts only when there is no HMAC identity.
+        let granted = caller
+            .is_none()
+            .then(|| req.extensions().get::<GrantedScopes>())
+            .flatten();
+        let Some(scope) = self.scope.missing(caller, granted) else {
             return ScopeFuture::Inner {
                 future: self.inner.call(req),
             };
@@ -110,11 +135,18 @@ where
             Some((caller, decisions)) => {
                 decisions.refuse(caller, req.headers(), req.extensions(), rejection)
             }
-            // No identity from a layer: refused all the same, and said so.
+            // No identity from the HMAC layer: refused all the same, and said so once — by the
+            // layer that verified the caller when it keeps a record, else as outside any layer.
             None => {
-                let rejection = rejection
-                    .with_scheme(caller.map_or(tower_hmac_core::SCHEME, Authenticated::challenge));
-                crate::server::observe::log_refusal_outside_layer(&rejection);
+                let scheme = match (caller, granted) {
+                    (Some(caller), _) => caller.challenge(),
+                    (None, Some(granted)) => granted.challenge(),
+                    (None, None) => tower_hmac_core::SCHEME,
+                };
+                let rejection = rejection.with_scheme(scheme);
+                if !granted.is_some_and(|g| g.log_refusal(&rejection)) {
+                    crate::server::observe::log_refusal_outside_layer(&rejection);
+                }
                 let mut res = DefaultResponder.response(&rejection);
                 res.extensions_mut().insert(rejection);
                 res
@@ -163,5 +195,82 @@ where
 impl<F> fmt::Debug for ScopeFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeFuture").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::header::WWW_AUTHENTICATE;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// The status and challenge of a request to a route requiring `orders:write`, carrying
+    /// `caller` and `granted` in its extensions.
+    async fn answer(
+        caller: Option<Authenticated>,
+        granted: Option<GrantedScopes>,
+    ) -> (u16, String) {
+        let route =
+            RequireScope::new("orders:write").layer(tower::service_fn(|_req: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Bytes::new()))
+            }));
+        let mut req = Request::new(());
+        if let Some(caller) = caller {
+            req.extensions_mut().insert(caller);
+        }
+        if let Some(granted) = granted {
+            req.extensions_mut().insert(granted);
+        }
+        let res = route.oneshot(req).await.unwrap();
+        let challenge = res
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (res.status().as_u16(), challenge)
+    }
+
+    fn service(scopes: &[&str]) -> Authenticated {
+        Authenticated::new("shop".into(), "shop-1".into())
+            .with_scopes(scopes.iter().map(|s| Box::from(*s)).collect())
+    }
+
+    #[tokio::test]
+    async fn another_layers_granted_scopes_satisfy_the_rule() {
+        let granted = GrantedScopes::new("Bearer", ["orders:read", "orders:write"]);
+        assert_eq!(answer(None, Some(granted)).await, (200, String::new()));
+    }
+
+    #[tokio::test]
+    async fn another_layers_caller_lacking_a_scope_gets_its_schemes_challenge() {
+        let granted = GrantedScopes::new("Bearer", ["orders:read"]);
+        assert_eq!(
+            answer(None, Some(granted)).await,
+            (
+                403,
+                "Bearer error=\"insufficient_scope\", scope=\"orders:write\"".to_owned()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_hmac_identity_decides_even_beside_granted_scopes() {
+        // The HMAC identity is the caller: another layer's scopes never widen it.
+        let granted = GrantedScopes::new("Bearer", ["orders:write"]);
+        let (status, challenge) = answer(Some(service(&["orders:read"])), Some(granted)).await;
+        assert_eq!(status, 403);
+        assert!(challenge.starts_with("HMAC-SHA256 "), "{challenge}");
+        assert_eq!(
+            answer(Some(service(&["orders:write"])), None).await,
+            (200, String::new())
+        );
+    }
+
+    #[tokio::test]
+    async fn no_identity_is_refused() {
+        assert_eq!(answer(None, None).await.0, 403);
     }
 }
