@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tower_hmac::server::PeerAddr;
-use tower_hmac_core::audit::Auditor;
+use tower_hmac_core::audit::{AuditEvent, Auditor, Risk};
 use tower_hmac_core::keyring::{Keyring, MasterKey};
 use tower_hmac_sessions::{AccessClaims, BearerAuthLayer, ClientAddress, Sessions};
 use tower_hmac_vault::client::{Delegation, DelegationError, Upstream};
@@ -53,6 +53,25 @@ pub const MAX_LINK_BODY: usize = 16 * 1024;
 /// How long before its expiry a token is refreshed before a call: 1 s (the library's 10 s
 /// would refresh a 2-second demo token on every call).
 pub const SEND_MARGIN: Duration = Duration::from_secs(1);
+
+/// The demo's auditor: every audit event on `tower_hmac::audit`, and the high-risk ones
+/// (`TOKEN_REFRESH_FAILED`, `ALL_TOKENS_REVOKED`, `SESSION_FINGERPRINT_MISMATCH`) also on
+/// `demo_server::alerts`, where the HMAC layer's and the login guard's alerts are (a real
+/// service would page someone from this hook).
+pub fn alerting_auditor() -> Auditor {
+    Auditor::with_hook(|event: &AuditEvent| {
+        if event.risk == Risk::High {
+            tracing::warn!(
+                target: "demo_server::alerts",
+                event = event.kind.as_str(),
+                subject = event.subject.as_deref().unwrap_or(""),
+                upstream = event.upstream.as_deref().unwrap_or(""),
+                reason = event.reason,
+                "high-risk audit event"
+            );
+        }
+    })
+}
 
 /// Where the vault keeps its sealed records (`TOWER_HMAC_DEMO_VAULT_STORE`, prefix or schema
 /// `TOWER_HMAC_DEMO_VAULT_NAMESPACE`).
@@ -126,7 +145,7 @@ impl DelegationSettings {
             master_key: secret("TOWER_HMAC_DEMO_VAULT_MASTER_KEY"),
             user_key: secret("TOWER_HMAC_DEMO_VAULT_USER_KEY"),
             clock: None,
-            auditor: None,
+            auditor: Some(alerting_auditor()),
             store_timeout: None,
         }))
     }

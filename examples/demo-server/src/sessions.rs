@@ -167,7 +167,9 @@ pub async fn sessions_with(
     let store = open_store(backend)
         .await
         .map_err(|e| format!("session store ({kind}) did not answer: {e}"))?;
-    let sessions = store.into_sessions(keys, config);
+    let sessions = store
+        .into_sessions(keys, config)
+        .with_auditor(crate::delegation::alerting_auditor());
     sessions
         .ping()
         .await

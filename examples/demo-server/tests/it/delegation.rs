@@ -718,3 +718,52 @@ async fn the_startup_texts_delegation_lines_run_as_printed_against_two_instances
     assert_eq!(answers[2]["revoked"], true, "{stdout}");
     assert_eq!(answers[3]["sessions"], 1, "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_the_upstream_refuses_is_a_high_risk_alert_of_the_demo_process() {
+    // Two processes, the upstream's tokens long-lived: the caller's call meets a 401 only
+    // because the user ended the upstream session, and its refresh is then refused.
+    let upstream = start_demo(&[("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0")]).await;
+    let base = format!("http://{}", upstream.addr);
+    let mut caller = start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_UPSTREAM", &base),
+        ("TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK", "1"),
+    ])
+    .await;
+    let linked = login(upstream.addr).await;
+    let me = access(&login(caller.addr).await);
+    let (status, _) = call(
+        caller.addr,
+        "POST",
+        "/delegation/link",
+        Some(&me),
+        Some(&linked.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let me_path = "/delegation/upstream/me";
+    let (status, _) = call(caller.addr, "GET", me_path, Some(&me), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        upstream.addr,
+        "POST",
+        "/auth/logout",
+        Some(&access(&linked)),
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 204, "logout: {status}");
+
+    let (status, answer) = call(caller.addr, "GET", me_path, Some(&me), None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("refresh_failed"))
+    );
+    let alert = caller.line_with("demo_server::alerts").await;
+    assert!(alert.contains("TOKEN_REFRESH_FAILED"), "{alert}");
+    assert!(
+        !alert.contains(linked["refresh_token"].as_str().unwrap()) && !alert.contains("\"demo\""),
+        "no token, no user id: {alert}"
+    );
+}
