@@ -63,6 +63,23 @@ impl RedisTarget {
     }
 }
 
+/// A store setting as an error may show it: its URL scheme only (the rest may hold a user
+/// name and a password, as `redis://user:password@host` does).
+pub(crate) fn shown(setting: &str) -> String {
+    match setting.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme.len() <= 32
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            format!("a {scheme}:// URL")
+        }
+        _ => "a value that is not a URL".to_owned(),
+    }
+}
+
 /// Where a demo store lives (the session store, the token vault): in this process, Redis, a
 /// Redis Cluster or PostgreSQL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,14 +114,16 @@ impl StoreTarget {
                     Ok(Self::RedisCluster(nodes, prefix(namespace)))
                 }
                 None => Err(format!(
-                    "{what} {url:?}: expected a redis:// URL or redis+cluster://host:port,…"
+                    "{what} ({}): expected a redis:// URL or redis+cluster://host:port,…",
+                    shown(url)
                 )),
             },
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Self::Postgres(url.to_owned(), namespace))
             }
             other => Err(format!(
-                "{what} {other:?}: expected \"memory\", a redis:// or a postgres:// URL"
+                "{what} ({}): expected \"memory\", a redis:// or a postgres:// URL",
+                shown(other)
             )),
         }
     }
@@ -132,8 +151,9 @@ impl ReplayStore {
             Some(RedisTarget::Single(url)) => Ok(Self::Redis { url, prefix }),
             Some(RedisTarget::Cluster(nodes)) => Ok(Self::RedisCluster { nodes, prefix }),
             None => Err(format!(
-                "replay store {setting:?}: expected \"memory\", a redis:// URL or \
-                 redis+cluster://host:port,…"
+                "replay store ({}): expected \"memory\", a redis:// URL or \
+                 redis+cluster://host:port,…",
+                shown(setting)
             )),
         }
     }
@@ -200,8 +220,9 @@ impl SharedPolicy {
                 }
                 None => {
                     return Err(format!(
-                        "policy store {other:?}: expected \"memory\", a redis:// URL or \
-                         redis+cluster://host:port,…"
+                        "policy store ({}): expected \"memory\", a redis:// URL or \
+                         redis+cluster://host:port,…",
+                        shown(other)
                     )
                     .into());
                 }

@@ -27,6 +27,14 @@ pub const DEFAULT_REFRESH_BATCH: usize = 100;
 /// The lifetime assumed for an access token whose token endpoint answer has no `expires_in`:
 /// 1 hour (a `401` refreshes it earlier).
 pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// The longest `expires_in` believed from a token endpoint: 366 days (a longer one, or one that
+/// overflows, would put the token beyond any refresh before expiry).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 86_400);
+/// How long after a refresh the token endpoint did not answer usefully (5xx, timeout, an
+/// unusable answer) the requests for the same record are answered `upstream_unavailable`
+/// without another try: 5 s. The requests queued behind a hanging refresh share its failure
+/// instead of each waiting for and retrying the same refresh token in turn.
+pub const FAILED_REFRESH_HOLD: Duration = Duration::from_secs(5);
 
 /// The delegating client's shared state: the [`Vault`], the [`Upstream`]s, one HTTP client
 /// (redirects off), and a lock per (user, upstream) so that one refresh runs at a time for each.
@@ -415,7 +423,23 @@ impl Delegation {
         if !needed {
             return Ok((entry.tokens, false));
         }
-        self.refresh_entry(hash, upstream, entry, trigger).await
+        let flights = &self.inner.flights;
+        let hold = FAILED_REFRESH_HOLD.as_secs();
+        let version = entry.version;
+        if flights.failed_recently(hash, name, version, vault.now(), hold) {
+            return Err(DelegationError::new(
+                DelegationErrorKind::UpstreamUnavailable,
+            ));
+        }
+        let result = self.refresh_entry(hash, upstream, entry, trigger).await;
+        match &result {
+            Err(e) if e.kind() == DelegationErrorKind::UpstreamUnavailable => {
+                flights.record_failure(hash, name, version, vault.now(), hold);
+            }
+            Ok(_) => flights.clear_failure(hash, name),
+            Err(_) => {}
+        }
+        result
     }
 
     async fn refresh_entry(
@@ -434,7 +458,10 @@ impl Delegation {
         };
         match refresh::exchange(&self.inner.http, upstream, refresh_token).await {
             Ok(mut fresh) => {
-                let lifetime = fresh.expires_in.unwrap_or(ASSUMED_TOKEN_LIFETIME);
+                let lifetime = fresh
+                    .expires_in
+                    .unwrap_or(ASSUMED_TOKEN_LIFETIME)
+                    .min(MAX_TOKEN_LIFETIME);
                 let expires_at = vault.now().saturating_add(lifetime.as_secs());
                 // Moved out, not copied: the buffers are wiped where they end up.
                 let access = std::mem::take(&mut *fresh.access_token);

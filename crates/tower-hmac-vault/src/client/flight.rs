@@ -10,13 +10,56 @@ use crate::UserHash;
 
 type Key = (UserHash, String);
 
-/// The per-key locks.
+/// The per-key locks, and the refreshes that just failed.
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     locks: Mutex<HashMap<Key, Arc<AsyncMutex<()>>>>,
+    /// Per key, the record version whose refresh the token endpoint did not answer usefully,
+    /// and when (vault seconds): the callers queued behind that refresh share its failure
+    /// instead of each retrying with the same refresh token.
+    failed: Mutex<HashMap<Key, (u64, u64)>>,
 }
 
 impl Flights {
+    /// Whether the refresh of `version` of (`user`, `upstream`) failed less than `hold`
+    /// seconds before `now`.
+    pub(crate) fn failed_recently(
+        &self,
+        user: &UserHash,
+        upstream: &str,
+        version: u64,
+        now: u64,
+        hold: u64,
+    ) -> bool {
+        let failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed
+            .get(&(user.clone(), upstream.to_owned()))
+            .is_some_and(|&(v, at)| v == version && now < at.saturating_add(hold))
+    }
+
+    /// Records that the refresh of `version` failed at `now`; forgets the failures older than
+    /// `hold` (the map holds only keys that failed within it).
+    pub(crate) fn record_failure(
+        &self,
+        user: &UserHash,
+        upstream: &str,
+        version: u64,
+        now: u64,
+        hold: u64,
+    ) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.retain(|_, &mut (_, at)| now < at.saturating_add(hold));
+        failed.insert((user.clone(), upstream.to_owned()), (version, now));
+    }
+
+    /// Forgets a key's failure (its refresh succeeded).
+    pub(crate) fn clear_failure(&self, user: &UserHash, upstream: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        if !failed.is_empty() {
+            failed.remove(&(user.clone(), upstream.to_owned()));
+        }
+    }
+
     /// A ticket for the lock of (`user`, `upstream`); [`Ticket::lock`] waits for it. The key
     /// leaves the map when the last ticket for it is dropped (also when a waiting future is
     /// dropped).

@@ -54,6 +54,11 @@ pub(crate) async fn exchange(
         .await;
     let status = client.status.load(Ordering::SeqCst);
     match result {
+        // RFC 6749 §7.1: a token of a type the client does not understand is not used (a `mac`
+        // token sent as a bearer token would be refused, or worse, accepted).
+        Ok(answer) if !is_bearer(answer.token_type()) => {
+            Err(Failure::Unavailable("unsupported_token_type", None))
+        }
         Ok(answer) => Ok(Refreshed {
             access_token: Zeroizing::new(answer.access_token().secret().clone()),
             refresh_token: answer
@@ -89,6 +94,14 @@ pub(crate) async fn exchange(
                 Err(Failure::Unavailable("invalid_token_response", None))
             }
         }
+    }
+}
+
+fn is_bearer(token_type: &oauth2::basic::BasicTokenType) -> bool {
+    match token_type {
+        oauth2::basic::BasicTokenType::Bearer => true,
+        oauth2::basic::BasicTokenType::Extension(name) => name.eq_ignore_ascii_case("bearer"),
+        _ => false,
     }
 }
 

@@ -212,6 +212,55 @@ async fn a_token_endpoint_that_is_down_revokes_nothing() {
     assert!(setup.events_of(AuditKind::TokenRevoked).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_queued_behind_a_failed_refresh_share_its_failure() {
+    // Found by the attack on the demo: with the token endpoint down (or hanging), each caller
+    // queued behind the refresh retried it in turn with the same refresh token, one timeout
+    // after another. Now the failure is shared: one call to the token endpoint for the twenty.
+    let setup = Setup::new().await;
+    setup.link("alice", HOUR, &["profile"]).await;
+    setup.up.token_endpoint_down();
+    setup.up.expire_all();
+    setup.up.hold_401s_until(20);
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let request = me_for(&setup, "alice", &["profile"]);
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for call in calls {
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(code_of(&err), "upstream_unavailable");
+    }
+    assert_eq!(
+        setup.up.state.unavailable_answers.load(Ordering::SeqCst),
+        1,
+        "one refresh for the twenty"
+    );
+    assert!(
+        setup.stored("alice").await.is_some(),
+        "kept for a later try"
+    );
+    setup.up.release_401s();
+
+    // Within the hold, a new call does not try again; after it, one does.
+    let err = me_for(&setup, "alice", &["profile"])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), "upstream_unavailable");
+    assert_eq!(setup.up.state.unavailable_answers.load(Ordering::SeqCst), 1);
+    setup
+        .clock
+        .advance(tower_hmac_vault::client::FAILED_REFRESH_HOLD + Duration::from_secs(1));
+    let err = me_for(&setup, "alice", &["profile"])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&err), "upstream_unavailable");
+    assert_eq!(setup.up.state.unavailable_answers.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn a_missing_scope_is_refused_before_anything_is_sent() {
     let setup = Setup::new().await;

@@ -39,6 +39,8 @@ pub(crate) struct Upstate {
     pub(crate) me_calls: AtomicUsize,
     pub(crate) stale: AtomicUsize,
     pub(crate) refused_refreshes: AtomicUsize,
+    /// `/token` calls answered 503 (`token_endpoint_down`).
+    pub(crate) unavailable_answers: AtomicUsize,
     refuse: AtomicBool,
     unavailable: AtomicBool,
     no_rotation: AtomicBool,
@@ -119,6 +121,11 @@ impl FakeUpstream {
         *self.state.barrier.lock().unwrap() = Some(Arc::new(Barrier::new(n)));
     }
 
+    /// `/api/me` answers its 401s at once again.
+    pub(crate) fn release_401s(&self) {
+        *self.state.barrier.lock().unwrap() = None;
+    }
+
     pub(crate) fn api(&self, path: &str) -> String {
         format!("{}/api/{path}", self.origin)
     }
@@ -148,6 +155,7 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if state.unavailable.load(Ordering::SeqCst) {
+        state.unavailable_answers.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
     }
     let basic =

@@ -64,20 +64,16 @@ async fn tokens_and_scopes_outside_rfc_6749s_syntax_are_refused() {
     assert_eq!(entry.tokens.refresh_token(), Some(vschar.as_str()));
 }
 
-/// A token endpoint that answers an access token with a CR LF in it (a header injection
-/// attempt) and an API that refuses every token.
-async fn hostile_upstream() -> String {
+/// A token endpoint that answers `answer` to every refresh, and an API that refuses every
+/// token.
+async fn hostile_upstream(answer: serde_json::Value) -> String {
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route(
             "/token",
-            post(|| async {
-                axum::Json(serde_json::json!({
-                    "access_token": "fresh\r\nX-Injected: 1",
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                    "refresh_token": "rotated",
-                }))
+            post(move || {
+                let answer = answer.clone();
+                async move { axum::Json(answer) }
             }),
         )
         .route(
@@ -90,10 +86,16 @@ async fn hostile_upstream() -> String {
     origin
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_answer_outside_the_syntax_is_unusable_and_what_the_vault_holds_stays() {
+/// A delegated call for alice, linked with an expired token, against a token endpoint that
+/// answers `answer`: the call's result and the vault.
+async fn refresh_against(
+    answer: serde_json::Value,
+) -> (
+    Result<reqwest::Response, tower_hmac_vault::client::DelegationError>,
+    std::sync::Arc<Vault>,
+) {
     use tower_hmac_vault::client::{Delegation, Upstream};
-    let origin = hostile_upstream().await;
+    let origin = hostile_upstream(answer).await;
     let vault = std::sync::Arc::new(vault());
     let linked = DelegatedTokens::new("linked", Some("refresh".into()), 1, vec!["read".into()]);
     vault.put("alice", "hostile", &linked).await.unwrap();
@@ -115,13 +117,68 @@ async fn a_token_answer_outside_the_syntax_is_unusable_and_what_the_vault_holds_
         .get(format!("{origin}/api/me"))
         .build()
         .unwrap();
-    let error = delegation
+    let result = delegation
         .send("alice", "hostile", &["read"], request)
-        .await
-        .expect_err("the answer is unusable");
-    assert_eq!(error.code(), "upstream_unavailable");
-    assert_eq!(error.status(), 503);
+        .await;
+    (result, vault)
+}
+
+async fn assert_kept(vault: &Vault) {
     let kept = vault.get("alice", "hostile").await.unwrap().unwrap();
     assert_eq!(kept.tokens.access_token(), "linked");
     assert_eq!(kept.tokens.refresh_token(), Some("refresh"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_answer_outside_the_syntax_is_unusable_and_what_the_vault_holds_stays() {
+    // An access token with a CR LF in it: a header injection attempt.
+    let (result, vault) = refresh_against(serde_json::json!({
+        "access_token": "fresh\r\nX-Injected: 1",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": "rotated",
+    }))
+    .await;
+    let error = result.expect_err("the answer is unusable");
+    assert_eq!(error.code(), "upstream_unavailable");
+    assert_eq!(error.status(), 503);
+    assert_kept(&vault).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_another_type_than_bearer_is_not_used() {
+    // RFC 6749 §7.1: the client does not use a token type it does not understand.
+    let (result, vault) = refresh_against(serde_json::json!({
+        "access_token": "fresh",
+        "token_type": "mac",
+        "expires_in": 3600,
+        "refresh_token": "rotated",
+    }))
+    .await;
+    assert_eq!(
+        result.expect_err("not a bearer token").code(),
+        "upstream_unavailable"
+    );
+    assert_kept(&vault).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expires_in_beyond_a_year_is_taken_as_366_days() {
+    let (result, vault) = refresh_against(serde_json::json!({
+        "access_token": "fresh",
+        "token_type": "bearer",
+        "expires_in": u64::MAX,
+        "refresh_token": "rotated",
+    }))
+    .await;
+    // The API refuses every token: the call ends 401 after one refresh and one retry.
+    assert_eq!(result.unwrap().status(), 401);
+    let entry = vault.get("alice", "hostile").await.unwrap().unwrap();
+    assert_eq!(entry.tokens.access_token(), "fresh");
+    assert!(
+        entry.tokens.expires_at()
+            <= vault.now() + tower_hmac_vault::client::MAX_TOKEN_LIFETIME.as_secs(),
+        "{}",
+        entry.tokens.expires_at()
+    );
 }

@@ -474,6 +474,26 @@ async fn an_http_upstream_is_refused_at_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_setting_that_is_refused_is_never_repeated_with_its_password() {
+    // Found by the attack on the demo: the refusal repeated the whole setting, password and all.
+    for (var, value) in [
+        ("TOWER_HMAC_DEMO_VAULT_STORE", "mysql://u:STOREPW@h/db"),
+        ("TOWER_HMAC_DEMO_VAULT_STORE", "redisx://u:STOREPW@h/db"),
+        ("TOWER_HMAC_DEMO_SESSION_STORE", "mysql://u:STOREPW@h/db"),
+        ("TOWER_HMAC_DEMO_REPLAY_STORE", "mysql://u:STOREPW@h/db"),
+        ("TOWER_HMAC_DEMO_POLICY_STORE", "u:STOREPW@h"),
+    ] {
+        let stderr = refused_at_start(&[
+            ("TOWER_HMAC_DEMO_UPSTREAM", "https://api.example.com"),
+            (var, value),
+        ])
+        .await;
+        assert!(stderr.contains("store ("), "{var}: {stderr}");
+        assert!(!stderr.contains("STOREPW"), "{var}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_login_with_the_single_session_policy_ends_the_first() {
     let server = start_demo(&[
         ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
