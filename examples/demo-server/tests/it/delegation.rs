@@ -148,6 +148,40 @@ async fn call(
     (status, json)
 }
 
+/// `GET /delegation/upstream/me` at the caller `addr` with its access token `me`.
+async fn upstream_me(addr: SocketAddr, me: &str) -> (u16, serde_json::Value) {
+    call(addr, "GET", "/delegation/upstream/me", Some(me), None).await
+}
+
+/// `POST /delegation/link` of the upstream's token answer `linked` at the caller `addr`.
+async fn link(addr: SocketAddr, me: &str, linked: &serde_json::Value) -> (u16, serde_json::Value) {
+    call(
+        addr,
+        "POST",
+        "/delegation/link",
+        Some(me),
+        Some(&linked.to_string()),
+    )
+    .await
+}
+
+/// Two demo processes: an upstream (with `upstream_env`) and a caller delegating to it.
+async fn process_pair(
+    upstream_env: &[(&str, &str)],
+) -> (crate::common::Instance, crate::common::Instance) {
+    let mut env = vec![("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0")];
+    env.extend_from_slice(upstream_env);
+    let upstream = start_demo(&env).await;
+    let base = format!("http://{}", upstream.addr);
+    let caller = start_demo(&[
+        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
+        ("TOWER_HMAC_DEMO_UPSTREAM", &base),
+        ("TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK", "1"),
+    ])
+    .await;
+    (upstream, caller)
+}
+
 /// Logs the demo user in at `addr`: the whole token answer.
 async fn login(addr: SocketAddr) -> serde_json::Value {
     let (status, answer) = call(addr, "POST", "/auth/login", None, Some(LOGIN)).await;
@@ -190,14 +224,7 @@ async fn linked_on(clock: &TestClock, store: VaultBackend) -> Linked {
     let linked = login(upstream.addr).await;
     assert_eq!(linked["expires_in"], 2, "the upstream's tokens live 2 s");
     let me = access(&login(caller.addr).await);
-    let (status, answer) = call(
-        caller.addr,
-        "POST",
-        "/delegation/link",
-        Some(&me),
-        Some(&linked.to_string()),
-    )
-    .await;
+    let (status, answer) = link(caller.addr, &me, &linked).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["scope"], "orders:read");
     Linked {
@@ -214,9 +241,8 @@ async fn linked_on(clock: &TestClock, store: VaultBackend) -> Linked {
 async fn a_delegated_call_after_the_upstream_token_expired_refreshes_exactly_once() {
     let clock = TestClock::at(T0);
     let l = linked(&clock).await;
-    let me_path = "/delegation/upstream/me";
 
-    let (status, answer) = call(l.caller.addr, "GET", me_path, Some(&l.me), None).await;
+    let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], 200);
     assert_eq!(answer["upstream"]["sub"], "demo");
@@ -233,7 +259,7 @@ async fn a_delegated_call_after_the_upstream_token_expired_refreshes_exactly_onc
     let (status, _) = call(l.upstream.addr, "GET", "/me", Some(&stale), None).await;
     assert_eq!(status, 401, "the upstream's token has expired");
 
-    let (status, answer) = call(l.caller.addr, "GET", me_path, Some(&l.me), None).await;
+    let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["upstream"]["sub"], "demo");
     assert!(
@@ -244,7 +270,7 @@ async fn a_delegated_call_after_the_upstream_token_expired_refreshes_exactly_onc
     assert_eq!(count(&l.events, AuditKind::TokenRefreshed), 1);
 
     // The refreshed token is used as long as it lives: no second refresh.
-    let (status, _) = call(l.caller.addr, "GET", me_path, Some(&l.me), None).await;
+    let (status, _) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 200);
     assert_eq!(l.refreshes.load(Ordering::SeqCst), 1);
 }
@@ -258,9 +284,7 @@ async fn a_hundred_concurrent_calls_after_expiry_cause_one_refresh() {
     let calls: Vec<_> = (0..100)
         .map(|_| {
             let (addr, me) = (l.caller.addr, l.me.clone());
-            tokio::spawn(async move {
-                call(addr, "GET", "/delegation/upstream/me", Some(&me), None).await
-            })
+            tokio::spawn(async move { upstream_me(addr, &me).await })
         })
         .collect();
     for task in calls {
@@ -293,14 +317,7 @@ async fn a_revoked_upstream_refresh_token_is_token_refresh_failed_and_a_clean_40
     assert!(status == 200 || status == 204, "logout: {status}");
     clock.set(T0 + 5_000);
 
-    let (status, answer) = call(
-        l.caller.addr,
-        "GET",
-        "/delegation/upstream/me",
-        Some(&l.me),
-        None,
-    )
-    .await;
+    let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 401, "{answer}");
     assert_eq!(answer["error"], "refresh_failed");
     let text = answer.to_string();
@@ -322,14 +339,7 @@ async fn a_revoked_upstream_refresh_token_is_token_refresh_failed_and_a_clean_40
     assert_eq!(failed[0].upstream.as_deref(), Some("upstream"));
 
     // The vault no longer holds them: the user must link again.
-    let (status, answer) = call(
-        l.caller.addr,
-        "GET",
-        "/delegation/upstream/me",
-        Some(&l.me),
-        None,
-    )
-    .await;
+    let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 401);
     assert_eq!(answer["error"], "not_linked");
 }
@@ -350,14 +360,7 @@ async fn revoke_cuts_the_caller_off_and_revoke_all_ends_their_sessions_too() {
         (status, &answer["revoked"]),
         (200, &serde_json::json!(true))
     );
-    let (status, answer) = call(
-        l.caller.addr,
-        "GET",
-        "/delegation/upstream/me",
-        Some(&l.me),
-        None,
-    )
-    .await;
+    let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (401, Some("not_linked"))
@@ -365,14 +368,7 @@ async fn revoke_cuts_the_caller_off_and_revoke_all_ends_their_sessions_too() {
     assert_eq!(count(&l.events, AuditKind::TokenRevoked), 1);
 
     // Link again, then the incident path: every token and every session of the user.
-    let (status, _) = call(
-        l.caller.addr,
-        "POST",
-        "/delegation/link",
-        Some(&l.me),
-        Some(&l.linked.to_string()),
-    )
-    .await;
+    let (status, _) = link(l.caller.addr, &l.me, &l.linked).await;
     assert_eq!(status, 200);
     let (status, answer) = call(
         l.caller.addr,
@@ -607,14 +603,7 @@ fn assert_absent(haystack: &[u8], secret: &str, what: &str) {
 /// delegated call; the tokens linked.
 async fn link_on(store: VaultBackend) -> (String, String) {
     let l = linked_on(&TestClock::at(T0), store).await;
-    let (status, _) = call(
-        l.caller.addr,
-        "GET",
-        "/delegation/upstream/me",
-        Some(&l.me),
-        None,
-    )
-    .await;
+    let (status, _) = upstream_me(l.caller.addr, &l.me).await;
     assert_eq!(status, 200, "the record is read back from the store");
     (
         access(&l.linked),
@@ -692,18 +681,8 @@ fn command_of(line: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_startup_texts_delegation_lines_run_as_printed_against_two_instances() {
-    let upstream = start_demo(&[
-        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
-        ("TOWER_HMAC_DEMO_ACCESS_TTL", "2"),
-    ])
-    .await;
+    let (upstream, mut caller) = process_pair(&[("TOWER_HMAC_DEMO_ACCESS_TTL", "2")]).await;
     let base = format!("http://{}", upstream.addr);
-    let mut caller = start_demo(&[
-        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
-        ("TOWER_HMAC_DEMO_UPSTREAM", &base),
-        ("TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK", "1"),
-    ])
-    .await;
     let login = caller.line_with("login='").await.trim().to_owned();
     let linked = caller.line_with("linked=$(curl").await.trim().to_owned();
     assert!(linked.contains(&base), "the upstream's address: {linked}");
@@ -743,27 +722,12 @@ async fn the_startup_texts_delegation_lines_run_as_printed_against_two_instances
 async fn a_refresh_the_upstream_refuses_is_a_high_risk_alert_of_the_demo_process() {
     // Two processes, the upstream's tokens long-lived: the caller's call meets a 401 only
     // because the user ended the upstream session, and its refresh is then refused.
-    let upstream = start_demo(&[("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0")]).await;
-    let base = format!("http://{}", upstream.addr);
-    let mut caller = start_demo(&[
-        ("TOWER_HMAC_DEMO_ADDR", "127.0.0.1:0"),
-        ("TOWER_HMAC_DEMO_UPSTREAM", &base),
-        ("TOWER_HMAC_DEMO_UPSTREAM_INSECURE_LOOPBACK", "1"),
-    ])
-    .await;
+    let (upstream, mut caller) = process_pair(&[]).await;
     let linked = login(upstream.addr).await;
     let me = access(&login(caller.addr).await);
-    let (status, _) = call(
-        caller.addr,
-        "POST",
-        "/delegation/link",
-        Some(&me),
-        Some(&linked.to_string()),
-    )
-    .await;
+    let (status, _) = link(caller.addr, &me, &linked).await;
     assert_eq!(status, 200);
-    let me_path = "/delegation/upstream/me";
-    let (status, _) = call(caller.addr, "GET", me_path, Some(&me), None).await;
+    let (status, _) = upstream_me(caller.addr, &me).await;
     assert_eq!(status, 200);
     let (status, _) = call(
         upstream.addr,
@@ -775,7 +739,7 @@ async fn a_refresh_the_upstream_refuses_is_a_high_risk_alert_of_the_demo_process
     .await;
     assert!(status == 200 || status == 204, "logout: {status}");
 
-    let (status, answer) = call(caller.addr, "GET", me_path, Some(&me), None).await;
+    let (status, answer) = upstream_me(caller.addr, &me).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (401, Some("refresh_failed"))
