@@ -155,7 +155,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = Arc::clone(&self.sessions);
         let token = bearer(&req).map(str::to_owned);
-        let address = self.client.of(req.extensions(), req.headers());
+        // The client's address is read only for a device fingerprint: nothing when none is set.
+        let address = sessions
+            .config()
+            .device_fingerprint()
+            .and_then(|_| self.client.of(req.extensions(), req.headers()));
         Box::pin(async move {
             let verified = match token {
                 Ok(token) => {
