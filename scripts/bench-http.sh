@@ -94,3 +94,21 @@ for mode in "${modes[@]}"; do
       -v p="$p99" -v bp="$base_p99" -v sp="$sgn_p99" -v bad="$bad" \
     'BEGIN {printf "%-12s %10.0f %7.2f %7.2f %11.2f %+7.2f %+7.2f %9.0f %7.2f %7.2f %7d\n", m, r, r/br, r/sr, c, c-bc, c-sc, p, p/bp, p/sp, bad}'
 done
+
+# Paired ratios: each run measures every mode back to back, so a run's ratio to bare (and to
+# bare-signed) in that same run is less exposed to the machine's drift between runs than the
+# ratio of medians above. Median and range over the runs.
+echo
+echo "paired ratios (each run's throughput over bare's / bare-signed's in the same run): median [min–max]"
+paired() { # column of mode A, column of mode B → "median [min–max]" of A/B per run
+  paste <(echo -n "$1" | awk '{print $1}') <(echo -n "$2" | awk '{print $1}') |
+    awk '{print $1 / $2}' | sort -g |
+    awk '{a[NR]=$1} END {printf "%.2f [%.2f–%.2f]", a[int((NR+1)/2)], a[1], a[NR]}'
+}
+for mode in "${modes[@]}"; do
+  case $mode in bare) continue ;; esac
+  line="$(printf '%-14s' "$mode") vs bare $(paired "${results[$mode]}" "${results[bare]:-${results[$mode]}}")"
+  [ -n "${results[bare-signed]:-}" ] && [ "$mode" != bare-signed ] &&
+    line+="   vs bare-signed $(paired "${results[$mode]}" "${results[bare-signed]}")"
+  echo "$line"
+done

@@ -381,3 +381,37 @@ fn new_checks_its_inputs() {
     let ct = HeaderName::from_static("content-type");
     assert!(Authorization::new("k", 1, "AAAAAAAAAAAAAAAAAAAAAA", &[ct], sig).is_err());
 }
+
+#[test]
+fn names_that_only_begin_like_a_parameter_are_unknown_or_incomplete() {
+    // The five names are matched with their `=`; these go through the byte loop and are refused
+    // for the same reason as before it existed.
+    for (from, to) in [
+        ("Credential=", "Credentials="),
+        ("Credential=", "Credential ="),
+        ("Timestamp=", "TimestampX="),
+        ("Nonce=", "Nonc="),
+        ("Signature=", "Signatures="),
+        ("SignedHeaders=", "SignedHeader="),
+        ("SignedHeaders=", "Signed="),
+    ] {
+        let value = valid().replace(from, to);
+        assert_ne!(value, valid());
+        let err = parse(&value).expect_err(&value);
+        assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{value}");
+    }
+    for value in [
+        format!("{}, Credential", valid()),
+        format!("{}, Signature", valid()),
+        header("Credential"),
+        header("S"),
+    ] {
+        let err = parse(&value).expect_err(&value);
+        assert_eq!(err.kind(), RejectionKind::MalformedAuthorization, "{value}");
+    }
+    // The timestamp's value is read from its digits, up to the twelve allowed.
+    for ts in ["0", "7", "1700000000", "999999999999"] {
+        let auth = parse(&valid().replace("1700000000", ts)).unwrap();
+        assert_eq!(auth.timestamp(), ts.parse::<u64>().unwrap());
+    }
+}

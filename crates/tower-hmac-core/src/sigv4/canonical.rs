@@ -1,6 +1,7 @@
 //! SigV4's canonical request and string to sign: types whose `Display` is the very text the MAC
 //! covers (as `aws-sigv4`'s `CanonicalRequest` and `StringToSign`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use hmac::Mac;
@@ -11,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::hexdigits::{hex_str, hex32};
 use super::path::{AWS_ENCODE, push_canonical_uri};
-use super::signing_key::hmac;
+use super::signing_key::{HmacSha256, hmac};
 use super::{ALGORITHM, SigV4Credentials, malformed};
 use crate::{Rejection, RejectionKind};
 
@@ -110,6 +111,12 @@ impl CanonicalRequest {
         self.text.push_str(hash);
     }
 
+    /// SHA-256 fed with the text before the payload hash: cloned and completed once per payload
+    /// hash tried, so that the shared lines are hashed once.
+    pub(super) fn head_hasher(&self) -> Sha256 {
+        Sha256::new_with_prefix(&self.text.as_bytes()[..self.payload_at])
+    }
+
     /// The text's bytes, for [`Rejection::with_signed_text`].
     pub(super) fn into_bytes(self) -> Vec<u8> {
         self.text.into_bytes()
@@ -160,6 +167,15 @@ impl<'a> StringToSign<'a> {
         }
     }
 
+    /// The same from the canonical request's SHA-256, already computed.
+    pub(super) fn for_hash(amz_date: &'a str, scope: &'a str, canonical_sha256: &[u8]) -> Self {
+        Self {
+            amz_date,
+            scope,
+            canonical_hash: hex32(canonical_sha256),
+        }
+    }
+
     /// The hex SHA-256 of the canonical request: the last line.
     pub fn canonical_request_hash(&self) -> &str {
         hex_str(&self.canonical_hash)
@@ -178,7 +194,12 @@ impl<'a> StringToSign<'a> {
     /// The signature: HMAC-SHA256 of this text under the scope's signing key
     /// ([`derive_signing_key`](super::derive_signing_key)).
     pub fn signature(&self, signing_key: &[u8; 32]) -> [u8; 32] {
-        let mut mac = hmac(signing_key);
+        self.signature_keyed(&hmac(signing_key))
+    }
+
+    /// The same with HMAC-SHA256 already keyed with the signing key (a copy is used).
+    pub(super) fn signature_keyed(&self, keyed: &HmacSha256) -> [u8; 32] {
+        let mut mac = keyed.clone();
         for (i, line) in self.lines().into_iter().enumerate() {
             if i > 0 {
                 mac.update(b"\n");
@@ -329,16 +350,36 @@ fn push_trimmed(out: &mut String, value: &str) {
 
 /// The query's `name=value` pairs, raw, empty pieces skipped.
 pub(super) fn query_params(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
+    // A byte scan: the pieces are short, where `split('&')` pays for `memchr`'s set-up on each.
+    let mut rest = Some(query);
+    std::iter::from_fn(move || {
+        loop {
+            let text = rest?;
+            let piece = match text.bytes().position(|b| b == b'&') {
+                Some(i) => {
+                    rest = Some(&text[i + 1..]);
+                    &text[..i]
+                }
+                None => {
+                    rest = None;
+                    text
+                }
+            };
+            if piece.is_empty() {
+                continue;
+            }
+            return Some(match piece.bytes().position(|b| b == b'=') {
+                Some(i) => (&piece[..i], &piece[i + 1..]),
+                None => (piece, ""),
+            });
+        }
+    })
 }
 
 /// AWS's canonical query: each name and value decoded and re-encoded, sorted by name then
 /// value; for a presigned URL, without `X-Amz-Signature`.
 pub(super) fn canonical_query(query: &str, presigned: bool) -> String {
-    let mut pairs: Vec<(String, String)> = query_params(query)
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = query_params(query)
         .filter(|(name, _)| !(presigned && *name == "X-Amz-Signature"))
         .map(|(name, value)| (reencode(name), reencode(value)))
         .collect();
@@ -355,9 +396,42 @@ pub(super) fn canonical_query(query: &str, presigned: bool) -> String {
     out
 }
 
-fn reencode(text: &str) -> String {
+/// `text` decoded and encoded again with [`AWS_ENCODE`]. Text that is already in that form (only
+/// unreserved bytes and upper-case `%XX` of bytes that are not) is returned as it is, without the
+/// two copies: what clients send almost always is.
+fn reencode(text: &str) -> Cow<'_, str> {
+    if is_aws_encoded(text.as_bytes()) {
+        return Cow::Borrowed(text);
+    }
     let decoded: Vec<u8> = percent_decode_str(text).collect();
-    percent_encoding::percent_encode(&decoded, AWS_ENCODE).to_string()
+    Cow::Owned(percent_encoding::percent_encode(&decoded, AWS_ENCODE).to_string())
+}
+
+/// Whether decoding `text` and encoding it again with [`AWS_ENCODE`] gives `text` back.
+fn is_aws_encoded(text: &[u8]) -> bool {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let upper_hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if unreserved(b) {
+            i += 1;
+            continue;
+        }
+        // Anything else must be an upper-case escape of a byte the encoding escapes.
+        let (Some(&hi), Some(&lo)) = (text.get(i + 1), text.get(i + 2)) else {
+            return false;
+        };
+        match (b, upper_hex(hi), upper_hex(lo)) {
+            (b'%', Some(hi), Some(lo)) if !unreserved((hi << 4) | lo) => i += 3,
+            _ => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -395,11 +469,53 @@ mod tests {
             "Param1=value1&Param2=value2"
         );
         assert_eq!(canonical_query("b&a=%7e&a=1", false), "a=1&a=~&b=");
+        assert_eq!(
+            query_params("&&a=1=2&b&&=c&").collect::<Vec<_>>(),
+            [("a", "1=2"), ("b", ""), ("", "c")]
+        );
+        assert_eq!(query_params("").count(), 0);
         assert_eq!(canonical_query("k=a b!", false), "k=a%20b%21");
+        // Already in AWS's form: kept as sent; any other spelling of the same bytes re-encoded.
+        assert_eq!(canonical_query("k=a%20b%2F~", false), "k=a%20b%2F~");
+        assert_eq!(canonical_query("k=a%2fb%7E%41", false), "k=a%2Fb~A");
+        assert_eq!(
+            canonical_query("k=%&j=%4&i=%zz", false),
+            "i=%25zz&j=%254&k=%25"
+        );
+        assert_eq!(
+            canonical_query("k=%C3%A9&j=\u{e9}", false),
+            "j=%C3%A9&k=%C3%A9"
+        );
         assert_eq!(
             canonical_query("X-Amz-Signature=ab&X-Amz-Date=1", true),
             "X-Amz-Date=1"
         );
+    }
+
+    #[test]
+    fn text_kept_as_sent_is_exactly_what_decoding_and_encoding_again_gives() {
+        let pieces = [
+            "a", "Z", "0", "-", "~", ".", "%", "2", "F", "f", "E", "7", "4", " ", "é", "+", "/",
+        ];
+        let mut texts = vec![String::new()];
+        let mut last = texts.clone();
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        for text in &texts {
+            let decoded: Vec<u8> = percent_decode_str(text).collect();
+            let expected = percent_encoding::percent_encode(&decoded, AWS_ENCODE).to_string();
+            assert_eq!(reencode(text), expected, "{text:?}");
+            assert_eq!(
+                is_aws_encoded(text.as_bytes()),
+                *text == expected,
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

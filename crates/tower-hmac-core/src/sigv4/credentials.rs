@@ -1,5 +1,6 @@
 //! SigV4's credentials, read from the `Authorization` header or a presigned URL's query.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::header::AUTHORIZATION;
@@ -208,7 +209,8 @@ impl SigV4 {
         if query.len() > max_header_len.saturating_mul(4) {
             return Err(malformed("the query is too long"));
         }
-        let mut fields: [Option<String>; 7] = Default::default();
+        // Borrowed from the query unless a value has a `%` escape.
+        let mut fields: [Option<Cow<'_, str>>; 7] = Default::default();
         const NAMES: [&str; 7] = [
             "X-Amz-Algorithm",
             "X-Amz-Credential",
@@ -223,7 +225,7 @@ impl SigV4 {
                 let value = percent_decode_str(value)
                     .decode_utf8()
                     .map_err(|_| malformed("a presigned parameter is not UTF-8"))?;
-                if fields[i].replace(value.into_owned()).is_some() {
+                if fields[i].replace(value).is_some() {
                     return Err(malformed("a presigned parameter appears twice"));
                 }
             }

@@ -9,12 +9,12 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderValue};
 use http::request::Parts;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
 use super::canonical::{CanonicalHead, CanonicalRequest, StringToSign, canonical_query};
 use super::chunked::ChunkDecoder;
 use super::credentials::Payload;
 use super::hexdigits::{EMPTY_SHA256_HEX, hex_str, hex32};
+use super::signing_key::SigningKey;
 use super::{ALGORITHM, QueryOrder, STREAMING_PAYLOAD, SigV4, SigV4Credentials, UNSIGNED_PAYLOAD};
 use crate::SecretKey;
 use crate::{Locator, Scheme, Verified};
@@ -26,7 +26,7 @@ pub struct SigV4Pending {
     /// the as-sent query's when it differs ([`QueryOrder::SortedOrAsSent`]).
     candidates: Vec<CanonicalRequest>,
     body: Sha256,
-    signing_key: Zeroizing<[u8; 32]>,
+    signing_key: SigningKey,
     chunks: Option<ChunkDecoder>,
 }
 
@@ -128,7 +128,7 @@ impl Scheme for SigV4 {
         out: &mut dyn FnMut(Bytes),
     ) -> Result<(), Rejection> {
         match pending.chunks.as_mut() {
-            Some(decoder) => decoder.push(&pending.signing_key, chunk, out),
+            Some(decoder) => decoder.push(&pending.signing_key.bytes, chunk, out),
             None => {
                 pending.body.update(&chunk);
                 out(chunk);
@@ -144,7 +144,7 @@ impl Scheme for SigV4 {
         _key: &SecretKey,
     ) -> Result<Verified, Rejection> {
         let SigV4Pending {
-            mut candidates,
+            candidates,
             body,
             signing_key,
             chunks,
@@ -192,10 +192,14 @@ impl Scheme for SigV4 {
             }
         };
         let payloads = [Some(payload), also];
-        for canonical in &mut candidates {
+        for canonical in &candidates {
+            // The lines before the payload hash are hashed once per candidate.
+            let head = canonical.head_hasher();
             for payload in payloads.iter().flatten() {
-                canonical.set_payload_hash(payload);
-                let computed = StringToSign::new(creds, canonical).signature(&signing_key);
+                let canonical_sha256 = head.clone().chain_update(payload.as_bytes()).finalize();
+                let computed =
+                    StringToSign::for_hash(&creds.amz_date, &creds.scope, &canonical_sha256)
+                        .signature_keyed(&signing_key.keyed);
                 if bool::from(computed.as_slice().ct_eq(&creds.signature)) {
                     // No nonce: the MAC that verified is the replay key (a presigned URL is a
                     // bearer link unless made one-time).
