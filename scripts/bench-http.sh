@@ -107,7 +107,8 @@ paired() { # column of mode A, column of mode B → "median [min–max]" of A/B 
 }
 for mode in "${modes[@]}"; do
   case $mode in bare) continue ;; esac
-  line="$(printf '%-14s' "$mode") vs bare $(paired "${results[$mode]}" "${results[bare]:-${results[$mode]}}")"
+  line="$(printf '%-14s' "$mode")"
+  [ -n "${results[bare]:-}" ] && line+=" vs bare $(paired "${results[$mode]}" "${results[bare]}")"
   [ -n "${results[bare-signed]:-}" ] && [ "$mode" != bare-signed ] &&
     line+="   vs bare-signed $(paired "${results[$mode]}" "${results[bare-signed]}")"
   echo "$line"

@@ -113,19 +113,9 @@ impl Problem {
             None => (None, None),
             Some(d) => (d.string_to_sign_lines, d.string_to_sign),
         };
-        let line_digests = match lines {
-            None => None,
-            Some(lines) => Some(
-                lines
-                    .iter()
-                    .map(|line| {
-                        let mut out = [0u8; 8];
-                        hex::decode_to_slice(line, &mut out).map_err(|_| ProblemError::Digest)?;
-                        Ok(out)
-                    })
-                    .collect::<Result<Vec<_>, ProblemError>>()?,
-            ),
-        };
+        let line_digests = lines
+            .map(|lines| digests(lines.iter().map(String::as_str)))
+            .transpose()?;
         Ok(Self {
             kind,
             detail: wire.detail,
@@ -144,18 +134,9 @@ impl Problem {
             .ok_or(ProblemError::Xml("no TowerHmacCode element"))?;
         let kind = RejectionKind::from_code(&code)
             .ok_or_else(|| ProblemError::UnknownCode(code.clone()))?;
-        let line_digests = match xml_element(text, "TowerHmacLineDigests")? {
-            None => None,
-            Some(list) => Some(
-                list.split(' ')
-                    .map(|line| {
-                        let mut out = [0u8; 8];
-                        hex::decode_to_slice(line, &mut out).map_err(|_| ProblemError::Digest)?;
-                        Ok(out)
-                    })
-                    .collect::<Result<Vec<_>, ProblemError>>()?,
-            ),
-        };
+        let line_digests = xml_element(text, "TowerHmacLineDigests")?
+            .map(|list| digests(list.split(' ')))
+            .transpose()?;
         let detail = xml_element(text, "Message")?.filter(|m| m.as_str() != kind.title());
         Ok(Self {
             kind,
@@ -202,6 +183,17 @@ impl Problem {
     }
 }
 
+/// The line digests as sent (16 hex digits each), in either body.
+fn digests<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<[u8; 8]>, ProblemError> {
+    lines
+        .map(|line| {
+            let mut out = [0u8; 8];
+            hex::decode_to_slice(line, &mut out).map_err(|_| ProblemError::Digest)?;
+            Ok(out)
+        })
+        .collect()
+}
+
 /// The text of the one `<name>` element of `xml`, its entities decoded; an element that
 /// occurs twice is refused (which would the reader believe?).
 fn xml_element(xml: &str, name: &str) -> Result<Option<String>, ProblemError> {
@@ -222,7 +214,7 @@ fn xml_element(xml: &str, name: &str) -> Result<Option<String>, ProblemError> {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         let entity = &rest[at..];
-        let (text, skip) = [
+        let (decoded, skip) = [
             ("&amp;", '&'),
             ("&lt;", '<'),
             ("&gt;", '>'),
@@ -233,7 +225,7 @@ fn xml_element(xml: &str, name: &str) -> Result<Option<String>, ProblemError> {
         .find(|(name, _)| entity.starts_with(name))
         .map(|(name, c)| (*c, name.len()))
         .ok_or(ProblemError::Xml("an unknown entity"))?;
-        out.push(text);
+        out.push(decoded);
         rest = &entity[skip..];
     }
     out.push_str(rest);

@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use sha2::{Digest as _, Sha256};
 
 use super::hexdigits::{hex_str, hex32};
-use super::path::{AWS_ENCODE, push_canonical_uri};
+use super::path::{AWS_ENCODE, is_unreserved, push_canonical_uri};
 use super::signing_key::{HmacSha256, hmac};
 use super::{ALGORITHM, SigV4Credentials, malformed};
 use crate::{Rejection, RejectionKind};
@@ -409,7 +409,6 @@ fn reencode(text: &str) -> Cow<'_, str> {
 
 /// Whether decoding `text` and encoding it again with [`AWS_ENCODE`] gives `text` back.
 fn is_aws_encoded(text: &[u8]) -> bool {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
     let upper_hex = |b: u8| match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'A'..=b'F' => Some(b - b'A' + 10),
@@ -418,7 +417,7 @@ fn is_aws_encoded(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
-        if unreserved(b) {
+        if is_unreserved(b) {
             i += 1;
             continue;
         }
@@ -427,7 +426,7 @@ fn is_aws_encoded(text: &[u8]) -> bool {
             return false;
         };
         match (b, upper_hex(hi), upper_hex(lo)) {
-            (b'%', Some(hi), Some(lo)) if !unreserved((hi << 4) | lo) => i += 3,
+            (b'%', Some(hi), Some(lo)) if !is_unreserved((hi << 4) | lo) => i += 3,
             _ => return false,
         }
     }

@@ -12,6 +12,10 @@ pub(super) const AWS_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+/// The bytes [`AWS_ENCODE`] leaves as they are (`percent_encoding` cannot be asked).
+pub(super) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
 /// The same, keeping `/` (paths).
 const AWS_ENCODE_PATH: &AsciiSet = &AWS_ENCODE.remove(b'/');
 
@@ -78,6 +82,15 @@ pub(super) fn normalize_path(path: &str) -> String {
 mod tests {
     use super::*;
     use crate::RejectionKind;
+
+    #[test]
+    fn unreserved_bytes_are_the_ones_aws_encode_keeps() {
+        for b in 0..=u8::MAX {
+            let kept = percent_encoding::percent_encode(&[b], AWS_ENCODE).to_string()
+                == (b as char).to_string();
+            assert_eq!(is_unreserved(b), kept, "{b:#04x}");
+        }
+    }
 
     #[test]
     fn paths_normalize_as_aws() {
