@@ -144,19 +144,41 @@ pub fn verify_time_mac(key: &SecretKey, ts: u64, nonce: &str, tsm: &[u8]) -> boo
 /// nothing a client sends becomes one. A layer that puts it there must do so only for a caller
 /// it verified.
 ///
+/// Either a list of scopes ([`new`](Self::new)), or — for a layer that already keeps its
+/// caller's claims in the extensions — a look-up in them ([`lookup`](Self::lookup)): nothing is
+/// copied per request, and the scopes are read only when a rule asks.
+///
 /// ```
 /// use tower_hmac_core::GrantedScopes;
 ///
+/// let none = http::Extensions::new();
 /// let granted = GrantedScopes::new("Bearer", "orders:read orders:write".split(' '));
-/// assert!(granted.has_scope("orders:write"));
-/// assert!(!granted.has_scope("admin"));
+/// assert!(granted.has_scope(&none, "orders:write"));
+/// assert!(!granted.has_scope(&none, "admin"));
 /// assert_eq!(granted.challenge(), "Bearer");
+///
+/// // A layer whose verified claims are in the extensions: looked up there.
+/// #[derive(Clone)]
+/// struct Claims(String);
+/// let mut extensions = http::Extensions::new();
+/// extensions.insert(Claims("orders:read".into()));
+/// let granted = GrantedScopes::lookup("Bearer", |ext, scope| {
+///     ext.get::<Claims>().is_some_and(|c| c.0.split(' ').any(|s| s == scope))
+/// });
+/// assert!(granted.has_scope(&extensions, "orders:read"));
+/// assert!(!granted.has_scope(&none, "orders:read"));
 /// ```
 #[derive(Clone)]
 pub struct GrantedScopes {
-    scopes: Arc<[Box<str>]>,
+    holds: Holds,
     challenge: &'static str,
     on_refusal: Option<fn(&crate::Rejection)>,
+}
+
+#[derive(Clone)]
+enum Holds {
+    List(Arc<[Box<str>]>),
+    Lookup(fn(&http::Extensions, &str) -> bool),
 }
 
 impl GrantedScopes {
@@ -170,11 +192,24 @@ impl GrantedScopes {
         S: Into<Box<str>>,
     {
         Self {
-            scopes: scopes
-                .into_iter()
-                .map(Into::into)
-                .filter(|s| !s.is_empty())
-                .collect(),
+            holds: Holds::List(
+                scopes
+                    .into_iter()
+                    .map(Into::into)
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            challenge,
+            on_refusal: None,
+        }
+    }
+
+    /// The scopes `holds` finds in the request's extensions (the verifying layer's own record
+    /// of its caller, put there beside this): nothing copied when the request is accepted.
+    /// `holds` must answer `false` for an empty scope.
+    pub fn lookup(challenge: &'static str, holds: fn(&http::Extensions, &str) -> bool) -> Self {
+        Self {
+            holds: Holds::Lookup(holds),
             challenge,
             on_refusal: None,
         }
@@ -188,14 +223,12 @@ impl GrantedScopes {
         self
     }
 
-    /// The scopes granted.
-    pub fn scopes(&self) -> &[Box<str>] {
-        &self.scopes
-    }
-
-    /// Whether `scope` is granted.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| &**s == scope)
+    /// Whether `scope` is granted, for the request whose `extensions` hold this.
+    pub fn has_scope(&self, extensions: &http::Extensions, scope: &str) -> bool {
+        match &self.holds {
+            Holds::List(scopes) => scopes.iter().any(|s| &**s == scope),
+            Holds::Lookup(holds) => !scope.is_empty() && holds(extensions, scope),
+        }
     }
 
     /// The scheme's name in `WWW-Authenticate` (`Bearer`).
@@ -218,9 +251,12 @@ impl GrantedScopes {
 
 impl fmt::Debug for GrantedScopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrantedScopes")
-            .field("scopes", &self.scopes)
-            .field("challenge", &self.challenge)
+        let mut out = f.debug_struct("GrantedScopes");
+        match &self.holds {
+            Holds::List(scopes) => out.field("scopes", scopes),
+            Holds::Lookup(_) => out.field("scopes", &"(looked up in the extensions)"),
+        };
+        out.field("challenge", &self.challenge)
             .field("on_refusal", &self.on_refusal.is_some())
             .finish()
     }
@@ -233,10 +269,15 @@ mod tests {
     #[test]
     fn granted_scopes_drop_empty_ones_and_match_exactly() {
         let granted = GrantedScopes::new("Bearer", "a  b:c ".split(' '));
-        assert_eq!(granted.scopes().len(), 2);
-        assert!(granted.has_scope("b:c"));
-        assert!(!granted.has_scope("b"));
-        assert!(!granted.has_scope(""));
+        let none = http::Extensions::new();
+        assert!(granted.has_scope(&none, "a"));
+        assert!(granted.has_scope(&none, "b:c"));
+        assert!(!granted.has_scope(&none, "b"));
+        assert!(!granted.has_scope(&none, ""));
+        // A look-up never grants the empty scope, whatever it answers.
+        let everything = GrantedScopes::lookup("Bearer", |_, _| true);
+        assert!(everything.has_scope(&none, "x"));
+        assert!(!everything.has_scope(&none, ""));
         assert!(!granted.log_refusal(&crate::Rejection::new(
             crate::RejectionKind::InsufficientScope
         )));

@@ -306,7 +306,7 @@ async fn a_revoked_upstream_refresh_token_is_token_refresh_failed_and_a_clean_40
     let l = linked(&clock).await;
     // The user ends the upstream session the caller holds tokens of.
     let upstream_access = access(&l.linked);
-    let (status, _) = call(
+    let (status, answer) = call(
         l.upstream.addr,
         "POST",
         "/auth/logout",
@@ -314,7 +314,8 @@ async fn a_revoked_upstream_refresh_token_is_token_refresh_failed_and_a_clean_40
         None,
     )
     .await;
-    assert!(status == 200 || status == 204, "logout: {status}");
+    assert_eq!(status, 200, "logout: {answer}");
+    assert_eq!(answer["revoked"], true, "{answer}");
     clock.set(T0 + 5_000);
 
     let (status, answer) = upstream_me(l.caller.addr, &l.me).await;
@@ -729,7 +730,7 @@ async fn a_refresh_the_upstream_refuses_is_a_high_risk_alert_of_the_demo_process
     assert_eq!(status, 200);
     let (status, _) = upstream_me(caller.addr, &me).await;
     assert_eq!(status, 200);
-    let (status, _) = call(
+    let (status, answer) = call(
         upstream.addr,
         "POST",
         "/auth/logout",
@@ -737,7 +738,8 @@ async fn a_refresh_the_upstream_refuses_is_a_high_risk_alert_of_the_demo_process
         None,
     )
     .await;
-    assert!(status == 200 || status == 204, "logout: {status}");
+    assert_eq!(status, 200, "logout: {answer}");
+    assert_eq!(answer["revoked"], true, "{answer}");
 
     let (status, answer) = upstream_me(caller.addr, &me).await;
     assert_eq!(

@@ -75,10 +75,11 @@ impl RequireScope {
         &self,
         caller: Option<&Authenticated>,
         granted: Option<&GrantedScopes>,
+        extensions: &http::Extensions,
     ) -> Option<&str> {
         let holds = |scope: &str| match (caller, granted) {
             (Some(caller), _) => caller.has_scope(scope),
-            (None, Some(granted)) => granted.has_scope(scope),
+            (None, Some(granted)) => granted.has_scope(extensions, scope),
             (None, None) => false,
         };
         self.scopes.iter().find(|scope| !holds(scope)).map(|s| &**s)
@@ -122,7 +123,7 @@ where
             .is_none()
             .then(|| req.extensions().get::<GrantedScopes>())
             .flatten();
-        let Some(scope) = self.scope.missing(caller, granted) else {
+        let Some(scope) = self.scope.missing(caller, granted, req.extensions()) else {
             return ScopeFuture::Inner {
                 future: self.inner.call(req),
             };
@@ -267,6 +268,27 @@ mod tests {
             answer(Some(service(&["orders:write"])), None).await,
             (200, String::new())
         );
+    }
+
+    #[tokio::test]
+    async fn granted_scopes_looked_up_in_the_callers_claims_decide_the_same_way() {
+        #[derive(Clone)]
+        struct Claims(&'static str);
+        let route =
+            RequireScope::new("orders:write").layer(tower::service_fn(|_req: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(Bytes::new()))
+            }));
+        for (claims, status) in [("orders:read orders:write", 200), ("orders:read", 403)] {
+            let mut req = Request::new(());
+            req.extensions_mut().insert(Claims(claims));
+            req.extensions_mut()
+                .insert(GrantedScopes::lookup("Bearer", |ext, scope| {
+                    ext.get::<Claims>()
+                        .is_some_and(|c| c.0.split(' ').any(|s| s == scope))
+                }));
+            let res = route.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status().as_u16(), status, "{claims}");
+        }
     }
 
     #[tokio::test]
