@@ -291,6 +291,62 @@ pub(crate) fn run(args: &Args) -> Result<u8, String> {
     Ok(u8::from(problems > 0))
 }
 
+/// The server's answer in `path`: its problem+json or S3 XML body.
+fn read_problem(path: &std::path::Path) -> Result<Problem, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Problem::read(&text).map_err(|e| {
+        format!(
+            "{} is not the server's problem+json or S3 XML error: {e}",
+            path.display()
+        )
+    })
+}
+
+/// How the server's keyed line digests compare with this text's under this key.
+enum Comparison {
+    /// Not as many lines: the list of signed parts differs.
+    Lengths { server: usize, ours: usize },
+    /// Every line of several differs: the digests were keyed with another key.
+    AllDiffer,
+    /// The lines that differ (none: the same text).
+    Differing(Vec<usize>),
+}
+
+fn compare(server: &[[u8; 8]], ours: &[[u8; 8]]) -> Comparison {
+    if server.len() != ours.len() {
+        return Comparison::Lengths {
+            server: server.len(),
+            ours: ours.len(),
+        };
+    }
+    let differing: Vec<usize> = (0..ours.len()).filter(|&i| server[i] != ours[i]).collect();
+    if ours.len() > 1 && differing.len() == ours.len() {
+        Comparison::AllDiffer
+    } else {
+        Comparison::Differing(differing)
+    }
+}
+
+/// What the digests say of `key_id` when every line differs (they are keyed).
+fn another_key(key_id: &str) -> String {
+    format!(
+        "every line differs: the digests are keyed, so this key cannot read them — the server verified with another key than this one for {key_id} (or knows no such active key and answers as for a wrong key)"
+    )
+}
+
+/// The verdict when every line matches the server's `what`: the signature itself is the odd one
+/// out, per whether it verifies here (`None`: nothing to verify).
+fn matching_verdict(own_check: Option<bool>, what: &str) -> String {
+    match own_check {
+        Some(false) => format!(
+            "every line matches the server's {what}, with this key, and the signature given does not verify over it here either: the request is not the one that was signed (changed after signing, e.g. its body), or it was signed with another key"
+        ),
+        Some(true) => "every line matches and the signature verifies here with this key: this answer is not for this request".to_owned(),
+        None => format!("every line matches the server's {what}, with this key"),
+    }
+}
+
 /// What `explain` knows of the request when it reads the server's answer.
 struct Context<'a> {
     auth: &'a Authorization,
@@ -307,14 +363,7 @@ fn explain_problem(
     out: &mut String,
 ) -> Result<usize, String> {
     let auth = context.auth;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let problem = Problem::read(&text).map_err(|e| {
-        format!(
-            "{} is not the server's problem+json or S3 XML error: {e}",
-            path.display()
-        )
-    })?;
+    let problem = read_problem(path)?;
     let kind = problem.kind();
     let _ = writeln!(
         out,
@@ -354,64 +403,48 @@ fn explain_problem(
     // The server keys its digests with the key it verified with: only the same key gives the same.
     let ours = line_digests(context.key, sts);
     let layout = line_layout(auth);
-    if server.len() != ours.len() {
-        let _ = writeln!(
-            out,
-            "  the server's string to sign has {} lines, this one {}: the signed-header list differs",
-            server.len(),
-            ours.len()
-        );
-        return Ok(1);
-    }
-    let differing = server
-        .iter()
-        .zip(&ours)
-        .filter(|(theirs, mine)| theirs != mine)
-        .count();
-    if differing == ours.len() {
-        let _ = writeln!(
-            out,
-            "  every line differs: the digests are keyed, so the server verified with another key than this one for {} (or knows no such active key and answers as for a wrong key)",
-            auth.key_id()
-        );
-        return Ok(1);
-    }
-    for (i, (theirs, mine)) in server.iter().zip(&ours).enumerate() {
-        if theirs != mine {
-            let line = &layout[i];
-            let why = match line {
-                Line::BodySha256 => {
-                    "the server hashed a different body than this one (the body hash differs)"
-                }
-                Line::Path | Line::Query => {
-                    "the server received another request target (a proxy may rewrite or re-encode it)"
-                }
-                Line::Header(name) if name == http::header::HOST => {
-                    "the server saw another host (a proxy may set its own Host)"
-                }
-                Line::Header(_) => "the server received another value for this header",
-                _ => "differs",
-            };
+    let differing = match compare(server, &ours) {
+        Comparison::Lengths { server, ours } => {
             let _ = writeln!(
                 out,
-                "  line {:>2} {:<20} DIFFERS: {why}",
-                i + 1,
-                line.label()
+                "  the server's string to sign has {server} lines, this one {ours}: the signed-header list differs"
             );
+            return Ok(1);
         }
-    }
-    if differing == 0 {
-        // Same string, same key (the digests are keyed): the signature itself is the odd one out.
-        let verdict = match context.own_check {
-            Some(false) => {
-                "every line matches the server's string to sign, with this key, and the signature given does not verify over it here either: the request is not the one that was signed (changed after signing, e.g. its body), or it was signed with another key"
+        Comparison::AllDiffer => {
+            let _ = writeln!(out, "  {}", another_key(auth.key_id()));
+            return Ok(1);
+        }
+        Comparison::Differing(differing) => differing,
+    };
+    for &i in &differing {
+        let line = &layout[i];
+        let why = match line {
+            Line::BodySha256 => {
+                "the server hashed a different body than this one (the body hash differs)"
             }
-            Some(true) => {
-                "every line matches and the signature verifies here with this key: this answer is not for this request"
+            Line::Path | Line::Query => {
+                "the server received another request target (a proxy may rewrite or re-encode it)"
             }
-            None => "every line matches the server's string to sign, with this key",
+            Line::Header(name) if name == http::header::HOST => {
+                "the server saw another host (a proxy may set its own Host)"
+            }
+            Line::Header(_) => "the server received another value for this header",
+            _ => "differs",
         };
-        let _ = writeln!(out, "  {verdict}");
+        let _ = writeln!(
+            out,
+            "  line {:>2} {:<20} DIFFERS: {why}",
+            i + 1,
+            line.label()
+        );
+    }
+    if differing.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {}",
+            matching_verdict(context.own_check, "string to sign")
+        );
     }
     Ok(1)
 }

@@ -19,7 +19,7 @@ use tower_hmac_core::sigv4::{self, PathRule, SecurityToken, SigV4, UnsignedPaylo
 use tower_hmac_core::softaware::{NonceSyntax, Softaware};
 use tower_hmac_core::token::{self, Token};
 use tower_hmac_core::{
-    Credentials, Locator, Problem, Rejection, RejectionKind, Scheme, SecretKey, UriScheme,
+    Credentials, Locator, Rejection, RejectionKind, Scheme, SecretKey, UriScheme,
     authorization_token, body_sha256, line_digests,
 };
 
@@ -679,14 +679,7 @@ fn explain_problem(
     key: &SecretKey,
     out: &mut String,
 ) -> Result<usize, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let problem = Problem::read(&text).map_err(|e| {
-        format!(
-            "{} is not the server's problem+json or S3 XML error: {e}",
-            path.display()
-        )
-    })?;
+    let problem = super::read_problem(path)?;
     let kind = problem.kind();
     let _ = writeln!(
         out,
@@ -708,25 +701,21 @@ fn explain_problem(
     };
     // The server keys its digests with the key it verified with: only the same key reads them.
     let ours = line_digests(key, &rebuilt.text);
-    if server.len() != ours.len() {
-        let _ = writeln!(
-            out,
-            "  the server's {} has {} lines, this one {}: the list of signed parts differs",
-            rebuilt.title.to_lowercase(),
-            server.len(),
-            ours.len()
-        );
-        return Ok(1);
-    }
-    let differing: Vec<usize> = (0..ours.len()).filter(|&i| server[i] != ours[i]).collect();
-    if ours.len() > 1 && differing.len() == ours.len() {
-        let _ = writeln!(
-            out,
-            "  every line differs: the digests are keyed, so this key cannot read them — the server verified with another key than this one for {} (or knows no such active key and answers as for a wrong key)",
-            rebuilt.key_id
-        );
-        return Ok(1);
-    }
+    let differing = match super::compare(server, &ours) {
+        super::Comparison::Lengths { server, ours } => {
+            let _ = writeln!(
+                out,
+                "  the server's {} has {server} lines, this one {ours}: the list of signed parts differs",
+                rebuilt.title.to_lowercase(),
+            );
+            return Ok(1);
+        }
+        super::Comparison::AllDiffer => {
+            let _ = writeln!(out, "  {}", super::another_key(&rebuilt.key_id));
+            return Ok(1);
+        }
+        super::Comparison::Differing(differing) => differing,
+    };
     let lines: Vec<&[u8]> = rebuilt.text.split(|&b| b == b'\n').collect();
     for &i in &differing {
         let label = rebuilt.labels.get(i).map_or("", String::as_str);
@@ -743,12 +732,12 @@ fn explain_problem(
         );
     }
     if differing.is_empty() {
-        let verdict = if rebuilt.verified.is_ok() {
-            "every line matches and the signature verifies here with this key: this answer is not for this request"
-        } else {
-            "every line matches the server's, with this key, and the signature given does not verify over it here either: the request is not the one that was signed (changed after signing, e.g. its body), or it was signed with another key"
-        };
-        let _ = writeln!(out, "  {verdict}");
+        let what = rebuilt.title.to_lowercase();
+        let _ = writeln!(
+            out,
+            "  {}",
+            super::matching_verdict(Some(rebuilt.verified.is_ok()), &what)
+        );
     }
     Ok(1)
 }

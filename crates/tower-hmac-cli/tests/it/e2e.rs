@@ -753,7 +753,7 @@ fn explain_says_the_key_differs_when_every_line_matches() {
     // The server's digests are keyed with its key: with another key every line differs.
     assert!(
         text.contains(
-            "every line differs: the digests are keyed, so the server verified with another key"
+            "every line differs: the digests are keyed, so this key cannot read them — the server verified with another key"
         ),
         "{text}"
     );
