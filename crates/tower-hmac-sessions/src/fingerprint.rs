@@ -86,6 +86,12 @@ impl Fingerprint {
         self
     }
 
+    /// Whether the digest covers the client's network ([`client_network`](Self::client_network)):
+    /// only then is the client's address read for it.
+    pub fn reads_address(&self) -> bool {
+        self.network.is_some()
+    }
+
     /// The key: its own, or derived from `signing`.
     pub(crate) fn key(&self, signing: &SecretKey) -> SecretKey {
         match &self.key {
@@ -136,10 +142,21 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 }
 
 /// The request attributes a fingerprint reads: the headers and the client's address.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Device<'a> {
     headers: &'a HeaderMap,
     address: Option<IpAddr>,
+}
+
+/// No header value (an `Authorization` or a cookie is a secret) and no address: whether there
+/// is one.
+impl fmt::Debug for Device<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("headers", &self.headers.len())
+            .field("address", &self.address.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Device<'a> {
@@ -249,6 +266,24 @@ mod tests {
             fp.digest(&key(), &Device::new(&h, None)),
             fp.digest(&other, &Device::new(&h, None))
         );
+    }
+
+    #[test]
+    fn a_devices_debug_shows_no_header_value() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer s3cr3t-t0ken".parse().unwrap());
+        h.insert("cookie", "sid=c00kie-value".parse().unwrap());
+        let text = format!("{:?}", Device::new(&h, Some("192.0.2.7".parse().unwrap())));
+        for secret in ["s3cr3t-t0ken", "c00kie-value", "192.0.2.7", "Bearer"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+
+    #[test]
+    fn only_a_fingerprint_of_the_network_reads_the_address() {
+        let agent = Fingerprint::headers(["User-Agent"]).unwrap();
+        assert!(!agent.reads_address());
+        assert!(agent.client_network(24, 56).reads_address());
     }
 
     #[test]

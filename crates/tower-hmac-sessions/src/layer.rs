@@ -155,10 +155,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = Arc::clone(&self.sessions);
         let token = bearer(&req).map(str::to_owned);
-        // The client's address is read only for a device fingerprint: nothing when none is set.
+        // The client's address is read only for a device fingerprint of the client's network:
+        // nothing when none is set, or one of headers only.
         let address = sessions
             .config()
             .device_fingerprint()
+            .filter(|fp| fp.reads_address())
             .and_then(|_| self.client.of(req.extensions(), req.headers()));
         Box::pin(async move {
             let verified = match token {
@@ -170,7 +172,7 @@ where
             };
             match verified {
                 Ok(claims) => {
-                    req.extensions_mut().insert(granted_scopes(&claims));
+                    req.extensions_mut().insert(granted_scopes());
                     req.extensions_mut().insert(claims);
                     inner.call(req).await
                 }
@@ -191,9 +193,15 @@ where
     }
 }
 
-/// The token's scopes, for tower-hmac's `RequireScope`, with this layer's record of its refusals.
-fn granted_scopes(claims: &crate::AccessClaims) -> GrantedScopes {
-    GrantedScopes::new("Bearer", claims.scopes()).with_refusal_log(log_refusal_after_access)
+/// The token's scopes, for tower-hmac's `RequireScope`, with this layer's record of its refusals:
+/// looked up in the `AccessClaims` put beside it when a rule asks (nothing copied per request).
+fn granted_scopes() -> GrantedScopes {
+    GrantedScopes::lookup("Bearer", |extensions, scope| {
+        extensions
+            .get::<crate::AccessClaims>()
+            .is_some_and(|claims| claims.has_scope(scope))
+    })
+    .with_refusal_log(log_refusal_after_access)
 }
 
 /// A refusal after a token was accepted (a scope the route requires): the one event and the one

@@ -47,6 +47,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::audit::{Stage, count_refusal};
 use crate::fingerprint::{ClientAddress, Device};
 use crate::login::LoginGuard;
 use crate::sessions::{RefreshError, Sessions, TokenPair};
@@ -218,6 +219,25 @@ async fn body_of(body: Body) -> Option<Bytes> {
     axum::body::to_bytes(body, BODY_LIMIT).await.ok()
 }
 
+/// A refusal answered here, before the stage's own checks (a body over the limit, a malformed
+/// request, a session that could not be started): the one event and the one metric the other
+/// refusals of its stage produce (`login_refused`, `refresh_refused`).
+fn refused(stage: Stage, code: &'static str) {
+    count_refusal(stage, code);
+    let event = match stage {
+        Stage::Login => "login_refused",
+        Stage::Refresh => "refresh_refused",
+        Stage::Access => "access_refused",
+    };
+    tracing::info!(
+        target: crate::TRACING_TARGET,
+        event,
+        outcome = "rejected",
+        code,
+        risk = "low",
+    );
+}
+
 fn too_large() -> Response {
     problem(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -243,9 +263,11 @@ struct Login {
 async fn login(State(state): State<AuthState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Some(bytes) = body_of(body).await else {
+        refused(Stage::Login, "request_too_large");
         return too_large();
     };
     let Some(login) = json_body::<Login>(&parts.headers, &bytes) else {
+        refused(Stage::Login, "invalid_request");
         return problem(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -292,12 +314,15 @@ async fn login(State(state): State<AuthState>, req: Request) -> Response {
         .await
     {
         Ok(pair) => pair_response(&pair),
-        Err(e) => problem_retry(
-            e.status(),
-            e.code(),
-            "the session could not be started",
-            e.retry_after_secs(),
-        ),
+        Err(e) => {
+            refused(Stage::Login, e.code());
+            problem_retry(
+                e.status(),
+                e.code(),
+                "the session could not be started",
+                e.retry_after_secs(),
+            )
+        }
     }
 }
 
@@ -310,6 +335,7 @@ async fn refresh(State(state): State<AuthState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let form = is_form(&parts.headers);
     let Some(bytes) = body_of(body).await else {
+        refused(Stage::Refresh, "request_too_large");
         return if form {
             oauth_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -320,12 +346,19 @@ async fn refresh(State(state): State<AuthState>, req: Request) -> Response {
             too_large()
         };
     };
-    let client = state.client.of(&parts.extensions, &parts.headers);
+    // The client's address only for a device fingerprint of the client's network.
+    let client = state
+        .sessions
+        .config()
+        .device_fingerprint()
+        .filter(|fp| fp.reads_address())
+        .and_then(|_| state.client.of(&parts.extensions, &parts.headers));
     let device = Device::new(&parts.headers, client);
     if form {
         return oauth_refresh(&state.sessions, &bytes, &device).await;
     }
     let Some(body) = json_body::<Refresh>(&parts.headers, &bytes) else {
+        refused(Stage::Refresh, "invalid_request");
         return problem(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -455,11 +488,15 @@ fn parse_grant(bytes: &[u8]) -> Result<Grant, &'static str> {
 async fn oauth_refresh(sessions: &Sessions, bytes: &[u8], device: &Device<'_>) -> Response {
     let grant = match parse_grant(bytes) {
         Ok(grant) => grant,
-        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
+        Err(why) => {
+            refused(Stage::Refresh, "invalid_request");
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why);
+        }
     };
     match grant.grant_type.as_deref() {
         Some("refresh_token") => {}
         Some(_) => {
+            refused(Stage::Refresh, "unsupported_grant_type");
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -467,6 +504,7 @@ async fn oauth_refresh(sessions: &Sessions, bytes: &[u8], device: &Device<'_>) -
             );
         }
         None => {
+            refused(Stage::Refresh, "invalid_request");
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -475,6 +513,7 @@ async fn oauth_refresh(sessions: &Sessions, bytes: &[u8], device: &Device<'_>) -
         }
     }
     let Some(token) = grant.refresh_token.filter(|t| !t.is_empty()) else {
+        refused(Stage::Refresh, "invalid_request");
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -490,6 +529,7 @@ async fn oauth_refresh(sessions: &Sessions, bytes: &[u8], device: &Device<'_>) -
                 .map(str::to_owned)
                 .collect();
             if scopes.is_empty() {
+                refused(Stage::Refresh, "invalid_scope");
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",

@@ -277,3 +277,122 @@ fn every_refusal_is_one_event_and_one_metric_with_its_code_here() {
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(!text.contains("password"), "{text}");
 }
+
+/// Review item 3: the routes' own refusals (a body over the limit, a malformed request, a grant
+/// type not served, an empty scope) are each one event and one metric of their stage, as the
+/// refusals of the stage's own checks are.
+#[cfg(all(feature = "metrics", feature = "axum"))]
+#[test]
+fn the_routes_early_refusals_are_one_event_and_one_metric() {
+    crate::alone(
+        "audit::the_routes_early_refusals_are_one_event_and_one_metric",
+        the_routes_early_refusals_are_one_event_and_one_metric_here,
+    );
+}
+
+#[cfg(all(feature = "metrics", feature = "axum"))]
+fn the_routes_early_refusals_are_one_event_and_one_metric_here() {
+    use tower_hmac_sessions::routes::AuthRoutes;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let sessions = Arc::new(
+                Sessions::new(
+                    SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
+                    MemorySessionStore::new(),
+                    SessionConfig::new("https://auth.example.com", "orders-api"),
+                )
+                .with_clock(ManualClock::at_unix(1_800_000_000)),
+            );
+            let guard = LoginGuard::new(LoginLimits::new()).unwrap();
+            let check = |_: &str, _: &str| None::<Vec<String>>;
+            let app: axum::Router = AuthRoutes::new(sessions, guard, check).into_router();
+            let post = |path: &'static str, content_type: &'static str, body: String| {
+                let app = app.clone();
+                async move {
+                    let req = Request::post(path)
+                        .header("content-type", content_type)
+                        .body(axum::body::Body::from(body))
+                        .unwrap();
+                    app.oneshot(req).await.unwrap().status().as_u16()
+                }
+            };
+            let form = "application/x-www-form-urlencoded";
+            let json = "application/json";
+            let expect = |stage: &str, code: &str| {
+                let (seen, _) = seen(&captured, 0, &snapshotter);
+                assert_eq!(
+                    seen.counters,
+                    vec![(stage.to_owned(), code.to_owned(), 1)],
+                    "{stage} {code}: one metric"
+                );
+                let events: Vec<_> = seen
+                    .events
+                    .iter()
+                    .filter(|e| e.contains(&format!("code=\"{code}\"")))
+                    .collect();
+                assert_eq!(events.len(), 1, "{stage} {code}: one event: {events:?}");
+                assert!(
+                    events[0].contains(&format!("{stage}_refused")),
+                    "{events:?}"
+                );
+                captured.0.lock().unwrap().clear();
+            };
+
+            let big = "x".repeat(9000);
+            assert_eq!(post("/auth/login", json, big.clone()).await, 413);
+            expect("login", "request_too_large");
+            assert_eq!(post("/auth/login", json, "{}".into()).await, 400);
+            expect("login", "invalid_request");
+            assert_eq!(
+                post(
+                    "/auth/refresh",
+                    form,
+                    format!("grant_type=refresh_token&pad={big}")
+                )
+                .await,
+                413
+            );
+            expect("refresh", "request_too_large");
+            assert_eq!(
+                post(
+                    "/auth/refresh",
+                    form,
+                    "grant_type=password&refresh_token=t".into()
+                )
+                .await,
+                400
+            );
+            expect("refresh", "unsupported_grant_type");
+            assert_eq!(
+                post("/auth/refresh", form, "grant_type=refresh_token".into()).await,
+                400
+            );
+            expect("refresh", "invalid_request");
+            assert_eq!(
+                post(
+                    "/auth/refresh",
+                    form,
+                    "grant_type=refresh_token&refresh_token=t&scope=".into()
+                )
+                .await,
+                400
+            );
+            expect("refresh", "invalid_scope");
+        });
+    });
+}

@@ -885,3 +885,59 @@ async fn claims_extracted_without_the_layer_answer_as_the_hmac_layers_identity_d
             .contains("BearerAuthLayer")
     );
 }
+
+/// Review item 2: the layer reads the client's address only for a fingerprint of the client's
+/// network; one of headers only (User-Agent) never needs it.
+#[tokio::test]
+async fn the_layer_reads_the_address_only_for_a_fingerprint_of_the_network() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower_hmac_sessions::{ClientAddress, Device, Fingerprint};
+
+    for (fingerprint, reads) in [
+        (Fingerprint::headers(["User-Agent"]).unwrap(), 0),
+        (
+            Fingerprint::headers(["User-Agent"])
+                .unwrap()
+                .client_network(24, 56),
+            1,
+        ),
+    ] {
+        let clock = clock();
+        let s = Arc::new(sessions_with(
+            SigningKeys::new("k1", key(1)).unwrap(),
+            config().fingerprint(fingerprint),
+            &clock,
+        ));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("user-agent", "curl/8".parse().unwrap());
+        let address = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+        let pair = s
+            .login_from("alice", &scopes(), &Device::new(&headers, address))
+            .await
+            .unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let svc = ServiceBuilder::new()
+            .layer(
+                BearerAuthLayer::new(Arc::clone(&s)).client_address(ClientAddress::from_fn(
+                    move |_, _| {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        address
+                    },
+                )),
+            )
+            .service_fn(|_req: Request<String>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(
+                    http_body_util::Full::<bytes::Bytes>::default(),
+                ))
+            });
+        let req = Request::get("/me")
+            .header("authorization", format!("Bearer {}", pair.access_token))
+            .header("user-agent", "curl/8")
+            .body(String::new())
+            .unwrap();
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(calls.load(Ordering::SeqCst), reads);
+    }
+}
