@@ -215,13 +215,20 @@ impl VaultError {
     }
 }
 
-fn check_upstream(upstream: &str) -> Result<(), VaultError> {
-    let ok = !upstream.is_empty()
-        && upstream.len() <= MAX_UPSTREAM_LEN
-        && upstream
+/// Whether `name` is a valid upstream name: 1 to [`MAX_UPSTREAM_LEN`] bytes of ASCII letters,
+/// digits, `.`, `_` and `-` (the vault's records and the client's upstreams alike).
+pub(crate) fn is_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_UPSTREAM_LEN
+        && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    ok.then_some(()).ok_or(VaultError::InvalidUpstream)
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn check_upstream(upstream: &str) -> Result<(), VaultError> {
+    is_upstream_name(upstream)
+        .then_some(())
+        .ok_or(VaultError::InvalidUpstream)
 }
 
 /// The associated data of a record: it opens only as the record of this user and upstream.
@@ -467,6 +474,7 @@ impl Vault {
         user: &UserHash,
         upstream: &str,
     ) -> Result<Option<Entry>, VaultError> {
+        check_upstream(upstream)?;
         match self.store.get(user, upstream).await? {
             Some(record) => Ok(Some(Entry {
                 tokens: self.open(&record)?,
@@ -506,6 +514,7 @@ impl Vault {
         upstream: &str,
         reason: &'static str,
     ) -> Result<bool, VaultError> {
+        check_upstream(upstream)?;
         let deleted = self.store.delete(user, upstream).await?;
         if deleted {
             self.auditor.emit(
@@ -609,6 +618,28 @@ mod tests {
         assert_eq!(entry.tokens.refresh_token(), Some("refresh-1"));
         assert!(entry.tokens.grants(&["read"]) && !entry.tokens.grants(&["write"]));
         assert!(!format!("{:?}", entry.tokens).contains("secret-access"));
+    }
+
+    #[tokio::test]
+    async fn the_hashed_calls_refuse_an_invalid_upstream_like_the_others() {
+        let vault = vault();
+        let alice = vault.user_hash("alice").unwrap();
+        for upstream in ["", "a/b", "a:b", &"u".repeat(MAX_UPSTREAM_LEN + 1)] {
+            assert!(
+                matches!(
+                    vault.get_hashed(&alice, upstream).await,
+                    Err(VaultError::InvalidUpstream)
+                ),
+                "get_hashed {upstream:?}"
+            );
+            assert!(
+                matches!(
+                    vault.revoke_hashed(&alice, upstream, "revoked").await,
+                    Err(VaultError::InvalidUpstream)
+                ),
+                "revoke_hashed {upstream:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use super::error::ConfigError;
-use crate::{MAX_UPSTREAM_LEN, MAX_USER_LEN};
+use crate::MAX_USER_LEN;
 
 /// How long before its expiry the background refresher renews an access token: 30 minutes.
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(30 * 60);
@@ -181,13 +181,7 @@ impl UpstreamBuilder {
     /// The checked settings: a valid name, `https://` URLs without user info, query or
     /// fragment (or loopback `http://` if allowed), a non-empty client id.
     pub fn build(self) -> Result<Upstream, ConfigError> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= MAX_UPSTREAM_LEN
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !name_ok {
+        if !crate::vault::is_upstream_name(&self.name) {
             return Err(ConfigError::InvalidName);
         }
         if self.client_id.is_empty() || self.client_id.len() > MAX_USER_LEN {

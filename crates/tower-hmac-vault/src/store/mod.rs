@@ -77,6 +77,41 @@ impl VaultStoreError {
             source: source.into(),
         }
     }
+
+    /// Why a store refused to start on its configuration, when that is the failure (not a
+    /// backend that could not be reached).
+    pub fn refused(&self) -> Option<&StoreRefused> {
+        self.source.downcast_ref()
+    }
+}
+
+/// A store refused to start: its configuration (or its backend's) would break the vault's
+/// guarantees. The source of the [`VaultStoreError`] ([`VaultStoreError::refused`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreRefused {
+    /// Redis may evict keys under memory pressure (`maxmemory-policy` is not `noeviction`): an
+    /// evicted record loses a user's tokens, an evicted index entry hides a record from the
+    /// refresher and from a master key rotation's re-encryption.
+    #[error(
+        "Redis maxmemory-policy is {policy:?}, which can evict the vault's records and index \
+         entries (an evicted index entry escapes re-encryption); set `maxmemory-policy \
+         noeviction` on this Redis, or use one of its own"
+    )]
+    EvictingPolicy {
+        /// The policy found.
+        policy: String,
+    },
+    /// A PostgreSQL schema name that is not plain: lower-case letters, digits and `_` only, not
+    /// starting with a digit, at most 63 bytes.
+    #[error(
+        "schema {schema:?}: lower-case letters, digits and _ only, not starting with a digit, at \
+         most 63 bytes"
+    )]
+    InvalidSchema {
+        /// The name given.
+        schema: String,
+    },
 }
 
 /// Sealed records by (user hash, upstream), with compare-and-set writes.

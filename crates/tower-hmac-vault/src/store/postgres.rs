@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{DEFAULT_TIMEOUT, SealedRecord, VaultStore, VaultStoreError, bounded};
+use super::{DEFAULT_TIMEOUT, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded};
 use crate::UserHash;
 
 const TABLE: &str = "tower_hmac_vault";
@@ -137,9 +137,9 @@ fn check_schema(schema: &str) -> Result<(), VaultStoreError> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !schema.starts_with(|c: char| c.is_ascii_digit());
     ok.then_some(()).ok_or_else(|| {
-        VaultStoreError::new(format!(
-            "schema {schema:?}: lower-case letters, digits and _ only, not starting with a digit"
-        ))
+        VaultStoreError::new(StoreRefused::InvalidSchema {
+            schema: schema.to_owned(),
+        })
     })
 }
 
@@ -190,13 +190,23 @@ impl PostgresVaultStore {
                 .map_err(store_error)
         })
         .await?;
-        Ok(Self::from_pool(pool, schema).await?.with_timeout(timeout))
+        Self::from_pool_with_timeout(pool, schema, timeout).await
     }
 
     /// A store on an existing pool (bound its acquire time and `statement_timeout` yourself);
     /// the table lives in `schema` (made if missing) or the connection's default. Creates the
     /// table and its indexes if missing, within [`DEFAULT_TIMEOUT`].
     pub async fn from_pool(pool: PgPool, schema: Option<&str>) -> Result<Self, VaultStoreError> {
+        Self::from_pool_with_timeout(pool, schema, DEFAULT_TIMEOUT).await
+    }
+
+    /// [`from_pool`](Self::from_pool) with the store's per-operation timeout, which bounds the
+    /// table's creation too.
+    async fn from_pool_with_timeout(
+        pool: PgPool,
+        schema: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, VaultStoreError> {
         let table = match schema {
             Some(schema) => {
                 check_schema(schema)?;
@@ -208,7 +218,8 @@ impl PostgresVaultStore {
             pool,
             timeout: DEFAULT_TIMEOUT,
             sql: Arc::new(Sql::new(&table)),
-        };
+        }
+        .with_timeout(timeout);
         bounded(store.timeout, store.create(schema, &table)).await?;
         Ok(store)
     }

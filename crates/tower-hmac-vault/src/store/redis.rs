@@ -43,7 +43,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
-use super::{DEFAULT_TIMEOUT, SealedRecord, VaultStore, VaultStoreError, bounded};
+use super::{DEFAULT_TIMEOUT, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded};
 use crate::UserHash;
 
 /// How many buckets each cross-user index is split in (one per first hex digit of a user hash).
@@ -233,7 +233,11 @@ impl RedisVaultStore<ConnectionManager> {
     pub const DEFAULT_PREFIX: &str = "tower-hmac:vault:";
 
     /// Connects to `url` (`redis://…`), keys under `prefix`, with [`DEFAULT_TIMEOUT`]; fails
-    /// when Redis does not answer a `PING` within it.
+    /// when Redis does not answer a `PING` within it, and refuses
+    /// ([`StoreRefused::EvictingPolicy`]) a Redis whose `maxmemory-policy` is not `noeviction`:
+    /// an evicted record or index entry breaks the vault's guarantees (a record a master key
+    /// rotation never re-encrypts, a refresh that never comes). Where `CONFIG` is not allowed
+    /// (managed Redis) a warning says what to check.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, VaultStoreError> {
         Self::connect_with_timeout(url, prefix, DEFAULT_TIMEOUT).await
     }
@@ -260,6 +264,7 @@ impl RedisVaultStore<ConnectionManager> {
         .await?;
         let store = Self::from_connection(conn, prefix)?.with_timeout(timeout);
         store.ping().await?;
+        store.check_eviction_policy().await?;
         Ok(store)
     }
 }
@@ -320,6 +325,42 @@ where
     /// The two index keys of bucket `b` (expiring, sealed).
     fn index_keys(&self, b: usize) -> [String; 2] {
         ["expiring", "sealed"].map(|kind| format!("{}{{index-{b:x}}}:{kind}", self.prefix))
+    }
+
+    /// Refuses a Redis that may evict keys (`maxmemory-policy` other than `noeviction`); warns
+    /// when the policy cannot be read.
+    async fn check_eviction_policy(&self) -> Result<(), VaultStoreError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        let mut conn = self.conn.clone();
+        // Outer error: no answer (the store cannot be used); inner: an answer that is an error,
+        // such as CONFIG not being allowed.
+        let answer = bounded(self.timeout, async {
+            match cmd.query_async::<Vec<String>>(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::Io || e.is_timeout() => Err(store_error(e)),
+                answer => Ok(answer),
+            }
+        })
+        .await?;
+        let why = match answer {
+            Ok(pair) => match pair.get(1) {
+                Some(policy) if policy == "noeviction" => return Ok(()),
+                Some(policy) => {
+                    return Err(VaultStoreError::new(StoreRefused::EvictingPolicy {
+                        policy: policy.clone(),
+                    }));
+                }
+                None => "CONFIG GET returned no policy".to_owned(),
+            },
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(
+            target: "tower_hmac::vault",
+            why,
+            "cannot read Redis's maxmemory-policy (CONFIG not allowed?): make sure it is \
+             noeviction, or an evicted record or index entry may escape re-encryption"
+        );
+        Ok(())
     }
 
     /// One Redis call, bounded by the timeout.

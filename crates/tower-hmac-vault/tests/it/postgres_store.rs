@@ -5,15 +5,19 @@
 
 use std::time::Duration;
 
-use tower_hmac_vault::store::{PostgresVaultStore, VaultStore as _};
+use tower_hmac_integration::wait::eventually;
+use tower_hmac_vault::store::{PostgresVaultStore, StoreRefused, VaultStore as _};
 
-use crate::store_support::{database_url, postgres_cleanup, postgres_store, silent_server};
+use crate::store_support::{
+    PATIENT, database_url, postgres_cleanup, postgres_store, silent_server, unique_schema,
+};
 
 #[tokio::test]
 async fn the_table_has_its_columns_primary_key_and_indexes() {
     let (store, schema) = postgres_store("layout").await;
-    // Opened again on the same schema: nothing to create, nothing lost.
-    let again = PostgresVaultStore::from_pool(store.pool().clone(), Some(&schema))
+    // Opened again on the same schema: nothing to create, nothing lost. (Patient: another test
+    // holds the creation's lock for longer than the default timeout.)
+    let again = PostgresVaultStore::connect_with_timeout(&database_url(), Some(&schema), PATIENT)
         .await
         .unwrap();
     again.ping().await.unwrap();
@@ -70,8 +74,67 @@ async fn a_postgres_that_never_answers_is_an_error_within_the_timeout() {
 
 #[tokio::test]
 async fn a_schema_name_that_is_not_plain_is_refused() {
-    for schema in ["", "Upper", "a;b", "a.b"] {
-        let answer = PostgresVaultStore::connect(&database_url(), Some(schema)).await;
-        assert!(answer.is_err(), "{schema:?}");
+    // Refused before any connection: the URL names a server that never answers, which would
+    // be another error (a timeout) if the name were not checked first.
+    let (_server, port) = silent_server();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let too_long = "a".repeat(64);
+    for schema in ["", "Upper", "a;b", "a.b", "1a", "a-b", too_long.as_str()] {
+        let refused = PostgresVaultStore::connect(&url, Some(schema))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.refused(),
+            Some(&StoreRefused::InvalidSchema {
+                schema: schema.into()
+            }),
+            "{schema:?}: {refused}"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_is_created_within_the_timeout_given_to_connect() {
+    // Another instance holds the creation's lock for longer than the default timeout (500 ms,
+    // as the server's clock counts the wait): a store given a longer timeout waits for it.
+    let schema = unique_schema("slow_create");
+    let holder = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tower_hmac_vault schema'))")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    // The store's connections, told from every other by their application name.
+    let url = format!("{}?application_name={schema}", database_url());
+    let connecting = tokio::spawn({
+        let schema = schema.clone();
+        async move { PostgresVaultStore::connect_with_timeout(&url, Some(&schema), PATIENT).await }
+    });
+    let waited_past_default =
+        eventually("the store waits past the default timeout, or fails", || {
+            let (holder, schema) = (holder.clone(), schema.clone());
+            let finished = connecting.is_finished();
+            async move {
+                if finished {
+                    return Some(false);
+                }
+                let waiting: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'
+                 AND now() - query_start > interval '1 second')",
+                )
+                .bind(&schema)
+                .fetch_one(&holder)
+                .await
+                .ok()?;
+                waiting.then_some(true)
+            }
+        })
+        .await;
+    lock.rollback().await.unwrap();
+    let store = connecting.await.unwrap();
+    assert!(waited_past_default, "failed while waiting: {store:?}");
+    let store = store.unwrap();
+    store.ping().await.unwrap();
+    postgres_cleanup(&store, &schema).await;
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use tower_hmac_vault::UserHash;
-use tower_hmac_vault::store::{RedisVaultStore, SealedRecord, VaultStore as _};
+use tower_hmac_vault::store::{RedisVaultStore, SealedRecord, StoreRefused, VaultStore as _};
 
 use crate::store_support::{redis_cleanup, redis_connection, redis_store, silent_server};
 
@@ -222,4 +222,45 @@ async fn a_prefix_with_a_brace_is_refused() {
             "{prefix}"
         );
     }
+}
+
+/// Sets `maxmemory-policy` on one node of a cluster of the test's own (never the shared Redis).
+async fn set_policy(port: u16, policy: &str) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg(policy)
+        .query_async::<()>(&mut tower_hmac_integration::cluster::node(port).await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_keys_is_refused_at_connect() {
+    // The cluster's nodes are Redis servers of this test's own, each on a port the OS gave;
+    // each is connected to directly here (not as a cluster).
+    let cluster = tower_hmac_integration::cluster::Cluster::start().await;
+    let (evicting, safe) = (cluster.ports()[0], cluster.ports()[1]);
+    set_policy(evicting, "allkeys-lru").await;
+    let connect = |port: u16| async move {
+        RedisVaultStore::connect_with_timeout(
+            &format!("redis://127.0.0.1:{port}"),
+            "t:",
+            tower_hmac_integration::wait::PATIENCE,
+        )
+        .await
+    };
+
+    let refused = connect(evicting).await.unwrap_err();
+    assert_eq!(
+        refused.refused(),
+        Some(&StoreRefused::EvictingPolicy {
+            policy: "allkeys-lru".into()
+        }),
+        "{refused}"
+    );
+    connect(safe).await.unwrap();
+
+    set_policy(evicting, "noeviction").await;
+    connect(evicting).await.unwrap();
 }
