@@ -127,6 +127,34 @@ fn seen(captured: &Captured, from: usize, snapshotter: &Snapshotter) -> (Seen, u
     (Seen { events, counters }, text.len())
 }
 
+/// Runs `test` on a current-thread runtime with this thread's events captured and its metrics
+/// recorded by a local `DebuggingRecorder` (run it `alone`: the recorder is the thread's);
+/// returns everything logged.
+#[cfg(feature = "metrics")]
+fn with_events_and_metrics<F>(test: impl FnOnce(Captured, Snapshotter) -> F) -> String
+where
+    F: std::future::Future<Output = ()>,
+{
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test(captured.clone(), snapshotter));
+    });
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
 /// Issue 24 item 10 (sessions): each refusal of the bearer layer, of a refresh and of a login is
 /// exactly one decision event on `tower_hmac::sessions` and one increment of
 /// `tower_hmac_sessions_refusals_total{stage, code}`, with the stable code.
@@ -141,140 +169,122 @@ fn every_refusal_is_one_event_and_one_metric_with_its_code() {
 
 #[cfg(feature = "metrics")]
 fn every_refusal_is_one_event_and_one_metric_with_its_code_here() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let clock = ManualClock::at_unix(1_800_000_000);
-            let sessions = Arc::new(
-                Sessions::new(
-                    SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
-                    MemorySessionStore::new(),
-                    SessionConfig::new("https://auth.example.com", "orders-api"),
-                )
-                .with_clock(clock.clone()),
-            );
-            let svc = ServiceBuilder::new()
-                .layer(BearerAuthLayer::new(Arc::clone(&sessions)))
-                .service_fn(|_req: Request<Full<Bytes>>| async {
-                    Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
-                });
-            let call = |authorization: Option<String>| {
-                let svc = svc.clone();
-                async move {
-                    let mut req = Request::get("/me").body(Full::default()).unwrap();
-                    if let Some(value) = authorization {
-                        req.headers_mut()
-                            .insert(AUTHORIZATION, value.parse().unwrap());
-                    }
-                    svc.oneshot(req).await.unwrap().status().as_u16()
+    let text = with_events_and_metrics(|captured, snapshotter| async move {
+        let clock = ManualClock::at_unix(1_800_000_000);
+        let sessions = Arc::new(
+            Sessions::new(
+                SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
+                MemorySessionStore::new(),
+                SessionConfig::new("https://auth.example.com", "orders-api"),
+            )
+            .with_clock(clock.clone()),
+        );
+        let svc = ServiceBuilder::new()
+            .layer(BearerAuthLayer::new(Arc::clone(&sessions)))
+            .service_fn(|_req: Request<Full<Bytes>>| async {
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+            });
+        let call = |authorization: Option<String>| {
+            let svc = svc.clone();
+            async move {
+                let mut req = Request::get("/me").body(Full::default()).unwrap();
+                if let Some(value) = authorization {
+                    req.headers_mut()
+                        .insert(AUTHORIZATION, value.parse().unwrap());
                 }
-            };
-            let guard =
-                LoginGuard::new(LoginLimits::new().failures(1, 10, Duration::from_secs(60)))
-                    .unwrap()
-                    .with_clock(clock.clone());
-            let client = Some(IpAddr::from([198, 51, 100, 7]));
-            let at = std::cell::Cell::new(0);
-            // What comes before the refusal under test (logins, revocations) is not counted.
-            let skip = || at.set(seen(&captured, at.get(), &snapshotter).1);
-            let expect = |stage: &str, code: &str| {
-                let (seen, end) = seen(&captured, at.get(), &snapshotter);
-                at.set(end);
-                assert_eq!(
-                    seen.counters,
-                    vec![(stage.to_owned(), code.to_owned(), 1)],
-                    "{stage} {code}: one metric"
-                );
-                assert_eq!(
-                    seen.events.len(),
-                    1,
-                    "{stage} {code}: one event: {:?}",
-                    seen.events
-                );
-                assert!(
-                    seen.events[0].contains(&format!("code=\"{code}\"")),
-                    "{:?}",
-                    seen.events
-                );
-                assert!(
-                    seen.events[0].contains("tower_hmac::sessions"),
-                    "{:?}",
-                    seen.events
-                );
-            };
-
-            // The bearer layer.
-            assert_eq!(call(None).await, 401);
-            expect("access", "missing_token");
-            assert_eq!(call(Some("Bearer not.a.jwt".into())).await, 401);
-            expect("access", "invalid_token");
-            let pair = sessions.login("alice", &[]).await.unwrap();
-            clock.advance(Duration::from_secs(900 + 31));
+                svc.oneshot(req).await.unwrap().status().as_u16()
+            }
+        };
+        let guard = LoginGuard::new(LoginLimits::new().failures(1, 10, Duration::from_secs(60)))
+            .unwrap()
+            .with_clock(clock.clone());
+        let client = Some(IpAddr::from([198, 51, 100, 7]));
+        let at = std::cell::Cell::new(0);
+        // What comes before the refusal under test (logins, revocations) is not counted.
+        let skip = || at.set(seen(&captured, at.get(), &snapshotter).1);
+        let expect = |stage: &str, code: &str| {
+            let (seen, end) = seen(&captured, at.get(), &snapshotter);
+            at.set(end);
             assert_eq!(
-                call(Some(format!("Bearer {}", pair.access_token))).await,
-                401
+                seen.counters,
+                vec![(stage.to_owned(), code.to_owned(), 1)],
+                "{stage} {code}: one metric"
             );
-            expect("access", "token_expired");
-            let pair = sessions.login("alice", &[]).await.unwrap();
-            let sid = sessions
-                .verify_access(&pair.access_token)
-                .await
-                .unwrap()
-                .sid;
-            sessions.revoke_session(&sid).await.unwrap();
-            skip();
             assert_eq!(
-                call(Some(format!("Bearer {}", pair.access_token))).await,
-                401
+                seen.events.len(),
+                1,
+                "{stage} {code}: one event: {:?}",
+                seen.events
             );
-            expect("access", "token_revoked");
+            assert!(
+                seen.events[0].contains(&format!("code=\"{code}\"")),
+                "{:?}",
+                seen.events
+            );
+            assert!(
+                seen.events[0].contains("tower_hmac::sessions"),
+                "{:?}",
+                seen.events
+            );
+        };
 
-            // Refresh.
-            assert!(sessions.refresh("no-such-token").await.is_err());
-            expect("refresh", "invalid_grant");
-            assert!(sessions.refresh(&pair.refresh_token).await.is_err());
-            expect("refresh", "session_revoked");
-            let first = sessions.login("alice", &[]).await.unwrap();
-            sessions.refresh(&first.refresh_token).await.unwrap();
-            skip();
-            assert!(sessions.refresh(&first.refresh_token).await.is_err());
-            expect("refresh", "refresh_token_reused");
-            let idle = sessions.login("alice", &[]).await.unwrap();
-            clock.advance(Duration::from_secs(86_400));
-            skip();
-            assert!(sessions.refresh(&idle.refresh_token).await.is_err());
-            expect("refresh", "session_expired");
+        // The bearer layer.
+        assert_eq!(call(None).await, 401);
+        expect("access", "missing_token");
+        assert_eq!(call(Some("Bearer not.a.jwt".into())).await, 401);
+        expect("access", "invalid_token");
+        let pair = sessions.login("alice", &[]).await.unwrap();
+        clock.advance(Duration::from_secs(900 + 31));
+        assert_eq!(
+            call(Some(format!("Bearer {}", pair.access_token))).await,
+            401
+        );
+        expect("access", "token_expired");
+        let pair = sessions.login("alice", &[]).await.unwrap();
+        let sid = sessions
+            .verify_access(&pair.access_token)
+            .await
+            .unwrap()
+            .sid;
+        sessions.revoke_session(&sid).await.unwrap();
+        skip();
+        assert_eq!(
+            call(Some(format!("Bearer {}", pair.access_token))).await,
+            401
+        );
+        expect("access", "token_revoked");
 
-            // Login.
-            let refused = guard.check("alice", client, || false).await.unwrap_err();
-            assert_eq!(refused, LoginRefusal::InvalidCredentials);
-            expect("login", "invalid_credentials");
-            let refused = guard.check("alice", client, || true).await.unwrap_err();
-            assert_eq!(refused.code(), "too_many_failures");
-            expect("login", "too_many_failures");
-            // An accepted login is neither.
-            guard
-                .check("alice", Some(IpAddr::from([203, 0, 113, 9])), || true)
-                .await
-                .unwrap();
-            let (quiet, _) = seen(&captured, at.get(), &snapshotter);
-            assert!(quiet.events.is_empty() && quiet.counters.is_empty());
-        });
+        // Refresh.
+        assert!(sessions.refresh("no-such-token").await.is_err());
+        expect("refresh", "invalid_grant");
+        assert!(sessions.refresh(&pair.refresh_token).await.is_err());
+        expect("refresh", "session_revoked");
+        let first = sessions.login("alice", &[]).await.unwrap();
+        sessions.refresh(&first.refresh_token).await.unwrap();
+        skip();
+        assert!(sessions.refresh(&first.refresh_token).await.is_err());
+        expect("refresh", "refresh_token_reused");
+        let idle = sessions.login("alice", &[]).await.unwrap();
+        clock.advance(Duration::from_secs(86_400));
+        skip();
+        assert!(sessions.refresh(&idle.refresh_token).await.is_err());
+        expect("refresh", "session_expired");
+
+        // Login.
+        let refused = guard.check("alice", client, || false).await.unwrap_err();
+        assert_eq!(refused, LoginRefusal::InvalidCredentials);
+        expect("login", "invalid_credentials");
+        let refused = guard.check("alice", client, || true).await.unwrap_err();
+        assert_eq!(refused.code(), "too_many_failures");
+        expect("login", "too_many_failures");
+        // An accepted login is neither.
+        guard
+            .check("alice", Some(IpAddr::from([203, 0, 113, 9])), || true)
+            .await
+            .unwrap();
+        let (quiet, _) = seen(&captured, at.get(), &snapshotter);
+        assert!(quiet.events.is_empty() && quiet.counters.is_empty());
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(!text.contains("password"), "{text}");
 }
 
@@ -294,105 +304,89 @@ fn the_routes_early_refusals_are_one_event_and_one_metric() {
 fn the_routes_early_refusals_are_one_event_and_one_metric_here() {
     use tower_hmac_sessions::routes::AuthRoutes;
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let sessions = Arc::new(
-                Sessions::new(
-                    SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
-                    MemorySessionStore::new(),
-                    SessionConfig::new("https://auth.example.com", "orders-api"),
-                )
-                .with_clock(ManualClock::at_unix(1_800_000_000)),
+    with_events_and_metrics(|captured, snapshotter| async move {
+        let sessions = Arc::new(
+            Sessions::new(
+                SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
+                MemorySessionStore::new(),
+                SessionConfig::new("https://auth.example.com", "orders-api"),
+            )
+            .with_clock(ManualClock::at_unix(1_800_000_000)),
+        );
+        let guard = LoginGuard::new(LoginLimits::new()).unwrap();
+        let check = |_: &str, _: &str| None::<Vec<String>>;
+        let app: axum::Router = AuthRoutes::new(sessions, guard, check).into_router();
+        let post = |path: &'static str, content_type: &'static str, body: String| {
+            let app = app.clone();
+            async move {
+                let req = Request::post(path)
+                    .header("content-type", content_type)
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+                app.oneshot(req).await.unwrap().status().as_u16()
+            }
+        };
+        let form = "application/x-www-form-urlencoded";
+        let json = "application/json";
+        let expect = |stage: &str, code: &str| {
+            let (seen, _) = seen(&captured, 0, &snapshotter);
+            assert_eq!(
+                seen.counters,
+                vec![(stage.to_owned(), code.to_owned(), 1)],
+                "{stage} {code}: one metric"
             );
-            let guard = LoginGuard::new(LoginLimits::new()).unwrap();
-            let check = |_: &str, _: &str| None::<Vec<String>>;
-            let app: axum::Router = AuthRoutes::new(sessions, guard, check).into_router();
-            let post = |path: &'static str, content_type: &'static str, body: String| {
-                let app = app.clone();
-                async move {
-                    let req = Request::post(path)
-                        .header("content-type", content_type)
-                        .body(axum::body::Body::from(body))
-                        .unwrap();
-                    app.oneshot(req).await.unwrap().status().as_u16()
-                }
-            };
-            let form = "application/x-www-form-urlencoded";
-            let json = "application/json";
-            let expect = |stage: &str, code: &str| {
-                let (seen, _) = seen(&captured, 0, &snapshotter);
-                assert_eq!(
-                    seen.counters,
-                    vec![(stage.to_owned(), code.to_owned(), 1)],
-                    "{stage} {code}: one metric"
-                );
-                let events: Vec<_> = seen
-                    .events
-                    .iter()
-                    .filter(|e| e.contains(&format!("code=\"{code}\"")))
-                    .collect();
-                assert_eq!(events.len(), 1, "{stage} {code}: one event: {events:?}");
-                assert!(
-                    events[0].contains(&format!("{stage}_refused")),
-                    "{events:?}"
-                );
-                captured.0.lock().unwrap().clear();
-            };
+            let events: Vec<_> = seen
+                .events
+                .iter()
+                .filter(|e| e.contains(&format!("code=\"{code}\"")))
+                .collect();
+            assert_eq!(events.len(), 1, "{stage} {code}: one event: {events:?}");
+            assert!(
+                events[0].contains(&format!("{stage}_refused")),
+                "{events:?}"
+            );
+            captured.0.lock().unwrap().clear();
+        };
 
-            let big = "x".repeat(9000);
-            assert_eq!(post("/auth/login", json, big.clone()).await, 413);
-            expect("login", "request_too_large");
-            assert_eq!(post("/auth/login", json, "{}".into()).await, 400);
-            expect("login", "invalid_request");
-            assert_eq!(
-                post(
-                    "/auth/refresh",
-                    form,
-                    format!("grant_type=refresh_token&pad={big}")
-                )
-                .await,
-                413
-            );
-            expect("refresh", "request_too_large");
-            assert_eq!(
-                post(
-                    "/auth/refresh",
-                    form,
-                    "grant_type=password&refresh_token=t".into()
-                )
-                .await,
-                400
-            );
-            expect("refresh", "unsupported_grant_type");
-            assert_eq!(
-                post("/auth/refresh", form, "grant_type=refresh_token".into()).await,
-                400
-            );
-            expect("refresh", "invalid_request");
-            assert_eq!(
-                post(
-                    "/auth/refresh",
-                    form,
-                    "grant_type=refresh_token&refresh_token=t&scope=".into()
-                )
-                .await,
-                400
-            );
-            expect("refresh", "invalid_scope");
-        });
+        let big = "x".repeat(9000);
+        assert_eq!(post("/auth/login", json, big.clone()).await, 413);
+        expect("login", "request_too_large");
+        assert_eq!(post("/auth/login", json, "{}".into()).await, 400);
+        expect("login", "invalid_request");
+        assert_eq!(
+            post(
+                "/auth/refresh",
+                form,
+                format!("grant_type=refresh_token&pad={big}")
+            )
+            .await,
+            413
+        );
+        expect("refresh", "request_too_large");
+        assert_eq!(
+            post(
+                "/auth/refresh",
+                form,
+                "grant_type=password&refresh_token=t".into()
+            )
+            .await,
+            400
+        );
+        expect("refresh", "unsupported_grant_type");
+        assert_eq!(
+            post("/auth/refresh", form, "grant_type=refresh_token".into()).await,
+            400
+        );
+        expect("refresh", "invalid_request");
+        assert_eq!(
+            post(
+                "/auth/refresh",
+                form,
+                "grant_type=refresh_token&refresh_token=t&scope=".into()
+            )
+            .await,
+            400
+        );
+        expect("refresh", "invalid_scope");
     });
 }
