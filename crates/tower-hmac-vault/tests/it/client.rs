@@ -17,6 +17,18 @@ fn me_for(setup: &Setup, user: &str, scopes: &[&str]) -> reqwest_middleware::Req
         .with_extension(OnBehalfOf::new(user, "fake", scopes.iter().copied()))
 }
 
+/// A call on `user`'s behalf that the delegation refuses: the error, its code and its status.
+async fn refusal(
+    setup: &Setup,
+    user: &str,
+    scopes: &[&str],
+) -> (reqwest_middleware::Error, &'static str, u16) {
+    let err = me_for(setup, user, scopes).send().await.unwrap_err();
+    let refused = DelegationError::from_middleware(&err).expect("a delegation error");
+    let (code, status) = (refused.code(), refused.status().as_u16());
+    (err, code, status)
+}
+
 fn code_of(error: &reqwest_middleware::Error) -> &'static str {
     DelegationError::from_middleware(error)
         .expect("a delegation error")
@@ -155,14 +167,9 @@ async fn a_refused_refresh_revokes_the_tokens_and_audits_refresh_failed() {
     setup.up.refuse_refreshes();
     setup.up.expire_all();
 
-    let err = me_for(&setup, "alice", &["profile"])
-        .send()
-        .await
-        .unwrap_err();
+    let (err, code, status) = refusal(&setup, "alice", &["profile"]).await;
 
-    let refused = DelegationError::from_middleware(&err).unwrap();
-    assert_eq!(refused.code(), "refresh_failed");
-    assert_eq!(refused.status(), 401);
+    assert_eq!((code, status), ("refresh_failed", 401));
     assert!(
         setup.stored("alice").await.is_none(),
         "the vault no longer holds them"
@@ -196,14 +203,9 @@ async fn a_token_endpoint_that_is_down_revokes_nothing() {
     setup.up.token_endpoint_down();
     setup.up.expire_all();
 
-    let err = me_for(&setup, "alice", &["profile"])
-        .send()
-        .await
-        .unwrap_err();
+    let (err, code, status) = refusal(&setup, "alice", &["profile"]).await;
 
-    let refused = DelegationError::from_middleware(&err).unwrap();
-    assert_eq!(refused.code(), "upstream_unavailable");
-    assert_eq!(refused.status(), 503);
+    assert_eq!((code, status), ("upstream_unavailable", 503));
     assert!(
         setup.stored("alice").await.is_some(),
         "kept for a later try"
@@ -266,14 +268,9 @@ async fn a_missing_scope_is_refused_before_anything_is_sent() {
     let setup = Setup::new().await;
     setup.link("alice", HOUR, &["profile"]).await;
 
-    let err = me_for(&setup, "alice", &["profile", "repo:write"])
-        .send()
-        .await
-        .unwrap_err();
+    let (err, code, status) = refusal(&setup, "alice", &["profile", "repo:write"]).await;
 
-    let refused = DelegationError::from_middleware(&err).unwrap();
-    assert_eq!(refused.code(), "insufficient_scope");
-    assert_eq!(refused.status(), 403);
+    assert_eq!((code, status), ("insufficient_scope", 403));
     assert_eq!(setup.up.state.me_calls.load(Ordering::SeqCst), 0);
     let audited = setup.events_of(AuditKind::DelegationRefused);
     assert_eq!(audited.len(), 1);
