@@ -203,7 +203,7 @@ async fn a_token_endpoint_that_is_down_revokes_nothing() {
     setup.up.token_endpoint_down();
     setup.up.expire_all();
 
-    let (err, code, status) = refusal(&setup, "alice", &["profile"]).await;
+    let (_, code, status) = refusal(&setup, "alice", &["profile"]).await;
 
     assert_eq!((code, status), ("upstream_unavailable", 503));
     assert!(
@@ -268,7 +268,7 @@ async fn a_missing_scope_is_refused_before_anything_is_sent() {
     let setup = Setup::new().await;
     setup.link("alice", HOUR, &["profile"]).await;
 
-    let (err, code, status) = refusal(&setup, "alice", &["profile", "repo:write"]).await;
+    let (_, code, status) = refusal(&setup, "alice", &["profile", "repo:write"]).await;
 
     assert_eq!((code, status), ("insufficient_scope", 403));
     assert_eq!(setup.up.state.me_calls.load(Ordering::SeqCst), 0);
