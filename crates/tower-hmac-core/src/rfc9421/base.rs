@@ -3,10 +3,8 @@
 use http::HeaderName;
 use http::request::Parts;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sfv::Item;
 
 use super::malformed;
-use super::parse::component_name;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The `application/x-www-form-urlencoded` percent-encode set: all but `A–Z a–z 0–9 * - . _`.
@@ -27,11 +25,22 @@ pub(super) struct Base {
     pub(super) default_port_at: Option<usize>,
 }
 
+/// A covered component, as the signature base needs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Line<'a> {
+    /// Its identifier, serialized (`"@query-param";name="a"`).
+    pub(super) id: &'a str,
+    /// Its name; `None` when the item is not a string.
+    pub(super) name: Option<&'a str>,
+    /// `@query-param`'s `name` parameter.
+    pub(super) query_name: Option<&'a str>,
+}
+
 /// The signature base (RFC 9421 §2.5): a line per component, then `@signature-params`.
-/// `lines`: each covered component with its serialized identifier; `params`: the serialized
-/// inner list with its parameters. Each value is written straight into the base.
+/// `lines`: each covered component; `params`: the serialized inner list with its parameters.
+/// Each value is written straight into the base.
 pub(super) fn signature_base<'a>(
-    lines: impl Iterator<Item = (&'a Item, &'a str)>,
+    lines: impl Iterator<Item = Line<'a>>,
     params: &str,
     parts: &Parts,
     scheme: &str,
@@ -40,11 +49,13 @@ pub(super) fn signature_base<'a>(
         text: String::with_capacity(256),
         default_port_at: None,
     };
-    for (item, id) in lines {
-        let name = component_name(item)?;
-        base.text.push_str(id);
+    for line in lines {
+        let name = line
+            .name
+            .ok_or_else(|| malformed("a covered component is a string"))?;
+        base.text.push_str(line.id);
         base.text.push_str(": ");
-        push_value(&mut base, name, item, parts, scheme)?;
+        push_value(&mut base, name, line.query_name, parts, scheme)?;
         base.text.push('\n');
     }
     base.text.push_str("\"@signature-params\": ");
@@ -100,7 +111,7 @@ fn path(parts: &Parts) -> &str {
 fn push_value(
     base: &mut Base,
     name: &str,
-    item: &Item,
+    query_name: Option<&str>,
     parts: &Parts,
     scheme: &str,
 ) -> Result<(), Rejection> {
@@ -138,12 +149,7 @@ fn push_value(
             out.push_str(parts.uri.query().unwrap_or_default());
         }
         "@query-param" => {
-            let wanted = item
-                .params
-                .get("name")
-                .and_then(|v| v.as_string())
-                .map(|s| s.as_str())
-                .unwrap_or_default();
+            let wanted = query_name.unwrap_or_default();
             let query = parts.uri.query().unwrap_or_default().as_bytes();
             let mut found = None;
             for (n, v) in form_urlencoded::parse(query) {

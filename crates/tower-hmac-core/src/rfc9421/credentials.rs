@@ -2,43 +2,61 @@
 //! body's digests as the body streams.
 
 use std::fmt;
+use std::fmt::Write as _;
+use std::ops::Range;
 
-use sfv::Item;
-
+use super::base::Line;
+use super::parse::{SignatureInput, Value};
 use crate::scheme::{Credentials, Freshness};
 
 /// Parsed `Signature-Input` and `Signature` members.
 #[derive(Clone)]
 pub struct Rfc9421Credentials {
-    pub(super) key_id: String,
+    /// `@signature-params`: the inner list with its parameters, serialized canonically
+    /// (`text[..params_end]`), then the key id and the nonce as sent: one allocation.
+    pub(super) text: String,
+    pub(super) params_end: usize,
+    pub(super) key_id: Range<usize>,
+    /// The `nonce` parameter (covered by the MAC through `@signature-params`).
+    pub(super) nonce: Option<Range<usize>>,
     pub(super) created: u64,
     pub(super) expires: Option<u64>,
-    /// The `nonce` parameter (covered by the MAC through `@signature-params`).
-    pub(super) nonce: Option<String>,
-    pub(super) components: Vec<Item>,
-    pub(super) params: String,
-    /// Where each component's serialized identifier ends in `params`: the signature base's
-    /// lines reuse them instead of serializing the components again.
-    pub(super) component_ends: Vec<usize>,
-    pub(super) signature: Vec<u8>,
+    /// Each covered component, where its identifier is in `params`: the signature base's lines
+    /// reuse them instead of serializing the components again.
+    pub(super) components: Vec<Covered>,
+    pub(super) signature: [u8; 32],
+}
+
+/// A covered component: where its serialized identifier ends in the credentials' `params`
+/// (each starts one byte after the previous one ends, the first after the `(`), where its name
+/// ends in it (the name starts after the identifier's opening quote), and `@query-param`'s
+/// `name` parameter.
+#[derive(Clone, Debug)]
+pub(super) struct Covered {
+    name_end: usize,
+    id_end: usize,
+    query_name: Option<Box<str>>,
 }
 
 impl fmt::Debug for Rfc9421Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rfc9421Credentials")
-            .field("key_id", &self.key_id)
+            .field("key_id", &self.key_id())
             .field("created", &self.created)
-            .field("params", &self.params)
+            .field("params", &self.params())
             .finish_non_exhaustive()
     }
 }
 
 impl Credentials for Rfc9421Credentials {
     fn key_id(&self) -> &str {
-        &self.key_id
+        self.text.get(self.key_id.clone()).unwrap_or_default()
     }
     fn nonce(&self) -> &str {
-        self.nonce.as_deref().unwrap_or_default()
+        self.nonce
+            .clone()
+            .and_then(|nonce| self.text.get(nonce))
+            .unwrap_or_default()
     }
     fn freshness(&self) -> Freshness {
         match self.expires {
@@ -83,13 +101,113 @@ impl fmt::Debug for Rfc9421Pending {
 }
 
 impl Rfc9421Credentials {
-    /// Each covered component with its identifier as serialized in `params` (`(` then the
-    /// identifiers separated by one space).
-    pub(super) fn lines(&self) -> impl Iterator<Item = (&Item, &str)> {
-        let starts = std::iter::once(1).chain(self.component_ends.iter().map(|end| end + 1));
-        self.components
-            .iter()
-            .zip(starts.zip(&self.component_ends))
-            .map(|(item, (start, &end))| (item, self.params.get(start..end).unwrap_or_default()))
+    /// The credentials of a checked Signature-Input: `@signature-params` serialized as RFC 8941
+    /// writes it (what the client signed), by hand: after the checks every value is a string or
+    /// an integer. `None` for another value (the checks refuse it first).
+    pub(super) fn new(
+        list: &SignatureInput<'_>,
+        key_id: &str,
+        nonce: Option<&str>,
+        created: u64,
+        expires: Option<u64>,
+        signature: [u8; 32],
+    ) -> Option<Self> {
+        let mut text = String::with_capacity(160 + key_id.len() + nonce.map_or(0, str::len));
+        let mut components = Vec::with_capacity(list.items.len());
+        text.push('(');
+        for (i, item) in list.items.iter().enumerate() {
+            if i > 0 {
+                text.push(' ');
+            }
+            push_string(&mut text, item.name.as_deref()?);
+            let name_end = text.len() - 1;
+            let query_name = match &item.params.name {
+                Some(Value::String(name)) => {
+                    text.push_str(";name=");
+                    push_string(&mut text, name);
+                    Some(Box::from(&**name))
+                }
+                Some(_) => return None,
+                None => None,
+            };
+            components.push(Covered {
+                name_end,
+                id_end: text.len(),
+                query_name,
+            });
+        }
+        text.push(')');
+        for (key, value) in &list.params {
+            text.push(';');
+            text.push_str(key);
+            text.push('=');
+            match value {
+                Value::Integer(i) => {
+                    let _ = write!(text, "{i}");
+                }
+                Value::String(s) => push_string(&mut text, s),
+                Value::Other => return None,
+            }
+        }
+        let params_end = text.len();
+        text.push_str(key_id);
+        let key_id = params_end..text.len();
+        let nonce = nonce.map(|nonce| {
+            let start = text.len();
+            text.push_str(nonce);
+            start..text.len()
+        });
+        Some(Self {
+            text,
+            params_end,
+            key_id,
+            nonce,
+            created,
+            expires,
+            components,
+            signature,
+        })
     }
+
+    /// `@signature-params`' value.
+    pub(super) fn params(&self) -> &str {
+        self.text.get(..self.params_end).unwrap_or_default()
+    }
+
+    /// Whether the signature covers the component `name`.
+    pub(super) fn covers(&self, name: &str) -> bool {
+        self.lines().any(|line| line.name == Some(name))
+    }
+
+    /// Each covered component's line: its identifier as serialized in `params` and its name.
+    pub(super) fn lines(&self) -> impl Iterator<Item = Line<'_>> + Clone {
+        let params = self.params();
+        let mut start = 1;
+        self.components.iter().map(move |c| {
+            let line = Line {
+                id: params.get(start..c.id_end).unwrap_or_default(),
+                name: params.get(start + 1..c.name_end),
+                query_name: c.query_name.as_deref(),
+            };
+            start = c.id_end + 1;
+            line
+        })
+    }
+}
+
+/// Appends an RFC 8941 string: quoted, `"` and `\` escaped (the parsers let no other byte
+/// through but visible ASCII and space).
+fn push_string(out: &mut String, s: &str) {
+    out.push('"');
+    if s.bytes().any(|b| b == b'"' || b == b'\\') {
+        for c in s.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    } else {
+        out.push_str(s);
+    }
+    out.push('"');
 }

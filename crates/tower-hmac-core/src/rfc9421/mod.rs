@@ -24,6 +24,7 @@
 
 mod base;
 mod credentials;
+mod fast;
 mod parse;
 mod scheme;
 mod sign;

@@ -1,11 +1,14 @@
 //! Parsing `Signature-Input` and `Signature`: RFC 8941 dictionaries, each member name
 //! once.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::HeaderName;
 use http::request::Parts;
-use sfv::{BareItem, Dictionary, Item, Parser};
+
+use arrayvec::ArrayVec;
+use sfv::{Dictionary, Parser};
 
 use super::{MAX_LABELS, malformed};
 use crate::rejection::Rejection;
@@ -73,32 +76,14 @@ impl fmt::Display for Strict {
 
 impl std::error::Error for Strict {}
 
-/// The member names seen so far: each once, at most [`MAX_LABELS`].
-fn note_member<'de>(seen: &mut Vec<&'de sfv::KeyRef>, key: &'de sfv::KeyRef) -> Result<(), Strict> {
-    if seen.len() >= MAX_LABELS || seen.contains(&key) {
+/// The member names seen so far: each once, at most [`MAX_LABELS`] (kept on the stack).
+type Seen<'de> = ArrayVec<&'de sfv::KeyRef, MAX_LABELS>;
+
+fn note_member<'de>(seen: &mut Seen<'de>, key: &'de sfv::KeyRef) -> Result<(), Strict> {
+    if seen.contains(&key) {
         return Err(Strict);
     }
-    seen.push(key);
-    Ok(())
-}
-
-/// Collects parameters into an owned map.
-struct ParamsInto<'a>(&'a mut sfv::Parameters);
-
-impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_> {
-    type Out = ();
-    type Error = Strict;
-    fn parameter(
-        &mut self,
-        key: &'de sfv::KeyRef,
-        value: sfv::BareItemFromInput<'de>,
-    ) -> Result<(), Strict> {
-        self.0.insert(key.to_owned(), value.into());
-        Ok(())
-    }
-    fn finish(self) -> Result<(), Strict> {
-        Ok(())
-    }
+    seen.try_push(key).map_err(|_| Strict)
 }
 
 fn not_a_dictionary(_: sfv::Error) -> Rejection {
@@ -109,39 +94,98 @@ fn not_a_dictionary(_: sfv::Error) -> Rejection {
 
 /// The signature parameters a Signature-Input member may carry, in the order RFC 9421 §2.3
 /// lists them (the client's order is kept separately).
-const SIGNATURE_PARAMS: [&sfv::KeyRef; 6] = [
-    sfv::KeyRef::constant("created"),
-    sfv::KeyRef::constant("expires"),
-    sfv::KeyRef::constant("nonce"),
-    sfv::KeyRef::constant("alg"),
-    sfv::KeyRef::constant("keyid"),
-    sfv::KeyRef::constant("tag"),
-];
+pub(super) const SIGNATURE_PARAMS: [&str; 6] =
+    ["created", "expires", "nonce", "alg", "keyid", "tag"];
 
-/// The inner list of the member a server verifies: the covered components, and the signature
-/// parameters in the client's order (no map: a parameter is one of six, each at most once).
-#[derive(Debug, Default)]
-pub(super) struct SignatureInput {
-    pub(super) items: Vec<Item>,
-    pub(super) params: Vec<(&'static sfv::KeyRef, BareItem)>,
+/// A bare item as this scheme reads it: every parameter it accepts is an integer or a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Value<'a> {
+    Integer(i64),
+    String(Cow<'a, str>),
+    /// Any other type (token, decimal, boolean, byte sequence, date, display string).
+    Other,
+}
+
+impl<'a> Value<'a> {
+    pub(super) fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Integer(i) => u64::try_from(*i).ok(),
+            _ => None,
+        }
+    }
+
+    fn from_sfv(bare: sfv::BareItemFromInput<'a>) -> Self {
+        match bare {
+            sfv::GenericBareItem::Integer(i) => Value::Integer(i64::from(i)),
+            sfv::GenericBareItem::String(Cow::Borrowed(s)) => {
+                Value::String(Cow::Borrowed(s.as_str()))
+            }
+            sfv::GenericBareItem::String(Cow::Owned(s)) => Value::String(Cow::Owned(s.into())),
+            _ => Value::Other,
+        }
+    }
+}
+
+/// A covered component's parameters as RFC 8941 leaves them (a name given twice keeps its last
+/// value): only `@query-param`'s `name` is supported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ComponentParams<'a> {
+    /// The `name` parameter.
+    pub(super) name: Option<Value<'a>>,
+    /// A parameter other than `name`.
+    pub(super) other: bool,
+}
+
+/// A covered component as parsed: the string naming it (`None` when the item is not a string)
+/// and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Component<'a> {
+    pub(super) name: Option<Cow<'a, str>>,
+    pub(super) params: ComponentParams<'a>,
+}
+
+/// The inner list of the member a server verifies: its label, the covered components, and the
+/// signature parameters in the client's order (no map: a parameter is one of six, each at most
+/// once). Borrowed from the field's text wherever no escape had to be undone.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct SignatureInput<'a> {
+    pub(super) label: &'a str,
+    pub(super) items: Vec<Component<'a>>,
+    pub(super) params: ArrayVec<(&'static str, Value<'a>), 6>,
     /// A parameter that is not one of [`SIGNATURE_PARAMS`].
     pub(super) unknown: bool,
     /// A parameter given twice.
     pub(super) repeated: bool,
 }
 
-impl SignatureInput {
-    pub(super) fn param(&self, name: &str) -> Option<&BareItem> {
+impl<'a> SignatureInput<'a> {
+    pub(super) fn param(&self, name: &str) -> Option<&Value<'a>> {
         self.params
             .iter()
-            .find_map(|(k, v)| (k.as_str() == name).then_some(v))
+            .find_map(|(k, v)| (*k == name).then_some(v))
+    }
+
+    /// Notes one signature parameter: kept when known and new, flagged otherwise.
+    pub(super) fn note_param(&mut self, key: &str, value: Value<'a>) {
+        match SIGNATURE_PARAMS.iter().find(|known| **known == key) {
+            Some(known) if self.params.iter().any(|(k, _)| k == known) => self.repeated = true,
+            Some(known) => self.params.push((known, value)),
+            None => self.unknown = true,
+        }
     }
 }
 
 /// Collects the items of the inner list, then its signature parameters.
-struct InnerListInto<'a>(&'a mut SignatureInput);
+struct InnerListInto<'a, 'de>(&'a mut SignatureInput<'de>);
 
-impl<'de> sfv::visitor::InnerListVisitor<'de> for InnerListInto<'_> {
+impl<'de> sfv::visitor::InnerListVisitor<'de> for InnerListInto<'_, 'de> {
     type Error = Strict;
     fn item(&mut self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
         Ok(ItemInto(&mut self.0.items))
@@ -151,7 +195,7 @@ impl<'de> sfv::visitor::InnerListVisitor<'de> for InnerListInto<'_> {
     }
 }
 
-impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_> {
+impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_, 'de> {
     type Out = ();
     type Error = Strict;
     fn parameter(
@@ -159,11 +203,7 @@ impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_> {
         key: &'de sfv::KeyRef,
         value: sfv::BareItemFromInput<'de>,
     ) -> Result<(), Strict> {
-        match SIGNATURE_PARAMS.iter().find(|known| **known == key) {
-            Some(known) if self.0.params.iter().any(|(k, _)| k == known) => self.0.repeated = true,
-            Some(known) => self.0.params.push((known, value.into())),
-            None => self.0.unknown = true,
-        }
+        self.0.note_param(key.as_str(), Value::from_sfv(value));
         Ok(())
     }
     fn finish(self) -> Result<(), Strict> {
@@ -172,49 +212,97 @@ impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_> {
 }
 
 /// Appends an item, then collects its parameters.
-struct ItemInto<'a>(&'a mut Vec<Item>);
+struct ItemInto<'a, 'de>(&'a mut Vec<Component<'de>>);
 
-impl<'de, 'a> sfv::visitor::ItemVisitor<'de> for ItemInto<'a> {
+impl<'de> sfv::visitor::ItemVisitor<'de> for ItemInto<'_, 'de> {
     type Out = ();
     type Error = Strict;
     fn bare_item(
         self,
         bare: sfv::BareItemFromInput<'de>,
     ) -> Result<impl sfv::visitor::ParameterVisitor<'de, Out = ()>, Strict> {
-        self.0.push(Item::new(bare));
+        let name = match Value::from_sfv(bare) {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        self.0.push(Component {
+            name,
+            params: ComponentParams::default(),
+        });
         let last = self.0.len() - 1;
         Ok(ParamsInto(&mut self.0[last].params))
     }
 }
 
-/// The Signature-Input member our label names: an inner list.
-struct InputMember<'a>(&'a mut Option<SignatureInput>);
+/// Collects a component's parameters (a name given twice keeps its last value, as RFC 8941's
+/// parameters do).
+struct ParamsInto<'a, 'de>(&'a mut ComponentParams<'de>);
 
-impl<'de> sfv::visitor::EntryVisitor<'de> for InputMember<'_> {
+impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_, 'de> {
+    type Out = ();
+    type Error = Strict;
+    fn parameter(
+        &mut self,
+        key: &'de sfv::KeyRef,
+        value: sfv::BareItemFromInput<'de>,
+    ) -> Result<(), Strict> {
+        if key.as_str() == "name" {
+            self.0.name = Some(Value::from_sfv(value));
+        } else {
+            self.0.other = true;
+        }
+        Ok(())
+    }
+    fn finish(self) -> Result<(), Strict> {
+        Ok(())
+    }
+}
+
+/// The Signature-Input member our label names: an inner list.
+struct InputMember<'a, 'de>(&'a mut Option<SignatureInput<'de>>, &'de str);
+
+impl<'de> sfv::visitor::EntryVisitor<'de> for InputMember<'_, 'de> {
     type Error = Strict;
     fn item(self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
         // Left `None`: refused as the wrong shape once the parse ends.
         Ok(sfv::visitor::Ignored)
     }
     fn inner_list(self) -> Result<impl sfv::visitor::InnerListVisitor<'de>, Strict> {
-        Ok(InnerListInto(self.0.insert(SignatureInput::default())))
+        Ok(InnerListInto(self.0.insert(SignatureInput {
+            label: self.1,
+            ..SignatureInput::default()
+        })))
     }
 }
 
 /// Signature-Input in one pass (issue 16: it was parsed twice, then re-serialized from a copy):
 /// each member name once, at most [`MAX_LABELS`]; the inner list of `label`, or of the one
-/// member when the server names no label.
-pub(super) fn signature_input(
-    text: &str,
+/// member when the server names no label. The common shape (one member, no whitespace, strings
+/// without escapes, integers) is read by [`super::fast`] without `sfv`; anything else here.
+pub(super) fn signature_input<'a>(
+    text: &'a str,
     label: Option<&str>,
-) -> Result<(sfv::Key, SignatureInput), Rejection> {
+) -> Result<SignatureInput<'a>, Rejection> {
+    if let Some(input) = super::fast::signature_input(text, label) {
+        return Ok(input);
+    }
+    signature_input_sfv(text, label)
+}
+
+/// [`signature_input`] by `sfv`, for any dictionary RFC 8941 allows.
+pub(super) fn signature_input_sfv<'a>(
+    text: &'a str,
+    label: Option<&str>,
+) -> Result<SignatureInput<'a>, Rejection> {
+    /// Our member: `Some(None)` when it is not an inner list.
+    type Found<'de> = Option<Option<SignatureInput<'de>>>;
     struct Inputs<'de, 'l> {
         label: Option<&'l str>,
-        seen: Vec<&'de sfv::KeyRef>,
-        found: Option<(sfv::Key, Option<SignatureInput>)>,
+        seen: Seen<'de>,
+        found: Found<'de>,
     }
     impl<'de> sfv::visitor::DictionaryVisitor<'de> for Inputs<'de, '_> {
-        type Out = (usize, Option<(sfv::Key, Option<SignatureInput>)>);
+        type Out = (usize, Found<'de>);
         type Error = Strict;
         fn entry(
             &mut self,
@@ -222,10 +310,7 @@ pub(super) fn signature_input(
         ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Strict> {
             note_member(&mut self.seen, key)?;
             let ours = self.label.is_none_or(|l| l == key.as_str()) && self.found.is_none();
-            Ok(ours.then(|| {
-                let (_, list) = self.found.insert((key.to_owned(), None));
-                InputMember(list)
-            }))
+            Ok(ours.then(|| InputMember(self.found.insert(None), key.as_str())))
         }
         fn finish(self) -> Result<Self::Out, Strict> {
             Ok((self.seen.len(), self.found))
@@ -234,7 +319,7 @@ pub(super) fn signature_input(
     let (members, found) = Parser::new(text)
         .parse_dictionary_with_visitor(Inputs {
             label,
-            seen: Vec::new(),
+            seen: Seen::new(),
             found: None,
         })
         .map_err(not_a_dictionary)?;
@@ -242,8 +327,8 @@ pub(super) fn signature_input(
         return Err(malformed("exactly one signature per request"));
     }
     match found {
-        Some((key, Some(list))) => Ok((key, list)),
-        Some((_, None)) => Err(malformed("a Signature-Input member is an inner list")),
+        Some(Some(list)) => Ok(list),
+        Some(None) => Err(malformed("a Signature-Input member is an inner list")),
         None if label.is_some() => Err(malformed("no signature with the server's label")),
         None => Err(malformed("exactly one signature per request")),
     }
@@ -252,10 +337,18 @@ pub(super) fn signature_input(
 /// The 32-byte signature of `label` in Signature, in one pass (issue 16: it was parsed twice):
 /// each member name once, at most [`MAX_LABELS`]; the label's member a byte sequence without
 /// parameters.
-pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Rejection> {
+pub(super) fn signature_bytes(text: &str, label: &str) -> Result<[u8; 32], Rejection> {
+    if let Some(bytes) = super::fast::signature_bytes(text, label) {
+        return Ok(bytes);
+    }
+    signature_bytes_sfv(text, label)
+}
+
+/// [`signature_bytes`] by `sfv`, for any dictionary RFC 8941 allows.
+pub(super) fn signature_bytes_sfv(text: &str, label: &str) -> Result<[u8; 32], Rejection> {
     /// `Some(None)`: our member, of the wrong shape.
-    type Found = Option<Option<Vec<u8>>>;
-    struct Member<'a>(&'a mut Option<Vec<u8>>);
+    type Found = Option<Option<[u8; 32]>>;
+    struct Member<'a>(&'a mut Option<[u8; 32]>);
     impl<'de> sfv::visitor::EntryVisitor<'de> for Member<'_> {
         type Error = Strict;
         fn item(self) -> Result<impl sfv::visitor::ItemVisitor<'de>, Strict> {
@@ -266,7 +359,7 @@ pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Reject
         }
     }
     /// The member's value: kept when a byte sequence of 32 bytes.
-    struct Bytes<'a>(&'a mut Option<Vec<u8>>);
+    struct Bytes<'a>(&'a mut Option<[u8; 32]>);
     impl<'de> sfv::visitor::ItemVisitor<'de> for Bytes<'_> {
         type Out = ();
         type Error = Strict;
@@ -276,13 +369,12 @@ pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Reject
         ) -> Result<impl sfv::visitor::ParameterVisitor<'de, Out = ()>, Strict> {
             *self.0 = bare
                 .as_byte_sequence()
-                .filter(|s| s.len() == 32)
-                .map(|s| s.to_vec());
+                .and_then(|s| <[u8; 32]>::try_from(s).ok());
             Ok(NoParams(self.0))
         }
     }
     /// Any parameter makes the signature the wrong shape.
-    struct NoParams<'a>(&'a mut Option<Vec<u8>>);
+    struct NoParams<'a>(&'a mut Option<[u8; 32]>);
     impl<'de> sfv::visitor::ParameterVisitor<'de> for NoParams<'_> {
         type Out = ();
         type Error = Strict;
@@ -300,7 +392,7 @@ pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Reject
     }
     struct Signatures<'de, 'l> {
         label: &'l str,
-        seen: Vec<&'de sfv::KeyRef>,
+        seen: Seen<'de>,
         found: Found,
     }
     impl<'de> sfv::visitor::DictionaryVisitor<'de> for Signatures<'de, '_> {
@@ -320,7 +412,7 @@ pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Reject
     let found = Parser::new(text)
         .parse_dictionary_with_visitor(Signatures {
             label,
-            seen: Vec::new(),
+            seen: Seen::new(),
             found: None,
         })
         .map_err(not_a_dictionary)?;
@@ -329,16 +421,4 @@ pub(super) fn signature_bytes(text: &str, label: &str) -> Result<Vec<u8>, Reject
         Some(None) => Err(malformed("the signature is a byte sequence of 32 bytes")),
         None => Err(malformed("Signature has no byte sequence for the label")),
     }
-}
-
-pub(super) fn as_u64(item: &BareItem) -> Option<u64> {
-    item.as_integer()
-        .and_then(|i| u64::try_from(i64::from(i)).ok())
-}
-
-pub(super) fn component_name(item: &Item) -> Result<&str, Rejection> {
-    item.bare_item
-        .as_string()
-        .map(|s| s.as_str())
-        .ok_or_else(|| malformed("a covered component is a string"))
 }

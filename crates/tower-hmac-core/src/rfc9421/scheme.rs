@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::base::{default_port, signature_base};
 use super::credentials::{Rfc9421Credentials, Rfc9421Pending};
-use super::parse::{as_u64, component_name, one_field, signature_bytes, signature_input};
+use super::parse::{one_field, signature_bytes, signature_input};
 use super::{ALG, CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT, malformed, missing};
 use crate::authorization::is_valid_key_id;
 use crate::key::{SecretKey, hmac_sha256};
@@ -167,34 +167,33 @@ impl Scheme for Rfc9421 {
     }
 
     fn parse(&self, parts: &Parts, max_len: usize) -> Result<Rfc9421Credentials, Rejection> {
-        let (label, list) = signature_input(
+        let list = signature_input(
             one_field(parts, &SIGNATURE_INPUT, max_len)?,
             self.label.as_deref(),
         )?;
-        let signature = signature_bytes(one_field(parts, &SIGNATURE, max_len)?, label.as_str())?;
+        let signature = signature_bytes(one_field(parts, &SIGNATURE, max_len)?, list.label)?;
         if list.items.len() > MAX_COMPONENTS {
             return Err(malformed("too many covered components"));
         }
         // Covered components: strings, each once, lower-case, with only the parameters we know.
         for (i, item) in list.items.iter().enumerate() {
-            let name = component_name(item)?;
+            let name = item
+                .name
+                .as_deref()
+                .ok_or_else(|| malformed("a covered component is a string"))?;
             if name.is_empty() || name.bytes().any(|b| b.is_ascii_uppercase()) {
                 return Err(malformed("a component name is lower-case"));
             }
             if name.starts_with('@') && !DERIVED.contains(&name) {
                 return Err(malformed("unsupported derived component"));
             }
-            let query_param = name == "@query-param";
-            let params_ok = if query_param {
-                item.params.len() == 1
-                    && item
-                        .params
-                        .get("name")
-                        .and_then(|v| v.as_string())
-                        .is_some()
-            } else {
-                item.params.is_empty()
-            };
+            let named = item.params.name.as_ref();
+            let params_ok = !item.params.other
+                && if name == "@query-param" {
+                    named.is_some_and(|v| v.as_str().is_some())
+                } else {
+                    named.is_none()
+                };
             if !params_ok {
                 return Err(malformed(
                     "component parameters: only @query-param's name is supported",
@@ -212,17 +211,24 @@ impl Scheme for Rfc9421 {
             return Err(malformed("a signature parameter is given twice"));
         }
         for (key, value) in &list.params {
-            match key.as_str() {
+            match *key {
                 "created" => {
-                    created = Some(as_u64(value).ok_or_else(|| malformed("created is an integer"))?)
+                    created = Some(
+                        value
+                            .as_u64()
+                            .ok_or_else(|| malformed("created is an integer"))?,
+                    )
                 }
                 "expires" => {
-                    expires = Some(as_u64(value).ok_or_else(|| malformed("expires is an integer"))?)
+                    expires = Some(
+                        value
+                            .as_u64()
+                            .ok_or_else(|| malformed("expires is an integer"))?,
+                    )
                 }
                 "nonce" => {
                     let text = value
-                        .as_string()
-                        .map(|s| s.as_str())
+                        .as_str()
                         .filter(|n| {
                             !n.is_empty()
                                 && n.len() <= 128
@@ -231,26 +237,22 @@ impl Scheme for Rfc9421 {
                         .ok_or_else(|| {
                             malformed("nonce is a string of 1 to 128 visible characters")
                         })?;
-                    nonce = Some(text.to_owned());
+                    nonce = Some(text);
                 }
                 "keyid" => {
                     let text = value
-                        .as_string()
-                        .map(|s| s.as_str())
+                        .as_str()
                         .filter(|k| is_valid_key_id(k))
                         .ok_or_else(|| malformed("keyid is 1 to 128 of A-Z a-z 0-9 . _ ~ -"))?;
-                    key_id = Some(text.to_owned());
+                    key_id = Some(text);
                 }
                 "alg" => {
-                    if value.as_string().map(|s| s.as_str()) != Some(ALG) {
+                    if value.as_str() != Some(ALG) {
                         return Err(malformed("alg is hmac-sha256"));
                     }
                 }
                 "tag" => {
-                    let tag = value
-                        .as_string()
-                        .map(|s| s.as_str())
-                        .ok_or_else(|| malformed("tag is a string"))?;
+                    let tag = value.as_str().ok_or_else(|| malformed("tag is a string"))?;
                     if self.tag.as_deref().is_some_and(|t| t != tag) {
                         return Err(malformed("the tag is not the server's"));
                     }
@@ -268,37 +270,9 @@ impl Scheme for Rfc9421 {
         }
         // A client's expiry can shorten the validity, never lengthen it past `max_validity`.
         let expires = expires.map(|e| e.min(created.saturating_add(self.max_validity)));
-        // `@signature-params`: the inner list with its parameters, serialized canonically (a
-        // list of that one member serializes as the member itself), straight into a buffer.
-        let mut params = String::with_capacity(128);
-        let mut component_ends = Vec::with_capacity(list.items.len());
-        {
-            let mut serializer = sfv::ListSerializer::with_buffer(&mut params);
-            let mut inner = serializer.inner_list();
-            for item in &list.items {
-                let buffer = inner
-                    .bare_item(&item.bare_item)
-                    .parameters(&item.params)
-                    .finish();
-                component_ends.push(buffer.len());
-            }
-            let _ = inner
-                .finish()
-                .parameters(list.params.iter().map(|(k, v)| (*k, v)));
-            serializer
-                .finish()
-                .ok_or_else(|| malformed("Signature-Input is empty"))?;
-        }
-        Ok(Rfc9421Credentials {
-            key_id,
-            created,
-            expires,
-            nonce,
-            components: list.items,
-            params,
-            component_ends,
-            signature,
-        })
+        // `@signature-params`: the inner list with its parameters, serialized canonically.
+        Rfc9421Credentials::new(&list, key_id, nonce, created, expires, signature)
+            .ok_or_else(|| malformed("unknown signature parameter"))
     }
 
     fn prepare(
@@ -307,12 +281,7 @@ impl Scheme for Rfc9421 {
         parts: &Parts,
         _: &SecretKey,
     ) -> Result<Rfc9421Pending, Rejection> {
-        let covers = |name: &str| {
-            creds
-                .components
-                .iter()
-                .any(|c| c.bare_item.as_string().map(|s| s.as_str()) == Some(name))
-        };
+        let covers = |name: &str| creds.covers(name);
         // `@target-uri` stands for the components it holds (looked for only when one is missing).
         let covered =
             |name: &str| covers(name) || (IN_TARGET_URI.contains(&name) && covers("@target-uri"));
@@ -334,7 +303,7 @@ impl Scheme for Rfc9421 {
             return Err(missing(CONTENT_DIGEST));
         }
         let scheme = self.scheme_of(parts);
-        let base = signature_base(creds.lines(), &creds.params, parts, scheme)?;
+        let base = signature_base(creds.lines(), creds.params(), parts, scheme)?;
         let spelled_port = base.default_port_at.map(|at| (at, default_port(scheme)));
         let (mut sha256, mut sha512) = (None, None);
         if covers(CONTENT_DIGEST) {
@@ -405,10 +374,7 @@ impl Scheme for Rfc9421 {
         }
         if !valid {
             let rejection = Rejection::new(RejectionKind::InvalidSignature);
-            let covers_target_uri = creds
-                .components
-                .iter()
-                .any(|c| c.bare_item.as_string().map(|s| s.as_str()) == Some("@target-uri"));
+            let covers_target_uri = creds.covers("@target-uri");
             let rejection = if covers_target_uri {
                 rejection.with_detail(target_uri_mismatch(pending.scheme))
             } else {

@@ -8,8 +8,9 @@ use sfv::{Item, ListEntry};
 use sha2::Digest as _;
 
 use super::ALG;
-use super::base::signature_base;
-use super::parse::{component_name, dictionary};
+use super::base::{Line, signature_base};
+use super::malformed;
+use super::parse::dictionary;
 use crate::key::{SecretKey, hmac_sha256};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::sign::SignError;
@@ -69,11 +70,22 @@ pub fn sign(
         })
         .collect();
     let lines = inner.items.iter().zip(ids.iter().map(String::as_str));
-    let base = signature_base(lines.clone(), &list, parts, scheme).map_err(|_| {
+    fn line<'a>((item, id): (&'a Item, &'a str)) -> Line<'a> {
+        Line {
+            id,
+            name: component_name(item).ok(),
+            query_name: item
+                .params
+                .get("name")
+                .and_then(|v| v.as_string())
+                .map(|s| s.as_str()),
+        }
+    }
+    let base = signature_base(lines.clone().map(line), &list, parts, scheme).map_err(|_| {
         // Name the first component that cannot be signed, and why.
         lines
             .filter_map(|(item, id)| {
-                let one = std::iter::once((item, id));
+                let one = std::iter::once(line((item, id)));
                 let rejection = signature_base(one, "", parts, scheme).err()?;
                 Some(unsignable(item, id, &rejection))
             })
@@ -133,6 +145,13 @@ fn unsignable(item: &Item, id: &str, rejection: &Rejection) -> SignError {
         }
         _ => invalid("the header's value is not text (visible ASCII)"),
     }
+}
+
+fn component_name(item: &Item) -> Result<&str, Rejection> {
+    item.bare_item
+        .as_string()
+        .map(|s| s.as_str())
+        .ok_or_else(|| malformed("a covered component is a string"))
 }
 
 #[cfg(test)]
