@@ -191,23 +191,7 @@ impl<'de> sfv::visitor::InnerListVisitor<'de> for InnerListInto<'_, 'de> {
         Ok(ItemInto(&mut self.0.items))
     }
     fn finish(self) -> Result<impl sfv::visitor::ParameterVisitor<'de>, Strict> {
-        Ok(self)
-    }
-}
-
-impl<'de> sfv::visitor::ParameterVisitor<'de> for InnerListInto<'_, 'de> {
-    type Out = ();
-    type Error = Strict;
-    fn parameter(
-        &mut self,
-        key: &'de sfv::KeyRef,
-        value: sfv::BareItemFromInput<'de>,
-    ) -> Result<(), Strict> {
-        self.0.note_param(key.as_str(), Value::from_sfv(value));
-        Ok(())
-    }
-    fn finish(self) -> Result<(), Strict> {
-        Ok(())
+        Ok(ParamsInto(self.0))
     }
 }
 
@@ -234,11 +218,33 @@ impl<'de> sfv::visitor::ItemVisitor<'de> for ItemInto<'_, 'de> {
     }
 }
 
-/// Collects a component's parameters (a name given twice keeps its last value, as RFC 8941's
-/// parameters do).
-struct ParamsInto<'a, 'de>(&'a mut ComponentParams<'de>);
+/// What keeps the parameters of an item or of the inner list.
+trait Params<'de> {
+    fn note(&mut self, key: &str, value: Value<'de>);
+}
 
-impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_, 'de> {
+impl<'de> Params<'de> for SignatureInput<'de> {
+    fn note(&mut self, key: &str, value: Value<'de>) {
+        self.note_param(key, value);
+    }
+}
+
+/// A component's parameters: a name given twice keeps its last value, as RFC 8941's
+/// parameters do.
+impl<'de> Params<'de> for ComponentParams<'de> {
+    fn note(&mut self, key: &str, value: Value<'de>) {
+        if key == "name" {
+            self.name = Some(value);
+        } else {
+            self.other = true;
+        }
+    }
+}
+
+/// Collects parameters.
+struct ParamsInto<'a, T>(&'a mut T);
+
+impl<'de, T: Params<'de>> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_, T> {
     type Out = ();
     type Error = Strict;
     fn parameter(
@@ -246,11 +252,7 @@ impl<'de> sfv::visitor::ParameterVisitor<'de> for ParamsInto<'_, 'de> {
         key: &'de sfv::KeyRef,
         value: sfv::BareItemFromInput<'de>,
     ) -> Result<(), Strict> {
-        if key.as_str() == "name" {
-            self.0.name = Some(Value::from_sfv(value));
-        } else {
-            self.0.other = true;
-        }
+        self.0.note(key.as_str(), Value::from_sfv(value));
         Ok(())
     }
     fn finish(self) -> Result<(), Strict> {
