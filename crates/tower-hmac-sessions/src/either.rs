@@ -2,7 +2,12 @@
 //! `Authorization: Bearer …` to the session check ([`BearerAuthLayer`]) and every other request
 //! to tower-hmac's [`HmacAuthLayer`], which answers missing credentials as it does alone
 //! (`401 missing_authorization`). A request carrying a bearer token *and* another scheme's
-//! credentials is refused (`400 ambiguous_credentials`), never decided for one of them.
+//! credentials is refused (`400 ambiguous_credentials`), never decided for one of them: a second
+//! `Authorization` header, or credentials any scheme the HMAC layer verifies on that route would
+//! find ([`HmacAuth::carries_credentials`]: `Proxy-Authorization: hmac …` when Kong's scheme is
+//! configured, a presigned URL's `X-Amz-Signature` when SigV4's is, …). A header no configured
+//! scheme reads (`Signature` without RFC 9421's scheme) is not a credential: the bearer token
+//! decides.
 //!
 //! The handler learns who called from [`Caller`] (`Service` for a signed call, `User` for a
 //! session), and tower-hmac's `RequireScope` guards the route for both: a key's registry scopes
@@ -67,6 +72,7 @@ use std::task::{Context, Poll, ready as ready_poll};
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
+use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Either;
 use pin_project_lite::pin_project;
@@ -133,17 +139,6 @@ enum Route {
     Ambiguous(&'static str),
 }
 
-/// Headers that carry another scheme's credentials: RFC 9421's, the ID:TS:HMAC token's, and the
-/// webhook providers' (GitHub, Stripe, Slack).
-const OTHER_CREDENTIAL_HEADERS: [&str; 6] = [
-    "signature",
-    "signature-input",
-    "x-auth-token",
-    "x-hub-signature-256",
-    "stripe-signature",
-    "x-slack-signature",
-];
-
 /// Whether an `Authorization` value uses the `Bearer` scheme (case-insensitive, RFC 9110 §11.1).
 fn is_bearer(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
@@ -151,33 +146,18 @@ fn is_bearer(value: &HeaderValue) -> bool {
     scheme.eq_ignore_ascii_case(b"bearer")
 }
 
-/// Whether the query has an `X-Amz-Signature` parameter (a SigV4 presigned URL).
-fn has_presigned_signature(query: Option<&str>) -> bool {
-    query.is_some_and(|q| {
-        q.split('&').any(|pair| {
-            let name = pair.split('=').next().unwrap_or_default();
-            name.eq_ignore_ascii_case("X-Amz-Signature")
-        })
-    })
-}
-
 /// The route of a request: bearer only when a bearer token is the only credential it carries.
-fn route<B>(req: &Request<B>) -> Route {
-    let authorizations = req.headers().get_all(AUTHORIZATION);
+/// Which credentials the other schemes read is `hmac`'s to say: its schemes, on this route.
+fn route<S>(parts: &Parts, hmac: &HmacAuth<S>) -> Route {
+    let authorizations = parts.headers.get_all(AUTHORIZATION);
     if !authorizations.iter().any(is_bearer) {
         return Route::Hmac;
     }
     if authorizations.iter().count() > 1 {
         return Route::Ambiguous("a bearer token and another Authorization header");
     }
-    if OTHER_CREDENTIAL_HEADERS
-        .iter()
-        .any(|name| req.headers().contains_key(*name))
-    {
-        return Route::Ambiguous("a bearer token and a signature header");
-    }
-    if has_presigned_signature(req.uri().query()) {
-        return Route::Ambiguous("a bearer token and a presigned URL's signature");
+    if hmac.carries_credentials(parts) {
+        return Route::Ambiguous("a bearer token and another scheme's credentials");
     }
     Route::Bearer
 }
@@ -229,7 +209,11 @@ where
         req.extensions_mut().remove::<Authenticated>();
         req.extensions_mut().remove::<AccessClaims>();
         req.extensions_mut().remove::<GrantedScopes>();
-        match route(&req) {
+        // The head alone decides (moved out and back: nothing is cloned).
+        let (parts, body) = req.into_parts();
+        let route = route(&parts, &self.hmac);
+        let req = Request::from_parts(parts, body);
+        match route {
             Route::Hmac => HmacOrBearerFuture::Hmac {
                 future: self.hmac.call(req),
             },
@@ -350,59 +334,87 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
 
 #[cfg(test)]
 mod tests {
+    use tower_hmac::{AllowedHosts, InMemoryRegistry};
+
     use super::*;
 
-    fn request(headers: &[(&str, &str)], uri: &str) -> Request<()> {
+    fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
         let mut builder = Request::builder().uri(uri);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        builder.body(()).unwrap()
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    /// The HMAC service of a layer verifying protocol v1 alone.
+    fn v1() -> HmacAuth<()> {
+        HmacAuthLayer::builder(
+            InMemoryRegistry::new(),
+            AllowedHosts::new(["api.test"]).unwrap(),
+        )
+        .build()
+        .unwrap()
+        .layer(())
     }
 
     #[test]
     fn a_bearer_token_alone_goes_to_the_session_check() {
+        let hmac = v1();
         for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer"] {
-            let req = request(&[("authorization", value)], "/orders");
-            assert_eq!(route(&req), Route::Bearer, "{value}");
+            let parts = head(&[("authorization", value)], "/orders");
+            assert_eq!(route(&parts, &hmac), Route::Bearer, "{value}");
         }
     }
 
     #[test]
     fn every_other_request_goes_to_the_hmac_layer() {
-        assert_eq!(route(&request(&[], "/orders")), Route::Hmac);
+        let hmac = v1();
+        assert_eq!(route(&head(&[], "/orders"), &hmac), Route::Hmac);
         for value in [
             "HMAC-SHA256 a=b",
             "AWS4-HMAC-SHA256 Credential=x",
             "Bearerx abc",
         ] {
-            let req = request(&[("authorization", value)], "/orders");
-            assert_eq!(route(&req), Route::Hmac, "{value}");
+            let parts = head(&[("authorization", value)], "/orders");
+            assert_eq!(route(&parts, &hmac), Route::Hmac, "{value}");
         }
-        let req = request(&[("signature-input", "sig1=()")], "/orders");
-        assert_eq!(route(&req), Route::Hmac);
+        let parts = head(&[("signature-input", "sig1=()")], "/orders");
+        assert_eq!(route(&parts, &hmac), Route::Hmac);
     }
 
     #[test]
-    fn a_bearer_token_with_other_credentials_is_ambiguous() {
+    fn a_bearer_token_with_another_authorization_header_is_ambiguous() {
+        let hmac = v1();
+        let bearer = ("authorization", "Bearer abc");
+        for other in ["HMAC-SHA256 a=b", "Basic YTpi", "Bearer def"] {
+            let parts = head(&[bearer, ("authorization", other)], "/orders");
+            assert!(
+                matches!(route(&parts, &hmac), Route::Ambiguous(_)),
+                "{other}"
+            );
+        }
+    }
+
+    /// Only what a configured scheme reads is a credential: with protocol v1 alone, none of
+    /// these is (the integration tests configure the schemes that read them).
+    #[test]
+    fn a_bearer_token_beside_what_no_configured_scheme_reads_goes_to_the_session_check() {
+        let hmac = v1();
         let bearer = ("authorization", "Bearer abc");
         for other in [
             ("signature", "sig1=:AA==:"),
             ("signature-input", "sig1=()"),
             ("x-auth-token", "id:1:mac"),
-            ("x-hub-signature-256", "sha256=00"),
             ("stripe-signature", "t=1,v1=00"),
-            ("x-slack-signature", "v0=00"),
+            (
+                "proxy-authorization",
+                "hmac username=\"u\", signature=\"AA\"",
+            ),
         ] {
-            let req = request(&[bearer, other], "/orders");
-            assert!(matches!(route(&req), Route::Ambiguous(_)), "{other:?}");
+            let parts = head(&[bearer, other], "/orders");
+            assert_eq!(route(&parts, &hmac), Route::Bearer, "{other:?}");
         }
-        let req = request(&[bearer], "/orders?a=1&x-amz-signature=abc");
-        assert!(matches!(route(&req), Route::Ambiguous(_)));
-        let req = request(&[bearer, ("authorization", "HMAC-SHA256 a=b")], "/orders");
-        assert!(matches!(route(&req), Route::Ambiguous(_)));
-        // A parameter that merely contains the name is not a signature.
-        let req = request(&[bearer], "/orders?q=X-Amz-Signature");
-        assert_eq!(route(&req), Route::Bearer);
+        let parts = head(&[bearer], "/orders?a=1&X-Amz-Signature=abc");
+        assert_eq!(route(&parts, &hmac), Route::Bearer);
     }
 }

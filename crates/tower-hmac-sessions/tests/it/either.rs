@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, Uri};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tower_hmac::server::RequireScope;
+use tower_hmac::server::{RequireScope, Schemes};
 use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry, MemoryNonceStore};
 use tower_hmac_core::{
     ManualClock, NonceLifetime, NonceOutcome, NonceStore, NonceStoreError, SecretKey, SignParams,
@@ -46,6 +46,23 @@ impl NonceStore for Counting {
     }
 }
 
+/// The schemes beside v1 whose credentials make a bearer request ambiguous.
+fn kong() -> tower_hmac_core::gateway::Kong {
+    tower_hmac_core::gateway::Kong::new()
+}
+
+fn sigv4() -> tower_hmac_core::sigv4::SigV4 {
+    tower_hmac_core::sigv4::SigV4::new("us-east-1", "api")
+}
+
+fn rfc9421() -> tower_hmac_core::rfc9421::Rfc9421 {
+    tower_hmac_core::rfc9421::Rfc9421::new()
+}
+
+fn token() -> tower_hmac_core::token::Token {
+    tower_hmac_core::token::Token::new(std::time::Duration::from_secs(300))
+}
+
 struct Server {
     addr: SocketAddr,
     sessions: Arc<Sessions>,
@@ -70,8 +87,13 @@ async fn who(caller: Caller) -> String {
 }
 
 /// `POST /orders` requires `orders:write`, from a service key or a session alike; `host` is
-/// the one host signed calls may name.
-fn app(host: &str, clock: &ManualClock, nonces: &Arc<AtomicUsize>) -> (Router, Arc<Sessions>) {
+/// the one host signed calls may name; the HMAC layer verifies `schemes`.
+fn app(
+    host: &str,
+    clock: &ManualClock,
+    nonces: &Arc<AtomicUsize>,
+    schemes: Schemes,
+) -> (Router, Arc<Sessions>) {
     let registry = InMemoryRegistry::from_toml_str(&format!(
         "[[apps]]\nid = \"billing\"\nscopes = [\"orders:write\"]\n\
          [[apps.keys]]\nid = \"billing-1\"\nsecret = \"{KEY}\"\n\
@@ -84,6 +106,7 @@ fn app(host: &str, clock: &ManualClock, nonces: &Arc<AtomicUsize>) -> (Router, A
         calls: Arc::clone(nonces),
     };
     let hmac = HmacAuthLayer::builder(registry, AllowedHosts::new([host]).unwrap())
+        .schemes(schemes)
         .clock(clock.clone())
         .nonce_store(store)
         .build()
@@ -107,12 +130,17 @@ fn app(host: &str, clock: &ManualClock, nonces: &Arc<AtomicUsize>) -> (Router, A
     (app, sessions)
 }
 
+/// Protocol v1 alone (the layer's default).
 async fn serve() -> Server {
+    serve_with(Schemes::v1()).await
+}
+
+async fn serve_with(schemes: Schemes) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let clock = ManualClock::at_unix(NOW);
     let nonces = Arc::new(AtomicUsize::new(0));
-    let (app, sessions) = app(&addr.to_string(), &clock, &nonces);
+    let (app, sessions) = app(&addr.to_string(), &clock, &nonces, schemes);
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
@@ -302,7 +330,7 @@ async fn a_request_without_credentials_gets_the_hmac_layers_answer() {
 
 #[tokio::test]
 async fn a_bearer_token_with_signature_headers_is_refused_as_ambiguous() {
-    let server = serve().await;
+    let server = serve_with(Schemes::v1().with(rfc9421()).with(sigv4())).await;
     let mut headers = bearer(&server, &["orders:write"]).await;
     headers.insert("signature-input", "sig1=(\"@method\")".parse().unwrap());
     headers.insert("signature", "sig1=:AAAA:".parse().unwrap());
@@ -326,6 +354,54 @@ async fn a_bearer_token_with_signature_headers_is_refused_as_ambiguous() {
         (a.status, a.code().as_str()),
         (400, "ambiguous_credentials")
     );
+    assert_eq!(server.nonces.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_bearer_token_with_kong_credentials_in_proxy_authorization_is_refused_as_ambiguous() {
+    let server = serve_with(Schemes::v1().with(kong())).await;
+    let mut headers = bearer(&server, &["orders:write"]).await;
+    headers.insert(
+        "proxy-authorization",
+        "hmac username=\"billing\", algorithm=\"hmac-sha256\", headers=\"date\", signature=\"AAAA\""
+            .parse()
+            .unwrap(),
+    );
+    let a = post_to(server.addr, "/orders", &headers, "{}").await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (400, "ambiguous_credentials"),
+        "{a:?}"
+    );
+    assert_eq!(server.nonces.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_bearer_token_beside_headers_no_configured_scheme_reads_is_served_as_the_user() {
+    // Protocol v1 alone: no scheme reads these, so the bearer token is the only credential.
+    let server = serve().await;
+    for (name, value) in [
+        ("signature", "x"),
+        ("signature-input", "sig1=()"),
+        ("stripe-signature", "t=1,v1=00"),
+        ("x-auth-token", "id:1:mac"),
+        (
+            "proxy-authorization",
+            "hmac username=\"billing\", signature=\"AAAA\"",
+        ),
+    ] {
+        let mut headers = bearer(&server, &["orders:write"]).await;
+        headers.insert(name, value.parse().unwrap());
+        let a = post_to(server.addr, "/orders", &headers, "{}").await;
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (200, "user alice"),
+            "{name}: {a:?}"
+        );
+    }
+    let headers = bearer(&server, &["orders:write"]).await;
+    let a = post_to(server.addr, "/orders?X-Amz-Signature=00", &headers, "{}").await;
+    assert_eq!((a.status, a.body.as_str()), (200, "user alice"), "{a:?}");
     assert_eq!(server.nonces.load(Ordering::SeqCst), 0);
 }
 
@@ -378,7 +454,7 @@ fn a_bearer_callers_refusals_are_logged_and_counted_once_here() {
         rt.block_on(async {
             let clock = ManualClock::at_unix(NOW);
             let nonces = Arc::new(AtomicUsize::new(0));
-            let (app, sessions) = app("api.test", &clock, &nonces);
+            let (app, sessions) = app("api.test", &clock, &nonces, Schemes::v1().with(token()));
             let token = sessions
                 .login("alice", &["orders:read".to_owned()])
                 .await

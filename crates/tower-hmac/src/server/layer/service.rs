@@ -30,6 +30,41 @@ impl<S> HmacAuth<S> {
     pub(crate) fn new(inner: S, config: Arc<Verifier>) -> Self {
         Self { inner, config }
     }
+
+    /// Whether a request with this head carries credentials this layer would look for: those of
+    /// one of the schemes its route allows (the schemes a
+    /// [`reserve`](crate::HmacAuthBuilder::reserve) rule gives the request, else those no rule
+    /// reserves), found where each scheme's [`Locator`](crate::protocol::Locator) says — the
+    /// choice the layer makes before verifying, so a request it would refuse as carrying
+    /// credentials for two schemes counts too. Nothing is verified, and the
+    /// [`skip`](crate::HmacAuthBuilder::skip) predicate is not consulted.
+    ///
+    /// For a layer in front of this one that sends some requests elsewhere (a bearer token's
+    /// check): a request it would take that this layer would also claim is ambiguous.
+    /// `Authorization: Bearer …` alone is no scheme's credentials (unless a custom scheme's
+    /// locator reads it).
+    ///
+    /// ```
+    /// use tower::Layer as _;
+    /// use tower_hmac::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+    ///
+    /// let layer = HmacAuthLayer::builder(InMemoryRegistry::new(), AllowedHosts::new(["api.example.com"])?)
+    ///     .build()?;
+    /// let hmac = layer.layer(());
+    /// let head = |authorization: &str| {
+    ///     http::Request::post("/orders")
+    ///         .header("authorization", authorization)
+    ///         .body(())
+    ///         .map(|req| req.into_parts().0)
+    /// };
+    /// assert!(hmac.carries_credentials(&head("HMAC-SHA256 Credential=billing-1, …")?));
+    /// assert!(!hmac.carries_credentials(&head("Bearer eyJhbGciOi…")?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn carries_credentials(&self, parts: &http::request::Parts) -> bool {
+        let candidates = self.config.routing.candidates(parts);
+        self.config.schemes.claims(parts, candidates)
+    }
 }
 
 impl<S: Clone> Clone for HmacAuth<S> {
@@ -88,4 +123,45 @@ pub(crate) fn rejection_response(settings: &Settings, failure: Failure) -> Respo
         &*settings.clock,
         failure.rejection,
     )
+}
+
+#[cfg(test)]
+#[cfg(feature = "kong")]
+mod tests {
+    use tower::Layer as _;
+
+    use crate::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+
+    fn head(headers: &[(&str, &str)], uri: &str) -> http::request::Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    /// Kong's credentials count only on the routes reserved for Kong.
+    #[test]
+    fn carries_credentials_follows_the_routing() {
+        let layer = HmacAuthLayer::builder(
+            InMemoryRegistry::new(),
+            AllowedHosts::new(["api.test"]).unwrap(),
+        )
+        .with_scheme(tower_hmac_core::gateway::Kong::new())
+        .reserve(["kong"], |head| head.uri.path().starts_with("/gateway/"))
+        .build()
+        .unwrap();
+        let hmac = layer.layer(());
+        let bearer = ("authorization", "Bearer abc");
+        let kong = (
+            "proxy-authorization",
+            "hmac username=\"u\", signature=\"AA\"",
+        );
+        assert!(hmac.carries_credentials(&head(&[bearer, kong], "/gateway/orders")));
+        assert!(!hmac.carries_credentials(&head(&[bearer, kong], "/orders")));
+        assert!(!hmac.carries_credentials(&head(&[bearer], "/gateway/orders")));
+        let v1 = ("authorization", "HMAC-SHA256 Credential=k");
+        assert!(hmac.carries_credentials(&head(&[v1], "/orders")));
+        assert!(!hmac.carries_credentials(&head(&[v1], "/gateway/orders")));
+    }
 }

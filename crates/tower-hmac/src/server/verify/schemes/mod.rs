@@ -178,6 +178,17 @@ impl Schemes {
         }
         found.ok_or_else(|| none_found(parts))
     }
+
+    /// Whether `parts` carries the credentials of one of `candidates` — or of several, an
+    /// ambiguity [`select`](Self::select) refuses: what `select` finds, as a yes or no (for
+    /// [`HmacAuth::carries_credentials`](crate::HmacAuth::carries_credentials); the
+    /// verification calls `select` itself).
+    pub(crate) fn claims(&self, parts: &Parts, candidates: &[usize]) -> bool {
+        match self.select(parts, candidates) {
+            Ok(_) => true,
+            Err(rejection) => rejection.kind() == RejectionKind::AmbiguousCredentials,
+        }
+    }
 }
 
 impl Default for Schemes {
@@ -296,5 +307,43 @@ mod tests {
             Err(ConfigError::NoScheme)
         ));
         assert!(Schemes::v1().check().is_ok());
+    }
+
+    fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_bearer_token_is_no_scheme_s_credentials() {
+        let v1 = Schemes::v1();
+        for value in ["Bearer abc", "bearer abc", "Bearer"] {
+            assert!(!v1.claims(&head(&[("authorization", value)], "/"), &[0]));
+        }
+        assert!(!v1.claims(&head(&[], "/"), &[0]));
+        assert!(!v1.claims(&head(&[("signature", "x")], "/?X-Amz-Signature=1"), &[0]));
+        let signed = head(&[("authorization", "HMAC-SHA256 Credential=k")], "/");
+        assert!(v1.claims(&signed, &[0]));
+        // Only the candidates are looked for.
+        assert!(!v1.claims(&signed, &[]));
+    }
+
+    #[cfg(feature = "kong")]
+    #[test]
+    fn a_scheme_s_credentials_beside_a_bearer_token_are_claimed_and_two_schemes_too() {
+        let set = Schemes::v1().with(tower_hmac_core::gateway::Kong::new());
+        let kong = (
+            "proxy-authorization",
+            "hmac username=\"u\", signature=\"AA\"",
+        );
+        let bearer = ("authorization", "Bearer abc");
+        assert!(set.claims(&head(&[bearer, kong], "/"), &[0, 1]));
+        assert!(!set.claims(&head(&[bearer, kong], "/"), &[0]));
+        // Protocol v1's and Kong's credentials: ambiguous, which is a claim too.
+        let v1 = ("authorization", "HMAC-SHA256 Credential=k");
+        assert!(set.claims(&head(&[v1, kong], "/"), &[0, 1]));
     }
 }
