@@ -179,7 +179,10 @@ impl Rfc9421Credentials {
         self.lines().any(|line| line.name == Some(name))
     }
 
-    /// Each covered component's line: its identifier as serialized in `params` and its name.
+    /// Each covered component's line: its identifier as serialized in `params` and its name, as
+    /// serialized too (escapes kept). Only a name with `"` or `\` differs from the one sent, and
+    /// such a name is neither a derived component nor a field name: every comparison and
+    /// look-up refuses it, escaped or not.
     pub(super) fn lines(&self) -> impl Iterator<Item = Line<'_>> + Clone {
         let params = self.params();
         let mut start = 1;

@@ -233,6 +233,21 @@ mod tests {
         "=@1",
         "=%\"x\"",
         "\"",
+        // The string's range at its edges, a lone `*` key, an upper-case letter inside a key,
+        // a space after `;`, `==`, fifteen digits with leading zeros, a parameter on an item
+        // that is not `name`, labels longer and shorter than `sig1`.
+        "\" !#[]~\"",
+        "\"\x7f\"",
+        "*",
+        "aB",
+        "; created=1",
+        "==",
+        "=000000000000001",
+        "=999999999999999",
+        ";x=\"y\"",
+        ";created=1",
+        "sig1x",
+        "sig",
     ];
 
     fn valid() -> String {

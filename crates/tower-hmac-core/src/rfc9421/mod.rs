@@ -5,8 +5,10 @@
 //! Signature: sig1=:<Base64 of HMAC-SHA256(key, signature base)>:
 //! ```
 //!
-//! Both fields are RFC 8941 dictionaries, parsed with the `sfv` crate; a label appearing twice is
-//! refused. The signature base is one line per covered component, `"<id>": <value>\n`, then
+//! Both fields are RFC 8941 dictionaries; a label appearing twice is refused. The shape clients
+//! send (one member, no whitespace but one space between components, strings without escapes,
+//! integers, a padded Base64 signature) is read without copying; anything else by the `sfv`
+//! crate, which decides. The signature base is one line per covered component, `"<id>": <value>\n`, then
 //! `"@signature-params": <the inner list, re-serialized>` (RFC 9421 §2.5). Supported components:
 //! `@method`, `@authority`, `@scheme`, `@target-uri`, `@request-target`, `@path`, `@query`,
 //! `@query-param;name="…"`, and header fields (lower-case, without parameters). A covered

@@ -272,7 +272,7 @@ impl Scheme for Rfc9421 {
         let expires = expires.map(|e| e.min(created.saturating_add(self.max_validity)));
         // `@signature-params`: the inner list with its parameters, serialized canonically.
         Rfc9421Credentials::new(&list, key_id, nonce, created, expires, signature)
-            .ok_or_else(|| malformed("unknown signature parameter"))
+            .ok_or_else(|| malformed("Signature-Input could not be serialized"))
     }
 
     fn prepare(
