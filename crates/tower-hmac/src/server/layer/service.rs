@@ -130,15 +130,8 @@ pub(crate) fn rejection_response(settings: &Settings, failure: Failure) -> Respo
 mod tests {
     use tower::Layer as _;
 
+    use crate::server::verify::schemes::tests::head;
     use crate::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
-
-    fn head(headers: &[(&str, &str)], uri: &str) -> http::request::Parts {
-        let mut builder = http::Request::builder().uri(uri);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
 
     /// Kong's credentials count only on the routes reserved for Kong.
     #[test]

@@ -287,7 +287,7 @@ fn claim(found: &mut Option<usize>, index: usize) -> Result<(), Rejection> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -309,7 +309,8 @@ mod tests {
         assert!(Schemes::v1().check().is_ok());
     }
 
-    fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
+    /// A request's head with these headers (for the tests of the credentials' look-up).
+    pub(crate) fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
         let mut builder = http::Request::builder().uri(uri);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
