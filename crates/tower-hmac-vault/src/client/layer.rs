@@ -12,6 +12,9 @@ use super::service::Delegated;
 /// request's URI must be absolute); on `401`, one single-flight refresh and one retry. The body
 /// type must be `Clone` (e.g. `http_body_util::Full<Bytes>`) for the retry.
 ///
+/// The wrapped service sends the token: it must not follow redirects (hyper-util's client does
+/// not; tower-http's `FollowRedirect` would carry the token to wherever the upstream points).
+///
 /// ```
 /// # fn run(delegation: tower_hmac_vault::client::Delegation) {
 /// use tower::ServiceBuilder;

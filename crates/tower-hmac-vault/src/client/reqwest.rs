@@ -17,6 +17,12 @@ use super::on_behalf::OnBehalfOf;
 /// a stream is sent once; on `401` the token is still refreshed for the next request, and the
 /// `401` returned. A request without an `OnBehalfOf` passes through untouched.
 ///
+/// A request carrying a token is sent with the delegation's own HTTP client
+/// ([`Delegation::http_client`]: redirects off), not with the client this middleware wraps nor
+/// through the middlewares after it: a client that follows redirects (reqwest's default) would
+/// carry the token outside the upstream's base URL (a same-origin redirect keeps the
+/// `Authorization` header). A redirect is passed back to the caller.
+///
 /// ```
 /// # fn run(delegation: tower_hmac_vault::client::Delegation) {
 /// use tower_hmac_vault::client::{DelegationMiddleware, OnBehalfOf};
@@ -62,8 +68,10 @@ impl Middleware for DelegationMiddleware {
             .map_err(reqwest_middleware::Error::middleware)?;
         req.headers_mut()
             .insert(http::header::AUTHORIZATION, header);
+        // Not `next`: its client may follow redirects, with the token (see above).
+        let client = self.delegation.http_client();
         let retry = req.try_clone();
-        let res = next.clone().run(req, extensions).await?;
+        let res = client.execute(req).await?;
         if res.status() != http::StatusCode::UNAUTHORIZED {
             return Ok(res);
         }
@@ -82,6 +90,6 @@ impl Middleware for DelegationMiddleware {
         again
             .headers_mut()
             .insert(http::header::AUTHORIZATION, header);
-        next.run(again, extensions).await
+        Ok(client.execute(again).await?)
     }
 }

@@ -1,7 +1,9 @@
 //! A small OAuth 2 upstream for the delegating client's tests, on 127.0.0.1:0: `POST /token`
 //! answers RFC 6749 §5.1/§5.2 and rotates refresh tokens; `GET /api/me` answers 401 for any
 //! access token it did not issue or has expired (the test expires them with `expire_all`, no
-//! clock involved); everything is counted.
+//! clock involved); everything is counted. For the hostile-endpoint tests, `/token` can answer
+//! a redirect or a padded (oversized) success, and `/api/moved` a redirect; every request is
+//! recorded with its `Authorization` header.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::collections::HashMap;
@@ -9,8 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -45,6 +49,23 @@ pub(crate) struct Upstate {
     unavailable: AtomicBool,
     no_rotation: AtomicBool,
     barrier: Mutex<Option<Arc<Barrier>>>,
+    /// Every request received, any path: (path, its `Authorization` header).
+    pub(crate) seen: Mutex<Vec<(String, Option<String>)>>,
+    /// `/token` answers every call with this redirect: (status, `Location`).
+    token_redirect: Mutex<Option<(StatusCode, String)>>,
+    /// `/token` pads its successful answers with trailing JSON whitespace to this many bytes.
+    token_padding: Mutex<Option<(usize, Framing)>>,
+    /// `/api/moved` answers with this redirect: (status, `Location`).
+    api_redirect: Mutex<Option<(StatusCode, String)>>,
+}
+
+/// How a padded `/token` answer is framed on the wire.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Framing {
+    /// With a `Content-Length` header.
+    ContentLength,
+    /// Chunked, no `Content-Length`: the size is known only by reading.
+    Chunked,
 }
 
 #[derive(Clone)]
@@ -62,7 +83,12 @@ impl FakeUpstream {
             .route("/token", post(token))
             .route("/api/me", get(me))
             .route("/me", get(me))
-            .with_state(Arc::clone(&state));
+            .route("/api/moved", get(moved))
+            .with_state(Arc::clone(&state))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                record,
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let app = router.clone();
@@ -116,6 +142,39 @@ impl FakeUpstream {
         self.state.no_rotation.store(true, Ordering::SeqCst);
     }
 
+    /// `/token` answers every call with a `status` redirect to `location`.
+    pub(crate) fn redirect_token_endpoint(&self, status: StatusCode, location: &str) {
+        *self.state.token_redirect.lock().unwrap() = Some((status, location.into()));
+    }
+
+    /// `/token` pads each successful answer (a valid token response) with trailing whitespace
+    /// to exactly `len` bytes, framed as `framing`.
+    pub(crate) fn pad_token_answers_to(&self, len: usize, framing: Framing) {
+        *self.state.token_padding.lock().unwrap() = Some((len, framing));
+    }
+
+    /// `/api/moved` answers with a `status` redirect to `location`.
+    pub(crate) fn redirect_api_moved(&self, status: StatusCode, location: &str) {
+        *self.state.api_redirect.lock().unwrap() = Some((status, location.into()));
+    }
+
+    /// Requests received so far, any path.
+    pub(crate) fn requests(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
+    }
+
+    /// `Authorization` headers received so far at `path`.
+    pub(crate) fn authorizations_at(&self, path: &str) -> Vec<String> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .filter_map(|(_, auth)| auth.clone())
+            .collect()
+    }
+
     /// `/api/me` holds its 401s until `n` requests with a stale token have arrived.
     pub(crate) fn hold_401s_until(&self, n: usize) {
         *self.state.barrier.lock().unwrap() = Some(Arc::new(Barrier::new(n)));
@@ -145,6 +204,53 @@ impl FakeUpstream {
     }
 }
 
+async fn record(State(state): State<Arc<Upstate>>, request: Request, next: Next) -> Response {
+    let auth = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state
+        .seen
+        .lock()
+        .unwrap()
+        .push((request.uri().path().to_owned(), auth));
+    next.run(request).await
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    (status, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+async fn moved(State(state): State<Arc<Upstate>>) -> Response {
+    match state.api_redirect.lock().unwrap().clone() {
+        Some((status, location)) => redirect(status, &location),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `body` (JSON) padded with trailing whitespace to `len` bytes, framed as `framing`.
+fn padded(body: &serde_json::Value, len: usize, framing: Framing) -> Response {
+    let mut text = body.to_string().into_bytes();
+    assert!(
+        text.len() <= len,
+        "the token answer alone is longer than {len}"
+    );
+    text.resize(len, b' ');
+    let body = match framing {
+        Framing::ContentLength => Body::from(text),
+        Framing::Chunked => Body::from_stream(Body::from(text).into_data_stream()),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 fn oauth_error(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
@@ -154,6 +260,10 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let redirect_to = state.token_redirect.lock().unwrap().clone();
+    if let Some((status, location)) = redirect_to {
+        return redirect(status, &location);
+    }
     if state.unavailable.load(Ordering::SeqCst) {
         state.unavailable_answers.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
@@ -200,6 +310,10 @@ async fn token(
         body["refresh_token"] = json!(refresh);
     }
     state.refreshed_count.fetch_add(1, Ordering::SeqCst);
+    let padding = *state.token_padding.lock().unwrap();
+    if let Some((len, framing)) = padding {
+        return padded(&body, len, framing);
+    }
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 

@@ -6,6 +6,7 @@ mod at_rest;
 mod client;
 mod client_config;
 mod client_fake_upstream;
+mod client_hostile_upstream;
 mod client_refresher;
 mod client_tower;
 mod incident;
