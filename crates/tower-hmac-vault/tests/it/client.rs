@@ -364,32 +364,12 @@ async fn send_refreshes_and_retries_like_the_middleware() {
     setup.link("alice", HOUR, &["profile"]).await;
     setup.up.expire_all();
 
-    let request = setup
-        .delegation
-        .http_client()
-        .get(setup.up.api("me"))
-        .build()
-        .unwrap();
-    let res = setup
-        .delegation
-        .send("alice", "fake", &["profile"], request)
-        .await
-        .unwrap();
+    let res = setup.send_as("alice", "me", &["profile"]).await.unwrap();
 
     assert_eq!(res.status(), 200);
     assert_eq!(setup.up.refreshes(), 1);
 
-    let request = setup
-        .delegation
-        .http_client()
-        .get(setup.up.api("me"))
-        .build()
-        .unwrap();
-    let err = setup
-        .delegation
-        .send("alice", "fake", &["admin"], request)
-        .await
-        .unwrap_err();
+    let err = setup.send_as("alice", "me", &["admin"]).await.unwrap_err();
     assert_eq!(err.code(), "insufficient_scope");
 }
 

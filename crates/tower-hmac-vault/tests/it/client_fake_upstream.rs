@@ -427,6 +427,23 @@ impl Setup {
             .collect()
     }
 
+    /// `Delegation::send` of a `GET` of the fake upstream's `/api/<path>` on `user`'s behalf
+    /// with `scopes`.
+    pub(crate) async fn send_as(
+        &self,
+        user: &str,
+        path: &str,
+        scopes: &[&str],
+    ) -> Result<reqwest::Response, tower_hmac_vault::client::DelegationError> {
+        let request = self
+            .delegation
+            .http_client()
+            .get(self.up.api(path))
+            .build()
+            .unwrap();
+        self.delegation.send(user, "fake", scopes, request).await
+    }
+
     /// The vault's (access, refresh) for `user`, if any.
     pub(crate) async fn stored(&self, user: &str) -> Option<(String, String)> {
         self.vault.get(user, "fake").await.unwrap().map(|e| {

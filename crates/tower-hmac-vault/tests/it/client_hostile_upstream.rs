@@ -229,18 +229,7 @@ async fn a_redirect_from_the_upstream_is_passed_back_by_send() {
     for status in [StatusCode::FOUND, StatusCode::TEMPORARY_REDIRECT] {
         for target in TARGETS {
             let (setup, elsewhere, location) = moved_setup(status, target).await;
-            let request = setup
-                .delegation
-                .http_client()
-                .get(setup.up.api("moved"))
-                .build()
-                .unwrap();
-
-            let res = setup
-                .delegation
-                .send("alice", "fake", &["profile"], request)
-                .await
-                .unwrap();
+            let res = setup.send_as("alice", "moved", &["profile"]).await.unwrap();
 
             assert_passed_back(&setup, &elsewhere, res, status, &location).await;
         }
