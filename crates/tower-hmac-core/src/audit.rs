@@ -1,5 +1,6 @@
-//! Audit events of token and session lifecycles: the sessions crate's (`SESSION_*`) and the
-//! token vault's and delegating client's (`TOKEN_*`), each with a stable name and a risk level.
+//! Audit events of token and session lifecycles: the sessions crate's (`SESSION_*`,
+//! `SESSIONS_REVOKED`) and the token vault's and delegating client's (`TOKEN_*`), each with a
+//! stable name and a risk level.
 //!
 //! One path for every event ([`Auditor::emit`]): one `tracing` event on [`TRACING_TARGET`]
 //! (`event` = the name, `risk`, and the fields the event has; `info` for low risk, `warn` for
@@ -64,6 +65,12 @@ pub enum AuditKind {
     /// A session's token was used from a device whose fingerprint differs from the one bound
     /// at login (`SESSION_FINGERPRINT_MISMATCH`, high).
     SessionFingerprintMismatch,
+    /// A refresh token already used was presented again, the sign of a stolen one: its
+    /// session is revoked (`SESSION_TOKEN_REUSED`, high).
+    SessionTokenReused,
+    /// Every session of a subject was ended: a password change, an operator, the vault's
+    /// incident path (`SESSIONS_REVOKED`, medium).
+    SessionsRevoked,
 }
 
 impl AuditKind {
@@ -79,6 +86,8 @@ impl AuditKind {
             Self::SessionCreated => "SESSION_CREATED",
             Self::SessionEndedByLimit => "SESSION_ENDED_BY_LIMIT",
             Self::SessionFingerprintMismatch => "SESSION_FINGERPRINT_MISMATCH",
+            Self::SessionTokenReused => "SESSION_TOKEN_REUSED",
+            Self::SessionsRevoked => "SESSIONS_REVOKED",
         }
     }
 
@@ -86,12 +95,14 @@ impl AuditKind {
     pub fn risk(self) -> Risk {
         match self {
             Self::TokenStored | Self::TokenRefreshed | Self::SessionCreated => Risk::Low,
-            Self::TokenRevoked | Self::DelegationRefused | Self::SessionEndedByLimit => {
-                Risk::Medium
-            }
+            Self::TokenRevoked
+            | Self::DelegationRefused
+            | Self::SessionEndedByLimit
+            | Self::SessionsRevoked => Risk::Medium,
             Self::TokenRefreshFailed
             | Self::AllTokensRevoked
-            | Self::SessionFingerprintMismatch => Risk::High,
+            | Self::SessionFingerprintMismatch
+            | Self::SessionTokenReused => Risk::High,
         }
     }
 }

@@ -194,8 +194,8 @@ impl Sessions {
     }
 
     /// Audit events (`SESSION_CREATED`, `SESSION_ENDED_BY_LIMIT`,
-    /// `SESSION_FINGERPRINT_MISMATCH`) through `auditor`: one event on `tower_hmac::audit` and
-    /// its hook. Without, they are logged only.
+    /// `SESSION_FINGERPRINT_MISMATCH`, `SESSION_TOKEN_REUSED`, `SESSIONS_REVOKED`) through
+    /// `auditor`: one event on `tower_hmac::audit` and its hook. Without, they are logged only.
     pub fn with_auditor(mut self, auditor: Auditor) -> Self {
         self.auditor = auditor;
         self
@@ -379,9 +379,10 @@ impl Sessions {
     }
 
     /// Uses a refresh token once: a new pair, the old token retired. A token used twice revokes
-    /// its session and raises a high-risk event. Each refusal is one event on
-    /// `tower_hmac::sessions` (`event = "refresh_refused"`, the code) and one
-    /// `tower_hmac_sessions_refusals_total{stage="refresh", code}` (feature `metrics`).
+    /// its session and raises a high-risk event (and `SESSION_TOKEN_REUSED` through the audit
+    /// hook). Each refusal is one event on `tower_hmac::sessions` (`event = "refresh_refused"`,
+    /// the code) and one `tower_hmac_sessions_refusals_total{stage="refresh", code}` (feature
+    /// `metrics`).
     /// Refused (`fingerprint_required`) when a device fingerprint is configured: use
     /// [`refresh_from`](Self::refresh_from).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
@@ -527,6 +528,12 @@ impl Sessions {
                 session_id,
                 subject,
             } => {
+                // Audited here, where the store reported it: once per reuse, whatever the answer.
+                self.audit(
+                    self.event(AuditKind::SessionTokenReused)
+                        .subject(subject.as_str())
+                        .session_id(session_id.as_str()),
+                );
                 *incident = Incident::Reused(session_id, subject);
                 Err(RefreshError::Reused)
             }
@@ -616,10 +623,17 @@ impl Sessions {
         }
     }
 
-    /// Ends every session of `subject` (a password change): how many.
+    /// Ends every session of `subject` (a password change, an operator, the vault's incident
+    /// path): how many. Audited as `SESSIONS_REVOKED` (medium risk) with that count, once per
+    /// call the store answered (a call that found nothing to end too).
     pub async fn revoke_subject(&self, subject: &str) -> Result<usize, StoreError> {
         let count = self.store.revoke_subject(subject, self.now()).await?;
         tracing::info!(target: TRACING_TARGET, event = "subject_revoked", subject, sessions = count, risk = "low");
+        self.audit(
+            self.event(AuditKind::SessionsRevoked)
+                .subject(subject)
+                .count(count as u64),
+        );
         Ok(count)
     }
 }

@@ -55,9 +55,9 @@ pub const MAX_LINK_BODY: usize = 16 * 1024;
 pub const SEND_MARGIN: Duration = Duration::from_secs(1);
 
 /// The demo's auditor: every audit event on `tower_hmac::audit`, and the high-risk ones
-/// (`TOKEN_REFRESH_FAILED`, `ALL_TOKENS_REVOKED`, `SESSION_FINGERPRINT_MISMATCH`) also on
-/// `demo_server::alerts`, where the HMAC layer's and the login guard's alerts are (a real
-/// service would page someone from this hook).
+/// (`TOKEN_REFRESH_FAILED`, `ALL_TOKENS_REVOKED`, `SESSION_FINGERPRINT_MISMATCH`,
+/// `SESSION_TOKEN_REUSED`) also on `demo_server::alerts`, where the HMAC layer's and the login
+/// guard's alerts are (a real service would page someone from this hook).
 pub fn alerting_auditor() -> Auditor {
     Auditor::with_hook(|event: &AuditEvent| {
         if event.risk == Risk::High {

@@ -1,7 +1,8 @@
 //! A reused refresh token raises one high-risk event on `tower_hmac::sessions`, with the subject
 //! and the session, never a token; every refusal (bearer layer, refresh, login) is one event and
-//! one metric with its code (the `metrics` feature). Each test runs in a process of its own
-//! ([`crate::alone`]): tracing caches callsite interest.
+//! one metric with its code (the `metrics` feature); a reuse and the revocation of a subject's
+//! sessions reach the audit hook (`SESSION_TOKEN_REUSED`, `SESSIONS_REVOKED`). Each test runs in
+//! a process of its own ([`crate::alone`]): tracing caches callsite interest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(not(feature = "metrics"), allow(dead_code, unused_imports))]
@@ -17,6 +18,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{ServiceBuilder, ServiceExt};
+use tower_hmac_core::audit::{AuditEvent, AuditKind, Risk};
 use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{
     BearerAuthLayer, LoginGuard, LoginLimits, LoginRefusal, MemorySessionStore, RefreshError,
@@ -286,6 +288,172 @@ fn every_refusal_is_one_event_and_one_metric_with_its_code_here() {
         assert!(quiet.events.is_empty() && quiet.counters.is_empty());
     });
     assert!(!text.contains("password"), "{text}");
+}
+
+/// Sessions on the memory store and a manual clock, their audit hook's events collected.
+fn audited_sessions() -> (Sessions, Arc<Mutex<Vec<AuditEvent>>>) {
+    let events: Arc<Mutex<Vec<AuditEvent>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    let sessions = Sessions::new(
+        SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
+        MemorySessionStore::new(),
+        SessionConfig::new("https://auth.example.com", "orders-api"),
+    )
+    .with_clock(ManualClock::at_unix(1_800_000_000))
+    .audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    (sessions, events)
+}
+
+/// The events of `kind` the hook saw.
+fn of_kind(events: &Mutex<Vec<AuditEvent>>, kind: AuditKind) -> Vec<AuditEvent> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == kind)
+        .cloned()
+        .collect()
+}
+
+/// A reused refresh token (the sign of a stolen one) reaches the audit hook, not only the log
+/// and the metric: one `SESSION_TOKEN_REUSED` (high risk) naming the subject and the session it
+/// revoked, never a token; the refusal's own event and metric stay one each.
+#[cfg(feature = "metrics")]
+#[test]
+fn a_reused_refresh_token_is_audited_once_as_session_token_reused() {
+    crate::alone(
+        "audit::a_reused_refresh_token_is_audited_once_as_session_token_reused",
+        a_reused_refresh_token_is_audited_once_as_session_token_reused_here,
+    );
+}
+
+#[cfg(feature = "metrics")]
+fn a_reused_refresh_token_is_audited_once_as_session_token_reused_here() {
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let kept = Arc::clone(&tokens);
+    let text = with_events_and_metrics(|captured, snapshotter| async move {
+        let (sessions, events) = audited_sessions();
+        let first = sessions.login("alice", &[]).await.unwrap();
+        let sid = sessions
+            .verify_access(&first.access_token)
+            .await
+            .unwrap()
+            .sid;
+        let second = sessions.refresh(&first.refresh_token).await.unwrap();
+        assert!(of_kind(&events, AuditKind::SessionTokenReused).is_empty());
+        let (_, at) = seen(&captured, 0, &snapshotter);
+
+        assert!(matches!(
+            sessions.refresh(&first.refresh_token).await.unwrap_err(),
+            RefreshError::Reused
+        ));
+        // The session is revoked: its current token is refused as such, not as another reuse.
+        assert!(matches!(
+            sessions.refresh(&second.refresh_token).await.unwrap_err(),
+            RefreshError::Revoked
+        ));
+
+        let reused = of_kind(&events, AuditKind::SessionTokenReused);
+        assert_eq!(reused.len(), 1, "{reused:?}");
+        assert_eq!(reused[0].kind.as_str(), "SESSION_TOKEN_REUSED");
+        assert_eq!(reused[0].risk, Risk::High);
+        assert_eq!(reused[0].subject.as_deref(), Some("alice"));
+        assert_eq!(reused[0].session_id.as_deref(), Some(sid.as_str()));
+        let all = format!("{:?}", events.lock().unwrap());
+        for token in [
+            &first.access_token,
+            &first.refresh_token,
+            &second.access_token,
+            &second.refresh_token,
+        ] {
+            assert!(!all.contains(token.as_str()), "a token was audited: {all}");
+        }
+        // The refusal's event and metric are as they were: one each.
+        let (after, _) = seen(&captured, at, &snapshotter);
+        let reuse_events: Vec<_> = after
+            .events
+            .iter()
+            .filter(|l| l.contains("refresh_token_reused"))
+            .collect();
+        assert_eq!(reuse_events.len(), 1, "{reuse_events:?}");
+        assert!(
+            after
+                .counters
+                .contains(&("refresh".to_owned(), "refresh_token_reused".to_owned(), 1)),
+            "{:?}",
+            after.counters
+        );
+        kept.lock().unwrap().extend([
+            first.access_token,
+            first.refresh_token,
+            second.access_token,
+            second.refresh_token,
+        ]);
+    });
+    let audited: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("SESSION_TOKEN_REUSED"))
+        .collect();
+    assert_eq!(audited.len(), 1, "{text}");
+    assert!(
+        audited[0].contains("WARN") && audited[0].contains("tower_hmac::audit"),
+        "{text}"
+    );
+    for token in tokens.lock().unwrap().iter() {
+        assert!(!text.contains(token.as_str()), "a token was logged: {text}");
+    }
+}
+
+/// Ending every session of a subject (a password change, an operator, the vault's incident
+/// path) reaches the audit hook: one `SESSIONS_REVOKED` (medium risk) per call, with the subject
+/// and how many sessions it ended; its log event stays.
+#[cfg(feature = "metrics")]
+#[test]
+fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked() {
+    crate::alone(
+        "audit::revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked",
+        revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked_here,
+    );
+}
+
+#[cfg(feature = "metrics")]
+fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked_here() {
+    let text = with_events_and_metrics(|_, _| async move {
+        let (sessions, events) = audited_sessions();
+        sessions.login("alice", &[]).await.unwrap();
+        sessions.login("alice", &[]).await.unwrap();
+        let bob = sessions.login("bob", &[]).await.unwrap();
+        assert!(of_kind(&events, AuditKind::SessionsRevoked).is_empty());
+
+        assert_eq!(sessions.revoke_subject("alice").await.unwrap(), 2);
+        let revoked = of_kind(&events, AuditKind::SessionsRevoked);
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(revoked[0].kind.as_str(), "SESSIONS_REVOKED");
+        assert_eq!(revoked[0].risk, Risk::Medium);
+        assert_eq!(revoked[0].subject.as_deref(), Some("alice"));
+        assert_eq!(revoked[0].count, Some(2));
+        assert!(sessions.refresh(&bob.refresh_token).await.is_ok());
+
+        // Again, with nothing left to end: still the operator's act, audited with 0.
+        assert_eq!(sessions.revoke_subject("alice").await.unwrap(), 0);
+        let revoked = of_kind(&events, AuditKind::SessionsRevoked);
+        assert_eq!(revoked.len(), 2, "{revoked:?}");
+        assert_eq!(revoked[1].count, Some(0));
+    });
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("event=\"subject_revoked\""))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("SESSIONS_REVOKED") && l.contains("tower_hmac::audit"))
+            .count(),
+        2,
+        "{text}"
+    );
 }
 
 /// Review item 3: the routes' own refusals (a body over the limit, a malformed request, a grant
