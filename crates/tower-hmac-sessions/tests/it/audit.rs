@@ -18,7 +18,9 @@ use http::{Request, Response};
 use http_body_util::Full;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac_core::audit::{AuditEvent, AuditKind, Risk};
+use tower_hmac_core::audit::{AuditKind, Risk};
+
+use crate::policy::{of_kind, sessions as audited};
 use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{
     BearerAuthLayer, LoginGuard, LoginLimits, LoginRefusal, MemorySessionStore, RefreshError,
@@ -290,31 +292,6 @@ fn every_refusal_is_one_event_and_one_metric_with_its_code_here() {
     assert!(!text.contains("password"), "{text}");
 }
 
-/// Sessions on the memory store and a manual clock, their audit hook's events collected.
-fn audited_sessions() -> (Sessions, Arc<Mutex<Vec<AuditEvent>>>) {
-    let events: Arc<Mutex<Vec<AuditEvent>>> = Arc::default();
-    let sink = Arc::clone(&events);
-    let sessions = Sessions::new(
-        SigningKeys::new("k1", SecretKey::from_bytes(&[3; 32]).unwrap()).unwrap(),
-        MemorySessionStore::new(),
-        SessionConfig::new("https://auth.example.com", "orders-api"),
-    )
-    .with_clock(ManualClock::at_unix(1_800_000_000))
-    .audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
-    (sessions, events)
-}
-
-/// The events of `kind` the hook saw.
-fn of_kind(events: &Mutex<Vec<AuditEvent>>, kind: AuditKind) -> Vec<AuditEvent> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == kind)
-        .cloned()
-        .collect()
-}
-
 /// A reused refresh token (the sign of a stolen one) reaches the audit hook, not only the log
 /// and the metric: one `SESSION_TOKEN_REUSED` (high risk) naming the subject and the session it
 /// revoked, never a token; the refusal's own event and metric stay one each.
@@ -332,7 +309,8 @@ fn a_reused_refresh_token_is_audited_once_as_session_token_reused_here() {
     let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
     let kept = Arc::clone(&tokens);
     let text = with_events_and_metrics(|captured, snapshotter| async move {
-        let (sessions, events) = audited_sessions();
+        let (sessions, _, events) =
+            audited(SessionConfig::new("https://auth.example.com", "orders-api"));
         let first = sessions.login("alice", &[]).await.unwrap();
         let sid = sessions
             .verify_access(&first.access_token)
@@ -419,7 +397,8 @@ fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked() {
 #[cfg(feature = "metrics")]
 fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked_here() {
     let text = with_events_and_metrics(|_, _| async move {
-        let (sessions, events) = audited_sessions();
+        let (sessions, _, events) =
+            audited(SessionConfig::new("https://auth.example.com", "orders-api"));
         sessions.login("alice", &[]).await.unwrap();
         sessions.login("alice", &[]).await.unwrap();
         let bob = sessions.login("bob", &[]).await.unwrap();

@@ -21,10 +21,10 @@ fn scopes() -> Vec<String> {
     vec!["orders:read".into()]
 }
 
-type Events = Arc<Mutex<Vec<AuditEvent>>>;
+pub(crate) type Events = Arc<Mutex<Vec<AuditEvent>>>;
 
 /// Sessions with `config` on a manual clock, their audit events collected.
-fn sessions(config: SessionConfig) -> (Sessions, ManualClock, Events) {
+pub(crate) fn sessions(config: SessionConfig) -> (Sessions, ManualClock, Events) {
     let clock = ManualClock::at_unix(1_800_000_000);
     let events: Events = Arc::default();
     let sink = Arc::clone(&events);
@@ -32,6 +32,17 @@ fn sessions(config: SessionConfig) -> (Sessions, ManualClock, Events) {
         .with_clock(clock.clone())
         .audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
     (sessions, clock, events)
+}
+
+/// The events of `kind` the hook saw.
+pub(crate) fn of_kind(events: &Events, kind: AuditKind) -> Vec<AuditEvent> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == kind)
+        .cloned()
+        .collect()
 }
 
 fn kinds(events: &Events) -> Vec<(AuditKind, Risk)> {
@@ -112,11 +123,7 @@ async fn with_one_session_allowed_a_login_ends_the_older_one_like_a_logout() {
         Err(RefreshError::Revoked)
     ));
     s.refresh(&second.refresh_token).await.unwrap();
-    let events = events.lock().unwrap();
-    let ended: Vec<_> = events
-        .iter()
-        .filter(|e| e.kind == AuditKind::SessionEndedByLimit)
-        .collect();
+    let ended = of_kind(&events, AuditKind::SessionEndedByLimit);
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].session_id.as_deref(), Some(old_sid.as_str()));
     assert_eq!(ended[0].risk, Risk::Medium);
@@ -164,11 +171,8 @@ async fn a_refresh_token_from_another_device_is_refused_before_use_and_ends_the_
             .await,
         Err(RefreshError::Revoked)
     ));
-    let mismatch: Vec<_> = events
-        .lock()
-        .unwrap()
+    let mismatch: Vec<_> = of_kind(&events, AuditKind::SessionFingerprintMismatch)
         .iter()
-        .filter(|e| e.kind == AuditKind::SessionFingerprintMismatch)
         .map(|e| e.risk)
         .collect();
     assert_eq!(mismatch, [Risk::High]);
