@@ -36,27 +36,23 @@ pub(super) fn one_field<'a>(
 /// Parses a dictionary strictly: a member name appearing twice is refused (RFC 8941 would keep
 /// the last one).
 pub(super) fn dictionary(text: &str) -> Result<Dictionary, Rejection> {
-    struct Labels<'de>(Vec<&'de sfv::KeyRef>);
+    struct Labels<'de>(Seen<'de>);
     impl<'de> sfv::visitor::DictionaryVisitor<'de> for Labels<'de> {
         type Out = ();
-        type Error = fmt::Error;
+        type Error = Strict;
         fn entry(
             &mut self,
             key: &'de sfv::KeyRef,
-        ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Self::Error> {
-            // A bounded number of members keeps the duplicate check cheap.
-            if self.0.len() >= MAX_LABELS || self.0.contains(&key) {
-                return Err(fmt::Error);
-            }
-            self.0.push(key);
+        ) -> Result<impl sfv::visitor::EntryVisitor<'de>, Strict> {
+            note_member(&mut self.0, key)?;
             Ok(sfv::visitor::Ignored)
         }
-        fn finish(self) -> Result<(), Self::Error> {
+        fn finish(self) -> Result<(), Strict> {
             Ok(())
         }
     }
     Parser::new(text)
-        .parse_dictionary_with_visitor(Labels(Vec::new()))
+        .parse_dictionary_with_visitor(Labels(Seen::new()))
         .map_err(not_a_dictionary)?;
     Parser::new(text)
         .parse::<Dictionary>()
