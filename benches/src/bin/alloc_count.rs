@@ -21,7 +21,7 @@ use tower_hmac::server::VerifiedBody;
 use tower_hmac::test_util::sign_request;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, SecretKey};
 use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed as signed_as};
-use tower_hmac_benches::{KEY_ID, registry, signed_request, store_started_earlier};
+use tower_hmac_benches::{KEY_ID, busy_store, registry, signed_request, store_started_earlier};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
@@ -35,6 +35,7 @@ fn main() {
         .build()
         .unwrap();
     let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
+        // Its warm-up below gives every shard of the store its table.
         .nonce_store(store_started_earlier(1_000_000))
         .build()
         .unwrap();
@@ -114,7 +115,7 @@ fn main() {
         "kong",
         "apisix",
     ] {
-        let layer = scheme_layer(scheme, builder(HOST, store_started_earlier(1_000_000)));
+        let layer = scheme_layer(scheme, builder(HOST, busy_store(1_000_000)));
         let mut svc = ServiceBuilder::new()
             .layer(layer)
             .service(tower::service_fn(|_: Request<VerifiedBody>| async {

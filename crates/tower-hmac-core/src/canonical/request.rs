@@ -84,9 +84,11 @@ impl CanonicalRequest {
 
     /// The complete string to sign for a body with this SHA-256.
     pub fn string_to_sign(&self, body_sha256: &[u8; 32]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + 64);
-        out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(hex::encode(body_sha256).as_bytes());
+        let mut out = vec![0; self.prefix.len() + 64];
+        let (prefix, digits) = out.split_at_mut(self.prefix.len());
+        prefix.copy_from_slice(&self.prefix);
+        // 32 bytes into 64 digits: cannot fail.
+        let _ = hex::encode_to_slice(body_sha256, digits);
         out
     }
 
