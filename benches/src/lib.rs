@@ -88,7 +88,7 @@ pub fn store_started_earlier(capacity: u64) -> tower_hmac::MemoryNonceStore {
 /// store's shards has its table, as on a server that has run for a while. The deterministic
 /// counts (`instr_count`, `alloc_count`) measure the layer on it: on an empty store a request
 /// that lands on a shard for the first time also pays for that shard's first table (one 1 KiB
-/// allocation, about 1 200 instructions), which a running server paid once, long ago.
+/// allocation, about 1 400 instructions), which a running server paid once, long ago.
 pub fn busy_store(capacity: u64) -> tower_hmac::MemoryNonceStore {
     let store = store_started_earlier(capacity);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
