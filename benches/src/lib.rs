@@ -2,7 +2,6 @@
 
 pub mod schemes;
 
-use std::future::Future;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Uri, header};

@@ -21,7 +21,7 @@ use tower_hmac::server::VerifiedBody;
 use tower_hmac::test_util::sign_request;
 use tower_hmac::{AllowedHosts, HmacAuthLayer, SecretKey};
 use tower_hmac_benches::schemes::{Req, builder, scheme_layer, signed as signed_as};
-use tower_hmac_benches::{KEY_ID, busy_store, registry, signed_request, store_started_earlier};
+use tower_hmac_benches::{KEY_ID, busy_store, registry, signed_request};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
@@ -34,16 +34,19 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
-        // Its warm-up below gives every shard of the store its table.
-        .nonce_store(store_started_earlier(1_000_000))
-        .build()
-        .unwrap();
-    let mut service = ServiceBuilder::new()
-        .layer(layer)
-        .service(tower::service_fn(|_: Request<VerifiedBody>| async {
-            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
-        }));
+    // A layer on a busy replay store (every shard has its table), fresh for each measured path,
+    // so that no table grows while it is counted.
+    let fresh = || {
+        let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST]).unwrap())
+            .nonce_store(busy_store(1_000_000))
+            .build()
+            .unwrap();
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(tower::service_fn(|_: Request<VerifiedBody>| async {
+                Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+            }))
+    };
     let signed = |n: usize| -> Vec<Request<Full<Bytes>>> {
         (0..n)
             .map(|_| signed_request(Method::GET, HOST, "/", b"", |b| Full::new(Bytes::from(b))))
@@ -64,30 +67,20 @@ fn main() {
             })
             .collect()
     };
-    let mut run = |requests: Vec<Request<Full<Bytes>>>, expect: u16| -> f64 {
-        let n = requests.len();
-        let region = Region::new(GLOBAL);
-        rt.block_on(async {
-            for req in requests {
-                let res = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-                    .await
-                    .unwrap()
-                    .call(req)
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), expect);
-            }
-        });
-        region.change().allocations as f64 / n as f64
-    };
-    // Warm-up: the store's shards and tables, the runtime, lazy statics.
-    run(signed(20_000), 200);
-    run(wrong(2_000), 401);
-    let accepted = run(signed(COUNT), 200);
-    let rejected = run(wrong(COUNT), 401);
+    let run = |service: &mut _, requests, expect| count(&rt, service, requests, expect);
+    // Warm-up: the runtime, lazy statics, the layer's pools.
+    let mut service = fresh();
+    run(&mut service, signed(2_000), 200);
+    run(&mut service, wrong(2_000), 401);
+    let accepted = run(&mut service, signed(COUNT), 200);
+    // A refusal records no nonce: the same layer.
+    let rejected = run(&mut service, wrong(COUNT), 401);
     // As a server hands them on: hyper-util's and axum's requests carry extensions of their own
     // (the connection info, the matched path), so the identity joins an existing map.
+    let mut service = fresh();
+    run(&mut service, signed(2_000), 200);
     let with_extension = run(
+        &mut service,
         signed(COUNT)
             .into_iter()
             .map(|mut req| {
@@ -121,31 +114,43 @@ fn main() {
             .service(tower::service_fn(|_: Request<VerifiedBody>| async {
                 Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
             }));
-        let mut count = |requests: Vec<Req>| -> f64 {
-            let n = requests.len();
-            let region = Region::new(GLOBAL);
-            rt.block_on(async {
-                for req in requests {
-                    let res = ServiceExt::<Req>::ready(&mut svc)
-                        .await
-                        .unwrap()
-                        .call(req)
-                        .await
-                        .unwrap();
-                    assert_eq!(res.status(), 200, "{scheme}");
-                }
-            });
-            region.change().allocations as f64 / n as f64
-        };
         // One batch of distinct requests (a copy within its second would be a replay for the
         // formats whose replay key is the signature): the first part warms the layer up.
         let mut requests = signed_as(scheme, HOST, 2_000 + SCHEME_COUNT);
         let measured = requests.split_off(2_000);
-        count(requests);
-        let per_request = count(measured);
+        count(&rt, &mut svc, requests, 200);
+        let per_request = count(&rt, &mut svc, measured, 200);
         println!("allocations {scheme} {per_request:.2}");
     }
 }
 
 /// Requests per scheme in the per-scheme counts (signing some schemes' requests is slow).
 const SCHEME_COUNT: usize = 2_000;
+
+/// Sends every request; the allocations per request while doing so. Panics on another answer
+/// than `expect`.
+fn count<S, B>(
+    rt: &tokio::runtime::Runtime,
+    service: &mut S,
+    requests: Vec<Req>,
+    expect: u16,
+) -> f64
+where
+    S: Service<Req, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+{
+    let n = requests.len();
+    let region = Region::new(GLOBAL);
+    rt.block_on(async {
+        for req in requests {
+            let res = ServiceExt::<Req>::ready(&mut *service)
+                .await
+                .unwrap()
+                .call(req)
+                .await
+                .unwrap();
+            assert_eq!(res.status(), expect);
+        }
+    });
+    region.change().allocations as f64 / n as f64
+}

@@ -121,9 +121,9 @@ fn main() {
             );
         }
     }
-    // Meaningless under callgrind; run natively, the wall-clock time of the whole run (the
-    // layer's construction and the warm-up included, the signing not) per request, for the
-    // capability table's `ns` column.
+    // Meaningless under callgrind; run natively, the wall-clock time of the whole run per request:
+    // the layer's construction, the store's prefill and the warm-up included, the signing not
+    // (`scripts/capability-costs.sh` reads the `measured loop` line instead).
     let ns = started.elapsed().as_nanos() / (WARM + count) as u128;
     println!("{scheme}: {count} requests measured, {ns} ns per request");
 }
@@ -163,7 +163,8 @@ mod capabilities {
     }
 
     pub(super) fn measure(rt: &tokio::runtime::Runtime, capability: &str, mut requests: Vec<Req>) {
-        let base = builder(HOST, busy_store(1_000_000));
+        // Each arm builds the layer it measures (`scope` its own, with a registry of its own).
+        let base = || builder(HOST, busy_store(1_000_000));
         if matches!(capability, "throttle" | "risk") {
             // Both work per client address: the connection's, as a server hands it on.
             for req in &mut requests {
@@ -172,8 +173,12 @@ mod capabilities {
             }
         }
         match capability {
-            "none" => run_with(rt, base, requests),
-            "skip" => run_with(rt, base.skip(|head| head.uri.path() == "/health"), requests),
+            "none" => run_with(rt, base(), requests),
+            "skip" => run_with(
+                rt,
+                base().skip(|head| head.uri.path() == "/health"),
+                requests,
+            ),
             "proxies" => {
                 // Requests from a trusted proxy, naming the client it forwards.
                 for req in &mut requests {
@@ -183,7 +188,7 @@ mod capabilities {
                         .insert("x-forwarded-for", "192.0.2.7".parse().unwrap());
                 }
                 let proxies = TrustedProxies::x_forwarded(["10.0.0.0/8"]).unwrap();
-                run_with(rt, base.trusted_proxies(proxies), requests);
+                run_with(rt, base().trusted_proxies(proxies), requests);
             }
             "scope" => {
                 let registry = tower_hmac::InMemoryRegistry::new();
@@ -208,7 +213,7 @@ mod capabilities {
             #[cfg(feature = "capabilities")]
             "throttle" => run_with(
                 rt,
-                base.throttle_failures(tower_hmac::server::FailureThrottle::new(
+                base().throttle_failures(tower_hmac::server::FailureThrottle::new(
                     20,
                     std::time::Duration::from_secs(60),
                 )),
@@ -217,7 +222,7 @@ mod capabilities {
             #[cfg(feature = "capabilities")]
             "risk" => run_with(
                 rt,
-                base.risk_monitor(tower_hmac::server::RiskMonitor::new()),
+                base().risk_monitor(tower_hmac::server::RiskMonitor::new()),
                 requests,
             ),
             #[cfg(feature = "capabilities")]
@@ -226,7 +231,7 @@ mod capabilities {
                 let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                     .install_recorder()
                     .unwrap();
-                run_with(rt, base, requests);
+                run_with(rt, base(), requests);
                 drop(handle);
             }
             other => panic!(

@@ -69,17 +69,6 @@ pub enum ProblemError {
     Xml(&'static str),
 }
 
-/// A line digest's 16 lower-case hex digits, written in one pass (`hex::encode` collects them a
-/// `char` at a time: a tenth of a refusal's instructions with ten digests).
-fn digest_hex(digest: &[u8; 8]) -> String {
-    let mut out = [0u8; 16];
-    // 8 bytes into 16 ASCII digits: neither step can fail.
-    let _ = hex::encode_to_slice(digest, &mut out);
-    std::str::from_utf8(&out)
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
 impl Problem {
     /// The problem body of a rejection, as the server sends it.
     pub fn from_rejection(rejection: &Rejection) -> Self {
@@ -103,10 +92,12 @@ impl Problem {
             scope: self.scope.clone(),
             diagnostics: (self.line_digests.is_some() || self.string_to_sign.is_some()).then(
                 || Diagnostics {
-                    string_to_sign_lines: self
-                        .line_digests
-                        .as_ref()
-                        .map(|digests| digests.iter().map(digest_hex).collect()),
+                    string_to_sign_lines: self.line_digests.as_ref().map(|digests| {
+                        digests
+                            .iter()
+                            .map(|d| crate::canonical::line_digest_hex(d, &mut [0; 16]).to_owned())
+                            .collect()
+                    }),
                     string_to_sign: self.string_to_sign.clone(),
                 },
             ),

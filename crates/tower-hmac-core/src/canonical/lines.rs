@@ -97,6 +97,14 @@ pub fn line_digests(key: &SecretKey, string_to_sign: &[u8]) -> Vec<[u8; 8]> {
         .collect()
 }
 
+/// A line digest as the answers write it: 16 lower-case hex digits, into `out` (no allocation;
+/// `hex::encode` would collect a `String` one `char` at a time, on every refusal).
+pub fn line_digest_hex<'a>(digest: &[u8; 8], out: &'a mut [u8; 16]) -> &'a str {
+    // 8 bytes into 16 ASCII digits: neither step can fail.
+    let _ = hex::encode_to_slice(digest, out);
+    std::str::from_utf8(out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, HeaderValue, Method, header};
@@ -105,6 +113,21 @@ mod tests {
     use super::*;
     use crate::authorization::DEFAULT_MAX_HEADER_LEN;
     use crate::canonical::{CanonicalRequest, EMPTY_BODY_SHA256};
+
+    #[test]
+    fn a_line_digest_is_written_as_hex_encode_writes_it() {
+        for digest in [
+            [0; 8],
+            [0xff; 8],
+            [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef],
+        ] {
+            assert_eq!(
+                line_digest_hex(&digest, &mut [0; 16]),
+                hex::encode(digest),
+                "{digest:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_line_layout_matches_the_string_to_sign() {

@@ -166,7 +166,10 @@ impl RejectionResponder for S3XmlResponder {
                 if i > 0 {
                     xml.push(' ');
                 }
-                xml.push_str(&hex::encode(digest));
+                xml.push_str(tower_hmac_core::canonical::line_digest_hex(
+                    digest,
+                    &mut [0; 16],
+                ));
             }
             xml.push_str("</TowerHmacLineDigests>");
         }
