@@ -57,6 +57,8 @@ mod sign;
 pub mod sigv4;
 #[cfg(feature = "softaware")]
 pub mod softaware;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 #[cfg(feature = "token")]
 pub mod token;
 #[cfg(feature = "webhooks")]

@@ -335,16 +335,9 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
 #[cfg(test)]
 mod tests {
     use tower_hmac::{AllowedHosts, InMemoryRegistry};
+    use tower_hmac_core::test_util::request_head as head;
 
     use super::*;
-
-    fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
-        let mut builder = Request::builder().uri(uri);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
 
     /// The HMAC service of a layer verifying protocol v1 alone.
     fn v1() -> HmacAuth<()> {

@@ -130,8 +130,8 @@ pub(crate) fn rejection_response(settings: &Settings, failure: Failure) -> Respo
 mod tests {
     use tower::Layer as _;
 
-    use crate::server::verify::schemes::tests::head;
     use crate::{AllowedHosts, HmacAuthLayer, InMemoryRegistry};
+    use tower_hmac_core::test_util::request_head as head;
 
     /// Kong's credentials count only on the routes reserved for Kong.
     #[test]

@@ -287,7 +287,9 @@ fn claim(found: &mut Option<usize>, index: usize) -> Result<(), Rejection> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use tower_hmac_core::test_util::request_head as head;
+
     use super::*;
 
     #[test]
@@ -307,15 +309,6 @@ pub(crate) mod tests {
             Err(ConfigError::NoScheme)
         ));
         assert!(Schemes::v1().check().is_ok());
-    }
-
-    /// A request's head with these headers (for the tests of the credentials' look-up).
-    pub(crate) fn head(headers: &[(&str, &str)], uri: &str) -> Parts {
-        let mut builder = http::Request::builder().uri(uri);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.body(()).unwrap().into_parts().0
     }
 
     #[test]
