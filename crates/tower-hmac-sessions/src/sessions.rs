@@ -623,17 +623,26 @@ impl Sessions {
         }
     }
 
-    /// Ends every session of `subject` (a password change, an operator, the vault's incident
-    /// path): how many. Audited as `SESSIONS_REVOKED` (medium risk) with that count, once per
-    /// call the store answered (a call that found nothing to end too).
+    /// Ends every session of `subject` (a password change, an operator): how many. Audited as
+    /// `SESSIONS_REVOKED` (medium risk) with that count, once per call the store answered (a
+    /// call that found nothing to end too).
     pub async fn revoke_subject(&self, subject: &str) -> Result<usize, StoreError> {
         let count = self.store.revoke_subject(subject, self.now()).await?;
-        tracing::info!(target: TRACING_TARGET, event = "subject_revoked", subject, sessions = count, risk = "low");
+        tracing::info!(target: TRACING_TARGET, event = "subject_revoked", subject, sessions = count, risk = "medium");
         self.audit(
             self.event(AuditKind::SessionsRevoked)
                 .subject(subject)
                 .count(count as u64),
         );
+        Ok(count)
+    }
+
+    /// Ends every session of `subject` for a caller that audits the whole action itself (the
+    /// vault's incident path: one `ALL_TOKENS_REVOKED` event naming the user by a keyed hash):
+    /// no event of its own, and its log line leaves the subject out.
+    pub async fn end_subject_sessions(&self, subject: &str) -> Result<usize, StoreError> {
+        let count = self.store.revoke_subject(subject, self.now()).await?;
+        tracing::info!(target: TRACING_TARGET, event = "subject_revoked", sessions = count, risk = "medium");
         Ok(count)
     }
 }

@@ -112,6 +112,33 @@ async fn revoke_all_deletes_every_upstreams_tokens_and_ends_every_session() {
     );
 }
 
+#[tokio::test]
+async fn sessions_sharing_the_vaults_audit_hook_add_no_event_naming_the_user() {
+    let clock = ManualClock::at_unix(1_800_000_000);
+    let (vault, events) = vault(&clock);
+    let sink = Arc::clone(&events);
+    let sessions =
+        sessions(&clock).audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let scopes = vec!["orders:read".to_string()];
+    sessions.login("alice", &scopes).await.unwrap();
+    vault.put("alice", "github", &tokens("gh-a")).await.unwrap();
+    let before = events.lock().unwrap().len();
+
+    revoke_all(&vault, "alice", &[&sessions as &dyn SubjectRevoker])
+        .await
+        .unwrap();
+
+    let during: Vec<AuditEvent> = events.lock().unwrap()[before..].to_vec();
+    assert_eq!(
+        during.len(),
+        1,
+        "one event for the whole incident: {during:?}"
+    );
+    assert_eq!(during[0].kind, AuditKind::AllTokensRevoked);
+    assert_eq!(during[0].count, Some(2));
+    assert!(!format!("{during:?}").contains("alice"), "{during:?}");
+}
+
 struct Broken;
 
 #[async_trait]
