@@ -149,8 +149,26 @@ impl Schemes {
 
     /// The index of the one scheme among `candidates` whose credentials `parts` carries.
     pub(crate) fn select(&self, parts: &Parts, candidates: &[usize]) -> Result<usize, Rejection> {
+        match self.locate(parts, candidates) {
+            Found::One(index) => Ok(index),
+            Found::Several => Err(Rejection::new(RejectionKind::AmbiguousCredentials)
+                .with_detail("the request carries credentials for more than one scheme: send one")),
+            Found::Nothing => Err(none_found(parts)),
+        }
+    }
+
+    /// Whether `parts` carries the credentials of one of `candidates` — or of several, an
+    /// ambiguity [`select`](Self::select) refuses (for
+    /// [`HmacAuth::carries_credentials`](crate::HmacAuth::carries_credentials), asked of every
+    /// bearer request: no rejection is built for a request that carries none).
+    pub(crate) fn claims(&self, parts: &Parts, candidates: &[usize]) -> bool {
+        !matches!(self.locate(parts, candidates), Found::Nothing)
+    }
+
+    /// Which of `candidates` find their credentials in `parts` (stops at a second).
+    fn locate(&self, parts: &Parts, candidates: &[usize]) -> Found {
         let token = authorization_token(parts);
-        let mut found = None;
+        let mut found = Found::Nothing;
         let mut headers = false;
         for &index in candidates {
             let Some(scheme) = self.list.get(index) else {
@@ -158,7 +176,9 @@ impl Schemes {
             };
             match Scheme::locator(scheme) {
                 Locator::Header(_) => headers = true,
-                locator if locator.matches(parts, token) => claim(&mut found, index)?,
+                locator if locator.matches(parts, token) && !found.note(index) => {
+                    return Found::Several;
+                }
                 _ => {}
             }
         }
@@ -170,23 +190,35 @@ impl Schemes {
                     let Some(scheme) = self.list.get(index) else {
                         continue;
                     };
-                    if matches!(Scheme::locator(scheme), Locator::Header(h) if h == name) {
-                        claim(&mut found, index)?;
+                    if matches!(Scheme::locator(scheme), Locator::Header(h) if h == name)
+                        && !found.note(index)
+                    {
+                        return Found::Several;
                     }
                 }
             }
         }
-        found.ok_or_else(|| none_found(parts))
+        found
     }
+}
 
-    /// Whether `parts` carries the credentials of one of `candidates` — or of several, an
-    /// ambiguity [`select`](Self::select) refuses: what `select` finds, as a yes or no (for
-    /// [`HmacAuth::carries_credentials`](crate::HmacAuth::carries_credentials); the
-    /// verification calls `select` itself).
-    pub(crate) fn claims(&self, parts: &Parts, candidates: &[usize]) -> bool {
-        match self.select(parts, candidates) {
-            Ok(_) => true,
-            Err(rejection) => rejection.kind() == RejectionKind::AmbiguousCredentials,
+/// What [`Schemes::locate`] found.
+enum Found {
+    Nothing,
+    One(usize),
+    /// Two different schemes' credentials: an ambiguity.
+    Several,
+}
+
+impl Found {
+    /// Notes that the scheme at `index` found its credentials: `false` when another had.
+    fn note(&mut self, index: usize) -> bool {
+        match *self {
+            Self::One(other) if other != index => false,
+            _ => {
+                *self = Self::One(index);
+                true
+            }
         }
     }
 }
@@ -271,18 +303,6 @@ fn none_found(parts: &Parts) -> Rejection {
         Rejection::new(RejectionKind::UnsupportedScheme)
     } else {
         Rejection::new(RejectionKind::MissingAuthorization)
-    }
-}
-
-/// The scheme found so far; a second, different one is an ambiguity.
-fn claim(found: &mut Option<usize>, index: usize) -> Result<(), Rejection> {
-    match *found {
-        Some(other) if other != index => Err(Rejection::new(RejectionKind::AmbiguousCredentials)
-            .with_detail("the request carries credentials for more than one scheme: send one")),
-        _ => {
-            *found = Some(index);
-            Ok(())
-        }
     }
 }
 
