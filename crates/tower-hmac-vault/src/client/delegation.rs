@@ -18,6 +18,9 @@ use super::refresh::{self, Failure};
 use super::upstream::Upstream;
 use crate::{DelegatedTokens, Entry, TRACING_TARGET, UserHash, Vault, VaultError};
 
+/// The delegation's default `User-Agent`: this crate and its version.
+pub const DEFAULT_USER_AGENT: &str = concat!("tower-hmac-vault/", env!("CARGO_PKG_VERSION"));
+
 /// How long the HTTP client waits for a request (token endpoint included): 10 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An access token that expires within this is refreshed before it is sent: 10 seconds.
@@ -77,6 +80,7 @@ pub struct DelegationBuilder {
     vault: Arc<Vault>,
     upstreams: Vec<Upstream>,
     timeout: Duration,
+    user_agent: String,
     send_margin: Duration,
     refresh_batch: usize,
 }
@@ -91,6 +95,16 @@ impl DelegationBuilder {
     /// How long the HTTP client waits for a whole request (default [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` of every request the delegation sends (default [`DEFAULT_USER_AGENT`]):
+    /// a token-bearing request goes out with the delegation's own client, not with the one a
+    /// [`DelegationMiddleware`](super::DelegationMiddleware) wraps, so that client's user agent
+    /// does not apply (some APIs, GitHub's among them, refuse a request without one). A value
+    /// that is not a valid header value fails [`build`](Self::build).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
         self
     }
 
@@ -124,6 +138,7 @@ impl DelegationBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .https_only(!insecure_loopback)
             .timeout(self.timeout)
+            .user_agent(self.user_agent)
             .build()
             .map_err(ConfigError::HttpClient)?;
         Ok(Delegation {
@@ -179,6 +194,7 @@ impl Delegation {
             vault,
             upstreams: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             send_margin: DEFAULT_SEND_MARGIN,
             refresh_batch: DEFAULT_REFRESH_BATCH,
         }
@@ -214,10 +230,21 @@ impl Delegation {
         user: &str,
         upstream: &str,
         scopes: &[S],
-        mut request: reqwest::Request,
+        request: reqwest::Request,
     ) -> Result<reqwest::Response, DelegationError> {
         let on = OnBehalfOf::new(user, upstream, scopes.iter().map(AsRef::as_ref));
-        let auth = self.authorize(&on, Some(request.url())).await?;
+        self.execute(&on, request).await
+    }
+
+    /// [`send`](Self::send) for an [`OnBehalfOf`] (the middleware's path too): one place that
+    /// sends a token, with the delegation's client (redirects off), and keeps the URL out of a
+    /// transport error.
+    pub(crate) async fn execute(
+        &self,
+        on: &OnBehalfOf,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response, DelegationError> {
+        let auth = self.authorize(on, Some(request.url())).await?;
         request
             .headers_mut()
             .insert(http::header::AUTHORIZATION, auth.header()?);

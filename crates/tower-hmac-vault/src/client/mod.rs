@@ -83,7 +83,7 @@ mod upstream;
 
 pub use delegation::{
     ASSUMED_TOKEN_LIFETIME, DEFAULT_REFRESH_BATCH, DEFAULT_SEND_MARGIN, DEFAULT_TIMEOUT,
-    Delegation, DelegationBuilder, FAILED_REFRESH_HOLD, MAX_TOKEN_LIFETIME,
+    DEFAULT_USER_AGENT, Delegation, DelegationBuilder, FAILED_REFRESH_HOLD, MAX_TOKEN_LIFETIME,
 };
 pub use error::{ConfigError, DelegationError, DelegationErrorKind};
 pub use future::ResponseFuture;

@@ -21,7 +21,12 @@ use super::on_behalf::OnBehalfOf;
 /// ([`Delegation::http_client`]: redirects off), not with the client this middleware wraps nor
 /// through the middlewares after it: a client that follows redirects (reqwest's default) would
 /// carry the token outside the upstream's base URL (a same-origin redirect keeps the
-/// `Authorization` header). A redirect is passed back to the caller.
+/// `Authorization` header). A redirect is passed back to the caller. So the wrapped client's
+/// settings (user agent, default headers, proxy, timeout) do not apply to such a request: the
+/// delegation's do ([`DelegationBuilder::user_agent`](super::DelegationBuilder::user_agent),
+/// [`timeout`](super::DelegationBuilder::timeout)). A transport error comes back as the
+/// `upstream_unavailable` [`DelegationError`](super::DelegationError), without the URL, as from
+/// [`Delegation::send`](super::Delegation::send): both are one path.
 ///
 /// ```
 /// # fn run(delegation: tower_hmac_vault::client::Delegation) {
@@ -51,45 +56,17 @@ impl DelegationMiddleware {
 impl Middleware for DelegationMiddleware {
     async fn handle(
         &self,
-        mut req: reqwest::Request,
+        req: reqwest::Request,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let Some(on) = extensions.get::<OnBehalfOf>().cloned() else {
+        let Some(on) = extensions.get::<OnBehalfOf>() else {
             return next.run(req, extensions).await;
         };
-        let auth = self
-            .delegation
-            .authorize(&on, Some(req.url()))
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        let header = auth
-            .header()
-            .map_err(reqwest_middleware::Error::middleware)?;
-        req.headers_mut()
-            .insert(http::header::AUTHORIZATION, header);
         // Not `next`: its client may follow redirects, with the token (see above).
-        let client = self.delegation.http_client();
-        let retry = req.try_clone();
-        let res = client.execute(req).await?;
-        if res.status() != http::StatusCode::UNAUTHORIZED {
-            return Ok(res);
-        }
-        let auth = self
-            .delegation
-            .reauthorize(auth)
+        self.delegation
+            .execute(on, req)
             .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        let Some(mut again) = retry else {
-            return Ok(res);
-        };
-        drop(res);
-        let header = auth
-            .header()
-            .map_err(reqwest_middleware::Error::middleware)?;
-        again
-            .headers_mut()
-            .insert(http::header::AUTHORIZATION, header);
-        Ok(client.execute(again).await?)
+            .map_err(reqwest_middleware::Error::middleware)
     }
 }

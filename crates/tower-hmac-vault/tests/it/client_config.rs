@@ -100,6 +100,19 @@ fn a_duplicate_upstream_is_refused() {
     assert_eq!(err.code(), "duplicate_upstream");
 }
 
+#[test]
+fn a_user_agent_that_is_no_header_value_is_refused() {
+    let err = Delegation::builder(vault())
+        .user_agent("two\nlines")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.code(), "http_client");
+    Delegation::builder(vault())
+        .user_agent("my-service/1.0")
+        .build()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn debug_shows_no_secret_and_no_token() {
     let setup = Setup::new().await;

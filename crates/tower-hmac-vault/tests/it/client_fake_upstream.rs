@@ -51,6 +51,8 @@ pub(crate) struct Upstate {
     barrier: Mutex<Option<Arc<Barrier>>>,
     /// Every request received, any path: (path, its `Authorization` header).
     pub(crate) seen: Mutex<Vec<(String, Option<String>)>>,
+    /// The `User-Agent` of every request received (empty: none).
+    pub(crate) user_agents: Mutex<Vec<String>>,
     /// `/token` answers every call with this redirect: (status, `Location`).
     token_redirect: Mutex<Option<(StatusCode, String)>>,
     /// `/token` pads its successful answers with trailing JSON whitespace to this many bytes.
@@ -84,6 +86,7 @@ impl FakeUpstream {
             .route("/api/me", get(me))
             .route("/me", get(me))
             .route("/api/moved", get(moved))
+            .route("/api/broken", get(broken))
             .with_state(Arc::clone(&state))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
@@ -210,6 +213,13 @@ async fn record(State(state): State<Arc<Upstate>>, request: Request, next: Next)
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    state.user_agents.lock().unwrap().push(user_agent);
     state
         .seen
         .lock()
@@ -227,6 +237,12 @@ async fn moved(State(state): State<Arc<Upstate>>) -> Response {
         Some((status, location)) => redirect(status, &location),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Drops the connection without an answer (the handler's task ends in a panic, which closes
+/// it): a transport error for the client.
+async fn broken() -> Response {
+    panic!("the fake upstream drops this connection (expected in the tests that call it)")
 }
 
 /// `body` (JSON) padded with trailing whitespace to `len` bytes, framed as `framing`.

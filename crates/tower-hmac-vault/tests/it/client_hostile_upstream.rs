@@ -255,3 +255,52 @@ async fn a_redirect_from_the_upstream_is_passed_back_by_the_middleware() {
         }
     }
 }
+
+/// A transport error on the delegated call names no URL (its query may carry a value the
+/// caller put there): through the middleware as through `Delegation::send`, the one path that
+/// sends a token.
+#[tokio::test]
+async fn a_dropped_connection_is_upstream_unavailable_without_the_url() {
+    let setup = Setup::new().await;
+    setup.link("alice", HOUR, &["profile"]).await;
+    let url = format!("{}?q=private-query-text", setup.up.api("broken"));
+
+    let err = setup
+        .client()
+        .get(&url)
+        .with_extension(OnBehalfOf::new("alice", "fake", ["profile"]))
+        .send()
+        .await
+        .unwrap_err();
+
+    let (code, status, _) = refusal(&err);
+    assert_eq!((code, status), ("upstream_unavailable", 503));
+    let mut shown = format!("{err} {err:?}");
+    let mut source = err.source();
+    while let Some(e) = source {
+        shown.push_str(&format!(" {e} {e:?}"));
+        source = e.source();
+    }
+    assert!(!shown.contains("private-query-text"), "{shown}");
+    assert!(!shown.contains("/api/broken"), "{shown}");
+}
+
+/// A token-bearing request goes out with the delegation's client, not the wrapped one: it
+/// carries the delegation's user agent (some APIs refuse a request without one), whatever the
+/// wrapped client's.
+#[tokio::test]
+async fn the_delegated_call_carries_the_delegations_user_agent() {
+    let setup = Setup::new().await;
+    setup.link("alice", HOUR, &["profile"]).await;
+    let before = setup.up.state.user_agents.lock().unwrap().len();
+
+    let res = me_as_alice(&setup).await.unwrap();
+
+    assert_eq!(res.status(), 200);
+    let agents = setup.up.state.user_agents.lock().unwrap()[before..].to_vec();
+    assert_eq!(
+        agents,
+        vec![tower_hmac_vault::client::DEFAULT_USER_AGENT.to_owned()]
+    );
+    assert!(tower_hmac_vault::client::DEFAULT_USER_AGENT.starts_with("tower-hmac-vault/"));
+}
