@@ -10,8 +10,8 @@ signed requests per path after 200 warm-up ones, on a replay store already holdi
 another key: every shard has its table, as on a server that has run for a while). A path fails when
 it costs more than 2 % over its baseline. Allocations: benches/src/bin/alloc_count.rs (a counting
 global allocator), each path on a fresh busy store too. A path fails when it allocates more than
-its baseline (a rise of 0.5 or more in the mean per request: the means are whole numbers now, and
-a table that grows during a count would add a few hundredths).
+its baseline (a rise of 0.5 or more in the mean per request: the means are whole numbers, but for
+the rare table that grows during a count, ≈ 0.0001 each).
 Future size: benches/src/bin/future_sizes.rs, the bytes of the layer's response future (axum
 boxes it once per request: past 1 032 bytes glibc's malloc leaves its per-thread cache for its
 slower bins). A path fails when its future grows at all.
