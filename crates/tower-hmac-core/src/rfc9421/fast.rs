@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::parse::{Component, ComponentParams, SignatureInput, Value};
+use super::parse::{Component, ComponentParams, Params as _, SignatureInput, Value};
 
 /// A reader over a field's text.
 struct Cursor<'a> {
@@ -126,12 +126,7 @@ pub(super) fn signature_input<'a>(
             let name = c.string()?;
             let mut params = ComponentParams::default();
             while let Some((key, value)) = c.parameter()? {
-                match key {
-                    // RFC 8941 keeps a repeated parameter's last value: the general parser's.
-                    "name" if params.name.is_some() => return None,
-                    "name" => params.name = Some(value),
-                    _ => params.other = true,
-                }
+                params.note(key, value);
             }
             input.items.push(Component {
                 name: Some(Cow::Borrowed(name)),
@@ -327,10 +322,23 @@ mod tests {
             "sig1=(\"@method\");created=-1",
             "sig1=(\"@method\");created",
             "sig1=(\"@method\");created=?1",
-            "sig1=(\"@query-param\";name=\"a\";name=\"b\")",
         ] {
             assert!(signature_input(other, None).is_none(), "{other}");
         }
+        // A component parameter given twice keeps its last value, on both paths (RFC 8941's
+        // parameters; `ComponentParams::note` decides for both).
+        let twice = "sig1=(\"@query-param\";name=\"a\";name=\"b\")";
+        let b = Some(Value::String(Cow::Borrowed("b")));
+        assert_eq!(
+            signature_input(twice, None).unwrap().items[0].params.name,
+            b
+        );
+        assert_eq!(
+            signature_input_sfv(twice, None).unwrap().items[0]
+                .params
+                .name,
+            b
+        );
         assert!(signature_input(&valid(), Some("sig2")).is_none());
     }
 

@@ -214,8 +214,8 @@ impl<'de> sfv::visitor::ItemVisitor<'de> for ItemInto<'_, 'de> {
     }
 }
 
-/// What keeps the parameters of an item or of the inner list.
-trait Params<'de> {
+/// What keeps the parameters of an item or of the inner list (the fast reader's too).
+pub(super) trait Params<'de> {
     fn note(&mut self, key: &str, value: Value<'de>);
 }
 
