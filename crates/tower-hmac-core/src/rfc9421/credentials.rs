@@ -13,9 +13,8 @@ use crate::scheme::{Credentials, Freshness};
 #[derive(Clone)]
 pub struct Rfc9421Credentials {
     /// `@signature-params`: the inner list with its parameters, serialized canonically
-    /// (`text[..params_end]`), then the key id and the nonce as sent: one allocation.
+    /// (`text[..key_id.start]`), then the key id and the nonce as sent, in one buffer.
     pub(super) text: String,
-    pub(super) params_end: usize,
     pub(super) key_id: Range<usize>,
     /// The `nonce` parameter (covered by the MAC through `@signature-params`).
     pub(super) nonce: Option<Range<usize>>,
@@ -159,7 +158,6 @@ impl Rfc9421Credentials {
         });
         Some(Self {
             text,
-            params_end,
             key_id,
             nonce,
             created,
@@ -171,7 +169,7 @@ impl Rfc9421Credentials {
 
     /// `@signature-params`' value.
     pub(super) fn params(&self) -> &str {
-        self.text.get(..self.params_end).unwrap_or_default()
+        self.text.get(..self.key_id.start).unwrap_or_default()
     }
 
     /// Whether the signature covers the component `name`.
