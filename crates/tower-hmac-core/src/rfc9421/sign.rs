@@ -44,20 +44,31 @@ pub fn sign(
     created: u64,
     nonce: Option<&str>,
 ) -> Result<(String, String), SignError> {
-    let mut list = String::from("(");
-    list.push_str(&components.join(" "));
-    list.push_str(&format!(
+    let mut composed = String::from("sig1=(");
+    composed.push_str(&components.join(" "));
+    composed.push_str(&format!(
         ");created={created};keyid=\"{key_id}\";alg=\"{ALG}\""
     ));
     if let Some(nonce) = nonce {
-        list.push_str(&format!(";nonce=\"{nonce}\""));
+        composed.push_str(&format!(";nonce=\"{nonce}\""));
     }
-    let input = format!("sig1={list}");
     let not_a_list = || unwritable(components, key_id, created, nonce);
-    let dict = dictionary(&input).map_err(|_| not_a_list())?;
+    let dict = dictionary(&composed).map_err(|_| not_a_list())?;
     let Some(ListEntry::InnerList(inner)) = dict.get("sig1") else {
         return Err(not_a_list());
     };
+    // Signed and sent as RFC 8941 serializes it, which is what the verifier rebuilds
+    // `@signature-params` from: a component written with white space RFC 8941 allows
+    // (`"@query-param"; name="a"`) would otherwise be signed one way and checked another.
+    let mut list = String::new();
+    let mut serializer = sfv::ListSerializer::with_buffer(&mut list);
+    let mut members = serializer.inner_list();
+    for item in &inner.items {
+        let _ = members.bare_item(&item.bare_item).parameters(&item.params);
+    }
+    let _ = members.finish().parameters(&inner.params);
+    let _ = serializer.finish();
+    let input = format!("sig1={list}");
     let ids: Vec<String> = inner
         .items
         .iter()
@@ -176,6 +187,24 @@ mod tests {
             SignError::InvalidComponent { component, reason } => (component, reason),
             other => panic!("not InvalidComponent: {other:?}"),
         }
+    }
+
+    #[test]
+    fn what_is_signed_is_the_canonical_serialization_the_verifier_rebuilds() {
+        let p = parts("/a?x=1", &[("host", "h")]);
+        let key = SecretKey::from_bytes(&[7; 32]).unwrap();
+        let canonical = ["\"@method\"", "\"@query-param\";name=\"x\""];
+        let spaced = ["\"@method\"", "\"@query-param\"; name=\"x\""];
+        let signed = sign(&p, "https", &canonical, "k1", &key, 1, Some("n0nce")).unwrap();
+        assert_eq!(
+            sign(&p, "https", &spaced, "k1", &key, 1, Some("n0nce")).unwrap(),
+            signed
+        );
+        assert_eq!(
+            signed.0,
+            "sig1=(\"@method\" \"@query-param\";name=\"x\");created=1;keyid=\"k1\";\
+             alg=\"hmac-sha256\";nonce=\"n0nce\""
+        );
     }
 
     #[test]
