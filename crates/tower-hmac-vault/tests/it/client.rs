@@ -11,10 +11,7 @@ use tower_hmac_vault::{AuditKind, Risk};
 use crate::client_fake_upstream::{HOUR, Setup};
 
 fn me_for(setup: &Setup, user: &str, scopes: &[&str]) -> reqwest_middleware::RequestBuilder {
-    setup
-        .client()
-        .get(setup.up.api("me"))
-        .with_extension(OnBehalfOf::new(user, "fake", scopes.iter().copied()))
+    setup.get_as(&setup.up.api("me"), user, scopes)
 }
 
 /// A call on `user`'s behalf that the delegation refuses: the error, its code and its status.

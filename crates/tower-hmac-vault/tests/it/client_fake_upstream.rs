@@ -470,6 +470,23 @@ impl Setup {
         })
     }
 
+    /// A `GET` of `url` through [`client`](Self::client) on `user`'s behalf with `scopes`
+    /// (upstream `fake`), for the middleware's path.
+    pub(crate) fn get_as(
+        &self,
+        url: &str,
+        user: &str,
+        scopes: &[&str],
+    ) -> reqwest_middleware::RequestBuilder {
+        self.client()
+            .get(url)
+            .with_extension(tower_hmac_vault::client::OnBehalfOf::new(
+                user,
+                "fake",
+                scopes.iter().copied(),
+            ))
+    }
+
     pub(crate) fn client(&self) -> reqwest_middleware::ClientWithMiddleware {
         reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
             .with(tower_hmac_vault::client::DelegationMiddleware::new(

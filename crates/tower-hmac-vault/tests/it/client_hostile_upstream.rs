@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use axum::http::{StatusCode, header};
 use tower_hmac_vault::AuditKind;
-use tower_hmac_vault::client::{DelegationError, OnBehalfOf};
+use tower_hmac_vault::client::DelegationError;
 
 use crate::client_fake_upstream::{CLIENT_ID, CLIENT_SECRET, FakeUpstream, Framing, HOUR, Setup};
 
@@ -18,9 +18,7 @@ const LIMIT: usize = 64 * 1024;
 /// `GET <api>/me` on alice's behalf through the reqwest middleware.
 async fn me_as_alice(setup: &Setup) -> reqwest_middleware::Result<reqwest::Response> {
     setup
-        .client()
-        .get(setup.up.api("me"))
-        .with_extension(OnBehalfOf::new("alice", "fake", ["profile"]))
+        .get_as(&setup.up.api("me"), "alice", &["profile"])
         .send()
         .await
 }
@@ -244,9 +242,7 @@ async fn a_redirect_from_the_upstream_is_passed_back_by_the_middleware() {
 
             // Over `reqwest::Client::new()`, as the crate's documentation builds it.
             let res = setup
-                .client()
-                .get(setup.up.api("moved"))
-                .with_extension(OnBehalfOf::new("alice", "fake", ["profile"]))
+                .get_as(&setup.up.api("moved"), "alice", &["profile"])
                 .send()
                 .await
                 .unwrap();
@@ -266,9 +262,7 @@ async fn a_dropped_connection_is_upstream_unavailable_without_the_url() {
     let url = format!("{}?q=private-query-text", setup.up.api("broken"));
 
     let err = setup
-        .client()
-        .get(&url)
-        .with_extension(OnBehalfOf::new("alice", "fake", ["profile"]))
+        .get_as(&url, "alice", &["profile"])
         .send()
         .await
         .unwrap_err();
