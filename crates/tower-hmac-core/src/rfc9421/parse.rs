@@ -420,3 +420,17 @@ pub(super) fn signature_bytes_sfv(text: &str, label: &str) -> Result<[u8; 32], R
         None => Err(malformed("Signature has no byte sequence for the label")),
     }
 }
+
+/// An inner list with its parameters as `sfv` serializes it (RFC 8941 §4.1.1.1): what a signer
+/// sends and signs as `@signature-params`, and what the verifier's hand serializer must match.
+pub(super) fn serialize_inner_list(inner: &sfv::InnerList) -> String {
+    let mut text = String::new();
+    let mut serializer = sfv::ListSerializer::with_buffer(&mut text);
+    let mut members = serializer.inner_list();
+    for item in &inner.items {
+        let _ = members.bare_item(&item.bare_item).parameters(&item.params);
+    }
+    let _ = members.finish().parameters(&inner.params);
+    let _ = serializer.finish();
+    text
+}

@@ -10,7 +10,7 @@ use sha2::Digest as _;
 use super::ALG;
 use super::base::{Line, signature_base};
 use super::malformed;
-use super::parse::dictionary;
+use super::parse::{dictionary, serialize_inner_list};
 use crate::key::{SecretKey, hmac_sha256};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::sign::SignError;
@@ -60,14 +60,7 @@ pub fn sign(
     // Signed and sent as RFC 8941 serializes it, which is what the verifier rebuilds
     // `@signature-params` from: a component written with white space RFC 8941 allows
     // (`"@query-param"; name="a"`) would otherwise be signed one way and checked another.
-    let mut list = String::new();
-    let mut serializer = sfv::ListSerializer::with_buffer(&mut list);
-    let mut members = serializer.inner_list();
-    for item in &inner.items {
-        let _ = members.bare_item(&item.bare_item).parameters(&item.params);
-    }
-    let _ = members.finish().parameters(&inner.params);
-    let _ = serializer.finish();
+    let list = serialize_inner_list(inner);
     let input = format!("sig1={list}");
     let ids: Vec<String> = inner
         .items
