@@ -20,7 +20,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_hmac_core::audit::{AuditKind, Risk};
 
-use crate::policy::{of_kind, sessions as audited};
+use crate::policy::sessions as audited;
 use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{
     BearerAuthLayer, LoginGuard, LoginLimits, LoginRefusal, MemorySessionStore, RefreshError,
@@ -318,7 +318,7 @@ fn a_reused_refresh_token_is_audited_once_as_session_token_reused_here() {
             .unwrap()
             .sid;
         let second = sessions.refresh(&first.refresh_token).await.unwrap();
-        assert!(of_kind(&events, AuditKind::SessionTokenReused).is_empty());
+        assert!(events.of_kind(AuditKind::SessionTokenReused).is_empty());
         let (_, at) = seen(&captured, 0, &snapshotter);
 
         assert!(matches!(
@@ -331,13 +331,13 @@ fn a_reused_refresh_token_is_audited_once_as_session_token_reused_here() {
             RefreshError::Revoked
         ));
 
-        let reused = of_kind(&events, AuditKind::SessionTokenReused);
+        let reused = events.of_kind(AuditKind::SessionTokenReused);
         assert_eq!(reused.len(), 1, "{reused:?}");
         assert_eq!(reused[0].kind.as_str(), "SESSION_TOKEN_REUSED");
         assert_eq!(reused[0].risk, Risk::High);
         assert_eq!(reused[0].subject.as_deref(), Some("alice"));
         assert_eq!(reused[0].session_id.as_deref(), Some(sid.as_str()));
-        let all = format!("{:?}", events.lock().unwrap());
+        let all = format!("{:?}", events.all());
         for token in [
             &first.access_token,
             &first.refresh_token,
@@ -402,10 +402,10 @@ fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked_here() {
         sessions.login("alice", &[]).await.unwrap();
         sessions.login("alice", &[]).await.unwrap();
         let bob = sessions.login("bob", &[]).await.unwrap();
-        assert!(of_kind(&events, AuditKind::SessionsRevoked).is_empty());
+        assert!(events.of_kind(AuditKind::SessionsRevoked).is_empty());
 
         assert_eq!(sessions.revoke_subject("alice").await.unwrap(), 2);
-        let revoked = of_kind(&events, AuditKind::SessionsRevoked);
+        let revoked = events.of_kind(AuditKind::SessionsRevoked);
         assert_eq!(revoked.len(), 1, "{revoked:?}");
         assert_eq!(revoked[0].kind.as_str(), "SESSIONS_REVOKED");
         assert_eq!(revoked[0].risk, Risk::Medium);
@@ -415,7 +415,7 @@ fn revoking_a_subjects_sessions_is_audited_once_as_sessions_revoked_here() {
 
         // Again, with nothing left to end: still the operator's act, audited with 0.
         assert_eq!(sessions.revoke_subject("alice").await.unwrap(), 0);
-        let revoked = of_kind(&events, AuditKind::SessionsRevoked);
+        let revoked = events.of_kind(AuditKind::SessionsRevoked);
         assert_eq!(revoked.len(), 2, "{revoked:?}");
         assert_eq!(revoked[1].count, Some(0));
     });

@@ -1,12 +1,13 @@
 //! Issue 30 item 4 and 5: the session limit, the device fingerprint, the presets and their
 //! audit events, with the memory store on a clock the test moves.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_hmac_core::audit::{AuditEvent, AuditKind, Risk};
+use tower_hmac_core::audit::{AuditKind, Risk};
+use tower_hmac_core::test_util::AuditLog;
 use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{
     BearerAuthLayer, ClientAddress, Device, Fingerprint, MemorySessionStore, RefreshError,
@@ -21,37 +22,18 @@ fn scopes() -> Vec<String> {
     vec!["orders:read".into()]
 }
 
-pub(crate) type Events = Arc<Mutex<Vec<AuditEvent>>>;
-
 /// Sessions with `config` on a manual clock, their audit events collected.
-pub(crate) fn sessions(config: SessionConfig) -> (Sessions, ManualClock, Events) {
+pub(crate) fn sessions(config: SessionConfig) -> (Sessions, ManualClock, AuditLog) {
     let clock = ManualClock::at_unix(1_800_000_000);
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
+    let events = AuditLog::new();
     let sessions = Sessions::new(keys(), MemorySessionStore::new(), config)
         .with_clock(clock.clone())
-        .audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+        .audit_hook(events.clone());
     (sessions, clock, events)
 }
 
-/// The events of `kind` the hook saw.
-pub(crate) fn of_kind(events: &Events, kind: AuditKind) -> Vec<AuditEvent> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == kind)
-        .cloned()
-        .collect()
-}
-
-fn kinds(events: &Events) -> Vec<(AuditKind, Risk)> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| (e.kind, e.risk))
-        .collect()
+fn kinds(events: &AuditLog) -> Vec<(AuditKind, Risk)> {
+    events.all().iter().map(|e| (e.kind, e.risk)).collect()
 }
 
 fn agent(ua: &str) -> HeaderMap {
@@ -103,7 +85,7 @@ async fn every_login_is_audited_as_session_created() {
         [(AuditKind::SessionCreated, Risk::Low); 2],
         "no limit: nothing ended"
     );
-    assert_eq!(events.lock().unwrap()[0].subject.as_deref(), Some("alice"));
+    assert_eq!(events.all()[0].subject.as_deref(), Some("alice"));
 }
 
 #[tokio::test]
@@ -123,7 +105,7 @@ async fn with_one_session_allowed_a_login_ends_the_older_one_like_a_logout() {
         Err(RefreshError::Revoked)
     ));
     s.refresh(&second.refresh_token).await.unwrap();
-    let ended = of_kind(&events, AuditKind::SessionEndedByLimit);
+    let ended = events.of_kind(AuditKind::SessionEndedByLimit);
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].session_id.as_deref(), Some(old_sid.as_str()));
     assert_eq!(ended[0].risk, Risk::Medium);
@@ -171,7 +153,8 @@ async fn a_refresh_token_from_another_device_is_refused_before_use_and_ends_the_
             .await,
         Err(RefreshError::Revoked)
     ));
-    let mismatch: Vec<_> = of_kind(&events, AuditKind::SessionFingerprintMismatch)
+    let mismatch: Vec<_> = events
+        .of_kind(AuditKind::SessionFingerprintMismatch)
         .iter()
         .map(|e| e.risk)
         .collect();

@@ -179,7 +179,7 @@ async fn a_refused_refresh_revokes_the_tokens_and_audits_refresh_failed() {
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].reason, "refresh_failed");
     // No token in the error or the events.
-    let seen = format!("{err:?} {err} {:?}", setup.events.lock().unwrap());
+    let seen = format!("{err:?} {err} {:?}", setup.events.all());
     assert!(
         !seen.contains(&access) && !seen.contains(&refresh),
         "{seen}"

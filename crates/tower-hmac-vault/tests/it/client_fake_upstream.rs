@@ -23,7 +23,9 @@ use serde_json::json;
 use tokio::sync::{Barrier, Notify};
 use tower_hmac_core::ManualClock;
 use tower_hmac_core::SecretKey;
+use tower_hmac_core::audit::AuditHook as _;
 use tower_hmac_core::keyring::{Keyring, MasterKey};
+use tower_hmac_core::test_util::AuditLog;
 use tower_hmac_vault::client::{Delegation, Upstream};
 use tower_hmac_vault::store::MemoryVaultStore;
 use tower_hmac_vault::{AuditEvent, AuditKind, DelegatedTokens, Vault};
@@ -364,7 +366,7 @@ pub(crate) struct Setup {
     pub(crate) up: FakeUpstream,
     pub(crate) vault: Arc<Vault>,
     pub(crate) clock: ManualClock,
-    pub(crate) events: Arc<Mutex<Vec<AuditEvent>>>,
+    pub(crate) events: AuditLog,
     /// Notified after each audit event.
     pub(crate) audited: Arc<Notify>,
     pub(crate) delegation: Delegation,
@@ -374,8 +376,8 @@ impl Setup {
     pub(crate) async fn new() -> Self {
         let up = FakeUpstream::start().await;
         let clock = ManualClock::at_unix(START);
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&events);
+        let events = AuditLog::new();
+        let sink = events.clone();
         let audited = Arc::new(Notify::new());
         let notify = Arc::clone(&audited);
         let vault = Vault::new(
@@ -385,7 +387,7 @@ impl Setup {
         )
         .with_clock(clock.clone())
         .audit_hook(move |e: &AuditEvent| {
-            sink.lock().unwrap().push(e.clone());
+            sink.audit(e);
             notify.notify_waiters();
         });
         let vault = Arc::new(vault);
@@ -434,13 +436,7 @@ impl Setup {
     }
 
     pub(crate) fn events_of(&self, kind: AuditKind) -> Vec<AuditEvent> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.kind == kind)
-            .cloned()
-            .collect()
+        self.events.of_kind(kind)
     }
 
     /// `Delegation::send` of a `GET` of the fake upstream's `/api/<path>` on `user`'s behalf

@@ -2,28 +2,24 @@
 //! a user and ends all their sessions in one call, with one `ALL_TOKENS_REVOKED` event that
 //! names the user only by their keyed hash; a revoker that fails does not stop the others.
 
-use std::sync::{Arc, Mutex};
-
 use async_trait::async_trait;
 use tower_hmac_core::audit::{AuditEvent, AuditKind, Risk};
 use tower_hmac_core::keyring::{Keyring, MasterKey};
+use tower_hmac_core::test_util::AuditLog;
 use tower_hmac_core::{ManualClock, SecretKey};
 use tower_hmac_sessions::{MemorySessionStore, SessionConfig, Sessions, SigningKeys, TokenError};
 use tower_hmac_vault::store::MemoryVaultStore;
 use tower_hmac_vault::{DelegatedTokens, RevokedAll, SubjectRevoker, Vault, revoke_all};
 
-type Events = Arc<Mutex<Vec<AuditEvent>>>;
-
-fn vault(clock: &ManualClock) -> (Vault, Events) {
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
+fn vault(clock: &ManualClock) -> (Vault, AuditLog) {
+    let events = AuditLog::new();
     let vault = Vault::new(
         MemoryVaultStore::new(),
         Keyring::new(MasterKey::generate().unwrap()),
         SecretKey::from_bytes(&[9; 32]).unwrap(),
     )
     .with_clock(clock.clone())
-    .audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    .audit_hook(events.clone());
     (vault, events)
 }
 
@@ -46,14 +42,8 @@ fn tokens(access: &str) -> DelegatedTokens {
     )
 }
 
-fn all_revoked(events: &Events) -> Vec<AuditEvent> {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == AuditKind::AllTokensRevoked)
-        .cloned()
-        .collect()
+fn all_revoked(events: &AuditLog) -> Vec<AuditEvent> {
+    events.of_kind(AuditKind::AllTokensRevoked)
 }
 
 #[tokio::test]
@@ -116,19 +106,17 @@ async fn revoke_all_deletes_every_upstreams_tokens_and_ends_every_session() {
 async fn sessions_sharing_the_vaults_audit_hook_add_no_event_naming_the_user() {
     let clock = ManualClock::at_unix(1_800_000_000);
     let (vault, events) = vault(&clock);
-    let sink = Arc::clone(&events);
-    let sessions =
-        sessions(&clock).audit_hook(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let sessions = sessions(&clock).audit_hook(events.clone());
     let scopes = vec!["orders:read".to_string()];
     sessions.login("alice", &scopes).await.unwrap();
     vault.put("alice", "github", &tokens("gh-a")).await.unwrap();
-    let before = events.lock().unwrap().len();
+    let before = events.len();
 
     revoke_all(&vault, "alice", &[&sessions as &dyn SubjectRevoker])
         .await
         .unwrap();
 
-    let during: Vec<AuditEvent> = events.lock().unwrap()[before..].to_vec();
+    let during = events.all().split_off(before);
     assert_eq!(
         during.len(),
         1,

@@ -5,20 +5,19 @@
 //! `/auth/refresh` calls are counted as they arrive.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use demo_server::delegation::{DelegationSettings, VaultBackend};
 use demo_server::sessions::{DEMO_KID, SessionPolicy};
-use tower_hmac_core::audit::{AuditEvent, AuditKind, Auditor, Risk};
+use tower_hmac_core::audit::{AuditKind, Auditor, Risk};
+use tower_hmac_core::test_util::AuditLog;
 use tower_hmac_sessions::{MemorySessionStore, Sessions, SigningKeys};
 
 use crate::common::{PATIENCE, TestClock, listener, send, start_demo};
 
 const T0: u64 = 1_800_000_000_000;
 const LOGIN: &str = r#"{"username":"demo","password":"demo-password"}"#;
-
-type Events = Arc<Mutex<Vec<AuditEvent>>>;
 
 /// A demo instance served in this process with its sessions on `clock` and these extra routes.
 struct Served {
@@ -91,9 +90,8 @@ async fn caller(
     clock: &TestClock,
     upstream: SocketAddr,
     store: VaultBackend,
-) -> Result<(Served, Events), String> {
-    let events: Events = Arc::default();
-    let sink = Arc::clone(&events);
+) -> Result<(Served, AuditLog), String> {
+    let events = AuditLog::new();
     let settings = DelegationSettings {
         upstream: format!("http://{upstream}"),
         insecure_loopback: true,
@@ -110,9 +108,7 @@ async fn caller(
         )),
         store,
         clock: Some(clock.demo()),
-        auditor: Some(Auditor::with_hook(move |e: &AuditEvent| {
-            sink.lock().unwrap().push(e.clone());
-        })),
+        auditor: Some(Auditor::with_hook(events.clone())),
         store_timeout: Some(PATIENCE),
     };
     let delegation = settings.open().await?;
@@ -193,13 +189,8 @@ fn access(answer: &serde_json::Value) -> String {
     answer["access_token"].as_str().unwrap().to_owned()
 }
 
-fn count(events: &Events, kind: AuditKind) -> usize {
-    events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == kind)
-        .count()
+fn count(events: &AuditLog, kind: AuditKind) -> usize {
+    events.of_kind(kind).len()
 }
 
 /// Both instances, the user logged in at both and the upstream tokens linked at the caller: the
@@ -208,7 +199,7 @@ struct Linked {
     upstream: Served,
     refreshes: Arc<AtomicUsize>,
     caller: Served,
-    events: Events,
+    events: AuditLog,
     me: String,
     linked: serde_json::Value,
 }
@@ -327,14 +318,7 @@ async fn a_revoked_upstream_refresh_token_is_token_refresh_failed_and_a_clean_40
         !text.contains(refresh) && !text.contains(&upstream_access),
         "no token in the answer: {text}"
     );
-    let failed: Vec<AuditEvent> = l
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == AuditKind::TokenRefreshFailed)
-        .cloned()
-        .collect();
+    let failed = l.events.of_kind(AuditKind::TokenRefreshFailed);
     assert_eq!(failed.len(), 1, "one TOKEN_REFRESH_FAILED");
     assert_eq!(failed[0].risk, Risk::High);
     assert_eq!(failed[0].upstream.as_deref(), Some("upstream"));
