@@ -7,7 +7,11 @@
 # the fair baseline for the tower-hmac modes, since the script costs wrk time and the longer
 # requests cost the server parsing time whether or not they are verified.
 #
-#   [MODES="bare bare-signed hmac hmac-all"] scripts/bench-http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=64]
+#   [MODES="bare bare-signed hmac hmac-all"] [BENCH_RUNTIME=quickstart] scripts/bench-http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=64]
+#
+# BENCH_RUNTIME=quickstart serves every mode as the README's quick start does (the
+# multi-threaded runtime of `#[tokio::main]`, `into_make_service_with_connect_info`); without
+# it, a current-thread runtime and plain `axum::serve`.
 #
 # Prints, per mode, the median over RUNS of: requests/s, server CPU µs per request (from
 # /proc/PID/stat), p99 latency — and each as a ratio to bare axum. Runs with any non-2xx answer

@@ -3,6 +3,8 @@
 //! ```text
 //! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka | hmac-defaults
 //!                                       | scheme:SCHEME
+//!                                 (BENCH_RUNTIME=quickstart: the README's runtime and
+//!                                 `ConnectInfo`)
 //! bench_server sign COUNT HOST    COUNT Authorization values for `GET /`, one per line
 //! bench_server sign-raw SCHEME COUNT HOST
 //!                                 COUNT whole `GET /orders?id=N` requests as HTTP/1.1 puts them
@@ -82,10 +84,17 @@ fn main() {
             }
         }
         ["serve", mode, addr] => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            // `BENCH_RUNTIME=quickstart`: the README's quick start exactly — `#[tokio::main]`'s
+            // multi-threaded runtime, and the client's address as Axum's `ConnectInfo`.
+            let quickstart = std::env::var("BENCH_RUNTIME").as_deref() == Ok("quickstart");
+            let rt = if quickstart {
+                tokio::runtime::Builder::new_multi_thread()
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+            }
+            .enable_all()
+            .build()
+            .unwrap();
             rt.block_on(async {
                 let app = match *mode {
                     "bare" => app(),
@@ -107,7 +116,12 @@ fn main() {
                 };
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 println!("ready {mode} on {addr}");
-                axum::serve(listener, app).await.unwrap();
+                if quickstart {
+                    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    axum::serve(listener, app).await.unwrap();
+                } else {
+                    axum::serve(listener, app).await.unwrap();
+                }
             });
         }
         _ => {
