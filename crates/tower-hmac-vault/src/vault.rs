@@ -148,6 +148,9 @@ impl DelegatedTokens {
     }
 }
 
+/// The version of a record's plaintext format: a record of another is unreadable.
+const FORMAT_VERSION: u8 = 1;
+
 /// The plaintext of a record (JSON inside the ciphertext).
 #[derive(Serialize, Deserialize)]
 struct Plain<'a> {
@@ -179,7 +182,8 @@ pub enum VaultError {
     #[error("vault_unavailable")]
     Store(#[from] VaultStoreError),
     /// A record is sealed under a master key this vault does not have, or does not open
-    /// (altered, or moved to another user or upstream) (`vault_record_unreadable`).
+    /// (altered, or moved to another user or upstream), or holds a format this version does not
+    /// read (written by a later version) (`vault_record_unreadable`).
     #[error("vault_record_unreadable: {0}")]
     Unreadable(KeyringError),
     /// No randomness for a nonce (`vault_unavailable`).
@@ -381,7 +385,7 @@ impl Vault {
     ) -> Result<SealedRecord, VaultError> {
         tokens.check()?;
         let plain = Plain {
-            v: 1,
+            v: FORMAT_VERSION,
             a: tokens.access_token().into(),
             r: tokens.refresh_token().map(Into::into),
             e: tokens.expires_at,
@@ -423,11 +427,16 @@ impl Vault {
                 &record.ciphertext,
             )
             .map_err(VaultError::Unreadable)?;
-        let plain: Plain<'_> = serde_json::from_slice(&json).map_err(|_| {
-            VaultError::Unreadable(KeyringError::Decrypt {
-                master: record.master_key.clone(),
-            })
-        })?;
+        // A record this version cannot read: not JSON, or another format's (a later version
+        // wrote it and the service was rolled back) — refused, never read as this format.
+        let plain = serde_json::from_slice::<Plain<'_>>(&json)
+            .ok()
+            .filter(|plain| plain.v == FORMAT_VERSION)
+            .ok_or_else(|| {
+                VaultError::Unreadable(KeyringError::Decrypt {
+                    master: record.master_key.clone(),
+                })
+            })?;
         Ok(DelegatedTokens {
             access_token: Zeroizing::new(plain.a.into_owned()),
             refresh_token: plain.r.map(|r| Zeroizing::new(r.into_owned())),
@@ -618,6 +627,37 @@ mod tests {
         assert_eq!(entry.tokens.refresh_token(), Some("refresh-1"));
         assert!(entry.tokens.grants(&["read"]) && !entry.tokens.grants(&["write"]));
         assert!(!format!("{:?}", entry.tokens).contains("secret-access"));
+    }
+
+    /// A record in a format this version does not know (a later version wrote it, and the
+    /// service was rolled back) is unreadable, not read as this version's format.
+    #[tokio::test]
+    async fn a_record_of_another_format_version_is_unreadable() {
+        let vault = vault();
+        let alice = vault.user_hash("alice").unwrap();
+        for (v, readable) in [(1, true), (0, false), (2, false)] {
+            let json = format!(r#"{{"v":{v},"a":"secret-access","r":null,"e":100,"s":[]}}"#);
+            let keyring = vault.keyring();
+            let master = keyring.current();
+            let (nonce, ciphertext) = master.seal(&aad(&alice, "up"), json.as_bytes()).unwrap();
+            let record = SealedRecord {
+                user: alice.clone(),
+                upstream: "up".into(),
+                master_key: master.id().to_owned(),
+                nonce,
+                ciphertext,
+                expires_at: 100,
+                version: 1,
+            };
+            match vault.open(&record) {
+                Ok(tokens) => {
+                    assert!(readable, "v {v} was read");
+                    assert_eq!(tokens.access_token(), "secret-access");
+                }
+                Err(VaultError::Unreadable(_)) => assert!(!readable, "v {v} was refused"),
+                Err(other) => panic!("v {v}: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]
