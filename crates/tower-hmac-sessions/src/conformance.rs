@@ -225,7 +225,8 @@ async fn concurrent_logins_under_a_limit_of_one_converge(
     assert_eq!((live, ended.len()), (1, 19), "exactly one login survives");
 }
 
-/// RFC 6749 §6's `scope` is checked against the session's before the token is used.
+/// RFC 6749 §6's `scope` is checked against the session's before the token is used; a used
+/// token has none (its refresh goes on to the rotation, which reports the reuse).
 async fn the_scopes_of_a_refresh_tokens_session_are_read(store: &dyn SessionStore, label: &str) {
     let s = session(label, "scopes", "olga");
     let t = hash(&format!("{label}-scopes"));
@@ -243,6 +244,24 @@ async fn the_scopes_of_a_refresh_tokens_session_are_read(store: &dyn SessionStor
         Some(vec!["orders:read".to_owned()])
     );
     assert_eq!(store.scopes_of(&hash("no such token")).await.unwrap(), None);
+    let next = hash(&format!("{label}-scopes-next"));
+    assert!(matches!(
+        store
+            .rotate(
+                &t,
+                &next,
+                &access(&format!("{label}-jti-scopes-1"), NOW + 905),
+                NOW + 5
+            )
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(store.scopes_of(&t).await.unwrap(), None, "a used token");
+    assert_eq!(
+        store.scopes_of(&next).await.unwrap(),
+        Some(vec!["orders:read".to_owned()])
+    );
 }
 
 /// Issue 25 item 5: the horizon never refuses a token the store itself recorded (created or

@@ -496,10 +496,11 @@ impl Sessions {
             }
         }
         if let Some(wanted) = ask.scope {
-            let Some(granted) = self.store.scopes_of(&old).await? else {
-                return Err(RefreshError::Invalid);
-            };
-            if !wanted.iter().all(|s| granted.contains(s)) {
+            // No scopes for an unknown or a used token: the rotation below refuses it, and
+            // reports a used one as the reuse it is, whatever scope it asked for.
+            if let Some(granted) = self.store.scopes_of(&old).await?
+                && !wanted.iter().all(|s| granted.contains(s))
+            {
                 return Err(RefreshError::InvalidScope);
             }
         }
@@ -509,6 +510,11 @@ impl Sessions {
         match self.store.rotate(&old, &new_hash, &access, now).await? {
             Rotation::Rotated(session) => {
                 let scopes = match ask.scope {
+                    // Checked again against what the rotation read: a store whose `scopes_of`
+                    // answered `None` for a token it then rotated never widens a scope.
+                    Some(wanted) if !wanted.iter().all(|s| session.scopes.contains(s)) => {
+                        return Err(RefreshError::InvalidScope);
+                    }
                     Some(wanted) => wanted.to_vec(),
                     None => session.scopes.clone(),
                 };

@@ -220,6 +220,7 @@ impl SessionStore for MemorySessionStore {
         Ok(inner
             .tokens
             .get(token)
+            .filter(|(_, used)| !*used)
             .and_then(|(id, _)| inner.sessions.get(id))
             .map(|s| s.scopes.clone()))
     }

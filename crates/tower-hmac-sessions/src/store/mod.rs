@@ -203,8 +203,10 @@ pub trait SessionStore: Send + Sync + 'static {
         ))
     }
 
-    /// The scopes of the session a refresh token belongs to (`None`: no such token), read
-    /// before a refresh that asks for a narrower scope (RFC 6749 §6). The default refuses.
+    /// The scopes of the session a refresh token belongs to, read before a refresh that asks
+    /// for a narrower scope (RFC 6749 §6). `None`: no such token, or one already used — the
+    /// refresh then goes on to [`rotate`](Self::rotate), which reports a reuse whatever scope was
+    /// asked for. The default refuses.
     async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
         let _ = token;
         Err(StoreError::new(

@@ -274,7 +274,8 @@ impl PostgresSessionStore {
     ) -> Result<Option<Vec<String>>, StoreError> {
         let scopes: Option<String> = sqlx::query_scalar(
             "SELECT s.scopes FROM tower_hmac_refresh_tokens t
-             JOIN tower_hmac_sessions s ON s.id = t.session_id WHERE t.hash = $1",
+             JOIN tower_hmac_sessions s ON s.id = t.session_id
+             WHERE t.hash = $1 AND NOT t.used",
         )
         .bind(&token[..])
         .fetch_optional(&self.pool)

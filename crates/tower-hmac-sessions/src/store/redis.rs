@@ -355,14 +355,24 @@ where
         let Some((session_id, _)) = self.read_index(token).await? else {
             return Ok(None);
         };
-        let [session_key, _, _] = self.session_keys(&session_id);
+        let [session_key, tokens_key, _] = self.session_keys(&session_id);
         let mut conn = self.conn.clone();
-        let scopes: Option<String> = redis::cmd("HGET")
+        // Both keys carry the session's hash tag: one slot, one round trip.
+        let (scopes, used): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("HGET")
             .arg(session_key)
             .arg("scopes")
+            .cmd("HGET")
+            .arg(tokens_key)
+            .arg(hex::encode(token))
             .query_async(&mut conn)
             .await
             .map_err(store_error)?;
+        // A used token (or one the session no longer knows) has no scopes to offer: the
+        // rotation that follows reports it.
+        if used.as_deref() != Some("0") {
+            return Ok(None);
+        }
         Ok(scopes.map(|s| {
             s.split(' ')
                 .filter(|s| !s.is_empty())
