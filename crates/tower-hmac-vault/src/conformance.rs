@@ -21,7 +21,7 @@ use std::time::Duration;
 use tower_hmac_core::SecretKey;
 use tower_hmac_core::keyring::{Keyring, MasterKey};
 
-use crate::store::{SealedRecord, VaultStore};
+use crate::store::{Expiring, SealedRecord, VaultStore};
 use crate::{DelegatedTokens, UserHash, Vault};
 
 /// A user hash of its own for `n` (the store never needs a real one).
@@ -50,6 +50,7 @@ pub async fn run(store: Arc<dyn VaultStore>) {
     delete_deletes_one_record(&*store).await;
     delete_user_deletes_only_that_users_records(&*store).await;
     expiring_answers_soonest_first_within_limit_and_bound(&*store).await;
+    expiring_pages_after_a_record(&*store).await;
     sealed_under_other_answers_records_of_other_master_keys(&*store).await;
     a_vault_over_the_store_seals_replaces_and_revokes(Arc::clone(&store)).await;
     a_vault_over_the_store_reencrypts_after_a_rotation(store).await;
@@ -182,15 +183,74 @@ async fn delete_user_deletes_only_that_users_records(store: &dyn VaultStore) {
     );
     assert_eq!(store.delete_user(&u).await.unwrap(), 0, "nothing left");
     assert_eq!(
-        store.expiring(u64::MAX, 10).await.unwrap(),
+        due(store, u64::MAX, 10).await,
         vec![(other.clone(), "a".into())]
     );
     assert_eq!(store.delete_user(&other).await.unwrap(), 1);
     assert_eq!(
-        store.expiring(u64::MAX, 10).await.unwrap(),
+        due(store, u64::MAX, 10).await,
         vec![],
         "nothing listed after deletes"
     );
+}
+
+/// `expiring`'s first page, as (user, upstream).
+async fn due(store: &dyn VaultStore, before: u64, limit: usize) -> Vec<(UserHash, String)> {
+    let page = store.expiring(before, None, limit).await.unwrap();
+    page.into_iter().map(|e| (e.user, e.upstream)).collect()
+}
+
+/// Paged with the last record of each page, `expiring` lists every due record once, in
+/// `Expiring`'s order — records of the same second by user, then upstream, across the buckets
+/// of a store that splits its index.
+async fn expiring_pages_after_a_record(store: &dyn VaultStore) {
+    let mut records = Vec::new();
+    for (i, first) in [0x31_u8, 0xc4, 0x75, 0x0e, 0xb9].into_iter().enumerate() {
+        for upstream in ["x", "y"] {
+            let expires_at = if i < 4 { 700 } else { 650 };
+            records.push(Expiring {
+                expires_at,
+                user: user(first),
+                upstream: upstream.to_owned(),
+            });
+        }
+    }
+    for e in &records {
+        assert!(
+            store
+                .put(&record(&e.user, &e.upstream, "k1", e.expires_at), None)
+                .await
+                .unwrap()
+        );
+    }
+    records.sort();
+    for limit in [1, 3, 4, 10, 11] {
+        let mut listed: Vec<Expiring> = Vec::new();
+        loop {
+            let page = store.expiring(1_000, listed.last(), limit).await.unwrap();
+            assert!(page.len() <= limit);
+            let last = page.len() < limit;
+            listed.extend(page);
+            if last {
+                break;
+            }
+        }
+        assert_eq!(listed, records, "pages of {limit}");
+    }
+    let middle = &records[4];
+    assert_eq!(
+        store.expiring(1_000, Some(middle), 100).await.unwrap(),
+        records[5..],
+        "after a record of the same second"
+    );
+    assert_eq!(
+        store.expiring(700, Some(&records[0]), 100).await.unwrap(),
+        records[1..2],
+        "before is still exclusive"
+    );
+    for e in &records {
+        assert!(store.delete(&e.user, &e.upstream).await.unwrap());
+    }
 }
 
 async fn expiring_answers_soonest_first_within_limit_and_bound(store: &dyn VaultStore) {
@@ -210,33 +270,29 @@ async fn expiring_answers_soonest_first_within_limit_and_bound(store: &dyn Vault
     }
     let pair = |i: usize| (records[i].0.clone(), records[i].1.to_owned());
     assert_eq!(
-        store.expiring(1_000, 10).await.unwrap(),
+        due(store, 1_000, 10).await,
         vec![pair(1), pair(2), pair(0)],
         "soonest first"
     );
+    assert_eq!(due(store, 1_000, 2).await, vec![pair(1), pair(2)], "limit");
     assert_eq!(
-        store.expiring(1_000, 2).await.unwrap(),
-        vec![pair(1), pair(2)],
-        "limit"
-    );
-    assert_eq!(
-        store.expiring(400, 10).await.unwrap(),
+        due(store, 400, 10).await,
         vec![pair(1)],
         "before is exclusive"
     );
-    assert_eq!(store.expiring(300, 10).await.unwrap(), vec![]);
-    assert_eq!(store.expiring(1_000, 0).await.unwrap(), vec![]);
+    assert_eq!(due(store, 300, 10).await, vec![]);
+    assert_eq!(due(store, 1_000, 0).await, vec![]);
     // A refresh moves a record later: it is no longer due.
     let mut later = record(&records[1].0, "b", "k1", 900);
     later.version = 2;
     assert!(store.put(&later, Some(1)).await.unwrap());
-    assert_eq!(store.expiring(500, 10).await.unwrap(), vec![pair(2)]);
-    assert_eq!(store.expiring(1_000, 1).await.unwrap(), vec![pair(2)]);
+    assert_eq!(due(store, 500, 10).await, vec![pair(2)]);
+    assert_eq!(due(store, 1_000, 1).await, vec![pair(2)]);
     // Deleted records are not due.
     for (u, upstream, _) in &records {
         assert!(store.delete(u, upstream).await.unwrap());
     }
-    assert_eq!(store.expiring(u64::MAX, 10).await.unwrap(), vec![]);
+    assert_eq!(due(store, u64::MAX, 10).await, vec![]);
 }
 
 async fn sealed_under_other_answers_records_of_other_master_keys(store: &dyn VaultStore) {
@@ -347,7 +403,7 @@ async fn a_vault_over_the_store_seals_replaces_and_revokes(store: Arc<dyn VaultS
     let entry = vault.get_hashed(&alice, "github").await.unwrap().unwrap();
     assert_eq!(entry.tokens.access_token(), "a1c");
     assert_eq!(
-        vault.store().expiring(5_000, 10).await.unwrap(),
+        due(&**vault.store(), 5_000, 10).await,
         vec![
             (alice.clone(), "gitlab".to_owned()),
             (vault.user_hash("bob").unwrap(), "github".into())
@@ -370,7 +426,7 @@ async fn a_vault_over_the_store_seals_replaces_and_revokes(store: Arc<dyn VaultS
     assert_eq!(vault.revoke_user("bob").await.unwrap(), 1);
     assert_eq!(
         vault
-            .expiring(Duration::from_secs(u64::MAX), 10)
+            .expiring(Duration::from_secs(u64::MAX), None, 10)
             .await
             .unwrap(),
         vec![]

@@ -12,7 +12,7 @@ use tower_hmac_core::keyring::{Keyring, KeyringError};
 use tower_hmac_core::{Clock, SecretKey, SystemClock};
 use zeroize::Zeroizing;
 
-use crate::store::{SealedRecord, VaultStore, VaultStoreError};
+use crate::store::{Expiring, SealedRecord, VaultStore, VaultStoreError};
 
 /// The longest upstream name, bytes.
 pub const MAX_UPSTREAM_LEN: usize = 64;
@@ -547,15 +547,17 @@ impl Vault {
         Ok(count)
     }
 
-    /// At most `limit` records whose access token expires within `within` from now: (user
-    /// hash, upstream), soonest first.
+    /// At most `limit` records whose access token expires within `within` from now, soonest
+    /// first, from the first one after `after` (from the very first when `None`): page through
+    /// them with the last one of a page.
     pub async fn expiring(
         &self,
         within: Duration,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<Vec<(UserHash, String)>, VaultError> {
+    ) -> Result<Vec<Expiring>, VaultError> {
         let before = self.now().saturating_add(within.as_secs());
-        Ok(self.store.expiring(before, limit).await?)
+        Ok(self.store.expiring(before, after, limit).await?)
     }
 
     /// Re-seals under the current master key at most `limit` records sealed under a previous

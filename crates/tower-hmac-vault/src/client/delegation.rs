@@ -58,6 +58,8 @@ pub(super) struct Inner {
     pub(super) flights: Flights,
     pub(super) send_margin: Duration,
     pub(super) refresh_batch: usize,
+    /// Where the background refresher's last round stopped (`None`: at the end).
+    pub(super) refresh_cursor: std::sync::Mutex<Option<crate::store::Expiring>>,
 }
 
 impl fmt::Debug for Delegation {
@@ -149,6 +151,7 @@ impl DelegationBuilder {
                 flights: Flights::default(),
                 send_margin: self.send_margin,
                 refresh_batch: self.refresh_batch,
+                refresh_cursor: std::sync::Mutex::new(None),
             }),
         })
     }

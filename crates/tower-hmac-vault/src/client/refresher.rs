@@ -1,5 +1,6 @@
 //! The background refresher: renews access tokens before they expire.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -8,6 +9,7 @@ use tokio::time::MissedTickBehavior;
 use super::delegation::{Delegation, Due};
 use super::error::{DelegationError, DelegationErrorKind};
 use crate::TRACING_TARGET;
+use crate::store::Expiring;
 
 /// What one round of the background refresher did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,16 +29,47 @@ pub struct RefreshRound {
 impl Delegation {
     /// One round of the background refresher: every record whose access token expires within
     /// its upstream's `refresh_before` (at most the builder's `refresh_batch`, soonest first) is
-    /// refreshed, single-flight with the requests. Time is the vault's clock. `Err` only when
-    /// the vault cannot list the records.
+    /// refreshed, single-flight with the requests. A round starts after the record where the
+    /// last one stopped, and past the last due record goes on from the first: records it cannot
+    /// renew (an upstream no longer configured, no refresh token, a token endpoint that is down)
+    /// never keep it from the ones behind them. Time is the vault's clock. `Err` only when the
+    /// vault cannot list the records.
     pub async fn refresh_due_once(&self) -> Result<RefreshRound, DelegationError> {
         let inner = &self.inner;
         let mut round = RefreshRound::default();
         let Some(within) = inner.upstreams.values().map(|u| u.refresh_before()).max() else {
             return Ok(round);
         };
-        let due = inner.vault.expiring(within, inner.refresh_batch).await?;
-        for (hash, name) in due {
+        let batch = inner.refresh_batch;
+        let after = inner
+            .refresh_cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut due = inner.vault.expiring(within, after.as_ref(), batch).await?;
+        if let Some(after) = &after
+            && due.len() < batch
+        {
+            // Past the last one: from the first, up to where this round began.
+            let wrapped = inner
+                .vault
+                .expiring(within, None, batch - due.len())
+                .await?;
+            due.extend(wrapped.into_iter().take_while(|e| e <= after));
+        }
+        // A full round stops somewhere: the next one starts after it. Otherwise every due
+        // record was listed, and the next one starts from the first.
+        *inner
+            .refresh_cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            due.last().filter(|_| due.len() == batch).cloned();
+        for Expiring {
+            user: hash,
+            upstream: name,
+            ..
+        } in due
+        {
             let Some(upstream) = inner.upstreams.get(&name) else {
                 round.skipped += 1;
                 continue;

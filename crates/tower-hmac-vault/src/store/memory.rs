@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use super::{SealedRecord, VaultStore, VaultStoreError};
+use super::{Expiring, SealedRecord, VaultStore, VaultStoreError};
 use crate::UserHash;
 
 /// Sealed records in this process: lost on restart, not shared between instances.
@@ -71,17 +71,23 @@ impl VaultStore for MemoryVaultStore {
     async fn expiring(
         &self,
         before: u64,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
+    ) -> Result<Vec<Expiring>, VaultStoreError> {
         let records = self.lock();
-        let mut due: Vec<&SealedRecord> =
-            records.values().filter(|r| r.expires_at < before).collect();
-        due.sort_by_key(|r| r.expires_at);
-        Ok(due
-            .into_iter()
-            .take(limit)
-            .map(|r| (r.user.clone(), r.upstream.clone()))
-            .collect())
+        let mut due: Vec<Expiring> = records
+            .values()
+            .filter(|r| r.expires_at < before)
+            .map(|r| Expiring {
+                expires_at: r.expires_at,
+                user: r.user.clone(),
+                upstream: r.upstream.clone(),
+            })
+            .filter(|e| after.is_none_or(|after| e > after))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit);
+        Ok(due)
     }
 
     async fn sealed_under_other(

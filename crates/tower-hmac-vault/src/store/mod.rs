@@ -21,6 +21,18 @@ pub use redis::RedisVaultStore;
 
 use crate::UserHash;
 
+/// A record whose access token expires soon, as [`VaultStore::expiring`] lists it: ordered by
+/// when it expires, then by user hash, then by upstream (as bytes) — the order `Ord` gives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Expiring {
+    /// When its access token expires, Unix seconds.
+    pub expires_at: u64,
+    /// Whose it is.
+    pub user: UserHash,
+    /// For which upstream.
+    pub upstream: String,
+}
+
 /// How long a network store waits for one operation before it fails: 500 ms.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -141,13 +153,15 @@ pub trait VaultStore: Send + Sync + 'static {
     /// Deletes every record of `user`; how many.
     async fn delete_user(&self, user: &UserHash) -> Result<usize, VaultStoreError>;
 
-    /// At most `limit` records whose `expires_at` is before `before`, soonest first: (user,
-    /// upstream).
+    /// At most `limit` records whose `expires_at` is before `before`, in [`Expiring`]'s order
+    /// (soonest first), from the first one after `after` (from the very first when `None`): a
+    /// caller pages through them, so that records it cannot act on never hide the rest.
     async fn expiring(
         &self,
         before: u64,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<Vec<(UserHash, String)>, VaultStoreError>;
+    ) -> Result<Vec<Expiring>, VaultStoreError>;
 
     /// At most `limit` records sealed under another master key than `current` (re-encrypted by
     /// a master key rotation): (user, upstream).

@@ -33,7 +33,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{DEFAULT_TIMEOUT, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded};
+use super::{
+    DEFAULT_TIMEOUT, Expiring, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded,
+};
 use crate::UserHash;
 
 const TABLE: &str = "tower_hmac_vault";
@@ -70,8 +72,11 @@ impl Sql {
             delete: format!("DELETE FROM {table} WHERE user_hash = $1 AND upstream = $2"),
             delete_user: format!("DELETE FROM {table} WHERE user_hash = $1"),
             expiring: format!(
-                "SELECT user_hash, upstream FROM {table} WHERE expires_at < $1
-                 ORDER BY expires_at, user_hash, upstream LIMIT $2"
+                // Byte order (`COLLATE "C"`), as `Expiring`'s: the page after a record is the
+                // same whatever the database's collation.
+                "SELECT user_hash, upstream, expires_at FROM {table} WHERE expires_at < $1
+                 AND (expires_at, user_hash COLLATE \"C\", upstream COLLATE \"C\") > ($2, $3, $4)
+                 ORDER BY expires_at, user_hash COLLATE \"C\", upstream COLLATE \"C\" LIMIT $5"
             ),
             sealed_under_other: format!(
                 "SELECT user_hash, upstream FROM {table} WHERE master_key <> $1 LIMIT $2"
@@ -143,8 +148,8 @@ fn check_schema(schema: &str) -> Result<(), VaultStoreError> {
     })
 }
 
-fn pairs(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
-    rows.into_iter()
+fn pairs(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
+    rows.iter()
         .map(|row| {
             let user: String = row.try_get(0).map_err(store_error)?;
             let upstream: String = row.try_get(1).map_err(store_error)?;
@@ -354,18 +359,37 @@ impl VaultStore for PostgresVaultStore {
     async fn expiring(
         &self,
         before: u64,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
+    ) -> Result<Vec<Expiring>, VaultStoreError> {
+        // No record expires before -1: `None` starts at the first.
+        let (at, user, upstream) = after.map_or((-1, "", ""), |a| {
+            (signed(a.expires_at), a.user.as_str(), &*a.upstream)
+        });
         let rows = bounded(self.timeout, async {
             sqlx::query(AssertSqlSafe(self.sql.expiring.as_str()))
                 .bind(signed(before))
+                .bind(at)
+                .bind(user)
+                .bind(upstream)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_error)
         })
         .await?;
-        pairs(rows)
+        pairs(&rows)?
+            .into_iter()
+            .zip(&rows)
+            .map(|((user, upstream), row)| {
+                let at: i64 = row.try_get(2).map_err(store_error)?;
+                Ok(Expiring {
+                    expires_at: unsigned(at, "expires_at")?,
+                    user,
+                    upstream,
+                })
+            })
+            .collect()
     }
 
     async fn sealed_under_other(
@@ -382,7 +406,7 @@ impl VaultStore for PostgresVaultStore {
                 .map_err(store_error)
         })
         .await?;
-        pairs(rows)
+        pairs(&rows)
     }
 
     async fn ping(&self) -> Result<(), VaultStoreError> {

@@ -43,7 +43,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
-use super::{DEFAULT_TIMEOUT, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded};
+use super::{
+    DEFAULT_TIMEOUT, Expiring, SealedRecord, StoreRefused, VaultStore, VaultStoreError, bounded,
+};
 use crate::UserHash;
 
 /// How many buckets each cross-user index is split in (one per first hex digit of a user hash).
@@ -432,14 +434,33 @@ where
     async fn expiring_round(
         &self,
         before: u64,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<(Vec<(UserHash, String)>, bool), VaultStoreError> {
+    ) -> Result<(Vec<Expiring>, bool), VaultStoreError> {
+        let after = after.map(|a| (a.expires_at, member(&a.user, &a.upstream)));
         let mut candidates: Vec<(u64, String, usize)> = Vec::new();
         for b in 0..BUCKETS {
             let [expiring, _] = self.index_keys(b);
+            let mut from = "-inf".to_owned();
+            if let Some((at, after_member)) = &after {
+                // The entries of the same second as `after` come after it by their member (a
+                // sorted set orders equal scores so): those first, then the later seconds.
+                if *at < before {
+                    let mut cmd = redis::cmd("ZRANGE");
+                    cmd.arg(&expiring).arg(*at).arg(*at).arg("BYSCORE");
+                    let ties: Vec<String> = self.call(&cmd).await?;
+                    candidates.extend(
+                        ties.into_iter()
+                            .filter(|m| m > after_member)
+                            .take(limit)
+                            .map(|m| (*at, m, b)),
+                    );
+                }
+                from = format!("({at}");
+            }
             let mut cmd = redis::cmd("ZRANGE");
             cmd.arg(&expiring)
-                .arg("-inf")
+                .arg(from)
                 .arg(format!("({before}"))
                 .arg("BYSCORE")
                 .arg("LIMIT")
@@ -460,7 +481,11 @@ where
             let (user, upstream) = parse_member(&entry)?;
             let actual = self.peek(&user, &upstream).await?.map(|(e, _)| e);
             if actual == Some(score) {
-                due.push((user, upstream));
+                due.push(Expiring {
+                    expires_at: score,
+                    user,
+                    upstream,
+                });
                 continue;
             }
             let [expiring, _] = self.index_keys(b);
@@ -641,15 +666,16 @@ where
     async fn expiring(
         &self,
         before: u64,
+        after: Option<&Expiring>,
         limit: usize,
-    ) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
+    ) -> Result<Vec<Expiring>, VaultStoreError> {
         let mut due = Vec::new();
         if limit == 0 {
             return Ok(due);
         }
         for _ in 0..ROUNDS {
             let corrected;
-            (due, corrected) = self.expiring_round(before, limit).await?;
+            (due, corrected) = self.expiring_round(before, after, limit).await?;
             if !corrected || due.len() == limit {
                 break;
             }

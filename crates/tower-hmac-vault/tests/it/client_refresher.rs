@@ -79,3 +79,32 @@ async fn spawn_refresher_runs_rounds_by_itself() {
     assert_ne!(setup.stored("alice").await.unwrap().0, access);
     assert_eq!(setup.up.refreshes(), 1);
 }
+
+/// Records the refresher cannot renew (an upstream no longer configured, no refresh token, a
+/// token endpoint that is down) stay due, soonest first. A round carries on where the last one
+/// stopped, so that a batch's worth of them never starves the records behind them.
+#[tokio::test]
+async fn records_it_cannot_renew_do_not_starve_the_ones_behind_them() {
+    let setup = Setup::new().await;
+    let delegation = tower_hmac_vault::client::Delegation::builder(setup.vault.clone())
+        .upstream(setup.up.upstream())
+        .refresh_batch(2)
+        .build()
+        .unwrap();
+    for (i, user) in ["gone-1", "gone-2", "gone-3"].into_iter().enumerate() {
+        let expires = setup.vault.now() + 60 * (i as u64 + 1);
+        let tokens =
+            tower_hmac_vault::DelegatedTokens::new("old-access", Some("r".into()), expires, vec![]);
+        setup.vault.put(user, "gone", &tokens).await.unwrap();
+    }
+    let (access, _) = setup.link("alice", 20 * MINUTE, &["profile"]).await;
+
+    let first = delegation.refresh_due_once().await.unwrap();
+    assert_eq!((first.refreshed, first.skipped), (0, 2), "{first:?}");
+    let second = delegation.refresh_due_once().await.unwrap();
+    assert_eq!((second.refreshed, second.skipped), (1, 1), "{second:?}");
+    assert_ne!(setup.stored("alice").await.unwrap().0, access, "renewed");
+    // Past the end, the next round starts again from the soonest.
+    let third = delegation.refresh_due_once().await.unwrap();
+    assert_eq!((third.refreshed, third.skipped), (0, 2), "{third:?}");
+}

@@ -132,7 +132,13 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
             .unwrap();
     }
 
-    let due = store.expiring(1_000, 1).await.unwrap();
+    let due = store
+        .expiring(1_000, None, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.user, e.upstream))
+        .collect::<Vec<_>>();
     let score: Option<f64> = redis::cmd("ZSCORE")
         .arg(&expiring)
         .arg(member(&moved))
@@ -145,7 +151,13 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let all_due = store.expiring(1_000, 10).await.unwrap();
+    let all_due = store
+        .expiring(1_000, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.user, e.upstream))
+        .collect::<Vec<_>>();
     let others = store.sealed_under_other("new", 10).await.unwrap();
     let sealed_left: Vec<String> = redis::cmd("ZRANGE")
         .arg(&sealed)
