@@ -181,6 +181,8 @@ pub struct RedisVaultStore<C = ConnectionManager> {
     prefix: Arc<str>,
     timeout: Duration,
     expire_after: Option<Duration>,
+    /// Set once Redis's eviction policy was found safe (or could not be read: warned).
+    checked: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl<C> std::fmt::Debug for RedisVaultStore<C> {
@@ -266,7 +268,7 @@ impl RedisVaultStore<ConnectionManager> {
         .await?;
         let store = Self::from_connection(conn, prefix)?.with_timeout(timeout);
         store.ping().await?;
-        store.check_eviction_policy().await?;
+        store.ready().await?;
         Ok(store)
     }
 }
@@ -278,7 +280,10 @@ where
     /// A store on an existing connection — a Redis Cluster connection
     /// (`redis::cluster_async::ClusterConnection`), a connection manager with settings of your
     /// own — keys under `prefix`, with [`DEFAULT_TIMEOUT`]. Fails when `prefix` holds `{` or
-    /// `}`: the store's hash tags are its own.
+    /// `}`: the store's hash tags are its own. Redis's `maxmemory-policy` is checked as
+    /// [`connect`](RedisVaultStore::connect) checks it, on the store's first operation: a Redis
+    /// that may evict keys is refused ([`StoreRefused::EvictingPolicy`]) on every operation until
+    /// its policy is `noeviction`.
     pub fn from_connection(conn: C, prefix: &str) -> Result<Self, VaultStoreError> {
         if prefix.contains(['{', '}']) {
             return Err(VaultStoreError::new(
@@ -291,6 +296,7 @@ where
             prefix: prefix.into(),
             timeout: DEFAULT_TIMEOUT,
             expire_after: None,
+            checked: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -327,6 +333,14 @@ where
     /// The two index keys of bucket `b` (expiring, sealed).
     fn index_keys(&self, b: usize) -> [String; 2] {
         ["expiring", "sealed"].map(|kind| format!("{}{{index-{b:x}}}:{kind}", self.prefix))
+    }
+
+    /// The eviction policy's check, once it passed: every operation but `ping` waits for it.
+    async fn ready(&self) -> Result<(), VaultStoreError> {
+        self.checked
+            .get_or_try_init(|| self.check_eviction_policy())
+            .await
+            .map(|_| ())
     }
 
     /// Refuses a Redis that may evict keys (`maxmemory-policy` other than `noeviction`); warns
@@ -555,6 +569,7 @@ where
         user: &UserHash,
         upstream: &str,
     ) -> Result<Option<SealedRecord>, VaultStoreError> {
+        self.ready().await?;
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.record_key(user, upstream))
             .arg(&["v", "m", "n", "c", "e"][..]);
@@ -586,6 +601,7 @@ where
         record: &SealedRecord,
         expected: Option<u64>,
     ) -> Result<bool, VaultStoreError> {
+        self.ready().await?;
         if record.master_key.contains('\0') {
             return Err(VaultStoreError::new("a master key id may not hold NUL"));
         }
@@ -618,6 +634,7 @@ where
     }
 
     async fn delete(&self, user: &UserHash, upstream: &str) -> Result<bool, VaultStoreError> {
+        self.ready().await?;
         let mut invocation = DELETE.key(self.record_key(user, upstream));
         invocation.key(self.user_key(user)).arg(upstream);
         let master: Option<String> = self.run(&invocation).await?;
@@ -633,6 +650,7 @@ where
     /// The user's upstreams are read, then deleted in one script in the user's slot; again
     /// while upstreams were added meanwhile.
     async fn delete_user(&self, user: &UserHash) -> Result<usize, VaultStoreError> {
+        self.ready().await?;
         let mut count = 0;
         loop {
             let mut members = redis::cmd("SMEMBERS");
@@ -669,6 +687,7 @@ where
         after: Option<&Expiring>,
         limit: usize,
     ) -> Result<Vec<Expiring>, VaultStoreError> {
+        self.ready().await?;
         let mut due = Vec::new();
         if limit == 0 {
             return Ok(due);
@@ -688,6 +707,7 @@ where
         current: &str,
         limit: usize,
     ) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
+        self.ready().await?;
         let mut found = Vec::new();
         if limit == 0 {
             return Ok(found);

@@ -273,6 +273,27 @@ async fn a_redis_that_may_evict_keys_is_refused_at_connect() {
     );
     connect(safe).await.unwrap();
 
+    // A store on a connection of the caller's own is checked on its first operation, and on
+    // each one after, until the policy is safe: a record is never written where it may be
+    // evicted.
+    let own = RedisVaultStore::from_connection(
+        tower_hmac_integration::cluster::node(evicting).await,
+        "t:",
+    )
+    .unwrap();
+    let user = UserHash::from_hex(&"ab".repeat(32)).unwrap();
+    for _ in 0..2 {
+        let refused = own.get(&user, "up").await.unwrap_err();
+        assert_eq!(
+            refused.refused(),
+            Some(&StoreRefused::EvictingPolicy {
+                policy: "allkeys-lru".into()
+            }),
+            "{refused}"
+        );
+    }
+
     set_policy(evicting, "noeviction").await;
     connect(evicting).await.unwrap();
+    assert_eq!(own.get(&user, "up").await.unwrap(), None);
 }
