@@ -192,7 +192,10 @@ impl AuditEvent {
 /// Where audit events go besides the log: an audit table, a SIEM, and for high-risk events a
 /// pager. Called on the emitting task: must not block (hand the event to a channel).
 ///
-/// Implemented for closures and for `std::sync::mpsc::Sender<AuditEvent>`.
+/// Implemented for closures and for a bounded channel's `std::sync::mpsc::SyncSender<AuditEvent>`
+/// (`sync_channel(n)`): when it is full the event is not waited for — it is in the log, and a
+/// warning says the hook missed it — so a stalled consumer neither blocks requests nor makes
+/// memory grow without bound (an unbounded channel would, by events anyone can cause).
 pub trait AuditHook: Send + Sync + 'static {
     /// One event.
     fn audit(&self, event: &AuditEvent);
@@ -204,9 +207,15 @@ impl<F: Fn(&AuditEvent) + Send + Sync + 'static> AuditHook for F {
     }
 }
 
-impl AuditHook for std::sync::mpsc::Sender<AuditEvent> {
+impl AuditHook for std::sync::mpsc::SyncSender<AuditEvent> {
     fn audit(&self, event: &AuditEvent) {
-        let _ = self.send(event.clone());
+        if let Err(std::sync::mpsc::TrySendError::Full(event)) = self.try_send(event.clone()) {
+            tracing::warn!(
+                target: TRACING_TARGET,
+                event = event.kind.as_str(),
+                "the audit hook's channel is full: this event is in the log only"
+            );
+        }
     }
 }
 
@@ -280,6 +289,28 @@ impl Auditor {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// A bounded channel as the hook: a full one drops the event instead of blocking the
+    /// emitting task (or growing without bound); a closed one is ignored.
+    #[test]
+    fn a_full_channel_drops_events_without_blocking() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<AuditEvent>(1);
+        let auditor = Auditor::with_hook(tx);
+        for kind in [
+            AuditKind::TokenStored,
+            AuditKind::TokenRevoked,
+            AuditKind::TokenRefreshed,
+        ] {
+            auditor.emit(AuditEvent::new(kind, SystemTime::UNIX_EPOCH));
+        }
+        let got: Vec<&str> = rx.try_iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(got, [AuditKind::TokenStored.as_str()]);
+        drop(rx);
+        auditor.emit(AuditEvent::new(
+            AuditKind::TokenStored,
+            SystemTime::UNIX_EPOCH,
+        ));
+    }
 
     #[test]
     fn every_event_reaches_the_hook_with_its_name_and_risk() {
