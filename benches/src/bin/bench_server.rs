@@ -86,7 +86,13 @@ fn main() {
         ["serve", mode, addr] => {
             // `BENCH_RUNTIME=quickstart`: the README's quick start exactly — `#[tokio::main]`'s
             // multi-threaded runtime, and the client's address as Axum's `ConnectInfo`.
-            let quickstart = std::env::var("BENCH_RUNTIME").as_deref() == Ok("quickstart");
+            // Pinned to one core (as `scripts/bench-http.sh` runs it), the multi-threaded runtime
+            // has one worker: Tokio sizes it by the parallelism the process may use.
+            let quickstart = match std::env::var("BENCH_RUNTIME") {
+                Err(std::env::VarError::NotPresent) => false,
+                Ok(runtime) if runtime == "quickstart" => true,
+                other => panic!("BENCH_RUNTIME is `quickstart` or unset, not {other:?}"),
+            };
             let rt = if quickstart {
                 tokio::runtime::Builder::new_multi_thread()
             } else {

@@ -511,8 +511,21 @@ impl Sessions {
             Rotation::Rotated(session) => {
                 let scopes = match ask.scope {
                     // Checked again against what the rotation read: a store whose `scopes_of`
-                    // answered `None` for a token it then rotated never widens a scope.
+                    // answered `None` for a token it then rotated never widens a scope. The
+                    // token is used by now and its successor never handed out: the session is
+                    // ended rather than left with a token nobody holds.
                     Some(wanted) if !wanted.iter().all(|s| session.scopes.contains(s)) => {
+                        let _ = self.store.revoke_session(&session.session_id, now).await;
+                        tracing::warn!(
+                            target: TRACING_TARGET,
+                            event = "refresh_refused",
+                            code = "invalid_scope",
+                            session_id = session.session_id,
+                            risk = "medium",
+                            "the session store answered no scopes for a token it then rotated \
+                             (SessionStore::scopes_of must answer None only for an unknown or a \
+                             used token): the session is ended"
+                        );
                         return Err(RefreshError::InvalidScope);
                     }
                     Some(wanted) => wanted.to_vec(),

@@ -201,12 +201,13 @@ async fn due(store: &dyn VaultStore, before: u64, limit: usize) -> Vec<(UserHash
 }
 
 /// Paged with the last record of each page, `expiring` lists every due record once, in
-/// `Expiring`'s order — records of the same second by user, then upstream, across the buckets
-/// of a store that splits its index.
+/// `Expiring`'s order — records of the same second by user, then upstream as bytes (`a-c`
+/// before `ab`, which a language's collation puts the other way), across the buckets of a
+/// store that splits its index; after a record that is gone, from where it was.
 async fn expiring_pages_after_a_record(store: &dyn VaultStore) {
     let mut records = Vec::new();
     for (i, first) in [0x31_u8, 0xc4, 0x75, 0x0e, 0xb9].into_iter().enumerate() {
-        for upstream in ["x", "y"] {
+        for upstream in ["ab", "a-c"] {
             let expires_at = if i < 4 { 700 } else { 650 };
             records.push(Expiring {
                 expires_at,
@@ -237,12 +238,19 @@ async fn expiring_pages_after_a_record(store: &dyn VaultStore) {
         }
         assert_eq!(listed, records, "pages of {limit}");
     }
-    let middle = &records[4];
+    let middle = records[4].clone();
     assert_eq!(
-        store.expiring(1_000, Some(middle), 100).await.unwrap(),
+        store.expiring(1_000, Some(&middle), 100).await.unwrap(),
         records[5..],
         "after a record of the same second"
     );
+    assert!(store.delete(&middle.user, &middle.upstream).await.unwrap());
+    assert_eq!(
+        store.expiring(1_000, Some(&middle), 3).await.unwrap(),
+        records[5..8],
+        "after a record that is gone"
+    );
+    records.remove(4);
     assert_eq!(
         store.expiring(700, Some(&records[0]), 100).await.unwrap(),
         records[1..2],

@@ -12,6 +12,7 @@ use tower_hmac_core::keyring::{Keyring, KeyringError};
 use tower_hmac_core::{Clock, SecretKey, SystemClock};
 use zeroize::Zeroizing;
 
+use crate::TRACING_TARGET;
 use crate::store::{Expiring, SealedRecord, VaultStore, VaultStoreError};
 
 /// The longest upstream name, bytes.
@@ -429,14 +430,23 @@ impl Vault {
             .map_err(VaultError::Unreadable)?;
         // A record this version cannot read: not JSON, or another format's (a later version
         // wrote it and the service was rolled back) — refused, never read as this format.
-        let plain = serde_json::from_slice::<Plain<'_>>(&json)
-            .ok()
-            .filter(|plain| plain.v == FORMAT_VERSION)
-            .ok_or_else(|| {
-                VaultError::Unreadable(KeyringError::Decrypt {
-                    master: record.master_key.clone(),
-                })
-            })?;
+        let unreadable = || {
+            VaultError::Unreadable(KeyringError::Decrypt {
+                master: record.master_key.clone(),
+            })
+        };
+        let plain = serde_json::from_slice::<Plain<'_>>(&json).map_err(|_| unreadable())?;
+        if plain.v != FORMAT_VERSION {
+            // It opened: the keys are right, the format is not this version's.
+            tracing::warn!(
+                target: TRACING_TARGET,
+                version = plain.v,
+                upstream = record.upstream,
+                "a vault record is in a format this version does not read (written by a later \
+                 version?): refused as unreadable"
+            );
+            return Err(unreadable());
+        }
         Ok(DelegatedTokens {
             access_token: Zeroizing::new(plain.a.into_owned()),
             refresh_token: plain.r.map(|r| Zeroizing::new(r.into_owned())),

@@ -206,7 +206,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The scopes of the session a refresh token belongs to, read before a refresh that asks
     /// for a narrower scope (RFC 6749 §6). `None`: no such token, or one already used — the
     /// refresh then goes on to [`rotate`](Self::rotate), which reports a reuse whatever scope was
-    /// asked for. The default refuses.
+    /// asked for (a store that answers `None` for a live token makes a refresh with a scope end
+    /// its session). The default refuses.
     async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
         let _ = token;
         Err(StoreError::new(

@@ -218,6 +218,8 @@ struct RevokesRightAfter(MemorySessionStore, After);
 enum After {
     Create,
     Rotate,
+    /// Revokes nothing, but `scopes_of` answers `None` for every token (live ones included).
+    ForgetsScopes,
 }
 
 #[async_trait::async_trait]
@@ -247,6 +249,12 @@ impl SessionStore for RevokesRightAfter {
             self.0.revoke_session(&session.session_id, now).await?;
         }
         Ok(rotation)
+    }
+    async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
+        match self.1 {
+            After::ForgetsScopes => Ok(None),
+            _ => self.0.scopes_of(token).await,
+        }
     }
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
         self.0.revoke_session(session_id, now).await
@@ -283,6 +291,39 @@ async fn a_token_issued_by_a_rotation_that_a_reuse_then_revokes_is_denied() {
     assert_eq!(
         s.verify_access(&second.access_token).await.unwrap_err(),
         TokenError::Revoked
+    );
+}
+
+/// A store whose `scopes_of` answers `None` for a live token lets the refresh rotate it: the
+/// scope is checked again against the session the rotation read, never widened, and the
+/// session — whose new token nobody holds — is ended.
+#[tokio::test]
+async fn a_store_without_scopes_for_a_live_token_never_widens_a_scope() {
+    let clock = clock();
+    let s = revoking(After::ForgetsScopes, &clock);
+    let headers = http::HeaderMap::new();
+    let device = tower_hmac_sessions::Device::new(&headers, None);
+    let pair = s.login("alice", &scopes()).await.unwrap();
+    let wider = vec!["orders:read".to_owned(), "admin".to_owned()];
+    assert!(matches!(
+        s.refresh_from(&pair.refresh_token, Some(&wider), &device)
+            .await
+            .unwrap_err(),
+        RefreshError::InvalidScope
+    ));
+    assert_eq!(
+        s.verify_access(&pair.access_token).await.unwrap_err(),
+        TokenError::Revoked
+    );
+    // A narrower one is granted as asked.
+    let pair = s.login("bob", &scopes()).await.unwrap();
+    let next = s
+        .refresh_from(&pair.refresh_token, Some(&scopes()), &device)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_access(&next.access_token).await.unwrap().scope,
+        "orders:read"
     );
 }
 

@@ -32,8 +32,10 @@ impl Delegation {
     /// refreshed, single-flight with the requests. A round starts after the record where the
     /// last one stopped, and past the last due record goes on from the first: records it cannot
     /// renew (an upstream no longer configured, no refresh token, a token endpoint that is down)
-    /// never keep it from the ones behind them. Time is the vault's clock. `Err` only when the
-    /// vault cannot list the records.
+    /// do not keep it from the ones behind them for ever: they still take their places in the
+    /// batch, so with N records due a pass over all of them takes N / `refresh_batch` rounds
+    /// (size the batch and the interval for the records that may be due at once). Time is the
+    /// vault's clock. `Err` only when the vault cannot list the records.
     pub async fn refresh_due_once(&self) -> Result<RefreshRound, DelegationError> {
         let inner = &self.inner;
         let mut round = RefreshRound::default();

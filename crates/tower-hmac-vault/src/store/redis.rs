@@ -460,15 +460,10 @@ where
                 // The entries of the same second as `after` come after it by their member (a
                 // sorted set orders equal scores so): those first, then the later seconds.
                 if *at < before {
-                    let mut cmd = redis::cmd("ZRANGE");
-                    cmd.arg(&expiring).arg(*at).arg(*at).arg("BYSCORE");
-                    let ties: Vec<String> = self.call(&cmd).await?;
-                    candidates.extend(
-                        ties.into_iter()
-                            .filter(|m| m > after_member)
-                            .take(limit)
-                            .map(|m| (*at, m, b)),
-                    );
+                    let ties = self
+                        .same_second_after(&expiring, *at, after_member, limit)
+                        .await?;
+                    candidates.extend(ties.into_iter().map(|m| (*at, m, b)));
                 }
                 from = format!("({at}");
             }
@@ -511,6 +506,55 @@ where
             corrected = true;
         }
         Ok((due, corrected))
+    }
+
+    /// At most `limit` members of the index `key` whose score is `at` and which come after
+    /// `after` (a sorted set orders equal scores by member): read at once when the second holds
+    /// no more than `limit`, else from the first such member's rank, found by bisection — a
+    /// bounded number of calls and members however many records share the second.
+    async fn same_second_after(
+        &self,
+        key: &str,
+        at: u64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, VaultStoreError> {
+        let mut count = redis::cmd("ZCOUNT");
+        count.arg(key).arg(at).arg(at);
+        let n: usize = self.call(&count).await?;
+        let mut start = 0;
+        if n > limit {
+            let mut below = redis::cmd("ZCOUNT");
+            below.arg(key).arg("-inf").arg(format!("({at}"));
+            let first: usize = self.call(&below).await?;
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let mut probe = redis::cmd("ZRANGE");
+                probe.arg(key).arg(first + mid).arg(first + mid);
+                let found: Vec<String> = self.call(&probe).await?;
+                match found.first() {
+                    Some(member) if member.as_str() <= after => lo = mid + 1,
+                    // After it, or the set shrank meanwhile.
+                    _ => hi = mid,
+                }
+            }
+            start = lo;
+        }
+        let mut page = redis::cmd("ZRANGE");
+        page.arg(key)
+            .arg(at)
+            .arg(at)
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(start)
+            .arg(limit);
+        let members: Vec<String> = self.call(&page).await?;
+        // What changed meanwhile never puts a member before the cursor on the page.
+        Ok(members
+            .into_iter()
+            .filter(|member| member.as_str() > after)
+            .collect())
     }
 
     /// One round of `sealed_under_other`: the verified entries, and whether any was dropped.

@@ -108,3 +108,34 @@ async fn records_it_cannot_renew_do_not_starve_the_ones_behind_them() {
     let third = delegation.refresh_due_once().await.unwrap();
     assert_eq!((third.refreshed, third.skipped), (0, 2), "{third:?}");
 }
+
+/// A round whose page after the last stop is short goes on from the first due record, up to
+/// where it began: nothing twice in one round, even when records before the stop were removed.
+#[tokio::test]
+async fn a_round_past_the_end_goes_on_from_the_first_without_repeating() {
+    let setup = Setup::new().await;
+    let delegation = tower_hmac_vault::client::Delegation::builder(setup.vault.clone())
+        .upstream(setup.up.upstream())
+        .refresh_batch(3)
+        .build()
+        .unwrap();
+    let users = ["gone-1", "gone-2", "gone-3", "gone-4"];
+    for (i, user) in users.into_iter().enumerate() {
+        let expires = setup.vault.now() + 60 * (i as u64 + 1);
+        let tokens =
+            tower_hmac_vault::DelegatedTokens::new("old-access", Some("r".into()), expires, vec![]);
+        setup.vault.put(user, "gone", &tokens).await.unwrap();
+    }
+    let first = delegation.refresh_due_once().await.unwrap();
+    assert_eq!(first.skipped, 3, "{first:?}");
+    // The round stopped at gone-3; the two before it go.
+    for user in &users[..2] {
+        assert!(setup.vault.revoke(user, "gone").await.unwrap());
+    }
+    // After gone-3: gone-4; from the first: gone-3, and not gone-4 again.
+    let second = delegation.refresh_due_once().await.unwrap();
+    assert_eq!(second.skipped, 2, "{second:?}");
+    // That round listed every due record: the next starts from the first.
+    let third = delegation.refresh_due_once().await.unwrap();
+    assert_eq!(third.skipped, 2, "{third:?}");
+}
