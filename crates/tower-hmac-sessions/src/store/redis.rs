@@ -238,10 +238,20 @@ where
     /// refuses a Redis that may evict keys: an evicted denylist entry is a logged-out access
     /// token accepted again, and no marker can tell a partial loss (the replay store refuses
     /// such a Redis for the same reason). Where `CONFIG` is not allowed (managed Redis) a
-    /// warning says what to check.
+    /// warning says what to check. Then loads the store's scripts (on a cluster: on every node,
+    /// while they all answer), so that a script first needed while a node is down is not loaded
+    /// then — `SCRIPT LOAD` goes to every node, and would wait for the one that is down.
     pub async fn check(&self) -> Result<(), StoreError> {
         self.ping().await?;
-        self.check_eviction_policy().await
+        self.check_eviction_policy().await?;
+        let mut conn = self.conn.clone();
+        bounded(self.timeout, async {
+            for script in self.scripts.all() {
+                script.load_async(&mut conn).await.map_err(store_error)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn check_eviction_policy(&self) -> Result<(), StoreError> {

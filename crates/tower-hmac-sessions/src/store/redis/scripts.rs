@@ -144,6 +144,20 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
+    /// Every script, to load them ahead of their first use.
+    pub(super) fn all(&self) -> [&redis::Script; 8] {
+        [
+            &self.create,
+            &self.rotate,
+            &self.revoke_session,
+            &self.check,
+            &self.subject_add,
+            &self.read_index,
+            &self.order,
+            &self.limit,
+        ]
+    }
+
     pub(super) fn new() -> Self {
         let with_helpers = |body: &str| redis::Script::new(&format!("{REVOKE}\n{RECORD}\n{body}"));
         Self {
