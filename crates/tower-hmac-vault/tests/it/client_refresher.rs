@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tower_hmac_vault::AuditKind;
-use tower_hmac_vault::client::RefreshRound;
+use tower_hmac_vault::client::{Delegation, RefreshRound};
+use tower_hmac_vault::{AuditKind, DelegatedTokens};
 
 use crate::client_fake_upstream::Setup;
 
@@ -80,23 +80,29 @@ async fn spawn_refresher_runs_rounds_by_itself() {
     assert_eq!(setup.up.refreshes(), 1);
 }
 
+/// A delegation whose refresher takes `batch` records a round, and for each of `users` a record
+/// of the upstream `gone`, which it does not know, due one minute after the one before.
+async fn with_orphans(batch: usize, users: &[&str]) -> (Setup, Delegation) {
+    let setup = Setup::new().await;
+    let delegation = Delegation::builder(setup.vault.clone())
+        .upstream(setup.up.upstream())
+        .refresh_batch(batch)
+        .build()
+        .unwrap();
+    for (i, user) in users.iter().enumerate() {
+        let expires = setup.vault.now() + 60 * (i as u64 + 1);
+        let tokens = DelegatedTokens::new("old-access", Some("r".into()), expires, vec![]);
+        setup.vault.put(user, "gone", &tokens).await.unwrap();
+    }
+    (setup, delegation)
+}
+
 /// Records the refresher cannot renew (an upstream no longer configured, no refresh token, a
 /// token endpoint that is down) stay due, soonest first. A round carries on where the last one
 /// stopped, so that a batch's worth of them never starves the records behind them.
 #[tokio::test]
 async fn records_it_cannot_renew_do_not_starve_the_ones_behind_them() {
-    let setup = Setup::new().await;
-    let delegation = tower_hmac_vault::client::Delegation::builder(setup.vault.clone())
-        .upstream(setup.up.upstream())
-        .refresh_batch(2)
-        .build()
-        .unwrap();
-    for (i, user) in ["gone-1", "gone-2", "gone-3"].into_iter().enumerate() {
-        let expires = setup.vault.now() + 60 * (i as u64 + 1);
-        let tokens =
-            tower_hmac_vault::DelegatedTokens::new("old-access", Some("r".into()), expires, vec![]);
-        setup.vault.put(user, "gone", &tokens).await.unwrap();
-    }
+    let (setup, delegation) = with_orphans(2, &["gone-1", "gone-2", "gone-3"]).await;
     let (access, _) = setup.link("alice", 20 * MINUTE, &["profile"]).await;
 
     let first = delegation.refresh_due_once().await.unwrap();
@@ -113,19 +119,8 @@ async fn records_it_cannot_renew_do_not_starve_the_ones_behind_them() {
 /// where it began: nothing twice in one round, even when records before the stop were removed.
 #[tokio::test]
 async fn a_round_past_the_end_goes_on_from_the_first_without_repeating() {
-    let setup = Setup::new().await;
-    let delegation = tower_hmac_vault::client::Delegation::builder(setup.vault.clone())
-        .upstream(setup.up.upstream())
-        .refresh_batch(3)
-        .build()
-        .unwrap();
     let users = ["gone-1", "gone-2", "gone-3", "gone-4"];
-    for (i, user) in users.into_iter().enumerate() {
-        let expires = setup.vault.now() + 60 * (i as u64 + 1);
-        let tokens =
-            tower_hmac_vault::DelegatedTokens::new("old-access", Some("r".into()), expires, vec![]);
-        setup.vault.put(user, "gone", &tokens).await.unwrap();
-    }
+    let (setup, delegation) = with_orphans(3, &users).await;
     let first = delegation.refresh_due_once().await.unwrap();
     assert_eq!(first.skipped, 3, "{first:?}");
     // The round stopped at gone-3; the two before it go.

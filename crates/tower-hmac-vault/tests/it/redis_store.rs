@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use tower_hmac_vault::UserHash;
-use tower_hmac_vault::store::{RedisVaultStore, SealedRecord, StoreRefused, VaultStore as _};
+use tower_hmac_vault::store::{
+    Expiring, RedisVaultStore, SealedRecord, StoreRefused, VaultStore as _,
+};
 
 use crate::store_support::{redis_cleanup, redis_connection, redis_store, silent_server};
 
@@ -132,13 +134,7 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
             .unwrap();
     }
 
-    let due = store
-        .expiring(1_000, None, 1)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.user, e.upstream))
-        .collect::<Vec<_>>();
+    let due = store.expiring(1_000, None, 1).await.unwrap();
     let score: Option<f64> = redis::cmd("ZSCORE")
         .arg(&expiring)
         .arg(member(&moved))
@@ -151,13 +147,7 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let all_due = store
-        .expiring(1_000, None, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.user, e.upstream))
-        .collect::<Vec<_>>();
+    let all_due = store.expiring(1_000, None, 10).await.unwrap();
     let others = store.sealed_under_other("new", 10).await.unwrap();
     let sealed_left: Vec<String> = redis::cmd("ZRANGE")
         .arg(&sealed)
@@ -169,7 +159,7 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
     redis_cleanup(&prefix).await;
 
     assert_eq!(
-        due,
+        pairs(due),
         vec![(real.clone(), "up".to_owned())],
         "the ghost and the early entry skipped"
     );
@@ -179,7 +169,7 @@ async fn stale_index_entries_are_checked_against_the_records_and_corrected() {
         "corrected, and dropped"
     );
     assert_eq!(
-        all_due,
+        pairs(all_due),
         vec![(real.clone(), "up".into()), (moved.clone(), "up".into())]
     );
     let mut others = others;
@@ -296,4 +286,9 @@ async fn a_redis_that_may_evict_keys_is_refused_at_connect() {
     set_policy(evicting, "noeviction").await;
     connect(evicting).await.unwrap();
     assert_eq!(own.get(&user, "up").await.unwrap(), None);
+}
+
+/// The (user, upstream) of each record `expiring` listed.
+fn pairs(listed: Vec<Expiring>) -> Vec<(UserHash, String)> {
+    listed.into_iter().map(|e| (e.user, e.upstream)).collect()
 }
