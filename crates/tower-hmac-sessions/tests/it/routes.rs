@@ -76,6 +76,20 @@ impl Answer {
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
     }
+
+    /// Asserts a refused refresh (RFC 6749 §5.2): `400 invalid_grant`, its description
+    /// starting with `code`.
+    fn assert_invalid_grant(&self, code: &str) {
+        let json = self.json();
+        assert_eq!(
+            (self.status, json["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{}",
+            self.body
+        );
+        let description = json["error_description"].as_str().unwrap_or_default();
+        assert!(description.starts_with(code), "{code}: {}", self.body);
+    }
 }
 
 /// One HTTP/1.1 request over a new connection.
@@ -265,28 +279,11 @@ async fn a_used_refresh_token_is_invalid_grant_naming_the_reuse() {
             &format!("{body}{scope}"),
         )
         .await;
-        assert_eq!(
-            (a.status, a.json()["error"].as_str()),
-            (400, Some("invalid_grant")),
-            "{scope}"
-        );
-        assert!(
-            a.json()["error_description"]
-                .as_str()
-                .unwrap()
-                .starts_with("refresh_token_reused"),
-            "{scope}: {}",
-            a.body
-        );
+        a.assert_invalid_grant("refresh_token_reused");
         // The session is revoked: its current token no longer refreshes.
         let body = format!("grant_type=refresh_token&refresh_token={current}");
         let a = post(server.addr, "/auth/refresh", &[FORM], &body).await;
-        assert_eq!(
-            (a.status, a.json()["error"].as_str()),
-            (400, Some("invalid_grant")),
-            "{scope}: {}",
-            a.body
-        );
+        a.assert_invalid_grant("session_revoked");
     }
     let a = post(
         server.addr,
@@ -295,10 +292,7 @@ async fn a_used_refresh_token_is_invalid_grant_naming_the_reuse() {
         "grant_type=refresh_token&refresh_token=unknown",
     )
     .await;
-    assert_eq!(
-        (a.status, a.json()["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    a.assert_invalid_grant("invalid_grant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,22 +481,7 @@ async fn the_production_preset_holds_through_the_router() {
         &body,
     )
     .await;
-    assert_eq!(a.status, 400);
-    assert!(
-        a.json()["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("fingerprint_mismatch"),
-        "{}",
-        a.body
-    );
+    a.assert_invalid_grant("fingerprint_mismatch");
     let a = post(server.addr, "/auth/refresh", &[FORM, ua], &body).await;
-    assert!(
-        a.json()["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("session_revoked"),
-        "{}",
-        a.body
-    );
+    a.assert_invalid_grant("session_revoked");
 }
