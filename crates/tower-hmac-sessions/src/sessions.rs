@@ -168,6 +168,13 @@ enum Incident {
     None,
     Reused(String, String),
     Mismatch,
+    /// The store answered no scopes for a token it then rotated: the session was ended.
+    ScopesLost(String),
+}
+
+/// Whether a session granted `granted` covers `wanted`.
+fn covers(granted: &[String], wanted: &[String]) -> bool {
+    wanted.iter().all(|s| granted.contains(s))
 }
 
 impl Sessions {
@@ -442,6 +449,17 @@ impl Sessions {
                     signals = "fingerprint_mismatch",
                     "a refresh token was used from another device: the session is ended"
                 ),
+                Incident::ScopesLost(session_id) => tracing::warn!(
+                    target: TRACING_TARGET,
+                    event = "refresh_refused",
+                    outcome = "rejected",
+                    code,
+                    session_id,
+                    risk = "medium",
+                    "the session store answered no scopes for a token it then rotated \
+                     (SessionStore::scopes_of must answer None only for an unknown or a used \
+                     token): the session is ended"
+                ),
                 Incident::None => tracing::info!(
                     target: TRACING_TARGET,
                     event = "refresh_refused",
@@ -499,7 +517,7 @@ impl Sessions {
             // No scopes for an unknown or a used token: the rotation below refuses it, and
             // reports a used one as the reuse it is, whatever scope it asked for.
             if let Some(granted) = self.store.scopes_of(&old).await?
-                && !wanted.iter().all(|s| granted.contains(s))
+                && !covers(&granted, wanted)
             {
                 return Err(RefreshError::InvalidScope);
             }
@@ -514,18 +532,9 @@ impl Sessions {
                     // answered `None` for a token it then rotated never widens a scope. The
                     // token is used by now and its successor never handed out: the session is
                     // ended rather than left with a token nobody holds.
-                    Some(wanted) if !wanted.iter().all(|s| session.scopes.contains(s)) => {
+                    Some(wanted) if !covers(&session.scopes, wanted) => {
                         let _ = self.store.revoke_session(&session.session_id, now).await;
-                        tracing::warn!(
-                            target: TRACING_TARGET,
-                            event = "refresh_refused",
-                            code = "invalid_scope",
-                            session_id = session.session_id,
-                            risk = "medium",
-                            "the session store answered no scopes for a token it then rotated \
-                             (SessionStore::scopes_of must answer None only for an unknown or a \
-                             used token): the session is ended"
-                        );
+                        *incident = Incident::ScopesLost(session.session_id);
                         return Err(RefreshError::InvalidScope);
                     }
                     Some(wanted) => wanted.to_vec(),

@@ -74,7 +74,9 @@ impl Sql {
             expiring: format!(
                 // Byte order (`COLLATE "C"`), as `Expiring`'s: the page after a record is the
                 // same whatever the database's collation.
+                // `expires_at >= $2` lets the index start at the cursor's second.
                 "SELECT user_hash, upstream, expires_at FROM {table} WHERE expires_at < $1
+                 AND expires_at >= $2
                  AND (expires_at, user_hash COLLATE \"C\", upstream COLLATE \"C\") > ($2, $3, $4)
                  ORDER BY expires_at, user_hash COLLATE \"C\", upstream COLLATE \"C\" LIMIT $5"
             ),
@@ -148,16 +150,17 @@ fn check_schema(schema: &str) -> Result<(), VaultStoreError> {
     })
 }
 
+/// A row's user and upstream, its first two columns.
+fn pair(row: &sqlx::postgres::PgRow) -> Result<(UserHash, String), VaultStoreError> {
+    let user: String = row.try_get(0).map_err(store_error)?;
+    let upstream: String = row.try_get(1).map_err(store_error)?;
+    let user = UserHash::from_hex(&user)
+        .ok_or_else(|| VaultStoreError::new("a vault row's user_hash is not a hash"))?;
+    Ok((user, upstream))
+}
+
 fn pairs(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<(UserHash, String)>, VaultStoreError> {
-    rows.iter()
-        .map(|row| {
-            let user: String = row.try_get(0).map_err(store_error)?;
-            let upstream: String = row.try_get(1).map_err(store_error)?;
-            let user = UserHash::from_hex(&user)
-                .ok_or_else(|| VaultStoreError::new("a vault row's user_hash is not a hash"))?;
-            Ok((user, upstream))
-        })
-        .collect()
+    rows.iter().map(pair).collect()
 }
 
 impl PostgresVaultStore {
@@ -378,10 +381,9 @@ impl VaultStore for PostgresVaultStore {
                 .map_err(store_error)
         })
         .await?;
-        pairs(&rows)?
-            .into_iter()
-            .zip(&rows)
-            .map(|((user, upstream), row)| {
+        rows.iter()
+            .map(|row| {
+                let (user, upstream) = pair(row)?;
                 let at: i64 = row.try_get(2).map_err(store_error)?;
                 Ok(Expiring {
                     expires_at: unsigned(at, "expires_at")?,

@@ -509,9 +509,10 @@ where
     }
 
     /// At most `limit` members of the index `key` whose score is `at` and which come after
-    /// `after` (a sorted set orders equal scores by member): read at once when the second holds
-    /// no more than `limit`, else from the first such member's rank, found by bisection — a
-    /// bounded number of calls and members however many records share the second.
+    /// `after` (a sorted set orders equal scores by member): one read when the second holds no
+    /// more than `limit` or its first page lies wholly after the cursor, else from the first
+    /// such member's rank, found by bisection — a bounded number of calls and members however
+    /// many records share the second.
     async fn same_second_after(
         &self,
         key: &str,
@@ -519,42 +520,53 @@ where
         after: &str,
         limit: usize,
     ) -> Result<Vec<String>, VaultStoreError> {
+        let page = |start: usize| {
+            let mut page = redis::cmd("ZRANGE");
+            page.arg(key)
+                .arg(at)
+                .arg(at)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(start)
+                .arg(limit);
+            page
+        };
+        // What changed meanwhile never puts a member before the cursor on the page.
+        let after_cursor = |members: Vec<String>| -> Vec<String> {
+            members
+                .into_iter()
+                .filter(|member| member.as_str() > after)
+                .collect()
+        };
+        // The second's first page: the answer when the second holds fewer, or when all of it
+        // comes after the cursor.
+        let first: Vec<String> = self.call(&page(0)).await?;
+        if first.len() < limit || first.first().is_some_and(|m| m.as_str() > after) {
+            return Ok(after_cursor(first));
+        }
         let mut count = redis::cmd("ZCOUNT");
         count.arg(key).arg(at).arg(at);
         let n: usize = self.call(&count).await?;
-        let mut start = 0;
-        if n > limit {
-            let mut below = redis::cmd("ZCOUNT");
-            below.arg(key).arg("-inf").arg(format!("({at}"));
-            let first: usize = self.call(&below).await?;
-            let (mut lo, mut hi) = (0, n);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let mut probe = redis::cmd("ZRANGE");
-                probe.arg(key).arg(first + mid).arg(first + mid);
-                let found: Vec<String> = self.call(&probe).await?;
-                match found.first() {
-                    Some(member) if member.as_str() <= after => lo = mid + 1,
-                    // After it, or the set shrank meanwhile.
-                    _ => hi = mid,
-                }
-            }
-            start = lo;
+        if n <= limit {
+            return Ok(after_cursor(first));
         }
-        let mut page = redis::cmd("ZRANGE");
-        page.arg(key)
-            .arg(at)
-            .arg(at)
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(start)
-            .arg(limit);
-        let members: Vec<String> = self.call(&page).await?;
-        // What changed meanwhile never puts a member before the cursor on the page.
-        Ok(members
-            .into_iter()
-            .filter(|member| member.as_str() > after)
-            .collect())
+        // More than a page, reaching back to the cursor: the rank where it is passed.
+        let mut below = redis::cmd("ZCOUNT");
+        below.arg(key).arg("-inf").arg(format!("({at}"));
+        let offset: usize = self.call(&below).await?;
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let mut probe = redis::cmd("ZRANGE");
+            probe.arg(key).arg(offset + mid).arg(offset + mid);
+            let found: Vec<String> = self.call(&probe).await?;
+            match found.first() {
+                Some(member) if member.as_str() <= after => lo = mid + 1,
+                // After it, or the set shrank meanwhile.
+                _ => hi = mid,
+            }
+        }
+        Ok(after_cursor(self.call(&page(lo)).await?))
     }
 
     /// One round of `sealed_under_other`: the verified entries, and whether any was dropped.

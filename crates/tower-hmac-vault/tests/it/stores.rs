@@ -77,15 +77,6 @@ async fn the_redis_store_conforms_on_a_cluster_with_each_users_keys_in_one_slot(
         assert_eq!(store.delete_user(&user).await.unwrap(), 3);
     }
     assert_eq!(nodes.len(), 3, "users spread over every node");
-    assert_eq!(
-        store
-            .expiring(u64::MAX, None, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.user, e.upstream))
-            .collect::<Vec<_>>(),
-        vec![]
-    );
+    assert_eq!(store.expiring(u64::MAX, None, 10).await.unwrap(), vec![]);
     assert_eq!(cluster.keys_per_node().await, vec![0, 0, 0], "nothing left");
 }

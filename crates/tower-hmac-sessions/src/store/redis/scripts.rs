@@ -146,15 +146,26 @@ pub(super) struct Scripts {
 impl Scripts {
     /// Every script, to load them ahead of their first use.
     pub(super) fn all(&self) -> [&redis::Script; 8] {
+        // Every field named: a script added later does not compile until it is listed here.
+        let Self {
+            create,
+            rotate,
+            revoke_session,
+            check,
+            subject_add,
+            read_index,
+            order,
+            limit,
+        } = self;
         [
-            &self.create,
-            &self.rotate,
-            &self.revoke_session,
-            &self.check,
-            &self.subject_add,
-            &self.read_index,
-            &self.order,
-            &self.limit,
+            create,
+            rotate,
+            revoke_session,
+            check,
+            subject_add,
+            read_index,
+            order,
+            limit,
         ]
     }
 
