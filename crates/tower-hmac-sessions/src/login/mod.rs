@@ -17,8 +17,8 @@
 //! ```
 //! # use std::time::Duration;
 //! # use tower_hmac_sessions::{LoginAlert, LoginGuard, LoginLimits};
-//! let (alerts, _rx) = std::sync::mpsc::channel::<LoginAlert>();
-//! let alerts = std::sync::Mutex::new(alerts);
+//! // Bounded: a full channel drops an alert rather than block a login or grow without end.
+//! let (alerts, _rx) = std::sync::mpsc::sync_channel::<LoginAlert>(64);
 //! let guard = LoginGuard::new(
 //!     LoginLimits::new()
 //!         .failures(3, 10, Duration::from_secs(600))
@@ -26,7 +26,7 @@
 //! )
 //! .unwrap()
 //! .alert_hook(move |alert: LoginAlert| {
-//!     let _ = alerts.lock().map(|tx| tx.send(alert));
+//!     let _ = alerts.try_send(alert);
 //! });
 //! # let _ = guard;
 //! ```

@@ -64,7 +64,13 @@ impl<F: Fn(Alert) + Send + Sync + 'static> AlertHook for F {
 
 impl AlertHook for tokio::sync::mpsc::Sender<Alert> {
     fn alert(&self, alert: Alert) {
-        let _ = self.try_send(alert);
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = self.try_send(alert) {
+            // As the audit hook's channel: the decision's event is in the log, at `warn`.
+            tracing::warn!(
+                target: crate::server::observe::TRACING_TARGET,
+                "the alert hook's channel is full: this alert is in the log only"
+            );
+        }
     }
 }
 
