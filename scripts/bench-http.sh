@@ -6,6 +6,10 @@
 # `bare-signed` is bare axum sent the same pre-signed requests through the same wrk Lua script:
 # the fair baseline for the tower-hmac modes, since the script costs wrk time and the longer
 # requests cost the server parsing time whether or not they are verified.
+# `floor`, `floor-no-mac`, `floor-no-replay`, `floor-neither`, `floor-identity`: the lower bound
+# of benches/src/floor.rs (the least any v1 verifier with an in-process replay store does: one
+# MAC, one replay check) and its parts, sent the same signed requests (docs/PERFORMANCE.md,
+# "The floor").
 #
 #   [MODES="bare bare-signed hmac hmac-all"] [BENCH_RUNTIME=quickstart] scripts/bench-http.sh [SECONDS=5] [RUNS=3] [CONNECTIONS=64]
 #
@@ -52,7 +56,7 @@ run_mode() { # mode run → "rps cpu_us p99_us non2xx"
   # once as possibly seen by a previous process (the restart horizon).
   sleep 1
   case $mode in
-    hmac*|bare-signed) "$bin" sign $(( 200000 * secs )) "$addr" > "$work/values.txt"
+    hmac*|bare-signed|floor*) "$bin" sign $(( 200000 * secs )) "$addr" > "$work/values.txt"
            opts=(-s scripts/signed.lua); extra=(-- "$work/values.txt") ;;
     bearer) opts=(-s "$work/bearer.lua") ;;
   esac

@@ -1,5 +1,6 @@
 //! Shared pieces of the benchmarks: the bench key, signed requests, a pre-filled replay store.
 
+pub mod floor;
 pub mod schemes;
 
 use std::time::Duration;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! bench_server serve MODE ADDR    MODE: bare | bearer | hmac | hmac-moka | hmac-defaults
-//!                                       | scheme:SCHEME
+//!                                       | scheme:SCHEME | floor[-no-mac|-no-replay|-neither
+//!                                       |-identity]
 //!                                 (BENCH_RUNTIME=quickstart: the README's runtime and
 //!                                 `ConnectInfo`)
 //! bench_server sign COUNT HOST    COUNT Authorization values for `GET /`, one per line
@@ -15,7 +16,8 @@
 //! as a busy server would; `scheme:SCHEME` verifies one scheme of
 //! `tower_hmac_benches::schemes::SCHEMES` (`scheme:v1-all-schemes`: v1 on a layer with every
 //! scheme); `hmac-defaults` is the builder's defaults exactly (the default replay store, empty),
-//! for the review's load run (`scripts/load-defaults.sh`).
+//! for the review's load run (`scripts/load-defaults.sh`). The `floor` modes are the lower bound
+//! of `tower_hmac_benches::floor`: the least any v1 verifier does, and its parts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program
 
@@ -117,6 +119,13 @@ fn main() {
                             .build()
                             .unwrap(),
                     ),
+                    floor if tower_hmac_benches::floor::FloorMode::from_name(floor).is_some() => {
+                        app().layer(tower_hmac_benches::floor::FloorLayer::new(
+                            &[0x5a; 32],
+                            tower_hmac_benches::KEY_ID,
+                            tower_hmac_benches::floor::FloorMode::from_name(floor).unwrap(),
+                        ))
+                    }
                     other if other.starts_with("scheme:") => scheme(&other[7..], addr).await,
                     other => panic!("unknown mode {other}"),
                 };
@@ -132,7 +141,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench_server serve bare|bearer|hmac|hmac-moka|hmac-defaults|scheme:SCHEME ADDR | bench_server sign COUNT HOST | bench_server sign-raw SCHEME COUNT HOST"
+                "usage: bench_server serve bare|bearer|hmac|hmac-moka|hmac-defaults|scheme:SCHEME|floor[-no-mac|-no-replay|-neither|-identity] ADDR | bench_server sign COUNT HOST | bench_server sign-raw SCHEME COUNT HOST"
             );
             std::process::exit(2);
         }
