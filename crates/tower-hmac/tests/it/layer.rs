@@ -1298,3 +1298,89 @@ async fn a_response_future_polled_after_completion_panics_with_a_message() {
         .as_mut()
         .poll(&mut std::task::Context::from_waker(waker));
 }
+
+/// A body at its end, that may not move once polled, and panics if it is polled at all.
+struct Ended(std::marker::PhantomPinned);
+
+impl http_body::Body for Ended {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        panic!("a body at its end was polled");
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+}
+
+/// A `GET` is settled where it arrives: its body, at its end, is never polled (nor boxed), and
+/// the layer takes a body that is not `Unpin`.
+#[tokio::test]
+async fn a_body_at_its_end_is_never_polled() {
+    let (parts, _) = Req::get("/").signed().into_parts();
+    let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
+    let res = svc
+        .oneshot(Request::from_parts(
+            parts,
+            Ended(std::marker::PhantomPinned),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"backoffice/k1:");
+}
+
+/// A body still to come: the verification waits (its first poll, where the request arrives,
+/// cannot finish it) and wakes with the task's waker when the body's bytes are sent — the
+/// waker of the first poll wakes nothing. A lost wake-up would hang the request: the guard's
+/// timeout only turns that into a failure, a passing run never waits for it.
+#[tokio::test]
+async fn a_body_still_to_come_is_waited_for() {
+    let r = Req::post("/", b"later");
+    let (parts, _) = r.signed().into_parts();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    let body = http_body_util::StreamBody::new(futures_lite_stream_once(rx));
+    let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
+    let sending = async move {
+        // Until the service's future has been polled once, with the task's waker.
+        tokio::task::yield_now().await;
+        tx.send(Bytes::from_static(b"later")).unwrap();
+    };
+    let (res, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(svc.oneshot(Request::from_parts(parts, body)), sending)
+    })
+    .await
+    .expect("the verification was never woken");
+    let res = res.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"backoffice/k1:later");
+}
+
+/// One data frame, when the channel delivers it.
+fn futures_lite_stream_once(
+    rx: tokio::sync::oneshot::Receiver<Bytes>,
+) -> impl futures_core::Stream<Item = Result<http_body::Frame<Bytes>, Infallible>> {
+    struct Once(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+    impl futures_core::Stream for Once {
+        type Item = Result<http_body::Frame<Bytes>, Infallible>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            let Some(rx) = self.0.as_mut() else {
+                return std::task::Poll::Ready(None);
+            };
+            let bytes = std::task::ready!(std::pin::Pin::new(rx).poll(cx));
+            self.0 = None;
+            std::task::Poll::Ready(bytes.ok().map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+    Once(Some(rx))
+}

@@ -20,7 +20,7 @@ use tower_hmac_core::{
 };
 
 use super::body::{VerifiedBody, too_large};
-use super::path::Step;
+use super::path::{HeldBody, Step};
 use super::proxy::restore_received;
 use super::schemes::{AnyCredentials, AnyPending, Entry};
 use super::{Verifier, authority_mismatch, host_not_allowed, signed_uri};
@@ -217,7 +217,7 @@ impl Verifier {
     pub(super) fn reading<B: Body>(
         &self,
         scheme: &Entry,
-        body: &B,
+        body: &HeldBody<B>,
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
         ctx: &Ctx,
         pending: &mut AnyPending,

@@ -15,8 +15,10 @@
 //!    (state `Storing`);
 //! 7. `after_store`: the replay store's answer, then the accepted request with its identity.
 //!
-//! Each `await` is a state of a hand-written future: nothing is boxed for protocol v1, and the
-//! request body needs no bound beyond being a body. The synchronous work between the states lives
+//! Each `await` is a state of a hand-written future, polled first where the request arrives
+//! (`HmacAuth::call`): a request it settles there (a `GET` on an in-process store) boxes nothing;
+//! one that waits keeps its state in one box, and a body still to come is pinned in a box of its
+//! own. The request body needs no bound beyond being a body. The synchronous work between the states lives
 //! in `checks.rs`, so that the states only carry what the next step needs. The rules every scheme
 //! shares are applied in those steps and nowhere else.
 
@@ -30,7 +32,6 @@ use std::task::{Context, Poll, ready};
 use http::Request;
 use http::request::Parts;
 use http_body::Body;
-use pin_project_lite::pin_project;
 use tower_hmac_core::{Credentials, KeyRecord, NonceOutcome, RegistryError, Scheme, StoreFuture};
 
 use super::Verifier;
@@ -42,26 +43,23 @@ use crate::extract::Decisions;
 use crate::server::observe::Failure;
 use crate::server::policy::PolicyFuture;
 
-pin_project! {
-    /// The verification of one request: refused before any scheme's checks, skipped, or the
-    /// checks of the scheme its credentials name.
-    #[project = VerificationProj]
-    pub(crate) enum Verification<B> {
-        /// No scheme, or several, claimed the request, or it was not admitted.
-        Refused {
-            failure: Option<Failure>,
-        },
-        /// Skipped (`HmacAuthBuilder::skip`): the body is read and handed on.
-        Skipped {
-            #[pin]
-            read: Passthrough<B>,
-        },
-        /// Verifying with the scheme its credentials name.
-        Verifying {
-            #[pin]
-            inner: SchemeVerification<B>,
-        },
-    }
+/// The verification of one request: refused before any scheme's checks, skipped, or the
+/// checks of the scheme its credentials name.
+///
+/// `Unpin` whatever the body: the layer polls it once where the request arrives
+/// (`HmacAuth::call`) and keeps it, boxed, only when it has to wait — for a body still to come
+/// or a store that answers later. A request body is pinned only once it is read, in a box of its
+/// own (`HeldBody`); a body already at its end (a `GET`'s) is never polled.
+// The large variant is the common one (a scheme's checks); the whole value lives where the
+// request arrives and is boxed as one when it waits.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Verification<B> {
+    /// No scheme, or several, claimed the request, or it was not admitted.
+    Refused { failure: Option<Failure> },
+    /// Skipped (`HmacAuthBuilder::skip`): the body is read and handed on.
+    Skipped { read: Pin<Box<Passthrough<B>>> },
+    /// Verifying with the scheme its credentials name.
+    Verifying { inner: SchemeVerification<B> },
 }
 
 impl<B> Future for Verification<B>
@@ -72,13 +70,13 @@ where
     type Output = Result<Request<VerifiedBody>, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            VerificationProj::Refused { failure } => match failure.take() {
+        match self.get_mut() {
+            Self::Refused { failure } => match failure.take() {
                 Some(failure) => Poll::Ready(Err(failure)),
                 None => panic!("a request's verification was polled after it completed"),
             },
-            VerificationProj::Skipped { read } => read.poll(cx),
-            VerificationProj::Verifying { inner } => inner.poll(cx),
+            Self::Skipped { read } => read.as_mut().poll(cx),
+            Self::Verifying { inner } => Pin::new(inner).poll(cx),
         }
     }
 }
@@ -89,23 +87,69 @@ impl<B> fmt::Debug for Verification<B> {
     }
 }
 
-pin_project! {
-    /// The verification of one request with one scheme of the layer's set. What the checks
-    /// establish (`Ctx`), the body, its timer and what was read stay in place from the parse to
-    /// the accepted request; a step carries only its own future, so going from one step to the
-    /// next moves a few words, never the request's head.
-    pub(crate) struct SchemeVerification<B> {
-        verifier: Arc<Verifier>,
-        // The scheme's index in the set (no clone of it per request).
-        scheme: usize,
-        // `None` once the credentials were refused (or the request handed on).
-        ctx: Option<Ctx>,
-        pending: Option<AnyPending>,
-        collected: VerifiedBody,
-        #[pin]
-        body: B,
-        timer: Option<Pin<Box<tokio::time::Sleep>>>,
-        step: Step,
+/// The verification of one request with one scheme of the layer's set. What the checks
+/// establish (`Ctx`), the body, its timer and what was read stay in place from the parse to the
+/// accepted request; a step carries only its own future, so going from one step to the next
+/// moves a few words, never the request's head.
+pub(crate) struct SchemeVerification<B> {
+    verifier: Arc<Verifier>,
+    // The scheme's index in the set (no clone of it per request).
+    scheme: usize,
+    // `None` once the credentials were refused (or the request handed on).
+    ctx: Option<Ctx>,
+    pending: Option<AnyPending>,
+    collected: VerifiedBody,
+    body: HeldBody<B>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    step: Step,
+}
+
+// The body is the only field that could need pinning, and it is pinned only in its own box
+// (`HeldBody::polled`): nothing here is ever projected as pinned.
+impl<B> Unpin for SchemeVerification<B> {}
+
+/// A request's body: held as it came until it has to be polled, then pinned in a box. A body
+/// already at its end is never polled (`http_body::Body::is_end_stream`: nothing would come),
+/// so a `GET` costs no box.
+pub(super) struct HeldBody<B> {
+    held: Option<B>,
+    polled: Option<Pin<Box<B>>>,
+}
+
+impl<B: Body> HeldBody<B> {
+    fn new(body: B) -> Self {
+        Self {
+            held: Some(body),
+            polled: None,
+        }
+    }
+
+    fn get(&self) -> Option<&B> {
+        match (&self.held, &self.polled) {
+            (Some(body), _) => Some(body),
+            (None, Some(body)) => Some(body.as_ref().get_ref()),
+            (None, None) => None,
+        }
+    }
+
+    /// The body's size hint (exactly 0 once it is gone).
+    pub(super) fn size_hint(&self) -> http_body::SizeHint {
+        self.get()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
+    }
+
+    /// Whether the body is at its end (or gone).
+    pub(super) fn is_end_stream(&self) -> bool {
+        self.get().is_none_or(Body::is_end_stream)
+    }
+
+    /// The body to poll, boxed on the first call; `None` for a body at its end (or gone).
+    fn pollable(&mut self) -> Option<Pin<&mut B>> {
+        if self.polled.is_none() {
+            let body = self.held.take_if(|body| !body.is_end_stream())?;
+            self.polled = Some(Box::pin(body));
+        }
+        self.polled.as_mut().map(Pin::as_mut)
     }
 }
 
@@ -162,7 +206,7 @@ where
             ctx,
             pending: None,
             collected: VerifiedBody::default(),
-            body,
+            body: HeldBody::new(body),
             timer: None,
             step,
         }
@@ -177,14 +221,14 @@ where
     type Output = Result<Request<VerifiedBody>, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let verifier: &Arc<Verifier> = this.verifier;
-        let scheme: &Entry = verifier.schemes.entry(*this.scheme);
+        let this = self.get_mut();
+        let verifier: &Arc<Verifier> = &this.verifier;
+        let scheme: &Entry = verifier.schemes.entry(this.scheme);
         loop {
-            match this.step {
+            match &mut this.step {
                 Step::Failed(failure) => {
                     let failure = failure.take();
-                    *this.step = Step::Done;
+                    this.step = Step::Done;
                     return match failure {
                         Some(failure) => Poll::Ready(Err(failure)),
                         None => panic!("a request's verification was polled after it completed"),
@@ -193,10 +237,10 @@ where
                 Step::Throttling(check) => {
                     let refused = ready!(check.as_mut().poll(cx));
                     let Some(ctx) = this.ctx.as_ref() else {
-                        *this.step = Step::Done;
+                        this.step = Step::Done;
                         return Poll::Pending;
                     };
-                    *this.step = match refused {
+                    this.step = match refused {
                         Some(failure) => Step::Failed(Some(failure.in_scheme(scheme))),
                         None => Step::Lookup(verifier.settings.registry.lookup(ctx.creds.key_id())),
                     };
@@ -204,46 +248,49 @@ where
                 Step::Lookup(lookup) => {
                     let found = ready!(Pin::new(lookup).poll(cx));
                     let Some(ctx) = this.ctx.as_mut() else {
-                        *this.step = Step::Done;
+                        this.step = Step::Done;
                         return Poll::Pending;
                     };
-                    *this.step = match verifier.before_body(scheme, ctx, found) {
+                    this.step = match verifier.before_body(scheme, ctx, found) {
                         Ok(pending) => {
                             let pending = this.pending.insert(pending);
-                            verifier.reading(scheme, &*this.body, this.timer, ctx, pending)
+                            verifier.reading(scheme, &this.body, &mut this.timer, ctx, pending)
                         }
                         Err(failure) => Step::Failed(Some(failure)),
                     };
                 }
                 Step::Reading { read: raw, limit } => {
                     let limit = *limit;
-                    let pending = &mut *this.pending;
-                    let collected = &mut *this.collected;
-                    let read = poll_body(
-                        this.body.as_mut(),
-                        cx,
-                        this.timer.as_mut().map(Pin::as_mut),
-                        raw,
-                        limit,
-                        |chunk| match pending.as_mut() {
-                            // The body fails at its first bad part.
-                            Some(pending) => {
-                                scheme.decode(pending, chunk, &mut |piece| collected.push(piece))
-                            }
-                            None => Ok(()),
-                        },
-                    );
+                    let pending = &mut this.pending;
+                    let collected = &mut this.collected;
+                    // A body at its end has nothing to read: it is not polled (nor boxed).
+                    let read = match this.body.pollable() {
+                        None => Poll::Ready(Ok(())),
+                        Some(body) => poll_body(
+                            body,
+                            cx,
+                            this.timer.as_mut().map(Pin::as_mut),
+                            raw,
+                            limit,
+                            |chunk| match pending.as_mut() {
+                                // The body fails at its first bad part.
+                                Some(pending) => scheme
+                                    .decode(pending, chunk, &mut |piece| collected.push(piece)),
+                                None => Ok(()),
+                            },
+                        ),
+                    };
                     let Poll::Ready(read) = read else {
                         return Poll::Pending;
                     };
                     // The body is read: its timer is no longer needed.
-                    *this.timer = None;
+                    this.timer = None;
                     let (Some(ctx), Some(pending)) = (this.ctx.as_ref(), this.pending.take())
                     else {
-                        *this.step = Step::Done;
+                        this.step = Step::Done;
                         return Poll::Pending;
                     };
-                    *this.step = match read {
+                    this.step = match read {
                         Ok(()) => verifier.after_body(scheme, ctx, pending),
                         Err(_) if ctx.decoy_only => {
                             Step::Failed(Some(verifier.refusal(scheme, ctx)))
@@ -253,11 +300,11 @@ where
                 }
                 Step::Storing(store) => {
                     let outcome = ready!(Pin::new(store).poll(cx));
-                    *this.step = Step::Done;
+                    this.step = Step::Done;
                     let Some(ctx) = this.ctx.take() else {
                         return Poll::Pending;
                     };
-                    let collected = mem::take(this.collected);
+                    let collected = mem::take(&mut this.collected);
                     let decisions: Arc<dyn Decisions> = verifier.clone();
                     return Poll::Ready(
                         verifier.after_store(scheme, ctx, collected, outcome, decisions),
