@@ -92,6 +92,19 @@ fn main() {
             .collect(),
         200,
     );
+    // A POST with a body: read (its frames), hashed and handed on to the inner service.
+    let posts = |n: usize| -> Vec<Request<Full<Bytes>>> {
+        (0..n)
+            .map(|_| {
+                signed_request(Method::POST, HOST, "/", &[b'x'; 64], |b| {
+                    Full::new(Bytes::from(b))
+                })
+            })
+            .collect()
+    };
+    let mut service = fresh();
+    run(&mut service, posts(2_000), 200);
+    let post = run(&mut service, posts(COUNT), 200);
     println!(
         "allocations per request: accepted {accepted:.2}, rejected (invalid_signature) {rejected:.2}, accepted with an extension already in the request {with_extension:.2}"
     );
@@ -100,6 +113,7 @@ fn main() {
     println!("allocations v1 {accepted:.2}");
     println!("allocations v1-reject {rejected:.2}");
     println!("allocations v1-extended {with_extension:.2}");
+    println!("allocations v1-post {post:.2}");
     for scheme in [
         "v1-all-schemes",
         "softaware",

@@ -1336,31 +1336,80 @@ async fn a_body_at_its_end_is_never_polled() {
     assert_eq!(&body[..], b"backoffice/k1:");
 }
 
-/// A body still to come: the verification waits (its first poll, where the request arrives,
-/// cannot finish it) and wakes with the task's waker when the body's bytes are sent — the
-/// waker of the first poll wakes nothing. A lost wake-up would hang the request: the guard's
-/// timeout only turns that into a failure, a passing run never waits for it.
+/// Counts its wake-ups.
+struct WakeCount(AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A body still to come: the verification's first poll, where the request arrives, cannot
+/// finish it (and its waker wakes nothing); the response future, polled by hand with a waker that
+/// counts, waits, and the body's arrival wakes that waker — once — after which the request is
+/// answered. A wake-up lost to the first poll's waker would leave the count at 0.
 #[tokio::test]
-async fn a_body_still_to_come_is_waited_for() {
-    let r = Req::post("/", b"later");
-    let (parts, _) = r.signed().into_parts();
+async fn a_body_still_to_come_wakes_the_task() {
+    let (parts, _) = Req::post("/", b"later").signed().into_parts();
     let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
     let body = http_body_util::StreamBody::new(futures_lite_stream_once(rx));
-    let svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
-    let sending = async move {
-        // Until the service's future has been polled once, with the task's waker.
-        tokio::task::yield_now().await;
-        tx.send(Bytes::from_static(b"later")).unwrap();
+    let mut svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
+    let future = call_when_ready(&mut svc, Request::from_parts(parts, body)).await;
+    let mut future = std::pin::pin!(future);
+    let woken = Arc::new(WakeCount(AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(Arc::clone(&woken));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    assert!(future.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+    tx.send(Bytes::from_static(b"later")).unwrap();
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    let std::task::Poll::Ready(res) = future.as_mut().poll(&mut cx) else {
+        panic!("still waiting after the body arrived");
     };
-    let (res, ()) = tokio::time::timeout(Duration::from_secs(10), async {
-        tokio::join!(svc.oneshot(Request::from_parts(parts, body)), sending)
-    })
-    .await
-    .expect("the verification was never woken");
     let res = res.unwrap();
     assert_eq!(res.status(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"backoffice/k1:later");
+}
+
+/// A body that never comes: the body timeout, first polled where the request arrives (with a
+/// waker that wakes nothing), still answers. On a paused clock the runtime jumps to the next
+/// timer when idle: the body timeout (5 s) first; the guard (an hour) only if that wake-up was
+/// lost.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_comes_times_out() {
+    let (parts, _) = Req::post("/", b"never").signed().into_parts();
+    let (_tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    let body = http_body_util::StreamBody::new(futures_lite_stream_once(rx));
+    let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST_OK]).unwrap())
+        .clock(fixed_clock)
+        .body_timeout(Duration::from_secs(5))
+        .nonce_store(store())
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new().layer(layer).service_fn(echo);
+    let res = tokio::time::timeout(
+        Duration::from_secs(3600),
+        svc.oneshot(Request::from_parts(parts, body)),
+    )
+    .await
+    .expect("the body timeout never answered")
+    .unwrap();
+    assert_eq!(
+        res.extensions().get::<Rejection>().map(Rejection::kind),
+        Some(RejectionKind::BodyTimeout)
+    );
+}
+
+/// The service's future for `req`, once the service is ready (not polled).
+async fn call_when_ready<S: Service<R>, R>(svc: &mut S, req: R) -> S::Future
+where
+    S::Error: std::fmt::Debug,
+{
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    svc.call(req)
 }
 
 /// One data frame, when the channel delivers it.

@@ -163,7 +163,7 @@ where
                 } => {
                     let verified = ready!(verification.as_mut().poll(cx));
                     let Some(service) = inner.take() else {
-                        // Only reachable if polled again after a panic in the inner call.
+                        // Unreachable: taken only here, and the state is replaced right after.
                         return Poll::Pending;
                     };
                     state.set(settle(this.config, this.meta, verified, service));

@@ -21,6 +21,12 @@ use crate::server::verify::{Settings, VerifiedBody, Verifier};
 /// [`Rejection`](crate::protocol::Rejection) in its extensions. An accepted one reaches it with
 /// its body unchanged and [`Authenticated`](crate::Authenticated) in its extensions. The service's error is the inner
 /// service's.
+///
+/// The checks start in `call`, where the request arrives, and go as far as they can without
+/// waiting: a request they settle there (a `GET` with an in-process registry and replay store)
+/// has its nonce recorded, its decision reported and the inner service called before `call`
+/// returns. Put the layer outside a `tower::buffer::Buffer`, not inside it: a `Buffer` calls its
+/// service from one worker task, which would verify its requests one at a time.
 pub struct HmacAuth<S> {
     inner: S,
     config: Arc<Verifier>,

@@ -152,14 +152,8 @@ impl Verifier {
         let (mut parts, body) = req.into_parts();
         let settings = &self.settings;
         if settings.skip.as_ref().is_some_and(|skip| skip(&parts)) {
-            // Boxed: a skipped request pays for its own read, the verified ones stay small.
             return Verification::Skipped {
-                read: Box::pin(Passthrough::new(
-                    parts,
-                    body,
-                    settings.body_limit,
-                    settings.body_timeout,
-                )),
+                read: Passthrough::new(parts, body, settings.body_limit, settings.body_timeout),
             };
         }
         let candidates = self.routing.candidates(&parts);

@@ -16,9 +16,10 @@
 //! 7. `after_store`: the replay store's answer, then the accepted request with its identity.
 //!
 //! Each `await` is a state of a hand-written future, polled first where the request arrives
-//! (`HmacAuth::call`): a request it settles there (a `GET` on an in-process store) boxes nothing;
-//! one that waits keeps its state in one box, and a body still to come is pinned in a box of its
-//! own. The request body needs no bound beyond being a body. The synchronous work between the states lives
+//! (`HmacAuth::call`). A request it settles there — a `GET` with an in-process registry and
+//! replay store and no shared policy store — boxes nothing; one that waits keeps its state in
+//! one box, and a body still to come is pinned in a box of its own. The request body needs no
+//! bound beyond being a body. The synchronous work between the states lives
 //! in `checks.rs`, so that the states only carry what the next step needs. The rules every scheme
 //! shares are applied in those steps and nowhere else.
 
@@ -57,7 +58,7 @@ pub(crate) enum Verification<B> {
     /// No scheme, or several, claimed the request, or it was not admitted.
     Refused { failure: Option<Failure> },
     /// Skipped (`HmacAuthBuilder::skip`): the body is read and handed on.
-    Skipped { read: Pin<Box<Passthrough<B>>> },
+    Skipped { read: Passthrough<B> },
     /// Verifying with the scheme its credentials name.
     Verifying { inner: SchemeVerification<B> },
 }
@@ -75,7 +76,7 @@ where
                 Some(failure) => Poll::Ready(Err(failure)),
                 None => panic!("a request's verification was polled after it completed"),
             },
-            Self::Skipped { read } => read.as_mut().poll(cx),
+            Self::Skipped { read } => Pin::new(read).poll(cx),
             Self::Verifying { inner } => Pin::new(inner).poll(cx),
         }
     }
@@ -104,10 +105,6 @@ pub(crate) struct SchemeVerification<B> {
     step: Step,
 }
 
-// The body is the only field that could need pinning, and it is pinned only in its own box
-// (`HeldBody::polled`): nothing here is ever projected as pinned.
-impl<B> Unpin for SchemeVerification<B> {}
-
 /// A request's body: held as it came until it has to be polled, then pinned in a box. A body
 /// already at its end is never polled (`http_body::Body::is_end_stream`: nothing would come),
 /// so a `GET` costs no box.
@@ -116,8 +113,13 @@ pub(super) struct HeldBody<B> {
     polled: Option<Pin<Box<B>>>,
 }
 
+// The held body is never pinned where it is: it is moved into its box before its first poll
+// (`pollable`), and only the box's content is ever handed out pinned. So the verification and
+// the skipped request's read that hold it are `Unpin` whatever the body.
+impl<B> Unpin for HeldBody<B> {}
+
 impl<B: Body> HeldBody<B> {
-    fn new(body: B) -> Self {
+    pub(super) fn new(body: B) -> Self {
         Self {
             held: Some(body),
             polled: None,
@@ -144,7 +146,7 @@ impl<B: Body> HeldBody<B> {
     }
 
     /// The body to poll, boxed on the first call; `None` for a body at its end (or gone).
-    fn pollable(&mut self) -> Option<Pin<&mut B>> {
+    pub(super) fn pollable(&mut self) -> Option<Pin<&mut B>> {
         if self.polled.is_none() {
             let body = self.held.take_if(|body| !body.is_end_stream())?;
             self.polled = Some(Box::pin(body));

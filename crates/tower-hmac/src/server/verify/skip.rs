@@ -12,34 +12,32 @@ use std::time::Duration;
 use http::Request;
 use http::request::Parts;
 use http_body::Body;
-use pin_project_lite::pin_project;
 
 use super::body::{BodyError, VerifiedBody, poll_body};
+use super::path::HeldBody;
 use crate::server::observe::Failure;
 
 /// Which requests skip verification.
 pub(crate) type SkipPredicate = std::sync::Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
-pin_project! {
-    /// Reads a skipped request's body.
-    pub(crate) struct Passthrough<B> {
-        #[pin]
-        body: B,
-        #[pin]
-        timer: Option<tokio::time::Sleep>,
-        parts: Option<Parts>,
-        collected: VerifiedBody,
-        read: u64,
-        limit: u64,
-    }
+/// Reads a skipped request's body. `Unpin`, as the verification it is a state of: the body is
+/// pinned only in a box of its own once it has to be polled (`HeldBody`), never when it is at
+/// its end already.
+pub(crate) struct Passthrough<B> {
+    body: HeldBody<B>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    parts: Option<Parts>,
+    collected: VerifiedBody,
+    read: u64,
+    limit: u64,
 }
 
 impl<B: Body> Passthrough<B> {
     pub(crate) fn new(parts: Parts, body: B, limit: u64, timeout: Duration) -> Self {
         let timer = (!body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok())
-            .then(|| tokio::time::sleep(timeout));
+            .then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
-            body,
+            body: HeldBody::new(body),
             timer,
             parts: Some(parts),
             collected: VerifiedBody::default(),
@@ -57,19 +55,23 @@ where
     type Output = Result<Request<VerifiedBody>, Failure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let collected = this.collected;
-        let read = ready!(poll_body(
-            this.body,
-            cx,
-            this.timer.as_pin_mut(),
-            this.read,
-            *this.limit,
-            |chunk| {
-                collected.push(chunk);
-                Ok(())
-            }
-        ));
+        let this = self.get_mut();
+        let collected = &mut this.collected;
+        // A body at its end has nothing to read: it is not polled (nor boxed).
+        let read = match this.body.pollable() {
+            None => Ok(()),
+            Some(body) => ready!(poll_body(
+                body,
+                cx,
+                this.timer.as_mut().map(Pin::as_mut),
+                &mut this.read,
+                this.limit,
+                |chunk| {
+                    collected.push(chunk);
+                    Ok(())
+                }
+            )),
+        };
         Poll::Ready(match (read, this.parts.take()) {
             (Ok(()), Some(parts)) => Ok(Request::from_parts(parts, std::mem::take(collected))),
             (Err(rejection), _) => Err(Failure::from_rejection(rejection)),
