@@ -3,6 +3,7 @@
 # and a layer per scheme (1M live nonces), each loaded by benches' `fixed_rate` (open loop,
 # latency counted from when each request was due, as wrk2 does) at fractions of bare axum's
 # saturation rate, which wrk measures first in the same run. Server on core 0, load on core 1.
+# The `floor` modes (benches/src/floor.rs, the least any v1 verifier does) take v1's requests.
 #
 #   scripts/bench-fixed-rate.sh [SECONDS=5] [REPS=3] [FRACTIONS="0.25 0.5 0.75 0.9"] [MODES=...]
 #
@@ -54,6 +55,10 @@ for rep in $(seq 1 "$reps"); do
     case $mode in
       bare) serve=bare; scheme=bare ;;
       bare-signed) serve=bare; scheme=v1 ;;
+      # The lower bound of benches/src/floor.rs (and its parts), sent v1's requests.
+      floor*) serve=$mode; scheme=v1 ;;
+      # The builder's defaults exactly (an empty default replay store), sent v1's requests.
+      hmac-defaults) serve=$mode; scheme=v1 ;;
       *) serve="scheme:$mode"; scheme=$mode ;;
     esac
     start_server "$serve"
