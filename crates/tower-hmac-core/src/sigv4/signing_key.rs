@@ -45,7 +45,9 @@ pub fn derive_signing_key(secret: &str, scope: &str) -> Zeroizing<[u8; 32]> {
 /// rotated secret never meets a key derived from the old one).
 pub(super) struct KeyCache {
     capacity: usize,
-    entries: Mutex<HashMap<Box<str>, CachedKey>>,
+    /// Boxed: when the map grows it moves pointers, and each derived key stays where it was
+    /// made until it is dropped — wiped, never left behind in the map's freed table.
+    entries: Mutex<HashMap<Box<str>, Box<CachedKey>>>,
 }
 
 struct CachedKey {
@@ -103,11 +105,11 @@ impl KeyCache {
             }
             entries.insert(
                 id.into(),
-                CachedKey {
+                Box::new(CachedKey {
                     secret: Zeroizing::new(key.expose_secret().to_vec()),
                     text: key.is_text(),
                     key: derived.clone(),
-                },
+                }),
             );
         }
         derived
@@ -130,6 +132,27 @@ mod tests {
             hex::encode(*key),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
+    }
+
+    /// A cached key never moves while the cache grows: its bytes are wiped where they were
+    /// written, when the entry is dropped, and no copy is left in a table the map freed.
+    #[test]
+    fn a_cached_key_stays_where_it_was_made_as_the_cache_grows() {
+        let cache = KeyCache::new(KeyCache::DEFAULT_CAPACITY);
+        let secret = SecretKey::from_text("secret-0123456789").unwrap();
+        let scope = "20150830/us-east-1/service/aws4_request";
+        let at = |cache: &KeyCache| {
+            let entries = cache.entries.lock().unwrap();
+            let entry: &CachedKey = &entries[format!("first/{scope}").as_str()];
+            std::ptr::from_ref(&*entry.key.bytes).addr()
+        };
+        cache.signing_key("first", scope, &secret);
+        let before = at(&cache);
+        for n in 0..500 {
+            cache.signing_key(&format!("k{n}"), scope, &secret);
+        }
+        assert_eq!(cache.entries.lock().unwrap().len(), 501);
+        assert_eq!(at(&cache), before);
     }
 
     #[test]
