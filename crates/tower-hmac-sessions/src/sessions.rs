@@ -169,7 +169,10 @@ enum Incident {
     Reused(String, String),
     Mismatch,
     /// The store answered no scopes for a token it then rotated: the session was ended.
-    ScopesLost(String),
+    ScopesLost {
+        session_id: String,
+        ended: bool,
+    },
 }
 
 /// Whether a session granted `granted` covers `wanted`.
@@ -449,16 +452,17 @@ impl Sessions {
                     signals = "fingerprint_mismatch",
                     "a refresh token was used from another device: the session is ended"
                 ),
-                Incident::ScopesLost(session_id) => tracing::warn!(
+                Incident::ScopesLost { session_id, ended } => tracing::warn!(
                     target: TRACING_TARGET,
                     event = "refresh_refused",
                     outcome = "rejected",
                     code,
                     session_id,
+                    ended,
                     risk = "medium",
                     "the session store answered no scopes for a token it then rotated \
                      (SessionStore::scopes_of must answer None only for an unknown or a used \
-                     token): the session is ended"
+                     token): the session is ended (`ended`: whether the store did)"
                 ),
                 Incident::None => tracing::info!(
                     target: TRACING_TARGET,
@@ -472,10 +476,30 @@ impl Sessions {
         outcome
     }
 
+    /// Ends a session on the way to a refusal, best effort: the refusal stands whether or not
+    /// the store answers, and a store that fails is logged (the session may still be live).
+    /// Whether it was ended.
+    async fn end_session(&self, session_id: &str, now: u64) -> bool {
+        match self.store.revoke_session(session_id, now).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(
+                    target: TRACING_TARGET,
+                    event = "session_end_failed",
+                    session_id,
+                    %error,
+                    "the session store failed to end a session on the way to a refusal: it may \
+                     still be live"
+                );
+                false
+            }
+        }
+    }
+
     /// Ends the session of a token used from another device: audited, high risk.
     async fn end_for_mismatch(&self, session_id: &str, subject: Option<&str>) {
         // Best effort: the refusal stands whether or not the store answers.
-        let _ = self.store.revoke_session(session_id, self.now()).await;
+        self.end_session(session_id, self.now()).await;
         let mut event = self
             .event(AuditKind::SessionFingerprintMismatch)
             .session_id(session_id)
@@ -533,8 +557,11 @@ impl Sessions {
                     // token is used by now and its successor never handed out: the session is
                     // ended rather than left with a token nobody holds.
                     Some(wanted) if !covers(&session.scopes, wanted) => {
-                        let _ = self.store.revoke_session(&session.session_id, now).await;
-                        *incident = Incident::ScopesLost(session.session_id);
+                        let ended = self.end_session(&session.session_id, now).await;
+                        *incident = Incident::ScopesLost {
+                            session_id: session.session_id,
+                            ended,
+                        };
                         return Err(RefreshError::InvalidScope);
                     }
                     Some(wanted) => wanted.to_vec(),

@@ -220,6 +220,8 @@ enum After {
     Rotate,
     /// Revokes nothing, but `scopes_of` answers `None` for every token (live ones included).
     ForgetsScopes,
+    /// As `ForgetsScopes`, and `revoke_session` fails.
+    ForgetsScopesCannotRevoke,
 }
 
 #[async_trait::async_trait]
@@ -252,11 +254,14 @@ impl SessionStore for RevokesRightAfter {
     }
     async fn scopes_of(&self, token: &TokenHash) -> Result<Option<Vec<String>>, StoreError> {
         match self.1 {
-            After::ForgetsScopes => Ok(None),
+            After::ForgetsScopes | After::ForgetsScopesCannotRevoke => Ok(None),
             _ => self.0.scopes_of(token).await,
         }
     }
     async fn revoke_session(&self, session_id: &str, now: u64) -> Result<bool, StoreError> {
+        if self.1 == After::ForgetsScopesCannotRevoke {
+            return Err(StoreError::new("down"));
+        }
         self.0.revoke_session(session_id, now).await
     }
     async fn revoke_subject(&self, subject: &str, now: u64) -> Result<usize, StoreError> {
@@ -292,6 +297,46 @@ async fn a_token_issued_by_a_rotation_that_a_reuse_then_revokes_is_denied() {
         s.verify_access(&second.access_token).await.unwrap_err(),
         TokenError::Revoked
     );
+}
+
+/// The same store failing to end the session: the refusal stands, and the log says the session
+/// was not ended (it may still be live) rather than that it was.
+#[tokio::test]
+async fn a_session_the_store_fails_to_end_is_logged_as_not_ended() {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let clock = clock();
+    let s = revoking(After::ForgetsScopesCannotRevoke, &clock);
+    let headers = http::HeaderMap::new();
+    let device = tower_hmac_sessions::Device::new(&headers, None);
+    let pair = s.login("alice", &scopes()).await.unwrap();
+    let wider = vec!["orders:read".to_owned(), "admin".to_owned()];
+    assert!(matches!(
+        s.refresh_from(&pair.refresh_token, Some(&wider), &device)
+            .await
+            .unwrap_err(),
+        RefreshError::InvalidScope
+    ));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("event=\"session_end_failed\""), "{logs}");
+    assert!(logs.contains("ended=false"), "{logs}");
+    assert!(!logs.contains("ended=true"), "{logs}");
 }
 
 /// A store whose `scopes_of` answers `None` for a live token lets the refresh rotate it: the
