@@ -128,9 +128,7 @@ impl FloorLayer {
             return false;
         };
         let now = SystemTime::now();
-        let now_secs = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now_secs = tower_hmac::protocol::clock::unix_seconds(now);
         if now_secs.abs_diff(signed_at) > MAX_SKEW.as_secs() {
             return false;
         }
@@ -317,7 +315,7 @@ mod tests {
             .header(header::HOST, "h")
             .body(())
             .unwrap();
-        let now = tower_hmac::store::unix_millis(SystemTime::now()) / 1000;
+        let now = tower_hmac::protocol::clock::unix_seconds(SystemTime::now());
         tower_hmac::test_util::sign_request(
             &mut req,
             b"",
@@ -374,6 +372,15 @@ mod tests {
         );
         // The fresh request itself still passes: the refusals above left no trace.
         assert_eq!(answer(&app, &fresh).await.0, StatusCode::OK);
+    }
+
+    /// The body hash in the string to sign is the protocol's, for an empty body.
+    #[test]
+    fn the_empty_body_hash_is_the_protocols() {
+        assert_eq!(
+            hex::encode(tower_hmac::protocol::EMPTY_BODY_SHA256).as_bytes(),
+            EMPTY_BODY_HEX
+        );
     }
 
     /// Each part leaves out exactly its own check.

@@ -1353,7 +1353,7 @@ impl std::task::Wake for WakeCount {
 async fn a_body_still_to_come_wakes_the_task() {
     let (parts, _) = Req::post("/", b"later").signed().into_parts();
     let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
-    let body = http_body_util::StreamBody::new(futures_lite_stream_once(rx));
+    let body = http_body_util::StreamBody::new(frame_when_sent(rx));
     let mut svc = ServiceBuilder::new().layer(layer()).service_fn(echo);
     let future = call_when_ready(&mut svc, Request::from_parts(parts, body)).await;
     let mut future = std::pin::pin!(future);
@@ -1382,7 +1382,7 @@ async fn a_body_still_to_come_wakes_the_task() {
 async fn a_body_that_never_comes_times_out() {
     let (parts, _) = Req::post("/", b"never").signed().into_parts();
     let (_tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
-    let body = http_body_util::StreamBody::new(futures_lite_stream_once(rx));
+    let body = http_body_util::StreamBody::new(frame_when_sent(rx));
     let layer = HmacAuthLayer::builder(registry(), AllowedHosts::new([HOST_OK]).unwrap())
         .clock(fixed_clock)
         .body_timeout(Duration::from_secs(5))
@@ -1413,7 +1413,7 @@ where
 }
 
 /// One data frame, when the channel delivers it.
-fn futures_lite_stream_once(
+fn frame_when_sent(
     rx: tokio::sync::oneshot::Receiver<Bytes>,
 ) -> impl futures_core::Stream<Item = Result<http_body::Frame<Bytes>, Infallible>> {
     struct Once(Option<tokio::sync::oneshot::Receiver<Bytes>>);
