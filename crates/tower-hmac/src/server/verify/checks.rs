@@ -4,7 +4,6 @@
 //! decoy key for refused key ids, keyed diagnostics, the replay key bound by the MAC.
 
 use std::mem;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -211,14 +210,13 @@ impl Verifier {
             .map_err(|r| self.fail(scheme, ctx, r))
     }
 
-    /// The body-reading step (its timer set in place), or a failure when the declared length
+    /// The body-reading step, or a failure when the declared length
     /// is already too large. A body the scheme verifies chunk by chunk (SigV4's `aws-chunked`
     /// uploads) has the body limit for each chunk and the streaming limit for the whole.
     pub(super) fn reading<B: Body>(
         &self,
         scheme: &Entry,
         body: &HeldBody<B>,
-        timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
         ctx: &Ctx,
         pending: &mut AnyPending,
     ) -> Step {
@@ -237,13 +235,7 @@ impl Verifier {
             };
             return Step::Failed(Some(failure));
         }
-        // A body already at its end (a GET's) needs no timer. The timer needs a Tokio runtime
-        // (axum and hyper-util run on one); elsewhere the body is read without a time limit
-        // rather than panicking.
-        if !body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok() {
-            // Boxed: only a body still to come pays for its timer.
-            *timer = Some(Box::pin(tokio::time::sleep(self.settings.body_timeout)));
-        }
+        // The body's timer starts with its first poll (`HeldBody::pollable`).
         Step::Reading { read: 0, limit }
     }
 

@@ -29,10 +29,12 @@ use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use http::Request;
 use http::request::Parts;
 use http_body::Body;
+use pin_project_lite::pin_project;
 use tower_hmac_core::{Credentials, KeyRecord, NonceOutcome, RegistryError, Scheme, StoreFuture};
 
 use super::Verifier;
@@ -101,16 +103,25 @@ pub(crate) struct SchemeVerification<B> {
     pending: Option<AnyPending>,
     collected: VerifiedBody,
     body: HeldBody<B>,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     step: Step,
 }
 
-/// A request's body: held as it came until it has to be polled, then pinned in a box. A body
-/// already at its end is never polled (`http_body::Body::is_end_stream`: nothing would come),
-/// so a `GET` costs no box.
+/// A request's body: held as it came until it has to be polled, then pinned in a box with its
+/// timer (one allocation for both). A body already at its end is never polled
+/// (`http_body::Body::is_end_stream`: nothing would come), so a `GET` costs no box and no timer.
 pub(super) struct HeldBody<B> {
     held: Option<B>,
-    polled: Option<Pin<Box<B>>>,
+    polled: Option<Pin<Box<Reading<B>>>>,
+}
+
+pin_project! {
+    /// A body being read, and the time it has left.
+    struct Reading<B> {
+        #[pin]
+        body: B,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+    }
 }
 
 // The held body is never pinned where it is: it is moved into its box before its first poll
@@ -129,7 +140,7 @@ impl<B: Body> HeldBody<B> {
     fn get(&self) -> Option<&B> {
         match (&self.held, &self.polled) {
             (Some(body), _) => Some(body),
-            (None, Some(body)) => Some(body.as_ref().get_ref()),
+            (None, Some(reading)) => Some(&reading.body),
             (None, None) => None,
         }
     }
@@ -140,18 +151,23 @@ impl<B: Body> HeldBody<B> {
             .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
     }
 
-    /// Whether the body is at its end (or gone).
-    pub(super) fn is_end_stream(&self) -> bool {
-        self.get().is_none_or(Body::is_end_stream)
-    }
-
-    /// The body to poll, boxed on the first call; `None` for a body at its end (or gone).
-    pub(super) fn pollable(&mut self) -> Option<Pin<&mut B>> {
+    /// The body to poll and its timer, boxed together on the first call, the timer started
+    /// then with `timeout`; `None` for a body at its end (or gone). The timer needs a Tokio
+    /// runtime (axum and hyper-util run on one); elsewhere the body is read without a time
+    /// limit rather than panicking.
+    pub(super) fn pollable(
+        &mut self,
+        timeout: Duration,
+    ) -> Option<(Pin<&mut B>, Option<Pin<&mut tokio::time::Sleep>>)> {
         if self.polled.is_none() {
             let body = self.held.take_if(|body| !body.is_end_stream())?;
-            self.polled = Some(Box::pin(body));
+            let timer = tokio::runtime::Handle::try_current()
+                .is_ok()
+                .then(|| tokio::time::sleep(timeout));
+            self.polled = Some(Box::pin(Reading { body, timer }));
         }
-        self.polled.as_mut().map(Pin::as_mut)
+        let reading = self.polled.as_mut()?.as_mut().project();
+        Some((reading.body, reading.timer.as_pin_mut()))
     }
 }
 
@@ -209,7 +225,6 @@ where
             pending: None,
             collected: VerifiedBody::default(),
             body: HeldBody::new(body),
-            timer: None,
             step,
         }
     }
@@ -256,7 +271,7 @@ where
                     this.step = match verifier.before_body(scheme, ctx, found) {
                         Ok(pending) => {
                             let pending = this.pending.insert(pending);
-                            verifier.reading(scheme, &this.body, &mut this.timer, ctx, pending)
+                            verifier.reading(scheme, &this.body, ctx, pending)
                         }
                         Err(failure) => Step::Failed(Some(failure)),
                     };
@@ -266,27 +281,20 @@ where
                     let pending = &mut this.pending;
                     let collected = &mut this.collected;
                     // A body at its end has nothing to read: it is not polled (nor boxed).
-                    let read = match this.body.pollable() {
+                    let read = match this.body.pollable(verifier.settings.body_timeout) {
                         None => Poll::Ready(Ok(())),
-                        Some(body) => poll_body(
-                            body,
-                            cx,
-                            this.timer.as_mut().map(Pin::as_mut),
-                            raw,
-                            limit,
-                            |chunk| match pending.as_mut() {
+                        Some((body, timer)) => poll_body(body, cx, timer, raw, limit, |chunk| {
+                            match pending.as_mut() {
                                 // The body fails at its first bad part.
                                 Some(pending) => scheme
                                     .decode(pending, chunk, &mut |piece| collected.push(piece)),
                                 None => Ok(()),
-                            },
-                        ),
+                            }
+                        }),
                     };
                     let Poll::Ready(read) = read else {
                         return Poll::Pending;
                     };
-                    // The body is read: its timer is no longer needed.
-                    this.timer = None;
                     let (Some(ctx), Some(pending)) = (this.ctx.as_ref(), this.pending.take())
                     else {
                         this.step = Step::Done;

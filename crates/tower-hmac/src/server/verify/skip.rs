@@ -25,7 +25,7 @@ pub(crate) type SkipPredicate = std::sync::Arc<dyn Fn(&Parts) -> bool + Send + S
 /// its end already.
 pub(crate) struct Passthrough<B> {
     body: HeldBody<B>,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout: Duration,
     parts: Option<Parts>,
     collected: VerifiedBody,
     read: u64,
@@ -34,11 +34,9 @@ pub(crate) struct Passthrough<B> {
 
 impl<B: Body> Passthrough<B> {
     pub(crate) fn new(parts: Parts, body: B, limit: u64, timeout: Duration) -> Self {
-        let timer = (!body.is_end_stream() && tokio::runtime::Handle::try_current().is_ok())
-            .then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
             body: HeldBody::new(body),
-            timer,
+            timeout,
             parts: Some(parts),
             collected: VerifiedBody::default(),
             read: 0,
@@ -58,12 +56,12 @@ where
         let this = self.get_mut();
         let collected = &mut this.collected;
         // A body at its end has nothing to read: it is not polled (nor boxed).
-        let read = match this.body.pollable() {
+        let read = match this.body.pollable(this.timeout) {
             None => Ok(()),
-            Some(body) => ready!(poll_body(
+            Some((body, timer)) => ready!(poll_body(
                 body,
                 cx,
-                this.timer.as_mut().map(Pin::as_mut),
+                timer,
                 &mut this.read,
                 this.limit,
                 |chunk| {
